@@ -1,0 +1,51 @@
+/** Inputs shared by several actions, declared once. */
+import type { InputSpec } from '../core/settings/input-spec.js';
+
+export const SERVER_URL: InputSpec = {
+  name: 'server-url',
+  description: 'The niks3 write/admin URL, e.g. the `server-url` output of deploy (`https://<app>.fly.dev`).',
+  type: 'url',
+  required: true,
+  example: 'https://my-cache.fly.dev',
+};
+
+export const AUTH: InputSpec = {
+  name: 'auth',
+  description:
+    'How to authenticate to niks3: `oidc` (a GitHub OIDC token for `audience`, re-minted before it expires; needs `permissions: id-token: write`) or `token` (the static niks3 token in `token`).',
+  type: 'enum',
+  values: ['oidc', 'token'],
+  default: 'oidc',
+};
+
+export const TOKEN: InputSpec = {
+  name: 'token',
+  description: 'The niks3 API token, for `auth: token`. Never put it on a command line; pass it from a secret.',
+  type: 'string',
+  secret: true,
+};
+
+export const AUDIENCE: InputSpec = {
+  name: 'audience',
+  description: 'Audience of the GitHub OIDC token; must equal the audience in the server OIDC policy.',
+  type: 'string',
+  defaultText: 'the server-url',
+};
+
+export const CONNECT_TIMEOUT: InputSpec = {
+  name: 'connect-timeout',
+  description:
+    'Seconds to keep retrying while the server wakes up (Fly auto-stop, Neon suspend) before the first request is given up.',
+  type: 'integer',
+  default: '120',
+  min: 1,
+  max: 3600,
+};
+
+export const MODE: InputSpec = {
+  name: 'mode',
+  description: '`plan` reads and lists the changes only; `apply` converges; `destroy` removes (needs `confirm`).',
+  type: 'enum',
+  values: ['apply', 'plan', 'destroy'],
+  default: 'apply',
+};

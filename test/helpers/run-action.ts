@@ -1,0 +1,198 @@
+/**
+ * Runs an action bundle from dist/ the way a GitHub runner does: a child process of this Node (24)
+ * with INPUT_* variables, GITHUB_OUTPUT / GITHUB_STATE / GITHUB_STEP_SUMMARY / GITHUB_ENV files,
+ * RUNNER_TEMP, repository variables and (optionally) a local OIDC token service. Every run is
+ * scanned for the secrets the test handed in; a leak fails the test.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { OidcIssuer } from './oidc-issuer.js';
+import { findLeaks } from './secret-scan.js';
+
+export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+const GUARD = join(ROOT, 'test', 'helpers', 'loopback-guard.mjs');
+
+export interface RunActionOptions {
+  readonly inputs?: Record<string, string | undefined>;
+  readonly env?: Record<string, string | undefined>;
+  /** Provide an OIDC token service (as with `permissions: id-token: write`). */
+  readonly oidc?: OidcIssuer;
+  /** Secrets to scan every output for (the helper also adds every OIDC token minted). */
+  readonly secrets?: readonly string[];
+  /** State saved by the main step (for post). */
+  readonly state?: Record<string, string>;
+  readonly entry?: 'main' | 'post';
+  readonly timeoutMs?: number;
+  readonly cwd?: string;
+  /** Send this signal to the child after `ms` (a cancelled job). */
+  readonly kill?: { readonly afterMs?: number; readonly signal: NodeJS.Signals; readonly when?: (stdout: string) => boolean };
+  /** Skip the leak check (only for the test that plants a leak on purpose). */
+  readonly allowLeaks?: boolean;
+}
+
+export interface ActionRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly outputs: Record<string, string>;
+  readonly state: Record<string, string>;
+  readonly summary: string;
+  readonly exportedEnv: Record<string, string>;
+  /** Messages of ::error:: lines. */
+  readonly errors: string[];
+  readonly warnings: string[];
+  readonly durationMs: number;
+  readonly leaks: ReturnType<typeof findLeaks>;
+}
+
+/** Parses the `name<<DELIM\nvalue\nDELIM` (and `name=value`) file commands. */
+export function parseFileCommands(text: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    const heredoc = /^([^=<]+)<<(.+)$/.exec(line);
+    if (heredoc) {
+      const name = heredoc[1] ?? '';
+      const delimiter = heredoc[2] ?? '';
+      const value: string[] = [];
+      i++;
+      while (i < lines.length && lines[i] !== delimiter) value.push(lines[i++] ?? '');
+      result[name] = value.join('\n');
+    } else if (line.includes('=')) {
+      const at = line.indexOf('=');
+      result[line.slice(0, at)] = line.slice(at + 1);
+    }
+  }
+  return result;
+}
+
+function workflowMessages(stdout: string, kind: string): string[] {
+  const out: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const match = new RegExp(`^::${kind}(?: [^:]*)?::(.*)$`).exec(line);
+    if (match) out.push((match[1] ?? '').replace(/%0A/g, '\n').replace(/%0D/g, '\r').replace(/%25/g, '%'));
+  }
+  return out;
+}
+
+export async function runAction(action: string, options: RunActionOptions = {}): Promise<ActionRun> {
+  const dir = mkdtempSync(join(tmpdir(), `nix-cache-runner-${action}-`));
+  const files = {
+    GITHUB_OUTPUT: join(dir, 'output'),
+    GITHUB_STATE: join(dir, 'state'),
+    GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+    GITHUB_ENV: join(dir, 'env'),
+    GITHUB_PATH: join(dir, 'path'),
+  };
+  for (const file of Object.values(files)) writeFileSync(file, '');
+  const runnerTemp = join(dir, 'runner-temp');
+  mkdirSync(runnerTemp);
+  const workspace = options.cwd ?? join(dir, 'workspace');
+  mkdirSync(workspace, { recursive: true });
+
+  const env: Record<string, string> = {};
+  for (const key of ['PATH', 'HOME', 'LANG', 'TZ', 'NIX_REMOTE', 'NIX_CONF_DIR', 'NIX_PATH', 'TMPDIR', 'USER']) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
+  Object.assign(env, files, {
+    CI: 'true',
+    GITHUB_ACTIONS: 'true',
+    RUNNER_TEMP: runnerTemp,
+    RUNNER_OS: 'Linux',
+    RUNNER_DEBUG: '',
+    GITHUB_WORKSPACE: workspace,
+    GITHUB_REPOSITORY: 'octo-org/octo-repo',
+    GITHUB_REPOSITORY_ID: '2000002',
+    GITHUB_REPOSITORY_OWNER: 'octo-org',
+    GITHUB_REPOSITORY_OWNER_ID: '1000001',
+    GITHUB_REF: 'refs/heads/main',
+    GITHUB_REF_NAME: 'main',
+    GITHUB_REF_TYPE: 'branch',
+    GITHUB_SHA: 'a'.repeat(40),
+    GITHUB_RUN_ID: '3000003',
+    GITHUB_RUN_ATTEMPT: '1',
+    GITHUB_EVENT_NAME: 'push',
+    GITHUB_SERVER_URL: 'https://github.com',
+    GITHUB_API_URL: 'http://127.0.0.1:9/api',
+    GITHUB_WORKFLOW: 'ci',
+    GITHUB_JOB: 'test',
+    GITHUB_ACTOR: 'octocat',
+    NODE_OPTIONS: `--import=${GUARD}`,
+  });
+  if (options.oidc) Object.assign(env, options.oidc.env());
+  for (const [name, value] of Object.entries(options.inputs ?? {})) {
+    if (value !== undefined) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
+  }
+  for (const [name, value] of Object.entries(options.state ?? {})) env[`STATE_${name}`] = value;
+  for (const [name, value] of Object.entries(options.env ?? {})) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+
+  const script = join(ROOT, 'dist', action, ...(options.entry === 'post' ? ['post'] : []), 'index.js');
+  const started = Date.now();
+  const child = spawn(process.execPath, [script], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    if (options.kill?.when?.(stdout) && !child.killed) child.kill(options.kill.signal);
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timers: NodeJS.Timeout[] = [];
+  if (options.kill?.afterMs !== undefined) {
+    const { signal, afterMs } = options.kill;
+    timers.push(setTimeout(() => child.kill(signal), afterMs));
+  }
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  timers.push(setTimeout(() => child.kill('SIGKILL'), timeoutMs));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.on('close', (c, s) => resolve([c, s])),
+  );
+  for (const timer of timers) clearTimeout(timer);
+
+  const read = (file: string): string => readFileSync(file, 'utf8');
+  const outputs = parseFileCommands(read(files.GITHUB_OUTPUT));
+  const state = parseFileCommands(read(files.GITHUB_STATE));
+  const summary = read(files.GITHUB_STEP_SUMMARY);
+  const exportedEnv = parseFileCommands(read(files.GITHUB_ENV));
+  rmSync(dir, { recursive: true, force: true });
+
+  const secrets = [...(options.secrets ?? []), ...(options.oidc?.minted ?? [])];
+  const leaks = findLeaks(secrets, {
+    stdout,
+    stderr,
+    outputs: JSON.stringify(outputs),
+    state: JSON.stringify(state),
+    summary,
+    env: JSON.stringify(exportedEnv),
+  });
+  const run: ActionRun = {
+    code,
+    signal,
+    stdout,
+    stderr,
+    outputs,
+    state,
+    summary,
+    exportedEnv,
+    errors: workflowMessages(stdout, 'error'),
+    warnings: workflowMessages(stdout, 'warning'),
+    durationMs: Date.now() - started,
+    leaks,
+  };
+  if (leaks.length > 0 && !options.allowLeaks) {
+    throw new Error(
+      `secret leak in ${action}: ${leaks.map((l) => `secret #${l.secretIndex} (${l.form}) in ${l.where}`).join(', ')}`,
+    );
+  }
+  if (code === null && signal === 'SIGKILL' && !options.kill) {
+    throw new Error(`${action} did not finish within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+  }
+  return run;
+}
