@@ -171,7 +171,7 @@ export class HttpClient {
       } catch (error) {
         if (error instanceof RemoteError) {
           if (error !== lastError || !error.transient) throw error;
-          if (!idempotent && (error.status === undefined || error.status >= 500)) throw error;
+          if (!idempotent && (error.status === undefined || error.status >= 500 || error.status === 408)) throw error;
         } else {
           if (req.signal?.aborted) throw error;
           const timedOut = timeout.aborted;

@@ -1,9 +1,8 @@
 import type { ActionSpec } from '../../core/settings/input-spec.js';
+import { R2_JURISDICTIONS, R2_LOCATIONS, R2_STORAGE_CLASSES } from '../../core/cloudflare/r2-names.js';
 import { MODE } from '../common-inputs.js';
 
-export const R2_LOCATIONS = ['apac', 'eeur', 'enam', 'weur', 'wnam', 'oc'] as const;
-export const R2_JURISDICTIONS = ['default', 'eu', 'fedramp'] as const;
-export const R2_STORAGE_CLASSES = ['Standard', 'InfrequentAccess'] as const;
+export { R2_JURISDICTIONS, R2_LOCATIONS, R2_STORAGE_CLASSES };
 
 export const PROVISION_SPEC: ActionSpec = {
   name: 'provision',

@@ -48,7 +48,11 @@ export const s3Errors = {
   entityTooLarge: () =>
     new S3Error(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.'),
   entityTooSmall: () =>
-    new S3Error(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.'),
+    new S3Error(
+      400,
+      'EntityTooSmall',
+      'Your proposed upload is smaller than the minimum allowed object size.',
+    ),
   invalidPart: (message?: string) =>
     new S3Error(
       400,
@@ -84,7 +88,11 @@ export function s3ErrorForStatus(status: number): S3Error {
     case 500:
       return s3Errors.internalError();
     case 501:
-      return new S3Error(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented.');
+      return new S3Error(
+        501,
+        'NotImplemented',
+        'A header you provided implies functionality that is not implemented.',
+      );
     case 503:
       return s3Errors.slowDown();
     default:

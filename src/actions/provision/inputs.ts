@@ -1,0 +1,107 @@
+/**
+ * The provision inputs as one readonly typed object. Single values are validated by the spec
+ * (InputReader); the checks across inputs are here, and all of them run before any request.
+ */
+import type { ProvisionMode } from '../../core/cloudflare/r2-model.js';
+import {
+  bucketNameProblem,
+  cacheHost,
+  defaultBucketName,
+  s3EndpointHost,
+  type R2Jurisdiction,
+  type R2Location,
+  type R2StorageClass,
+} from '../../core/cloudflare/r2-names.js';
+import type { ProvisionConfig } from '../../core/cloudflare/r2-provisioner.js';
+import { parseDatabaseUrl } from '../../core/cloudflare/database-check.js';
+import { ConfigurationError } from '../../core/errors.js';
+import { maskSecret, type Logger } from '../../core/logger.js';
+import type { InputReader } from '../../core/settings/input-reader.js';
+
+export function readProvisionInputs(inputs: InputReader, logger: Logger): ProvisionConfig {
+  const apiToken = inputs.required('cloudflare-api-token');
+  const accountId = inputs.required('cloudflare-account-id');
+  const zoneName = inputs.required('zone-name');
+  const stackName = inputs.required('stack-name');
+  const cacheSubdomain = inputs.required('cache-subdomain');
+  const mode = inputs.enum<ProvisionMode>('mode');
+  const jurisdiction = inputs.enum<R2Jurisdiction>('r2-jurisdiction');
+
+  let bucketName: string;
+  if (inputs.given('r2-bucket-name')) {
+    bucketName = inputs.required('r2-bucket-name');
+  } else {
+    bucketName = defaultBucketName(stackName);
+    const problem = bucketNameProblem(bucketName);
+    if (problem) {
+      throw new ConfigurationError(
+        `The bucket name derived from input 'stack-name', "${bucketName}", is not a valid R2 bucket name (${problem}). Set 'r2-bucket-name' (3 to 63 of a-z, 0-9 and -), or a shorter 'stack-name'.`,
+      );
+    }
+  }
+
+  const host = cacheHost(cacheSubdomain, zoneName);
+  if (host.length > 253) {
+    throw new ConfigurationError(`Inputs 'cache-subdomain' and 'zone-name' make a host name longer than 253 characters ("${host}"): use a shorter cache-subdomain.`);
+  }
+
+  if (mode === 'destroy') {
+    const confirm = inputs.optional('confirm');
+    if (confirm !== bucketName) {
+      throw new ConfigurationError(
+        `Input 'confirm' must equal the bucket name "${bucketName}" for mode: destroy (${confirm === undefined ? 'it is not set' : `it is "${confirm}"`}). Nothing was changed.`,
+      );
+    }
+  } else if (inputs.boolean('delete-data')) {
+    logger.warn(`Input 'delete-data' only applies to mode: destroy; it is ignored in mode: ${mode}.`);
+  }
+
+  // S3 key pair and its probe.
+  const accessKey = inputs.optional('s3-access-key');
+  const secretKey = inputs.optional('s3-secret-key');
+  if ((accessKey === undefined) !== (secretKey === undefined)) {
+    throw new ConfigurationError(
+      `Input '${accessKey === undefined ? 's3-access-key' : 's3-secret-key'}' is missing: give both 's3-access-key' and 's3-secret-key', or neither.`,
+    );
+  }
+  const checkS3 = inputs.given('check-s3-credentials') ? inputs.boolean('check-s3-credentials') : accessKey !== undefined;
+  if (checkS3 && accessKey === undefined) {
+    throw new ConfigurationError("Input 'check-s3-credentials' is true but 's3-access-key' and 's3-secret-key' are not given: pass both (from secrets), or set check-s3-credentials: false.");
+  }
+  const endpointUrl = inputs.url('s3-endpoint-url') ?? `https://${s3EndpointHost(accountId, jurisdiction)}`;
+
+  // Database URL and its check.
+  const databaseUrl = inputs.optional('database-url');
+  if (databaseUrl !== undefined) {
+    const target = parseDatabaseUrl(databaseUrl);
+    maskSecret(logger, target.password);
+  }
+  const checkDb = inputs.given('check-database') ? inputs.boolean('check-database') : databaseUrl !== undefined;
+  if (checkDb && databaseUrl === undefined) {
+    throw new ConfigurationError("Input 'check-database' is true but 'database-url' is not given: pass it (from a secret), or set check-database: false.");
+  }
+
+  return {
+    apiToken,
+    apiUrl: inputs.requiredUrl('cloudflare-api-url'),
+    r2: {
+      accountId,
+      zoneName,
+      zoneId: inputs.optional('cloudflare-zone-id'),
+      cacheSubdomain,
+      cacheHost: host,
+      bucketName,
+      location: inputs.enum<R2Location>('r2-location'),
+      jurisdiction,
+      storageClass: inputs.enum<R2StorageClass>('r2-storage-class'),
+      mode,
+      deleteData: mode === 'destroy' && inputs.boolean('delete-data'),
+      domainWaitMs: inputs.integer('domain-wait') * 1000,
+    },
+    s3Check:
+      checkS3 && accessKey !== undefined && secretKey !== undefined
+        ? { endpointUrl, bucket: bucketName, accessKeyId: accessKey, secretAccessKey: secretKey, region: 'auto' }
+        : undefined,
+    databaseUrl: checkDb ? databaseUrl : undefined,
+  };
+}

@@ -1,0 +1,150 @@
+import { ConfigurationError } from '../../core/errors.js';
+import { OidcTokenSource, StaticTokenSource, oidcUnavailableReason, type TokenSource } from '../../core/github/token-source.js';
+import type { Sleep } from '../../core/http.js';
+import { maskSecret } from '../../core/logger.js';
+import { Niks3Client } from '../../core/niks3/niks3-client.js';
+import { PresignedUploader } from '../../core/niks3/presigned-upload.js';
+import type { ExecFn } from '../../core/nix/path-info.js';
+import { NIX_STORE_DIR } from '../../core/nix/store-path.js';
+import type { BuildLogFinder } from '../../core/push/build-log.js';
+import { pinNamesFor, resolvePinName } from '../../core/push/pin-names.js';
+import { pushClosure, type PushSummary } from '../../core/push/push-closure.js';
+import { pushHeadline, pushOutputs, pushReport } from '../../core/push/push-report.js';
+import { resolveRoots } from '../../core/push/push-roots.js';
+import { Report } from '../../core/report/markdown.js';
+import { actionsStepIO } from '../../core/step/actions-io.js';
+import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
+import { readPushInputs, type PushInputs } from './inputs.js';
+import { PUSH_SPEC } from './spec.js';
+
+/** Everything the push needs from outside, injectable (tests, the CLI). */
+export interface PushActionDeps {
+  readonly fetch?: typeof fetch;
+  readonly exec?: ExecFn;
+  readonly sleep?: Sleep;
+  /** Where relative `paths` are resolved (default: the current directory, the workspace in Actions). */
+  readonly cwd?: string;
+  readonly findBuildLog?: BuildLogFinder;
+  readonly partSize?: number;
+  readonly memoryBudget?: number;
+  readonly progressIntervalMs?: number;
+}
+
+export function defaultDeps(): PushActionDeps {
+  return {};
+}
+
+export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = defaultDeps()): Promise<void> {
+  await runStep(PUSH_SPEC, io, async (reader) => {
+    const inputs = readPushInputs(reader, io.logger);
+    const { logger } = io;
+
+    let tokenSource: TokenSource;
+    if (inputs.auth === 'oidc') {
+      const reason = oidcUnavailableReason(io.env);
+      if (reason) {
+        await noOidc(io, inputs, reason);
+        return;
+      }
+      tokenSource = new OidcTokenSource({ audience: inputs.audience, mint: (audience) => io.idToken(audience), logger });
+    } else {
+      maskSecret(logger, inputs.token);
+      tokenSource = new StaticTokenSource(inputs.token ?? '');
+    }
+
+    const client = new Niks3Client({
+      serverUrl: inputs.serverUrl,
+      tokenSource,
+      logger,
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    });
+    const uploader = new PresignedUploader({ logger, ...(deps.fetch ? { fetch: deps.fetch } : {}), ...(deps.sleep ? { sleep: deps.sleep } : {}) });
+    const storeDir = io.env['NIX_STORE_DIR']?.replace(/\/+$/, '') || NIX_STORE_DIR;
+
+    const roots = await logger.group('Store paths', () =>
+      resolveRoots({
+        installables: inputs.installables,
+        paths: inputs.paths,
+        cwd: deps.cwd ?? process.cwd(),
+        storeDir,
+        logger,
+        ...(deps.exec ? { exec: deps.exec } : {}),
+      }),
+    );
+    const pins = inputs.pin ? pinNamesFor(resolvePinName(inputs.pin, io.env), roots.length) : undefined;
+
+    let summary: PushSummary;
+    try {
+      summary = await pushClosure(
+        {
+          roots,
+          concurrency: inputs.maxConcurrentUploads,
+          compressionLevel: inputs.compressionLevel,
+          filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
+          upstream: { enabled: inputs.upstreamFilter, caches: inputs.upstreamCaches, keyNames: inputs.upstreamKeys },
+          ...(pins ? { pins } : {}),
+          verify: inputs.verify,
+          ...(inputs.cacheUrl ? { cacheUrl: inputs.cacheUrl } : {}),
+          connectTimeoutMs: inputs.connectTimeoutMs,
+          storeDir,
+        },
+        {
+          client,
+          uploader,
+          logger,
+          ...(deps.exec ? { exec: deps.exec } : {}),
+          ...(deps.fetch ? { fetch: deps.fetch } : {}),
+          ...(deps.sleep ? { sleep: deps.sleep } : {}),
+          ...(deps.findBuildLog ? { findBuildLog: deps.findBuildLog } : {}),
+          ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
+          ...(deps.memoryBudget !== undefined ? { memoryBudget: deps.memoryBudget } : {}),
+          ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
+        },
+      );
+    } catch (error) {
+      if (error instanceof ConfigurationError || inputs.onFailure === 'fail') throw error;
+      // Failed before any upload (server unreachable, session refused): nothing was pushed.
+      const message = error instanceof Error ? error.message : String(error);
+      logger.warn(`push failed (on-failure: warn), nothing was pushed: ${message}`);
+      setEmptyOutputs(io, roots, inputs);
+      await writeSummary(io, new Report().heading('nix-cache push: nothing pushed').paragraph(message).toString());
+      return;
+    }
+
+    for (const [name, value] of Object.entries(pushOutputs(summary))) io.setOutput(name, value);
+    logger.info(pushHeadline(summary));
+    await writeSummary(io, pushReport(summary, inputs.serverUrl).toString());
+    if (summary.ok) return;
+    const message = `push incomplete: ${summary.problems.join('\n')}`;
+    if (inputs.onFailure === 'warn') {
+      logger.warn(`${message}\n(on-failure: warn, so the step stays green)`);
+      return;
+    }
+    throw new Error(message);
+  });
+}
+
+/** No OIDC token in this job: warn with the reason and fix, push nothing, stay green unless told to fail. */
+async function noOidc(io: StepIO, inputs: PushInputs, reason: string): Promise<void> {
+  const message = `Nothing was pushed: ${reason}`;
+  if (inputs.onFailure === 'fail' && inputs.onFailureGiven) throw new ConfigurationError(message);
+  io.logger.warn(`${message} (set \`on-failure: fail\` to fail the step instead)`);
+  setEmptyOutputs(io, [], inputs);
+  await writeSummary(io, new Report().heading('nix-cache push: nothing pushed').paragraph(message).toString());
+}
+
+function setEmptyOutputs(io: StepIO, roots: readonly string[], inputs: PushInputs): void {
+  const outputs: Record<string, string> = {
+    'store-paths': JSON.stringify(roots),
+    pushed: '0',
+    'skipped-cached': '0',
+    'skipped-upstream': '0',
+    'skipped-filtered': '0',
+    'uploaded-bytes': '0',
+    'nar-bytes': '0',
+    'cache-url': inputs.cacheUrl ?? '',
+    'public-key': '',
+  };
+  for (const [name, value] of Object.entries(outputs)) io.setOutput(name, value);
+}

@@ -1,0 +1,155 @@
+/**
+ * Proves an R2 S3 key pair works before niks3 needs it: PUT, GET and DELETE one small probe object
+ * through the S3 endpoint (or, read-only, a GET of a key that does not exist, which R2 answers 404
+ * only when the signature holds). Requests are signed with SigV4 by the `aws4` package and sent with
+ * fetch; bad keys fail here with a message that says which input to fix.
+ */
+import aws4 from 'aws4';
+import { randomBytes } from 'node:crypto';
+import { ConfigurationError, RemoteError } from '../errors.js';
+import { HttpClient, type HttpResponse } from '../http.js';
+import type { Logger } from '../logger.js';
+
+export const S3_REMOTE = 'R2 S3 endpoint';
+
+export interface S3ProbeConfig {
+  /** e.g. https://<account>.r2.cloudflarestorage.com, or a local stand-in. */
+  readonly endpointUrl: string;
+  readonly bucket: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  /** R2's region is `auto`. */
+  readonly region?: string;
+}
+
+export interface S3ProbeOptions {
+  readonly logger: Logger;
+  /** true: PUT, GET and DELETE a probe object; false: one signed GET only (writes nothing). */
+  readonly write: boolean;
+  readonly fetch?: typeof fetch;
+  readonly timeoutMs?: number;
+}
+
+export interface S3ProbeResult {
+  /** What was checked, one line per request. */
+  readonly steps: readonly string[];
+}
+
+function s3Code(text: string): { code: string; message: string } {
+  return {
+    code: /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? '',
+    message: /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? '',
+  };
+}
+
+export async function probeS3Credentials(config: S3ProbeConfig, options: S3ProbeOptions): Promise<S3ProbeResult> {
+  const base = new URL(config.endpointUrl);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const key = `nix-cache-probe/${randomBytes(8).toString('hex')}.txt`;
+  const objectPath = `${basePath}/${encodeURIComponent(config.bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  const http = new HttpClient({
+    remote: S3_REMOTE,
+    baseUrl: base.origin,
+    logger: options.logger,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    timeoutMs: options.timeoutMs ?? 20_000,
+    retry: { attempts: 3, baseDelayMs: 500, maxDelayMs: 4_000, retryAfterCapMs: 10_000, retryStatuses: [429, 500, 502, 503, 504] },
+  });
+  const steps: string[] = [];
+
+  const send = async (method: 'PUT' | 'GET' | 'DELETE', body?: Buffer): Promise<HttpResponse> => {
+    const signed = aws4.sign(
+      {
+        host: base.host,
+        path: objectPath,
+        method,
+        service: 's3',
+        region: config.region ?? 'auto',
+        headers: body ? { 'content-type': 'text/plain' } : {},
+        ...(body ? { body } : {}),
+      },
+      { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+    );
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(signed.headers ?? {})) {
+      // fetch sets Host and Content-Length itself, to the same values that were signed.
+      if (['host', 'content-length'].includes(name.toLowerCase()) || value === undefined) continue;
+      headers[name] = String(value);
+    }
+    return http.request({
+      method,
+      path: `${base.origin}${objectPath}`,
+      headers,
+      ...(body ? { body: new Uint8Array(body) } : {}),
+      accept: [400, 401, 403, 404, 409],
+      operation: `${method} probe object in bucket "${config.bucket}"`,
+    });
+  };
+
+  const check = (method: string, response: HttpResponse, ok: readonly number[]): void => {
+    if (ok.includes(response.status)) return;
+    const { code, message } = s3Code(response.text);
+    const answer = `${response.status}${code ? ` ${code}` : ''}`;
+    switch (code) {
+      case 'SignatureDoesNotMatch':
+        throw new ConfigurationError(
+          `Input 's3-secret-key' does not belong to 's3-access-key': the R2 S3 endpoint answered ${answer} to the probe ${method}. ` +
+            'For an R2 API token, the access key id is the token id and the secret access key is the SHA-256 (hex) of the token value.',
+        );
+      case 'InvalidAccessKeyId':
+        throw new ConfigurationError(
+          `Input 's3-access-key' is not an R2 access key id that Cloudflare knows (${answer} to the probe ${method}). ` +
+            'Use the id of an R2 API token of this account (dashboard: R2 > Manage R2 API Tokens).',
+        );
+      case 'AccessDenied':
+        throw new ConfigurationError(
+          `The S3 key pair (s3-access-key) may not ${method === 'GET' ? 'read' : 'write'} objects in R2 bucket "${config.bucket}" (${answer}). ` +
+            'Give its token "Workers R2 Storage Bucket Item Write" on this bucket (or "Workers R2 Storage Write").',
+        );
+      case 'NoSuchBucket':
+        throw new ConfigurationError(
+          `R2 bucket "${config.bucket}" was not found through the S3 endpoint ${base.origin} (${answer}). ` +
+            "Check that the S3 keys belong to this bucket's account and that the endpoint matches its jurisdiction (s3-endpoint-url).",
+        );
+      default:
+        throw new RemoteError({
+          remote: S3_REMOTE,
+          operation: `${method} probe object in bucket "${config.bucket}"`,
+          status: response.status,
+          detail: [code, message].filter(Boolean).join(': ') || response.text.slice(0, 200),
+          hint: 'Check s3-access-key, s3-secret-key and the endpoint',
+        });
+    }
+  };
+
+  if (!options.write) {
+    const response = await send('GET');
+    check('GET', response, [200, 404]);
+    steps.push(`GET ${key}: ${response.status} (signature accepted; read-only check, nothing written)`);
+    return { steps };
+  }
+
+  const content = Buffer.from(`nix-cache provision probe ${new Date().toISOString()}\n`);
+  const put = await send('PUT', content);
+  check('PUT', put, [200]);
+  steps.push(`PUT ${key}: ${put.status}`);
+  try {
+    const get = await send('GET');
+    check('GET', get, [200]);
+    if (get.text !== content.toString('utf8')) {
+      throw new RemoteError({
+        remote: S3_REMOTE,
+        operation: `GET probe object in bucket "${config.bucket}"`,
+        status: get.status,
+        detail: 'the object read back differs from the one written',
+        hint: 'Check that s3-endpoint-url points at R2',
+      });
+    }
+    steps.push(`GET ${key}: ${get.status}, content matches`);
+  } finally {
+    const del = await send('DELETE');
+    check('DELETE', del, [200, 204]);
+    steps.push(`DELETE ${key}: ${del.status}`);
+  }
+  return { steps };
+}

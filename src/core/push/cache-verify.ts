@@ -1,0 +1,97 @@
+/**
+ * Checks a push from the reader's side: each root's narinfo is fetched from the public cache URL
+ * (what Nix substituters use), must name the right store path, and must carry a signature that one
+ * of the server's public keys verifies. Catches a wrong `cache-url`, a bucket that is not public,
+ * and a server signing with a key other than the one announced.
+ */
+import { zstdDecompressSync } from 'node:zlib';
+import { sleep as realSleep, networkDetail, type Sleep } from '../http.js';
+import { parseNarInfo } from '../nix/narinfo.js';
+import { fingerprint, verifySignature } from '../nix/signing-key.js';
+import { storePathBaseName, toFullStorePath } from '../nix/store-path.js';
+import { USER_AGENT } from '../version.js';
+import { WorkerPool } from './worker-pool.js';
+
+export interface VerifyOptions {
+  readonly cacheUrl: string;
+  /** `name:base64` keys; when empty, signatures are not checked. */
+  readonly publicKeys: readonly string[];
+  readonly fetch?: typeof fetch;
+  readonly sleep?: Sleep;
+  /** Tries per narinfo on 404 / network errors (default 3, 1 s apart). */
+  readonly attempts?: number;
+  readonly storeDir?: string;
+}
+
+export interface VerifyResult {
+  readonly verified: readonly string[];
+  readonly problems: readonly string[];
+}
+
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+
+export async function verifyAtPublicUrl(roots: readonly string[], options: VerifyOptions): Promise<VerifyResult> {
+  const verified: string[] = [];
+  const problems: string[] = [];
+  const base = options.cacheUrl.replace(/\/+$/, '');
+  const fetchFn = options.fetch ?? fetch;
+  const doSleep = options.sleep ?? realSleep;
+  const attempts = options.attempts ?? 3;
+
+  const check = async (root: string): Promise<void> => {
+    const url = `${base}/${storePathBaseName(root).slice(0, 32)}.narinfo`;
+    let lastProblem = '';
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1) await doSleep(1000);
+      let body: Buffer;
+      try {
+        const response = await fetchFn(url, { headers: { 'user-agent': USER_AGENT }, signal: AbortSignal.timeout(15_000) });
+        body = Buffer.from(await response.arrayBuffer());
+        if (response.status === 404) {
+          lastProblem = `${url} answered 404: check cache-url (or the server's --cache-url) and that the bucket is publicly readable`;
+          continue;
+        }
+        if (response.status !== 200) {
+          lastProblem = `${url} answered HTTP ${response.status}`;
+          continue;
+        }
+      } catch (error) {
+        lastProblem = `${url} could not be fetched: ${networkDetail(error)}`;
+        continue;
+      }
+      const problem = checkNarinfo(root, body, options);
+      if (problem) {
+        problems.push(`${url}: ${problem}`);
+        return;
+      }
+      verified.push(root);
+      return;
+    }
+    problems.push(lastProblem);
+  };
+  await new WorkerPool().run(roots, 8, check);
+  return { verified, problems };
+}
+
+function checkNarinfo(root: string, body: Buffer, options: VerifyOptions): string | undefined {
+  let text: string;
+  try {
+    text = (body.subarray(0, 4).equals(ZSTD_MAGIC) ? zstdDecompressSync(body) : body).toString('utf8');
+  } catch {
+    return 'the narinfo is not valid zstd';
+  }
+  let info;
+  try {
+    info = parseNarInfo(text);
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  if (info.storePath !== root) return `the narinfo is for ${info.storePath}, not ${root}`;
+  if (options.publicKeys.length === 0) return undefined;
+  const fp = fingerprint(info.storePath, info.narHash, info.narSize, info.references.map((ref) => toFullStorePath(ref, options.storeDir)));
+  const good = info.sigs.some((sig) => options.publicKeys.some((key) => verifySignature(key, fp, sig)));
+  if (good) return undefined;
+  return info.sigs.length === 0
+    ? 'the narinfo has no signature'
+    : `no signature verifies with the server's public key(s) ${options.publicKeys.join(', ')}`;
+}

@@ -1,0 +1,295 @@
+/**
+ * A whole push, from root store paths to a verified cache: the closure from `nix path-info`, the
+ * user's filters, the upstream filter, the plan, first contact with a possibly cold server (started
+ * early, so a waking server overlaps with the local work), the uploads, pins, and the check at the
+ * public URL. Returns a PushSummary; never throws for a failed upload (the summary says what was and
+ * was not pushed), only for configuration problems and failures before anything was uploaded.
+ */
+import { ConfigurationError, errorMessage } from '../errors.js';
+import type { Sleep } from '../http.js';
+import type { Logger } from '../logger.js';
+import type { Niks3Client, ServerContact } from '../niks3/niks3-client.js';
+import type { PresignedUploader } from '../niks3/presigned-upload.js';
+import { queryPathInfo, type ExecFn, type PathInfo } from '../nix/path-info.js';
+import { formatBytes } from '../settings/values.js';
+import { localBuildLogFinder, type BuildLogFinder } from './build-log.js';
+import { verifyAtPublicUrl, type VerifyResult } from './cache-verify.js';
+import { PathFilter, type PathFilterOptions } from './path-filter.js';
+import { applyFilter, planPush, type PushPlan, type SkippedPath } from './push-plan.js';
+import { runPush, type PathOutcome, type PushRunResult } from './push-run.js';
+import { findUpstreamPaths } from './upstream-filter.js';
+
+export interface PushRequest {
+  /** Top-level store paths, resolved. */
+  readonly roots: readonly string[];
+  readonly concurrency: number;
+  readonly compressionLevel: number;
+  readonly filter: PathFilterOptions;
+  readonly upstream: { readonly enabled: boolean; readonly caches: readonly string[]; readonly keyNames: readonly string[] };
+  /** Pin names, one per root (same order), or undefined for no pins. */
+  readonly pins?: readonly string[];
+  readonly verify: boolean;
+  /** The user's public cache URL; else the one the server announces. */
+  readonly cacheUrl?: string;
+  readonly connectTimeoutMs: number;
+  readonly storeDir?: string;
+}
+
+export interface PushDeps {
+  readonly client: Niks3Client;
+  readonly uploader: PresignedUploader;
+  readonly logger: Logger;
+  readonly exec?: ExecFn;
+  readonly fetch?: typeof fetch;
+  readonly sleep?: Sleep;
+  readonly findBuildLog?: BuildLogFinder;
+  readonly partSize?: number;
+  readonly memoryBudget?: number;
+  readonly progressIntervalMs?: number;
+  readonly now?: () => number;
+}
+
+export interface PushSummary {
+  readonly roots: readonly string[];
+  readonly closureSize: number;
+  readonly considered: number;
+  readonly uploaded: readonly PathOutcome[];
+  readonly cached: readonly PathOutcome[];
+  readonly upstream: readonly SkippedPath[];
+  readonly filtered: readonly SkippedPath[];
+  /** Paths that were meant to be pushed and are not in the cache: failed, withheld, not attempted. */
+  readonly notPushed: readonly PathOutcome[];
+  readonly narBytes: number;
+  readonly compressedNarBytes: number;
+  readonly uploadedBytes: number;
+  readonly logsUploaded: number;
+  readonly durationMs: number;
+  readonly uploadMs: number;
+  readonly waitedMs: number;
+  readonly cacheUrl: string | undefined;
+  readonly publicKeys: readonly string[];
+  readonly pinned: ReadonlyArray<{ readonly name: string; readonly path: string }>;
+  readonly verify: VerifyResult | undefined;
+  readonly warnings: readonly string[];
+  /** Problems that make the push a failure (empty when it succeeded). */
+  readonly problems: readonly string[];
+  readonly ok: boolean;
+}
+
+export async function pushClosure(request: PushRequest, deps: PushDeps): Promise<PushSummary> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const { logger } = deps;
+  const warnings: string[] = [];
+
+  // First contact runs while Nix computes the closure: a cold server (Fly auto-stop, Neon suspend)
+  // wakes up in the meantime.
+  const contactAbort = new AbortController();
+  const contactPromise = deps.client.connect(request.connectTimeoutMs, { signal: contactAbort.signal });
+  contactPromise.catch(() => {});
+
+  let plan: PushPlan;
+  try {
+    const infos = await logger.group('Closure', async () => {
+      const result = await queryClosure(request.roots, deps.exec, request.storeDir);
+      const total = result.reduce((sum, info) => sum + info.narSize, 0);
+      logger.info(`${result.length} store path(s) in the closure of ${request.roots.length} root(s), ${formatBytes(total)} of NAR.`);
+      return result;
+    });
+    plan = await logger.group('Filters', () => makePlan(request, infos, deps));
+  } catch (error) {
+    contactAbort.abort(new Error('the push stopped before contacting the server'));
+    throw error;
+  }
+
+  const base = {
+    roots: plan.roots,
+    closureSize: plan.closure.size,
+    considered: plan.push.size,
+    upstream: plan.upstream,
+    filtered: plan.filtered,
+  };
+  if (plan.push.size === 0) {
+    contactAbort.abort(new Error('nothing to push'));
+    logger.info('Nothing to push: every path of the closure is served upstream or filtered out.');
+    return {
+      ...base,
+      uploaded: [],
+      cached: [],
+      notPushed: [],
+      narBytes: 0,
+      compressedNarBytes: 0,
+      uploadedBytes: 0,
+      logsUploaded: 0,
+      durationMs: now() - started,
+      uploadMs: 0,
+      waitedMs: 0,
+      cacheUrl: request.cacheUrl,
+      publicKeys: [],
+      pinned: [],
+      verify: undefined,
+      warnings,
+      problems: [],
+      ok: true,
+    };
+  }
+
+  const contact: ServerContact = await logger.group('Server', async () => {
+    const result = await contactPromise;
+    logger.info(
+      result.config
+        ? `niks3 at ${deps.client.serverUrl}: public keys ${result.config.publicKeys.join(', ') || '(none)'}; cache URL ${result.config.substituterUrl || '(not announced)'}`
+        : `niks3 at ${deps.client.serverUrl} is older than v1.5.0 (no /api/cache-config)`,
+    );
+    return result;
+  });
+  const publicKeys = contact.config?.publicKeys ?? [];
+  const cacheUrl = request.cacheUrl ?? (contact.config?.substituterUrl ? contact.config.substituterUrl.replace(/\/+$/, '') : undefined);
+  if (publicKeys.length === 0 && contact.config) {
+    const warning = 'the server announces no public key: it has no signing key, so the narinfos it serves are unsigned.';
+    warnings.push(warning);
+    logger.warn(warning);
+  }
+
+  const uploadStarted = now();
+  const run: PushRunResult = await runPush(plan, {
+    client: deps.client,
+    uploader: deps.uploader,
+    logger,
+    concurrency: request.concurrency,
+    compressionLevel: request.compressionLevel,
+    ...(deps.memoryBudget !== undefined ? { memoryBudget: deps.memoryBudget } : {}),
+    ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
+    ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
+  });
+  const uploadMs = now() - uploadStarted;
+  warnings.push(...run.warnings);
+
+  const outcomes = [...run.paths.values()];
+  const uploaded = outcomes.filter((o) => o.status === 'uploaded');
+  const cached = outcomes.filter((o) => o.status === 'cached');
+  const notPushed = outcomes.filter((o) => o.status === 'failed' || o.status === 'withheld' || o.status === 'not-attempted');
+  const problems: string[] = [];
+  if (notPushed.length > 0) problems.push(describeNotPushed(notPushed, plan.push.size, run.stoppedBecause));
+  const openSessions = run.sessions.filter((s) => !s.completed);
+  if (notPushed.length === 0 && openSessions.length > 0) {
+    problems.push(`${openSessions.length} upload session(s) could not be completed: ${openSessions.map((s) => `${s.root} (${s.reason ?? 'unknown'})`).join('; ')}`);
+  }
+
+  const completedRoots = new Set(run.sessions.filter((s) => s.completed && !s.derived).map((s) => s.root));
+  const pinned: Array<{ name: string; path: string }> = [];
+  if (request.pins && request.pins.length > 0) {
+    await logger.group('Pins', async () => {
+      for (const [index, root] of plan.roots.entries()) {
+        const name = request.pins?.[index];
+        if (!name) continue;
+        if (!completedRoots.has(root)) {
+          if (plan.push.has(root)) problems.push(`pin ${name} was not set: ${root} was not pushed`);
+          else logger.info(`pin ${name} not set: ${root} is not pushed to this cache (upstream or filtered)`);
+          continue;
+        }
+        try {
+          await deps.client.putPin(name, root);
+          pinned.push({ name, path: root });
+          logger.info(`pinned ${root} as ${name}`);
+        } catch (error) {
+          problems.push(`pin ${name} -> ${root} failed: ${errorMessage(error)}`);
+        }
+      }
+    });
+  }
+
+  let verify: VerifyResult | undefined;
+  const toVerify = plan.roots.filter((root) => completedRoots.has(root));
+  if (request.verify && toVerify.length > 0) {
+    if (!cacheUrl) {
+      const warning = 'not verified: the server announces no public cache URL; set `cache-url` to check the push from the reader side.';
+      warnings.push(warning);
+      logger.warn(warning);
+    } else {
+      verify = await logger.group('Verify', async () => {
+        const result = await verifyAtPublicUrl(toVerify, {
+          cacheUrl,
+          publicKeys,
+          ...(deps.fetch ? { fetch: deps.fetch } : {}),
+          ...(deps.sleep ? { sleep: deps.sleep } : {}),
+          ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+        });
+        logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}`);
+        return result;
+      });
+      for (const problem of verify.problems) problems.push(`verify: ${problem}`);
+    }
+  }
+
+  return {
+    ...base,
+    uploaded,
+    cached,
+    notPushed,
+    narBytes: uploaded.reduce((sum, o) => sum + o.narSize, 0),
+    compressedNarBytes: uploaded.reduce((sum, o) => sum + o.compressedBytes, 0),
+    uploadedBytes: run.uploadedBytes,
+    logsUploaded: run.logsUploaded,
+    durationMs: now() - started,
+    uploadMs,
+    waitedMs: contact.waitedMs,
+    cacheUrl,
+    publicKeys,
+    pinned,
+    verify,
+    warnings,
+    problems,
+    ok: problems.length === 0,
+  };
+}
+
+async function queryClosure(roots: readonly string[], exec: ExecFn | undefined, storeDir: string | undefined): Promise<PathInfo[]> {
+  try {
+    return await queryPathInfo([...roots], { recursive: true, ...(exec ? { exec } : {}), ...(storeDir ? { storeDir } : {}) });
+  } catch (error) {
+    throw new ConfigurationError(`${errorMessage(error)}. Check input 'paths' / 'installables': every path must be valid in the local Nix store.`);
+  }
+}
+
+async function makePlan(request: PushRequest, infos: PathInfo[], deps: PushDeps): Promise<PushPlan> {
+  const { logger } = deps;
+  const filter = new PathFilter(request.filter);
+  const { kept, filtered } = applyFilter(infos, filter);
+  if (filtered.length > 0) logger.info(`${filtered.length} path(s) left out by include/exclude/max-path-size.`);
+  let upstream = new Map<string, string>();
+  if (request.upstream.enabled && kept.length > 0) {
+    upstream = await findUpstreamPaths(
+      kept.map((info) => ({ path: info.path, hash: info.path.slice(info.path.lastIndexOf('/') + 1, info.path.lastIndexOf('/') + 33), signatures: info.signatures })),
+      {
+        caches: request.upstream.caches,
+        keyNames: request.upstream.keyNames,
+        logger,
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      },
+    );
+    logger.info(`${upstream.size} path(s) are served by an upstream cache (${request.upstream.caches.join(', ')}) and are not pushed.`);
+  }
+  const plan = planPush({
+    roots: request.roots,
+    infos,
+    filter,
+    upstream,
+    findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
+  });
+  logger.info(`${plan.push.size} path(s) to send in ${plan.sessions.length} upload session(s).`);
+  return plan;
+}
+
+function describeNotPushed(notPushed: readonly PathOutcome[], considered: number, stoppedBecause: string | undefined): string {
+  const pushedCount = considered - notPushed.length;
+  const lines = notPushed.slice(0, 10).map((o) => `${o.path}: ${o.reason ?? o.status}`);
+  const more = notPushed.length > 10 ? `\n  … and ${notPushed.length - 10} more` : '';
+  const stop = stoppedBecause ? ` The push stopped early: ${stoppedBecause}.` : '';
+  return (
+    `${notPushed.length} of ${considered} path(s) were NOT pushed (${pushedCount} are in the cache).${stop} ` +
+    `No narinfo was written for any path that is not pushed, so Nix will not try to substitute them. Run the push again to finish it.\n  ` +
+    lines.join('\n  ') +
+    more
+  );
+}

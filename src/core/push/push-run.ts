@@ -1,0 +1,423 @@
+/**
+ * Runs a PushPlan against niks3 (shared/spec/niks3.md §5.4–§5.7):
+ *
+ *  1. one upload session per planned root; the server says what is missing;
+ *  2. NARs (streamed, verified, zstd, single PUT or multipart), listings and build logs, many at once,
+ *     largest first, within a memory budget;
+ *  3. narinfos signed by the server and PUT **last**, only for paths whose NAR is stored and whose
+ *     pushed references all made it (so every narinfo in the cache has a substitutable closure);
+ *  4. `complete` for each session whose objects were all stored. A session with a failure is left
+ *     open: completing it would register objects that are not in the bucket.
+ *
+ * A path that fails does not stop the others; a transient failure that outlived every retry (the
+ * server or the storage stopped answering) stops new work, and the result says what was and was
+ * not pushed.
+ */
+import { RemoteError, errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { PendingClosure, PendingObject, SignEntry } from '../niks3/api-types.js';
+import type { Niks3Client } from '../niks3/niks3-client.js';
+import type { PresignedUploader } from '../niks3/presigned-upload.js';
+import { formatNarHash } from '../nix/nar-hash.js';
+import { narInfoFromPathInfo, renderNarInfo } from '../nix/narinfo.js';
+import { readBuildLog } from './build-log.js';
+import { ByteBudget } from './byte-budget.js';
+import { compressSmall, NarMismatchError, putSmall, uploadNarAndListing, type NarUploadResult, type UploadContext } from './nar-upload.js';
+import { PushProgress } from './push-progress.js';
+import { pathObjects, sessionObjects, type PlannedPath, type PushPlan, type SessionPlan } from './push-plan.js';
+import { WorkerPool } from './worker-pool.js';
+
+export type PathStatus = 'uploaded' | 'cached' | 'failed' | 'withheld' | 'not-attempted';
+
+export interface PathOutcome {
+  readonly path: string;
+  readonly status: PathStatus;
+  readonly narSize: number;
+  /** Compressed NAR bytes we stored for it (0 when the NAR was already there). */
+  readonly compressedBytes: number;
+  readonly reason?: string;
+}
+
+export interface SessionOutcome {
+  readonly root: string;
+  readonly id: string | undefined;
+  readonly completed: boolean;
+  readonly derived: boolean;
+  readonly reason?: string;
+}
+
+export interface PushRunResult {
+  readonly paths: ReadonlyMap<string, PathOutcome>;
+  readonly sessions: readonly SessionOutcome[];
+  /** Every byte stored (NARs, listings, narinfos, logs). */
+  readonly uploadedBytes: number;
+  readonly logsUploaded: number;
+  readonly warnings: readonly string[];
+  /** Why the run stopped early, when it did. */
+  readonly stoppedBecause?: string;
+}
+
+export interface PushRunDeps {
+  readonly client: Niks3Client;
+  readonly uploader: PresignedUploader;
+  readonly logger: Logger;
+  readonly concurrency: number;
+  readonly compressionLevel: number;
+  /** Bytes of upload buffers held at once (default: min(concurrency × part size, 96 MiB)). */
+  readonly memoryBudget?: number;
+  /** Part size override (tests). */
+  readonly partSize?: number;
+  readonly progressIntervalMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+interface MergedPending {
+  readonly object: PendingObject;
+  /** Index of the (last) session that has this key pending. */
+  readonly session: number;
+}
+
+const SIGN_CHUNK = 500;
+
+export async function runPush(plan: PushPlan, deps: PushRunDeps): Promise<PushRunResult> {
+  return new PushRun(plan, deps).run();
+}
+
+class PushRun {
+  private readonly plan: PushPlan;
+  private readonly deps: PushRunDeps;
+  private readonly logger: Logger;
+  private readonly opened: Array<{ plan: SessionPlan; closure: PendingClosure }> = [];
+  private readonly merged = new Map<string, MergedPending>();
+  /** Keys that are in the bucket now (stored by us, or found stored by another session). */
+  private readonly satisfied = new Set<string>();
+  /** Pending keys we chose not to upload (a listing of a superseded NAR, a log that failed). */
+  private readonly waived = new Set<string>();
+  private readonly failures = new Map<string, string>();
+  private readonly notAttempted = new Set<string>();
+  private readonly compressed = new Map<string, number>();
+  private readonly warnings: string[] = [];
+  private readonly pool = new WorkerPool();
+  private readonly narinfoPool = new WorkerPool();
+  private readonly progress: PushProgress;
+  private readonly abort = new AbortController();
+  private uploadedBytes = 0;
+  private logsUploaded = 0;
+  private apiDown: string | undefined;
+  private transientFailures = 0;
+  private currentPool: WorkerPool = this.pool;
+
+  constructor(plan: PushPlan, deps: PushRunDeps) {
+    this.plan = plan;
+    this.deps = deps;
+    this.logger = deps.logger;
+    this.progress = new PushProgress(deps.logger, deps.progressIntervalMs !== undefined ? { intervalMs: deps.progressIntervalMs } : {});
+    deps.signal?.addEventListener('abort', () => this.abort.abort(deps.signal?.reason), { once: true });
+  }
+
+  async run(): Promise<PushRunResult> {
+    try {
+      await this.logger.group('Upload sessions', () => this.openSessions());
+      const work = this.pathsWithWork();
+      const cachedCount = this.plan.push.size - work.length;
+      this.logger.info(
+        `Uploading ${work.length} path${work.length === 1 ? '' : 's'} to ${new URL(this.deps.client.serverUrl).host} (${cachedCount} already cached).`,
+      );
+      if (work.length > 0) await this.logger.group('Uploads', () => this.uploadAll(work));
+      const writable = this.writableNarinfos();
+      if (writable.length > 0) await this.logger.group('Narinfos', () => this.signAndWriteNarinfos(writable));
+      await this.logger.group('Complete', () => this.completeSessions());
+    } finally {
+      this.progress.stop();
+    }
+    return this.result();
+  }
+
+  // ---- 1. sessions ----------------------------------------------------------------------------
+
+  private async openSessions(): Promise<void> {
+    for (const session of this.plan.sessions) {
+      const closure = await this.deps.client.createPendingClosure({
+        closure: session.closureKey,
+        objects: sessionObjects(session, this.plan),
+      });
+      const index = this.opened.length;
+      this.opened.push({ plan: session, closure });
+      for (const [key, object] of closure.pending) this.merged.set(key, { object, session: index });
+      this.logger.info(`session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`);
+    }
+  }
+
+  private pendingObject(key: string | undefined): PendingObject | undefined {
+    return key === undefined ? undefined : this.merged.get(key)?.object;
+  }
+
+  /** Paths with something to upload, largest NAR first (keeps the tail of the pool short). */
+  private pathsWithWork(): PlannedPath[] {
+    const work: PlannedPath[] = [];
+    for (const planned of this.plan.push.values()) {
+      const keys = [planned.narinfoKey, planned.narKey, planned.listingKey, planned.buildLog?.key];
+      if (keys.some((key) => key !== undefined && this.merged.has(key))) work.push(planned);
+    }
+    return work.sort((a, b) => b.info.narSize - a.info.narSize);
+  }
+
+  // ---- 2. uploads -----------------------------------------------------------------------------
+
+  private uploadContext(): UploadContext {
+    const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
+    const budget = new ByteBudget(this.deps.memoryBudget ?? Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 96 * 1024 * 1024)));
+    return {
+      client: this.deps.client,
+      uploader: this.deps.uploader,
+      budget,
+      compressionLevel: this.deps.compressionLevel,
+      signal: this.abort.signal,
+      ...(this.deps.partSize ? { partSize: this.deps.partSize } : {}),
+      onNarBytes: (bytes) => (this.progress.narBytesRead += bytes),
+      onUploaded: (bytes) => {
+        this.uploadedBytes += bytes;
+        this.progress.uploadedBytes += bytes;
+      },
+      refreshUrl: (planned, key) => this.refreshUrl(planned, key),
+    };
+  }
+
+  private async uploadAll(work: PlannedPath[]): Promise<void> {
+    const ctx = this.uploadContext();
+    const narBytes = work.reduce((sum, p) => sum + (this.merged.has(p.narKey) ? p.info.narSize : 0), 0);
+    this.progress.start('uploading', work.length, narBytes);
+    // Paths with identical contents share one NAR object: the first uploads it, the others wait.
+    const narJobs = new Map<string, Promise<NarUploadResult>>();
+    const outcomes = await this.pool.run(work, this.deps.concurrency, async (planned) => {
+      try {
+        await this.uploadPath(planned, ctx, narJobs);
+      } finally {
+        this.progress.pathsDone += 1;
+      }
+    });
+    for (const outcome of outcomes) {
+      if (outcome.skipped) this.notAttempted.add(outcome.item.path);
+      else if (outcome.error !== undefined) this.recordFailure(outcome.item, outcome.error);
+    }
+    this.progress.stop();
+  }
+
+  private async uploadPath(planned: PlannedPath, ctx: UploadContext, narJobs: Map<string, Promise<NarUploadResult>>): Promise<void> {
+    const nar = this.pendingObject(planned.narKey);
+    const listing = this.pendingObject(planned.listingKey);
+    if (nar || listing) {
+      let result: NarUploadResult;
+      const running = narJobs.get(planned.narKey);
+      if (nar && !running) {
+        const job = uploadNarAndListing(planned, nar, listing, ctx);
+        narJobs.set(planned.narKey, job);
+        result = await job;
+      } else {
+        if (running) await running;
+        result = await uploadNarAndListing(planned, undefined, listing, ctx);
+      }
+      if (nar) this.satisfied.add(planned.narKey);
+      if (result.compressedBytes > 0) this.compressed.set(planned.path, result.compressedBytes);
+      if (listing) (result.listingStored ? this.satisfied : this.waived).add(planned.listingKey);
+    }
+    const log = this.pendingObject(planned.buildLog?.key);
+    if (log && planned.buildLog) {
+      try {
+        const text = await readBuildLog(planned.buildLog);
+        await putSmall(planned, log, compressSmall(text, this.deps.compressionLevel), ctx);
+        this.satisfied.add(log.key);
+        this.logsUploaded += 1;
+      } catch (error) {
+        this.waived.add(log.key);
+        this.logger.warn(`the build log of ${planned.path} was not uploaded: ${errorMessage(error)}`);
+      }
+    }
+  }
+
+  private recordFailure(planned: PlannedPath, error: unknown): void {
+    const message = error instanceof NarMismatchError ? error.message : errorMessage(error);
+    this.failures.set(planned.path, message);
+    this.logger.error(`${planned.path}: ${message}`);
+    // A failure that outlived every retry: on a network error (nothing answers), or the third such
+    // failure, start no new uploads; the server or the storage is down.
+    if (error instanceof RemoteError && error.transient) {
+      this.transientFailures += 1;
+      if (error.status === undefined || this.transientFailures >= 3) this.currentPool.stop(error.message);
+    }
+  }
+
+  /** A fresh presigned URL for one object after a 403 (a new session just for that path). */
+  private async refreshUrl(planned: PlannedPath, key: string): Promise<string | 'not-needed'> {
+    this.logger.info(`the upload URL of ${key} was refused (expired?); asking niks3 for a new one`);
+    const closure = await this.deps.client.createPendingClosure({ closure: planned.narinfoKey, objects: pathObjects(planned) });
+    const fresh = closure.pending.get(key);
+    if (!fresh) return 'not-needed';
+    if (!fresh.presignedUrl) throw new Error(`internal: a fresh URL for ${key} came as a multipart upload`);
+    return fresh.presignedUrl;
+  }
+
+  // ---- 3. narinfos ----------------------------------------------------------------------------
+
+  /** Whether a path and every pushed path it references are stored (memoised, cycle-safe). */
+  private closureStored(path: string, memo: Map<string, boolean>): boolean {
+    const known = memo.get(path);
+    if (known !== undefined) return known;
+    memo.set(path, true); // self-references
+    const planned = this.plan.push.get(path);
+    let ok = true;
+    if (planned) {
+      if (this.failures.has(path) || this.notAttempted.has(path)) ok = false;
+      for (const key of [planned.narKey, planned.listingKey]) {
+        if (this.merged.has(key) && !this.satisfied.has(key) && !this.waived.has(key)) ok = false;
+      }
+      for (const ref of planned.info.references) if (ok && ref !== path && !this.closureStored(ref, memo)) ok = false;
+    }
+    memo.set(path, ok);
+    return ok;
+  }
+
+  private writableNarinfos(): PlannedPath[] {
+    const memo = new Map<string, boolean>();
+    const writable: PlannedPath[] = [];
+    for (const planned of this.plan.push.values()) {
+      if (!this.merged.has(planned.narinfoKey)) continue;
+      if (this.closureStored(planned.path, memo)) writable.push(planned);
+    }
+    return writable;
+  }
+
+  private async signAndWriteNarinfos(writable: PlannedPath[]): Promise<void> {
+    // Sign each narinfo in the session whose URL we use for it (the key is pending there).
+    const bySession = new Map<number, PlannedPath[]>();
+    for (const planned of writable) {
+      const session = (this.merged.get(planned.narinfoKey) as MergedPending).session;
+      bySession.set(session, [...(bySession.get(session) ?? []), planned]);
+    }
+    const signatures = new Map<string, string[]>();
+    for (const [index, paths] of bySession) {
+      const { closure } = this.opened[index] as { closure: PendingClosure };
+      for (let i = 0; i < paths.length; i += SIGN_CHUNK) {
+        const chunk = paths.slice(i, i + SIGN_CHUNK);
+        if (this.apiDown) {
+          for (const planned of chunk) this.notAttempted.add(planned.path);
+          continue;
+        }
+        const entries: Record<string, SignEntry> = {};
+        for (const planned of chunk) entries[planned.narinfoKey] = signEntry(planned);
+        try {
+          const answer = await this.deps.client.sign(closure.id, entries);
+          for (const planned of chunk) signatures.set(planned.path, answer.get(planned.narinfoKey) ?? []);
+        } catch (error) {
+          for (const planned of chunk) this.failures.set(planned.path, `signing failed: ${errorMessage(error)}`);
+          if (error instanceof RemoteError && error.transient) this.apiDown ??= error.message;
+        }
+      }
+    }
+    const toWrite = writable.filter((planned) => signatures.has(planned.path));
+    if (toWrite.length > 0 && toWrite.every((planned) => (signatures.get(planned.path) ?? []).length === 0)) {
+      const warning = 'niks3 returned no signatures (the server has no signing key): the narinfos are unsigned, and Nix with signature checking on will refuse them.';
+      this.warnings.push(warning);
+      this.logger.warn(warning);
+    }
+
+    const ctx = this.uploadContext();
+    this.progress.start('writing narinfos', toWrite.length, 0);
+    this.currentPool = this.narinfoPool;
+    const outcomes = await this.narinfoPool.run(toWrite, this.deps.concurrency, async (planned) => {
+      try {
+        const target = this.pendingObject(planned.narinfoKey) as PendingObject;
+        const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
+        await putSmall(planned, target, compressSmall(text), ctx);
+        this.satisfied.add(planned.narinfoKey);
+      } finally {
+        this.progress.pathsDone += 1;
+      }
+    });
+    for (const outcome of outcomes) {
+      if (outcome.skipped) this.notAttempted.add(outcome.item.path);
+      else if (outcome.error !== undefined) this.recordFailure(outcome.item, outcome.error);
+    }
+    this.progress.stop();
+  }
+
+  // ---- 4. complete ----------------------------------------------------------------------------
+
+  private sessionProblem(index: number): string | undefined {
+    const { closure } = this.opened[index] as { closure: PendingClosure };
+    const missing = [...closure.pending.keys()].filter((key) => !this.satisfied.has(key) && !this.waived.has(key));
+    if (missing.length === 0) return undefined;
+    return `${missing.length} of its objects were not stored (e.g. ${missing[0] ?? ''})`;
+  }
+
+  private readonly sessionOutcomes: SessionOutcome[] = [];
+
+  private async completeSessions(): Promise<void> {
+    for (const [index, { plan, closure }] of this.opened.entries()) {
+      const problem = this.sessionProblem(index);
+      if (problem || this.apiDown) {
+        const reason = problem ?? `not attempted: ${this.apiDown ?? ''}`;
+        this.sessionOutcomes.push({ root: plan.root, id: closure.id, completed: false, derived: plan.derived, reason });
+        this.logger.info(`session ${closure.id} for ${plan.root} is left open: ${reason}`);
+        continue;
+      }
+      try {
+        await this.deps.client.complete(closure.id);
+        this.sessionOutcomes.push({ root: plan.root, id: closure.id, completed: true, derived: plan.derived });
+      } catch (error) {
+        const reason = errorMessage(error);
+        this.sessionOutcomes.push({ root: plan.root, id: closure.id, completed: false, derived: plan.derived, reason });
+        this.logger.error(`completing session ${closure.id} for ${plan.root} failed: ${reason}`);
+        if (error instanceof RemoteError && error.transient) this.apiDown ??= error.message;
+      }
+    }
+  }
+
+  // ---- result ---------------------------------------------------------------------------------
+
+  private result(): PushRunResult {
+    const paths = new Map<string, PathOutcome>();
+    const memo = new Map<string, boolean>();
+    for (const planned of this.plan.push.values()) {
+      const base = { path: planned.path, narSize: planned.info.narSize, compressedBytes: this.compressed.get(planned.path) ?? 0 };
+      const failure = this.failures.get(planned.path);
+      let outcome: PathOutcome;
+      if (failure) outcome = { ...base, status: 'failed', reason: failure };
+      else if (this.notAttempted.has(planned.path)) {
+        outcome = { ...base, status: 'not-attempted', reason: 'not attempted (the push stopped early)' };
+      } else if (!this.merged.has(planned.narinfoKey)) outcome = { ...base, status: 'cached' };
+      else if (this.satisfied.has(planned.narinfoKey)) outcome = { ...base, status: 'uploaded' };
+      else if (this.opened.length < this.plan.sessions.length) outcome = { ...base, status: 'not-attempted', reason: 'no upload session' };
+      else {
+        const blocker = planned.info.references.find((ref) => ref !== planned.path && this.plan.push.has(ref) && !this.closureStored(ref, memo));
+        outcome = { ...base, status: 'withheld', reason: blocker ? `its reference ${blocker} was not pushed` : 'not all of its objects were stored' };
+      }
+      paths.set(planned.path, outcome);
+    }
+    const stoppedBecause = this.pool.reason ?? this.narinfoPool.reason ?? this.apiDown;
+    return {
+      paths,
+      sessions: this.sessionOutcomes,
+      uploadedBytes: this.uploadedBytes,
+      logsUploaded: this.logsUploaded,
+      warnings: this.warnings,
+      ...(stoppedBecause ? { stoppedBecause } : {}),
+    };
+  }
+}
+
+/** The sign request entry of one path (§3.2, §5.6). */
+export function signEntry(planned: PlannedPath): SignEntry {
+  const { info } = planned;
+  return {
+    store_path: info.path,
+    url: planned.narKey,
+    compression: 'zstd',
+    nar_hash: formatNarHash(info.narHash),
+    nar_size: info.narSize,
+    references: [...info.references],
+    ...(info.deriver ? { deriver: info.deriver } : {}),
+    ...(info.signatures.length > 0 ? { signatures: [...info.signatures] } : {}),
+    ...(info.ca ? { ca: info.ca } : {}),
+  };
+}
