@@ -34,6 +34,8 @@ export interface Step {
   readonly carry?: readonly string[];
   /** Environment variables of the contract this step cannot do without. */
   readonly needs: readonly string[];
+  /** When set, only these inputs are flags of this step (the rest still come from the stack). */
+  readonly flagInputs?: readonly string[];
 }
 
 export interface CommandFlag {
@@ -86,13 +88,14 @@ const provisionStep = (mode: string | undefined): Step => ({
   needs: PROVISION_ENV,
 });
 
-const deployStep = (mode: string | undefined): Step => ({
+/** Deploy; `flagMode` is `--mode` of `nix-cache deploy` (destroy needs only the Fly token). */
+const deployStep = (mode: string | undefined, flagMode?: string): Step => ({
   label: 'deploy',
   spec: DEPLOY_SPEC,
   run: runDeploy,
   ...(mode ? { fixed: { mode } } : {}),
   carry: PROVISION_TO_DEPLOY,
-  needs: DEPLOY_ENV,
+  needs: (mode ?? flagMode) === 'destroy' ? ['FLY_API_TOKEN'] : DEPLOY_ENV,
 });
 
 export const COMMANDS: readonly Command[] = [
@@ -118,7 +121,7 @@ export const COMMANDS: readonly Command[] = [
     name: 'deploy',
     summary: 'only the Fly side: sync secrets, render the machine config, deploy niks3 (--mode plan|apply|destroy)',
     needsStack: true,
-    steps: () => [deployStep(undefined)],
+    steps: ({ flags }) => [deployStep(undefined, flags['mode'])],
   },
   {
     name: 'push',
@@ -160,8 +163,17 @@ export const COMMANDS: readonly Command[] = [
       }
     },
     steps: ({ flags, stack }) => [
-      { ...deployStep(undefined), carry: [], fixed: { mode: 'destroy', confirm: flags['confirm'] ?? '' }, needs: ['FLY_API_TOKEN'] },
-      { ...provisionStep(undefined), fixed: { mode: 'destroy', confirm: stackBucketName(stack) ?? '' } },
+      {
+        ...deployStep('destroy'),
+        carry: [],
+        fixed: { mode: 'destroy', confirm: flags['confirm'] ?? '' },
+        flagInputs: ['fly-app-name', 'fly-api-url', 'fly-graphql-url', 'wait-timeout'],
+      },
+      {
+        ...provisionStep(undefined),
+        fixed: { mode: 'destroy', confirm: stackBucketName(stack) ?? '' },
+        flagInputs: ['delete-data', 'stack-name', 'r2-bucket-name', 'cloudflare-account-id', 'zone-name', 'cloudflare-zone-id', 'cache-subdomain', 'r2-jurisdiction', 'cloudflare-api-url'],
+      },
     ],
   },
 ];

@@ -68,6 +68,19 @@ export function readStackFile(path: string, required: boolean): StackFile {
   if (unknown.length > 0) {
     throw new ConfigurationError(`${path} has unknown settings: ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
   }
+  for (const setting of STACK_SETTINGS) {
+    const value = (parsed as Record<string, unknown>)[setting.key];
+    if (value === undefined || value === null) continue;
+    const list = Array.isArray(setting.default);
+    const ok = list
+      ? Array.isArray(value) && value.every((item) => typeof item === 'string')
+      : typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+    if (!ok) {
+      throw new ConfigurationError(
+        `${path}: setting ${setting.key} must be ${list ? 'a list of strings' : 'a string, number or boolean'} (or null for the default), not ${JSON.stringify(value)}`,
+      );
+    }
+  }
   return parsed as StackFile;
 }
 
@@ -75,13 +88,9 @@ export function readStackFile(path: string, required: boolean): StackFile {
 export function stackValue(stack: StackFile, key: string): string | undefined {
   const value = stack[key];
   if (value === null || value === undefined) return undefined;
-  if (Array.isArray(value)) return value.map(String).join('\n');
-  return String(value);
-}
-
-/** The slug rule of the original: lower-case, every char outside [a-z0-9-] replaced by '-'. */
-export function slug(stackName: string): string {
-  return stackName.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  if (Array.isArray(value)) return value.map((item) => String(item as string)).join('\n');
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
 }
 
 export function exampleStackFile(): string {

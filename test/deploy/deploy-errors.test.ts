@@ -28,8 +28,8 @@ describe('deploy refusals and destroy', () => {
   });
 
   it.each([
-    ['a signing key that is not 64 bytes', { 'niks3-signing-key': 'niks3-test-1:c2hvcnQ=' }, /niks3-signing-key.*decodes to 5 bytes/s],
-    ['a 32-byte seed instead of the secret key', { 'niks3-signing-key': `k-1:${Buffer.alloc(32, 7).toString('base64')}` }, /niks3-signing-key.*64-byte secret key/s],
+    ['a signing key that is not 64 bytes', { 'niks3-signing-key': 'niks3-test-1:c2hvcnQ=' }, /niks3-signing-key.*decodes to 5 bytes, not the 64 bytes/s],
+    ['a 32-byte seed instead of the secret key', { 'niks3-signing-key': `k-1:${Buffer.alloc(32, 7).toString('base64')}` }, /niks3-signing-key.*decodes to 32 bytes/s],
     ['a signing key without a name', { 'niks3-signing-key': 'no-colon-here' }, /niks3-signing-key/],
     ['a short niks3 API token', { 'niks3-api-token': 'too-short-token' }, /niks3-api-token.*at least 36 characters/s],
     ['a short Fly token', { 'fly-api-token': 'FlyV1 x' }, /fly-api-token/],

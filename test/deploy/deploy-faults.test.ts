@@ -93,4 +93,14 @@ describe('deploy under faults', () => {
     expect(run.code).toBe(0);
     expect(fx.fly.app(APP)?.liveMachines()).toHaveLength(1);
   });
+
+  it('stays within the documented rate limits (no hot polling loops)', async () => {
+    await fx.close();
+    fx = await deployFixture({ rateLimit: true });
+    const run = await fx.run();
+    expect(run.code).toBe(0);
+    const update = await fx.run({ 'niks3-image': 'ghcr.io/mic92/niks3:v1.7.1' });
+    expect(update.code).toBe(0);
+    expect(fx.fly.requests.filter((r) => r.status === 429)).toEqual([]);
+  });
 });

@@ -2,6 +2,7 @@
  * Shared set-up of the deploy tests: a fake Fly with an org token, a signing key, and the inputs of
  * a complete deploy (every secret listed, so runAction scans every output for them).
  */
+import { DEPLOY_SPEC } from '../../src/actions/deploy/spec.js';
 import { generateSecretKey } from '../../src/core/nix/signing-key.js';
 import { runAction, type ActionRun, type RunActionOptions } from '../helpers/run-action.js';
 import { startFakeFly, type FakeFly, type FakeFlyOptions } from '../fakes/fly/index.js';
@@ -11,6 +12,8 @@ export const DEPLOY_TOKEN = 'FlyV1 fm2_lJPECAAAAAAAAMQ1xBBdeployTokenForTestsOnl
 export const USER_TOKEN = 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2';
 export const APP = 'niks3-test';
 export const ORG = 'my-org';
+
+const SECRET_INPUTS = DEPLOY_SPEC.inputs.filter((input) => input.secret).map((input) => input.name);
 
 export interface DeployFixture {
   readonly fly: FakeFly;
@@ -65,7 +68,12 @@ export async function deployFixture(options: FakeFlyOptions = {}): Promise<Deplo
       runAction('deploy', {
         ...runOptions,
         inputs: inputs(overrides),
-        secrets: [...Object.values(secrets), ...Object.values(overrides ?? {}).filter((v): v is string => v !== undefined && /fm2_|secret|tok-/.test(v)), ...(runOptions.secrets ?? [])],
+        // Every secret handed in (the fixture's and any secret input a test overrides) is scanned for.
+        secrets: [
+          ...Object.values(secrets),
+          ...SECRET_INPUTS.map((name) => overrides?.[name]).filter((v): v is string => v !== undefined),
+          ...(runOptions.secrets ?? []),
+        ],
       }),
     close: () => fly.close(),
   };

@@ -2,7 +2,7 @@
  * provision through the dist bundle against the Cloudflare stand-in: apply on an empty account,
  * a second apply that writes nothing, plan, and the jurisdiction header on every bucket call.
  */
-import { BUCKET, HOST, explain, isBucketCall, startProvisionFixture, type ProvisionFixture } from './provision-fixture.js';
+import { BUCKET, HOST, isBucketCall, startProvisionFixture, type ProvisionFixture } from './provision-fixture.js';
 
 let f: ProvisionFixture;
 
@@ -16,6 +16,7 @@ afterEach(async () => {
 
 describe('provision apply', () => {
   it('creates exactly the bucket and the custom domain on an empty account, then a second apply writes nothing', async () => {
+    f.cf.settings.domainActivation = { afterGets: 2 };
     const run = await f.run({ 'r2-location': 'weur', 'r2-storage-class': 'InfrequentAccess' });
     expect(run.code).toBe(0);
 
@@ -68,6 +69,8 @@ describe('provision apply', () => {
     expect(run.summary).toMatch(/\| resource \| name \| before \| after \| changed \|/);
     expect(run.summary).toMatch(/R2 bucket \| my-cache-niks3 \| absent \|/);
     expect(run.summary).toContain('create R2 bucket my-cache-niks3');
+    // It waited for the domain: pending first, then active.
+    expect(run.stdout).toContain(`Custom domain ${HOST}: ownership pending, ssl initializing; checking again in 1 s`);
 
     // Second apply: reads only, changed=false.
     f.cf.log.clear();
@@ -92,6 +95,37 @@ describe('provision apply', () => {
     for (const call of calls) expect(call.headers['cf-r2-jurisdiction']).toMatch(/^(default|eu|fedramp)$/);
     expect(run.outputs['s3-endpoint']).toBe(`${f.account.id}.eu.r2.cloudflarestorage.com`);
     expect(run.outputs['cache-url']).toBe('https://nix.example.dev');
+  });
+});
+
+describe('custom domain status', () => {
+  it('reports pending after a bounded wait when the domain does not become active', async () => {
+    f.cf.settings.domainActivation = 'stuck';
+    const run = await f.run({ 'domain-wait': '2' });
+    expect(run.code).toBe(0);
+    expect(run.outputs['custom-domain-status']).toBe('pending');
+    expect(run.warnings.join('\n')).toMatch(/Custom domain cache\.example\.dev is not active yet \(pending\/pending\) after 2 s/);
+    const polls = f.cf.log.matching('GET', new RegExp(`/domains/custom/${HOST.replace(/\./g, '\\.')}$`));
+    expect(polls.length).toBeGreaterThanOrEqual(2);
+    expect(polls.length).toBeLessThanOrEqual(4);
+  });
+
+  it('fails, after writing outputs and the summary, when the domain ends in error', async () => {
+    f.cf.settings.domainActivation = 'error';
+    const run = await f.run();
+    expect(run.code).toBe(1);
+    expect(run.errors.join('\n')).toMatch(/Custom domain cache\.example\.dev failed to activate \(ownership error, ssl error\)/);
+    expect(run.outputs['custom-domain-status']).toBe('error');
+    expect(run.outputs['changed']).toBe('true');
+    expect(run.summary).toContain('**Failed:**');
+  });
+
+  it('does not wait with domain-wait: 0', async () => {
+    f.cf.settings.domainActivation = 'stuck';
+    const run = await f.run({ 'domain-wait': '0' });
+    expect(run.code).toBe(0);
+    expect(run.outputs['custom-domain-status']).toBe('pending');
+    expect(run.durationMs).toBeLessThan(5000);
   });
 });
 

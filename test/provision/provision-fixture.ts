@@ -13,7 +13,7 @@ export interface ProvisionFixture {
   /** Inputs for a run against the stand-in, with overrides. */
   inputs(overrides?: Record<string, string | undefined>): Record<string, string | undefined>;
   /** Runs the provision bundle with these inputs; the token (and `secrets`) are scanned for leaks. */
-  run(overrides?: Record<string, string | undefined>, secrets?: readonly string[]): Promise<ActionRun>;
+  run(overrides?: Record<string, string | undefined>, secrets?: readonly string[], env?: Record<string, string | undefined>): Promise<ActionRun>;
   close(): Promise<void>;
 }
 
@@ -21,8 +21,12 @@ export const STACK = 'My Cache';
 export const BUCKET = 'my-cache-niks3';
 export const HOST = 'cache.example.dev';
 
+/**
+ * Starts the stand-in. Custom domains turn active on their first read unless `options.settings`
+ * says otherwise, so runs need not wait; tests of the waiting set `domainActivation` themselves.
+ */
 export async function startProvisionFixture(options: FakeCloudflareOptions = {}): Promise<ProvisionFixture> {
-  const cf = await startFakeCloudflare(options);
+  const cf = await startFakeCloudflare({ ...options, settings: { domainActivation: { afterGets: 1 }, ...options.settings } });
   const account = cf.state.addAccount();
   const zone = cf.state.addZone({ name: 'example.dev', accountId: account.id });
   const token = cf.state.addToken();
@@ -41,8 +45,8 @@ export async function startProvisionFixture(options: FakeCloudflareOptions = {})
     zone,
     token,
     inputs,
-    run: (overrides = {}, secrets = []) =>
-      runAction('provision', { inputs: inputs(overrides), secrets: [token.value, ...secrets], timeoutMs: 60_000 }),
+    run: (overrides = {}, secrets = [], env = {}) =>
+      runAction('provision', { inputs: inputs(overrides), secrets: [token.value, ...secrets], timeoutMs: 60_000, env }),
     close: () => cf.close(),
   };
 }
@@ -61,4 +65,9 @@ export function explain(run: ActionRun, cf?: FakeCloudflare): string {
 /** True for requests that address an R2 bucket (every one must carry the jurisdiction header). */
 export function isBucketCall(entry: LoggedRequest): boolean {
   return entry.service === 'api' && /^\/accounts\/[^/]+\/r2\/buckets/.test(entry.path);
+}
+
+/** Fails with the whole run (output and request log) when the exit code is not the expected one. */
+export function expectExit(run: ActionRun, code: number, cf?: FakeCloudflare): void {
+  if (run.code !== code) throw new Error(`expected exit code ${code}\n${explain(run, cf)}`);
 }

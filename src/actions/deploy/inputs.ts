@@ -71,14 +71,14 @@ export function readDeployInputs(inputs: InputReader, env: NodeJS.ProcessEnv, lo
   maskSecret(logger, keyBody);
   let publicKey: string;
   try {
-    const parsed = parseSecretKey(signingKey);
-    if (Buffer.from(keyBody, 'base64').length !== 64) {
-      throw new Error(`the signing key "${parsed.name}" is a 32-byte seed; expected the 64-byte secret key that \`nix key generate-secret\` prints`);
+    const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(keyBody) ? Buffer.from(keyBody, 'base64') : undefined;
+    if (decoded && decoded.length !== 64) {
+      throw new Error(`it decodes to ${decoded.length} bytes, not the 64 bytes of an Ed25519 secret key`);
     }
-    publicKey = parsed.publicKey;
+    publicKey = parseSecretKey(signingKey).publicKey;
   } catch (error) {
     throw new ConfigurationError(
-      `Input 'niks3-signing-key' is not a Nix signing secret key: ${error instanceof Error ? error.message : String(error)}. Pass the whole output of \`nix key generate-secret --key-name NAME-1\` (\`NAME-1:base64\`).`,
+      `Input 'niks3-signing-key' is not a Nix signing secret key (value hidden): ${error instanceof Error ? error.message : String(error)}. Pass the whole output of \`nix key generate-secret --key-name NAME-1\` (\`NAME-1:base64\`, a 64-byte key).`,
     );
   }
 

@@ -98,10 +98,11 @@ export function readProvisionInputs(inputs: InputReader, logger: Logger): Provis
       deleteData: mode === 'destroy' && inputs.boolean('delete-data'),
       domainWaitMs: inputs.integer('domain-wait') * 1000,
     },
-    s3Check:
-      checkS3 && accessKey !== undefined && secretKey !== undefined
+    s3:
+      accessKey !== undefined && secretKey !== undefined
         ? { endpointUrl, bucket: bucketName, accessKeyId: accessKey, secretAccessKey: secretKey, region: 'auto' }
         : undefined,
+    checkS3,
     databaseUrl: checkDb ? databaseUrl : undefined,
   };
 }

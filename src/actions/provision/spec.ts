@@ -19,6 +19,7 @@ export const PROVISION_SPEC: ActionSpec = {
       secret: true,
       pattern: /^[A-Za-z0-9_\-.]{20,200}$/,
       accepts: 'a Cloudflare API token (letters, digits, `_`, `-`, 20 to 200 characters)',
+      invalid: ['too-short', 'has spaces in it 0123456789', 'quote"0123456789012345678'],
     },
     {
       name: 'cloudflare-account-id',
@@ -27,6 +28,7 @@ export const PROVISION_SPEC: ActionSpec = {
       required: true,
       pattern: /^[0-9a-f]{32}$/,
       accepts: 'a 32-character hex account id',
+      invalid: ['0123', '0123456789ABCDEF0123456789ABCDEF', 'g123456789abcdef0123456789abcdef'],
       example: '0123456789abcdef0123456789abcdef',
     },
     {
@@ -36,6 +38,7 @@ export const PROVISION_SPEC: ActionSpec = {
       required: true,
       pattern: /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/,
       accepts: 'a lower-case DNS zone name such as `example.dev`',
+      invalid: ['Example.dev', 'localhost', '-bad.dev', 'https://example.dev', 'example.dev.'],
       example: 'example.dev',
     },
     {
@@ -45,6 +48,7 @@ export const PROVISION_SPEC: ActionSpec = {
       defaultText: 'looked up from zone-name',
       pattern: /^[0-9a-f]{32}$/,
       accepts: 'a 32-character hex zone id',
+      invalid: ['123', 'zone-example-dev'],
     },
     {
       name: 'stack-name',
@@ -54,6 +58,7 @@ export const PROVISION_SPEC: ActionSpec = {
       required: true,
       pattern: /^[A-Za-z0-9][A-Za-z0-9._ -]{0,62}$/,
       accepts: 'a short name (letters, digits, space, `.`, `_`, `-`; at most 63 characters)',
+      invalid: ['-lead', 'a/b', 'x'.repeat(64)],
       example: 'my-cache',
     },
     {
@@ -63,6 +68,7 @@ export const PROVISION_SPEC: ActionSpec = {
       default: 'cache',
       pattern: /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/,
       accepts: 'a lower-case DNS label such as `cache`',
+      invalid: ['Cache', '-cache', 'ca_che', 'cache.'],
     },
     {
       name: 'r2-bucket-name',
@@ -108,7 +114,8 @@ export const PROVISION_SPEC: ActionSpec = {
     },
     {
       name: 's3-access-key',
-      description: 'R2 S3 access key id (NIKS3_S3_ACCESS_KEY), to check the key pair with `check-s3-credentials`.',
+      description:
+        'R2 S3 access key id (NIKS3_S3_ACCESS_KEY): checked with `check-s3-credentials`, and used by `mode: destroy` with `delete-data` to empty the bucket 1000 objects per request (without it, the API deletes one object per request).',
       type: 'string',
       secret: true,
     },
@@ -127,7 +134,7 @@ export const PROVISION_SPEC: ActionSpec = {
     },
     {
       name: 's3-endpoint-url',
-      description: 'Override of the R2 S3 endpoint used by the probe (a local S3 in tests).',
+      description: 'Override of the R2 S3 endpoint used by the S3 check and by destroy to empty the bucket (a local stand-in in tests and the demo).',
       type: 'url',
       defaultText: 'https://<account>.r2.cloudflarestorage.com (per jurisdiction)',
     },
@@ -138,6 +145,7 @@ export const PROVISION_SPEC: ActionSpec = {
       secret: true,
       pattern: /^postgres(ql)?:\/\/\S+$/,
       accepts: 'a postgres:// or postgresql:// URL',
+      invalid: ['mysql://u:p@h/db', 'postgresql://has space@h/db'],
     },
     {
       name: 'check-database',

@@ -59,7 +59,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
-    const uploader = new PresignedUploader({ logger, ...(deps.fetch ? { fetch: deps.fetch } : {}), ...(deps.sleep ? { sleep: deps.sleep } : {}) });
+    const uploader = new PresignedUploader({ logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
     const storeDir = io.env['NIX_STORE_DIR']?.replace(/\/+$/, '') || NIX_STORE_DIR;
 
     const roots = await logger.group('Store paths', () =>
@@ -103,6 +103,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
         },
       );
     } catch (error) {
+      uploader.close();
       if (error instanceof ConfigurationError || inputs.onFailure === 'fail') throw error;
       // Failed before any upload (server unreachable, session refused): nothing was pushed.
       const message = error instanceof Error ? error.message : String(error);
@@ -112,6 +113,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
       return;
     }
 
+    uploader.close();
     for (const [name, value] of Object.entries(pushOutputs(summary))) io.setOutput(name, value);
     logger.info(pushHeadline(summary));
     await writeSummary(io, pushReport(summary, inputs.serverUrl).toString());

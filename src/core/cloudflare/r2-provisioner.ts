@@ -16,14 +16,17 @@ import { cacheUrl, s3EndpointHost } from './r2-names.js';
 import { describeChange, planR2 } from './r2-planner.js';
 import { readR2Actual, resolveZone } from './r2-reader.js';
 import { provisionReport, type CheckLine } from './r2-report.js';
-import { probeS3Credentials, type S3ProbeConfig } from './s3-probe.js';
+import { R2S3, type S3Access } from './r2-s3.js';
+import { probeS3Credentials } from './s3-probe.js';
 
 export interface ProvisionConfig {
   readonly r2: R2Config;
   readonly apiToken: string;
   readonly apiUrl: string;
-  /** Run the S3 probe with these keys (undefined: skip). */
-  readonly s3Check: S3ProbeConfig | undefined;
+  /** The bucket through S3, when S3 keys are given: probed (checkS3), and used to empty it on destroy. */
+  readonly s3: S3Access | undefined;
+  /** Run the S3 probe (needs `s3`). */
+  readonly checkS3: boolean;
   /** Run the database check on this URL (undefined: skip). */
   readonly databaseUrl: string | undefined;
 }
@@ -73,7 +76,10 @@ export async function provisionR2(config: ProvisionConfig, deps: ProvisionDeps, 
   });
   const calls = new CloudflareCalls({ logger, sleep: deps.sleep, now: deps.now, ...(deps.retry ? { retry: deps.retry } : {}) });
   const api = new R2Api(client, calls, r2.accountId);
-  const applyOptions = { logger, sleep: deps.sleep, now: deps.now, pollStartMs: deps.pollStartMs, pollMaxMs: deps.pollMaxMs };
+  const s3 = config.s3
+    ? new R2S3(config.s3, { logger, timeoutMs: deps.timeoutMs, ...(deps.fetch ? { fetch: deps.fetch } : {}) })
+    : undefined;
+  const applyOptions = { logger, sleep: deps.sleep, now: deps.now, pollStartMs: deps.pollStartMs, pollMaxMs: deps.pollMaxMs, s3 };
 
   let zone: ZoneInfo | undefined;
   let actual: R2Actual | undefined;
@@ -120,7 +126,7 @@ export async function provisionR2(config: ProvisionConfig, deps: ProvisionDeps, 
     const current = actual as R2Actual;
     plan = planR2(r2, zone, current);
     const thePlan = plan;
-    await logger.group(r2.mode === 'plan' ? 'Plan' : 'Changes', async () => {
+    await logger.group('Plan', async () => {
       for (const warning of thePlan.warnings) logger.warn(warning);
       for (const note of thePlan.notes) logger.info(note);
       if (thePlan.changes.length === 0 && thePlan.blockers.length === 0) logger.info('No changes.');
@@ -162,7 +168,7 @@ export async function provisionR2(config: ProvisionConfig, deps: ProvisionDeps, 
 
     if (r2.mode !== 'destroy') {
       failure = (await runChecks(config, current, deps, logger, checks)) ?? failure;
-    } else if (config.s3Check || config.databaseUrl) {
+    } else if (config.checkS3 || config.databaseUrl) {
       checks.push({ name: 'S3 / database checks', result: 'skipped in destroy mode' });
     }
 
@@ -187,8 +193,8 @@ export async function provisionR2(config: ProvisionConfig, deps: ProvisionDeps, 
 async function runChecks(config: ProvisionConfig, actual: R2Actual, deps: ProvisionDeps, logger: Logger, checks: CheckLine[]): Promise<Error | undefined> {
   let failure: Error | undefined;
   const r2 = config.r2;
-  if (config.s3Check) {
-    const s3 = config.s3Check;
+  if (config.checkS3 && config.s3) {
+    const s3 = config.s3;
     await logger.group('Check the S3 credentials', async () => {
       if (r2.mode === 'plan' && !actual.bucket) {
         logger.info('The bucket does not exist yet: the S3 check runs after apply creates it.');

@@ -43,6 +43,7 @@ export function provisionReport(input: ProvisionReportInput): string {
   const verb = mode === 'plan' ? 'would change' : 'changed';
   const report = new Report().heading(`nix-cache provision (${mode})`);
   if (input.failure) report.paragraph(`**Failed:** ${input.failure}`);
+  if (!actual) return report.toString(); // failed before anything was read
 
   const bucketBefore = actual?.bucket ? bucketState(actual.bucket.location, actual.bucket.storageClass, actual.bucket.jurisdiction) : actual ? 'absent' : '?';
   let bucketAfter: string;

@@ -4,23 +4,11 @@
  * only when the signature holds). Requests are signed with SigV4 by the `aws4` package and sent with
  * fetch; bad keys fail here with a message that says which input to fix.
  */
-import aws4 from 'aws4';
 import { randomBytes } from 'node:crypto';
 import { ConfigurationError, RemoteError } from '../errors.js';
-import { HttpClient, type HttpResponse } from '../http.js';
+import type { HttpResponse } from '../http.js';
 import type { Logger } from '../logger.js';
-
-export const S3_REMOTE = 'R2 S3 endpoint';
-
-export interface S3ProbeConfig {
-  /** e.g. https://<account>.r2.cloudflarestorage.com, or a local stand-in. */
-  readonly endpointUrl: string;
-  readonly bucket: string;
-  readonly accessKeyId: string;
-  readonly secretAccessKey: string;
-  /** R2's region is `auto`. */
-  readonly region?: string;
-}
+import { R2S3, S3_REMOTE, s3ErrorCode, type S3Access } from './r2-s3.js';
 
 export interface S3ProbeOptions {
   readonly logger: Logger;
@@ -35,60 +23,25 @@ export interface S3ProbeResult {
   readonly steps: readonly string[];
 }
 
-function s3Code(text: string): { code: string; message: string } {
-  return {
-    code: /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? '',
-    message: /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? '',
-  };
-}
-
-export async function probeS3Credentials(config: S3ProbeConfig, options: S3ProbeOptions): Promise<S3ProbeResult> {
-  const base = new URL(config.endpointUrl);
-  const basePath = base.pathname.replace(/\/+$/, '');
-  const key = `nix-cache-probe/${randomBytes(8).toString('hex')}.txt`;
-  const objectPath = `${basePath}/${encodeURIComponent(config.bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
-  const http = new HttpClient({
-    remote: S3_REMOTE,
-    baseUrl: base.origin,
+export async function probeS3Credentials(config: S3Access, options: S3ProbeOptions): Promise<S3ProbeResult> {
+  const s3 = new R2S3(config, {
     logger: options.logger,
     ...(options.fetch ? { fetch: options.fetch } : {}),
-    timeoutMs: options.timeoutMs ?? 20_000,
-    retry: { attempts: 3, baseDelayMs: 500, maxDelayMs: 4_000, retryAfterCapMs: 10_000, retryStatuses: [429, 500, 502, 503, 504] },
+    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
   });
+  const base = new URL(config.endpointUrl);
+  const key = `nix-cache-probe/${randomBytes(8).toString('hex')}.txt`;
   const steps: string[] = [];
-
-  const send = async (method: 'PUT' | 'GET' | 'DELETE', body?: Buffer): Promise<HttpResponse> => {
-    const signed = aws4.sign(
-      {
-        host: base.host,
-        path: objectPath,
-        method,
-        service: 's3',
-        region: config.region ?? 'auto',
-        headers: body ? { 'content-type': 'text/plain' } : {},
-        ...(body ? { body } : {}),
-      },
-      { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
-    );
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(signed.headers ?? {})) {
-      // fetch sets Host and Content-Length itself, to the same values that were signed.
-      if (['host', 'content-length'].includes(name.toLowerCase()) || value === undefined) continue;
-      headers[name] = String(value);
-    }
-    return http.request({
-      method,
-      path: `${base.origin}${objectPath}`,
-      headers,
-      ...(body ? { body: new Uint8Array(body) } : {}),
+  const send = (method: 'PUT' | 'GET' | 'DELETE', body?: Buffer): Promise<HttpResponse> =>
+    s3.send(method, key, {
+      ...(body ? { body, contentType: 'text/plain' } : {}),
       accept: [400, 401, 403, 404, 409],
       operation: `${method} probe object in bucket "${config.bucket}"`,
     });
-  };
 
   const check = (method: string, response: HttpResponse, ok: readonly number[]): void => {
     if (ok.includes(response.status)) return;
-    const { code, message } = s3Code(response.text);
+    const { code, message } = s3ErrorCode(response.text);
     const answer = `${response.status}${code ? ` ${code}` : ''}`;
     switch (code) {
       case 'SignatureDoesNotMatch':

@@ -11,6 +11,7 @@ import type { DesiredState } from './desired-state.js';
 import type { FlyApp, Machine } from './fly-api-types.js';
 import { MACHINES_REMOTE, type FlyClient } from './fly-client.js';
 import { LeaseKeeper, withLeases, type SignalSource } from './lease-keeper.js';
+import { describeChecks, relevantChecks } from './machine-health.js';
 import { appScope, resolveOrganization } from './organization.js';
 import { describeChange, planDeploy, planDestroy, type Change, type FlyPlan } from './plan.js';
 
@@ -64,6 +65,10 @@ export async function deployApp(desired: DesiredState, mode: 'apply' | 'plan', c
     return Promise.resolve();
   });
   if (mode === 'plan' || plan.changes.length === 0) {
+    const critical = relevantChecks(plan.machine?.checks).filter((c) => c.status !== 'passing');
+    if (plan.machine?.state === 'started' && critical.length > 0) {
+      logger.warn(`Machine ${plan.machine.id} runs but fails its checks (${describeChecks(critical)}); see \`fly logs -a ${desired.app}\`.`);
+    }
     return { mode, plan, changes: plan.changes, changed: plan.changes.length > 0, app: actual.app, orgSlug, machine: plan.machine };
   }
 

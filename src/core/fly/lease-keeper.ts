@@ -43,6 +43,10 @@ export class LeaseKeeper {
     return this.options.ttlSeconds ?? 120;
   }
 
+  get logger(): Logger {
+    return this.options.logger;
+  }
+
   get description(): string {
     return this.options.description;
   }
@@ -137,6 +141,7 @@ export async function withLeases<T>(
   const handlers: Array<['SIGTERM' | 'SIGINT', () => void]> = (['SIGTERM', 'SIGINT'] as const).map((signal) => [
     signal,
     () => {
+      keeper.logger.warn(`${signal}: releasing ${keeper.leases.length} machine lease(s) before stopping`);
       void keeper.releaseAll(4_000).finally(() => exit(signal === 'SIGINT' ? 130 : 143));
     },
   ]);

@@ -1,19 +1,28 @@
 /**
  * PUTs to the presigned S3/R2 URLs niks3 hands out (shared/spec/niks3.md §4.8, §5.11): URLs used as
  * given, a buffered body with a known Content-Length, no `x-amz-*` headers, and never the niks3
- * token (this client has no Authorization header at all). Retries follow the same policy as the
- * API; 403 (expired or refused signature) and 404 (upload aborted or completed) are answers the
- * caller handles, not errors.
+ * token (this client sends no Authorization header at all).
+ *
+ * It speaks node:http(s) directly rather than fetch: fetch copies every request body (the Fetch
+ * spec's "copy of the bytes held by the buffer source"), which doubles the memory of each upload
+ * and costs CPU; here the caller's buffer is written to the socket as it is. Connections are kept
+ * alive. Retries follow the API's policy (§5.10): 408, 429, 5xx and network errors, with back-off,
+ * jitter and Retry-After. 403 (expired or refused signature) and 404 (upload aborted or completed)
+ * are answers the caller handles, not errors.
  */
-import { HttpClient, type RetryPolicy, type Sleep } from '../http.js';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { RemoteError } from '../errors.js';
+import { backoffDelay, networkDetail, parseRetryAfter, sleep as realSleep, type RetryPolicy, type Sleep } from '../http.js';
 import type { Logger } from '../logger.js';
+import { USER_AGENT } from '../version.js';
 import { NIKS3_RETRY } from './niks3-client.js';
 
 export type PutOutcome =
   | { readonly kind: 'stored'; readonly etag: string | undefined; readonly attempts: number }
   /** 403: the URL expired (after 5 h) or its signature was refused. Ask the server for a new one. */
   | { readonly kind: 'expired' }
-  /** 404: the multipart upload behind a part URL was completed or aborted. */
+  /** 404: the multipart upload behind a part URL was completed or aborted (or there is no bucket). */
   | { readonly kind: 'gone' };
 
 export interface PutOptions {
@@ -26,48 +35,135 @@ export interface PutOptions {
 
 export interface PresignedUploaderOptions {
   readonly logger: Logger;
-  readonly fetch?: typeof fetch;
   readonly sleep?: Sleep;
   readonly retry?: RetryPolicy;
-  /** Per-attempt timeout (default 5 min: a 10 MiB part over a slow link). */
+  /** Per-attempt timeout: no progress for this long aborts the attempt (default 2 min). */
   readonly timeoutMs?: number;
 }
 
+interface RawResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly text: string;
+}
+
+const REMOTE = 'cache storage';
+
 export class PresignedUploader {
-  private readonly http: HttpClient;
+  private readonly logger: Logger;
+  private readonly doSleep: Sleep;
+  private readonly retry: RetryPolicy;
+  private readonly timeoutMs: number;
+  private readonly httpAgent = new HttpAgent({ keepAlive: true });
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true });
 
   constructor(options: PresignedUploaderOptions) {
-    this.http = new HttpClient({
-      remote: 'cache storage',
-      baseUrl: 'http://unused.invalid',
-      logger: options.logger,
-      retry: options.retry ?? NIKS3_RETRY,
-      timeoutMs: options.timeoutMs ?? 300_000,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-      ...(options.sleep ? { sleep: options.sleep } : {}),
-      hint: (status) =>
-        status >= 500
-          ? 'the object storage behind niks3 (R2/S3) failed; a later retry may work'
-          : 'the object storage refused the upload; check the server S3 settings (endpoint, bucket, keys)',
-    });
+    this.logger = options.logger;
+    this.doSleep = options.sleep ?? realSleep;
+    this.retry = options.retry ?? NIKS3_RETRY;
+    this.timeoutMs = options.timeoutMs ?? 120_000;
   }
 
   async put(url: string, body: Uint8Array, options: PutOptions): Promise<PutOutcome> {
-    const headers: Record<string, string> = { 'content-type': options.contentType };
+    const headers: Record<string, string> = {
+      'content-type': options.contentType,
+      'content-length': String(body.length),
+      'user-agent': USER_AGENT,
+    };
     if (options.contentEncoding) headers['content-encoding'] = options.contentEncoding;
-    const response = await this.http.request({
-      method: 'PUT',
-      path: url,
-      body,
-      headers,
-      idempotent: true,
-      accept: [403, 404],
-      operation: `PUT ${options.what}`,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    if (response.status === 403) return { kind: 'expired' };
-    if (response.status === 404) return { kind: 'gone' };
-    const etag = response.headers.get('etag')?.replace(/^"+|"+$/g, '') || undefined;
-    return { kind: 'stored', etag, attempts: response.attempts };
+    const operation = `PUT ${options.what}`;
+    const policy = this.retry;
+    let lastError: RemoteError | undefined;
+    for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+      let retryAfterMs: number | undefined;
+      try {
+        const response = await this.once(url, body, headers, options.signal);
+        if (response.status >= 200 && response.status < 300) {
+          const etag = typeof response.headers.etag === 'string' ? response.headers.etag.replace(/^"+|"+$/g, '') || undefined : undefined;
+          return { kind: 'stored', etag, attempts: attempt };
+        }
+        if (response.status === 403) return { kind: 'expired' };
+        if (response.status === 404) return { kind: 'gone' };
+        lastError = new RemoteError({
+          remote: REMOTE,
+          operation,
+          status: response.status,
+          detail: s3ErrorDetail(response.text),
+          hint:
+            response.status >= 500
+              ? 'the object storage behind niks3 (R2/S3) failed; a later retry may work'
+              : 'the object storage refused the upload; check the server S3 settings (endpoint, bucket, keys)',
+          transient: policy.retryStatuses.includes(response.status),
+        });
+        if (!lastError.transient) throw lastError;
+        const retryAfter = response.headers['retry-after'];
+        retryAfterMs = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+      } catch (error) {
+        if (error instanceof RemoteError) {
+          if (!error.transient) throw error;
+        } else {
+          if (options.signal?.aborted) throw error;
+          lastError = new RemoteError(
+            {
+              remote: REMOTE,
+              operation,
+              detail: networkDetail(error),
+              hint: `check that ${new URL(url).origin} (the storage niks3 presigns for) is reachable from here`,
+              transient: true,
+            },
+            { cause: error },
+          );
+        }
+      }
+      if (attempt === policy.attempts) break;
+      let delay = backoffDelay(attempt, policy);
+      if (retryAfterMs !== undefined) delay = Math.max(delay, Math.min(retryAfterMs, policy.retryAfterCapMs));
+      this.logger.debug(`${REMOTE}: ${operation} will be retried in ${delay} ms (${lastError?.message ?? ''})`);
+      await this.doSleep(delay, options.signal);
+    }
+    throw lastError ?? new RemoteError({ remote: REMOTE, operation, detail: 'no attempt was made' });
   }
+
+  /** Drops idle keep-alive connections (so a finished push does not hold the process open). */
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private once(url: string, body: Uint8Array, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<RawResponse> {
+    const target = new URL(url);
+    const secure = target.protocol === 'https:';
+    const request = secure ? httpsRequest : httpRequest;
+    this.logger.debug(`${REMOTE}: PUT ${target.origin}${target.pathname}?… (${body.length} bytes)`);
+    return new Promise<RawResponse>((resolve, reject) => {
+      const req = request(target, {
+        method: 'PUT',
+        headers,
+        agent: secure ? this.httpsAgent : this.httpAgent,
+        timeout: this.timeoutMs,
+        ...(signal ? { signal } : {}),
+      });
+      req.on('timeout', () => req.destroy(new Error(`no progress for ${Math.round(this.timeoutMs / 1000)} s`)));
+      req.on('error', reject);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (size < 65_536) chunks.push(chunk);
+          size += chunk.length;
+        });
+        res.on('error', reject);
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.end(body);
+    });
+  }
+}
+
+/** `<Code>` and `<Message>` of an S3 XML error, or the text. */
+function s3ErrorDetail(text: string): string {
+  const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+  if (code || message) return [code, message].filter(Boolean).join(': ');
+  return text.replace(/\s+/g, ' ').trim().slice(0, 300);
 }

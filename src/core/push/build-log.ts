@@ -1,12 +1,15 @@
 /**
  * Build logs (shared/spec/niks3.md §4.6): for a path with a deriver, the local log under
  * `<parent of the store dir>/var/log/nix/drvs/<2 chars>/<rest of the drv name>`, plain or `.bz2`.
- * Sent "when cheap": only logs that exist, are not huge, and (for `.bz2`) when `bzip2` can be run.
- * A log that cannot be read only warns; logs never fail a push.
+ * Sent "when cheap": only logs that exist and are not huge; `.bz2` logs (Nix's default) are
+ * decompressed by ONE `bzip2` loop in a child process started before the uploads (one fork of a
+ * small process, not one per log from a process holding upload buffers). A log that cannot be read
+ * only warns; logs never fail a push.
  */
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { storePathBaseName } from '../nix/store-path.js';
 import { OBJECT_KEY_PATTERNS } from '../nix/object-keys.js';
@@ -46,27 +49,65 @@ export function localBuildLogFinder(storeDir: string, logDir?: string): BuildLog
   };
 }
 
-/** The log text, decompressed; rejects when it cannot be read or is over the cap. */
-export async function readBuildLog(log: BuildLogFile): Promise<Buffer> {
-  if (!log.bzip2) return readFile(log.file);
-  return new Promise<Buffer>((resolve, reject) => {
-    const child = spawn('bzip2', ['-dc', log.file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > 4 * MAX_BUILD_LOG_BYTES) {
-        child.kill('SIGKILL');
-        return;
-      }
-      chunks.push(chunk);
-    });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', (error) => reject(new Error(`could not run bzip2 for ${log.file}: ${error.message}`)));
-    child.on('close', (code) => {
-      if (code === 0) resolve(Buffer.concat(chunks));
-      else reject(new Error(`bzip2 -dc ${log.file} failed (${size > 4 * MAX_BUILD_LOG_BYTES ? 'log too large' : stderr.trim() || `exit ${code}`})`));
-    });
-  });
+/** Largest decompressed log that is sent. */
+const MAX_DECOMPRESSED_LOG_BYTES = 256 * 1024 * 1024;
+/** Log files per `bzip2` loop (keeps the argument list well under ARG_MAX). */
+const BATCH = 500;
+
+/**
+ * Reads many build logs: plain ones directly, `.bz2` ones from a private temporary directory that
+ * one shell loop fills with `bzip2 -dc`, started as soon as the reader is made.
+ */
+export class BuildLogReader {
+  private readonly dir: string | undefined;
+  private readonly index = new Map<string, string>();
+  private readonly ready: Promise<void>;
+
+  constructor(logs: readonly BuildLogFile[]) {
+    const compressed = [...new Map(logs.filter((log) => log.bzip2).map((log) => [log.file, log])).values()];
+    if (compressed.length === 0) {
+      this.ready = Promise.resolve();
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'nix-cache-logs-'));
+    this.dir = dir;
+    compressed.forEach((log, i) => this.index.set(log.file, join(dir, String(i))));
+    const batches: Promise<void>[] = [];
+    for (let start = 0; start < compressed.length; start += BATCH) {
+      const files = compressed.slice(start, start + BATCH).map((log) => log.file);
+      // $1 = output dir, $2 = first index, then the files; a failed file leaves no output.
+      const script = 'd=$1; i=$2; shift 2; for f in "$@"; do bzip2 -dc -- "$f" > "$d/$i.tmp" 2>/dev/null && mv "$d/$i.tmp" "$d/$i"; i=$((i+1)); done';
+      batches.push(
+        new Promise<void>((resolve) => {
+          const child = spawn('sh', ['-c', script, 'sh', dir, String(start), ...files], { stdio: 'ignore' });
+          child.on('error', () => resolve());
+          child.on('close', () => resolve());
+        }),
+      );
+    }
+    this.ready = Promise.all(batches).then(() => undefined);
+  }
+
+  /** The log text, decompressed; rejects when it cannot be read or is too large. */
+  async read(log: BuildLogFile): Promise<Buffer> {
+    if (!log.bzip2) return readFile(log.file);
+    await this.ready;
+    const file = this.index.get(log.file);
+    if (!file) throw new Error(`internal: ${log.file} was not given to the log reader`);
+    let size: number;
+    try {
+      size = (await stat(file)).size;
+    } catch {
+      throw new Error(`bzip2 could not decompress ${log.file} (is bzip2 installed?)`);
+    }
+    if (size > MAX_DECOMPRESSED_LOG_BYTES) throw new Error(`${log.file} is larger than ${MAX_DECOMPRESSED_LOG_BYTES >> 20} MiB decompressed`);
+    return readFile(file);
+  }
+
+  /** Removes the temporary directory (after the uploads). */
+  async close(): Promise<void> {
+    if (!this.dir) return;
+    await this.ready;
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }

@@ -69,7 +69,7 @@ export async function verifyAtPublicUrl(roots: readonly string[], options: Verif
     }
     problems.push(lastProblem);
   };
-  await new WorkerPool().run(roots, 8, check);
+  await new WorkerPool().run(roots, 32, check);
   return { verified, problems };
 }
 

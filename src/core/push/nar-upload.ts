@@ -3,20 +3,30 @@
  * from the filesystem, sha256-hashed and counted on the way (a NAR that differs from Nix's path-info
  * is never uploaded: a single PUT is not sent, a multipart upload is never completed), compressed
  * with zstd from node:zlib, and sent either as one presigned PUT (buffered, known length) or as
- * fixed-size parts of a multipart upload, one part buffered at a time, asking for more part URLs when
- * they run out. The `.ls` listing produced in the same pass follows.
+ * fixed-size parts of a multipart upload, asking for more part URLs when they run out. The `.ls`
+ * listing produced in the same pass follows.
+ *
+ * Memory: every buffer comes out of the push's ByteBudget first (a small NAR's whole compressed
+ * form; two parts of a large one: the one being filled and the one being sent). CPU: serialising
+ * and compressing holds one of a few `cpuSlots` (about the number of cores), so many uploads can be
+ * in flight without as many zstd contexts and read buffers alive at once.
  */
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zlibConstants, createZstdCompress, zstdCompressSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { constants as zlibConstants, createZstdCompress, zstdCompress, zstdCompressSync } from 'node:zlib';
 import { RemoteError } from '../errors.js';
 import type { CompletedPart, MultipartInfo, PendingObject } from '../niks3/api-types.js';
 import type { Niks3Client } from '../niks3/niks3-client.js';
 import type { PresignedUploader } from '../niks3/presigned-upload.js';
 import { NarVerifier, narListing, narStreamWithListing, renderNarListing, type NarListing } from '../nix/nar-writer.js';
+import { formatNarHash } from '../nix/nar-hash.js';
 import { OBJECT_HEADERS } from '../nix/object-keys.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { PlannedPath } from './push-plan.js';
+
+const zstdCompressAsync = promisify(zstdCompress);
 
 export const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
@@ -39,6 +49,8 @@ export interface UploadContext {
   readonly client: Niks3Client;
   readonly uploader: PresignedUploader;
   readonly budget: ByteBudget;
+  /** A counting semaphore (acquire(1)) for NAR serialisation + compression. */
+  readonly cpuSlots: ByteBudget;
   readonly compressionLevel: number;
   readonly signal: AbortSignal;
   /** Overrides the part size (tests use small parts); default `partSizeFor(narSize)`. */
@@ -67,6 +79,11 @@ export interface NarUploadResult {
 
 export function zstdLevelParams(level: number): { params: Record<number, number> } {
   return { params: { [zlibConstants.ZSTD_c_compressionLevel]: level } };
+}
+
+/** A streaming zstd compressor with large output chunks (fewer callbacks and allocations than the 16 KiB default). */
+function zstdStream(level: number): ReturnType<typeof createZstdCompress> {
+  return createZstdCompress({ ...zstdLevelParams(level), chunkSize: 256 * 1024 });
 }
 
 /** zstd of a small object (narinfo, listing, log). */
@@ -145,50 +162,99 @@ async function uploadNar(
   ctx: UploadContext,
 ): Promise<{ result: Omit<NarUploadResult, 'listingStored'>; listing: NarListing | undefined }> {
   const { info } = planned;
-  const source = narStreamWithListing(info.path);
-  const verifier = new NarVerifier({ narHash: info.narHash, narSize: info.narSize, path: info.path });
-  const zstd = createZstdCompress(zstdLevelParams(ctx.compressionLevel));
-  const single = !target.multipart;
-  const partSize = ctx.partSize ?? partSizeFor(info.narSize);
-  const release = await ctx.budget.acquire(single ? info.narSize + 65_536 : partSize);
-  try {
-    if (single) {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const collect = new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          chunks.push(chunk);
-          size += chunk.length;
-          callback();
-        },
-      });
-      await pipeline(source.stream, verifier, progressTap(ctx), zstd, collect, { signal: ctx.signal }).catch((error: unknown) => {
-        throw asNarError(error);
-      });
-      const body = Buffer.concat(chunks, size);
-      chunks.length = 0;
+  if (!target.multipart) {
+    // Small NAR (≤ 10 MiB): compress into one buffer, check the hash, then one PUT.
+    const release = await ctx.budget.acquire(info.narSize + compressBound(info.narSize));
+    try {
+      const { body, listing } = await withSlot(ctx, () => compressWhole(planned, ctx));
       const stored = await putSmall(planned, target, body, ctx);
       return {
-        result: { narStored: true, superseded: stored === 'not-needed', compressedBytes: stored === 'stored' ? size : 0, parts: 1 },
-        listing: await source.listing,
+        result: { narStored: true, superseded: stored === 'not-needed', compressedBytes: stored === 'stored' ? body.length : 0, parts: 1 },
+        listing,
       };
+    } finally {
+      release();
     }
-    const sink = new PartSink(planned, target.key, target.multipart as MultipartInfo, partSize, ctx);
-    try {
-      await pipeline(source.stream, verifier, progressTap(ctx), zstd, sink.writable(), { signal: ctx.signal });
-    } catch (error) {
-      if (!(error instanceof SupersededUpload)) throw asNarError(error);
-    }
-    // Without the superseded case, the NAR is verified here (the pipeline fails otherwise): send
-    // the last part and complete the upload.
-    if (!sink.superseded) await sink.finish();
-    return {
-      result: { narStored: true, superseded: sink.superseded, compressedBytes: sink.superseded ? 0 : sink.bytes, parts: sink.partsDone },
-      listing: sink.superseded ? undefined : await source.listing,
-    };
+  }
+  const partSize = ctx.partSize ?? partSizeFor(info.narSize);
+  const release = await ctx.budget.acquire(2 * partSize);
+  try {
+    return await withSlot(ctx, async () => {
+      const source = narStreamWithListing(info.path);
+      const verifier = new NarVerifier({ narHash: info.narHash, narSize: info.narSize, path: info.path });
+      const sink = new PartSink(planned, target.key, target.multipart as MultipartInfo, partSize, ctx);
+      try {
+        await pipeline(source.stream, verifier, progressTap(ctx), zstdStream(ctx.compressionLevel), sink.writable(), {
+          signal: ctx.signal,
+        });
+      } catch (error) {
+        if (!(error instanceof SupersededUpload)) {
+          await sink.settle();
+          throw asNarError(error);
+        }
+      }
+      // Unless superseded, the NAR checked out here (the pipeline fails otherwise): send the last
+      // part and complete the upload.
+      if (!sink.superseded) await sink.finish();
+      return {
+        result: { narStored: true, superseded: sink.superseded, compressedBytes: sink.superseded ? 0 : sink.bytes, parts: sink.partsDone },
+        listing: sink.superseded ? undefined : await source.listing,
+      };
+    });
   } finally {
     release();
   }
+}
+
+/** zstd's worst case for `n` input bytes (ZSTD_COMPRESSBOUND), with a little slack. */
+function compressBound(n: number): number {
+  return n + (n >> 8) + (n < 131_072 ? (131_072 - n) >> 11 : 0) + 1024;
+}
+
+async function withSlot<T>(ctx: UploadContext, fn: () => Promise<T>): Promise<T> {
+  const release = await ctx.cpuSlots.acquire(1);
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
+}
+
+/**
+ * A small NAR, whole: serialised into one buffer of exactly `narSize` bytes while being hashed, then
+ * compressed in one go on the thread pool (no stream machinery per chunk: most paths are small).
+ */
+async function compressWhole(planned: PlannedPath, ctx: UploadContext): Promise<{ body: Buffer; listing: NarListing }> {
+  const { info } = planned;
+  const source = narStreamWithListing(info.path);
+  const hash = createHash('sha256');
+  const nar = Buffer.allocUnsafe(info.narSize);
+  let size = 0;
+  try {
+    for await (const chunk of source.stream) {
+      const bytes = chunk as Buffer;
+      if (size + bytes.length > nar.length) throw mismatch(planned, `more than ${info.narSize} bytes`);
+      bytes.copy(nar, size);
+      hash.update(bytes);
+      size += bytes.length;
+      ctx.onNarBytes(bytes.length);
+      if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
+    }
+  } finally {
+    source.stream.destroy();
+  }
+  const digest = hash.digest();
+  if (size !== info.narSize || !digest.equals(info.narHash)) throw mismatch(planned, `${formatNarHash(digest)}, ${size} bytes`);
+  const body = await zstdCompressAsync(nar, zstdLevelParams(ctx.compressionLevel));
+  return { body, listing: await source.listing };
+}
+
+function mismatch(planned: PlannedPath, got: string): NarMismatchError {
+  const { info } = planned;
+  return new NarMismatchError(
+    `the NAR serialised for ${info.path} does not match Nix's path-info (expected ${formatNarHash(info.narHash)}, ${info.narSize} bytes; got ${got}). ` +
+      'The store path may be corrupt: run `nix-store --verify-path` on it, or `nix store repair`.',
+  );
 }
 
 /** A pass-through that reports uncompressed NAR bytes for progress. */
@@ -212,9 +278,9 @@ class SupersededUpload extends Error {
 }
 
 /**
- * Cuts the compressed stream into fixed-size parts (R2 wants equal non-final parts) and uploads each
- * full part as soon as it is filled; the final, partial part waits for `finish()`, which runs only
- * after the NAR checked out. One part buffer per NAR.
+ * Cuts the compressed stream into fixed-size parts (R2 wants equal non-final parts). A full part is
+ * sent while the next one fills (two buffers, at most one part in flight per NAR, parts in order);
+ * the final, partial part waits for `finish()`, which runs only after the NAR checked out.
  */
 class PartSink {
   private readonly planned: PlannedPath;
@@ -224,7 +290,10 @@ class PartSink {
   private readonly partSize: number;
   private readonly ctx: UploadContext;
   private buffer: Buffer;
+  private spare: Buffer | undefined;
   private filled = 0;
+  private nextPart = 1;
+  private inFlight: Promise<void> | undefined;
   private readonly done: CompletedPart[] = [];
   bytes = 0;
   superseded = false;
@@ -261,26 +330,49 @@ class PartSink {
       this.filled += take;
       offset += take;
       if (this.filled === this.partSize) {
-        await this.flushPart();
+        await this.dispatch();
         if (this.superseded) throw new SupersededUpload(`${this.key} was stored by another upload session`);
       }
     }
   }
 
+  /** Waits for the part in flight, then starts sending the filled buffer and fills the other one. */
+  private async dispatch(): Promise<void> {
+    await this.inFlight;
+    this.inFlight = undefined;
+    if (this.superseded) return;
+    const body = this.buffer.subarray(0, this.filled);
+    const partNumber = this.nextPart++;
+    const sent = this.buffer;
+    this.buffer = this.spare ?? Buffer.allocUnsafe(this.partSize);
+    this.spare = undefined;
+    this.filled = 0;
+    const flight = this.sendPart(partNumber, body).then(() => {
+      this.spare = sent;
+    });
+    flight.catch(() => {}); // observed by the next dispatch(), finish() or settle()
+    this.inFlight = flight;
+  }
+
+  /** Waits for the part in flight, ignoring its outcome (the push is failing anyway). */
+  async settle(): Promise<void> {
+    await this.inFlight?.catch(() => {});
+  }
+
   /** Sends the last part (if any bytes are left) and completes the upload. */
   async finish(): Promise<void> {
-    if (this.superseded) return;
-    if (this.filled > 0 || this.done.length === 0) await this.flushPart();
+    if (!this.superseded && (this.filled > 0 || this.nextPart === 1)) await this.dispatch();
+    await this.inFlight;
+    this.inFlight = undefined;
+    this.buffer = Buffer.alloc(0);
+    this.spare = undefined;
     if (this.superseded) return;
     const result = await this.ctx.client.completeMultipart(this.key, this.uploadId, this.done);
     if (result === 'not-found') await this.probeSuperseded('multipart complete');
-    this.buffer = Buffer.alloc(0);
   }
 
-  private async flushPart(): Promise<void> {
-    const partNumber = this.done.length + 1;
+  private async sendPart(partNumber: number, body: Buffer): Promise<void> {
     if (partNumber > MAX_PARTS) throw new Error(`${this.planned.path}: the NAR needs more than ${MAX_PARTS} parts`);
-    const body = this.buffer.subarray(0, this.filled);
     let refreshed = false;
     for (;;) {
       const url = await this.partUrl(partNumber);
@@ -297,7 +389,6 @@ class PartSink {
         this.done.push({ part_number: partNumber, etag: outcome.etag });
         this.bytes += body.length;
         this.ctx.onUploaded(body.length);
-        this.filled = 0;
         return;
       }
       if (outcome.kind === 'gone') {
@@ -336,7 +427,6 @@ class PartSink {
   private async probeSuperseded(what: string): Promise<void> {
     if (await this.ctx.client.objectExists(this.key)) {
       this.superseded = true;
-      this.filled = 0;
       return;
     }
     throw new RemoteError({

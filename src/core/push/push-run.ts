@@ -13,6 +13,7 @@
  * server or the storage stopped answering) stops new work, and the result says what was and was
  * not pushed.
  */
+import { availableParallelism } from 'node:os';
 import { RemoteError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { PendingClosure, PendingObject, SignEntry } from '../niks3/api-types.js';
@@ -20,7 +21,7 @@ import type { Niks3Client } from '../niks3/niks3-client.js';
 import type { PresignedUploader } from '../niks3/presigned-upload.js';
 import { formatNarHash } from '../nix/nar-hash.js';
 import { narInfoFromPathInfo, renderNarInfo } from '../nix/narinfo.js';
-import { readBuildLog } from './build-log.js';
+import { BuildLogReader } from './build-log.js';
 import { ByteBudget } from './byte-budget.js';
 import { compressSmall, NarMismatchError, putSmall, uploadNarAndListing, type NarUploadResult, type UploadContext } from './nar-upload.js';
 import { PushProgress } from './push-progress.js';
@@ -68,6 +69,8 @@ export interface PushRunDeps {
   /** Part size override (tests). */
   readonly partSize?: number;
   readonly progressIntervalMs?: number;
+  /** NARs serialised and compressed at once (default: cores + 2). */
+  readonly cpuSlots?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -78,6 +81,8 @@ interface MergedPending {
 }
 
 const SIGN_CHUNK = 500;
+/** Sessions created or completed at once. */
+const SESSION_CONCURRENCY = 8;
 
 export async function runPush(plan: PushPlan, deps: PushRunDeps): Promise<PushRunResult> {
   return new PushRun(plan, deps).run();
@@ -136,12 +141,18 @@ class PushRun {
   // ---- 1. sessions ----------------------------------------------------------------------------
 
   private async openSessions(): Promise<void> {
-    for (const session of this.plan.sessions) {
-      const closure = await this.deps.client.createPendingClosure({
-        closure: session.closureKey,
-        objects: sessionObjects(session, this.plan),
-      });
-      const index = this.opened.length;
+    // A few at a time (a push of many roots is many sessions); merged in plan order, so a later
+    // session's URL wins for a key pending in several, as in the Go client.
+    const created = new Array<PendingClosure | undefined>(this.plan.sessions.length);
+    const indexes = this.plan.sessions.map((_, index) => index);
+    const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
+      const session = this.plan.sessions[index] as SessionPlan;
+      created[index] = await this.deps.client.createPendingClosure({ closure: session.closureKey, objects: sessionObjects(session, this.plan) });
+    });
+    const failed = outcomes.find((outcome) => outcome.error !== undefined);
+    if (failed) throw failed.error;
+    for (const [index, session] of this.plan.sessions.entries()) {
+      const closure = created[index] as PendingClosure;
       this.opened.push({ plan: session, closure });
       for (const [key, object] of closure.pending) this.merged.set(key, { object, session: index });
       this.logger.info(`session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`);
@@ -167,10 +178,12 @@ class PushRun {
   private uploadContext(): UploadContext {
     const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
     const budget = new ByteBudget(this.deps.memoryBudget ?? Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 96 * 1024 * 1024)));
+    const cpuSlots = new ByteBudget(this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, availableParallelism() + 2)));
     return {
       client: this.deps.client,
       uploader: this.deps.uploader,
       budget,
+      cpuSlots,
       compressionLevel: this.deps.compressionLevel,
       signal: this.abort.signal,
       ...(this.deps.partSize ? { partSize: this.deps.partSize } : {}),
@@ -186,52 +199,70 @@ class PushRun {
   private async uploadAll(work: PlannedPath[]): Promise<void> {
     const ctx = this.uploadContext();
     const narBytes = work.reduce((sum, p) => sum + (this.merged.has(p.narKey) ? p.info.narSize : 0), 0);
+    // Build logs go last, each its own task; their decompression starts now, in one child process.
+    const logs = work.filter((planned) => planned.buildLog && this.merged.has(planned.buildLog.key));
+    const logReader = new BuildLogReader(logs.map((planned) => planned.buildLog as NonNullable<PlannedPath['buildLog']>));
+    const tasks: Array<{ planned: PlannedPath; log: boolean }> = [
+      ...work.map((planned) => ({ planned, log: false })),
+      ...logs.map((planned) => ({ planned, log: true })),
+    ];
     this.progress.start('uploading', work.length, narBytes);
     // Paths with identical contents share one NAR object: the first uploads it, the others wait.
     const narJobs = new Map<string, Promise<NarUploadResult>>();
-    const outcomes = await this.pool.run(work, this.deps.concurrency, async (planned) => {
-      try {
-        await this.uploadPath(planned, ctx, narJobs);
-      } finally {
-        this.progress.pathsDone += 1;
+    try {
+      const outcomes = await this.pool.run(tasks, this.deps.concurrency, async ({ planned, log }) => {
+        if (log) {
+          await this.uploadLog(planned, logReader, ctx);
+          return;
+        }
+        try {
+          await this.uploadPath(planned, ctx, narJobs);
+        } finally {
+          this.progress.pathsDone += 1;
+        }
+      });
+      for (const outcome of outcomes) {
+        if (outcome.item.log) continue;
+        if (outcome.skipped) this.notAttempted.add(outcome.item.planned.path);
+        else if (outcome.error !== undefined) this.recordFailure(outcome.item.planned, outcome.error);
       }
-    });
-    for (const outcome of outcomes) {
-      if (outcome.skipped) this.notAttempted.add(outcome.item.path);
-      else if (outcome.error !== undefined) this.recordFailure(outcome.item, outcome.error);
+    } finally {
+      this.progress.stop();
+      await logReader.close();
     }
-    this.progress.stop();
   }
 
   private async uploadPath(planned: PlannedPath, ctx: UploadContext, narJobs: Map<string, Promise<NarUploadResult>>): Promise<void> {
     const nar = this.pendingObject(planned.narKey);
     const listing = this.pendingObject(planned.listingKey);
-    if (nar || listing) {
-      let result: NarUploadResult;
-      const running = narJobs.get(planned.narKey);
-      if (nar && !running) {
-        const job = uploadNarAndListing(planned, nar, listing, ctx);
-        narJobs.set(planned.narKey, job);
-        result = await job;
-      } else {
-        if (running) await running;
-        result = await uploadNarAndListing(planned, undefined, listing, ctx);
-      }
-      if (nar) this.satisfied.add(planned.narKey);
-      if (result.compressedBytes > 0) this.compressed.set(planned.path, result.compressedBytes);
-      if (listing) (result.listingStored ? this.satisfied : this.waived).add(planned.listingKey);
+    if (!nar && !listing) return;
+    let result: NarUploadResult;
+    const running = narJobs.get(planned.narKey);
+    if (nar && !running) {
+      const job = uploadNarAndListing(planned, nar, listing, ctx);
+      narJobs.set(planned.narKey, job);
+      result = await job;
+    } else {
+      if (running) await running;
+      result = await uploadNarAndListing(planned, undefined, listing, ctx);
     }
+    if (nar) this.satisfied.add(planned.narKey);
+    if (result.compressedBytes > 0) this.compressed.set(planned.path, result.compressedBytes);
+    if (listing) (result.listingStored ? this.satisfied : this.waived).add(planned.listingKey);
+  }
+
+  /** A build log is best effort: a failure only warns, and its key is waived. */
+  private async uploadLog(planned: PlannedPath, reader: BuildLogReader, ctx: UploadContext): Promise<void> {
     const log = this.pendingObject(planned.buildLog?.key);
-    if (log && planned.buildLog) {
-      try {
-        const text = await readBuildLog(planned.buildLog);
-        await putSmall(planned, log, compressSmall(text, this.deps.compressionLevel), ctx);
-        this.satisfied.add(log.key);
-        this.logsUploaded += 1;
-      } catch (error) {
-        this.waived.add(log.key);
-        this.logger.warn(`the build log of ${planned.path} was not uploaded: ${errorMessage(error)}`);
-      }
+    if (!log || !planned.buildLog || this.satisfied.has(log.key) || this.waived.has(log.key)) return;
+    try {
+      const text = await reader.read(planned.buildLog);
+      await putSmall(planned, log, compressSmall(text, this.deps.compressionLevel), ctx);
+      this.satisfied.add(log.key);
+      this.logsUploaded += 1;
+    } catch (error) {
+      this.waived.add(log.key);
+      this.logger.warn(`the build log of ${planned.path} was not uploaded: ${errorMessage(error)}`);
     }
   }
 
@@ -353,24 +384,28 @@ class PushRun {
   private readonly sessionOutcomes: SessionOutcome[] = [];
 
   private async completeSessions(): Promise<void> {
-    for (const [index, { plan, closure }] of this.opened.entries()) {
+    const outcomes = new Array<SessionOutcome>(this.opened.length);
+    const indexes = this.opened.map((_, index) => index);
+    await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
+      const { plan, closure } = this.opened[index] as { plan: SessionPlan; closure: PendingClosure };
       const problem = this.sessionProblem(index);
       if (problem || this.apiDown) {
         const reason = problem ?? `not attempted: ${this.apiDown ?? ''}`;
-        this.sessionOutcomes.push({ root: plan.root, id: closure.id, completed: false, derived: plan.derived, reason });
+        outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: plan.derived, reason };
         this.logger.info(`session ${closure.id} for ${plan.root} is left open: ${reason}`);
-        continue;
+        return;
       }
       try {
         await this.deps.client.complete(closure.id);
-        this.sessionOutcomes.push({ root: plan.root, id: closure.id, completed: true, derived: plan.derived });
+        outcomes[index] = { root: plan.root, id: closure.id, completed: true, derived: plan.derived };
       } catch (error) {
         const reason = errorMessage(error);
-        this.sessionOutcomes.push({ root: plan.root, id: closure.id, completed: false, derived: plan.derived, reason });
+        outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: plan.derived, reason };
         this.logger.error(`completing session ${closure.id} for ${plan.root} failed: ${reason}`);
         if (error instanceof RemoteError && error.transient) this.apiDown ??= error.message;
       }
-    }
+    });
+    this.sessionOutcomes.push(...outcomes);
   }
 
   // ---- result ---------------------------------------------------------------------------------

@@ -308,11 +308,7 @@ function validateMachine(world: FlyWorld, app: FakeApp, body: Record<string, unk
   return problem;
 }
 
-function tickAll(_world: FlyWorld, app: FakeApp): void {
-  app.tick();
-}
-
-function newVersion(world: FlyWorld, body: Record<string, unknown>, config: Record<string, unknown>, problem: string | undefined): MachineVersion {
+function newVersion(world: FlyWorld, config: Record<string, unknown>, problem: string | undefined): MachineVersion {
   return { instanceId: ulid(world.clock.now()), requested: structuredClone(config), config: normaliseConfig(config), createdAt: world.clock.now(), boot: undefined, bootProblem: problem };
 }
 
@@ -334,7 +330,7 @@ function leaseJson(machine: FakeMachine): Record<string, unknown> {
 
 route('GET', '/v1/apps/:app/machines', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', false);
-  tickAll(world, app);
+  app.tick();
   const q = ctx.url.searchParams;
   const states = q.getAll('state').flatMap((s) => s.split(',')).filter(Boolean);
   const includeDeleted = q.get('include_deleted') === 'true';
@@ -365,7 +361,7 @@ route('POST', '/v1/apps/:app/machines', (world, ctx) => {
   const problem = validateMachine(world, app, body, config as Record<string, unknown>);
   const image = String((config as Record<string, unknown>)['image']);
   const machine = new FakeMachine({ app: app.name, region, clock: world.clock, behaviour: world.behaviourOf(image), hiddenFromLists: world.settings.listLag });
-  machine.addVersion(newVersion(world, body, config as Record<string, unknown>, problem), body['skip_launch'] !== true, world.settings.bootDelayMs, 'launch');
+  machine.addVersion(newVersion(world, config as Record<string, unknown>, problem), body['skip_launch'] !== true, world.settings.bootDelayMs, 'launch');
   app.machines.set(machine.id, machine);
   app.status = 'deployed';
   const ttl = Number(body['lease_ttl'] ?? 0);
@@ -375,14 +371,14 @@ route('POST', '/v1/apps/:app/machines', (world, ctx) => {
 
 route('GET', '/v1/apps/:app/machines/:id', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', false);
-  tickAll(world, app);
+  app.tick();
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   return json(200, { ...machine.toJson(), ...(ctx.url.searchParams.get('include_leases') === 'true' ? { leases: [leaseJson(machine)] } : {}) });
 });
 
 route('POST', '/v1/apps/:app/machines/:id', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', true);
-  tickAll(world, app);
+  app.tick();
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   machine.requireNonce(nonceOf(ctx));
   const body = bodyObject(ctx);
@@ -396,14 +392,13 @@ route('POST', '/v1/apps/:app/machines/:id', (world, ctx) => {
   const stopped = machine.state === 'stopped' || machine.state === 'created' || machine.state === 'suspended';
   const launch = !(body['skip_launch'] === true && stopped);
   machine.behaviour = world.behaviourOf(String((config as Record<string, unknown>)['image']));
-  machine.addVersion(newVersion(world, body, config as Record<string, unknown>, problem), launch, world.settings.bootDelayMs, 'update');
-  if (machine.lease) machine.lease = { ...machine.lease };
+  machine.addVersion(newVersion(world, config as Record<string, unknown>, problem), launch, world.settings.bootDelayMs, 'update');
   return json(200, machine.toJson());
 });
 
 route('DELETE', '/v1/apps/:app/machines/:id', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', true);
-  tickAll(world, app);
+  app.tick();
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   machine.requireNonce(nonceOf(ctx));
   const force = ctx.url.searchParams.get('force') === 'true' || ctx.url.searchParams.get('kill') === 'true';
@@ -426,7 +421,7 @@ route('GET', '/v1/apps/:app/machines/:id/wait', async (world, ctx) => {
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60) throw badRequest(`invalid timeout ${q.get('timeout') ?? ''}: 1 to 60 seconds`);
   const version = q.get('version') ?? q.get('instance_id') ?? undefined;
   const reached = (): boolean => {
-    tickAll(world, app);
+    app.tick();
     if (version && version !== machine.current.instanceId) return true; // answered below as "replaced"
     return states.includes(machine.state) || (states.includes('settled') && !['starting', 'replacing', 'stopping', 'creating'].includes(machine.state));
   };
@@ -440,7 +435,7 @@ route('GET', '/v1/apps/:app/machines/:id/wait', async (world, ctx) => {
 
 route('POST', '/v1/apps/:app/machines/:id/lease', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', true);
-  tickAll(world, app);
+  app.tick();
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   const body = bodyObject(ctx);
   const ttl = Number(ctx.url.searchParams.get('ttl') ?? body['ttl'] ?? world.settings.defaultLeaseTtlSeconds);
@@ -465,7 +460,7 @@ route('POST', '/v1/apps/:app/machines/:id/lease', (world, ctx) => {
 
 route('GET', '/v1/apps/:app/machines/:id/lease', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', false);
-  tickAll(world, app);
+  app.tick();
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   if (!machine.activeLease()) throw notFound('lease not found');
   return json(200, { status: 'success', data: leaseJson(machine) });
@@ -473,7 +468,7 @@ route('GET', '/v1/apps/:app/machines/:id/lease', (world, ctx) => {
 
 route('DELETE', '/v1/apps/:app/machines/:id/lease', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', true);
-  tickAll(world, app);
+  app.tick();
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   const lease = machine.activeLease();
   if (!lease || lease.nonce !== nonceOf(ctx)) throw notFound('lease not found');
@@ -483,7 +478,7 @@ route('DELETE', '/v1/apps/:app/machines/:id/lease', (world, ctx) => {
 
 route('POST', '/v1/apps/:app/machines/:id/start', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', true);
-  tickAll(world, app);
+  app.tick();
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   machine.requireNonce(nonceOf(ctx));
   const previous = machine.state;
@@ -493,7 +488,7 @@ route('POST', '/v1/apps/:app/machines/:id/start', (world, ctx) => {
 
 route('POST', '/v1/apps/:app/machines/:id/stop', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', true);
-  tickAll(world, app);
+  app.tick();
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   machine.requireNonce(nonceOf(ctx));
   if (machine.state !== 'stopped') machine.stop();
@@ -502,7 +497,7 @@ route('POST', '/v1/apps/:app/machines/:id/stop', (world, ctx) => {
 
 route('POST', '/v1/apps/:app/machines/:id/restart', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', true);
-  tickAll(world, app);
+  app.tick();
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   machine.requireNonce(nonceOf(ctx));
   machine.launch(world.settings.bootDelayMs);
