@@ -10,7 +10,12 @@ export interface CliResult {
   readonly stdout: string;
   readonly stderr: string;
   /** The parsed `--json` result. */
-  readonly json: { ok: boolean; outputs: Record<string, string>; steps: Record<string, Record<string, string>>; error?: string };
+  readonly json: {
+    ok: boolean;
+    outputs: Record<string, string>;
+    steps: Record<string, Record<string, string>>;
+    error?: string;
+  };
 }
 
 class Capture extends Writable {
@@ -49,7 +54,9 @@ export class CliSession {
     }
     if (code !== 0 || !json?.ok) {
       const tail = stderr.text.trim().split('\n').slice(-15).join('\n');
-      throw new Error(`nix-cache ${args[0] ?? ''} exited with ${code}: ${json?.error ?? 'see its output'}\n${tail}`);
+      throw new Error(
+        `nix-cache ${args[0] ?? ''} exited with ${code}: ${json?.error ?? 'see its output'}\n${tail}`,
+      );
     }
     return { code, stdout: stdout.text, stderr: stderr.text, json };
   }

@@ -35,7 +35,8 @@ function bytes(n: string | number | undefined): string {
 async function buildClosure(): Promise<{ root: string; paths: string[] }> {
   const built = await buildDerivations(
     {
-      greeting: 'echo "building greeting"; /bin/mkdir -p $out/share; echo "hello from the nix-cache demo" > $out/share/greeting.txt',
+      greeting:
+        'echo "building greeting"; /bin/mkdir -p $out/share; echo "hello from the nix-cache demo" > $out/share/greeting.txt',
       app: [
         'echo "building app"',
         '/bin/mkdir -p $out/bin',
@@ -46,7 +47,9 @@ async function buildClosure(): Promise<{ root: string; paths: string[] }> {
     { salt: uniqueSalt(), namePrefix: 'nix-cache-demo-' },
   );
   const root = built['app'] ?? '';
-  const paths = execFileSync('nix-store', ['--query', '--requisites', root], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const paths = execFileSync('nix-store', ['--query', '--requisites', root], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
   return { root, paths };
 }
 
@@ -69,7 +72,8 @@ async function demo(stack: LocalStack, cli: CliSession, cleanups: Array<() => Pr
       `(${provision['custom-domain-status']}), S3 keys checked; deploy made Fly app ${stack.appName}, machine ${deploy['machine-id']} ` +
       `running ${deploy['image']}, signing key ${deploy['public-key']}`,
   );
-  if (deploy['public-key'] !== stack.publicKey) throw new Error(`deploy derived ${deploy['public-key']}, the cache signs with ${stack.publicKey}`);
+  if (deploy['public-key'] !== stack.publicKey)
+    throw new Error(`deploy derived ${deploy['public-key']}, the cache signs with ${stack.publicKey}`);
 
   const closure = await buildClosure();
   say(`built a fresh closure with Nix: ${closure.root} (${closure.paths.length} store paths)`);
@@ -81,18 +85,28 @@ async function demo(stack: LocalStack, cli: CliSession, cleanups: Array<() => Pr
       `each narinfo signed by the server and verified at ${pushed['cache-url']}`,
   );
 
-  const copy = await copyFromCache(stack.niks3.publicUrl, closure.root, { trustedPublicKeys: [stack.publicKey] });
+  const copy = await copyFromCache(stack.niks3.publicUrl, closure.root, {
+    trustedPublicKeys: [stack.publicKey],
+  });
   cleanups.push(() => removeStore(copy.storeRoot));
   if (copy.code !== 0) throw new Error(`nix copy from the cache failed:\n${copy.stderr.trim()}`);
-  const greeting = execFileSync('/bin/cat', [`${copy.storeRoot}${closure.paths.find((p) => p.endsWith('greeting')) ?? ''}/share/greeting.txt`], {
-    encoding: 'utf8',
-  }).trim();
-  say(`substituted it into an empty store from ${stack.niks3.publicUrl} with require-sigs on, trusting only ${stack.publicKey}: "${greeting}"`);
+  const greeting = execFileSync(
+    '/bin/cat',
+    [`${copy.storeRoot}${closure.paths.find((p) => p.endsWith('greeting')) ?? ''}/share/greeting.txt`],
+    {
+      encoding: 'utf8',
+    },
+  ).trim();
+  say(
+    `substituted it into an empty store from ${stack.niks3.publicUrl} with require-sigs on, trusting only ${stack.publicKey}: "${greeting}"`,
+  );
 
   // Locally the public reads come from the niks3 stand-in at 127.0.0.1, not from the R2 custom domain
   // (cache.example.test), so status leaves out its R2 report here; `up` checked the bucket and domain.
   const status = await cli.run(['status'], { withoutEnv: ['CLOUDFLARE_API_TOKEN'] });
-  const checks = (JSON.parse(status.json.outputs['checks'] ?? '[]') as Array<{ status: string }>).filter((c) => c.status !== 'skip' && c.status !== 'skipped');
+  const checks = (JSON.parse(status.json.outputs['checks'] ?? '[]') as Array<{ status: string }>).filter(
+    (c) => c.status !== 'skip' && c.status !== 'skipped',
+  );
   say(
     `status: ${status.json.outputs['healthy'] === 'true' ? 'healthy' : 'NOT healthy'}, ${checks.filter((c) => c.status === 'ok').length} of ${checks.length} checks ok ` +
       `(server, public reads, signing key, usage: ${status.json.outputs['objects']} objects, Fly app and machine), about $${status.json.outputs['monthly-cost']}/month`,
@@ -108,7 +122,12 @@ async function demo(stack: LocalStack, cli: CliSession, cleanups: Array<() => Pr
   );
 
   const down = await cli.run(['down', '--confirm', stack.appName, '--delete-data']);
-  const bucketGone = stack.cloudflare.state.bucket(stack.cloudflare.state.accounts.keys().next().value ?? '', 'default', stack.bucketName) === undefined;
+  const bucketGone =
+    stack.cloudflare.state.bucket(
+      stack.cloudflare.state.accounts.keys().next().value ?? '',
+      'default',
+      stack.bucketName,
+    ) === undefined;
   const appGone = stack.fly.app(stack.appName) === undefined;
   say(
     `down: Fly app ${stack.appName} ${appGone ? 'deleted' : 'STILL THERE'}, custom domain removed, bucket ${stack.bucketName} ` +
@@ -118,7 +137,9 @@ async function demo(stack: LocalStack, cli: CliSession, cleanups: Array<() => Pr
 }
 
 async function runDemo(): Promise<number> {
-  process.stdout.write('nix-cache demo: the whole life of a cache on the local stack (no account, nothing leaves 127.0.0.1)\n');
+  process.stdout.write(
+    'nix-cache demo: the whole life of a cache on the local stack (no account, nothing leaves 127.0.0.1)\n',
+  );
   const cleanups: Array<() => Promise<void>> = [];
   let stack: LocalStack | undefined;
   let cli: CliSession | undefined;

@@ -21,7 +21,11 @@ export interface ParsedArgs {
 
 /** Flags every command takes. */
 export const GLOBAL_FLAGS: ReadonlyArray<{ name: string; value?: string; description: string }> = [
-  { name: 'stack', value: 'FILE', description: 'the stack file (default: nix-cache.json, or $NIX_CACHE_STACK)' },
+  {
+    name: 'stack',
+    value: 'FILE',
+    description: 'the stack file (default: nix-cache.json, or $NIX_CACHE_STACK)',
+  },
   { name: 'json', description: 'print the result as JSON on stdout (progress stays on stderr)' },
   { name: 'verbose', description: 'also print debug lines (HTTP detail); same as NIX_CACHE_DEBUG=1' },
   { name: 'help', description: 'show this help' },
@@ -42,7 +46,10 @@ export function acceptedFlags(command: Command): Map<string, { boolean: boolean 
 }
 
 /** Parses argv (without node and the script). `lookup` gives the command so flags can be checked. */
-export function parseArgs(argv: readonly string[], lookup: (name: string) => Command | undefined): ParsedArgs {
+export function parseArgs(
+  argv: readonly string[],
+  lookup: (name: string) => Command | undefined,
+): ParsedArgs {
   const values: Record<string, string> = {};
   let json = false;
   let help = false;
@@ -86,17 +93,21 @@ export function parseArgs(argv: readonly string[], lookup: (name: string) => Com
       if (eq !== -1) value = arg.slice(eq + 1);
       else {
         const next = argv[index + 1];
-        const takesNext = next !== undefined && !next.startsWith('--') && (!flag.boolean || /^(true|false)$/i.test(next));
+        const takesNext =
+          next !== undefined && !next.startsWith('--') && (!flag.boolean || /^(true|false)$/i.test(next));
         if (takesNext) {
           value = next;
           index++;
         } else if (flag.boolean) value = 'true';
-        else throw new ConfigurationError(`flag --${name} needs a value: --${name} VALUE (or --${name}=VALUE)`);
+        else
+          throw new ConfigurationError(`flag --${name} needs a value: --${name} VALUE (or --${name}=VALUE)`);
       }
       if (name === 'stack') stackPath = value;
       else values[name] = values[name] === undefined ? value : `${values[name]}\n${value}`;
     } else {
-      throw new ConfigurationError(`unexpected argument "${arg}": give values as --name VALUE (see \`nix-cache ${command ?? ''}${command ? ' ' : ''}--help\`)`);
+      throw new ConfigurationError(
+        `unexpected argument "${arg}": give values as --name VALUE (see \`nix-cache ${command ?? ''}${command ? ' ' : ''}--help\`)`,
+      );
     }
   }
   return { command, values, json, help, version, verbose, stackPath };

@@ -14,7 +14,10 @@ export class CliStepIO implements StepIO {
   failure: string | undefined;
   private readonly values: Record<string, string | undefined>;
 
-  constructor(values: Record<string, string | undefined>, options: { env?: NodeJS.ProcessEnv; logger?: CliLogger } = {}) {
+  constructor(
+    values: Record<string, string | undefined>,
+    options: { env?: NodeJS.ProcessEnv; logger?: CliLogger } = {},
+  ) {
     this.values = values;
     this.env = options.env ?? process.env;
     this.logger = options.logger ?? new CliLogger();
@@ -39,7 +42,9 @@ export class CliStepIO implements StepIO {
   }
   idToken(): Promise<string> {
     return Promise.reject(
-      new Error('GitHub OIDC tokens exist only inside GitHub Actions; on a terminal use `--auth token` with NIKS3_API_TOKEN'),
+      new Error(
+        'GitHub OIDC tokens exist only inside GitHub Actions; on a terminal use `--auth token` with NIKS3_API_TOKEN',
+      ),
     );
   }
 }

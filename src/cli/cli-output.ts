@@ -21,7 +21,8 @@ export class CliOutput extends CliLogger {
   /** The text with every registered secret replaced by `***` (longest first). */
   redact(text: string): string {
     let out = text;
-    for (const secret of [...this.hidden].sort((a, b) => b.length - a.length)) out = out.split(secret).join('***');
+    for (const secret of [...this.hidden].sort((a, b) => b.length - a.length))
+      out = out.split(secret).join('***');
     return out;
   }
 

@@ -62,7 +62,14 @@ export interface Command {
 }
 
 /** Every variable the server's deployment needs (apply and plan). */
-const DEPLOY_ENV = ['FLY_API_TOKEN', 'NIKS3_API_TOKEN', 'NIKS3_DB', 'NIKS3_S3_ACCESS_KEY', 'NIKS3_S3_SECRET_KEY', 'NIKS3_SIGNING_KEY'];
+const DEPLOY_ENV = [
+  'FLY_API_TOKEN',
+  'NIKS3_API_TOKEN',
+  'NIKS3_DB',
+  'NIKS3_S3_ACCESS_KEY',
+  'NIKS3_S3_SECRET_KEY',
+  'NIKS3_SIGNING_KEY',
+];
 const PROVISION_ENV = ['CLOUDFLARE_API_TOKEN'];
 /** Provision outputs that deploy takes as inputs. */
 const PROVISION_TO_DEPLOY = ['cache-url', 'bucket-name', 's3-endpoint'];
@@ -119,7 +126,8 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'deploy',
-    summary: 'only the Fly side: sync secrets, render the machine config, deploy niks3 (--mode plan|apply|destroy)',
+    summary:
+      'only the Fly side: sync secrets, render the machine config, deploy niks3 (--mode plan|apply|destroy)',
     needsStack: true,
     steps: ({ flags }) => [deployStep(undefined, flags['mode'])],
   },
@@ -135,21 +143,23 @@ export const COMMANDS: readonly Command[] = [
     name: 'gc',
     summary: 'garbage-collect the cache (defaults: --older-than 720h, --failed-uploads-older-than 6h)',
     needsStack: false,
-    steps: ({ flags }) => [{ label: 'gc', spec: GC_SPEC, run: runGc, defaults: TOKEN_AUTH, needs: niks3Needs(flags) }],
+    steps: ({ flags }) => [
+      { label: 'gc', spec: GC_SPEC, run: runGc, defaults: TOKEN_AUTH, needs: niks3Needs(flags) },
+    ],
   },
   {
     name: 'status',
-    summary: 'check the server, the public URL, the signing key and usage, with a monthly cost estimate (reads only)',
+    summary:
+      'check the server, the public URL, the signing key and usage, with a monthly cost estimate (reads only)',
     needsStack: false,
     steps: () => [{ label: 'status', spec: STATUS_SPEC, run: runStatus, needs: [] }],
   },
   {
     name: 'down',
-    summary: 'delete the Fly app, then the R2 custom domain (and with --delete-data the bucket and every object)',
+    summary:
+      'delete the Fly app, then the R2 custom domain (and with --delete-data the bucket and every object)',
     needsStack: true,
-    flags: [
-      { name: 'confirm', description: 'The Fly app name (`fly_app_name`), to mean it. Required.' },
-    ],
+    flags: [{ name: 'confirm', description: 'The Fly app name (`fly_app_name`), to mean it. Required.' }],
     check: ({ flags, stack }) => {
       const app = stackValue(stack, 'fly_app_name');
       const confirm = flags['confirm'];
@@ -172,7 +182,17 @@ export const COMMANDS: readonly Command[] = [
       {
         ...provisionStep(undefined),
         fixed: { mode: 'destroy', confirm: stackBucketName(stack) ?? '' },
-        flagInputs: ['delete-data', 'stack-name', 'r2-bucket-name', 'cloudflare-account-id', 'zone-name', 'cloudflare-zone-id', 'cache-subdomain', 'r2-jurisdiction', 'cloudflare-api-url'],
+        flagInputs: [
+          'delete-data',
+          'stack-name',
+          'r2-bucket-name',
+          'cloudflare-account-id',
+          'zone-name',
+          'cloudflare-zone-id',
+          'cache-subdomain',
+          'r2-jurisdiction',
+          'cloudflare-api-url',
+        ],
       },
     ],
   },

@@ -38,7 +38,11 @@ export function missingVariables(needed: readonly string[], env: NodeJS.ProcessE
   return [...new Set(needed)].filter((name) => !env[name]?.trim());
 }
 
-export function missingVariablesError(command: string, missing: readonly string[], afterBws: boolean): ConfigurationError {
+export function missingVariablesError(
+  command: string,
+  missing: readonly string[],
+  afterBws: boolean,
+): ConfigurationError {
   const plural = missing.length > 1;
   const list = missing.map((name) => `  ${name}: ${SECRET_ENV_DESCRIPTIONS[name] ?? ''}`).join('\n');
   const fix = afterBws
@@ -57,7 +61,11 @@ export const BWS_REEXEC_MARK = 'NIX_CACHE_BWS_REEXEC';
  * BWS_PROJECT_ID are set and `bws` is on PATH. Returns its exit code, or undefined when that is not
  * possible (the caller then reports the missing variables). The access token reaches bws by env only.
  */
-export function bwsReexec(argv: readonly string[], env: NodeJS.ProcessEnv, script: string | undefined): number | undefined {
+export function bwsReexec(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  script: string | undefined,
+): number | undefined {
   if (env[BWS_REEXEC_MARK] || !env['BWS_ACCESS_TOKEN'] || !env['BWS_PROJECT_ID'] || !script) return undefined;
   const which = spawnSync('sh', ['-c', 'command -v bws'], { encoding: 'utf8', env });
   if (which.status !== 0) return undefined;

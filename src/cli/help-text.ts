@@ -37,7 +37,8 @@ export function usage(): string {
     'Settings that are not secret live in the stack file (nix-cache.json; `nix-cache init-config` writes one).',
     'Secrets come from the environment, never from flags:',
   );
-  for (const name of Object.keys(SECRET_ENV)) lines.push(`  ${name.padEnd(21)} ${SECRET_ENV_DESCRIPTIONS[name] ?? ''}`);
+  for (const name of Object.keys(SECRET_ENV))
+    lines.push(`  ${name.padEnd(21)} ${SECRET_ENV_DESCRIPTIONS[name] ?? ''}`);
   lines.push(
     'When some are missing and BWS_ACCESS_TOKEN and BWS_PROJECT_ID are set with `bws` on PATH, the command',
     're-runs itself under `bws run` (Bitwarden Secrets Manager).',
@@ -49,7 +50,8 @@ export function usage(): string {
 
 function defaultText(input: InputSpec, cliDefault: string | undefined): string {
   if (cliDefault !== undefined) return ` (default on a terminal: ${cliDefault})`;
-  if (input.default !== undefined && input.default !== '' && !input.default.startsWith('${{')) return ` (default: ${input.default})`;
+  if (input.default !== undefined && input.default !== '' && !input.default.startsWith('${{'))
+    return ` (default: ${input.default})`;
   if (input.defaultText) return ` (default: ${input.defaultText})`;
   return '';
 }
@@ -98,17 +100,25 @@ export function commandHelp(command: Command): string {
       seen.add(input.name);
       const setting = STACK_SETTINGS.find((s) => s.inputs.includes(input.name));
       const from = setting ? ` [stack: ${setting.key}]` : '';
-      lines.push(`  --${input.name}${input.type === 'boolean' ? '' : ' VALUE'}${from}${defaultText(input, step.defaults?.[input.name])}`);
-      const accepts = input.type === 'string' || (input.type === 'lines' && !input.accepts) ? '' : ` Accepts ${describeAccepted(input)}.`;
+      lines.push(
+        `  --${input.name}${input.type === 'boolean' ? '' : ' VALUE'}${from}${defaultText(input, step.defaults?.[input.name])}`,
+      );
+      const accepts =
+        input.type === 'string' || (input.type === 'lines' && !input.accepts)
+          ? ''
+          : ` Accepts ${describeAccepted(input)}.`;
       lines.push(...wrap(`${input.description}${accepts}`));
     }
   }
   for (const variable of needed) optionalEnv.delete(variable);
   lines.push('', 'Environment:');
   if (needed.size === 0 && optionalEnv.size === 0) lines.push('  (no secrets needed)');
-  for (const name of needed) lines.push(`  ${name.padEnd(21)} required: ${SECRET_ENV_DESCRIPTIONS[name] ?? ''}`);
-  for (const name of optionalEnv) lines.push(`  ${name.padEnd(21)} optional: ${SECRET_ENV_DESCRIPTIONS[name] ?? ''}`);
+  for (const name of needed)
+    lines.push(`  ${name.padEnd(21)} required: ${SECRET_ENV_DESCRIPTIONS[name] ?? ''}`);
+  for (const name of optionalEnv)
+    lines.push(`  ${name.padEnd(21)} optional: ${SECRET_ENV_DESCRIPTIONS[name] ?? ''}`);
   lines.push('', 'Common flags:');
-  for (const flag of GLOBAL_FLAGS) lines.push(`  --${flag.name}${flag.value ? ` ${flag.value}` : ''}`, ...wrap(flag.description));
+  for (const flag of GLOBAL_FLAGS)
+    lines.push(`  --${flag.name}${flag.value ? ` ${flag.value}` : ''}`, ...wrap(flag.description));
   return lines.join('\n');
 }

@@ -113,8 +113,11 @@ export function missingInputs(step: Step, values: InputValues): string[] {
   for (const input of step.spec.inputs) {
     if (!input.required || values[input.name]?.trim() || input.default) continue;
     if (envVariableOf(input.name)) continue; // reported with the environment contract
-    const extra = input.name === 'server-url' ? ' (or `fly_app_name`, which gives https://<app>.fly.dev)' : '';
-    messages.push(`${step.label}: '${input.name}' is required: ${input.description.replace(/\.$/, '')}. Set ${inputSources(input).join(' or ')}${extra}.`);
+    const extra =
+      input.name === 'server-url' ? ' (or `fly_app_name`, which gives https://<app>.fly.dev)' : '';
+    messages.push(
+      `${step.label}: '${input.name}' is required: ${input.description.replace(/\.$/, '')}. Set ${inputSources(input).join(' or ')}${extra}.`,
+    );
   }
   return messages;
 }

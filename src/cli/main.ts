@@ -16,7 +16,7 @@ import { findCommand, type Command, type Step } from './commands.js';
 import { SECRET_ENV, bwsReexec, missingVariables, missingVariablesError } from './environment-contract.js';
 import { commandHelp, initConfigHelp, usage } from './help-text.js';
 import { missingInputs, resolveInputs } from './input-resolution.js';
-import { exampleStackFile, readStackFile, type StackFile } from './stack-file.js';
+import { exampleStackFile, placeholderSettings, readStackFile, type StackFile } from './stack-file.js';
 
 export interface MainOptions {
   readonly stdout?: NodeJS.WritableStream;
@@ -28,7 +28,11 @@ export interface MainOptions {
 }
 
 /** Runs one command line; resolves to the exit code. */
-export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, options: MainOptions = {}): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  options: MainOptions = {},
+): Promise<number> {
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
   const cwd = options.cwd ?? process.cwd();
@@ -106,18 +110,33 @@ async function runCommand(
   command.check?.(ctx);
   const steps = command.steps(ctx);
 
-  const missing = missingVariables(steps.flatMap((step) => step.needs), env);
+  const missing = missingVariables(
+    steps.flatMap((step) => step.needs),
+    env,
+  );
   if (missing.length > 0) {
     const code = bwsReexec(argv, env, script);
     if (code !== undefined) return code;
     throw missingVariablesError(command.name, missing, Boolean(env['NIX_CACHE_BWS_REEXEC']));
   }
 
+  const placeholders = command.needsStack ? placeholderSettings(stack) : [];
+  if (placeholders.length > 0) {
+    throw new ConfigurationError(
+      `${stackPath} still has the example's placeholders in ${placeholders.join(', ')}: put in your own values (oidc_github_subject_patterns: e.g. repo:your-name/*:*, or [] to turn GitHub OIDC off).`,
+    );
+  }
+
   // Every setting is checked before the first step changes anything.
   const problems: string[] = [];
   const promised: Record<string, string> = {};
   for (const step of steps) {
-    problems.push(...missingInputs(step, resolveInputs({ step, flags: args.values, stack, env, previous: promised, logger: out })));
+    problems.push(
+      ...missingInputs(
+        step,
+        resolveInputs({ step, flags: args.values, stack, env, previous: promised, logger: out }),
+      ),
+    );
     for (const output of step.spec.outputs) promised[output.name] = '(from an earlier step)';
   }
   if (problems.length > 0) throw new ConfigurationError(problems.join('\n'));
@@ -125,21 +144,49 @@ async function runCommand(
   const outputs: Record<string, string> = {};
   const perStep: Record<string, Record<string, string>> = {};
   for (const step of steps) {
-    const io = await runOne(step, resolveInputs({ step, flags: args.values, stack, env, previous: outputs, logger: out }), env, out);
+    const io = await runOne(
+      step,
+      resolveInputs({ step, flags: args.values, stack, env, previous: outputs, logger: out }),
+      env,
+      out,
+    );
     perStep[step.label] = io.outputs;
     Object.assign(outputs, io.outputs);
     if (!args.json) for (const summary of io.summaries) out.result(summary);
     if (io.failure !== undefined) {
-      if (args.json) out.result(JSON.stringify({ ok: false, command: command.name, failed: step.label, error: io.failure, steps: perStep, outputs }, null, 2));
-      if (steps.length > 1) out.error(`nix-cache ${command.name} stopped at ${step.label}; the steps before it are done (run it again when fixed).`);
+      if (args.json)
+        out.result(
+          JSON.stringify(
+            {
+              ok: false,
+              command: command.name,
+              failed: step.label,
+              error: io.failure,
+              steps: perStep,
+              outputs,
+            },
+            null,
+            2,
+          ),
+        );
+      if (steps.length > 1)
+        out.error(
+          `nix-cache ${command.name} stopped at ${step.label}; the steps before it are done (run it again when fixed).`,
+        );
       return 1;
     }
   }
-  if (args.json) out.result(JSON.stringify({ ok: true, command: command.name, steps: perStep, outputs }, null, 2));
+  if (args.json)
+    out.result(JSON.stringify({ ok: true, command: command.name, steps: perStep, outputs }, null, 2));
   return 0;
 }
 
-async function runOne(step: Step, values: Record<string, string | undefined>, env: NodeJS.ProcessEnv, out: CliOutput): Promise<CliStepIO> {
+async function runOne(
+  step: Step,
+  values: Record<string, string | undefined>,
+  env: NodeJS.ProcessEnv,
+  out: CliOutput,
+): Promise<CliStepIO> {
   const io = new CliStepIO(values, { env, logger: out });
   const mode = values['mode'] ? ` (mode ${values['mode']})` : '';
   await out.group(`${step.label}${mode}`, () => step.run(io));

@@ -16,8 +16,18 @@ export interface StackSetting {
 
 export const STACK_SETTINGS: readonly StackSetting[] = [
   { key: 'stack_name', inputs: ['stack-name'], default: null, example: 'my-cache' },
-  { key: 'cloudflare_account_id', inputs: ['cloudflare-account-id'], default: null, example: '0123456789abcdef0123456789abcdef' },
-  { key: 'cloudflare_zone_id', inputs: ['cloudflare-zone-id'], default: null, example: 'fedcba9876543210fedcba9876543210' },
+  {
+    key: 'cloudflare_account_id',
+    inputs: ['cloudflare-account-id'],
+    default: null,
+    example: '0123456789abcdef0123456789abcdef',
+  },
+  {
+    key: 'cloudflare_zone_id',
+    inputs: ['cloudflare-zone-id'],
+    default: null,
+    example: 'fedcba9876543210fedcba9876543210',
+  },
   { key: 'zone_name', inputs: ['zone-name'], default: null, example: 'example.dev' },
   { key: 'cache_subdomain', inputs: ['cache-subdomain'], default: 'cache', example: 'cache' },
   { key: 'r2_bucket_name', inputs: ['r2-bucket-name'], default: null, example: null },
@@ -34,8 +44,18 @@ export const STACK_SETTINGS: readonly StackSetting[] = [
   { key: 'fly_swap_size_mb', inputs: ['fly-swap-size-mb'], default: 512, example: 512 },
   { key: 'niks3_s3_concurrency', inputs: ['niks3-s3-concurrency'], default: 20, example: 20 },
   { key: 'niks3_enable_read_proxy', inputs: ['niks3-enable-read-proxy'], default: false, example: false },
-  { key: 'niks3_image', inputs: ['niks3-image'], default: 'ghcr.io/mic92/niks3:v1.7.0', example: 'ghcr.io/mic92/niks3:v1.7.0' },
-  { key: 'oidc_github_subject_patterns', inputs: ['oidc-github-subject-patterns'], default: [], example: ['repo:OWNER/*:*'] },
+  {
+    key: 'niks3_image',
+    inputs: ['niks3-image'],
+    default: 'ghcr.io/mic92/niks3:v1.7.0',
+    example: 'ghcr.io/mic92/niks3:v1.7.0',
+  },
+  {
+    key: 'oidc_github_subject_patterns',
+    inputs: ['oidc-github-subject-patterns'],
+    default: [],
+    example: ['repo:OWNER/*:*'],
+  },
   { key: 'oidc_github_owner_ids', inputs: ['oidc-github-owner-ids'], default: [], example: [] },
   // Endpoints: the real APIs by default; the demo points them at the local stand-ins.
   { key: 'cloudflare_api_url', inputs: ['cloudflare-api-url'], default: null, example: null },
@@ -50,7 +70,9 @@ export type StackFile = Record<string, unknown>;
 export function readStackFile(path: string, required: boolean): StackFile {
   if (!existsSync(path)) {
     if (required) {
-      throw new ConfigurationError(`no stack file at ${path}: run \`nix-cache init-config\` and fill it in, or pass --stack FILE`);
+      throw new ConfigurationError(
+        `no stack file at ${path}: run \`nix-cache init-config\` and fill it in, or pass --stack FILE`,
+      );
     }
     return {};
   }
@@ -64,9 +86,13 @@ export function readStackFile(path: string, required: boolean): StackFile {
     throw new ConfigurationError(`${path} must hold a JSON object of settings`);
   }
   const known = new Set(STACK_SETTINGS.map((s) => s.key));
-  const unknown = Object.keys(parsed).filter((key) => !known.has(key) && !key.startsWith('$') && !key.startsWith('_'));
+  const unknown = Object.keys(parsed).filter(
+    (key) => !known.has(key) && !key.startsWith('$') && !key.startsWith('_'),
+  );
   if (unknown.length > 0) {
-    throw new ConfigurationError(`${path} has unknown settings: ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+    throw new ConfigurationError(
+      `${path} has unknown settings: ${unknown.join(', ')} (known: ${[...known].join(', ')})`,
+    );
   }
   for (const setting of STACK_SETTINGS) {
     const value = (parsed as Record<string, unknown>)[setting.key];
@@ -89,8 +115,22 @@ export function stackValue(stack: StackFile, key: string): string | undefined {
   const value = stack[key];
   if (value === null || value === undefined) return undefined;
   if (Array.isArray(value)) return value.map((item) => String(item as string)).join('\n');
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+    return String(value);
   return undefined;
+}
+
+/** Settings that still hold the example's placeholders (values nobody can really have). */
+export function placeholderSettings(stack: StackFile): string[] {
+  const found: string[] = [];
+  for (const key of ['cloudflare_account_id', 'cloudflare_zone_id']) {
+    const example = STACK_SETTINGS.find((s) => s.key === key)?.example;
+    if (example !== null && stack[key] === example) found.push(key);
+  }
+  const patterns = stack['oidc_github_subject_patterns'];
+  if (Array.isArray(patterns) && patterns.some((p) => typeof p === 'string' && p.includes('OWNER')))
+    found.push('oidc_github_subject_patterns');
+  return found;
 }
 
 export function exampleStackFile(): string {

@@ -27,14 +27,23 @@ describe('nix-cache plan, up, status and down (binary) against the local stack',
     });
 
   const writes = (): number => stack.cloudflare.log.writes().length + stack.fly.writes().length;
-  const bucket = () => stack.cloudflare.state.bucket([...stack.cloudflare.state.accounts.keys()][0] ?? '', 'default', 'cli-test-niks3');
+  const bucket = () =>
+    stack.cloudflare.state.bucket(
+      [...stack.cloudflare.state.accounts.keys()][0] ?? '',
+      'default',
+      'cli-test-niks3',
+    );
 
   it('plan lists the changes of both sides and writes nothing', async () => {
     const run = await cli(['plan', '--check-database', 'false', '--json']);
     expect(run.stderr).not.toMatch(/^error/m);
     expect(run.code).toBe(0);
     expect(writes()).toBe(0);
-    expect(run.json?.steps['provision']).toMatchObject({ changed: 'true', 'bucket-name': 'cli-test-niks3', 'cache-url': 'https://cache.example.test' });
+    expect(run.json?.steps['provision']).toMatchObject({
+      changed: 'true',
+      'bucket-name': 'cli-test-niks3',
+      'cache-url': 'https://cache.example.test',
+    });
     expect(run.json?.steps['deploy']).toMatchObject({ changed: 'true', 'public-key': stack.publicKey });
     expect((JSON.parse(run.json?.steps['deploy']?.['plan'] ?? '[]') as unknown[]).length).toBeGreaterThan(0);
     // The S3 probe of plan needs the bucket, which does not exist yet; the human output still reads.
@@ -78,9 +87,19 @@ describe('nix-cache plan, up, status and down (binary) against the local stack',
 
   it('status reads the server, R2 and Fly (the custom domain is not served locally)', async () => {
     const run = await cli(['status', '--json']);
-    const checks = JSON.parse(run.json?.outputs['checks'] ?? '[]') as Array<{ name: string; status: string; detail: string }>;
+    const checks = JSON.parse(run.json?.outputs['checks'] ?? '[]') as Array<{
+      name: string;
+      status: string;
+      detail: string;
+    }>;
     const byName = Object.fromEntries(checks.map((c) => [c.name, c.status]));
-    expect(byName).toMatchObject({ health: 'ok', 'public key': 'ok', 'R2 bucket': 'ok', 'Fly app': 'ok', 'Fly machine': 'ok' });
+    expect(byName).toMatchObject({
+      health: 'ok',
+      'public key': 'ok',
+      'R2 bucket': 'ok',
+      'Fly app': 'ok',
+      'Fly machine': 'ok',
+    });
     // Public reads come from 127.0.0.1 here, not from cache.example.test, so that one check cannot pass.
     expect(checks.filter((c) => c.status === 'fail').map((c) => c.name)).toEqual(['R2 custom domain']);
   });

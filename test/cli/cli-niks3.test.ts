@@ -59,7 +59,12 @@ describe('nix-cache push, gc and status (binary) against the niks3 stand-in', ()
     const first = await cli(['push', '--paths', path, '--upstream-filter', 'false', '--json']);
     expect(first.code).toBe(0);
     expect(first.json).toMatchObject({ ok: true, command: 'push' });
-    expect(first.json?.outputs).toMatchObject({ pushed: '1', 'skipped-cached': '0', 'public-key': key.publicKey, 'cache-url': fake.publicUrl });
+    expect(first.json?.outputs).toMatchObject({
+      pushed: '1',
+      'skipped-cached': '0',
+      'public-key': key.publicKey,
+      'cache-url': fake.publicUrl,
+    });
     expect(JSON.parse(first.json?.outputs['store-paths'] ?? '[]')).toEqual([path]);
     const second = await cli(['push', '--paths', path, '--upstream-filter', 'false', '--json']);
     expect(second.json?.outputs).toMatchObject({ pushed: '0', 'skipped-cached': '1' });
@@ -68,7 +73,11 @@ describe('nix-cache push, gc and status (binary) against the niks3 stand-in', ()
   it('status derives the expected public key from NIKS3_SIGNING_KEY and reports every check', async () => {
     const run = await cli(['status', '--json']);
     expect(run.code).toBe(0);
-    expect(run.json?.outputs).toMatchObject({ healthy: 'true', 'public-key': key.publicKey, 'cache-url': fake.publicUrl });
+    expect(run.json?.outputs).toMatchObject({
+      healthy: 'true',
+      'public-key': key.publicKey,
+      'cache-url': fake.publicUrl,
+    });
     const checks = JSON.parse(run.json?.outputs['checks'] ?? '[]') as Array<{ name: string; status: string }>;
     expect(checks.find((c) => c.name === 'public key')?.status).toBe('ok');
     expect(checks.filter((c) => c.status === 'fail')).toEqual([]);
@@ -82,7 +91,9 @@ describe('nix-cache push, gc and status (binary) against the niks3 stand-in', ()
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(key.publicKey);
     expect(run.stderr).toContain(other.publicKey);
-    const explicit = await cli(['status', '--expected-public-key', other.publicKey, '--json'], { NIKS3_SIGNING_KEY: '' });
+    const explicit = await cli(['status', '--expected-public-key', other.publicKey, '--json'], {
+      NIKS3_SIGNING_KEY: '',
+    });
     expect(explicit.code).toBe(1);
     expect(explicit.json).toMatchObject({ ok: false, failed: 'status' });
   });

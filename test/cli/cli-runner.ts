@@ -57,7 +57,10 @@ export async function ensureCliBundle(): Promise<void> {
       continue;
     }
     try {
-      const result = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs'), 'cli'], { cwd: ROOT, encoding: 'utf8' });
+      const result = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs'), 'cli'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
       if (result.status !== 0) throw new Error(`npm run bundle -- cli failed:\n${result.stderr}`);
       return;
     } finally {
@@ -71,7 +74,15 @@ export interface CliRun {
   readonly stdout: string;
   readonly stderr: string;
   /** stdout parsed as JSON (for `--json`), when it is JSON. */
-  readonly json: { ok: boolean; command: string; outputs: Record<string, string>; steps: Record<string, Record<string, string>>; error?: string } | undefined;
+  readonly json:
+    | {
+        ok: boolean;
+        command: string;
+        outputs: Record<string, string>;
+        steps: Record<string, Record<string, string>>;
+        error?: string;
+      }
+    | undefined;
 }
 
 export interface CliRunOptions {
@@ -86,7 +97,8 @@ export interface CliRunOptions {
 /** Waits while another jest worker rebuilds the bundle (index.js is missing during a build). */
 async function waitForBuild(): Promise<void> {
   const deadline = Date.now() + 180_000;
-  while (!FROM_SOURCE && existsSync(LOCK) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+  while (!FROM_SOURCE && existsSync(LOCK) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 250));
 }
 
 export async function runCli(args: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
@@ -101,8 +113,14 @@ export async function runCli(args: readonly string[], options: CliRunOptions = {
     if (value === undefined) delete env[name];
     else env[name] = value;
   }
-  const entry = FROM_SOURCE ? ['--import', join(ROOT, 'scripts', 'register-ts.mjs'), join(ROOT, 'src', 'cli', 'index.ts')] : [BIN];
-  const child = spawn(process.execPath, [...entry, ...args], { cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const entry = FROM_SOURCE
+    ? ['--import', join(ROOT, 'scripts', 'register-ts.mjs'), join(ROOT, 'src', 'cli', 'index.ts')]
+    : [BIN];
+  const child = spawn(process.execPath, [...entry, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -112,7 +130,9 @@ export async function runCli(args: readonly string[], options: CliRunOptions = {
   clearTimeout(timer);
   const leaks = findLeaks(options.secrets ?? [], { stdout, stderr });
   if (leaks.length > 0) {
-    throw new Error(`secret leak from nix-cache ${args.join(' ')}: ${leaks.map((l) => `secret #${l.secretIndex} (${l.form}) in ${l.where}`).join(', ')}`);
+    throw new Error(
+      `secret leak from nix-cache ${args.join(' ')}: ${leaks.map((l) => `secret #${l.secretIndex} (${l.form}) in ${l.where}`).join(', ')}`,
+    );
   }
   let json: CliRun['json'];
   try {

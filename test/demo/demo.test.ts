@@ -31,7 +31,12 @@ describe('npm start (the demo)', () => {
       const child = spawn(NODE, ['--import', './scripts/register-ts.mjs', 'demo/run.ts'], {
         cwd: ROOT,
         // Its own TMPDIR, so we can see that it removed every temporary file; only loopback network.
-        env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', TMPDIR: temp, NODE_OPTIONS: `--import=${GUARD}` },
+        env: {
+          PATH: process.env['PATH'] ?? '',
+          HOME: process.env['HOME'] ?? '',
+          TMPDIR: temp,
+          NODE_OPTIONS: `--import=${GUARD}`,
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
@@ -47,14 +52,29 @@ describe('npm start (the demo)', () => {
       if (code !== 0) throw new Error(`demo exited with ${code}:\n${stdout}\n${stderr}`);
       expect(lines.at(-1)).toMatch(/^OK: /);
       expect(stdout).not.toContain('FAILED');
-      for (const step of ['started the local stand-ins', 'up: ', 'built a fresh closure', 'push: ', 'substituted it into an empty store', 'status: healthy', 'gc ', 'down: ']) {
+      for (const step of [
+        'started the local stand-ins',
+        'up: ',
+        'built a fresh closure',
+        'push: ',
+        'substituted it into an empty store',
+        'status: healthy',
+        'gc ',
+        'down: ',
+      ]) {
         expect(stdout).toContain(step);
       }
-      expect(stdout).toMatch(/down: Fly app \S+ deleted, custom domain removed, bucket \S+ emptied and deleted/);
+      expect(stdout).toMatch(
+        /down: Fly app \S+ deleted, custom domain removed, bucket \S+ emptied and deleted/,
+      );
       expect(seconds).toBeLessThan(60);
 
       // Every stand-in the demo started is closed: its ports refuse connections.
-      const ports = [...(lines.find((l) => l.includes('started the local stand-ins')) ?? '').matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+      const ports = [
+        ...(lines.find((l) => l.includes('started the local stand-ins')) ?? '').matchAll(
+          /127\.0\.0\.1:(\d+)/g,
+        ),
+      ].map((m) => Number(m[1]));
       expect(ports.length).toBeGreaterThanOrEqual(4);
       for (const port of ports) expect(await refusesConnections(port)).toBe(true);
       // And every temporary directory it made is gone.

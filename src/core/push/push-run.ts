@@ -64,7 +64,7 @@ export interface PushRunDeps {
   readonly logger: Logger;
   readonly concurrency: number;
   readonly compressionLevel: number;
-  /** Bytes of upload buffers held at once (default: min(concurrency × part size, 96 MiB)). */
+  /** Bytes of upload buffers held at once (default: min(concurrency × part size, 64 MiB), at least two parts). */
   readonly memoryBudget?: number;
   /** Part size override (tests). */
   readonly partSize?: number;
@@ -177,7 +177,7 @@ class PushRun {
 
   private uploadContext(): UploadContext {
     const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
-    const budget = new ByteBudget(this.deps.memoryBudget ?? Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 96 * 1024 * 1024)));
+    const budget = new ByteBudget(this.deps.memoryBudget ?? Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 64 * 1024 * 1024)));
     const cpuSlots = new ByteBudget(this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, availableParallelism() + 2)));
     return {
       client: this.deps.client,
