@@ -46,7 +46,9 @@ function exec(cmd: string, argv: string[], options: { env?: NodeJS.ProcessEnv } 
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, ms: performance.now() - started }));
+    child.on('close', (code) =>
+      resolve({ code: code ?? 1, stdout, stderr, ms: performance.now() - started }),
+    );
   });
 }
 
@@ -85,13 +87,20 @@ interface PushRun {
 async function runPush(fake: FakeNiks3, paths: readonly string[]): Promise<PushRun> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-push-'));
   try {
-    const files = { GITHUB_OUTPUT: join(dir, 'output'), GITHUB_STEP_SUMMARY: join(dir, 'summary'), GITHUB_STATE: join(dir, 'state') };
+    const files = {
+      GITHUB_OUTPUT: join(dir, 'output'),
+      GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+      GITHUB_STATE: join(dir, 'state'),
+    };
     for (const file of Object.values(files)) writeFileSync(file, '');
     const pathsFile = join(dir, 'paths');
     writeFileSync(pathsFile, paths.join('\n'));
     const rssFile = join(dir, 'rss');
     const preload = join(dir, 'rss.mjs');
-    writeFileSync(preload, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(rssFile)}, String(process.resourceUsage().maxRSS)));\n`);
+    writeFileSync(
+      preload,
+      `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(rssFile)}, String(process.resourceUsage().maxRSS)));\n`,
+    );
     const env: NodeJS.ProcessEnv = {
       PATH: process.env['PATH'],
       HOME: process.env['HOME'],
@@ -114,7 +123,10 @@ async function runPush(fake: FakeNiks3, paths: readonly string[]): Promise<PushR
     const result = gnuTime
       ? await exec('/usr/bin/time', ['-f', 'BENCH_MAXRSS_KB=%M', node, bundle], { env })
       : await exec(node, [bundle], { env });
-    if (result.code !== 0) throw new Error(`push failed (exit ${result.code}):\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-2000)}`);
+    if (result.code !== 0)
+      throw new Error(
+        `push failed (exit ${result.code}):\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-2000)}`,
+      );
     const timeKb = /BENCH_MAXRSS_KB=(\d+)/.exec(result.stderr)?.[1];
     const selfKb = existsSync(rssFile) ? readFileSync(rssFile, 'utf8') : undefined;
     const kb = Number(timeKb ?? selfKb ?? NaN);
@@ -127,7 +139,8 @@ async function runPush(fake: FakeNiks3, paths: readonly string[]): Promise<PushR
       for (i++; i < text.length && text[i] !== heredoc[2]; i++) value.push(text[i] ?? '');
       outputs[heredoc[1] ?? ''] = value.join('\n');
     }
-    const headline = result.stdout.split('\n').find((line) => /already cached, .* in [\d.]+ s\./.test(line)) ?? '';
+    const headline =
+      result.stdout.split('\n').find((line) => /already cached, .* in [\d.]+ s\./.test(line)) ?? '';
     return { ms: result.ms, maxRssMiB: Number.isFinite(kb) ? kb / 1024 : undefined, outputs, headline };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -146,7 +159,14 @@ async function limit(paths: readonly string[]): Promise<number> {
 async function nixCopy(paths: readonly string[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-nix-copy-'));
   try {
-    const result = await exec('nix', ['--extra-experimental-features', 'nix-command', 'copy', '--to', `file://${dir}?compression=zstd`, ...paths]);
+    const result = await exec('nix', [
+      '--extra-experimental-features',
+      'nix-command',
+      'copy',
+      '--to',
+      `file://${dir}?compression=zstd`,
+      ...paths,
+    ]);
     if (result.code !== 0) throw new Error(`nix copy failed: ${result.stderr}`);
     return result.ms;
   } finally {
@@ -158,11 +178,21 @@ const fmt = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 const ratio = (a: number, b: number): string => (a / b).toFixed(2);
 
 async function main(): Promise<void> {
-  if (!existsSync(join(ROOT, 'dist', 'push', 'index.js'))) throw new Error('dist/push/index.js is missing: run `npm run bundle -- push` first');
+  if (!existsSync(join(ROOT, 'dist', 'push', 'index.js')))
+    throw new Error('dist/push/index.js is missing: run `npm run bundle -- push` first');
   log(`building ~200 paths / ~300 MB (mixed random and text) with Nix…`);
   const paths = await buildBenchClosure();
-  const size = await exec('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '--json', ...paths]);
-  const narBytes = (JSON.parse(size.stdout) as Array<{ narSize: number }>).reduce((sum, info) => sum + info.narSize, 0);
+  const size = await exec('nix', [
+    '--extra-experimental-features',
+    'nix-command',
+    'path-info',
+    '--json',
+    ...paths,
+  ]);
+  const narBytes = (JSON.parse(size.stdout) as Array<{ narSize: number }>).reduce(
+    (sum, info) => sum + info.narSize,
+    0,
+  );
   log(`${paths.length} paths, ${(narBytes / MiB).toFixed(0)} MiB of NAR; concurrency ${concurrency}`);
 
   const fake = await startFakeNiks3();
@@ -196,7 +226,9 @@ async function main(): Promise<void> {
       `  re-push (all cached)         ${fmt(repush.ms).padStart(9)}  (${repush.outputs['skipped-cached'] ?? '?'} cached, ${repush.outputs['pushed'] ?? '?'} pushed)`,
       `  peak RSS, push               ${push.maxRssMiB === undefined ? 'n/a' : `${push.maxRssMiB.toFixed(0)} MiB`}`,
       ...(huge
-        ? [`  peak RSS, push of 1 GiB path ${huge.maxRssMiB === undefined ? 'n/a' : `${huge.maxRssMiB.toFixed(0)} MiB`}   (aim < 200 MiB; took ${fmt(huge.ms)})`]
+        ? [
+            `  peak RSS, push of 1 GiB path ${huge.maxRssMiB === undefined ? 'n/a' : `${huge.maxRssMiB.toFixed(0)} MiB`}   (aim < 200 MiB; took ${fmt(huge.ms)})`,
+          ]
         : []),
       '',
     ];

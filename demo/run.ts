@@ -163,7 +163,11 @@ async function runDemo(): Promise<number> {
   }
   if (failure) {
     const message = failure instanceof Error ? failure.message : JSON.stringify(failure);
-    process.stdout.write(`FAILED: ${message}\n`);
+    const [first = '', ...rest] = message.split('\n');
+    if (rest.length > 0) process.stderr.write(`${rest.join('\n')}\n`);
+    process.stdout.write(
+      `FAILED: ${first} (everything the demo started is stopped again; run \`npm start -- --verbose\` for the commands' output)\n`,
+    );
     return 1;
   }
   process.stdout.write(

@@ -3,7 +3,7 @@
  * line, in under 60 s, leaving nothing listening and no temporary file behind.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,31 +23,42 @@ function refusesConnections(port: number): Promise<boolean> {
   });
 }
 
+async function runDemo(
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
+  const started = Date.now();
+  const child = spawn(NODE, ['--import', './scripts/register-ts.mjs', 'demo/run.ts'], {
+    cwd: ROOT,
+    // Only loopback network.
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '',
+      NODE_OPTIONS: `--import=${GUARD}`,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, stdout, stderr, seconds: (Date.now() - started) / 1000 };
+}
+
+function standInPorts(stdout: string): number[] {
+  const line = stdout.split('\n').find((l) => l.includes('started the local stand-ins')) ?? '';
+  return [...line.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+}
+
 describe('npm start (the demo)', () => {
   it('runs up, push, substitution, status, gc and down, prints OK and leaves nothing behind', async () => {
     const temp = mkdtempSync(join(tmpdir(), 'nix-cache-demo-test-'));
     try {
-      const started = Date.now();
-      const child = spawn(NODE, ['--import', './scripts/register-ts.mjs', 'demo/run.ts'], {
-        cwd: ROOT,
-        // Its own TMPDIR, so we can see that it removed every temporary file; only loopback network.
-        env: {
-          PATH: process.env['PATH'] ?? '',
-          HOME: process.env['HOME'] ?? '',
-          TMPDIR: temp,
-          NODE_OPTIONS: `--import=${GUARD}`,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-      clearTimeout(timer);
-      const seconds = (Date.now() - started) / 1000;
-
+      // Its own TMPDIR, so we can see that it removed every temporary file.
+      const { code, stdout, stderr, seconds } = await runDemo({ TMPDIR: temp });
       const lines = stdout.trim().split('\n');
       if (code !== 0) throw new Error(`demo exited with ${code}:\n${stdout}\n${stderr}`);
       expect(lines.at(-1)).toMatch(/^OK: /);
@@ -81,6 +92,32 @@ describe('npm start (the demo)', () => {
       expect(readdirSync(temp)).toEqual([]);
     } finally {
       rmSync(temp, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('ends with a FAILED line and exit 1 when a step fails, and still stops everything', async () => {
+    const temp = mkdtempSync(join(tmpdir(), 'nix-cache-demo-test-'));
+    const bin = mkdtempSync(join(tmpdir(), 'nix-cache-demo-bin-'));
+    try {
+      // A `nix` that fails: the build step fails after `up`.
+      writeFileSync(
+        join(bin, 'nix'),
+        '#!/bin/sh\n/bin/cat >/dev/null\necho "nix: simulated failure" >&2\nexit 1\n',
+      );
+      chmodSync(join(bin, 'nix'), 0o755);
+      const run = await runDemo({ TMPDIR: temp, PATH: `${bin}:${process.env['PATH'] ?? ''}` });
+      expect(run.code).toBe(1);
+      const lines = run.stdout.trim().split('\n');
+      if (!lines.at(-1)?.startsWith('FAILED'))
+        throw new Error(`no FAILED line:\n${run.stdout}\n${run.stderr}`);
+      expect(lines.at(-1)).toMatch(/^FAILED: nix eval of fixtures failed: nix: simulated failure/);
+      expect(run.stdout).toContain('up: ');
+      expect(run.stdout).not.toMatch(/^OK/m);
+      for (const port of standInPorts(run.stdout)) expect(await refusesConnections(port)).toBe(true);
+      expect(readdirSync(temp)).toEqual([]);
+    } finally {
+      rmSync(temp, { recursive: true, force: true });
+      rmSync(bin, { recursive: true, force: true });
     }
   }, 120_000);
 });

@@ -53,6 +53,7 @@ function run(
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.on('error', () => undefined); // a child that exits before reading stdin (EPIPE) is judged by its exit code
     child.stdin.end(options.input ?? '');
   });
 }

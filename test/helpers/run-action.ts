@@ -27,6 +27,10 @@ export interface RunActionOptions {
   readonly timeoutMs?: number;
   readonly cwd?: string;
   /** Send this signal to the child after `ms` (a cancelled job). */
+  /**
+   * `when` is asked on every stdout chunk and every 25 ms, so it may also look at a fake's state
+   * (e.g. "the first upload reached the fake").
+   */
   readonly kill?: { readonly afterMs?: number; readonly signal: NodeJS.Signals; readonly when?: (stdout: string) => boolean };
   /** Skip the leak check (only for the test that plants a leak on purpose). */
   readonly allowLeaks?: boolean;
@@ -145,6 +149,13 @@ export async function runAction(action: string, options: RunActionOptions = {}):
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const timers: NodeJS.Timeout[] = [];
+  if (options.kill?.when) {
+    const { signal, when } = options.kill;
+    const poll = setInterval(() => {
+      if (!child.killed && child.exitCode === null && when(stdout)) child.kill(signal);
+    }, 25);
+    timers.push(poll);
+  }
   if (options.kill?.afterMs !== undefined) {
     const { signal, afterMs } = options.kill;
     timers.push(setTimeout(() => child.kill(signal), afterMs));

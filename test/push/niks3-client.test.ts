@@ -19,7 +19,12 @@ let fake: FakeNiks3;
 let logger: MemoryLogger;
 
 function client(tokenSource?: TokenSource, server = fake): Niks3Client {
-  return new Niks3Client({ serverUrl: server.url, logger, retry: fastRetry, ...(tokenSource ? { tokenSource } : {}) });
+  return new Niks3Client({
+    serverUrl: server.url,
+    logger,
+    retry: fastRetry,
+    ...(tokenSource ? { tokenSource } : {}),
+  });
 }
 
 beforeAll(async () => {
@@ -37,7 +42,10 @@ describe('Niks3Client', () => {
   it('reads the public routes: cache-config, cache-stats, health', async () => {
     const c = client();
     expect(await c.cacheConfig()).toEqual({ substituterUrl: fake.publicUrl, publicKeys: fake.publicKeys });
-    expect(await c.cacheStats()).toEqual({ objects: expect.any(Number), logicalBytes: expect.any(Number) });
+    expect(await c.cacheStats()).toEqual({
+      objects: expect.any(Number) as number,
+      logicalBytes: expect.any(Number) as number,
+    });
     expect(await c.health()).toBe(true);
   });
 
@@ -55,9 +63,14 @@ describe('Niks3Client', () => {
     expect([...session.pending.keys()].sort()).toEqual([`${HASH}.narinfo`, NAR].sort());
     const nar = session.pending.get(NAR);
     expect(nar?.presignedUrl).toBeDefined();
-    expect(await uploader.put(nar?.presignedUrl as string, Buffer.from('nar bytes'), { contentType: 'application/octet-stream', what: NAR })).toEqual({
+    expect(
+      await uploader.put(nar?.presignedUrl as string, Buffer.from('nar bytes'), {
+        contentType: 'application/octet-stream',
+        what: NAR,
+      }),
+    ).toEqual({
       kind: 'stored',
-      etag: expect.any(String),
+      etag: expect.any(String) as string,
       attempts: 1,
     });
     const sigs = await c.sign(session.id, {
@@ -76,7 +89,10 @@ describe('Niks3Client', () => {
     expect(await c.objectExists(`nar/${'d'.repeat(52)}.nar.zst`)).toBe(false);
     expect((await c.getClosure(`${HASH}.narinfo`))?.objects.sort()).toEqual([`${HASH}.narinfo`, NAR].sort());
     expect(await c.getClosure(`${'e'.repeat(32)}.narinfo`)).toBeUndefined();
-    const again = await c.createPendingClosure({ closure: `${HASH}.narinfo`, objects: [{ key: NAR, type: 'nar', refs: [], nar_size: 100 }] });
+    const again = await c.createPendingClosure({
+      closure: `${HASH}.narinfo`,
+      objects: [{ key: NAR, type: 'nar', refs: [], nar_size: 100 }],
+    });
     expect(again.pending.size).toBe(0);
     await c.complete(again.id);
     // A complete of an unknown session is an error that says what to do.
@@ -96,7 +112,9 @@ describe('Niks3Client', () => {
     expect(more).toHaveLength(2);
     expect(more[0]).toMatch(/partNumber=4/);
     expect(await c.requestParts(key, 'no-such-upload', 1, 1)).toBe('not-found');
-    expect(await c.completeMultipart(key, 'no-such-upload', [{ part_number: 1, etag: 'x' }])).toBe('not-found');
+    expect(await c.completeMultipart(key, 'no-such-upload', [{ part_number: 1, etag: 'x' }])).toBe(
+      'not-found',
+    );
   });
 
   it('GC: start (202), same params again (202), other params (409 conflict), status', async () => {
@@ -104,9 +122,15 @@ describe('Niks3Client', () => {
     const release = fake.faults.holdGc();
     const started = await c.startGc({ olderThan: '720h', failedUploadsOlderThan: '6h' });
     expect(started).toMatchObject({ kind: 'started', task: { state: 'running' } });
-    expect(await c.startGc({ olderThan: '720h', failedUploadsOlderThan: '6h' })).toMatchObject({ kind: 'started' });
+    expect(await c.startGc({ olderThan: '720h', failedUploadsOlderThan: '6h' })).toMatchObject({
+      kind: 'started',
+    });
     const conflict = await c.startGc({ olderThan: '1h', force: true });
-    expect(conflict).toMatchObject({ kind: 'conflict', error: expect.stringMatching(/different garbage collection/), activeTask: { state: 'running' } });
+    expect(conflict).toMatchObject({
+      kind: 'conflict',
+      error: expect.stringMatching(/different garbage collection/) as string,
+      activeTask: { state: 'running' },
+    });
     release();
     await fake.waitForGc();
     expect(await c.gcStatus()).toMatchObject({ state: 'succeeded' });
@@ -115,10 +139,14 @@ describe('Niks3Client', () => {
   it('pins: put, list, delete, and a clear error for a path that is not a pushed root', async () => {
     const c = client(new StaticTokenSource(fake.apiToken));
     await c.putPin('release-1', `/nix/store/${HASH}-x`);
-    expect(await c.listPins()).toEqual([expect.objectContaining({ name: 'release-1', storePath: `/nix/store/${HASH}-x` })]);
+    expect(await c.listPins()).toEqual([
+      expect.objectContaining({ name: 'release-1', storePath: `/nix/store/${HASH}-x` }),
+    ]);
     expect(await c.deletePin('release-1')).toBe(true);
     expect(await c.deletePin('release-1')).toBe(false);
-    await expect(c.putPin('x', `/nix/store/${'g'.repeat(32)}-never-pushed`)).rejects.toThrow(/404.*only a pushed root can be pinned/s);
+    await expect(c.putPin('x', `/nix/store/${'g'.repeat(32)}-never-pushed`)).rejects.toThrow(
+      /404.*only a pushed root can be pinned/s,
+    );
   });
 
   it('a 401 drops the cached OIDC token and tries once more with a fresh one', async () => {
@@ -139,7 +167,10 @@ describe('Niks3Client', () => {
       expect(await c.listPins()).toEqual([]);
       expect(minted).toBe(2);
       // A token refused twice is an error naming the audience input.
-      const bad = client(new OidcTokenSource({ audience: 'x', logger, mint: () => Promise.resolve(issuer.mint('nope')) }), oidcFake);
+      const bad = client(
+        new OidcTokenSource({ audience: 'x', logger, mint: () => Promise.resolve(issuer.mint('nope')) }),
+        oidcFake,
+      );
       await expect(bad.listPins()).rejects.toThrow(/401.*'audience'/s);
     } finally {
       await oidcFake.close();
@@ -150,7 +181,12 @@ describe('Niks3Client', () => {
   it('retries 503 and honours Retry-After on 429', async () => {
     const c = client(new StaticTokenSource(fake.apiToken));
     fake.faults.add({ target: 'api', path: /^\/api\/pins$/, times: 2, action: { status: 503 } });
-    fake.faults.add({ target: 'api', path: /^\/api\/pins$/, times: 1, action: { status: 429, headers: { 'retry-after': '1' } } });
+    fake.faults.add({
+      target: 'api',
+      path: /^\/api\/pins$/,
+      times: 1,
+      action: { status: 429, headers: { 'retry-after': '1' } },
+    });
     const started = Date.now();
     expect(await c.listPins()).toEqual([]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);

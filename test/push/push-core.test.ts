@@ -12,7 +12,13 @@ import { execFile, type ExecFn } from '../../src/core/nix/path-info.js';
 import { narKey } from '../../src/core/nix/object-keys.js';
 import { MemoryStepIO } from '../../src/core/step/memory-io.js';
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
-import { buildDerivations, buildRandomPath, copyFromCache, nixPathInfoJson, nixStoreDump } from '../helpers/nix-fixtures.js';
+import {
+  buildDerivations,
+  buildRandomPath,
+  copyFromCache,
+  nixPathInfoJson,
+  nixStoreDump,
+} from '../helpers/nix-fixtures.js';
 import { pushFakeInputs, storeHash } from './push-test-support.js';
 
 const fakes: FakeNiks3[] = [];
@@ -50,20 +56,32 @@ describe('push core (in process, real Nix)', () => {
     const io = new MemoryStepIO({ inputs: pushFakeInputs(fake, { paths: large }) });
     await run(io, { partSize: PART, memoryBudget: 2 * PART, progressIntervalMs: 20 });
     expect(io.failure).toBeUndefined();
-    const parts = fake.requests.filter((r) => r.target === 's3' && /partNumber=/.test(r.query) && r.status === 200);
+    const parts = fake.requests.filter(
+      (r) => r.target === 's3' && /partNumber=/.test(r.query) && r.status === 200,
+    );
     expect(parts.length).toBe(Math.ceil((11 * 1024 * 1024 + 5 + 200) / PART));
-    expect(fake.requests.filter((r) => r.route === 'POST /api/multipart/request-parts').length).toBeGreaterThanOrEqual(1);
+    expect(
+      fake.requests.filter((r) => r.route === 'POST /api/multipart/request-parts').length,
+    ).toBeGreaterThanOrEqual(1);
     expect(io.logger.lines.some((line) => /uploading: \d+ of 1 done/.test(line))).toBe(true);
     expect(await substitutes(fake, large)).toBe(true);
   }, 60_000);
 
   it('gets fresh URLs when presigned URLs expire mid-push (parts via request-parts, others via a new session)', async () => {
     const fake = await fakeServer({ multipart: { minPartSize: 1 }, presignTtlMs: 1000 });
-    fake.faults.add({ target: 's3', method: 'PUT', query: /partNumber=3&/, times: 1, action: { kind: 'delay', ms: 2200 } });
+    fake.faults.add({
+      target: 's3',
+      method: 'PUT',
+      query: /partNumber=3&/,
+      times: 1,
+      action: { kind: 'delay', ms: 2200 },
+    });
     const io = new MemoryStepIO({ inputs: pushFakeInputs(fake, { paths: large }) });
     await run(io, { partSize: PART });
     expect(io.failure).toBeUndefined();
-    expect(fake.requests.filter((r) => r.target === 's3' && r.status === 403).length).toBeGreaterThanOrEqual(2);
+    expect(fake.requests.filter((r) => r.target === 's3' && r.status === 403).length).toBeGreaterThanOrEqual(
+      2,
+    );
     expect(io.logger.lines.join('\n')).toMatch(/was refused \(expired\?\); asking niks3 for a new one/);
     expect(io.outputs.get('pushed')).toBe('1');
     expect(await substitutes(fake, large)).toBe(true);
@@ -73,18 +91,29 @@ describe('push core (in process, real Nix)', () => {
     const fake = await fakeServer();
     const info = (nixPathInfoJson([large]) as Array<{ narHash: string }>)[0] as { narHash: string };
     await fake.putObject(narKey(info.narHash), zstdCompressSync(nixStoreDump(large)));
-    fake.faults.add({ target: 'api', path: /^\/api\/multipart\/complete$/, times: 1, action: { status: 404, body: 'multipart upload not found' } });
+    fake.faults.add({
+      target: 'api',
+      path: /^\/api\/multipart\/complete$/,
+      times: 1,
+      action: { status: 404, body: 'multipart upload not found' },
+    });
     const io = new MemoryStepIO({ inputs: pushFakeInputs(fake, { paths: large }) });
     await run(io);
     expect(io.failure).toBeUndefined();
-    expect(fake.requests.some((r) => r.method === 'HEAD' && r.route?.startsWith('HEAD /api/objects/'))).toBe(true);
+    expect(fake.requests.some((r) => r.method === 'HEAD' && r.route?.startsWith('HEAD /api/objects/'))).toBe(
+      true,
+    );
     expect(fake.state.closures.has(`${storeHash(large)}.narinfo`)).toBe(true);
     expect(await substitutes(fake, large)).toBe(true);
   }, 60_000);
 
   it('never uploads a NAR that differs from path-info, and withholds the narinfos of paths that need it', async () => {
     const fake = await fakeServer();
-    const paths = await buildDerivations({ leaf: 'echo leaf > $out', top: '/bin/mkdir $out; echo ${leaf} > $out/dep', other: 'echo other > $out' });
+    const paths = await buildDerivations({
+      leaf: 'echo leaf > $out',
+      top: '/bin/mkdir $out; echo ${leaf} > $out/dep',
+      other: 'echo other > $out',
+    });
     const leaf = paths['leaf'] as string;
     const badHash = `sha256-${Buffer.alloc(32, 7).toString('base64')}`;
     const lying: ExecFn = async (cmd, args, opts) => {
@@ -94,7 +123,9 @@ describe('push core (in process, real Nix)', () => {
       for (const entry of json) if (entry.path === leaf) entry.narHash = badHash;
       return { ...result, stdout: JSON.stringify(json) };
     };
-    const io = new MemoryStepIO({ inputs: pushFakeInputs(fake, { paths: `${paths['top']}\n${paths['other']}` }) });
+    const io = new MemoryStepIO({
+      inputs: pushFakeInputs(fake, { paths: `${paths['top']}\n${paths['other']}` }),
+    });
     await run(io, { exec: lying });
     expect(io.failure).toMatch(/2 of 3 path\(s\) were NOT pushed/);
     expect(io.failure).toMatch(/does not match Nix's path-info/);
@@ -110,10 +141,15 @@ describe('push core (in process, real Nix)', () => {
   it('pins the roots (one root: the name; auto: the branch) and verifies them at the public URL', async () => {
     const fake = await fakeServer();
     const paths = await buildDerivations({ a: 'echo a > $out', b: 'echo b > $out' });
-    const one = new MemoryStepIO({ inputs: pushFakeInputs(fake, { paths: paths['a'] as string, pin: 'auto' }), env: { GITHUB_REF_NAME: 'feature/new thing' } });
+    const one = new MemoryStepIO({
+      inputs: pushFakeInputs(fake, { paths: paths['a'] as string, pin: 'auto' }),
+      env: { GITHUB_REF_NAME: 'feature/new thing' },
+    });
     await run(one);
     expect(one.failure).toBeUndefined();
-    const two = new MemoryStepIO({ inputs: pushFakeInputs(fake, { paths: `${paths['a']}\n${paths['b']}`, pin: 'rel' }) });
+    const two = new MemoryStepIO({
+      inputs: pushFakeInputs(fake, { paths: `${paths['a']}\n${paths['b']}`, pin: 'rel' }),
+    });
     await run(two);
     expect(two.failure).toBeUndefined();
     expect([...fake.state.pins.keys()].sort()).toEqual(['feature-new-thing', 'rel.1', 'rel.2']);
@@ -124,11 +160,15 @@ describe('push core (in process, real Nix)', () => {
     const fake = await fakeServer();
     const other = await fakeServer();
     const paths = await buildDerivations({ v: 'echo v > $out' });
-    const io = new MemoryStepIO({ inputs: pushFakeInputs(fake, { paths: paths['v'] as string, 'cache-url': other.publicUrl }) });
+    const io = new MemoryStepIO({
+      inputs: pushFakeInputs(fake, { paths: paths['v'] as string, 'cache-url': other.publicUrl }),
+    });
     await run(io, { sleep: () => Promise.resolve() });
     expect(io.failure).toMatch(/verify: .*answered 404: check cache-url/);
     // The narinfo itself is fine at the right URL.
-    const narinfo = zstdDecompressSync((await fake.getObject(`${storeHash(paths['v'] as string)}.narinfo`)) as Buffer).toString();
+    const narinfo = zstdDecompressSync(
+      (await fake.getObject(`${storeHash(paths['v'] as string)}.narinfo`)) as Buffer,
+    ).toString();
     expect(narinfo).toContain(`StorePath: ${paths['v']}`);
   }, 60_000);
 });

@@ -31,9 +31,26 @@ afterAll(async () => {
 describe('push under faults (bundle, real Nix)', () => {
   it('completes with 20 % API 503s, 10 % uploads reset mid-body and a 429, and the round trip holds', async () => {
     const [fake, fx] = await Promise.all([fakeServer(), buildFixtureClosure()]);
-    const api503 = fake.faults.add({ target: 'api', path: /^\/api\//, probability: 0.2, action: { status: 503 }, name: 'api-503' });
-    const resets = fake.faults.add({ target: 's3', method: 'PUT', probability: 0.1, action: { kind: 'reset-mid-body' }, name: 'reset' });
-    const throttle = fake.faults.add({ target: 'api', path: /pending_closures$/, times: 1, action: { status: 429, headers: { 'retry-after': '1' } } });
+    const api503 = fake.faults.add({
+      target: 'api',
+      path: /^\/api\//,
+      probability: 0.2,
+      action: { status: 503 },
+      name: 'api-503',
+    });
+    const resets = fake.faults.add({
+      target: 's3',
+      method: 'PUT',
+      probability: 0.1,
+      action: { kind: 'reset-mid-body' },
+      name: 'reset',
+    });
+    const throttle = fake.faults.add({
+      target: 'api',
+      path: /pending_closures$/,
+      times: 1,
+      action: { status: 429, headers: { 'retry-after': '1' } },
+    });
 
     const run = await runAction('push', {
       inputs: { ...pushFakeInputs(fake), paths: fx.roots.join('\n') },
@@ -51,10 +68,14 @@ describe('push under faults (bundle, real Nix)', () => {
     storeRoots.push(copy.storeRoot);
     expect(copy.code).toBe(0);
     for (const root of fx.roots) {
-      const again = await copyFromCache(fake.publicUrl, root, { trustedPublicKeys: fake.publicKeys, storeRoot: copy.storeRoot });
+      const again = await copyFromCache(fake.publicUrl, root, {
+        trustedPublicKeys: fake.publicKeys,
+        storeRoot: copy.storeRoot,
+      });
       expect({ root, code: again.code }).toEqual({ root, code: 0 });
     }
-    for (const path of fx.all) expect(nixStoreDump(`${copy.storeRoot}${path}`).equals(nixStoreDump(path))).toBe(true);
+    for (const path of fx.all)
+      expect(nixStoreDump(`${copy.storeRoot}${path}`).equals(nixStoreDump(path))).toBe(true);
   }, 120_000);
 
   it('a NAR whose upload cannot be completed gets no narinfo; the rest is pushed; the step says what was not pushed', async () => {
@@ -80,11 +101,16 @@ describe('push under faults (bundle, real Nix)', () => {
     expect(run.summary).toMatch(/not pushed/);
     // Paths whose NAR did upload are complete and substitutable, whatever the pool got to.
     const pushed = fx.all.filter((path) => keys.includes(`${storeHash(path)}.narinfo`));
-    const copy = await copyFromCache(fake.publicUrl, fx.byName.singleFile, { trustedPublicKeys: fake.publicKeys });
+    const copy = await copyFromCache(fake.publicUrl, fx.byName.singleFile, {
+      trustedPublicKeys: fake.publicKeys,
+    });
     storeRoots.push(copy.storeRoot);
     if (pushed.includes(fx.byName.singleFile)) expect(copy.code).toBe(0);
     for (const path of pushed) {
-      const again = await copyFromCache(fake.publicUrl, path, { trustedPublicKeys: fake.publicKeys, storeRoot: copy.storeRoot });
+      const again = await copyFromCache(fake.publicUrl, path, {
+        trustedPublicKeys: fake.publicKeys,
+        storeRoot: copy.storeRoot,
+      });
       expect({ path, code: again.code }).toEqual({ path, code: 0 });
     }
   }, 120_000);
@@ -112,7 +138,9 @@ describe('push under faults (bundle, real Nix)', () => {
       secrets: [fake.apiToken],
     });
     expect(failed.code).toBe(1);
-    expect(failed.errors.join('\n')).toMatch(/niks3: first contact failed.*no answer within 2 s.*connect-timeout/s);
+    expect(failed.errors.join('\n')).toMatch(
+      /niks3: first contact failed.*no answer within 2 s.*connect-timeout/s,
+    );
 
     const warned = await runAction('push', {
       inputs: { ...pushFakeInputs(fake), paths: path, 'connect-timeout': '2', 'on-failure': 'warn' },

@@ -20,7 +20,14 @@ const LIB = path('3', 'lib');
 const ASSET = path('4', 'asset');
 const DATA = path('5', 'data');
 const APP = path('6', 'app');
-const infos = [info(GCCLIB), info(GLIBC, [GCCLIB, GLIBC]), info(LIB, [GLIBC]), info(ASSET), info(DATA, [ASSET]), info(APP, [LIB, DATA, APP])];
+const infos = [
+  info(GCCLIB),
+  info(GLIBC, [GCCLIB, GLIBC]),
+  info(LIB, [GLIBC]),
+  info(ASSET),
+  info(DATA, [ASSET]),
+  info(APP, [LIB, DATA, APP]),
+];
 
 describe('planPush', () => {
   it('one session per root; pushed paths below a skipped path get sessions of their own', () => {
@@ -34,11 +41,13 @@ describe('planPush', () => {
     expect([...plan.push.keys()].sort()).toEqual([ASSET, GCCLIB, LIB, APP].sort());
     expect(plan.upstream.map((u) => u.path)).toEqual([GLIBC]);
     expect(plan.filtered).toEqual([{ path: DATA, narSize: 100, reason: 'matched by exclude (data)' }]);
-    expect(plan.sessions.map((s) => [s.root, [...s.members].sort(), s.derived])).toEqual([
-      [APP, [APP, LIB].sort(), false],
-      [GCCLIB, [GCCLIB], true],
-      [ASSET, [ASSET], true],
-    ].sort((a, b) => (a[2] === b[2] ? 0 : a[2] ? 1 : -1)));
+    expect(plan.sessions.map((s) => [s.root, [...s.members].sort(), s.derived])).toEqual(
+      [
+        [APP, [APP, LIB].sort(), false],
+        [GCCLIB, [GCCLIB], true],
+        [ASSET, [ASSET], true],
+      ].sort((a, b) => (a[2] === b[2] ? 0 : a[2] ? 1 : -1)),
+    );
   });
 
   it('a narinfo references its references (skipped ones too), its NAR and its listing, never itself', () => {
@@ -47,7 +56,12 @@ describe('planPush', () => {
     expect(app).toBeDefined();
     const objects = pathObjects(app!);
     expect(objects.map((o) => o.type)).toEqual(['narinfo', 'nar', 'listing']);
-    expect(objects[0]?.refs).toEqual([`${hash('3')}.narinfo`, `${hash('5')}.narinfo`, app!.narKey, `${hash('6')}.ls`]);
+    expect(objects[0]?.refs).toEqual([
+      `${hash('3')}.narinfo`,
+      `${hash('5')}.narinfo`,
+      app!.narKey,
+      `${hash('6')}.ls`,
+    ]);
     expect(objects[1]).toMatchObject({ nar_size: 100 });
     const all = sessionObjects(plan.sessions[0]!, plan);
     expect(new Set(all.map((o) => o.key)).size).toBe(all.length);

@@ -7,7 +7,12 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { zstdDecompressSync } from 'node:zlib';
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
-import { buildFixtureClosure, copyFromCache, nixStoreDump, type FixtureClosure } from '../helpers/nix-fixtures.js';
+import {
+  buildFixtureClosure,
+  copyFromCache,
+  nixStoreDump,
+  type FixtureClosure,
+} from '../helpers/nix-fixtures.js';
 import { runAction } from '../helpers/run-action.js';
 import { pushFakeInputs, storeHash } from './push-test-support.js';
 
@@ -47,17 +52,27 @@ describe('push action (bundle, real Nix)', () => {
     expect(run.stdout).toMatch(/verified at/);
 
     // The 11 MiB NAR went up in several parts, and every part was 10 MiB but the last.
-    const parts = fake.requests.filter((r) => r.target === 's3' && r.method === 'PUT' && /partNumber=/.test(r.query) && r.status === 200);
+    const parts = fake.requests.filter(
+      (r) => r.target === 's3' && r.method === 'PUT' && /partNumber=/.test(r.query) && r.status === 200,
+    );
     expect(parts.length).toBeGreaterThanOrEqual(2);
-    expect(fake.requests.some((r) => r.route === 'POST /api/multipart/complete' && r.status === 204)).toBe(true);
+    expect(fake.requests.some((r) => r.route === 'POST /api/multipart/complete' && r.status === 204)).toBe(
+      true,
+    );
 
     // The narinfo is the client's text (§4.2), signed by the server, listing references.
     const diamondTop = fx.byName.diamondTop;
-    const narinfo = zstdDecompressSync((await fake.getObject(`${storeHash(diamondTop)}.narinfo`)) as Buffer).toString();
-    expect(narinfo).toMatch(/^StorePath: \/nix\/store\/\S+-fx-diamondTop\nURL: nar\/[0-9a-z]{52}\.nar\.zst\nCompression: zstd\nNarHash: sha256:[0-9a-z]{52}\nNarSize: \d+\nReferences: \S+-fx-diamond(Left|Right) \S+-fx-diamond(Left|Right)\nDeriver: \S+-fx-diamondTop\.drv\n/);
+    const narinfo = zstdDecompressSync(
+      (await fake.getObject(`${storeHash(diamondTop)}.narinfo`)) as Buffer,
+    ).toString();
+    expect(narinfo).toMatch(
+      /^StorePath: \/nix\/store\/\S+-fx-diamondTop\nURL: nar\/[0-9a-z]{52}\.nar\.zst\nCompression: zstd\nNarHash: sha256:[0-9a-z]{52}\nNarSize: \d+\nReferences: \S+-fx-diamond(Left|Right) \S+-fx-diamond(Left|Right)\nDeriver: \S+-fx-diamondTop\.drv\n/,
+    );
     expect(narinfo).toMatch(/\nSig: niks3-test-1:\S+\n/);
     // The listing came from the same pass as the NAR (narOffset present).
-    const listing = JSON.parse(zstdDecompressSync((await fake.getObject(`${storeHash(fx.byName.nested)}.ls`)) as Buffer).toString()) as {
+    const listing = JSON.parse(
+      zstdDecompressSync((await fake.getObject(`${storeHash(fx.byName.nested)}.ls`)) as Buffer).toString(),
+    ) as {
       root: { entries: Record<string, { narOffset?: number }> };
     };
     expect(listing.root.entries['with space']?.narOffset).toBeGreaterThan(0);
@@ -66,13 +81,22 @@ describe('push action (bundle, real Nix)', () => {
     for (const root of fx.roots) expect(fake.state.closures.has(`${storeHash(root)}.narinfo`)).toBe(true);
 
     // Nix substitutes every path into a fresh store, checking signatures, and the copies are identical.
-    const copy = await copyFromCache(fake.publicUrl, fx.roots[0] as string, { trustedPublicKeys: fake.publicKeys });
+    const copy = await copyFromCache(fake.publicUrl, fx.roots[0] as string, {
+      trustedPublicKeys: fake.publicKeys,
+    });
     storeRoots.push(copy.storeRoot);
     expect(copy.stderr).not.toMatch(/error/);
     expect(copy.code).toBe(0);
     for (const root of fx.roots.slice(1)) {
-      const again = await copyFromCache(fake.publicUrl, root, { trustedPublicKeys: fake.publicKeys, storeRoot: copy.storeRoot });
-      expect({ root, code: again.code, stderr: again.code === 0 ? '' : again.stderr }).toEqual({ root, code: 0, stderr: '' });
+      const again = await copyFromCache(fake.publicUrl, root, {
+        trustedPublicKeys: fake.publicKeys,
+        storeRoot: copy.storeRoot,
+      });
+      expect({ root, code: again.code, stderr: again.code === 0 ? '' : again.stderr }).toEqual({
+        root,
+        code: 0,
+        stderr: '',
+      });
     }
     for (const path of fx.all) {
       expect(nixStoreDump(`${copy.storeRoot}${path}`).equals(nixStoreDump(path))).toBe(true);
@@ -88,7 +112,9 @@ describe('push action (bundle, real Nix)', () => {
   }, 60_000);
 
   it('uploads the build logs of the pushed paths', () => {
-    expect(fake.objectKeys().filter((key) => key.startsWith('log/') && key.endsWith('-fx-diamondTop.drv'))).toHaveLength(1);
+    expect(
+      fake.objectKeys().filter((key) => key.startsWith('log/') && key.endsWith('-fx-diamondTop.drv')),
+    ).toHaveLength(1);
   });
 
   it('a second push of the same closure uploads nothing and is fast', async () => {
@@ -105,7 +131,9 @@ describe('push action (bundle, real Nix)', () => {
     expect(requests.filter((r) => r.target === 's3')).toEqual([]);
     expect(requests.filter((r) => r.route?.includes('/sign'))).toEqual([]);
     // Each session is still completed (that refreshes the GC age of the roots).
-    expect(requests.filter((r) => r.route === 'POST /api/pending_closures/{id}/complete').length).toBe(fx.roots.length);
+    expect(requests.filter((r) => r.route === 'POST /api/pending_closures/{id}/complete').length).toBe(
+      fx.roots.length,
+    );
     const took = /in (\d+(?:\.\d+)?) s\./.exec(run.stdout);
     expect(Number(took?.[1])).toBeLessThan(2);
   }, 60_000);

@@ -31,7 +31,9 @@ async function startUpstreamCache(): Promise<UpstreamCache> {
   const server: Server = createServer((req, res) => {
     const match = /^\/([0-9a-z]{32})\.narinfo$/.exec(req.url ?? '');
     if (match) asked.push(match[1] as string);
-    res.writeHead(match && served.has(match[1] as string) ? 200 : 404, { 'content-type': 'text/x-nix-narinfo' });
+    res.writeHead(match && served.has(match[1] as string) ? 200 : 404, {
+      'content-type': 'text/x-nix-narinfo',
+    });
     res.end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -69,7 +71,19 @@ beforeAll(async () => {
   tempDirs.push(dir);
   const key = generateSecretKey('upstream-test-1');
   writeFileSync(join(dir, 'key'), key.secretKeyText);
-  execFileSync('nix', ['--extra-experimental-features', 'nix-command', 'store', 'sign', '--key-file', join(dir, 'key'), paths['glibc'] as string], { stdio: 'pipe' });
+  execFileSync(
+    'nix',
+    [
+      '--extra-experimental-features',
+      'nix-command',
+      'store',
+      'sign',
+      '--key-file',
+      join(dir, 'key'),
+      paths['glibc'] as string,
+    ],
+    { stdio: 'pipe' },
+  );
   upstream.served.add(storeHash(paths['zlib'] as string));
 }, 120_000);
 
@@ -124,7 +138,12 @@ describe('push filters (bundle, real Nix)', () => {
 
   it('with upstream-filter: false everything is pushed', async () => {
     const run = await runAction('push', {
-      inputs: { ...pushFakeInputs(fake), paths: paths['zlib'] as string, 'upstream-keys': 'upstream-test-1', 'upstream-caches': upstream.url },
+      inputs: {
+        ...pushFakeInputs(fake),
+        paths: paths['zlib'] as string,
+        'upstream-keys': 'upstream-test-1',
+        'upstream-caches': upstream.url,
+      },
       secrets: [fake.apiToken],
     });
     expect(run.code).toBe(0);
@@ -135,7 +154,12 @@ describe('push filters (bundle, real Nix)', () => {
 
   it('include, exclude and max-path-size leave paths out and list them', async () => {
     const run = await runAction('push', {
-      inputs: { ...pushFakeInputs(fake), paths: paths['app'] as string, exclude: '*-up-docs', 'max-path-size': '1M' },
+      inputs: {
+        ...pushFakeInputs(fake),
+        paths: paths['app'] as string,
+        exclude: '*-up-docs',
+        'max-path-size': '1M',
+      },
       secrets: [fake.apiToken],
     });
     expect(run.code).toBe(0);

@@ -1,5 +1,10 @@
-import { ConfigurationError } from '../../core/errors.js';
-import { OidcTokenSource, StaticTokenSource, oidcUnavailableReason, type TokenSource } from '../../core/github/token-source.js';
+import { ConfigurationError, RemoteError, errorMessage } from '../../core/errors.js';
+import {
+  OidcTokenSource,
+  StaticTokenSource,
+  oidcUnavailableReason,
+  type TokenSource,
+} from '../../core/github/token-source.js';
 import type { Sleep } from '../../core/http.js';
 import { maskSecret } from '../../core/logger.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
@@ -46,7 +51,11 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
         await noOidc(io, inputs, reason);
         return;
       }
-      tokenSource = new OidcTokenSource({ audience: inputs.audience, mint: (audience) => io.idToken(audience), logger });
+      tokenSource = new OidcTokenSource({
+        audience: inputs.audience,
+        mint: (audience) => mintOidcToken(io, audience),
+        logger,
+      });
     } else {
       maskSecret(logger, inputs.token);
       tokenSource = new StaticTokenSource(inputs.token ?? '');
@@ -82,7 +91,11 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
           concurrency: inputs.maxConcurrentUploads,
           compressionLevel: inputs.compressionLevel,
           filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
-          upstream: { enabled: inputs.upstreamFilter, caches: inputs.upstreamCaches, keyNames: inputs.upstreamKeys },
+          upstream: {
+            enabled: inputs.upstreamFilter,
+            caches: inputs.upstreamCaches,
+            keyNames: inputs.upstreamKeys,
+          },
           ...(pins ? { pins } : {}),
           verify: inputs.verify,
           ...(inputs.cacheUrl ? { cacheUrl: inputs.cacheUrl } : {}),
@@ -109,7 +122,10 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
       const message = error instanceof Error ? error.message : String(error);
       logger.warn(`push failed (on-failure: warn), nothing was pushed: ${message}`);
       setEmptyOutputs(io, roots, inputs);
-      await writeSummary(io, new Report().heading('nix-cache push: nothing pushed').paragraph(message).toString());
+      await writeSummary(
+        io,
+        new Report().heading('nix-cache push: nothing pushed').paragraph(message).toString(),
+      );
       return;
     }
 
@@ -127,13 +143,34 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
   });
 }
 
+/** A GitHub OIDC token for the audience; a failure names GitHub's token service and the fix. */
+async function mintOidcToken(io: StepIO, audience: string): Promise<string> {
+  try {
+    return await io.idToken(audience);
+  } catch (error) {
+    throw new RemoteError(
+      {
+        remote: 'GitHub OIDC token service',
+        operation: `mint a token for audience ${audience}`,
+        detail: errorMessage(error),
+        hint: 'the job needs `permissions: id-token: write`; if it has it, re-run the job (the token service may be failing)',
+        transient: true,
+      },
+      { cause: error },
+    );
+  }
+}
+
 /** No OIDC token in this job: warn with the reason and fix, push nothing, stay green unless told to fail. */
 async function noOidc(io: StepIO, inputs: PushInputs, reason: string): Promise<void> {
   const message = `Nothing was pushed: ${reason}`;
   if (inputs.onFailure === 'fail' && inputs.onFailureGiven) throw new ConfigurationError(message);
   io.logger.warn(`${message} (set \`on-failure: fail\` to fail the step instead)`);
   setEmptyOutputs(io, [], inputs);
-  await writeSummary(io, new Report().heading('nix-cache push: nothing pushed').paragraph(message).toString());
+  await writeSummary(
+    io,
+    new Report().heading('nix-cache push: nothing pushed').paragraph(message).toString(),
+  );
 }
 
 function setEmptyOutputs(io: StepIO, roots: readonly string[], inputs: PushInputs): void {

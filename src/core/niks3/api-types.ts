@@ -83,7 +83,11 @@ export interface GcStats {
 export interface GcTaskStatus {
   readonly state: 'running' | 'succeeded' | 'failed';
   readonly phase?: string;
-  readonly params?: { readonly older_than?: string; readonly failed_uploads_older_than?: string; readonly force?: boolean };
+  readonly params?: {
+    readonly older_than?: string;
+    readonly failed_uploads_older_than?: string;
+    readonly force?: boolean;
+  };
   readonly stats?: Partial<GcStats>;
   readonly error?: string;
   readonly started_at?: string;
@@ -141,7 +145,8 @@ export class ResponseReader {
   }
 
   object(value: unknown, what = 'the body'): Record<string, unknown> {
-    if (!value || typeof value !== 'object' || Array.isArray(value)) this.fail(`${what} is not a JSON object`);
+    if (!value || typeof value !== 'object' || Array.isArray(value))
+      this.fail(`${what} is not a JSON object`);
     return value as Record<string, unknown>;
   }
 
@@ -160,7 +165,8 @@ export class ResponseReader {
 
   strings(value: unknown, what: string): string[] {
     if (value === null || value === undefined) return [];
-    if (!Array.isArray(value) || value.some((entry) => typeof entry !== 'string')) this.fail(`${what} is not a list of strings`);
+    if (!Array.isArray(value) || value.some((entry) => typeof entry !== 'string'))
+      this.fail(`${what} is not a list of strings`);
     return value as string[];
   }
 }
@@ -180,16 +186,21 @@ export function readPendingClosure(json: unknown): PendingClosure {
   for (const [key, value] of Object.entries(reader.object(rawPending, '"pending_objects"'))) {
     const entry = reader.object(value, `pending object ${key}`);
     const type = reader.string(entry, 'type', true);
-    const presignedUrl = typeof entry['presigned_url'] === 'string' && entry['presigned_url'] ? entry['presigned_url'] : undefined;
+    const presignedUrl =
+      typeof entry['presigned_url'] === 'string' && entry['presigned_url']
+        ? entry['presigned_url']
+        : undefined;
     let multipart: MultipartInfo | undefined;
     if (entry['multipart_info'] !== undefined && entry['multipart_info'] !== null) {
       const info = reader.object(entry['multipart_info'], `multipart_info of ${key}`);
       const uploadId = reader.string(info, 'upload_id');
       const partUrls = reader.strings(info['part_urls'], `part_urls of ${key}`);
-      if (!uploadId || partUrls.length === 0 || partUrls.some((url) => !url)) reader.fail(`multipart_info of ${key} is incomplete`);
+      if (!uploadId || partUrls.length === 0 || partUrls.some((url) => !url))
+        reader.fail(`multipart_info of ${key} is incomplete`);
       multipart = { uploadId, partUrls };
     }
-    if (!presignedUrl && !multipart) reader.fail(`pending object ${key} has neither presigned_url nor multipart_info`);
+    if (!presignedUrl && !multipart)
+      reader.fail(`pending object ${key} has neither presigned_url nor multipart_info`);
     pending.set(key, {
       key,
       type: (OBJECT_TYPES.includes(type) ? type : 'nar') as ObjectType,
@@ -215,7 +226,8 @@ export function readPartUrls(json: unknown, start: number): string[] {
   const body = reader.object(json);
   const urls = reader.strings(body['part_urls'], '"part_urls"');
   if (body['start_part_number'] !== start) reader.fail(`"start_part_number" does not echo ${start}`);
-  if (urls.length === 0 || urls.some((url) => !url)) reader.fail('"part_urls" is empty or holds an empty URL');
+  if (urls.length === 0 || urls.some((url) => !url))
+    reader.fail('"part_urls" is empty or holds an empty URL');
   return urls;
 }
 

@@ -5,7 +5,14 @@
  * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10).
  */
 import { RemoteError } from '../errors.js';
-import { HttpClient, sleep as realSleep, type HttpRequest, type HttpResponse, type RetryPolicy, type Sleep } from '../http.js';
+import {
+  HttpClient,
+  sleep as realSleep,
+  type HttpRequest,
+  type HttpResponse,
+  type RetryPolicy,
+  type Sleep,
+} from '../http.js';
 import type { Logger } from '../logger.js';
 import type { TokenSource } from '../github/token-source.js';
 import {
@@ -63,7 +70,10 @@ export interface ServerContact {
 
 export class Niks3Client {
   readonly serverUrl: string;
+  /** Protected routes: a bearer token on every attempt. */
   private readonly http: HttpClient;
+  /** Public routes (health, cache-config, cache-stats): never a token, so no OIDC token is minted for them. */
+  private readonly publicHttp: HttpClient;
   private readonly tokenSource: TokenSource | undefined;
   private readonly logger: Logger;
   private readonly doSleep: Sleep;
@@ -76,7 +86,7 @@ export class Niks3Client {
     this.doSleep = options.sleep ?? realSleep;
     this.serverUrlInput = options.serverUrlInput ?? 'server-url';
     const tokenSource = options.tokenSource;
-    this.http = new HttpClient({
+    const common = {
       remote: 'niks3',
       baseUrl: this.serverUrl,
       logger: options.logger,
@@ -84,7 +94,11 @@ export class Niks3Client {
       timeoutMs: options.timeoutMs ?? 60_000,
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.sleep ? { sleep: options.sleep } : {}),
-      hint: (status, operation) => this.hint(status, operation),
+      hint: (status: number, operation: string) => this.hint(status, operation),
+    };
+    this.publicHttp = new HttpClient(common);
+    this.http = new HttpClient({
+      ...common,
       headers: async (): Promise<Record<string, string>> => {
         if (!tokenSource) return {};
         const token = await tokenSource.get();
@@ -117,7 +131,7 @@ export class Niks3Client {
       attempts += 1;
       const remaining = timeoutMs - (Date.now() - started);
       try {
-        const response = await this.http.request({
+        const response = await this.publicHttp.request({
           method: 'GET',
           path,
           retry: { ...NIKS3_RETRY, attempts: 1 },
@@ -127,7 +141,8 @@ export class Niks3Client {
           ...(signal ? { signal } : {}),
         });
         const waitedMs = attempts > 1 ? Date.now() - started : 0;
-        if (waitedMs > 0) this.logger.info(`niks3 answered after ${Math.round(waitedMs / 1000)} s (it was waking up).`);
+        if (waitedMs > 0)
+          this.logger.info(`niks3 answered after ${Math.round(waitedMs / 1000)} s (it was waking up).`);
         if (response.status === 404) {
           if (path === '/api/cache-config') {
             // Older than v1.5.0: no cache-config; /health tells us the server is up.
@@ -150,12 +165,20 @@ export class Niks3Client {
       }
       const elapsed = Date.now() - started;
       if (elapsed >= timeoutMs) break;
-      if (attempts === 1) this.logger.info(`niks3 at ${this.serverUrl} is not answering yet (${lastError.message}); waiting up to ${Math.round(timeoutMs / 1000)} s for it to start.`);
+      if (attempts === 1)
+        this.logger.info(
+          `niks3 at ${this.serverUrl} is not answering yet (${lastError.message}); waiting up to ${Math.round(timeoutMs / 1000)} s for it to start.`,
+        );
       else if (Date.now() - lastLog >= 10_000) {
         lastLog = Date.now();
-        this.logger.info(`still waiting for niks3 (${Math.round(elapsed / 1000)} s so far, attempt ${attempts})…`);
+        this.logger.info(
+          `still waiting for niks3 (${Math.round(elapsed / 1000)} s so far, attempt ${attempts})…`,
+        );
       }
-      await this.doSleep(Math.min(5_000, 500 * 2 ** Math.min(attempts - 1, 4), Math.max(0, timeoutMs - elapsed)), signal);
+      await this.doSleep(
+        Math.min(5_000, 500 * 2 ** Math.min(attempts - 1, 4), Math.max(0, timeoutMs - elapsed)),
+        signal,
+      );
     }
     throw new RemoteError(
       {
@@ -174,13 +197,18 @@ export class Niks3Client {
 
   /** `GET /health`: true when the server answers 200. Never throws for a non-2xx answer. */
   async health(): Promise<boolean> {
-    const response = await this.http.request({ method: 'GET', path: '/health', accept: [404, 500, 502, 503, 504], retry: { ...NIKS3_RETRY, attempts: 2 } });
+    const response = await this.publicHttp.request({
+      method: 'GET',
+      path: '/health',
+      accept: [404, 500, 502, 503, 504],
+      retry: { ...NIKS3_RETRY, attempts: 2 },
+    });
     return response.status === 200;
   }
 
   /** `GET /api/cache-config[?issuer=]`, or undefined when the server is older than v1.5.0. */
   async cacheConfig(issuer?: string): Promise<CacheConfig | undefined> {
-    const response = await this.http.request({
+    const response = await this.publicHttp.request({
       method: 'GET',
       path: '/api/cache-config',
       ...(issuer ? { query: { issuer } } : {}),
@@ -191,7 +219,7 @@ export class Niks3Client {
 
   /** `GET /api/cache-stats`, or undefined when the server does not have it (v1.7.0 and older). */
   async cacheStats(): Promise<CacheStats | undefined> {
-    const response = await this.http.request({ method: 'GET', path: '/api/cache-stats', accept: [404] });
+    const response = await this.publicHttp.request({ method: 'GET', path: '/api/cache-stats', accept: [404] });
     return response.status === 404 ? undefined : readCacheStats(response.json);
   }
 
@@ -254,11 +282,17 @@ export class Niks3Client {
 
   /** `DELETE /api/pending_closures?older-than=`: removes stale sessions (the Go CLI never calls it). */
   async deletePendingClosures(olderThan = '1h'): Promise<void> {
-    await this.authed({ method: 'DELETE', path: '/api/pending_closures', query: { 'older-than': olderThan } });
+    await this.authed({
+      method: 'DELETE',
+      path: '/api/pending_closures',
+      query: { 'older-than': olderThan },
+    });
   }
 
   /** `GET /api/closures/{key}`: the object keys of a committed closure, or undefined when unknown. */
-  async getClosure(narinfoKey: string): Promise<{ id: string; updatedAt: string; objects: string[] } | undefined> {
+  async getClosure(
+    narinfoKey: string,
+  ): Promise<{ id: string; updatedAt: string; objects: string[] } | undefined> {
     const response = await this.authed({
       method: 'GET',
       path: `/api/closures/${encodeURIComponent(narinfoKey)}`,
@@ -281,12 +315,22 @@ export class Niks3Client {
    * `POST /api/multipart/request-parts`: more presigned part URLs (fresh ones also replace expired
    * ones). Returns 'not-found' when the upload is no longer registered (completed or aborted).
    */
-  async requestParts(objectKey: string, uploadId: string, startPartNumber: number, numParts: number): Promise<string[] | 'not-found'> {
+  async requestParts(
+    objectKey: string,
+    uploadId: string,
+    startPartNumber: number,
+    numParts: number,
+  ): Promise<string[] | 'not-found'> {
     const count = Math.max(1, Math.min(1000, numParts, 10_000 - startPartNumber + 1));
     const response = await this.authed({
       method: 'POST',
       path: '/api/multipart/request-parts',
-      json: { object_key: objectKey, upload_id: uploadId, start_part_number: startPartNumber, num_parts: count },
+      json: {
+        object_key: objectKey,
+        upload_id: uploadId,
+        start_part_number: startPartNumber,
+        num_parts: count,
+      },
       idempotent: true,
       accept: [404],
     });
@@ -298,7 +342,11 @@ export class Niks3Client {
    * `POST /api/multipart/complete`. Returns 'not-found' when the upload is not registered (a retry
    * after a lost answer, or another session finished the same NAR): probe with `objectExists`.
    */
-  async completeMultipart(objectKey: string, uploadId: string, parts: readonly CompletedPart[]): Promise<'completed' | 'not-found'> {
+  async completeMultipart(
+    objectKey: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+  ): Promise<'completed' | 'not-found'> {
     const response = await this.authed({
       method: 'POST',
       path: '/api/multipart/complete',
@@ -332,23 +380,32 @@ export class Niks3Client {
       path: '/api/closures',
       query: {
         'older-than': params.olderThan,
-        ...(params.failedUploadsOlderThan ? { 'failed-uploads-older-than': params.failedUploadsOlderThan } : {}),
+        ...(params.failedUploadsOlderThan
+          ? { 'failed-uploads-older-than': params.failedUploadsOlderThan }
+          : {}),
         ...(params.force ? { force: 'true' } : {}),
       },
       accept: [409],
     });
     if (response.status === 409) {
-      const body = response.json && typeof response.json === 'object' ? (response.json as Record<string, unknown>) : {};
+      const body =
+        response.json && typeof response.json === 'object' ? (response.json as Record<string, unknown>) : {};
       const active = body['active_task'];
       return {
         kind: 'conflict',
-        error: typeof body['error'] === 'string' ? body['error'] : response.text.trim() || 'a different garbage collection is already running',
-        activeTask: active && typeof active === 'object' ? readGcTask(active, 'DELETE /api/closures') : undefined,
+        error:
+          typeof body['error'] === 'string'
+            ? body['error']
+            : response.text.trim() || 'a different garbage collection is already running',
+        activeTask:
+          active && typeof active === 'object' ? readGcTask(active, 'DELETE /api/closures') : undefined,
       };
     }
     if (response.status === 200) {
       const body = (response.json ?? {}) as Record<string, unknown>;
-      const stats = (body['stats'] && typeof body['stats'] === 'object' ? body['stats'] : body) as Partial<GcStats>;
+      const stats = (
+        body['stats'] && typeof body['stats'] === 'object' ? body['stats'] : body
+      ) as Partial<GcStats>;
       return { kind: 'finished', stats };
     }
     return { kind: 'started', task: readGcTask(response.json, 'DELETE /api/closures') };
@@ -411,11 +468,14 @@ export class Niks3Client {
         ? "the server refused the GitHub OIDC token: check that input 'audience' (default: the server-url) equals the audience of the server's OIDC policy, and that this repository and ref match its subject patterns (deploy's oidc-subjects), or use `auth: token`"
         : "the server refused the token: check input 'token' (it must be the server's NIKS3_API_TOKEN)";
     }
-    if (status === 404 && /pins/.test(operation)) return 'pins need niks3 v1.7.0 or newer, and only a pushed root can be pinned';
+    if (status === 404 && /pins/.test(operation))
+      return 'pins need niks3 v1.7.0 or newer, and only a pushed root can be pinned';
     if (status === 404 && /gc\/status/.test(operation)) return 'async GC needs niks3 v1.5.0 or newer';
     if (status === 413) return 'the request is larger than the server accepts; push fewer paths at once';
-    if (status === 403 && /sign/.test(operation)) return 'the upload session does not hold these narinfos (it was completed or removed); run the push again';
-    if (status === 405 || status === 404) return `check that ${this.serverUrlInput} (${this.serverUrl}) points at a niks3 server`;
+    if (status === 403 && /sign/.test(operation))
+      return 'the upload session does not hold these narinfos (it was completed or removed); run the push again';
+    if (status === 405 || status === 404)
+      return `check that ${this.serverUrlInput} (${this.serverUrl}) points at a niks3 server`;
     if (status >= 500) return 'the server failed; its logs (fly logs) say why. A retry later may work';
     return undefined;
   }

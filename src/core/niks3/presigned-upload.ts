@@ -13,7 +13,14 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { RemoteError } from '../errors.js';
-import { backoffDelay, networkDetail, parseRetryAfter, sleep as realSleep, type RetryPolicy, type Sleep } from '../http.js';
+import {
+  backoffDelay,
+  networkDetail,
+  parseRetryAfter,
+  sleep as realSleep,
+  type RetryPolicy,
+  type Sleep,
+} from '../http.js';
 import type { Logger } from '../logger.js';
 import { USER_AGENT } from '../version.js';
 import { NIKS3_RETRY } from './niks3-client.js';
@@ -79,7 +86,10 @@ export class PresignedUploader {
       try {
         const response = await this.once(url, body, headers, options.signal);
         if (response.status >= 200 && response.status < 300) {
-          const etag = typeof response.headers.etag === 'string' ? response.headers.etag.replace(/^"+|"+$/g, '') || undefined : undefined;
+          const etag =
+            typeof response.headers.etag === 'string'
+              ? response.headers.etag.replace(/^"+|"+$/g, '') || undefined
+              : undefined;
           return { kind: 'stored', etag, attempts: attempt };
         }
         if (response.status === 403) return { kind: 'expired' };
@@ -96,8 +106,7 @@ export class PresignedUploader {
           transient: policy.retryStatuses.includes(response.status),
         });
         if (!lastError.transient) throw lastError;
-        const retryAfter = response.headers['retry-after'];
-        retryAfterMs = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+        retryAfterMs = parseRetryAfter(response.headers['retry-after']);
       } catch (error) {
         if (error instanceof RemoteError) {
           if (!error.transient) throw error;
@@ -118,7 +127,9 @@ export class PresignedUploader {
       if (attempt === policy.attempts) break;
       let delay = backoffDelay(attempt, policy);
       if (retryAfterMs !== undefined) delay = Math.max(delay, Math.min(retryAfterMs, policy.retryAfterCapMs));
-      this.logger.debug(`${REMOTE}: ${operation} will be retried in ${delay} ms (${lastError?.message ?? ''})`);
+      this.logger.debug(
+        `${REMOTE}: ${operation} will be retried in ${delay} ms (${lastError?.message ?? ''})`,
+      );
       await this.doSleep(delay, options.signal);
     }
     throw lastError ?? new RemoteError({ remote: REMOTE, operation, detail: 'no attempt was made' });
@@ -130,7 +141,12 @@ export class PresignedUploader {
     this.httpsAgent.destroy();
   }
 
-  private once(url: string, body: Uint8Array, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<RawResponse> {
+  private once(
+    url: string,
+    body: Uint8Array,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<RawResponse> {
     const target = new URL(url);
     const secure = target.protocol === 'https:';
     const request = secure ? httpsRequest : httpRequest;
@@ -143,7 +159,9 @@ export class PresignedUploader {
         timeout: this.timeoutMs,
         ...(signal ? { signal } : {}),
       });
-      req.on('timeout', () => req.destroy(new Error(`no progress for ${Math.round(this.timeoutMs / 1000)} s`)));
+      req.on('timeout', () =>
+        req.destroy(new Error(`no progress for ${Math.round(this.timeoutMs / 1000)} s`)),
+      );
       req.on('error', reject);
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
@@ -153,7 +171,13 @@ export class PresignedUploader {
           size += chunk.length;
         });
         res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
       });
       req.end(body);
     });

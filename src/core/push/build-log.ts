@@ -76,7 +76,8 @@ export class BuildLogReader {
     for (let start = 0; start < compressed.length; start += BATCH) {
       const files = compressed.slice(start, start + BATCH).map((log) => log.file);
       // $1 = output dir, $2 = first index, then the files; a failed file leaves no output.
-      const script = 'd=$1; i=$2; shift 2; for f in "$@"; do bzip2 -dc -- "$f" > "$d/$i.tmp" 2>/dev/null && mv "$d/$i.tmp" "$d/$i"; i=$((i+1)); done';
+      const script =
+        'd=$1; i=$2; shift 2; for f in "$@"; do bzip2 -dc -- "$f" > "$d/$i.tmp" 2>/dev/null && mv "$d/$i.tmp" "$d/$i"; i=$((i+1)); done';
       batches.push(
         new Promise<void>((resolve) => {
           const child = spawn('sh', ['-c', script, 'sh', dir, String(start), ...files], { stdio: 'ignore' });
@@ -100,7 +101,8 @@ export class BuildLogReader {
     } catch {
       throw new Error(`bzip2 could not decompress ${log.file} (is bzip2 installed?)`);
     }
-    if (size > MAX_DECOMPRESSED_LOG_BYTES) throw new Error(`${log.file} is larger than ${MAX_DECOMPRESSED_LOG_BYTES >> 20} MiB decompressed`);
+    if (size > MAX_DECOMPRESSED_LOG_BYTES)
+      throw new Error(`${log.file} is larger than ${MAX_DECOMPRESSED_LOG_BYTES >> 20} MiB decompressed`);
     return readFile(file);
   }
 

@@ -30,7 +30,10 @@ export interface VerifyResult {
 
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 
-export async function verifyAtPublicUrl(roots: readonly string[], options: VerifyOptions): Promise<VerifyResult> {
+export async function verifyAtPublicUrl(
+  roots: readonly string[],
+  options: VerifyOptions,
+): Promise<VerifyResult> {
   const verified: string[] = [];
   const problems: string[] = [];
   const base = options.cacheUrl.replace(/\/+$/, '');
@@ -45,18 +48,21 @@ export async function verifyAtPublicUrl(roots: readonly string[], options: Verif
       if (attempt > 1) await doSleep(1000);
       let body: Buffer;
       try {
-        const response = await fetchFn(url, { headers: { 'user-agent': USER_AGENT }, signal: AbortSignal.timeout(15_000) });
+        const response = await fetchFn(url, {
+          headers: { 'user-agent': USER_AGENT },
+          signal: AbortSignal.timeout(15_000),
+        });
         body = Buffer.from(await response.arrayBuffer());
         if (response.status === 404) {
           lastProblem = `${url} answered 404: check cache-url (or the server's --cache-url) and that the bucket is publicly readable`;
           continue;
         }
         if (response.status !== 200) {
-          lastProblem = `${url} answered HTTP ${response.status}`;
+          lastProblem = `${url} answered HTTP ${response.status}: check that the public cache URL (cache-url, or the server's --cache-url) serves the bucket, then re-run`;
           continue;
         }
       } catch (error) {
-        lastProblem = `${url} could not be fetched: ${networkDetail(error)}`;
+        lastProblem = `${url} could not be fetched: ${networkDetail(error)}: check that the public cache URL (cache-url, or the server's --cache-url) is reachable from here, then re-run`;
         continue;
       }
       const problem = checkNarinfo(root, body, options);
@@ -88,7 +94,12 @@ function checkNarinfo(root: string, body: Buffer, options: VerifyOptions): strin
   }
   if (info.storePath !== root) return `the narinfo is for ${info.storePath}, not ${root}`;
   if (options.publicKeys.length === 0) return undefined;
-  const fp = fingerprint(info.storePath, info.narHash, info.narSize, info.references.map((ref) => toFullStorePath(ref, options.storeDir)));
+  const fp = fingerprint(
+    info.storePath,
+    info.narHash,
+    info.narSize,
+    info.references.map((ref) => toFullStorePath(ref, options.storeDir)),
+  );
   const good = info.sigs.some((sig) => options.publicKeys.some((key) => verifySignature(key, fp, sig)));
   if (good) return undefined;
   return info.sigs.length === 0

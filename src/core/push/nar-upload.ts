@@ -20,7 +20,13 @@ import { RemoteError } from '../errors.js';
 import type { CompletedPart, MultipartInfo, PendingObject } from '../niks3/api-types.js';
 import type { Niks3Client } from '../niks3/niks3-client.js';
 import type { PresignedUploader } from '../niks3/presigned-upload.js';
-import { NarVerifier, narListing, narStreamWithListing, renderNarListing, type NarListing } from '../nix/nar-writer.js';
+import {
+  NarVerifier,
+  narListing,
+  narStreamWithListing,
+  renderNarListing,
+  type NarListing,
+} from '../nix/nar-writer.js';
 import { formatNarHash } from '../nix/nar-hash.js';
 import { OBJECT_HEADERS } from '../nix/object-keys.js';
 import type { ByteBudget } from './byte-budget.js';
@@ -61,9 +67,9 @@ export interface UploadContext {
   readonly onUploaded: (bytes: number) => void;
   /**
    * A fresh presigned URL for `key` of this path after a 403 (URLs expire after 5 h), or
-   * 'not-needed' when the server says the object is now present.
+   * undefined when the server says the object is present now (nothing to upload).
    */
-  readonly refreshUrl: (planned: PlannedPath, key: string) => Promise<string | 'not-needed'>;
+  readonly refreshUrl: (planned: PlannedPath, key: string) => Promise<string | undefined>;
 }
 
 export interface NarUploadResult {
@@ -88,7 +94,10 @@ function zstdStream(level: number): ReturnType<typeof createZstdCompress> {
 
 /** zstd of a small object (narinfo, listing, log). */
 export function compressSmall(data: string | Uint8Array, level = 3): Buffer {
-  return zstdCompressSync(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, zstdLevelParams(level));
+  return zstdCompressSync(
+    typeof data === 'string' ? Buffer.from(data, 'utf8') : data,
+    zstdLevelParams(level),
+  );
 }
 
 /**
@@ -102,7 +111,13 @@ export async function uploadNarAndListing(
   listing: PendingObject | undefined,
   ctx: UploadContext,
 ): Promise<NarUploadResult> {
-  let result: NarUploadResult = { narStored: false, superseded: false, listingStored: false, compressedBytes: 0, parts: 0 };
+  let result: NarUploadResult = {
+    narStored: false,
+    superseded: false,
+    listingStored: false,
+    compressedBytes: 0,
+    parts: 0,
+  };
   let listingDoc: NarListing | undefined;
   if (nar) {
     const upload = await uploadNar(planned, nar, ctx);
@@ -119,10 +134,20 @@ export async function uploadNarAndListing(
 }
 
 /** PUTs a small, already compressed object to its presigned URL, refreshing the URL once on 403. */
-export async function putSmall(planned: PlannedPath, target: PendingObject, body: Uint8Array, ctx: UploadContext): Promise<'stored' | 'not-needed'> {
+export async function putSmall(
+  planned: PlannedPath,
+  target: PendingObject,
+  body: Uint8Array,
+  ctx: UploadContext,
+): Promise<'stored' | 'not-needed'> {
   const headers = OBJECT_HEADERS[target.type];
   let url = target.presignedUrl;
-  if (!url) throw new RemoteError({ remote: 'niks3', operation: `upload ${target.key}`, detail: 'the server gave no presigned URL for it' });
+  if (!url)
+    throw new RemoteError({
+      remote: 'niks3',
+      operation: `upload ${target.key}`,
+      detail: 'the server gave no presigned URL for it',
+    });
   for (let round = 0; round < 2; round++) {
     const outcome = await ctx.uploader.put(url, body, {
       contentType: headers.contentType,
@@ -144,7 +169,7 @@ export async function putSmall(planned: PlannedPath, target: PendingObject, body
     }
     if (round === 1) break;
     const fresh = await ctx.refreshUrl(planned, target.key);
-    if (fresh === 'not-needed') return 'not-needed';
+    if (fresh === undefined) return 'not-needed';
     url = fresh;
   }
   throw new RemoteError({
@@ -169,7 +194,12 @@ async function uploadNar(
       const { body, listing } = await withSlot(ctx, () => compressWhole(planned, ctx));
       const stored = await putSmall(planned, target, body, ctx);
       return {
-        result: { narStored: true, superseded: stored === 'not-needed', compressedBytes: stored === 'stored' ? body.length : 0, parts: 1 },
+        result: {
+          narStored: true,
+          superseded: stored === 'not-needed',
+          compressedBytes: stored === 'stored' ? body.length : 0,
+          parts: 1,
+        },
         listing,
       };
     } finally {
@@ -184,9 +214,16 @@ async function uploadNar(
       const verifier = new NarVerifier({ narHash: info.narHash, narSize: info.narSize, path: info.path });
       const sink = new PartSink(planned, target.key, target.multipart as MultipartInfo, partSize, ctx);
       try {
-        await pipeline(source.stream, verifier, progressTap(ctx), zstdStream(ctx.compressionLevel), sink.writable(), {
-          signal: ctx.signal,
-        });
+        await pipeline(
+          source.stream,
+          verifier,
+          progressTap(ctx),
+          zstdStream(ctx.compressionLevel),
+          sink.writable(),
+          {
+            signal: ctx.signal,
+          },
+        );
       } catch (error) {
         if (!(error instanceof SupersededUpload)) {
           await sink.settle();
@@ -197,7 +234,12 @@ async function uploadNar(
       // part and complete the upload.
       if (!sink.superseded) await sink.finish();
       return {
-        result: { narStored: true, superseded: sink.superseded, compressedBytes: sink.superseded ? 0 : sink.bytes, parts: sink.partsDone },
+        result: {
+          narStored: true,
+          superseded: sink.superseded,
+          compressedBytes: sink.superseded ? 0 : sink.bytes,
+          parts: sink.partsDone,
+        },
         listing: sink.superseded ? undefined : await source.listing,
       };
     });
@@ -224,7 +266,10 @@ async function withSlot<T>(ctx: UploadContext, fn: () => Promise<T>): Promise<T>
  * A small NAR, whole: serialised into one buffer of exactly `narSize` bytes while being hashed, then
  * compressed in one go on the thread pool (no stream machinery per chunk: most paths are small).
  */
-async function compressWhole(planned: PlannedPath, ctx: UploadContext): Promise<{ body: Buffer; listing: NarListing }> {
+async function compressWhole(
+  planned: PlannedPath,
+  ctx: UploadContext,
+): Promise<{ body: Buffer; listing: NarListing }> {
   const { info } = planned;
   const source = narStreamWithListing(info.path);
   const hash = createHash('sha256');
@@ -238,13 +283,15 @@ async function compressWhole(planned: PlannedPath, ctx: UploadContext): Promise<
       hash.update(bytes);
       size += bytes.length;
       ctx.onNarBytes(bytes.length);
-      if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
+      if (ctx.signal.aborted)
+        throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
     }
   } finally {
     source.stream.destroy();
   }
   const digest = hash.digest();
-  if (size !== info.narSize || !digest.equals(info.narHash)) throw mismatch(planned, `${formatNarHash(digest)}, ${size} bytes`);
+  if (size !== info.narSize || !digest.equals(info.narHash))
+    throw mismatch(planned, `${formatNarHash(digest)}, ${size} bytes`);
   const body = await zstdCompressAsync(nar, zstdLevelParams(ctx.compressionLevel));
   return { body, listing: await source.listing };
 }
@@ -268,7 +315,8 @@ function progressTap(ctx: UploadContext): Transform {
 }
 
 function asNarError(error: unknown): unknown {
-  if (error instanceof Error && /does not match Nix's path-info/.test(error.message)) return new NarMismatchError(error.message);
+  if (error instanceof Error && /does not match Nix's path-info/.test(error.message))
+    return new NarMismatchError(error.message);
   return error;
 }
 
@@ -298,7 +346,13 @@ class PartSink {
   bytes = 0;
   superseded = false;
 
-  constructor(planned: PlannedPath, key: string, multipart: MultipartInfo, partSize: number, ctx: UploadContext) {
+  constructor(
+    planned: PlannedPath,
+    key: string,
+    multipart: MultipartInfo,
+    partSize: number,
+    ctx: UploadContext,
+  ) {
     this.planned = planned;
     this.key = key;
     this.uploadId = multipart.uploadId;
@@ -316,7 +370,10 @@ class PartSink {
     return new Writable({
       highWaterMark: 1024 * 1024,
       write: (chunk: Buffer, _encoding, callback) => {
-        this.accept(chunk).then(() => callback(), (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))));
+        this.accept(chunk).then(
+          () => callback(),
+          (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+        );
       },
     });
   }
@@ -372,7 +429,8 @@ class PartSink {
   }
 
   private async sendPart(partNumber: number, body: Buffer): Promise<void> {
-    if (partNumber > MAX_PARTS) throw new Error(`${this.planned.path}: the NAR needs more than ${MAX_PARTS} parts`);
+    if (partNumber > MAX_PARTS)
+      throw new Error(`${this.planned.path}: the NAR needs more than ${MAX_PARTS} parts`);
     let refreshed = false;
     for (;;) {
       const url = await this.partUrl(partNumber);
@@ -384,7 +442,12 @@ class PartSink {
       });
       if (outcome.kind === 'stored') {
         if (!outcome.etag) {
-          throw new RemoteError({ remote: 'cache storage', operation: `PUT ${this.key} part ${partNumber}`, detail: 'the answer had no ETag header', hint: 'the storage must expose ETag (for R2 CORS: ExposeHeaders ETag)' });
+          throw new RemoteError({
+            remote: 'cache storage',
+            operation: `PUT ${this.key} part ${partNumber}`,
+            detail: 'the answer had no ETag header',
+            hint: 'the storage must expose ETag (for R2 CORS: ExposeHeaders ETag)',
+          });
         }
         this.done.push({ part_number: partNumber, etag: outcome.etag });
         this.bytes += body.length;
@@ -397,7 +460,13 @@ class PartSink {
       }
       // 403: the part URL expired; ask for fresh ones from this part on, once.
       if (refreshed) {
-        throw new RemoteError({ remote: 'cache storage', operation: `PUT ${this.key} part ${partNumber}`, status: 403, detail: 'refused, also with a fresh part URL', hint: 'check the clock of this machine and the S3 credentials of the server' });
+        throw new RemoteError({
+          remote: 'cache storage',
+          operation: `PUT ${this.key} part ${partNumber}`,
+          status: 403,
+          detail: 'refused, also with a fresh part URL',
+          hint: 'check the clock of this machine and the S3 credentials of the server',
+        });
       }
       refreshed = true;
       const fresh = await this.ctx.client.requestParts(this.key, this.uploadId, partNumber, 100);
@@ -413,7 +482,12 @@ class PartSink {
   /** The URL of a part, asking the server for the next 100 when they run out. */
   private async partUrl(partNumber: number): Promise<string | undefined> {
     if (partNumber > this.partUrls.length) {
-      const fresh = await this.ctx.client.requestParts(this.key, this.uploadId, this.partUrls.length + 1, 100);
+      const fresh = await this.ctx.client.requestParts(
+        this.key,
+        this.uploadId,
+        this.partUrls.length + 1,
+        100,
+      );
       if (fresh === 'not-found') {
         await this.probeSuperseded(`part ${partNumber}`);
         return undefined;

@@ -57,7 +57,8 @@ export class PathFilter {
   /** `baseName` is `<hash>-<name>`, `name` the part after the first dash. */
   verdict(baseName: string, name: string, narSize: number): FilterVerdict {
     const matches = (re: RegExp): boolean => re.test(baseName) || re.test(name);
-    if (this.include.length > 0 && !this.include.some(matches)) return `not matched by include (${this.includeText})`;
+    if (this.include.length > 0 && !this.include.some(matches))
+      return `not matched by include (${this.includeText})`;
     const excluded = this.exclude.find(({ re }) => matches(re));
     if (excluded) return `matched by exclude (${excluded.pattern})`;
     if (this.maxPathSize > 0 && narSize > this.maxPathSize) {

@@ -25,7 +25,11 @@ export interface PushRequest {
   readonly concurrency: number;
   readonly compressionLevel: number;
   readonly filter: PathFilterOptions;
-  readonly upstream: { readonly enabled: boolean; readonly caches: readonly string[]; readonly keyNames: readonly string[] };
+  readonly upstream: {
+    readonly enabled: boolean;
+    readonly caches: readonly string[];
+    readonly keyNames: readonly string[];
+  };
   /** Pin names, one per root (same order), or undefined for no pins. */
   readonly pins?: readonly string[];
   readonly verify: boolean;
@@ -93,7 +97,9 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
     const infos = await logger.group('Closure', async () => {
       const result = await queryClosure(request.roots, deps.exec, request.storeDir);
       const total = result.reduce((sum, info) => sum + info.narSize, 0);
-      logger.info(`${result.length} store path(s) in the closure of ${request.roots.length} root(s), ${formatBytes(total)} of NAR.`);
+      logger.info(
+        `${result.length} store path(s) in the closure of ${request.roots.length} root(s), ${formatBytes(total)} of NAR.`,
+      );
       return result;
     });
     plan = await logger.group('Filters', () => makePlan(request, infos, deps));
@@ -144,9 +150,12 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
     return result;
   });
   const publicKeys = contact.config?.publicKeys ?? [];
-  const cacheUrl = request.cacheUrl ?? (contact.config?.substituterUrl ? contact.config.substituterUrl.replace(/\/+$/, '') : undefined);
+  const cacheUrl =
+    request.cacheUrl ??
+    (contact.config?.substituterUrl ? contact.config.substituterUrl.replace(/\/+$/, '') : undefined);
   if (publicKeys.length === 0 && contact.config) {
-    const warning = 'the server announces no public key: it has no signing key, so the narinfos it serves are unsigned.';
+    const warning =
+      'the server announces no public key: it has no signing key, so the narinfos it serves are unsigned.';
     warnings.push(warning);
     logger.warn(warning);
   }
@@ -168,12 +177,16 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
   const outcomes = [...run.paths.values()];
   const uploaded = outcomes.filter((o) => o.status === 'uploaded');
   const cached = outcomes.filter((o) => o.status === 'cached');
-  const notPushed = outcomes.filter((o) => o.status === 'failed' || o.status === 'withheld' || o.status === 'not-attempted');
+  const notPushed = outcomes.filter(
+    (o) => o.status === 'failed' || o.status === 'withheld' || o.status === 'not-attempted',
+  );
   const problems: string[] = [];
   if (notPushed.length > 0) problems.push(describeNotPushed(notPushed, plan.push.size, run.stoppedBecause));
   const openSessions = run.sessions.filter((s) => !s.completed);
   if (notPushed.length === 0 && openSessions.length > 0) {
-    problems.push(`${openSessions.length} upload session(s) could not be completed: ${openSessions.map((s) => `${s.root} (${s.reason ?? 'unknown'})`).join('; ')}`);
+    problems.push(
+      `${openSessions.length} upload session(s) could not be completed: ${openSessions.map((s) => `${s.root} (${s.reason ?? 'unknown'})`).join('; ')}`,
+    );
   }
 
   const completedRoots = new Set(run.sessions.filter((s) => s.completed && !s.derived).map((s) => s.root));
@@ -203,7 +216,8 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
   const toVerify = plan.roots.filter((root) => completedRoots.has(root));
   if (request.verify && toVerify.length > 0) {
     if (!cacheUrl) {
-      const warning = 'not verified: the server announces no public cache URL; set `cache-url` to check the push from the reader side.';
+      const warning =
+        'not verified: the server announces no public cache URL; set `cache-url` to check the push from the reader side.';
       warnings.push(warning);
       logger.warn(warning);
     } else {
@@ -215,7 +229,9 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
           ...(deps.sleep ? { sleep: deps.sleep } : {}),
           ...(request.storeDir ? { storeDir: request.storeDir } : {}),
         });
-        logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}`);
+        logger.info(
+          `${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}`,
+        );
         return result;
       });
       for (const problem of verify.problems) problems.push(`verify: ${problem}`);
@@ -244,11 +260,21 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
   };
 }
 
-async function queryClosure(roots: readonly string[], exec: ExecFn | undefined, storeDir: string | undefined): Promise<PathInfo[]> {
+async function queryClosure(
+  roots: readonly string[],
+  exec: ExecFn | undefined,
+  storeDir: string | undefined,
+): Promise<PathInfo[]> {
   try {
-    return await queryPathInfo([...roots], { recursive: true, ...(exec ? { exec } : {}), ...(storeDir ? { storeDir } : {}) });
+    return await queryPathInfo([...roots], {
+      recursive: true,
+      ...(exec ? { exec } : {}),
+      ...(storeDir ? { storeDir } : {}),
+    });
   } catch (error) {
-    throw new ConfigurationError(`${errorMessage(error)}. Check input 'paths' / 'installables': every path must be valid in the local Nix store.`);
+    throw new ConfigurationError(
+      `${errorMessage(error)}. Check input 'paths' / 'installables': every path must be valid in the local Nix store.`,
+    );
   }
 }
 
@@ -256,11 +282,16 @@ async function makePlan(request: PushRequest, infos: PathInfo[], deps: PushDeps)
   const { logger } = deps;
   const filter = new PathFilter(request.filter);
   const { kept, filtered } = applyFilter(infos, filter);
-  if (filtered.length > 0) logger.info(`${filtered.length} path(s) left out by include/exclude/max-path-size.`);
+  if (filtered.length > 0)
+    logger.info(`${filtered.length} path(s) left out by include/exclude/max-path-size.`);
   let upstream = new Map<string, string>();
   if (request.upstream.enabled && kept.length > 0) {
     upstream = await findUpstreamPaths(
-      kept.map((info) => ({ path: info.path, hash: info.path.slice(info.path.lastIndexOf('/') + 1, info.path.lastIndexOf('/') + 33), signatures: info.signatures })),
+      kept.map((info) => ({
+        path: info.path,
+        hash: info.path.slice(info.path.lastIndexOf('/') + 1, info.path.lastIndexOf('/') + 33),
+        signatures: info.signatures,
+      })),
       {
         caches: request.upstream.caches,
         keyNames: request.upstream.keyNames,
@@ -268,7 +299,9 @@ async function makePlan(request: PushRequest, infos: PathInfo[], deps: PushDeps)
         ...(deps.fetch ? { fetch: deps.fetch } : {}),
       },
     );
-    logger.info(`${upstream.size} path(s) are served by an upstream cache (${request.upstream.caches.join(', ')}) and are not pushed.`);
+    logger.info(
+      `${upstream.size} path(s) are served by an upstream cache (${request.upstream.caches.join(', ')}) and are not pushed.`,
+    );
   }
   const plan = planPush({
     roots: request.roots,
@@ -281,7 +314,11 @@ async function makePlan(request: PushRequest, infos: PathInfo[], deps: PushDeps)
   return plan;
 }
 
-function describeNotPushed(notPushed: readonly PathOutcome[], considered: number, stoppedBecause: string | undefined): string {
+function describeNotPushed(
+  notPushed: readonly PathOutcome[],
+  considered: number,
+  stoppedBecause: string | undefined,
+): string {
   const pushedCount = considered - notPushed.length;
   const lines = notPushed.slice(0, 10).map((o) => `${o.path}: ${o.reason ?? o.status}`);
   const more = notPushed.length > 10 ? `\n  … and ${notPushed.length - 10} more` : '';

@@ -79,7 +79,10 @@ export function plannedPath(info: PathInfo, findBuildLog?: BuildLogFinder): Plan
 }
 
 /** Splits the closure by the user's filters (applied first, without any request). */
-export function applyFilter(infos: readonly PathInfo[], filter: PathFilter | undefined): { kept: PathInfo[]; filtered: SkippedPath[] } {
+export function applyFilter(
+  infos: readonly PathInfo[],
+  filter: PathFilter | undefined,
+): { kept: PathInfo[]; filtered: SkippedPath[] } {
   const kept: PathInfo[] = [];
   const filtered: SkippedPath[] = [];
   for (const info of infos) {
@@ -95,7 +98,8 @@ export function planPush(input: PlanInput): PushPlan {
   const closure = new Map<string, PlannedPath>();
   for (const info of input.infos) closure.set(info.path, plannedPath(info, input.findBuildLog));
   for (const root of input.roots) {
-    if (!closure.has(root)) throw new Error(`internal: root ${root} is missing from the path-info of its closure`);
+    if (!closure.has(root))
+      throw new Error(`internal: root ${root} is missing from the path-info of its closure`);
   }
   const { filtered } = applyFilter(input.infos, input.filter);
   const filteredSet = new Set(filtered.map((f) => f.path));
@@ -106,7 +110,8 @@ export function planPush(input: PlanInput): PushPlan {
   }
   const upstreamSet = new Set(upstream.map((u) => u.path));
   const push = new Map<string, PlannedPath>();
-  for (const [path, planned] of closure) if (!filteredSet.has(path) && !upstreamSet.has(path)) push.set(path, planned);
+  for (const [path, planned] of closure)
+    if (!filteredSet.has(path) && !upstreamSet.has(path)) push.set(path, planned);
 
   const roots = [...new Set(input.roots)];
   const sessions = planSessions(roots, closure, push);
@@ -121,7 +126,11 @@ export function planPush(input: PlanInput): PushPlan {
 }
 
 /** Pushed paths reachable from `start` through pushed paths only (start first, then depth-first). */
-function reachablePushed(start: string, closure: ReadonlyMap<string, PlannedPath>, push: ReadonlyMap<string, PlannedPath>): string[] {
+function reachablePushed(
+  start: string,
+  closure: ReadonlyMap<string, PlannedPath>,
+  push: ReadonlyMap<string, PlannedPath>,
+): string[] {
   const seen = new Set<string>([start]);
   const order: string[] = [];
   const stack = [start];
@@ -138,7 +147,11 @@ function reachablePushed(start: string, closure: ReadonlyMap<string, PlannedPath
   return order;
 }
 
-function planSessions(roots: readonly string[], closure: ReadonlyMap<string, PlannedPath>, push: ReadonlyMap<string, PlannedPath>): SessionPlan[] {
+function planSessions(
+  roots: readonly string[],
+  closure: ReadonlyMap<string, PlannedPath>,
+  push: ReadonlyMap<string, PlannedPath>,
+): SessionPlan[] {
   const sessions: SessionPlan[] = [];
   const covered = new Set<string>();
   const addSession = (root: string, derived: boolean): void => {
@@ -155,7 +168,8 @@ function planSessions(roots: readonly string[], closure: ReadonlyMap<string, Pla
     const uncoveredSet = new Set(uncovered);
     const hasUncoveredParent = new Set<string>();
     for (const path of uncovered) {
-      for (const ref of closure.get(path)?.info.references ?? []) if (ref !== path && uncoveredSet.has(ref)) hasUncoveredParent.add(ref);
+      for (const ref of closure.get(path)?.info.references ?? [])
+        if (ref !== path && uncoveredSet.has(ref)) hasUncoveredParent.add(ref);
     }
     const tops = uncovered.filter((path) => !hasUncoveredParent.has(path)).sort(compareBytes);
     if (tops.length === 0) throw new Error('internal: the closure has a reference cycle');

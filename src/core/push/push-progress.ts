@@ -39,8 +39,13 @@ export class PushProgress {
   report(): void {
     const seconds = Math.max(0.001, (this.now() - this.started) / 1000);
     const rate = formatBytes(Math.round(this.narBytesRead / seconds));
-    const nar = this.narBytesTotal > 0 ? `, ${formatBytes(this.narBytesRead)} of ${formatBytes(this.narBytesTotal)} NAR read (${rate}/s)` : '';
-    this.logger.info(`${this.phase}: ${this.pathsDone} of ${this.pathsTotal} done${nar}, ${formatBytes(this.uploadedBytes)} stored so far`);
+    const nar =
+      this.narBytesTotal > 0
+        ? `, ${formatBytes(this.narBytesRead)} of ${formatBytes(this.narBytesTotal)} NAR read (${rate}/s)`
+        : '';
+    this.logger.info(
+      `${this.phase}: ${this.pathsDone} of ${this.pathsTotal} done${nar}, ${formatBytes(this.uploadedBytes)} stored so far`,
+    );
   }
 
   stop(): void {

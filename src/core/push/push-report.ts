@@ -27,7 +27,10 @@ export function pushOutputs(summary: PushSummary): Record<string, string> {
 
 /** One line for the log: what happened, in numbers. */
 export function pushHeadline(summary: PushSummary): string {
-  const ratio = summary.narBytes > 0 && summary.compressedNarBytes > 0 ? `, ${(summary.compressedNarBytes / summary.narBytes * 100).toFixed(0)} % after zstd` : '';
+  const ratio =
+    summary.narBytes > 0 && summary.compressedNarBytes > 0
+      ? `, ${((summary.compressedNarBytes / summary.narBytes) * 100).toFixed(0)} % after zstd`
+      : '';
   return (
     `${summary.uploaded.length} path(s) pushed (${formatBytes(summary.narBytes)} of NAR${ratio}), ` +
     `${summary.cached.length} already cached, ${summary.upstream.length} served upstream, ${summary.filtered.length} filtered` +
@@ -39,12 +42,18 @@ export function pushReport(summary: PushSummary, serverUrl: string): Report {
   const report = new Report();
   report.heading(summary.ok ? 'nix-cache push' : 'nix-cache push: incomplete');
   report.paragraph(pushHeadline(summary));
-  if (!summary.ok) report.paragraph(`**Problems**\n\n${summary.problems.map((p) => `- ${p.replace(/\n\s*/g, '<br>')}`).join('\n')}`);
+  if (!summary.ok)
+    report.paragraph(
+      `**Problems**\n\n${summary.problems.map((p) => `- ${p.replace(/\n\s*/g, '<br>')}`).join('\n')}`,
+    );
 
   report.heading('Roots', 3);
   report.list(summary.roots.map((root) => `\`${root}\``));
 
-  const throughput = summary.uploadMs > 0 && summary.narBytes > 0 ? `${formatBytes(Math.round(summary.narBytes / (summary.uploadMs / 1000)))}/s of NAR` : '—';
+  const throughput =
+    summary.uploadMs > 0 && summary.narBytes > 0
+      ? `${formatBytes(Math.round(summary.narBytes / (summary.uploadMs / 1000)))}/s of NAR`
+      : '—';
   report.heading('Numbers', 3);
   report.table(
     ['', 'value'],
@@ -58,18 +67,35 @@ export function pushReport(summary: PushSummary, serverUrl: string): Report {
       ...(summary.notPushed.length > 0 ? [['not pushed', summary.notPushed.length] as [string, number]] : []),
       ['NAR bytes uploaded', formatBytes(summary.narBytes)],
       ['compressed NAR bytes', formatBytes(summary.compressedNarBytes)],
-      ['compression ratio', summary.narBytes > 0 && summary.compressedNarBytes > 0 ? `${(summary.narBytes / summary.compressedNarBytes).toFixed(2)} : 1` : '—'],
+      [
+        'compression ratio',
+        summary.narBytes > 0 && summary.compressedNarBytes > 0
+          ? `${(summary.narBytes / summary.compressedNarBytes).toFixed(2)} : 1`
+          : '—',
+      ],
       ['bytes stored (all objects)', formatBytes(summary.uploadedBytes)],
       ['build logs uploaded', summary.logsUploaded],
       ['duration', seconds(summary.durationMs)],
       ['upload throughput', throughput],
       ['waiting for a cold server', summary.waitedMs > 0 ? seconds(summary.waitedMs) : 'none'],
-      ...(summary.pinned.length > 0 ? [['pins', summary.pinned.map((p) => p.name).join(', ')] as [string, string]] : []),
-      ...(summary.verify ? [['verified at the public URL', `${summary.verify.verified.length} of ${summary.verify.verified.length + summary.verify.problems.length} roots`] as [string, string]] : []),
+      ...(summary.pinned.length > 0
+        ? [['pins', summary.pinned.map((p) => p.name).join(', ')] as [string, string]]
+        : []),
+      ...(summary.verify
+        ? [
+            [
+              'verified at the public URL',
+              `${summary.verify.verified.length} of ${summary.verify.verified.length + summary.verify.problems.length} roots`,
+            ] as [string, string],
+          ]
+        : []),
     ],
   );
 
-  const largest = [...summary.uploaded].filter((o) => o.compressedBytes > 0).sort((a, b) => b.compressedBytes - a.compressedBytes).slice(0, 5);
+  const largest = [...summary.uploaded]
+    .filter((o) => o.compressedBytes > 0)
+    .sort((a, b) => b.compressedBytes - a.compressedBytes)
+    .slice(0, 5);
   if (largest.length > 0) {
     report.heading('Largest uploads', 3);
     report.table(
@@ -80,14 +106,29 @@ export function pushReport(summary: PushSummary, serverUrl: string): Report {
   if (summary.notPushed.length > 0) {
     report.details(
       `${summary.notPushed.length} path(s) not pushed`,
-      summary.notPushed.slice(0, 200).map((o) => `- \`${o.path}\`: ${o.reason ?? o.status}`).join('\n'),
+      summary.notPushed
+        .slice(0, 200)
+        .map((o) => `- \`${o.path}\`: ${o.reason ?? o.status}`)
+        .join('\n'),
     );
   }
   if (summary.filtered.length > 0) {
-    report.details(`${summary.filtered.length} path(s) filtered out`, summary.filtered.slice(0, 200).map((s) => `- \`${s.path}\`: ${s.reason}`).join('\n'));
+    report.details(
+      `${summary.filtered.length} path(s) filtered out`,
+      summary.filtered
+        .slice(0, 200)
+        .map((s) => `- \`${s.path}\`: ${s.reason}`)
+        .join('\n'),
+    );
   }
   if (summary.upstream.length > 0) {
-    report.details(`${summary.upstream.length} path(s) served upstream`, summary.upstream.slice(0, 200).map((s) => `- \`${s.path}\`: ${s.reason}`).join('\n'));
+    report.details(
+      `${summary.upstream.length} path(s) served upstream`,
+      summary.upstream
+        .slice(0, 200)
+        .map((s) => `- \`${s.path}\`: ${s.reason}`)
+        .join('\n'),
+    );
   }
   if (summary.warnings.length > 0) {
     report.heading('Warnings', 3);
@@ -97,7 +138,9 @@ export function pushReport(summary: PushSummary, serverUrl: string): Report {
     report.heading('Use this cache', 3);
     report.code(consumerSnippet(summary.cacheUrl, summary.publicKeys.join(' ')), 'nix');
   } else {
-    report.paragraph(`Server: ${serverUrl}. Set \`cache-url\` (or the server's NIKS3_CACHE_URL) to get a ready nix.conf snippet.`);
+    report.paragraph(
+      `Server: ${serverUrl}. Set \`cache-url\` (or the server's NIKS3_CACHE_URL) to get a ready nix.conf snippet.`,
+    );
   }
   return report;
 }

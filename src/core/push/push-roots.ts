@@ -21,9 +21,16 @@ export async function resolveRoots(args: RootArguments): Promise<string[]> {
   if (args.installables.length > 0) {
     args.logger.info(`nix build --no-link ${args.installables.join(' ')}`);
     try {
-      roots.push(...(await buildInstallables([...args.installables], { cwd: args.cwd, ...(args.exec ? { exec: args.exec } : {}) })));
+      roots.push(
+        ...(await buildInstallables([...args.installables], {
+          cwd: args.cwd,
+          ...(args.exec ? { exec: args.exec } : {}),
+        })),
+      );
     } catch (error) {
-      throw new ConfigurationError(`Input 'installables': ${errorMessage(error)}. Check that each line is an installable Nix can build here (e.g. \`.#default\`).`);
+      throw new ConfigurationError(
+        `Input 'installables': ${errorMessage(error)}. Check that each line is an installable Nix can build here (e.g. \`.#default\`).`,
+      );
     }
   }
   for (const path of args.paths) {

@@ -23,9 +23,22 @@ import { formatNarHash } from '../nix/nar-hash.js';
 import { narInfoFromPathInfo, renderNarInfo } from '../nix/narinfo.js';
 import { BuildLogReader } from './build-log.js';
 import { ByteBudget } from './byte-budget.js';
-import { compressSmall, NarMismatchError, putSmall, uploadNarAndListing, type NarUploadResult, type UploadContext } from './nar-upload.js';
+import {
+  compressSmall,
+  NarMismatchError,
+  putSmall,
+  uploadNarAndListing,
+  type NarUploadResult,
+  type UploadContext,
+} from './nar-upload.js';
 import { PushProgress } from './push-progress.js';
-import { pathObjects, sessionObjects, type PlannedPath, type PushPlan, type SessionPlan } from './push-plan.js';
+import {
+  pathObjects,
+  sessionObjects,
+  type PlannedPath,
+  type PushPlan,
+  type SessionPlan,
+} from './push-plan.js';
 import { WorkerPool } from './worker-pool.js';
 
 export type PathStatus = 'uploaded' | 'cached' | 'failed' | 'withheld' | 'not-attempted';
@@ -116,7 +129,10 @@ class PushRun {
     this.plan = plan;
     this.deps = deps;
     this.logger = deps.logger;
-    this.progress = new PushProgress(deps.logger, deps.progressIntervalMs !== undefined ? { intervalMs: deps.progressIntervalMs } : {});
+    this.progress = new PushProgress(
+      deps.logger,
+      deps.progressIntervalMs !== undefined ? { intervalMs: deps.progressIntervalMs } : {},
+    );
     deps.signal?.addEventListener('abort', () => this.abort.abort(deps.signal?.reason), { once: true });
   }
 
@@ -147,7 +163,10 @@ class PushRun {
     const indexes = this.plan.sessions.map((_, index) => index);
     const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
       const session = this.plan.sessions[index] as SessionPlan;
-      created[index] = await this.deps.client.createPendingClosure({ closure: session.closureKey, objects: sessionObjects(session, this.plan) });
+      created[index] = await this.deps.client.createPendingClosure({
+        closure: session.closureKey,
+        objects: sessionObjects(session, this.plan),
+      });
     });
     const failed = outcomes.find((outcome) => outcome.error !== undefined);
     if (failed) throw failed.error;
@@ -155,7 +174,9 @@ class PushRun {
       const closure = created[index] as PendingClosure;
       this.opened.push({ plan: session, closure });
       for (const [key, object] of closure.pending) this.merged.set(key, { object, session: index });
-      this.logger.info(`session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`);
+      this.logger.info(
+        `session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`,
+      );
     }
   }
 
@@ -177,8 +198,13 @@ class PushRun {
 
   private uploadContext(): UploadContext {
     const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
-    const budget = new ByteBudget(this.deps.memoryBudget ?? Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 64 * 1024 * 1024)));
-    const cpuSlots = new ByteBudget(this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, availableParallelism() + 2)));
+    const budget = new ByteBudget(
+      this.deps.memoryBudget ??
+        Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 64 * 1024 * 1024)),
+    );
+    const cpuSlots = new ByteBudget(
+      this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, availableParallelism() + 2)),
+    );
     return {
       client: this.deps.client,
       uploader: this.deps.uploader,
@@ -201,7 +227,9 @@ class PushRun {
     const narBytes = work.reduce((sum, p) => sum + (this.merged.has(p.narKey) ? p.info.narSize : 0), 0);
     // Build logs go last, each its own task; their decompression starts now, in one child process.
     const logs = work.filter((planned) => planned.buildLog && this.merged.has(planned.buildLog.key));
-    const logReader = new BuildLogReader(logs.map((planned) => planned.buildLog as NonNullable<PlannedPath['buildLog']>));
+    const logReader = new BuildLogReader(
+      logs.map((planned) => planned.buildLog as NonNullable<PlannedPath['buildLog']>),
+    );
     const tasks: Array<{ planned: PlannedPath; log: boolean }> = [
       ...work.map((planned) => ({ planned, log: false })),
       ...logs.map((planned) => ({ planned, log: true })),
@@ -232,7 +260,11 @@ class PushRun {
     }
   }
 
-  private async uploadPath(planned: PlannedPath, ctx: UploadContext, narJobs: Map<string, Promise<NarUploadResult>>): Promise<void> {
+  private async uploadPath(
+    planned: PlannedPath,
+    ctx: UploadContext,
+    narJobs: Map<string, Promise<NarUploadResult>>,
+  ): Promise<void> {
     const nar = this.pendingObject(planned.narKey);
     const listing = this.pendingObject(planned.listingKey);
     if (!nar && !listing) return;
@@ -279,11 +311,14 @@ class PushRun {
   }
 
   /** A fresh presigned URL for one object after a 403 (a new session just for that path). */
-  private async refreshUrl(planned: PlannedPath, key: string): Promise<string | 'not-needed'> {
+  private async refreshUrl(planned: PlannedPath, key: string): Promise<string | undefined> {
     this.logger.info(`the upload URL of ${key} was refused (expired?); asking niks3 for a new one`);
-    const closure = await this.deps.client.createPendingClosure({ closure: planned.narinfoKey, objects: pathObjects(planned) });
+    const closure = await this.deps.client.createPendingClosure({
+      closure: planned.narinfoKey,
+      objects: pathObjects(planned),
+    });
     const fresh = closure.pending.get(key);
-    if (!fresh) return 'not-needed';
+    if (!fresh) return undefined;
     if (!fresh.presignedUrl) throw new Error(`internal: a fresh URL for ${key} came as a multipart upload`);
     return fresh.presignedUrl;
   }
@@ -302,7 +337,8 @@ class PushRun {
       for (const key of [planned.narKey, planned.listingKey]) {
         if (this.merged.has(key) && !this.satisfied.has(key) && !this.waived.has(key)) ok = false;
       }
-      for (const ref of planned.info.references) if (ok && ref !== path && !this.closureStored(ref, memo)) ok = false;
+      for (const ref of planned.info.references)
+        if (ok && ref !== path && !this.closureStored(ref, memo)) ok = false;
     }
     memo.set(path, ok);
     return ok;
@@ -326,28 +362,32 @@ class PushRun {
       bySession.set(session, [...(bySession.get(session) ?? []), planned]);
     }
     const signatures = new Map<string, string[]>();
+    const requests: Array<{ id: string; chunk: PlannedPath[] }> = [];
     for (const [index, paths] of bySession) {
       const { closure } = this.opened[index] as { closure: PendingClosure };
-      for (let i = 0; i < paths.length; i += SIGN_CHUNK) {
-        const chunk = paths.slice(i, i + SIGN_CHUNK);
-        if (this.apiDown) {
-          for (const planned of chunk) this.notAttempted.add(planned.path);
-          continue;
-        }
-        const entries: Record<string, SignEntry> = {};
-        for (const planned of chunk) entries[planned.narinfoKey] = signEntry(planned);
-        try {
-          const answer = await this.deps.client.sign(closure.id, entries);
-          for (const planned of chunk) signatures.set(planned.path, answer.get(planned.narinfoKey) ?? []);
-        } catch (error) {
-          for (const planned of chunk) this.failures.set(planned.path, `signing failed: ${errorMessage(error)}`);
-          if (error instanceof RemoteError && error.transient) this.apiDown ??= error.message;
-        }
-      }
+      for (let i = 0; i < paths.length; i += SIGN_CHUNK)
+        requests.push({ id: closure.id, chunk: paths.slice(i, i + SIGN_CHUNK) });
     }
+    await new WorkerPool().run(requests, SESSION_CONCURRENCY, async ({ id, chunk }) => {
+      if (this.apiDown) {
+        for (const planned of chunk) this.notAttempted.add(planned.path);
+        return;
+      }
+      const entries: Record<string, SignEntry> = {};
+      for (const planned of chunk) entries[planned.narinfoKey] = signEntry(planned);
+      try {
+        const answer = await this.deps.client.sign(id, entries);
+        for (const planned of chunk) signatures.set(planned.path, answer.get(planned.narinfoKey) ?? []);
+      } catch (error) {
+        for (const planned of chunk)
+          this.failures.set(planned.path, `signing failed: ${errorMessage(error)}`);
+        if (error instanceof RemoteError && error.transient) this.apiDown ??= error.message;
+      }
+    });
     const toWrite = writable.filter((planned) => signatures.has(planned.path));
     if (toWrite.length > 0 && toWrite.every((planned) => (signatures.get(planned.path) ?? []).length === 0)) {
-      const warning = 'niks3 returned no signatures (the server has no signing key): the narinfos are unsigned, and Nix with signature checking on will refuse them.';
+      const warning =
+        'niks3 returned no signatures (the server has no signing key): the narinfos are unsigned, and Nix with signature checking on will refuse them.';
       this.warnings.push(warning);
       this.logger.warn(warning);
     }
@@ -376,7 +416,9 @@ class PushRun {
 
   private sessionProblem(index: number): string | undefined {
     const { closure } = this.opened[index] as { closure: PendingClosure };
-    const missing = [...closure.pending.keys()].filter((key) => !this.satisfied.has(key) && !this.waived.has(key));
+    const missing = [...closure.pending.keys()].filter(
+      (key) => !this.satisfied.has(key) && !this.waived.has(key),
+    );
     if (missing.length === 0) return undefined;
     return `${missing.length} of its objects were not stored (e.g. ${missing[0] ?? ''})`;
   }
@@ -391,7 +433,13 @@ class PushRun {
       const problem = this.sessionProblem(index);
       if (problem || this.apiDown) {
         const reason = problem ?? `not attempted: ${this.apiDown ?? ''}`;
-        outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: plan.derived, reason };
+        outcomes[index] = {
+          root: plan.root,
+          id: closure.id,
+          completed: false,
+          derived: plan.derived,
+          reason,
+        };
         this.logger.info(`session ${closure.id} for ${plan.root} is left open: ${reason}`);
         return;
       }
@@ -400,7 +448,13 @@ class PushRun {
         outcomes[index] = { root: plan.root, id: closure.id, completed: true, derived: plan.derived };
       } catch (error) {
         const reason = errorMessage(error);
-        outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: plan.derived, reason };
+        outcomes[index] = {
+          root: plan.root,
+          id: closure.id,
+          completed: false,
+          derived: plan.derived,
+          reason,
+        };
         this.logger.error(`completing session ${closure.id} for ${plan.root} failed: ${reason}`);
         if (error instanceof RemoteError && error.transient) this.apiDown ??= error.message;
       }
@@ -414,7 +468,11 @@ class PushRun {
     const paths = new Map<string, PathOutcome>();
     const memo = new Map<string, boolean>();
     for (const planned of this.plan.push.values()) {
-      const base = { path: planned.path, narSize: planned.info.narSize, compressedBytes: this.compressed.get(planned.path) ?? 0 };
+      const base = {
+        path: planned.path,
+        narSize: planned.info.narSize,
+        compressedBytes: this.compressed.get(planned.path) ?? 0,
+      };
       const failure = this.failures.get(planned.path);
       let outcome: PathOutcome;
       if (failure) outcome = { ...base, status: 'failed', reason: failure };
@@ -422,10 +480,17 @@ class PushRun {
         outcome = { ...base, status: 'not-attempted', reason: 'not attempted (the push stopped early)' };
       } else if (!this.merged.has(planned.narinfoKey)) outcome = { ...base, status: 'cached' };
       else if (this.satisfied.has(planned.narinfoKey)) outcome = { ...base, status: 'uploaded' };
-      else if (this.opened.length < this.plan.sessions.length) outcome = { ...base, status: 'not-attempted', reason: 'no upload session' };
+      else if (this.opened.length < this.plan.sessions.length)
+        outcome = { ...base, status: 'not-attempted', reason: 'no upload session' };
       else {
-        const blocker = planned.info.references.find((ref) => ref !== planned.path && this.plan.push.has(ref) && !this.closureStored(ref, memo));
-        outcome = { ...base, status: 'withheld', reason: blocker ? `its reference ${blocker} was not pushed` : 'not all of its objects were stored' };
+        const blocker = planned.info.references.find(
+          (ref) => ref !== planned.path && this.plan.push.has(ref) && !this.closureStored(ref, memo),
+        );
+        outcome = {
+          ...base,
+          status: 'withheld',
+          reason: blocker ? `its reference ${blocker} was not pushed` : 'not all of its objects were stored',
+        };
       }
       paths.set(planned.path, outcome);
     }

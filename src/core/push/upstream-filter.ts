@@ -30,12 +30,17 @@ export interface UpstreamCandidate {
 /** Path -> why it is skipped ("signed by cache.nixos.org-1", "served by https://cache.nixos.org"). */
 export type UpstreamVerdicts = Map<string, string>;
 
-export async function findUpstreamPaths(candidates: readonly UpstreamCandidate[], options: UpstreamFilterOptions): Promise<UpstreamVerdicts> {
+export async function findUpstreamPaths(
+  candidates: readonly UpstreamCandidate[],
+  options: UpstreamFilterOptions,
+): Promise<UpstreamVerdicts> {
   const verdicts: UpstreamVerdicts = new Map();
   const keyNames = new Set(options.keyNames);
   const toAsk: UpstreamCandidate[] = [];
   for (const candidate of candidates) {
-    const signer = candidate.signatures.map((sig) => sig.slice(0, sig.indexOf(':'))).find((name) => keyNames.has(name));
+    const signer = candidate.signatures
+      .map((sig) => sig.slice(0, sig.indexOf(':')))
+      .find((name) => keyNames.has(name));
     if (signer) verdicts.set(candidate.path, `signed by ${signer}`);
     else toAsk.push(candidate);
   }
@@ -50,7 +55,9 @@ export async function findUpstreamPaths(candidates: readonly UpstreamCandidate[]
     down.add(cache);
     if (warned.has(cache)) return;
     warned.add(cache);
-    options.logger.warn(`upstream cache ${cache} could not be asked (${why}); paths it may serve are pushed anyway.`);
+    options.logger.warn(
+      `upstream cache ${cache} could not be asked (${why}); paths it may serve are pushed anyway.`,
+    );
   };
 
   const ask = async (candidate: UpstreamCandidate): Promise<void> => {
@@ -67,10 +74,15 @@ export async function findUpstreamPaths(candidates: readonly UpstreamCandidate[]
           return;
         }
         // 404 (and 403 from a bucket without list rights) = not there. Anything else: unusable.
-        if (![403, 404, 410].includes(response.status)) markDown(cache, `it answered HTTP ${response.status}`);
+        if (![403, 404, 410].includes(response.status))
+          markDown(cache, `it answered HTTP ${response.status}`);
       } catch (error) {
-        const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-        markDown(cache, timedOut ? `no answer within ${Math.round(timeoutMs / 1000)} s` : networkDetail(error));
+        const timedOut =
+          error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+        markDown(
+          cache,
+          timedOut ? `no answer within ${Math.round(timeoutMs / 1000)} s` : networkDetail(error),
+        );
       }
     }
   };

@@ -29,7 +29,11 @@ export class WorkerPool {
     return this.stopReason;
   }
 
-  async run<T>(items: readonly T[], concurrency: number, task: (item: T) => Promise<void>): Promise<PoolOutcome<T>[]> {
+  async run<T>(
+    items: readonly T[],
+    concurrency: number,
+    task: (item: T) => Promise<void>,
+  ): Promise<PoolOutcome<T>[]> {
     const outcomes: PoolOutcome<T>[] = new Array<PoolOutcome<T>>(items.length);
     let next = 0;
     const worker = async (): Promise<void> => {
