@@ -33,7 +33,19 @@ for (const target of targets) {
   console.error(`ncc: ${target.entry} -> ${target.out}`);
   execFileSync(
     process.execPath,
-    [ncc, 'build', target.entry, '-o', target.out, '--source-map', '--license', 'licenses.txt', '--target', 'es2022', '--quiet'],
+    [
+      ncc,
+      'build',
+      target.entry,
+      '-o',
+      target.out,
+      '--source-map',
+      '--license',
+      'licenses.txt',
+      '--target',
+      'es2022',
+      '--quiet',
+    ],
     { cwd: root, stdio: 'inherit' },
   );
 }

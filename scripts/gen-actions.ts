@@ -23,7 +23,9 @@ for (const spec of ACTION_SPECS) {
   mkdirSync(dir, { recursive: true });
   emit(join(dir, 'action.yml'), renderActionYaml(spec));
   const readmePath = join(dir, 'README.md');
-  const readme = existsSync(readmePath) ? readFileSync(readmePath, 'utf8') : `# ${spec.title}\n\n${spec.description}\n`;
+  const readme = existsSync(readmePath)
+    ? readFileSync(readmePath, 'utf8')
+    : `# ${spec.title}\n\n${spec.description}\n`;
   emit(readmePath, spliceReadme(readme, renderReadmeTables(spec)));
 }
 

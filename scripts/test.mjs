@@ -9,11 +9,18 @@ const root = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'nix-cache-jest-'));
 const results = join(dir, 'results.json');
 const jest = join(root, 'node_modules', 'jest', 'bin', 'jest.js');
-const run = spawnSync(process.execPath, [jest, '--json', `--outputFile=${results}`, ...process.argv.slice(2)], {
-  cwd: root,
-  stdio: 'inherit',
-  env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules`.trim() },
-});
+const run = spawnSync(
+  process.execPath,
+  [jest, '--json', `--outputFile=${results}`, ...process.argv.slice(2)],
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules`.trim(),
+    },
+  },
+);
 let passed = 0;
 let failed = 0;
 try {

@@ -27,7 +27,13 @@ export function badValues(input: InputSpec): Case[] {
   switch (input.type) {
     case 'enum':
       add('not-a-choice', 'unknown enum value');
-      if (input.values?.[0]) add(input.values[0].toUpperCase() === input.values[0] ? input.values[0].toLowerCase() + 'x' : input.values[0].toUpperCase(), 'wrong case');
+      if (input.values?.[0])
+        add(
+          input.values[0].toUpperCase() === input.values[0]
+            ? input.values[0].toLowerCase() + 'x'
+            : input.values[0].toUpperCase(),
+          'wrong case',
+        );
       break;
     case 'boolean':
       add('maybe', 'not a boolean');
@@ -111,7 +117,9 @@ afterAll(async () => {
 });
 
 function casesFor(spec: ActionSpec): Array<[string, Case]> {
-  return spec.inputs.flatMap((input) => badValues(input).map((c): [string, Case] => [`${input.name} = ${JSON.stringify(c.value)} (${c.why})`, c]));
+  return spec.inputs.flatMap((input) =>
+    badValues(input).map((c): [string, Case] => [`${input.name} = ${JSON.stringify(c.value)} (${c.why})`, c]),
+  );
 }
 
 describe.each(ACTION_SPECS.map((spec): [string, ActionSpec] => [spec.name, spec]))('%s', (name, spec) => {
@@ -122,11 +130,18 @@ describe.each(ACTION_SPECS.map((spec): [string, ActionSpec] => [spec.name, spec]
       if (value !== undefined) inputs[input.name] = value;
     }
     inputs[c.input.name] = c.value;
-    const secrets = spec.inputs.filter((i) => i.secret).map((i) => inputs[i.name] ?? '').filter((v) => v.length >= 8);
+    const secrets = spec.inputs
+      .filter((i) => i.secret)
+      .map((i) => inputs[i.name] ?? '')
+      .filter((v) => v.length >= 8);
     const run = await runAction(name, {
       inputs,
       secrets,
-      env: { GITHUB_API_URL: tripwireUrl, ACTIONS_ID_TOKEN_REQUEST_URL: `${tripwireUrl}/token`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'x' },
+      env: {
+        GITHUB_API_URL: tripwireUrl,
+        ACTIONS_ID_TOKEN_REQUEST_URL: `${tripwireUrl}/token`,
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'x',
+      },
     });
     counts[name] = (counts[name] ?? 0) + 1;
     expect(run.code).toBe(1);

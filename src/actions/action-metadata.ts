@@ -50,7 +50,11 @@ function cell(text: string): string {
 
 export function renderReadmeTables(spec: ActionSpec): string {
   const rows = spec.inputs.map((input) => {
-    const def = input.required ? '**required**' : input.default !== undefined && input.default !== '' ? `\`${input.default}\`` : input.defaultText ?? '';
+    const def = input.required
+      ? '**required**'
+      : input.default !== undefined && input.default !== ''
+        ? `\`${input.default}\``
+        : (input.defaultText ?? '');
     return `| \`${input.name}\` | ${cell(def)} | ${cell(inputDescription(input))} |`;
   });
   const outputs = spec.outputs.map((output) => `| \`${output.name}\` | ${cell(output.description)} |`);

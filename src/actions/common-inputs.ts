@@ -20,7 +20,8 @@ export const AUTH: InputSpec = {
 
 export const TOKEN: InputSpec = {
   name: 'token',
-  description: 'The niks3 API token, for `auth: token`. Never put it on a command line; pass it from a secret.',
+  description:
+    'The niks3 API token, for `auth: token`. Never put it on a command line; pass it from a secret.',
   type: 'string',
   secret: true,
 };
@@ -44,7 +45,8 @@ export const CONNECT_TIMEOUT: InputSpec = {
 
 export const MODE: InputSpec = {
   name: 'mode',
-  description: '`plan` reads and lists the changes only; `apply` converges; `destroy` removes (needs `confirm`).',
+  description:
+    '`plan` reads and lists the changes only; `apply` converges; `destroy` removes (needs `confirm`).',
   type: 'enum',
   values: ['apply', 'plan', 'destroy'],
   default: 'apply',

@@ -6,4 +6,10 @@ import { PROVISION_SPEC } from './provision/spec.js';
 import { PUSH_SPEC } from './push/spec.js';
 import { STATUS_SPEC } from './status/spec.js';
 
-export const ACTION_SPECS: readonly ActionSpec[] = [PROVISION_SPEC, DEPLOY_SPEC, PUSH_SPEC, GC_SPEC, STATUS_SPEC];
+export const ACTION_SPECS: readonly ActionSpec[] = [
+  PROVISION_SPEC,
+  DEPLOY_SPEC,
+  PUSH_SPEC,
+  GC_SPEC,
+  STATUS_SPEC,
+];

@@ -47,9 +47,10 @@ export class RemoteError extends Error {
 /** The message of anything thrown, without a stack. */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) {
-    const cause = error.cause instanceof Error && !error.message.includes(error.cause.message)
-      ? ` (${error.cause.message})`
-      : '';
+    const cause =
+      error.cause instanceof Error && !error.message.includes(error.cause.message)
+        ? ` (${error.cause.message})`
+        : '';
     return `${error.message}${cause}`;
   }
   return String(error);

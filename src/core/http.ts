@@ -149,12 +149,20 @@ export class HttpClient {
       const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
       let retryAfterMs: number | undefined;
       try {
-        this.options.logger.debug(`${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`);
+        this.options.logger.debug(
+          `${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`,
+        );
         const response = await fetchFn(url, { method: req.method, headers, body, signal });
         const text = req.method === 'HEAD' ? '' : await response.text();
         const ok = (response.status >= 200 && response.status < 300) || req.accept?.includes(response.status);
         if (ok) {
-          return { status: response.status, headers: response.headers, text, json: parseJson(text), attempts: attempt };
+          return {
+            status: response.status,
+            headers: response.headers,
+            text,
+            json: parseJson(text),
+            attempts: attempt,
+          };
         }
         const transient = policy.retryStatuses.includes(response.status);
         lastError = new RemoteError({
@@ -171,7 +179,8 @@ export class HttpClient {
       } catch (error) {
         if (error instanceof RemoteError) {
           if (error !== lastError || !error.transient) throw error;
-          if (!idempotent && (error.status === undefined || error.status >= 500 || error.status === 408)) throw error;
+          if (!idempotent && (error.status === undefined || error.status >= 500 || error.status === 408))
+            throw error;
         } else {
           if (req.signal?.aborted) throw error;
           const timedOut = timeout.aborted;
@@ -179,7 +188,9 @@ export class HttpClient {
             {
               remote: this.options.remote,
               operation,
-              detail: timedOut ? `no answer within ${Math.round((req.timeoutMs ?? this.options.timeoutMs ?? 30_000) / 1000)} s` : networkDetail(error),
+              detail: timedOut
+                ? `no answer within ${Math.round((req.timeoutMs ?? this.options.timeoutMs ?? 30_000) / 1000)} s`
+                : networkDetail(error),
               hint: `check that ${new URL(url).origin} is reachable`,
               transient: true,
             },
@@ -192,10 +203,14 @@ export class HttpClient {
       let delay = backoffDelay(attempt, policy);
       if (retryAfterMs !== undefined) delay = Math.max(delay, Math.min(retryAfterMs, policy.retryAfterCapMs));
       if (policy.deadlineMs !== undefined && Date.now() - started + delay > policy.deadlineMs) break;
-      this.options.logger.debug(`${this.options.remote}: ${operation} will be retried in ${delay} ms (${lastError?.message ?? ''})`);
+      this.options.logger.debug(
+        `${this.options.remote}: ${operation} will be retried in ${delay} ms (${lastError?.message ?? ''})`,
+      );
       await doSleep(delay, req.signal);
     }
-    throw lastError ?? new RemoteError({ remote: this.options.remote, operation, detail: 'no attempt was made' });
+    throw (
+      lastError ?? new RemoteError({ remote: this.options.remote, operation, detail: 'no attempt was made' })
+    );
   }
 }
 
@@ -216,7 +231,11 @@ function errorDetail(text: string): string {
     const message = record['message'] ?? record['error'];
     if (typeof message === 'string') return message;
   }
-  return text.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300);
+  return text
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 300);
 }
 
 export function networkDetail(error: unknown): string {

@@ -9,7 +9,9 @@ import { APP, ORG, deployFixture, type DeployFixture } from './deploy-fixture.js
 import type { FakeMachine } from '../fakes/fly/index.js';
 
 /** The machine config of stack.md, field by field, as the Machines API stores it (autostop normalised to true). */
-function expectedConfig(overrides: { image?: string; env?: Record<string, string | undefined>; files?: unknown[] } = {}): Record<string, unknown> {
+function expectedConfig(
+  overrides: { image?: string; env?: Record<string, string | undefined>; files?: unknown[] } = {},
+): Record<string, unknown> {
   const env: Record<string, string | undefined> = {
     FLY_PROCESS_GROUP: 'app',
     NIKS3_CACHE_URL: 'https://cache.example.dev',
@@ -42,7 +44,16 @@ function expectedConfig(overrides: { image?: string; env?: Record<string, string
           { port: 443, handlers: ['http', 'tls'] },
         ],
         concurrency: { type: 'requests', soft_limit: 25, hard_limit: 50 },
-        checks: [{ type: 'http', interval: '15s', timeout: '5s', grace_period: '20s', method: 'GET', path: '/health' }],
+        checks: [
+          {
+            type: 'http',
+            interval: '15s',
+            timeout: '5s',
+            grace_period: '20s',
+            method: 'GET',
+            path: '/health',
+          },
+        ],
       },
     ],
     files: overrides.files ?? [
@@ -110,7 +121,10 @@ describe('deploy (dist bundle against the fake Fly)', () => {
     expect(machine.region).toBe('iad');
     expect(withoutMetadata(machine.current.config)).toEqual(expectedConfig());
     // The client sent autostop as fly.toml's "stop"; env keys sorted as the template rendered them.
-    const requested = machine.current.requested as { services: Array<{ autostop: unknown }>; env: Record<string, string> };
+    const requested = machine.current.requested as {
+      services: Array<{ autostop: unknown }>;
+      env: Record<string, string>;
+    };
     expect(requested.services[0]?.autostop).toBe('stop');
     expect(Object.keys(requested.env)).toEqual(Object.keys(requested.env).sort());
     const metadata = machine.current.config['metadata'] as Record<string, string>;
@@ -127,7 +141,11 @@ describe('deploy (dist bundle against the fake Fly)', () => {
 
     // The create carried min_secrets_version (the version of the secrets call) and a lease TTL.
     const create = fx.fly.requests.find((r) => r.route === 'POST /v1/apps/:app/machines');
-    expect(create?.body).toMatchObject({ region: 'iad', min_secrets_version: app?.secretsVersion, skip_launch: false });
+    expect(create?.body).toMatchObject({
+      region: 'iad',
+      min_secrets_version: app?.secretsVersion,
+      skip_launch: false,
+    });
     expect((create?.body as { lease_ttl?: number }).lease_ttl).toBeGreaterThan(0);
 
     // The machine booted with the files: the signing key and the OIDC policy JSON.
@@ -154,9 +172,15 @@ describe('deploy (dist bundle against the fake Fly)', () => {
     expect(release?.status).toBe(200);
 
     // The affinity cookie set by the app create is sent back on later calls for the app.
-    const afterCreate = fx.fly.requests.filter((r) => r.path.startsWith(`/v1/apps/${APP}`) && r.seq > (fx.fly.requests.find((q) => q.route === 'POST /v1/apps')?.seq ?? 0));
+    const afterCreate = fx.fly.requests.filter(
+      (r) =>
+        r.path.startsWith(`/v1/apps/${APP}`) &&
+        r.seq > (fx.fly.requests.find((q) => q.route === 'POST /v1/apps')?.seq ?? 0),
+    );
     expect(afterCreate.length).toBeGreaterThan(0);
-    expect(afterCreate.every((r) => r.headers['cookie'] === `fly-affinity=${app?.affinity ?? ''}`)).toBe(true);
+    expect(afterCreate.every((r) => r.headers['cookie'] === `fly-affinity=${app?.affinity ?? ''}`)).toBe(
+      true,
+    );
 
     // Outputs.
     expect(run.outputs['server-url']).toBe('https://niks3-test.fly.dev');
@@ -165,7 +189,13 @@ describe('deploy (dist bundle against the fake Fly)', () => {
     expect(run.outputs['image']).toBe('ghcr.io/mic92/niks3:v1.7.0');
     expect(run.outputs['changed']).toBe('true');
     const plan = JSON.parse(run.outputs['plan'] ?? '[]') as Array<{ action: string }>;
-    expect(plan.map((c) => c.action)).toEqual(['create-app', 'set-secrets', 'allocate-ip', 'allocate-ip', 'create-machine']);
+    expect(plan.map((c) => c.action)).toEqual([
+      'create-app',
+      'set-secrets',
+      'allocate-ip',
+      'allocate-ip',
+      'create-machine',
+    ]);
 
     // fly.toml in RUNNER_TEMP, equivalent to the original template.
     expect(run.outputs['fly-toml']?.startsWith(temp)).toBe(true);
@@ -192,7 +222,12 @@ describe('deploy (dist bundle against the fake Fly)', () => {
     ]) {
       expect(toml).toContain(line);
     }
-    const envBlock = toml.slice(toml.indexOf('[env]'), toml.indexOf('[[files]]')).trim().split('\n').slice(1).map((l) => l.trim().split(' ')[0] ?? '');
+    const envBlock = toml
+      .slice(toml.indexOf('[env]'), toml.indexOf('[[files]]'))
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(' ')[0] ?? '');
     expect(envBlock).toEqual([...envBlock].sort());
 
     // Job summary: app, region, image, machine state and checks, what changed, the consumer snippet.
@@ -241,7 +276,9 @@ describe('deploy (dist bundle against the fake Fly)', () => {
     expect(onlyMachine(fx).id).toBe(machine.id);
     expect(machine.versions.length).toBe(versionsBefore + 1);
     expect(machine.current.config['image']).toBe('ghcr.io/mic92/niks3:v1.7.1');
-    expect(withoutMetadata(machine.current.config)).toEqual(expectedConfig({ image: 'ghcr.io/mic92/niks3:v1.7.1' }));
+    expect(withoutMetadata(machine.current.config)).toEqual(
+      expectedConfig({ image: 'ghcr.io/mic92/niks3:v1.7.1' }),
+    );
     const writes = fx.fly.requests.slice(before).filter((r) => r.method !== 'GET');
     // No secrets call: only the image changed.
     expect(writes.map((r) => r.route)).toEqual([
@@ -266,7 +303,10 @@ describe('deploy (dist bundle against the fake Fly)', () => {
     const machine = onlyMachine(fx);
     const before = fx.fly.requests.length;
     const db = 'postgresql://niks3:An0ther-secret-pass@db2.example.com/niks3?sslmode=require';
-    const run = await fx.run({ 'niks3-image': 'ghcr.io/mic92/niks3:v1.7.1', 'niks3-db': db }, { secrets: [db] });
+    const run = await fx.run(
+      { 'niks3-image': 'ghcr.io/mic92/niks3:v1.7.1', 'niks3-db': db },
+      { secrets: [db] },
+    );
     expect(run.code).toBe(0);
     const app = fx.fly.app(APP);
     expect(app?.secrets.get('NIKS3_DB')?.value).toBe(db);
@@ -285,7 +325,10 @@ describe('deploy (dist bundle against the fake Fly)', () => {
 
     // And again: nothing to do.
     const again = fx.fly.requests.length;
-    const rerun = await fx.run({ 'niks3-image': 'ghcr.io/mic92/niks3:v1.7.1', 'niks3-db': db }, { secrets: [db] });
+    const rerun = await fx.run(
+      { 'niks3-image': 'ghcr.io/mic92/niks3:v1.7.1', 'niks3-db': db },
+      { secrets: [db] },
+    );
     expect(rerun.outputs['changed']).toBe('false');
     expect(fx.fly.requests.slice(again).filter((r) => r.method !== 'GET')).toEqual([]);
   });
@@ -294,7 +337,10 @@ describe('deploy (dist bundle against the fake Fly)', () => {
     const app = fx.fly.app(APP);
     app?.writeSecrets({ NIKS3_S3_SECRET_KEY: 'changed-by-hand-with-flyctl' }, fx.fly.clock.now());
     const db = 'postgresql://niks3:An0ther-secret-pass@db2.example.com/niks3?sslmode=require';
-    const run = await fx.run({ 'niks3-image': 'ghcr.io/mic92/niks3:v1.7.1', 'niks3-db': db }, { secrets: [db] });
+    const run = await fx.run(
+      { 'niks3-image': 'ghcr.io/mic92/niks3:v1.7.1', 'niks3-db': db },
+      { secrets: [db] },
+    );
     expect(run.code).toBe(0);
     expect(run.outputs['changed']).toBe('true');
     expect(app?.secrets.get('NIKS3_S3_SECRET_KEY')?.value).toBe(fx.secrets['niks3-s3-secret-key']);
@@ -306,7 +352,10 @@ describe('deploy (dist bundle against the fake Fly)', () => {
     expect(onlyMachine(fx).state).toBe('stopped');
     const before = fx.fly.requests.length;
     const db = 'postgresql://niks3:An0ther-secret-pass@db2.example.com/niks3?sslmode=require';
-    const run = await fx.run({ 'niks3-image': 'ghcr.io/mic92/niks3:v1.7.1', 'niks3-db': db }, { secrets: [db] });
+    const run = await fx.run(
+      { 'niks3-image': 'ghcr.io/mic92/niks3:v1.7.1', 'niks3-db': db },
+      { secrets: [db] },
+    );
     expect(run.outputs['changed']).toBe('false');
     expect(fx.fly.requests.slice(before).filter((r) => r.method !== 'GET')).toEqual([]);
     expect(run.summary).toContain('stopped (idle; starts on the next request)');
@@ -341,7 +390,10 @@ describe('deploy (dist bundle against the fake Fly)', () => {
         'oidc-github-subject-patterns': undefined,
         'oidc-github-owner-ids': undefined,
       },
-      { env: { GITHUB_REPOSITORY_OWNER_ID: undefined }, secrets: ['postgresql://niks3:An0ther-secret-pass@db2.example.com/niks3?sslmode=require'] },
+      {
+        env: { GITHUB_REPOSITORY_OWNER_ID: undefined },
+        secrets: ['postgresql://niks3:An0ther-secret-pass@db2.example.com/niks3?sslmode=require'],
+      },
     );
     expect(run.code).toBe(0);
     const machine = onlyMachine(fx);

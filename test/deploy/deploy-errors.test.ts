@@ -3,7 +3,14 @@
  * before any request; token and organisation problems fail clearly; destroy is guarded and
  * idempotent; a machine that never gets healthy fails within the bound and leaves no lease.
  */
-import { APP, DEPLOY_TOKEN, ORG_TOKEN, USER_TOKEN, deployFixture, type DeployFixture } from './deploy-fixture.js';
+import {
+  APP,
+  DEPLOY_TOKEN,
+  ORG_TOKEN,
+  USER_TOKEN,
+  deployFixture,
+  type DeployFixture,
+} from './deploy-fixture.js';
 
 describe('deploy refusals and destroy', () => {
   let fx: DeployFixture;
@@ -28,19 +35,39 @@ describe('deploy refusals and destroy', () => {
   });
 
   it.each([
-    ['a signing key that is not 64 bytes', { 'niks3-signing-key': 'niks3-test-1:c2hvcnQ=' }, /niks3-signing-key.*decodes to 5 bytes, not the 64 bytes/s],
-    ['a 32-byte seed instead of the secret key', { 'niks3-signing-key': `k-1:${Buffer.alloc(32, 7).toString('base64')}` }, /niks3-signing-key.*decodes to 32 bytes/s],
+    [
+      'a signing key that is not 64 bytes',
+      { 'niks3-signing-key': 'niks3-test-1:c2hvcnQ=' },
+      /niks3-signing-key.*decodes to 5 bytes, not the 64 bytes/s,
+    ],
+    [
+      'a 32-byte seed instead of the secret key',
+      { 'niks3-signing-key': `k-1:${Buffer.alloc(32, 7).toString('base64')}` },
+      /niks3-signing-key.*decodes to 32 bytes/s,
+    ],
     ['a signing key without a name', { 'niks3-signing-key': 'no-colon-here' }, /niks3-signing-key/],
-    ['a short niks3 API token', { 'niks3-api-token': 'too-short-token' }, /niks3-api-token.*at least 36 characters/s],
+    [
+      'a short niks3 API token',
+      { 'niks3-api-token': 'too-short-token' },
+      /niks3-api-token.*at least 36 characters/s,
+    ],
     ['a short Fly token', { 'fly-api-token': 'FlyV1 x' }, /fly-api-token/],
     ['a memory size that is not a size', { 'fly-vm-memory': 'lots' }, /fly-vm-memory/],
-    ['a memory size that is not a multiple of 256 MB', { 'fly-vm-memory': '100mb' }, /fly-vm-memory.*"100mb".*multiple of 256/s],
-    ['too little memory for the CPUs', { 'fly-vm-memory': '1gb', 'fly-vm-cpu-kind': 'performance' }, /fly-vm-memory.*2048/s],
+    [
+      'a memory size that is not a multiple of 256 MB',
+      { 'fly-vm-memory': '100mb' },
+      /fly-vm-memory.*"100mb".*multiple of 256/s,
+    ],
+    [
+      'too little memory for the CPUs',
+      { 'fly-vm-memory': '1gb', 'fly-vm-cpu-kind': 'performance' },
+      /fly-vm-memory.*2048/s,
+    ],
     ['a bad region', { 'fly-primary-region': 'US-EAST' }, /fly-primary-region/],
     ['a database URL that is not postgres', { 'niks3-db': 'mysql://u:p@h/db' }, /niks3-db/],
     ['a missing bucket for apply', { 'bucket-name': undefined }, /bucket-name.*required/s],
   ])('refuses %s before any request', async (_name, overrides, message) => {
-    const run = await fx.run(overrides as Record<string, string | undefined>);
+    const run = await fx.run(overrides);
     expect(run.code).toBe(1);
     expect(run.errors.join('\n')).toMatch(message);
     expect(fx.fly.requests).toEqual([]);
@@ -49,7 +76,9 @@ describe('deploy refusals and destroy', () => {
   it('a deploy token with a missing app fails with a clear message', async () => {
     const run = await fx.run({ 'fly-api-token': DEPLOY_TOKEN });
     expect(run.code).toBe(1);
-    expect(run.errors.join('\n')).toMatch(/app 'niks3-test' does not exist.*deploy token.*cannot create apps.*fly tokens create org/s);
+    expect(run.errors.join('\n')).toMatch(
+      /app 'niks3-test' does not exist.*deploy token.*cannot create apps.*fly tokens create org/s,
+    );
     expect(fx.fly.writes()).toEqual([]);
   });
 
@@ -88,7 +117,9 @@ describe('deploy refusals and destroy', () => {
   it('a machine that never passes its checks fails within the bound and leaves no lease', async () => {
     const run = await fx.run({ 'niks3-image': 'ghcr.io/mic92/niks3:broken', 'wait-timeout': '4' });
     expect(run.code).toBe(1);
-    expect(run.errors.join('\n')).toMatch(/health checks did not pass within 4 s.*critical.*fly logs -a niks3-test/s);
+    expect(run.errors.join('\n')).toMatch(
+      /health checks did not pass within 4 s.*critical.*fly logs -a niks3-test/s,
+    );
     const machine = fx.fly.app(APP)?.liveMachines()[0];
     expect(machine?.activeLease()).toBeUndefined();
     // Released with the create's nonce (on the sped-up clock it may have lapsed just before: 404).
@@ -104,9 +135,13 @@ describe('deploy refusals and destroy', () => {
     );
     expect(run.code).toBe(143);
     const machine = fx.fly.app(APP)?.liveMachines()[0];
-    const update = fx.fly.requests.find((r) => r.route === 'POST /v1/apps/:app/machines/:id' && r.status === 200);
+    const update = fx.fly.requests.find(
+      (r) => r.route === 'POST /v1/apps/:app/machines/:id' && r.status === 200,
+    );
     expect(update).toBeDefined();
-    const release = fx.fly.requests.find((r) => r.route === 'DELETE /v1/apps/:app/machines/:id/lease' && r.seq > (update?.seq ?? 0));
+    const release = fx.fly.requests.find(
+      (r) => r.route === 'DELETE /v1/apps/:app/machines/:id/lease' && r.seq > (update?.seq ?? 0),
+    );
     expect(release?.status).toBe(200);
     expect(release?.headers['fly-machine-lease-nonce']).toBe(update?.headers['fly-machine-lease-nonce']);
     expect(machine?.activeLease()).toBeUndefined();
@@ -118,7 +153,9 @@ describe('deploy refusals and destroy', () => {
 
     const refused = await fx.run({ mode: 'destroy', confirm: 'wrong-name' });
     expect(refused.code).toBe(1);
-    expect(refused.errors.join('\n')).toMatch(/confirm.*must equal fly-app-name \('niks3-test'\).*Nothing was changed/s);
+    expect(refused.errors.join('\n')).toMatch(
+      /confirm.*must equal fly-app-name \('niks3-test'\).*Nothing was changed/s,
+    );
     const unconfirmed = await fx.run({ mode: 'destroy' });
     expect(unconfirmed.code).toBe(1);
     expect(fx.fly.requests.length).toBe(before);

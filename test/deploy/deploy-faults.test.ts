@@ -13,7 +13,8 @@ describe('deploy under faults', () => {
     await fx.close();
   });
 
-  const creates = (): number => fx.fly.requests.filter((r) => r.route === 'POST /v1/apps/:app/machines').length;
+  const creates = (): number =>
+    fx.fly.requests.filter((r) => r.route === 'POST /v1/apps/:app/machines').length;
 
   it('a create that times out but succeeded leaves exactly one machine', async () => {
     // The machine is created, then the connection hangs and is dropped without an answer.
@@ -25,7 +26,11 @@ describe('deploy under faults', () => {
     expect(machines).toHaveLength(1);
     expect(run.outputs['machine-id']).toBe(machines[0]?.id);
     // It was found by its launch id, and its create lease was adopted and released.
-    expect(fx.fly.requests.some((r) => r.route === 'GET /v1/apps/:app/machines' && r.query['metadata.niks3_launch_id'])).toBe(true);
+    expect(
+      fx.fly.requests.some(
+        (r) => r.route === 'GET /v1/apps/:app/machines' && r.query['metadata.niks3_launch_id'],
+      ),
+    ).toBe(true);
     expect(machines[0]?.activeLease()).toBeUndefined();
     expect(machines[0]?.state).toBe('started');
     expect(run.stdout).toContain('not creating another');
@@ -34,7 +39,10 @@ describe('deploy under faults', () => {
   it('a 408 after commit, with a lagging machine list, still leaves exactly one machine', async () => {
     await fx.close();
     fx = await deployFixture({ listLag: 1 });
-    fx.fly.inject('POST /v1/apps/:app/machines', { kind: 'after-commit', then: { kind: 'status', status: 408 } });
+    fx.fly.inject('POST /v1/apps/:app/machines', {
+      kind: 'after-commit',
+      then: { kind: 'status', status: 408 },
+    });
     const run = await fx.run();
     expect(run.code).toBe(0);
     expect(creates()).toBe(1);
@@ -66,7 +74,9 @@ describe('deploy under faults', () => {
     expect(app?.ips.map((ip) => ip.type).sort()).toEqual(['shared_v4', 'v6']);
     expect(app?.liveMachines()).toHaveLength(1);
     expect(app?.liveMachines()[0]?.activeLease()).toBeUndefined();
-    expect(fx.fly.requests.filter((r) => r.status === 429 || r.status >= 500 || r.status === -1).length).toBe(9);
+    expect(fx.fly.requests.filter((r) => r.status === 429 || r.status >= 500 || r.status === -1).length).toBe(
+      9,
+    );
 
     // Faults during an update under a lease: the update is retried and the lease still released.
     fx.fly.inject('POST /v1/apps/:app/machines/:id', { kind: 'status', status: 503 });
@@ -83,7 +93,12 @@ describe('deploy under faults', () => {
     fx.fly.inject('POST /v1/apps/:app/ip_assignments', { kind: 'after-commit', then: { kind: 'reset' } });
     const run = await fx.run();
     expect(run.code).toBe(0);
-    expect(fx.fly.app(APP)?.ips.map((ip) => ip.type).sort()).toEqual(['shared_v4', 'v6']);
+    expect(
+      fx.fly
+        .app(APP)
+        ?.ips.map((ip) => ip.type)
+        .sort(),
+    ).toEqual(['shared_v4', 'v6']);
   });
 
   it('an app that is slow to become visible after its create is waited for', async () => {

@@ -7,7 +7,8 @@ import { generateSecretKey } from '../../src/core/nix/signing-key.js';
 import { runAction, type ActionRun, type RunActionOptions } from '../helpers/run-action.js';
 import { startFakeFly, type FakeFly, type FakeFlyOptions } from '../fakes/fly/index.js';
 
-export const ORG_TOKEN = 'FlyV1 fm2_lJPECAAAAAAAAMQ1xBBorgTokenForTestsOnly0000000000,fm2_lJPETdischargeOrgTokenPart000000';
+export const ORG_TOKEN =
+  'FlyV1 fm2_lJPECAAAAAAAAMQ1xBBorgTokenForTestsOnly0000000000,fm2_lJPETdischargeOrgTokenPart000000';
 export const DEPLOY_TOKEN = 'FlyV1 fm2_lJPECAAAAAAAAMQ1xBBdeployTokenForTestsOnly00000000';
 export const USER_TOKEN = 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2';
 export const APP = 'niks3-test';
@@ -23,7 +24,10 @@ export interface DeployFixture {
   /** Inputs of a full apply against the fake (override per test). */
   inputs(overrides?: Record<string, string | undefined>): Record<string, string | undefined>;
   /** Runs the deploy bundle with these inputs, scanning for every secret. */
-  run(overrides?: Record<string, string | undefined>, options?: Omit<RunActionOptions, 'inputs'>): Promise<ActionRun>;
+  run(
+    overrides?: Record<string, string | undefined>,
+    options?: Omit<RunActionOptions, 'inputs'>,
+  ): Promise<ActionRun>;
   close(): Promise<void>;
 }
 
@@ -46,7 +50,9 @@ export async function deployFixture(options: FakeFlyOptions = {}): Promise<Deplo
     'niks3-s3-secret-key': 'wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY',
     'niks3-signing-key': secretKeyText,
   };
-  const inputs = (overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> => ({
+  const inputs = (
+    overrides: Record<string, string | undefined> = {},
+  ): Record<string, string | undefined> => ({
     ...secrets,
     'fly-app-name': APP,
     'fly-api-url': fly.apiUrl,

@@ -21,10 +21,19 @@ describe('fake Fly', () => {
     await fly.close();
   });
 
-  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; headers: Headers }> => {
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; json: any; headers: Headers }> => {
     const res = await fetch(`${fly.apiUrl}${path}`, {
       method,
-      headers: { authorization: LOCAL_ORG_TOKEN, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: {
+        authorization: LOCAL_ORG_TOKEN,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -33,7 +42,9 @@ describe('fake Fly', () => {
 
   it('accepts every documented spelling of the token and refuses others with 401', async () => {
     for (const header of [`FlyV1 ${MAC}`, `Bearer ${MAC}`, `Bearer FlyV1 ${MAC}`]) {
-      expect((await call('GET', '/v1/tokens/current', undefined, { authorization: header })).status).toBe(200);
+      expect((await call('GET', '/v1/tokens/current', undefined, { authorization: header })).status).toBe(
+        200,
+      );
     }
     const bad = await call('GET', '/v1/tokens/current', undefined, { authorization: 'FlyV1 fm2_nope' });
     expect(bad.status).toBe(401);
@@ -47,11 +58,19 @@ describe('fake Fly', () => {
     const taken = await call('POST', '/v1/apps', { name: 'taken', org_slug: LOCAL_ORG_SLUG });
     expect(taken.status).toBe(422);
     expect(taken.json.status).toBe('name_taken');
-    const first = await call('POST', '/v1/apps', { app_name: 'mine', org_slug: 'personal', idempotency_key: 'k1' });
+    const first = await call('POST', '/v1/apps', {
+      app_name: 'mine',
+      org_slug: 'personal',
+      idempotency_key: 'k1',
+    });
     expect(first.status).toBe(201);
     expect(first.headers.get('set-cookie')).toMatch(/^fly-affinity=\w+; Path=\/v1\/apps\/mine/);
-    expect((await call('POST', '/v1/apps', { name: 'mine', org_slug: 'personal', idempotency_key: 'k1' })).json.id).toBe(first.json.id);
-    expect((await call('POST', '/v1/apps', { name: 'other', org_slug: 'personal', idempotency_key: 'k1' })).status).toBe(422);
+    expect(
+      (await call('POST', '/v1/apps', { name: 'mine', org_slug: 'personal', idempotency_key: 'k1' })).json.id,
+    ).toBe(first.json.id);
+    expect(
+      (await call('POST', '/v1/apps', { name: 'other', org_slug: 'personal', idempotency_key: 'k1' })).status,
+    ).toBe(422);
     expect((await call('GET', '/v1/apps/mine')).json.organization.slug).toBe(LOCAL_ORG_SLUG);
   });
 
@@ -61,8 +80,12 @@ describe('fake Fly', () => {
     expect(set.json.version).toBe(1);
     expect(set.json.Version).toBe(1);
     expect(JSON.stringify(set.json)).not.toContain('one');
-    expect((await call('POST', '/v1/apps/app1/secrets', { values: { A: 'one', B: null, C: null } })).json.version).toBe(2);
-    expect((await call('GET', '/v1/apps/app1/secrets')).json.secrets.map((s: { name: string }) => s.name)).toEqual(['A']);
+    expect(
+      (await call('POST', '/v1/apps/app1/secrets', { values: { A: 'one', B: null, C: null } })).json.version,
+    ).toBe(2);
+    expect(
+      (await call('GET', '/v1/apps/app1/secrets')).json.secrets.map((s: { name: string }) => s.name),
+    ).toEqual(['A']);
     expect((await call('POST', '/v1/apps/app1/secrets', { values: { 'bad-name': 'x' } })).status).toBe(400);
     expect((await call('DELETE', '/v1/apps/app1')).status).toBe(202);
     expect((await call('GET', '/v1/apps/app1')).status).toBe(200);
@@ -76,11 +99,28 @@ describe('fake Fly', () => {
     const config = {
       image: 'img:1',
       guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 },
-      services: [{ protocol: 'tcp', internal_port: 5751, autostop: 'stop', autostart: true, checks: [{ type: 'http', interval: 15_000_000_000, timeout: '5s', grace_period: '20s', path: '/health' }] }],
+      services: [
+        {
+          protocol: 'tcp',
+          internal_port: 5751,
+          autostop: 'stop',
+          autostart: true,
+          checks: [
+            { type: 'http', interval: 15_000_000_000, timeout: '5s', grace_period: '20s', path: '/health' },
+          ],
+        },
+      ],
       metadata: { fly_process_group: 'app', niks3_launch_id: 'L1' },
     };
     expect((await call('POST', '/v1/apps/app2/machines', { region: 'nowhere', config })).status).toBe(400);
-    expect((await call('POST', '/v1/apps/app2/machines', { region: 'iad', config: { ...config, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 300 } } })).status).toBe(422);
+    expect(
+      (
+        await call('POST', '/v1/apps/app2/machines', {
+          region: 'iad',
+          config: { ...config, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 300 } },
+        })
+      ).status,
+    ).toBe(422);
     const created = await call('POST', '/v1/apps/app2/machines', { region: 'iad', config, lease_ttl: 60 });
     expect(created.status).toBe(200);
     expect(created.json.id).toMatch(/^[0-9a-f]{14}$/);
@@ -89,11 +129,17 @@ describe('fake Fly', () => {
     expect(created.json.config.services[0].autostop).toBe(true);
     expect(created.json.config.services[0].checks[0].interval).toBe('15s');
     const id = created.json.id as string;
-    expect((await call('GET', `/v1/apps/app2/machines/${id}/wait?state=started&timeout=61`)).status).toBe(400);
-    expect((await call('GET', `/v1/apps/app2/machines/${id}/wait?state=started&timeout=10`)).json).toMatchObject({ ok: true, state: 'started' });
+    expect((await call('GET', `/v1/apps/app2/machines/${id}/wait?state=started&timeout=61`)).status).toBe(
+      400,
+    );
+    expect(
+      (await call('GET', `/v1/apps/app2/machines/${id}/wait?state=started&timeout=10`)).json,
+    ).toMatchObject({ ok: true, state: 'started' });
     expect((await call('GET', `/v1/apps/app2/machines/${id}`)).json.checks).toEqual([]);
     fly.clock.advance(21_000);
-    expect((await call('GET', `/v1/apps/app2/machines/${id}`)).json.checks).toMatchObject([{ name: 'servicecheck-00-http-5751', status: 'passing' }]);
+    expect((await call('GET', `/v1/apps/app2/machines/${id}`)).json.checks).toMatchObject([
+      { name: 'servicecheck-00-http-5751', status: 'passing' },
+    ]);
     expect((await call('GET', `/v1/apps/app2/machines?metadata.niks3_launch_id=L1`)).json).toHaveLength(1);
     expect((await call('GET', `/v1/apps/app2/machines?metadata.niks3_launch_id=L2`)).json).toHaveLength(0);
 
@@ -103,14 +149,34 @@ describe('fake Fly', () => {
     expect(refused.status).toBe(409);
     expect(refused.json.error).toMatch(/lease currently held by tok_\w+@tokens\.fly\.io/);
     expect((await call('POST', `/v1/apps/app2/machines/${id}/lease`, { ttl: 30 })).status).toBe(409);
-    const updated = await call('POST', `/v1/apps/app2/machines/${id}`, { config: { ...config, image: 'img:2' } }, { 'fly-machine-lease-nonce': nonce });
+    const updated = await call(
+      'POST',
+      `/v1/apps/app2/machines/${id}`,
+      { config: { ...config, image: 'img:2' } },
+      { 'fly-machine-lease-nonce': nonce },
+    );
     expect(updated.status).toBe(200);
     expect(updated.json.instance_id).not.toBe(created.json.instance_id);
-    const old = await call('GET', `/v1/apps/app2/machines/${id}/wait?state=started&timeout=5&version=${created.json.instance_id as string}`);
+    const old = await call(
+      'GET',
+      `/v1/apps/app2/machines/${id}/wait?state=started&timeout=5&version=${created.json.instance_id as string}`,
+    );
     expect(old.status).toBe(400);
     expect(old.json.error).toMatch(/currently replaced/);
-    expect((await call('DELETE', `/v1/apps/app2/machines/${id}/lease`, undefined, { 'fly-machine-lease-nonce': 'wrong' })).status).toBe(404);
-    expect((await call('DELETE', `/v1/apps/app2/machines/${id}/lease`, undefined, { 'fly-machine-lease-nonce': nonce })).json).toEqual({ status: 'success', data: { ok: true } });
+    expect(
+      (
+        await call('DELETE', `/v1/apps/app2/machines/${id}/lease`, undefined, {
+          'fly-machine-lease-nonce': 'wrong',
+        })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await call('DELETE', `/v1/apps/app2/machines/${id}/lease`, undefined, {
+          'fly-machine-lease-nonce': nonce,
+        })
+      ).json,
+    ).toEqual({ status: 'success', data: { ok: true } });
     const lease = await call('POST', `/v1/apps/app2/machines/${id}/lease?ttl=10`);
     expect(lease.status).toBe(201);
     expect(lease.json.status).toBe('success');
@@ -134,8 +200,16 @@ describe('fake Fly', () => {
 
   it('answers GraphQL organizations per token, and errors for unknown tokens', async () => {
     const gql = async (authorization: string): Promise<any> =>
-      (await fetch(fly.graphqlUrl, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify({ query: 'query { organizations { nodes { id slug rawSlug name type } } }' }) })).json();
-    expect((await gql(LOCAL_ORG_TOKEN)).data.organizations.nodes).toMatchObject([{ slug: 'personal', rawSlug: LOCAL_ORG_SLUG, type: 'PERSONAL' }]);
+      (
+        await fetch(fly.graphqlUrl, {
+          method: 'POST',
+          headers: { authorization, 'content-type': 'application/json' },
+          body: JSON.stringify({ query: 'query { organizations { nodes { id slug rawSlug name type } } }' }),
+        })
+      ).json();
+    expect((await gql(LOCAL_ORG_TOKEN)).data.organizations.nodes).toMatchObject([
+      { slug: 'personal', rawSlug: LOCAL_ORG_SLUG, type: 'PERSONAL' },
+    ]);
     expect((await gql('Bearer nobody')).errors[0].message).toBe('You must be authenticated to view this.');
   });
 
@@ -151,16 +225,38 @@ describe('fake Fly', () => {
     expect((await call('GET', '/v1/apps/ghost')).status).toBe(200);
     fly.inject('*', { kind: 'reset' });
     await expect(call('GET', '/v1/apps/ghost')).rejects.toThrow();
-    expect(fly.requests.map((r) => r.fault).filter(Boolean)).toEqual(['after-commit', 'status', 'status', 'reset']);
+    expect(fly.requests.map((r) => r.fault).filter(Boolean)).toEqual([
+      'after-commit',
+      'status',
+      'status',
+      'reset',
+    ]);
   });
 
   it('the client waits for a contended lease, then fails clearly', async () => {
     await call('POST', '/v1/apps', { name: 'app3', org_slug: LOCAL_ORG_SLUG });
-    const m = await call('POST', '/v1/apps/app3/machines', { region: 'iad', config: { image: 'img:1' }, lease_ttl: 600 });
+    const m = await call('POST', '/v1/apps/app3/machines', {
+      region: 'iad',
+      config: { image: 'img:1' },
+      lease_ttl: 600,
+    });
     const logger = new MemoryLogger();
-    const client = new FlyClient({ token: LOCAL_ORG_TOKEN, apiUrl: fly.apiUrl, graphqlUrl: fly.graphqlUrl, logger });
-    const keeper = new LeaseKeeper({ client, logger, sleep: () => Promise.resolve(), description: 'test', contendedForMs: 50 });
-    await expect(keeper.acquire('app3', m.json.id as string)).rejects.toThrow(/lease currently held by .*Another deploy/s);
+    const client = new FlyClient({
+      token: LOCAL_ORG_TOKEN,
+      apiUrl: fly.apiUrl,
+      graphqlUrl: fly.graphqlUrl,
+      logger,
+    });
+    const keeper = new LeaseKeeper({
+      client,
+      logger,
+      sleep: () => Promise.resolve(),
+      description: 'test',
+      contendedForMs: 50,
+    });
+    await expect(keeper.acquire('app3', m.json.id as string)).rejects.toThrow(
+      /lease currently held by .*Another deploy/s,
+    );
   });
 
   it('a machine create that really times out (no answer at all) is found by its launch id', async () => {

@@ -1,7 +1,17 @@
 /** Unit tests of the Fly core pieces: auth headers, cookie jar, OIDC policy, plan, fly.toml, VM sizes. */
-import { graphqlAuthorization, machinesAuthorization, parseFlyToken, redactMacaroons } from '../../src/core/fly/auth-header.js';
+import {
+  graphqlAuthorization,
+  machinesAuthorization,
+  parseFlyToken,
+  redactMacaroons,
+} from '../../src/core/fly/auth-header.js';
 import { CookieJar } from '../../src/core/fly/cookie-jar.js';
-import { canonicalJson, desiredState, secretsHash, type DeploySettings } from '../../src/core/fly/desired-state.js';
+import {
+  canonicalJson,
+  desiredState,
+  secretsHash,
+  type DeploySettings,
+} from '../../src/core/fly/desired-state.js';
 import { renderFlyToml } from '../../src/core/fly/fly-toml.js';
 import { parseMemoryMb, vmSizeProblem } from '../../src/core/fly/machine-config.js';
 import { githubOidcPolicy } from '../../src/core/fly/oidc-policy.js';
@@ -23,7 +33,9 @@ describe('Fly auth headers (fly.md §2.2)', () => {
     expect(graphqlAuthorization(parseFlyToken('Bearer abc123def'))).toBe('Bearer abc123def');
   });
   it('redacts macaroons from texts', () => {
-    expect(redactMacaroons('token fm2_lJPE+/=x_y-z and fm1a_q')).toBe('token fm2_[redacted] and fm2_[redacted]');
+    expect(redactMacaroons('token fm2_lJPE+/=x_y-z and fm1a_q')).toBe(
+      'token fm2_[redacted] and fm2_[redacted]',
+    );
   });
 });
 
@@ -47,11 +59,24 @@ describe('cookie jar (fly.md §3.1)', () => {
 
 describe('OIDC policy (niks3.md §1.4)', () => {
   it('binds owner ids and subjects, and is absent when neither is given', () => {
-    expect(githubOidcPolicy({ audience: 'https://a.fly.dev', subjectPatterns: [], ownerIds: [] })).toBeUndefined();
-    expect(githubOidcPolicy({ audience: 'https://a.fly.dev', subjectPatterns: [], ownerIds: ['1', '1', '2'] })).toEqual({
-      providers: { github: { issuer: 'https://token.actions.githubusercontent.com', audience: 'https://a.fly.dev', bound_claims: { repository_owner_id: ['1', '2'] } } },
+    expect(
+      githubOidcPolicy({ audience: 'https://a.fly.dev', subjectPatterns: [], ownerIds: [] }),
+    ).toBeUndefined();
+    expect(
+      githubOidcPolicy({ audience: 'https://a.fly.dev', subjectPatterns: [], ownerIds: ['1', '1', '2'] }),
+    ).toEqual({
+      providers: {
+        github: {
+          issuer: 'https://token.actions.githubusercontent.com',
+          audience: 'https://a.fly.dev',
+          bound_claims: { repository_owner_id: ['1', '2'] },
+        },
+      },
     });
-    expect(githubOidcPolicy({ audience: 'https://a.fly.dev', subjectPatterns: ['repo:o/*:*'], ownerIds: [] })?.providers.github).toEqual({
+    expect(
+      githubOidcPolicy({ audience: 'https://a.fly.dev', subjectPatterns: ['repo:o/*:*'], ownerIds: [] })
+        ?.providers.github,
+    ).toEqual({
       issuer: 'https://token.actions.githubusercontent.com',
       audience: 'https://a.fly.dev',
       bound_subject: ['repo:o/*:*'],
@@ -113,8 +138,12 @@ describe('desired state and digests', () => {
     expect(a.configHash).toBe(b.configHash);
     expect(a.secretsHash).toBe(b.secretsHash);
     expect(desiredState({ ...s, image: 'ghcr.io/mic92/niks3:v1.7.1' }).configHash).not.toBe(a.configHash);
-    expect(desiredState({ ...s, secrets: { ...s.secrets, db: 'postgresql://u:q@h/db' } }).secretsHash).not.toBe(a.secretsHash);
-    expect(desiredState({ ...s, secrets: { ...s.secrets, db: 'postgresql://u:q@h/db' } }).configHash).toBe(a.configHash);
+    expect(
+      desiredState({ ...s, secrets: { ...s.secrets, db: 'postgresql://u:q@h/db' } }).secretsHash,
+    ).not.toBe(a.secretsHash);
+    expect(desiredState({ ...s, secrets: { ...s.secrets, db: 'postgresql://u:q@h/db' } }).configHash).toBe(
+      a.configHash,
+    );
     const text = JSON.stringify([a.configHash, a.secretsHash, a.config]);
     for (const secret of Object.values(s.secrets)) expect(text).not.toContain(secret);
     // Keyed: the same secrets under another API token give another digest.
@@ -124,8 +153,20 @@ describe('desired state and digests', () => {
 
   it('plans everything for a missing app, and moves a machine to a new region', () => {
     const desired = desiredState(settings());
-    const empty = planDeploy(desired, { access: 'missing', app: undefined, ips: [], secrets: [], machines: [] });
-    expect(empty.changes.map((c) => c.action)).toEqual(['create-app', 'set-secrets', 'allocate-ip', 'allocate-ip', 'create-machine']);
+    const empty = planDeploy(desired, {
+      access: 'missing',
+      app: undefined,
+      ips: [],
+      secrets: [],
+      machines: [],
+    });
+    expect(empty.changes.map((c) => c.action)).toEqual([
+      'create-app',
+      'set-secrets',
+      'allocate-ip',
+      'allocate-ip',
+      'create-machine',
+    ]);
     const moved = planDeploy(desired, {
       access: 'found',
       app: { id: '1', name: 'a' },
@@ -134,7 +175,9 @@ describe('desired state and digests', () => {
         { ip: '1.2.3.4', shared: true },
       ],
       secrets: Object.keys(desired.secrets).map((name) => ({ name, digest: 'x' })),
-      machines: [{ id: 'm1', state: 'started', region: 'fra', instance_id: 'i', config: { ...desired.config } }],
+      machines: [
+        { id: 'm1', state: 'started', region: 'fra', instance_id: 'i', config: { ...desired.config } },
+      ],
     });
     expect(moved.changes.map((c) => c.action)).toEqual(['set-secrets', 'create-machine', 'destroy-machine']);
   });
@@ -148,6 +191,8 @@ describe('fly.toml', () => {
     expect(toml).not.toContain('NIKS3_OIDC_CONFIG');
     expect(toml).not.toContain('PRIMARY_REGION');
     expect(toml).toContain('[[vm]]\n  cpu_kind = "shared"\n  cpus = 1\n  memory = "256mb"');
-    expect(toml).toContain('[http_service.concurrency]\n    type = "requests"\n    soft_limit = 25\n    hard_limit = 50');
+    expect(toml).toContain(
+      '[http_service.concurrency]\n    type = "requests"\n    soft_limit = 25\n    hard_limit = 50',
+    );
   });
 });

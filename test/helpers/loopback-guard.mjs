@@ -4,7 +4,12 @@
 import net from 'node:net';
 
 const allowed = (host) =>
-  host === undefined || host === 'localhost' || host === '::1' || /^127\./.test(host) || host === '' || host.startsWith('/');
+  host === undefined ||
+  host === 'localhost' ||
+  host === '::1' ||
+  /^127\./.test(host) ||
+  host === '' ||
+  host.startsWith('/');
 
 const original = net.Socket.prototype.connect;
 if (!original.__nixCacheGuard) {
@@ -15,7 +20,9 @@ if (!original.__nixCacheGuard) {
     else if (typeof first === 'number') host = typeof args[1] === 'string' ? args[1] : 'localhost';
     else if (typeof first === 'string') host = first; // unix socket path
     if (!allowed(host)) {
-      const error = new Error(`test network guard: refused a connection to ${host} (only loopback is allowed in tests)`);
+      const error = new Error(
+        `test network guard: refused a connection to ${host} (only loopback is allowed in tests)`,
+      );
       error.code = 'ECONNREFUSED';
       process.nextTick(() => this.destroy(error));
       return this;

@@ -63,17 +63,25 @@ export async function startOidcIssuer(): Promise<OidcIssuer> {
     failWith: undefined,
     claims: {},
     mint(audience, extra = {}) {
-      const token = mintJwt(privateKey, kid, issuer, audience, { ...state.claims, ...extra }, state.lifetimeSeconds);
+      const token = mintJwt(
+        privateKey,
+        kid,
+        issuer,
+        audience,
+        { ...state.claims, ...extra },
+        state.lifetimeSeconds,
+      );
       state.minted.push(token);
       return token;
     },
     env() {
       return { ACTIONS_ID_TOKEN_REQUEST_URL: state.requestUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken };
     },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 
   server.on('request', (req, res) => {
@@ -88,7 +96,26 @@ export async function startOidcIssuer(): Promise<OidcIssuer> {
         jwks_uri: `${issuer}/.well-known/jwks`,
         subject_types_supported: ['public', 'pairwise'],
         response_types_supported: ['id_token'],
-        claims_supported: ['sub', 'aud', 'exp', 'iat', 'iss', 'jti', 'nbf', 'ref', 'repository', 'repository_id', 'repository_owner', 'repository_owner_id', 'run_id', 'actor', 'workflow', 'event_name', 'ref_type', 'job_workflow_ref'],
+        claims_supported: [
+          'sub',
+          'aud',
+          'exp',
+          'iat',
+          'iss',
+          'jti',
+          'nbf',
+          'ref',
+          'repository',
+          'repository_id',
+          'repository_owner',
+          'repository_owner_id',
+          'run_id',
+          'actor',
+          'workflow',
+          'event_name',
+          'ref_type',
+          'job_workflow_ref',
+        ],
         id_token_signing_alg_values_supported: ['RS256'],
         scopes_supported: ['openid'],
       });

@@ -28,7 +28,13 @@ export interface TestPostgres {
   /** Directory of the unix socket. */
   readonly socketDir: string;
   /** A connection URL for the test role (sslmode=disable unless overridden). */
-  url(overrides?: { user?: string; password?: string; database?: string; port?: number; query?: string }): string;
+  url(overrides?: {
+    user?: string;
+    password?: string;
+    database?: string;
+    port?: number;
+    query?: string;
+  }): string;
   stop(): Promise<void>;
 }
 
@@ -49,7 +55,9 @@ function asPostgres(args: readonly string[]): void {
 }
 
 /** Starts a cluster; call stop() when done (also on failure). */
-export async function startPostgres(options: { user?: string; password?: string; database?: string } = {}): Promise<TestPostgres> {
+export async function startPostgres(
+  options: { user?: string; password?: string; database?: string } = {},
+): Promise<TestPostgres> {
   const user = options.user ?? 'niks3';
   const password = options.password ?? 'test-password-1';
   const database = options.database ?? 'niks3';
@@ -64,7 +72,18 @@ export async function startPostgres(options: { user?: string; password?: string;
   const port = await freePort();
   let started = false;
   try {
-    asPostgres([`${BIN}/initdb`, '-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync', '-E', 'UTF8']);
+    asPostgres([
+      `${BIN}/initdb`,
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '--no-sync',
+      '-E',
+      'UTF8',
+    ]);
     asPostgres([
       `${BIN}/pg_ctl`,
       '-D',

@@ -31,7 +31,11 @@ export interface RunActionOptions {
    * `when` is asked on every stdout chunk and every 25 ms, so it may also look at a fake's state
    * (e.g. "the first upload reached the fake").
    */
-  readonly kill?: { readonly afterMs?: number; readonly signal: NodeJS.Signals; readonly when?: (stdout: string) => boolean };
+  readonly kill?: {
+    readonly afterMs?: number;
+    readonly signal: NodeJS.Signals;
+    readonly when?: (stdout: string) => boolean;
+  };
   /** Skip the leak check (only for the test that plants a leak on purpose). */
   readonly allowLeaks?: boolean;
 }
@@ -99,7 +103,17 @@ export async function runAction(action: string, options: RunActionOptions = {}):
   mkdirSync(workspace, { recursive: true });
 
   const env: Record<string, string> = {};
-  for (const key of ['PATH', 'HOME', 'LANG', 'TZ', 'NIX_REMOTE', 'NIX_CONF_DIR', 'NIX_PATH', 'TMPDIR', 'USER']) {
+  for (const key of [
+    'PATH',
+    'HOME',
+    'LANG',
+    'TZ',
+    'NIX_REMOTE',
+    'NIX_CONF_DIR',
+    'NIX_PATH',
+    'TMPDIR',
+    'USER',
+  ]) {
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }
@@ -203,7 +217,9 @@ export async function runAction(action: string, options: RunActionOptions = {}):
     );
   }
   if (code === null && signal === 'SIGKILL' && !options.kill) {
-    throw new Error(`${action} did not finish within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+    throw new Error(
+      `${action} did not finish within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+    );
   }
   return run;
 }

@@ -12,23 +12,33 @@ describe('runner helper', () => {
     expect(findLeaks([secret], { stdout: `::add-mask::${secret}\nfine` })).toEqual([]);
     expect(findLeaks([secret], { stdout: `oops ${secret}` })).toHaveLength(1);
     expect(findLeaks([secret], { summary: Buffer.from(secret).toString('base64') })).toHaveLength(1);
-    expect(findLeaks([secret], { outputs: JSON.stringify({ x: `{"t":${JSON.stringify(secret)}}` }) })).toHaveLength(1);
+    expect(
+      findLeaks([secret], { outputs: JSON.stringify({ x: `{"t":${JSON.stringify(secret)}}` }) }),
+    ).toHaveLength(1);
     expect(findLeaks(['a b+c/d=secret!'], { stderr: encodeURIComponent('a b+c/d=secret!') })).toHaveLength(1);
   });
 
   it('mints RS256 tokens through the runner token endpoint', async () => {
     const issuer = await startOidcIssuer();
     try {
-      const response = await fetch(`${issuer.requestUrl}&audience=${encodeURIComponent('https://x.example')}`, {
-        headers: { authorization: `Bearer ${issuer.requestToken}` },
-      });
+      const response = await fetch(
+        `${issuer.requestUrl}&audience=${encodeURIComponent('https://x.example')}`,
+        {
+          headers: { authorization: `Bearer ${issuer.requestToken}` },
+        },
+      );
       const { value } = (await response.json()) as { value: string };
-      const claims = JSON.parse(Buffer.from(value.split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>;
+      const claims = JSON.parse(Buffer.from(value.split('.')[1] ?? '', 'base64url').toString()) as Record<
+        string,
+        unknown
+      >;
       expect(claims['aud']).toBe('https://x.example');
       expect(claims['iss']).toBe(issuer.issuer);
       const jwks = (await (await fetch(`${issuer.issuer}/.well-known/jwks`)).json()) as { keys: unknown[] };
       expect(jwks.keys).toHaveLength(1);
-      const refused = await fetch(`${issuer.requestUrl}&audience=x`, { headers: { authorization: 'Bearer nope' } });
+      const refused = await fetch(`${issuer.requestUrl}&audience=x`, {
+        headers: { authorization: 'Bearer nope' },
+      });
       expect(refused.status).toBe(401);
     } finally {
       await issuer.close();

@@ -2,7 +2,13 @@
  * provision through the dist bundle against the Cloudflare stand-in: apply on an empty account,
  * a second apply that writes nothing, plan, and the jurisdiction header on every bucket call.
  */
-import { BUCKET, HOST, isBucketCall, startProvisionFixture, type ProvisionFixture } from './provision-fixture.js';
+import {
+  BUCKET,
+  HOST,
+  isBucketCall,
+  startProvisionFixture,
+  type ProvisionFixture,
+} from './provision-fixture.js';
 
 let f: ProvisionFixture;
 
@@ -28,7 +34,13 @@ describe('provision apply', () => {
     expect(bucket.jurisdiction).toBe('default');
     expect([...f.cf.state.domains.keys()]).toEqual([HOST]);
     const domain = f.cf.state.domains.get(HOST)!;
-    expect(domain).toMatchObject({ bucket: BUCKET, zoneId: f.zone.id, enabled: true, minTLS: '1.2', jurisdiction: 'default' });
+    expect(domain).toMatchObject({
+      bucket: BUCKET,
+      zoneId: f.zone.id,
+      enabled: true,
+      minTLS: '1.2',
+      jurisdiction: 'default',
+    });
 
     // Request log: exactly two writes, with camelCase bodies, and the jurisdiction header on every bucket call.
     const writes = f.cf.log.writes();
@@ -40,7 +52,8 @@ describe('provision apply', () => {
     expect(writes[1]?.body).toEqual({ domain: HOST, zoneId: f.zone.id, enabled: true, minTLS: '1.2' });
     const bucketCalls = f.cf.log.api().filter(isBucketCall);
     expect(bucketCalls.length).toBeGreaterThan(2);
-    for (const call of bucketCalls) expect(call.headers['cf-r2-jurisdiction']).toMatch(/^(default|eu|fedramp)$/);
+    for (const call of bucketCalls)
+      expect(call.headers['cf-r2-jurisdiction']).toMatch(/^(default|eu|fedramp)$/);
     // Only the check "does this name live in another jurisdiction?" asks elsewhere; everything else is default.
     const elsewhere = bucketCalls.filter((c) => c.headers['cf-r2-jurisdiction'] !== 'default');
     expect(elsewhere.map((c) => `${c.method} ${c.path} ${c.headers['cf-r2-jurisdiction']}`).sort()).toEqual([
@@ -62,15 +75,24 @@ describe('provision apply', () => {
       'zone-id': f.zone.id,
       'custom-domain-status': 'active',
       changed: 'true',
-      plan: expect.any(String) as unknown as string,
+      plan: expect.any(String) as unknown,
     });
-    const plan = JSON.parse(run.outputs['plan'] ?? '') as Array<{ action: string; resource: string; name: string }>;
-    expect(plan.map((c) => `${c.action} ${c.resource} ${c.name}`)).toEqual([`create r2-bucket ${BUCKET}`, `create r2-custom-domain ${HOST}`]);
+    const plan = JSON.parse(run.outputs['plan'] ?? '') as Array<{
+      action: string;
+      resource: string;
+      name: string;
+    }>;
+    expect(plan.map((c) => `${c.action} ${c.resource} ${c.name}`)).toEqual([
+      `create r2-bucket ${BUCKET}`,
+      `create r2-custom-domain ${HOST}`,
+    ]);
     expect(run.summary).toMatch(/\| resource \| name \| before \| after \| changed \|/);
     expect(run.summary).toMatch(/R2 bucket \| my-cache-niks3 \| absent \|/);
     expect(run.summary).toContain('create R2 bucket my-cache-niks3');
     // It waited for the domain: pending first, then active.
-    expect(run.stdout).toContain(`Custom domain ${HOST}: ownership pending, ssl initializing; checking again in 1 s`);
+    expect(run.stdout).toContain(
+      `Custom domain ${HOST}: ownership pending, ssl initializing; checking again in 1 s`,
+    );
 
     // Second apply: reads only, changed=false.
     f.cf.log.clear();
@@ -104,7 +126,9 @@ describe('custom domain status', () => {
     const run = await f.run({ 'domain-wait': '2' });
     expect(run.code).toBe(0);
     expect(run.outputs['custom-domain-status']).toBe('pending');
-    expect(run.warnings.join('\n')).toMatch(/Custom domain cache\.example\.dev is not active yet \(pending\/pending\) after 2 s/);
+    expect(run.warnings.join('\n')).toMatch(
+      /Custom domain cache\.example\.dev is not active yet \(pending\/pending\) after 2 s/,
+    );
     const polls = f.cf.log.matching('GET', new RegExp(`/domains/custom/${HOST.replace(/\./g, '\\.')}$`));
     expect(polls.length).toBeGreaterThanOrEqual(2);
     expect(polls.length).toBeLessThanOrEqual(4);
@@ -114,7 +138,9 @@ describe('custom domain status', () => {
     f.cf.settings.domainActivation = 'error';
     const run = await f.run();
     expect(run.code).toBe(1);
-    expect(run.errors.join('\n')).toMatch(/Custom domain cache\.example\.dev failed to activate \(ownership error, ssl error\)/);
+    expect(run.errors.join('\n')).toMatch(
+      /Custom domain cache\.example\.dev failed to activate \(ownership error, ssl error\)/,
+    );
     expect(run.outputs['custom-domain-status']).toBe('error');
     expect(run.outputs['changed']).toBe('true');
     expect(run.summary).toContain('**Failed:**');
@@ -138,8 +164,18 @@ describe('provision plan', () => {
     expect(run.outputs['changed']).toBe('true');
     const plan = JSON.parse(run.outputs['plan'] ?? '') as Array<Record<string, unknown>>;
     expect(plan).toEqual([
-      { action: 'create', resource: 'r2-bucket', name: BUCKET, after: { jurisdiction: 'default', location: 'enam', storageClass: 'Standard' } },
-      { action: 'create', resource: 'r2-custom-domain', name: HOST, after: { bucket: BUCKET, zoneId: f.zone.id, enabled: true, minTLS: '1.2' } },
+      {
+        action: 'create',
+        resource: 'r2-bucket',
+        name: BUCKET,
+        after: { jurisdiction: 'default', location: 'enam', storageClass: 'Standard' },
+      },
+      {
+        action: 'create',
+        resource: 'r2-custom-domain',
+        name: HOST,
+        after: { bucket: BUCKET, zoneId: f.zone.id, enabled: true, minTLS: '1.2' },
+      },
     ]);
     expect(run.outputs['custom-domain-status']).toBe('absent');
     expect(run.summary).toContain('would change');

@@ -35,11 +35,17 @@ function s3Keys(): { access: string; secret: string } {
 describe('check-s3-credentials', () => {
   it('passes with good keys: PUT, GET and DELETE of a probe object, signatures verified', async () => {
     const { access, secret } = s3Keys();
-    const run = await f.run({ 's3-access-key': access, 's3-secret-key': secret, 's3-endpoint-url': f.cf.s3Url() }, [secret]);
+    const run = await f.run(
+      { 's3-access-key': access, 's3-secret-key': secret, 's3-endpoint-url': f.cf.s3Url() },
+      [secret],
+    );
     expect(run.code).toBe(0);
     const s3 = f.cf.log.s3();
     expect(s3.map((e) => `${e.method} ${e.status}`)).toEqual(['PUT 200', 'GET 200', 'DELETE 204']);
-    for (const e of s3) expect(e.headers['authorization']).toMatch(new RegExp(`^AWS4-HMAC-SHA256 Credential=${access}/\\d{8}/auto/s3/aws4_request`));
+    for (const e of s3)
+      expect(e.headers['authorization']).toMatch(
+        new RegExp(`^AWS4-HMAC-SHA256 Credential=${access}/\\d{8}/auto/s3/aws4_request`),
+      );
     expect(f.cf.state.bucket(f.account.id, 'default', BUCKET)?.objects.size).toBe(0);
     expect(run.summary).toContain('ok: PUT, GET and DELETE of a probe object');
   });
@@ -47,9 +53,14 @@ describe('check-s3-credentials', () => {
   it('fails naming s3-secret-key when the secret does not match', async () => {
     const { access } = s3Keys();
     const wrong = 'f'.repeat(64);
-    const run = await f.run({ 's3-access-key': access, 's3-secret-key': wrong, 's3-endpoint-url': f.cf.s3Url() }, [wrong]);
+    const run = await f.run(
+      { 's3-access-key': access, 's3-secret-key': wrong, 's3-endpoint-url': f.cf.s3Url() },
+      [wrong],
+    );
     expect(run.code).toBe(1);
-    expect(run.errors.join('\n')).toMatch(/Input 's3-secret-key' does not belong to 's3-access-key'.*SignatureDoesNotMatch/s);
+    expect(run.errors.join('\n')).toMatch(
+      /Input 's3-secret-key' does not belong to 's3-access-key'.*SignatureDoesNotMatch/s,
+    );
     // The Cloudflare side was still applied and reported.
     expect(f.cf.state.bucket(f.account.id, 'default', BUCKET)).toBeDefined();
     expect(run.summary).toContain('FAILED');
@@ -57,22 +68,37 @@ describe('check-s3-credentials', () => {
 
   it('fails naming s3-access-key when the key id is unknown', async () => {
     const { secret } = s3Keys();
-    const run = await f.run({ 's3-access-key': '0'.repeat(32), 's3-secret-key': secret, 's3-endpoint-url': f.cf.s3Url() }, [secret]);
+    const run = await f.run(
+      { 's3-access-key': '0'.repeat(32), 's3-secret-key': secret, 's3-endpoint-url': f.cf.s3Url() },
+      [secret],
+    );
     expect(run.code).toBe(1);
-    expect(run.errors.join('\n')).toMatch(/Input 's3-access-key' is not an R2 access key id.*InvalidAccessKeyId/s);
+    expect(run.errors.join('\n')).toMatch(
+      /Input 's3-access-key' is not an R2 access key id.*InvalidAccessKeyId/s,
+    );
   });
 
   it('fails when the keys may only read', async () => {
     const token = f.cf.state.addToken({ permissions: [PERMISSIONS.r2ItemRead] });
     const { accessKeyId, secretAccessKey } = f.cf.state.s3Credentials(token);
-    const run = await f.run({ 's3-access-key': accessKeyId, 's3-secret-key': secretAccessKey, 's3-endpoint-url': f.cf.s3Url() }, [secretAccessKey]);
+    const run = await f.run(
+      { 's3-access-key': accessKeyId, 's3-secret-key': secretAccessKey, 's3-endpoint-url': f.cf.s3Url() },
+      [secretAccessKey],
+    );
     expect(run.code).toBe(1);
-    expect(run.errors.join('\n')).toMatch(/may not write objects in R2 bucket "my-cache-niks3".*Bucket Item Write/s);
+    expect(run.errors.join('\n')).toMatch(
+      /may not write objects in R2 bucket "my-cache-niks3".*Bucket Item Write/s,
+    );
   });
 
   it('in plan mode signs one read and writes nothing (and skips when the bucket does not exist yet)', async () => {
     const { access, secret } = s3Keys();
-    const inputs = { 's3-access-key': access, 's3-secret-key': secret, 's3-endpoint-url': f.cf.s3Url(), mode: 'plan' };
+    const inputs = {
+      's3-access-key': access,
+      's3-secret-key': secret,
+      's3-endpoint-url': f.cf.s3Url(),
+      mode: 'plan',
+    };
     const before = await f.run(inputs, [secret]);
     expect(before.code).toBe(0);
     expect(f.cf.log.s3()).toEqual([]);
@@ -108,7 +134,9 @@ describe('check-database', () => {
     const run = await f.run({ 'database-url': url }, [url, 'Wrong-password-99', db.password]);
     expect(run.code).toBe(1);
     const message = run.errors.join('\n');
-    expect(message).toMatch(/Input 'database-url': could not run SELECT 1 on postgres:\/\/niks3@127\.0\.0\.1:\d+\/niks3: password authentication failed/);
+    expect(message).toMatch(
+      /Input 'database-url': could not run SELECT 1 on postgres:\/\/niks3@127\.0\.0\.1:\d+\/niks3: password authentication failed/,
+    );
     expect(message).toMatch(/Check the user name and password/);
   });
 

@@ -3,7 +3,13 @@
  * keeping the bucket unless delete-data, emptying it in pages, and a re-run that is a no-op.
  */
 import { PERMISSIONS } from '../fakes/cloudflare/index.js';
-import { BUCKET, HOST, expectExit, startProvisionFixture, type ProvisionFixture } from './provision-fixture.js';
+import {
+  BUCKET,
+  HOST,
+  expectExit,
+  startProvisionFixture,
+  type ProvisionFixture,
+} from './provision-fixture.js';
 
 let f: ProvisionFixture;
 
@@ -26,7 +32,9 @@ describe('provision destroy', () => {
     for (const confirm of [undefined, 'other-bucket', 'MY-CACHE-NIKS3']) {
       const run = await f.run({ mode: 'destroy', confirm, 'delete-data': 'true' });
       expect(run.code).toBe(1);
-      expect(run.errors.join('\n')).toMatch(/Input 'confirm' must equal the bucket name "my-cache-niks3" for mode: destroy.*Nothing was changed/s);
+      expect(run.errors.join('\n')).toMatch(
+        /Input 'confirm' must equal the bucket name "my-cache-niks3" for mode: destroy.*Nothing was changed/s,
+      );
     }
     expect(f.cf.log.entries).toEqual([]);
     expect(bucket()).toBeDefined();
@@ -45,7 +53,9 @@ describe('provision destroy', () => {
     expect(run.outputs['changed']).toBe('true');
     expect(run.outputs['custom-domain-status']).toBe('absent');
     expect(run.summary).toContain('is kept with its data (delete-data is false)');
-    expect(run.summary).toMatch(/R2 bucket \| my-cache-niks3 \| jurisdiction default, location enam, Standard \| .*\(kept\)/);
+    expect(run.summary).toMatch(
+      /R2 bucket \| my-cache-niks3 \| jurisdiction default, location enam, Standard \| .*\(kept\)/,
+    );
 
     f.cf.log.clear();
     const again = await f.run({ mode: 'destroy', confirm: BUCKET });
@@ -56,7 +66,8 @@ describe('provision destroy', () => {
 
   it('with delete-data empties the bucket in pages, deletes it, and a re-run is a no-op', async () => {
     const b = bucket()!;
-    for (let i = 0; i < 1105; i++) f.cf.state.putObject(b, `nar/${String(i).padStart(5, '0')}.nar.zst`, `object ${i}`);
+    for (let i = 0; i < 1105; i++)
+      f.cf.state.putObject(b, `nar/${String(i).padStart(5, '0')}.nar.zst`, `object ${i}`);
     const run = await f.run({ mode: 'destroy', confirm: BUCKET, 'delete-data': 'true' });
     expectExit(run, 0, f.cf);
     expect(bucket()).toBeUndefined();
@@ -73,9 +84,19 @@ describe('provision destroy', () => {
     ]);
     for (const w of writes) expect(w.headers['cf-r2-jurisdiction']).toBe('default');
     expect(JSON.parse(run.outputs['plan'] ?? '[]')).toEqual([
-      { action: 'delete', resource: 'r2-custom-domain', name: HOST, before: { bucket: BUCKET, zoneId: f.zone.id, enabled: true } },
+      {
+        action: 'delete',
+        resource: 'r2-custom-domain',
+        name: HOST,
+        before: { bucket: BUCKET, zoneId: f.zone.id, enabled: true },
+      },
       { action: 'empty', resource: 'r2-bucket', name: BUCKET },
-      { action: 'delete', resource: 'r2-bucket', name: BUCKET, before: { jurisdiction: 'default', location: 'enam', storageClass: 'Standard' } },
+      {
+        action: 'delete',
+        resource: 'r2-bucket',
+        name: BUCKET,
+        before: { jurisdiction: 'default', location: 'enam', storageClass: 'Standard' },
+      },
     ]);
     expect(run.stdout).toContain('Emptied R2 bucket my-cache-niks3: 1105 objects deleted');
 
@@ -93,15 +114,28 @@ describe('provision destroy', () => {
     f.cf.state.putObject(b, 'odd key & <xml>.narinfo', 'y');
     const keys = f.cf.state.s3Credentials(f.cf.state.addToken({ permissions: [PERMISSIONS.r2ItemWrite] }));
     const run = await f.run(
-      { mode: 'destroy', confirm: BUCKET, 'delete-data': 'true', 's3-access-key': keys.accessKeyId, 's3-secret-key': keys.secretAccessKey, 's3-endpoint-url': f.cf.s3Url() },
+      {
+        mode: 'destroy',
+        confirm: BUCKET,
+        'delete-data': 'true',
+        's3-access-key': keys.accessKeyId,
+        's3-secret-key': keys.secretAccessKey,
+        's3-endpoint-url': f.cf.s3Url(),
+      },
       [keys.secretAccessKey],
     );
     expectExit(run, 0, f.cf);
     expect(bucket()).toBeUndefined();
     const s3 = f.cf.log.s3();
     expect(s3.filter((e) => e.method === 'POST').map((e) => e.status)).toEqual([200, 200, 200]);
-    for (const e of s3.filter((e) => e.method === 'POST')) expect(e.headers['content-md5']).toMatch(/^[A-Za-z0-9+/]{22}==$/);
-    expect(s3.filter((e) => e.method === 'GET').map((e) => e.query['list-type'])).toEqual(['2', '2', '2', '2']);
+    for (const e of s3.filter((e) => e.method === 'POST'))
+      expect(e.headers['content-md5']).toMatch(/^[A-Za-z0-9+/]{22}==$/);
+    expect(s3.filter((e) => e.method === 'GET').map((e) => e.query['list-type'])).toEqual([
+      '2',
+      '2',
+      '2',
+      '2',
+    ]);
     expect(f.cf.log.writes().filter((w) => w.path.includes('/objects/'))).toEqual([]);
     expect(run.stdout).toContain('Emptied R2 bucket my-cache-niks3: 2501 objects deleted');
     expect(run.stdout).toContain('through the S3 endpoint');
@@ -111,7 +145,9 @@ describe('provision destroy', () => {
     bucket()!.pendingMultipartUploads = 2;
     const run = await f.run({ mode: 'destroy', confirm: BUCKET, 'delete-data': 'true' });
     expect(run.code).toBe(1);
-    expect(run.errors.join('\n')).toMatch(/delete R2 bucket "my-cache-niks3" answered HTTP 409: the bucket is not empty.*multipart uploads/s);
+    expect(run.errors.join('\n')).toMatch(
+      /delete R2 bucket "my-cache-niks3" answered HTTP 409: the bucket is not empty.*multipart uploads/s,
+    );
     // The domain is gone all the same; the bucket and its uploads are intact.
     expect(f.cf.state.domains.size).toBe(0);
     expect(bucket()).toBeDefined();

@@ -3,7 +3,13 @@
  * immutable drift is reported (location: a warning; jurisdiction or a host held by another bucket:
  * an error that says what to do, before any write).
  */
-import { BUCKET, HOST, expectExit, startProvisionFixture, type ProvisionFixture } from './provision-fixture.js';
+import {
+  BUCKET,
+  HOST,
+  expectExit,
+  startProvisionFixture,
+  type ProvisionFixture,
+} from './provision-fixture.js';
 
 let f: ProvisionFixture;
 
@@ -15,7 +21,13 @@ afterEach(async () => {
   await f.close();
 });
 
-function seedBucket(options: { location?: string; storageClass?: 'Standard' | 'InfrequentAccess'; jurisdiction?: 'default' | 'eu' } = {}) {
+function seedBucket(
+  options: {
+    location?: string;
+    storageClass?: 'Standard' | 'InfrequentAccess';
+    jurisdiction?: 'default' | 'eu';
+  } = {},
+) {
   return f.cf.state.addBucket({ accountId: f.account.id, name: BUCKET, ...options });
 }
 
@@ -44,10 +56,14 @@ describe('mutable drift', () => {
     const run = await f.run();
     expectExit(run, 0, f.cf);
     const writes = f.cf.log.writes();
-    expect(writes.map((w) => `${w.method} ${w.path}`)).toEqual([`PUT /accounts/${f.account.id}/r2/buckets/${BUCKET}/domains/custom/${HOST}`]);
+    expect(writes.map((w) => `${w.method} ${w.path}`)).toEqual([
+      `PUT /accounts/${f.account.id}/r2/buckets/${BUCKET}/domains/custom/${HOST}`,
+    ]);
     expect(writes[0]?.body).toEqual({ enabled: true, minTLS: '1.2' });
     expect(f.cf.state.domains.get(HOST)).toMatchObject({ enabled: true, minTLS: '1.2' });
-    expect(run.summary).toContain('update custom domain cache.example.dev: enabled false → true, minTLS 1.0 → 1.2');
+    expect(run.summary).toContain(
+      'update custom domain cache.example.dev: enabled false → true, minTLS 1.0 → 1.2',
+    );
   });
 
   it('re-attaches a domain whose zone differs (a domain holds no data)', async () => {
@@ -62,7 +78,13 @@ describe('mutable drift', () => {
 
   it('does not "fix" anything from a degraded domain answer', async () => {
     const bucket = seedBucket();
-    f.cf.state.addCustomDomain({ bucket, domain: HOST, zoneId: f.zone.id, minTLS: '1.0', activation: 'degraded' });
+    f.cf.state.addCustomDomain({
+      bucket,
+      domain: HOST,
+      zoneId: f.zone.id,
+      minTLS: '1.0',
+      activation: 'degraded',
+    });
     const run = await f.run({ 'domain-wait': '0' });
     expectExit(run, 0, f.cf);
     expect(f.cf.log.writes()).toEqual([]);
@@ -80,7 +102,9 @@ describe('immutable drift', () => {
     expectExit(run, 0, f.cf);
     expect(f.cf.log.writes()).toEqual([]);
     expect(run.outputs['changed']).toBe('false');
-    expect(run.warnings.join('\n')).toMatch(/R2 bucket "my-cache-niks3" is in location wnam, not enam \(r2-location\).*cannot change/s);
+    expect(run.warnings.join('\n')).toMatch(
+      /R2 bucket "my-cache-niks3" is in location wnam, not enam \(r2-location\).*cannot change/s,
+    );
     expect(run.summary).toContain('### Warnings');
   });
 
@@ -89,7 +113,9 @@ describe('immutable drift', () => {
     const run = await f.run({ 'r2-jurisdiction': 'default' });
     expectExit(run, 1, f.cf);
     expect(f.cf.log.writes()).toEqual([]);
-    expect(run.errors.join('\n')).toMatch(/exists in jurisdiction "eu", not in "default".*set r2-jurisdiction: eu/s);
+    expect(run.errors.join('\n')).toMatch(
+      /exists in jurisdiction "eu", not in "default".*set r2-jurisdiction: eu/s,
+    );
     expect(run.summary).toContain('### Blocked');
   });
 
@@ -114,7 +140,9 @@ describe('immutable drift', () => {
     f.cf.state.addCustomDomain({ bucket: other, domain: HOST, zoneId: f.zone.id });
     const run = await f.run();
     expectExit(run, 1, f.cf);
-    expect(run.errors.join('\n')).toMatch(/already attached to another R2 bucket or Cloudflare resource.*choose another cache-subdomain/s);
+    expect(run.errors.join('\n')).toMatch(
+      /already attached to another R2 bucket or Cloudflare resource.*choose another cache-subdomain/s,
+    );
     const domainCreates = f.cf.log.writes().filter((w) => w.path.endsWith('/domains/custom'));
     expect(domainCreates).toHaveLength(1);
   });

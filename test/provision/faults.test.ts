@@ -6,7 +6,13 @@
 import { HTML_502 } from '../fakes/cloudflare/index.js';
 import { MemoryStepIO } from '../../src/core/step/memory-io.js';
 import { defaultDeps, run as runProvision } from '../../src/actions/provision/main.js';
-import { BUCKET, HOST, expectExit, startProvisionFixture, type ProvisionFixture } from './provision-fixture.js';
+import {
+  BUCKET,
+  HOST,
+  expectExit,
+  startProvisionFixture,
+  type ProvisionFixture,
+} from './provision-fixture.js';
 
 let f: ProvisionFixture;
 
@@ -20,15 +26,32 @@ afterEach(async () => {
 
 function expectConverged(): void {
   expect([...f.cf.state.buckets.values()].map((b) => b.name)).toEqual([BUCKET]);
-  expect(f.cf.state.domains.get(HOST)).toMatchObject({ bucket: BUCKET, zoneId: f.zone.id, enabled: true, minTLS: '1.2' });
+  expect(f.cf.state.domains.get(HOST)).toMatchObject({
+    bucket: BUCKET,
+    zoneId: f.zone.id,
+    enabled: true,
+    minTLS: '1.2',
+  });
 }
 
 describe('apply under faults', () => {
   it('converges through 429 + retry-after, 5xx, an HTML 502 and a connection reset', async () => {
     const A = f.account.id;
     f.cf.faults.status(500, { path: '/zones', times: 1 });
-    f.cf.faults.add({ path: `/accounts/${A}/r2/buckets/${BUCKET}`, method: 'GET', status: 502, body: HTML_502, contentType: 'text/html', times: 1 });
-    f.cf.faults.status(429, { path: `/accounts/${A}/r2/buckets`, method: 'POST', times: 2, retryAfterSeconds: 1 });
+    f.cf.faults.add({
+      path: `/accounts/${A}/r2/buckets/${BUCKET}`,
+      method: 'GET',
+      status: 502,
+      body: HTML_502,
+      contentType: 'text/html',
+      times: 1,
+    });
+    f.cf.faults.status(429, {
+      path: `/accounts/${A}/r2/buckets`,
+      method: 'POST',
+      times: 2,
+      retryAfterSeconds: 1,
+    });
     f.cf.faults.add({ path: '/domains/custom', method: 'POST', action: 'reset', times: 1 });
     f.cf.faults.status(503, { path: `/domains/custom/${HOST}`, method: 'GET', times: 1 });
     const run = await f.run();
@@ -65,7 +88,9 @@ describe('apply under faults', () => {
     f.cf.faults.status(500, { path: '/zones', times: Infinity });
     const io = new MemoryStepIO({ inputs: f.inputs() as Record<string, string> });
     await runProvision(io, { ...defaultDeps(), sleep: async () => undefined });
-    expect(io.failure).toMatch(/Cloudflare API: look up zone "example\.dev" \(GET \/zones\) answered HTTP 500: 10001 InternalError\. Cloudflare had an internal error: re-run later/);
+    expect(io.failure).toMatch(
+      /Cloudflare API: look up zone "example\.dev" \(GET \/zones\) answered HTTP 500: 10001 InternalError\. Cloudflare had an internal error: re-run later/,
+    );
     expect(f.cf.log.api().filter((e) => e.path === '/zones')).toHaveLength(6);
   });
 
@@ -77,6 +102,8 @@ describe('apply under faults', () => {
     expectConverged();
     expect(io.outputs.get('changed')).toBe('true');
     // (Under jest's VM realm the SDK cannot recognise the abort as a timeout and calls it a connection failure.)
-    expect(io.logger.lines.join('\n')).toMatch(/read R2 bucket "my-cache-niks3": (no answer in time|connection failed .*); retrying/);
+    expect(io.logger.lines.join('\n')).toMatch(
+      /read R2 bucket "my-cache-niks3": (no answer in time|connection failed .*); retrying/,
+    );
   });
 });

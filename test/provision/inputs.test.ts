@@ -46,7 +46,9 @@ const cases = PROVISION_SPEC.inputs.flatMap((spec) => badValues(spec).map((value
 
 describe('provision inputs', () => {
   it('covers every validated input', () => {
-    const validated = PROVISION_SPEC.inputs.filter((s) => s.type !== 'string' || s.pattern).map((s) => s.name);
+    const validated = PROVISION_SPEC.inputs
+      .filter((s) => s.type !== 'string' || s.pattern)
+      .map((s) => s.name);
     expect(new Set(cases.map((c) => c.spec.name))).toEqual(new Set(validated));
     expect(cases.length).toBeGreaterThan(40);
   });
@@ -62,7 +64,9 @@ describe('provision inputs', () => {
           const accepted = describeAccepted(spec);
           if (run.code !== 1) failures.push(`${spec.name}=${JSON.stringify(value)}: exit ${run.code}`);
           else if (!message.includes(`Input '${spec.name}'`) || !message.includes(accepted)) {
-            failures.push(`${spec.name}=${JSON.stringify(value)}: message does not name the input and "${accepted}": ${message}`);
+            failures.push(
+              `${spec.name}=${JSON.stringify(value)}: message does not name the input and "${accepted}": ${message}`,
+            );
           } else if (spec.secret && message.includes(value)) {
             failures.push(`${spec.name}: the secret value was printed`);
           }
@@ -77,17 +81,27 @@ describe('provision inputs', () => {
     const run = await f.run({ 'cloudflare-account-id': '', 'zone-name': '', 'stack-name': '' });
     expect(run.code).toBe(1);
     const message = run.errors.join('\n');
-    for (const name of ['cloudflare-account-id', 'zone-name', 'stack-name']) expect(message).toContain(`Input '${name}' is required`);
+    for (const name of ['cloudflare-account-id', 'zone-name', 'stack-name'])
+      expect(message).toContain(`Input '${name}' is required`);
     expect(f.cf.log.entries).toEqual([]);
   });
 
   it('checks across inputs before any request', async () => {
     const checks: Array<[Record<string, string>, RegExp]> = [
-      [{ 'stack-name': 'a'.repeat(60) }, /bucket name derived from input 'stack-name'.*longer than 63 characters.*Set 'r2-bucket-name'/s],
+      [
+        { 'stack-name': 'a'.repeat(60) },
+        /bucket name derived from input 'stack-name'.*longer than 63 characters.*Set 'r2-bucket-name'/s,
+      ],
       [{ 's3-secret-key': 'b'.repeat(64) }, /Input 's3-access-key' is missing/],
-      [{ 'check-s3-credentials': 'true' }, /Input 'check-s3-credentials' is true but 's3-access-key' and 's3-secret-key' are not given/],
+      [
+        { 'check-s3-credentials': 'true' },
+        /Input 'check-s3-credentials' is true but 's3-access-key' and 's3-secret-key' are not given/,
+      ],
       [{ 'check-database': 'true' }, /Input 'check-database' is true but 'database-url' is not given/],
-      [{ 'database-url': 'postgres://u:p@h/db?sslmode=sometimes' }, /Input 'database-url' has sslmode=sometimes: expected one of disable, allow, prefer, require, verify-ca, verify-full/],
+      [
+        { 'database-url': 'postgres://u:p@h/db?sslmode=sometimes' },
+        /Input 'database-url' has sslmode=sometimes: expected one of disable, allow, prefer, require, verify-ca, verify-full/,
+      ],
       [{ mode: 'destroy' }, /Input 'confirm' must equal the bucket name "my-cache-niks3"/],
     ];
     for (const [inputs, expected] of checks) {

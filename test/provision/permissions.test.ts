@@ -20,7 +20,9 @@ describe('API token', () => {
     const token = f.cf.state.addToken({ permissions: [PERMISSIONS.r2Write] });
     const run = await f.run({ 'cloudflare-api-token': token.value }, [token.value]);
     expectExit(run, 1, f.cf);
-    expect(run.errors.join('\n')).toMatch(/look up zone "example\.dev" \(GET \/zones\) answered HTTP 403.*lacks the permission "Zone Read"/s);
+    expect(run.errors.join('\n')).toMatch(
+      /look up zone "example\.dev" \(GET \/zones\) answered HTTP 403.*lacks the permission "Zone Read"/s,
+    );
     expect(f.cf.log.writes()).toEqual([]);
   });
 
@@ -28,7 +30,9 @@ describe('API token', () => {
     const token = f.cf.state.addToken({ permissions: [PERMISSIONS.r2Read, PERMISSIONS.zoneRead] });
     const run = await f.run({ 'cloudflare-api-token': token.value }, [token.value]);
     expectExit(run, 1, f.cf);
-    expect(run.errors.join('\n')).toMatch(/create R2 bucket "my-cache-niks3".*answered HTTP 403.*lacks the permission "Workers R2 Storage Write"/s);
+    expect(run.errors.join('\n')).toMatch(
+      /create R2 bucket "my-cache-niks3".*answered HTTP 403.*lacks the permission "Workers R2 Storage Write"/s,
+    );
     expect(f.cf.state.buckets.size).toBe(0);
     // plan needs no write permission.
     expectExit(await f.run({ 'cloudflare-api-token': token.value, mode: 'plan' }, [token.value]), 0, f.cf);
@@ -38,21 +42,27 @@ describe('API token', () => {
     const token = f.cf.state.addToken({ permissions: [PERMISSIONS.zoneRead] });
     const run = await f.run({ 'cloudflare-api-token': token.value, mode: 'plan' }, [token.value]);
     expectExit(run, 1, f.cf);
-    expect(run.errors.join('\n')).toMatch(/read R2 bucket "my-cache-niks3".*lacks the permission "Workers R2 Storage Read"/s);
+    expect(run.errors.join('\n')).toMatch(
+      /read R2 bucket "my-cache-niks3".*lacks the permission "Workers R2 Storage Read"/s,
+    );
   });
 
   it('when custom domains also need a zone permission, the error says so', async () => {
     f.cf.settings.customDomainWritePermissions = [PERMISSIONS.dnsWrite];
     const run = await f.run();
     expectExit(run, 1, f.cf);
-    expect(run.errors.join('\n')).toMatch(/attach custom domain cache\.example\.dev.*lacks the permission "Workers R2 Storage Write" \(custom domains may also need rights on the zone/s);
+    expect(run.errors.join('\n')).toMatch(
+      /attach custom domain cache\.example\.dev.*lacks the permission "Workers R2 Storage Write" \(custom domains may also need rights on the zone/s,
+    );
   });
 
   it('an unknown token fails naming cloudflare-api-token; a disabled one says it is disabled', async () => {
     const unknown = 'x'.repeat(40);
     const run = await f.run({ 'cloudflare-api-token': unknown }, [unknown]);
     expectExit(run, 1, f.cf);
-    expect(run.errors.join('\n')).toMatch(/Input 'cloudflare-api-token': Cloudflare does not accept this token/);
+    expect(run.errors.join('\n')).toMatch(
+      /Input 'cloudflare-api-token': Cloudflare does not accept this token/,
+    );
     expect(f.cf.log.api().every((e) => e.path.endsWith('/tokens/verify'))).toBe(true);
 
     const disabled = f.cf.state.addToken({ status: 'disabled' });
@@ -65,10 +75,12 @@ describe('API token', () => {
     const token = f.cf.state.addToken({ kind: 'user' });
     const run = await f.run({ 'cloudflare-api-token': token.value }, [token.value]);
     expectExit(run, 0, f.cf);
-    expect(f.cf.log.api().slice(0, 2).map((e) => `${e.path} ${e.status}`)).toEqual([
-      `/accounts/${f.account.id}/tokens/verify 401`,
-      '/user/tokens/verify 200',
-    ]);
+    expect(
+      f.cf.log
+        .api()
+        .slice(0, 2)
+        .map((e) => `${e.path} ${e.status}`),
+    ).toEqual([`/accounts/${f.account.id}/tokens/verify 401`, '/user/tokens/verify 200']);
     expect(f.cf.state.bucket(f.account.id, 'default', BUCKET)).toBeDefined();
   });
 

@@ -2,7 +2,15 @@
  * The Cloudflare stand-in seeded the way the provision tests start: one account, one zone
  * (example.dev), one token with what provision needs; plus the inputs that point the bundle at it.
  */
-import { startFakeCloudflare, type FakeAccount, type FakeCloudflare, type FakeCloudflareOptions, type FakeToken, type FakeZone, type LoggedRequest } from '../fakes/cloudflare/index.js';
+import {
+  startFakeCloudflare,
+  type FakeAccount,
+  type FakeCloudflare,
+  type FakeCloudflareOptions,
+  type FakeToken,
+  type FakeZone,
+  type LoggedRequest,
+} from '../fakes/cloudflare/index.js';
 import { runAction, type ActionRun } from '../helpers/run-action.js';
 
 export interface ProvisionFixture {
@@ -13,7 +21,11 @@ export interface ProvisionFixture {
   /** Inputs for a run against the stand-in, with overrides. */
   inputs(overrides?: Record<string, string | undefined>): Record<string, string | undefined>;
   /** Runs the provision bundle with these inputs; the token (and `secrets`) are scanned for leaks. */
-  run(overrides?: Record<string, string | undefined>, secrets?: readonly string[], env?: Record<string, string | undefined>): Promise<ActionRun>;
+  run(
+    overrides?: Record<string, string | undefined>,
+    secrets?: readonly string[],
+    env?: Record<string, string | undefined>,
+  ): Promise<ActionRun>;
   close(): Promise<void>;
 }
 
@@ -26,11 +38,16 @@ export const HOST = 'cache.example.dev';
  * says otherwise, so runs need not wait; tests of the waiting set `domainActivation` themselves.
  */
 export async function startProvisionFixture(options: FakeCloudflareOptions = {}): Promise<ProvisionFixture> {
-  const cf = await startFakeCloudflare({ ...options, settings: { domainActivation: { afterGets: 1 }, ...options.settings } });
+  const cf = await startFakeCloudflare({
+    ...options,
+    settings: { domainActivation: { afterGets: 1 }, ...options.settings },
+  });
   const account = cf.state.addAccount();
   const zone = cf.state.addZone({ name: 'example.dev', accountId: account.id });
   const token = cf.state.addToken();
-  const inputs = (overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> => ({
+  const inputs = (
+    overrides: Record<string, string | undefined> = {},
+  ): Record<string, string | undefined> => ({
     'cloudflare-api-token': token.value,
     'cloudflare-account-id': account.id,
     'zone-name': 'example.dev',
@@ -46,7 +63,12 @@ export async function startProvisionFixture(options: FakeCloudflareOptions = {})
     token,
     inputs,
     run: (overrides = {}, secrets = [], env = {}) =>
-      runAction('provision', { inputs: inputs(overrides), secrets: [token.value, ...secrets], timeoutMs: 60_000, env }),
+      runAction('provision', {
+        inputs: inputs(overrides),
+        secrets: [token.value, ...secrets],
+        timeoutMs: 60_000,
+        env,
+      }),
     close: () => cf.close(),
   };
 }

@@ -1,7 +1,12 @@
 /** The planner alone: desired vs actual -> changes, warnings and blockers (no I/O). */
 import type { ActualDomain, R2Actual, R2Config } from '../../src/core/cloudflare/r2-model.js';
 import { describeChange, planR2 } from '../../src/core/cloudflare/r2-planner.js';
-import { bucketNameProblem, defaultBucketName, s3EndpointHost, stackSlug } from '../../src/core/cloudflare/r2-names.js';
+import {
+  bucketNameProblem,
+  defaultBucketName,
+  s3EndpointHost,
+  stackSlug,
+} from '../../src/core/cloudflare/r2-names.js';
 
 const config: R2Config = {
   accountId: 'a'.repeat(32),
@@ -18,8 +23,21 @@ const config: R2Config = {
   domainWaitMs: 0,
 };
 const zone = { id: 'z'.repeat(32), name: 'example.dev', status: 'active' };
-const empty: R2Actual = { bucket: undefined, bucketInOtherJurisdiction: undefined, domain: undefined, domainElsewhere: undefined, hasObjects: undefined, notes: [] };
-const bucket = { name: 'c-niks3', jurisdiction: 'default', location: 'ENAM', storageClass: 'Standard', creationDate: undefined };
+const empty: R2Actual = {
+  bucket: undefined,
+  bucketInOtherJurisdiction: undefined,
+  domain: undefined,
+  domainElsewhere: undefined,
+  hasObjects: undefined,
+  notes: [],
+};
+const bucket = {
+  name: 'c-niks3',
+  jurisdiction: 'default',
+  location: 'ENAM',
+  storageClass: 'Standard',
+  creationDate: undefined,
+};
 const domain: ActualDomain = {
   host: 'cache.example.dev',
   enabled: true,
@@ -32,7 +50,12 @@ const domain: ActualDomain = {
 
 describe('planR2', () => {
   it('plans nothing when everything matches (location compared case-insensitively)', () => {
-    expect(planR2(config, zone, { ...empty, bucket, domain })).toEqual({ changes: [], warnings: [], blockers: [], notes: [] });
+    expect(planR2(config, zone, { ...empty, bucket, domain })).toEqual({
+      changes: [],
+      warnings: [],
+      blockers: [],
+      notes: [],
+    });
   });
 
   it('creates what is missing, in order: bucket, then domain', () => {
@@ -44,23 +67,44 @@ describe('planR2', () => {
   });
 
   it('never plans a bucket delete or re-create in apply, whatever drifted', () => {
-    const plan = planR2(config, zone, { ...empty, bucket: { ...bucket, location: 'APAC', storageClass: 'InfrequentAccess' }, domain });
+    const plan = planR2(config, zone, {
+      ...empty,
+      bucket: { ...bucket, location: 'APAC', storageClass: 'InfrequentAccess' },
+      domain,
+    });
     expect(plan.changes.every((c) => c.resource !== 'r2-bucket' || c.action === 'update')).toBe(true);
     expect(plan.warnings).toHaveLength(1);
   });
 
   it('blocks everything when the host is held elsewhere or the bucket is in another jurisdiction', () => {
-    expect(planR2(config, zone, { ...empty, domainElsewhere: { bucket: 'x', jurisdiction: 'default' } })).toMatchObject({ changes: [], blockers: [expect.stringContaining('"x"')] });
+    expect(
+      planR2(config, zone, { ...empty, domainElsewhere: { bucket: 'x', jurisdiction: 'default' } }),
+    ).toMatchObject({ changes: [], blockers: [expect.stringContaining('"x"')] });
     expect(planR2(config, zone, { ...empty, bucketInOtherJurisdiction: 'eu' }).blockers).toHaveLength(1);
   });
 
   it('destroy: domain first, bucket only with delete-data, nothing for what is gone', () => {
     const destroy = { ...config, mode: 'destroy' as const };
-    expect(planR2(destroy, undefined, { ...empty, bucket, domain }).changes.map((c) => `${c.action} ${c.resource}`)).toEqual(['delete r2-custom-domain']);
     expect(
-      planR2({ ...destroy, deleteData: true }, undefined, { ...empty, bucket, domain, hasObjects: true }).changes.map((c) => `${c.action} ${c.resource}`),
+      planR2(destroy, undefined, { ...empty, bucket, domain }).changes.map(
+        (c) => `${c.action} ${c.resource}`,
+      ),
+    ).toEqual(['delete r2-custom-domain']);
+    expect(
+      planR2({ ...destroy, deleteData: true }, undefined, {
+        ...empty,
+        bucket,
+        domain,
+        hasObjects: true,
+      }).changes.map((c) => `${c.action} ${c.resource}`),
     ).toEqual(['delete r2-custom-domain', 'empty r2-bucket', 'delete r2-bucket']);
-    expect(planR2({ ...destroy, deleteData: true }, undefined, { ...empty, bucket, hasObjects: false }).changes.map((c) => c.action)).toEqual(['delete']);
+    expect(
+      planR2({ ...destroy, deleteData: true }, undefined, {
+        ...empty,
+        bucket,
+        hasObjects: false,
+      }).changes.map((c) => c.action),
+    ).toEqual(['delete']);
     expect(planR2({ ...destroy, deleteData: true }, undefined, empty).changes).toEqual([]);
   });
 });

@@ -21,7 +21,16 @@ export interface DeployInputs {
 }
 
 /** Inputs that only `apply` and `plan` need (destroy must work without the server's secrets). */
-const DEPLOY_ONLY = ['cache-url', 'bucket-name', 's3-endpoint', 'niks3-api-token', 'niks3-db', 'niks3-s3-access-key', 'niks3-s3-secret-key', 'niks3-signing-key'];
+const DEPLOY_ONLY = [
+  'cache-url',
+  'bucket-name',
+  's3-endpoint',
+  'niks3-api-token',
+  'niks3-db',
+  'niks3-s3-access-key',
+  'niks3-s3-secret-key',
+  'niks3-signing-key',
+];
 
 export function readDeployInputs(inputs: InputReader, env: NodeJS.ProcessEnv, logger: Logger): DeployInputs {
   const mode = inputs.enum<'apply' | 'plan' | 'destroy'>('mode');
@@ -29,7 +38,9 @@ export function readDeployInputs(inputs: InputReader, env: NodeJS.ProcessEnv, lo
   const flyToken = inputs.required('fly-api-token');
   const token = parseFlyToken(flyToken);
   if (token.macaroons.length + token.userTokens.length === 0) {
-    throw new ConfigurationError("Input 'fly-api-token' holds no token: pass the whole output of `fly tokens create` (e.g. `FlyV1 fm2_…`).");
+    throw new ConfigurationError(
+      "Input 'fly-api-token' holds no token: pass the whole output of `fly tokens create` (e.g. `FlyV1 fm2_…`).",
+    );
   }
   const common = {
     mode,
@@ -90,7 +101,9 @@ export function readDeployInputs(inputs: InputReader, env: NodeJS.ProcessEnv, lo
     dbHost = '';
   }
   if (!dbHost) {
-    throw new ConfigurationError("Input 'niks3-db' is not a PostgreSQL URL with a host (value hidden): expected `postgresql://USER:PASSWORD@HOST/DB?sslmode=require`.");
+    throw new ConfigurationError(
+      "Input 'niks3-db' is not a PostgreSQL URL with a host (value hidden): expected `postgresql://USER:PASSWORD@HOST/DB?sslmode=require`.",
+    );
   }
 
   const serverUrl = inputs.url('server-url') ?? `https://${app}.fly.dev`;

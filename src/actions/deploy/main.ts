@@ -40,7 +40,9 @@ export function defaultDeps(): DeployDeps {
     signals: process,
     exit: (code) => process.exit(code),
     launchId: (env) => {
-      const run = env['GITHUB_RUN_ID'] ? `gh-${env['GITHUB_RUN_ID']}-${env['GITHUB_RUN_ATTEMPT'] ?? '1'}-` : 'nc-';
+      const run = env['GITHUB_RUN_ID']
+        ? `gh-${env['GITHUB_RUN_ID']}-${env['GITHUB_RUN_ATTEMPT'] ?? '1'}-`
+        : 'nc-';
       return `${run}${randomBytes(4).toString('hex')}`;
     },
   };
@@ -56,7 +58,9 @@ export async function run(io: StepIO = actionsStepIO(), deps: DeployDeps = defau
       logger: io.logger,
       fetch: deps.fetch,
       sleep: deps.sleep,
-      ...(deps.httpTimeoutMs !== undefined ? { timeoutMs: deps.httpTimeoutMs, writeTimeoutMs: deps.httpTimeoutMs } : {}),
+      ...(deps.httpTimeoutMs !== undefined
+        ? { timeoutMs: deps.httpTimeoutMs, writeTimeoutMs: deps.httpTimeoutMs }
+        : {}),
     });
     const ctx: DeploymentContext = {
       client,
@@ -84,13 +88,20 @@ export async function run(io: StepIO = actionsStepIO(), deps: DeployDeps = defau
     if (!settings || !publicKey) throw new Error('internal: deploy settings missing');
     const desired = desiredState(settings);
     // Every secret value (and its base64 form, i.e. the file secrets) was masked when read.
-    const flyToml = writeFlyToml(io.env, desired.app, renderFlyToml({ app: desired.app, region: desired.region, config: desired.config }));
+    const flyToml = writeFlyToml(
+      io.env,
+      desired.app,
+      renderFlyToml({ app: desired.app, region: desired.region, config: desired.config }),
+    );
     const outcome = await deployApp(desired, inputs.mode, ctx);
 
     io.setOutput('server-url', desired.serverUrl);
     io.setOutput('public-key', publicKey);
     io.setOutput('machine-id', outcome.machine?.id ?? '');
-    io.setOutput('image', outcome.mode === 'apply' ? (outcome.machine?.config?.image ?? desired.image) : desired.image);
+    io.setOutput(
+      'image',
+      outcome.mode === 'apply' ? (outcome.machine?.config?.image ?? desired.image) : desired.image,
+    );
     io.setOutput('changed', String(outcome.changed));
     io.setOutput('fly-toml', flyToml);
     io.setOutput('plan', JSON.stringify(outcome.changes));

@@ -4,13 +4,15 @@ import { MODE } from '../common-inputs.js';
 export const DEPLOY_SPEC: ActionSpec = {
   name: 'deploy',
   title: 'nix-cache deploy',
-  description: 'Deploy the niks3 server on Fly.io through the Machines API (app, IPs, secrets, machine), plan it, or destroy it.',
+  description:
+    'Deploy the niks3 server on Fly.io through the Machines API (app, IPs, secrets, machine), plan it, or destroy it.',
   icon: 'server',
   color: 'purple',
   inputs: [
     {
       name: 'fly-api-token',
-      description: 'Fly.io API token (FLY_API_TOKEN): an org token to create the app; a deploy token is enough to update it.',
+      description:
+        'Fly.io API token (FLY_API_TOKEN): an org token to create the app; a deploy token is enough to update it.',
       type: 'string',
       required: true,
       secret: true,
@@ -52,7 +54,14 @@ export const DEPLOY_SPEC: ActionSpec = {
       values: ['shared', 'performance'],
       default: 'shared',
     },
-    { name: 'fly-vm-cpus', description: 'CPUs of the machine.', type: 'integer', default: '1', min: 1, max: 16 },
+    {
+      name: 'fly-vm-cpus',
+      description: 'CPUs of the machine.',
+      type: 'integer',
+      default: '1',
+      min: 1,
+      max: 16,
+    },
     {
       name: 'fly-vm-memory',
       description: 'Memory of the machine, e.g. `256mb`, `1gb` or `512` (MB).',
@@ -62,7 +71,14 @@ export const DEPLOY_SPEC: ActionSpec = {
       accepts: 'a memory size such as `256mb`, `1gb` or `512` (megabytes), a multiple of 256 MB',
       invalid: ['lots', '256kb', '100mb'],
     },
-    { name: 'fly-swap-size-mb', description: 'Swap of the machine in MB.', type: 'integer', default: '512', min: 0, max: 65536 },
+    {
+      name: 'fly-swap-size-mb',
+      description: 'Swap of the machine in MB.',
+      type: 'integer',
+      default: '512',
+      min: 0,
+      max: 65536,
+    },
     {
       name: 'niks3-image',
       description: 'niks3 server image; pin a version (the push client targets the niks3 v1.7.0 protocol).',
@@ -71,9 +87,26 @@ export const DEPLOY_SPEC: ActionSpec = {
       pattern: /^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$/,
       accepts: 'an image reference such as `ghcr.io/mic92/niks3:v1.7.0`',
     },
-    { name: 'niks3-s3-concurrency', description: 'Concurrent S3 calls per niks3 request.', type: 'integer', default: '20', min: 1, max: 1000 },
-    { name: 'niks3-enable-read-proxy', description: 'Serve cache reads through niks3 too.', type: 'boolean', default: 'false' },
-    { name: 'cache-url', description: 'Public cache URL (provision output `cache-url`). Required for `apply` and `plan`.', type: 'url', example: 'https://cache.example.dev' },
+    {
+      name: 'niks3-s3-concurrency',
+      description: 'Concurrent S3 calls per niks3 request.',
+      type: 'integer',
+      default: '20',
+      min: 1,
+      max: 1000,
+    },
+    {
+      name: 'niks3-enable-read-proxy',
+      description: 'Serve cache reads through niks3 too.',
+      type: 'boolean',
+      default: 'false',
+    },
+    {
+      name: 'cache-url',
+      description: 'Public cache URL (provision output `cache-url`). Required for `apply` and `plan`.',
+      type: 'url',
+      example: 'https://cache.example.dev',
+    },
     {
       name: 'bucket-name',
       description: 'R2 bucket (provision output `bucket-name`). Required for `apply` and `plan`.',
@@ -84,17 +117,26 @@ export const DEPLOY_SPEC: ActionSpec = {
     },
     {
       name: 's3-endpoint',
-      description: 'R2 S3 endpoint host without scheme (provision output `s3-endpoint`). Required for `apply` and `plan`.',
+      description:
+        'R2 S3 endpoint host without scheme (provision output `s3-endpoint`). Required for `apply` and `plan`.',
       type: 'string',
       pattern: /^[A-Za-z0-9.-]+(:\d+)?$/,
       accepts: 'a host name without scheme, e.g. `<account>.r2.cloudflarestorage.com`',
       example: '0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com',
       invalid: ['https://x.r2.cloudflarestorage.com'],
     },
-    { name: 'r2-s3-region', description: 'Region handed to the niks3 S3 client.', type: 'string', default: 'auto', pattern: /^[a-z0-9-]+$/, accepts: 'a region such as `auto`' },
+    {
+      name: 'r2-s3-region',
+      description: 'Region handed to the niks3 S3 client.',
+      type: 'string',
+      default: 'auto',
+      pattern: /^[a-z0-9-]+$/,
+      accepts: 'a region such as `auto`',
+    },
     {
       name: 'niks3-api-token',
-      description: 'Random bearer token of the niks3 server (NIKS3_API_TOKEN), at least 36 characters. Required for `apply` and `plan`.',
+      description:
+        'Random bearer token of the niks3 server (NIKS3_API_TOKEN), at least 36 characters. Required for `apply` and `plan`.',
       type: 'string',
       secret: true,
       pattern: /^\S{36,}$/,
@@ -108,11 +150,22 @@ export const DEPLOY_SPEC: ActionSpec = {
       pattern: /^postgres(ql)?:\/\/\S+$/,
       accepts: 'a postgres:// or postgresql:// URL',
     },
-    { name: 'niks3-s3-access-key', description: 'R2 S3 access key id (NIKS3_S3_ACCESS_KEY). Required for `apply` and `plan`.', type: 'string', secret: true },
-    { name: 'niks3-s3-secret-key', description: 'R2 S3 secret access key (NIKS3_S3_SECRET_KEY). Required for `apply` and `plan`.', type: 'string', secret: true },
+    {
+      name: 'niks3-s3-access-key',
+      description: 'R2 S3 access key id (NIKS3_S3_ACCESS_KEY). Required for `apply` and `plan`.',
+      type: 'string',
+      secret: true,
+    },
+    {
+      name: 'niks3-s3-secret-key',
+      description: 'R2 S3 secret access key (NIKS3_S3_SECRET_KEY). Required for `apply` and `plan`.',
+      type: 'string',
+      secret: true,
+    },
     {
       name: 'niks3-signing-key',
-      description: 'Nix signing secret key (NIKS3_SIGNING_KEY): the output of `nix key generate-secret --key-name NAME-1`. Required for `apply` and `plan`.',
+      description:
+        'Nix signing secret key (NIKS3_SIGNING_KEY): the output of `nix key generate-secret --key-name NAME-1`. Required for `apply` and `plan`.',
       type: 'string',
       secret: true,
       pattern: /^[^\s:]+:[A-Za-z0-9+/=]+$/,
@@ -134,9 +187,24 @@ export const DEPLOY_SPEC: ActionSpec = {
       accepts: 'one numeric owner id per line',
       invalid: ['octo-org'],
     },
-    { name: 'fly-api-url', description: 'Fly Machines API base URL.', type: 'url', default: 'https://api.machines.dev' },
-    { name: 'fly-graphql-url', description: 'Fly GraphQL URL (used only to list organisations).', type: 'url', default: 'https://api.fly.io/graphql' },
-    { name: 'server-url', description: 'Public URL of the niks3 server (custom domains, local stand-in).', type: 'url', defaultText: '`https://<fly-app-name>.fly.dev`' },
+    {
+      name: 'fly-api-url',
+      description: 'Fly Machines API base URL.',
+      type: 'url',
+      default: 'https://api.machines.dev',
+    },
+    {
+      name: 'fly-graphql-url',
+      description: 'Fly GraphQL URL (used only to list organisations).',
+      type: 'url',
+      default: 'https://api.fly.io/graphql',
+    },
+    {
+      name: 'server-url',
+      description: 'Public URL of the niks3 server (custom domains, local stand-in).',
+      type: 'url',
+      defaultText: '`https://<fly-app-name>.fly.dev`',
+    },
     MODE,
     { name: 'confirm', description: 'For `mode: destroy`: must equal the app name.', type: 'string' },
     {
@@ -154,7 +222,10 @@ export const DEPLOY_SPEC: ActionSpec = {
     { name: 'machine-id', description: 'Id of the niks3 machine.' },
     { name: 'image', description: 'Image the machine runs.' },
     { name: 'changed', description: '`true` when anything was (or, in plan mode, would be) changed.' },
-    { name: 'fly-toml', description: 'Path of a rendered fly.toml equivalent to the deployed app, for flyctl users.' },
+    {
+      name: 'fly-toml',
+      description: 'Path of a rendered fly.toml equivalent to the deployed app, for flyctl users.',
+    },
     { name: 'plan', description: 'JSON list of the changes made or planned.' },
   ],
 };

@@ -42,7 +42,9 @@ export function readProvisionInputs(inputs: InputReader, logger: Logger): Provis
 
   const host = cacheHost(cacheSubdomain, zoneName);
   if (host.length > 253) {
-    throw new ConfigurationError(`Inputs 'cache-subdomain' and 'zone-name' make a host name longer than 253 characters ("${host}"): use a shorter cache-subdomain.`);
+    throw new ConfigurationError(
+      `Inputs 'cache-subdomain' and 'zone-name' make a host name longer than 253 characters ("${host}"): use a shorter cache-subdomain.`,
+    );
   }
 
   if (mode === 'destroy') {
@@ -64,9 +66,13 @@ export function readProvisionInputs(inputs: InputReader, logger: Logger): Provis
       `Input '${accessKey === undefined ? 's3-access-key' : 's3-secret-key'}' is missing: give both 's3-access-key' and 's3-secret-key', or neither.`,
     );
   }
-  const checkS3 = inputs.given('check-s3-credentials') ? inputs.boolean('check-s3-credentials') : accessKey !== undefined;
+  const checkS3 = inputs.given('check-s3-credentials')
+    ? inputs.boolean('check-s3-credentials')
+    : accessKey !== undefined;
   if (checkS3 && accessKey === undefined) {
-    throw new ConfigurationError("Input 'check-s3-credentials' is true but 's3-access-key' and 's3-secret-key' are not given: pass both (from secrets), or set check-s3-credentials: false.");
+    throw new ConfigurationError(
+      "Input 'check-s3-credentials' is true but 's3-access-key' and 's3-secret-key' are not given: pass both (from secrets), or set check-s3-credentials: false.",
+    );
   }
   const endpointUrl = inputs.url('s3-endpoint-url') ?? `https://${s3EndpointHost(accountId, jurisdiction)}`;
 
@@ -76,9 +82,13 @@ export function readProvisionInputs(inputs: InputReader, logger: Logger): Provis
     const target = parseDatabaseUrl(databaseUrl);
     maskSecret(logger, target.password);
   }
-  const checkDb = inputs.given('check-database') ? inputs.boolean('check-database') : databaseUrl !== undefined;
+  const checkDb = inputs.given('check-database')
+    ? inputs.boolean('check-database')
+    : databaseUrl !== undefined;
   if (checkDb && databaseUrl === undefined) {
-    throw new ConfigurationError("Input 'check-database' is true but 'database-url' is not given: pass it (from a secret), or set check-database: false.");
+    throw new ConfigurationError(
+      "Input 'check-database' is true but 'database-url' is not given: pass it (from a secret), or set check-database: false.",
+    );
   }
 
   return {
@@ -100,7 +110,13 @@ export function readProvisionInputs(inputs: InputReader, logger: Logger): Provis
     },
     s3:
       accessKey !== undefined && secretKey !== undefined
-        ? { endpointUrl, bucket: bucketName, accessKeyId: accessKey, secretAccessKey: secretKey, region: 'auto' }
+        ? {
+            endpointUrl,
+            bucket: bucketName,
+            accessKeyId: accessKey,
+            secretAccessKey: secretKey,
+            region: 'auto',
+          }
         : undefined,
     checkS3,
     databaseUrl: checkDb ? databaseUrl : undefined,

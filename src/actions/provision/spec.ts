@@ -7,13 +7,15 @@ export { R2_JURISDICTIONS, R2_LOCATIONS, R2_STORAGE_CLASSES };
 export const PROVISION_SPEC: ActionSpec = {
   name: 'provision',
   title: 'nix-cache provision',
-  description: 'Create or converge the Cloudflare R2 side of the cache (bucket and custom domain), plan it, or destroy it.',
+  description:
+    'Create or converge the Cloudflare R2 side of the cache (bucket and custom domain), plan it, or destroy it.',
   icon: 'database',
   color: 'orange',
   inputs: [
     {
       name: 'cloudflare-api-token',
-      description: 'Cloudflare API token that can manage R2 buckets and R2 custom domains (CLOUDFLARE_API_TOKEN).',
+      description:
+        'Cloudflare API token that can manage R2 buckets and R2 custom domains (CLOUDFLARE_API_TOKEN).',
       type: 'string',
       required: true,
       secret: true,
@@ -134,7 +136,8 @@ export const PROVISION_SPEC: ActionSpec = {
     },
     {
       name: 's3-endpoint-url',
-      description: 'Override of the R2 S3 endpoint used by the S3 check and by destroy to empty the bucket (a local stand-in in tests and the demo).',
+      description:
+        'Override of the R2 S3 endpoint used by the S3 check and by destroy to empty the bucket (a local stand-in in tests and the demo).',
       type: 'url',
       defaultText: 'https://<account>.r2.cloudflarestorage.com (per jurisdiction)',
     },
@@ -173,8 +176,14 @@ export const PROVISION_SPEC: ActionSpec = {
     { name: 'cache-url', description: 'Public cache URL, `https://<subdomain>.<zone>`.' },
     { name: 's3-endpoint', description: 'R2 S3 endpoint host (no scheme), per jurisdiction.' },
     { name: 'zone-id', description: 'Zone id of the cache host.' },
-    { name: 'custom-domain-status', description: 'Status of the custom domain (e.g. `active`, `pending`, `absent`).' },
+    {
+      name: 'custom-domain-status',
+      description: 'Status of the custom domain (e.g. `active`, `pending`, `absent`).',
+    },
     { name: 'changed', description: '`true` when anything was (or, in plan mode, would be) changed.' },
-    { name: 'plan', description: 'JSON list of the changes made (apply/destroy) or that apply would make (plan).' },
+    {
+      name: 'plan',
+      description: 'JSON list of the changes made (apply/destroy) or that apply would make (plan).',
+    },
   ],
 };

@@ -25,7 +25,12 @@ export interface BucketObjects {
   deleteKeys(keys: readonly string[], deleted: (n: number) => void): Promise<void>;
 }
 
-export function restObjects(api: R2Api, bucket: string, jurisdiction: R2Jurisdiction, concurrency = 4): BucketObjects {
+export function restObjects(
+  api: R2Api,
+  bucket: string,
+  jurisdiction: R2Jurisdiction,
+  concurrency = 4,
+): BucketObjects {
   return {
     via: 'the Cloudflare API (one request per object; give s3-access-key and s3-secret-key to delete 1000 per request)',
     pageSize: 1000,
@@ -39,7 +44,9 @@ export function restObjects(api: R2Api, bucket: string, jurisdiction: R2Jurisdic
           deleted(1);
         }
       };
-      await Promise.all(Array.from({ length: Math.min(Math.max(1, concurrency), keys.length) }, () => worker()));
+      await Promise.all(
+        Array.from({ length: Math.min(Math.max(1, concurrency), keys.length) }, () => worker()),
+      );
     },
   };
 }
@@ -57,7 +64,12 @@ export function s3Objects(s3: R2S3): BucketObjects {
 }
 
 /** Deletes every object of the bucket; returns how many were deleted. */
-export async function emptyBucket(objects: BucketObjects, bucket: string, logger: Logger, options: { now?: () => number } = {}): Promise<number> {
+export async function emptyBucket(
+  objects: BucketObjects,
+  bucket: string,
+  logger: Logger,
+  options: { now?: () => number } = {},
+): Promise<number> {
   const now = options.now ?? Date.now;
   let deleted = 0;
   let lastProgress = now();
@@ -68,7 +80,9 @@ export async function emptyBucket(objects: BucketObjects, bucket: string, logger
     if (keys.length === 0) break;
     if (keys[0] === previousFirst && keys.length === objects.pageSize) {
       // The same full page again: deletes are not taking effect; stop rather than loop.
-      throw new Error(`R2 bucket "${bucket}": objects listed again after they were deleted (page ${page}); re-run later`);
+      throw new Error(
+        `R2 bucket "${bucket}": objects listed again after they were deleted (page ${page}); re-run later`,
+      );
     }
     previousFirst = keys[0];
     await objects.deleteKeys(keys, (n) => {

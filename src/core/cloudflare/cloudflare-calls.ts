@@ -8,9 +8,21 @@
  * cap (the SDK has none: a `retry-after: 300` would stall a job for minutes per attempt). Creates
  * are sent once (`maxRetries: 0`); the applier re-reads after an ambiguous failure and converges.
  */
-import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'cloudflare/core/error';
+import {
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
+} from 'cloudflare/core/error';
 import { ConfigurationError, RemoteError } from '../errors.js';
-import { backoffDelay, networkDetail, parseRetryAfter, sleep as realSleep, type RetryPolicy, type Sleep } from '../http.js';
+import {
+  backoffDelay,
+  networkDetail,
+  parseRetryAfter,
+  sleep as realSleep,
+  type RetryPolicy,
+  type Sleep,
+} from '../http.js';
 import type { Logger } from '../logger.js';
 
 export const CLOUDFLARE_REMOTE = 'Cloudflare API';
@@ -41,6 +53,14 @@ export interface CfOperation {
   readonly permission?: string;
 }
 
+/**
+ * `instanceof APIError` narrows to `APIError<any, any, any>`; this narrows to the SDK's default
+ * type arguments instead (status, headers and body typed).
+ */
+function isApiError(error: unknown): error is APIError {
+  return error instanceof APIError;
+}
+
 /** True when the error is an API answer with this status (and, if given, one of these codes). */
 export function isApiStatus(error: unknown, status: number, codes?: readonly number[]): boolean {
   if (!(error instanceof APIError) || error.status !== status) return false;
@@ -53,20 +73,35 @@ export function apiStatus(error: unknown): number | undefined {
   return error instanceof APIError && typeof error.status === 'number' ? error.status : undefined;
 }
 
+/**
+ * A connection that broke while the body of an answer was being read (undici's `TypeError:
+ * terminated`): the SDK reads the body outside its own error handling, so this one is not wrapped
+ * into an APIConnectionError. For a create it is ambiguous (the create may have taken effect).
+ */
+export function isBrokenAnswer(error: unknown): boolean {
+  const e = error as { name?: unknown; message?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.name === 'TypeError' && e.message === 'terminated';
+}
+
 /** Whether another try may help: connection failures, timeouts, and the retry statuses. */
 export function isTransient(error: unknown, policy: RetryPolicy = CLOUDFLARE_RETRY): boolean {
   if (error instanceof APIUserAbortError) return false;
-  if (error instanceof APIConnectionError) return true;
+  if (error instanceof APIConnectionError || isBrokenAnswer(error)) return true;
   const status = apiStatus(error);
   return status !== undefined && policy.retryStatuses.includes(status);
 }
 
 /** `code message; code message` from an API error body, or its text. */
 function errorDetail(error: APIError): string {
-  if (error.errors.length > 0) return error.errors.map((e) => `${e.code ?? "?"} ${e.message ?? ""}`.trim()).join('; ');
+  if (error.errors.length > 0)
+    return error.errors.map((e) => `${e.code ?? '?'} ${e.message ?? ''}`.trim()).join('; ');
   const body = error.error;
   const text = typeof body === 'string' ? body : body === undefined ? '' : JSON.stringify(body);
-  return text.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200);
+  return text
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 200);
 }
 
 /** Turns whatever the SDK threw into an error that names the remote, the operation and a fix. */
@@ -75,23 +110,31 @@ export function cloudflareError(error: unknown, op: CfOperation): Error {
   const operation = `${op.what} (${op.route})`;
   if (error instanceof APIConnectionTimeoutError) {
     return new RemoteError(
-      { remote: CLOUDFLARE_REMOTE, operation, detail: 'no answer in time', hint: 'Check cloudflare-api-url and the network, then re-run', transient: true },
+      {
+        remote: CLOUDFLARE_REMOTE,
+        operation,
+        detail: 'no answer in time',
+        hint: 'Check cloudflare-api-url and the network, then re-run',
+        transient: true,
+      },
       { cause: error },
     );
   }
-  if (error instanceof APIConnectionError) {
+  if (error instanceof APIConnectionError || isBrokenAnswer(error)) {
     return new RemoteError(
       {
         remote: CLOUDFLARE_REMOTE,
         operation,
-        detail: networkDetail(error.cause ?? error),
+        detail: isBrokenAnswer(error)
+          ? `the connection broke while the answer was read (${networkDetail(error)})`
+          : networkDetail((error as APIConnectionError).cause ?? error),
         hint: 'Check that cloudflare-api-url is reachable from this runner, then re-run',
         transient: true,
       },
       { cause: error },
     );
   }
-  if (error instanceof APIError && typeof error.status === 'number') {
+  if (isApiError(error) && typeof error.status === 'number') {
     const status = error.status;
     let hint: string | undefined;
     if (status === 401) {
@@ -108,7 +151,14 @@ export function cloudflareError(error: unknown, op: CfOperation): Error {
       hint = 'Cloudflare had an internal error: re-run later';
     }
     return new RemoteError(
-      { remote: CLOUDFLARE_REMOTE, operation, status, detail: errorDetail(error), ...(hint ? { hint } : {}), transient: isTransient(error) },
+      {
+        remote: CLOUDFLARE_REMOTE,
+        operation,
+        status,
+        detail: errorDetail(error),
+        ...(hint ? { hint } : {}),
+        transient: isTransient(error),
+      },
       { cause: error },
     );
   }
@@ -142,7 +192,11 @@ export class CloudflareCalls {
    * A call that is safe to repeat (a read, an update to fixed values, a delete): retried on
    * transient failures. `accept` turns expected errors (e.g. 404) into a value instead of a throw.
    */
-  async retried<T, U = never>(op: CfOperation, fn: () => Promise<T>, accept?: (error: unknown) => U | undefined): Promise<T | U> {
+  async retried<T, U = never>(
+    op: CfOperation,
+    fn: () => Promise<T>,
+    accept?: (error: unknown) => U | undefined,
+  ): Promise<T | U> {
     const started = this.now();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -153,13 +207,16 @@ export class CloudflareCalls {
           const accepted = accept(error);
           if (accepted !== undefined) return accepted;
         }
-        if (!isTransient(error, this.policy) || attempt >= this.policy.attempts) throw cloudflareError(error, op);
+        if (!isTransient(error, this.policy) || attempt >= this.policy.attempts)
+          throw cloudflareError(error, op);
         const delay = this.delayAfter(error, attempt);
         if (this.policy.deadlineMs !== undefined && this.now() - started + delay > this.policy.deadlineMs) {
           throw cloudflareError(error, op);
         }
         this.retries += 1;
-        this.logger.info(`${op.what}: ${describeTransient(error)}; retrying in ${(delay / 1000).toFixed(1)} s`);
+        this.logger.info(
+          `${op.what}: ${describeTransient(error)}; retrying in ${(delay / 1000).toFixed(1)} s`,
+        );
         await this.doSleep(delay);
       }
     }
@@ -169,7 +226,11 @@ export class CloudflareCalls {
    * A call sent exactly once (a create: the SDK would repeat a 409 three times). `accept` as above;
    * anything else is translated and thrown (callers that converge catch transient ones).
    */
-  async once<T, U = never>(op: CfOperation, fn: () => Promise<T>, accept?: (error: unknown) => U | undefined): Promise<T | U> {
+  async once<T, U = never>(
+    op: CfOperation,
+    fn: () => Promise<T>,
+    accept?: (error: unknown) => U | undefined,
+  ): Promise<T | U> {
     try {
       this.logger.debug(`Cloudflare: ${op.route} (once)`);
       return await fn();
@@ -185,10 +246,12 @@ export class CloudflareCalls {
   /** Back-off before the next attempt: the server's Retry-After (capped) or exponential with jitter. */
   delayAfter(error: unknown, attempt: number): number {
     let delay = backoffDelay(attempt, this.policy);
-    if (error instanceof APIError && error.headers) {
+    if (isApiError(error) && error.headers) {
       const ms = error.headers.get('retry-after-ms');
-      const retryAfter = ms !== null && /^\d+$/.test(ms) ? Number(ms) : parseRetryAfter(error.headers.get('retry-after'));
-      if (retryAfter !== undefined) delay = Math.max(delay, Math.min(retryAfter, this.policy.retryAfterCapMs));
+      const retryAfter =
+        ms !== null && /^\d+$/.test(ms) ? Number(ms) : parseRetryAfter(error.headers.get('retry-after'));
+      if (retryAfter !== undefined)
+        delay = Math.max(delay, Math.min(retryAfter, this.policy.retryAfterCapMs));
     }
     return delay;
   }
@@ -197,14 +260,18 @@ export class CloudflareCalls {
   async backoff(error: unknown, attempt: number, what: string): Promise<void> {
     const delay = this.delayAfter(error, attempt);
     this.retries += 1;
-    this.logger.info(`${what}: ${describeTransient(error)}; checking again in ${(delay / 1000).toFixed(1)} s`);
+    this.logger.info(
+      `${what}: ${describeTransient(error)}; checking again in ${(delay / 1000).toFixed(1)} s`,
+    );
     await this.doSleep(delay);
   }
 }
 
 function describeTransient(error: unknown): string {
   if (error instanceof APIConnectionTimeoutError) return 'no answer in time';
-  if (error instanceof APIConnectionError) return `connection failed (${networkDetail(error.cause ?? error)})`;
+  if (error instanceof APIConnectionError)
+    return `connection failed (${networkDetail(error.cause ?? error)})`;
+  if (isBrokenAnswer(error)) return `the connection broke mid-answer (${networkDetail(error)})`;
   const status = apiStatus(error);
   return status === undefined ? 'failed' : `HTTP ${status}`;
 }

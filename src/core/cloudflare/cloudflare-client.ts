@@ -21,7 +21,14 @@ import { USER_AGENT } from '../version.js';
 
 export const CLOUDFLARE_API_URL = 'https://api.cloudflare.com/client/v4';
 
-const RESOURCES = [BaseBuckets, BaseCustom, BaseObjects, BaseZones, BaseAccountTokens, BaseUserTokens] as const;
+const RESOURCES = [
+  BaseBuckets,
+  BaseCustom,
+  BaseObjects,
+  BaseZones,
+  BaseAccountTokens,
+  BaseUserTokens,
+] as const;
 
 function build(options: Parameters<typeof createClient<typeof RESOURCES>>[0]) {
   return createClient(options);

@@ -34,17 +34,24 @@ export function parseDatabaseUrl(text: string): DatabaseTarget {
   try {
     url = new URL(text.trim());
   } catch {
-    throw new ConfigurationError("Input 'database-url' is not a valid URL: expected postgres://USER:PASSWORD@HOST[:PORT]/DATABASE[?sslmode=require].");
+    throw new ConfigurationError(
+      "Input 'database-url' is not a valid URL: expected postgres://USER:PASSWORD@HOST[:PORT]/DATABASE[?sslmode=require].",
+    );
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     throw new ConfigurationError("Input 'database-url' must start with postgres:// or postgresql://.");
   }
   const params = url.searchParams;
   const host = params.get('host') ?? url.hostname.replace(/^\[|\]$/g, '');
-  if (!host) throw new ConfigurationError("Input 'database-url' has no host: expected postgres://USER:PASSWORD@HOST[:PORT]/DATABASE.");
+  if (!host)
+    throw new ConfigurationError(
+      "Input 'database-url' has no host: expected postgres://USER:PASSWORD@HOST[:PORT]/DATABASE.",
+    );
   const sslmode = params.get('sslmode') ?? 'prefer';
   if (!SSL_MODES.includes(sslmode)) {
-    throw new ConfigurationError(`Input 'database-url' has sslmode=${sslmode}: expected one of ${SSL_MODES.join(', ')}.`);
+    throw new ConfigurationError(
+      `Input 'database-url' has sslmode=${sslmode}: expected one of ${SSL_MODES.join(', ')}.`,
+    );
   }
   const user = decodeURIComponent(url.username);
   const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || user;
@@ -64,7 +71,10 @@ export function parseDatabaseUrl(text: string): DatabaseTarget {
 }
 
 function tlsOptions(target: DatabaseTarget): ConnectionOptions | false {
-  const ca = target.sslrootcert && target.sslrootcert !== 'system' ? readFileSync(target.sslrootcert, 'utf8') : undefined;
+  const ca =
+    target.sslrootcert && target.sslrootcert !== 'system'
+      ? readFileSync(target.sslrootcert, 'utf8')
+      : undefined;
   switch (target.sslmode) {
     case 'disable':
     case 'allow':
@@ -85,7 +95,10 @@ export interface DatabaseCheckResult {
 }
 
 /** Connects, runs `SELECT 1`, disconnects. Throws a ConfigurationError that says what to fix. */
-export async function checkDatabase(url: string, options: { timeoutMs?: number } = {}): Promise<DatabaseCheckResult> {
+export async function checkDatabase(
+  url: string,
+  options: { timeoutMs?: number } = {},
+): Promise<DatabaseCheckResult> {
   const target = parseDatabaseUrl(url);
   const timeoutMs = options.timeoutMs ?? 10_000;
   const attempt = async (ssl: ConnectionOptions | false): Promise<DatabaseCheckResult> => {
@@ -105,7 +118,9 @@ export async function checkDatabase(url: string, options: { timeoutMs?: number }
     client.on('error', () => undefined);
     try {
       await client.connect();
-      const result = await client.query<{ ok: number; version: string }>('SELECT 1 AS ok, current_setting(\'server_version\') AS version');
+      const result = await client.query<{ ok: number; version: string }>(
+        "SELECT 1 AS ok, current_setting('server_version') AS version",
+      );
       if (result.rows[0]?.ok !== 1) throw new Error('SELECT 1 did not answer 1');
       return { tls: ssl !== false, serverVersion: result.rows[0]?.version ?? '?' };
     } finally {
@@ -117,7 +132,8 @@ export async function checkDatabase(url: string, options: { timeoutMs?: number }
       return await attempt(tlsOptions(target));
     } catch (error) {
       // libpq's prefer: when the server offers no TLS, connect without it.
-      if (target.sslmode === 'prefer' && /does not support SSL/i.test(String((error as Error)?.message))) return await attempt(false);
+      if (target.sslmode === 'prefer' && /does not support SSL/i.test(String((error as Error)?.message)))
+        return await attempt(false);
       throw error;
     }
   } catch (error) {
@@ -149,7 +165,8 @@ function describeFailure(error: unknown, target: DatabaseTarget, timeoutMs: numb
     default:
       if (/timeout/i.test(reason)) {
         reason = `no answer within ${Math.round(timeoutMs / 1000)} s`;
-        fix = 'Check that the database host is reachable from this runner (Neon computes may take a few seconds to wake).';
+        fix =
+          'Check that the database host is reachable from this runner (Neon computes may take a few seconds to wake).';
       } else if (/does not support SSL/i.test(reason)) {
         fix = `The URL asks for TLS (sslmode=${target.sslmode}) but the server offers none: use a TLS endpoint, or sslmode=disable only for a local database.`;
       } else if (/certificate|self[- ]signed|SSL|TLS/i.test(reason)) {

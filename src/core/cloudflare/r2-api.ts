@@ -6,7 +6,7 @@
 import type { CustomGetResponse } from 'cloudflare/resources/r2/buckets/domains/custom';
 import type { Bucket } from 'cloudflare/resources/r2/buckets/buckets';
 import { ConfigurationError } from '../errors.js';
-import { CF_PERMISSIONS, CloudflareCalls, apiStatus, isApiStatus, type CfOperation } from './cloudflare-calls.js';
+import { CF_PERMISSIONS, CloudflareCalls, apiStatus, isApiStatus } from './cloudflare-calls.js';
 import type { CloudflareClient } from './cloudflare-client.js';
 import { DESIRED_MIN_TLS, type ActualBucket, type ActualDomain, type ZoneInfo } from './r2-model.js';
 import type { R2Jurisdiction, R2Location, R2StorageClass } from './r2-names.js';
@@ -47,11 +47,17 @@ export class R2Api {
    */
   async verifyToken(): Promise<TokenIdentity> {
     const asAccount = await this.calls.retried(
-      { what: 'verify the API token (account-owned)', route: `GET /accounts/${this.accountId}/tokens/verify` },
+      {
+        what: 'verify the API token (account-owned)',
+        route: `GET /accounts/${this.accountId}/tokens/verify`,
+      },
       () => this.client.accounts.tokens.verify({ account_id: this.accountId }),
-      (error) => (apiStatus(error) === 401 || apiStatus(error) === 403 || apiStatus(error) === 404 ? null : undefined),
+      (error) =>
+        apiStatus(error) === 401 || apiStatus(error) === 403 || apiStatus(error) === 404 ? null : undefined,
     );
-    let identity: TokenIdentity | undefined = asAccount ? { id: asAccount.id, status: asAccount.status, owner: 'account' } : undefined;
+    let identity: TokenIdentity | undefined = asAccount
+      ? { id: asAccount.id, status: asAccount.status, owner: 'account' }
+      : undefined;
     if (!identity) {
       const asUser = await this.calls.retried(
         { what: 'verify the API token (user)', route: 'GET /user/tokens/verify' },
@@ -82,7 +88,12 @@ export class R2Api {
       (error) => (apiStatus(error) === 404 || apiStatus(error) === 400 ? null : undefined),
     );
     if (!zone) return undefined;
-    return { id: zone.id, name: zone.name, status: zone.status ?? 'unknown', accountId: zone.account.id ?? '' };
+    return {
+      id: zone.id,
+      name: zone.name,
+      status: zone.status ?? 'unknown',
+      accountId: zone.account.id ?? '',
+    };
   }
 
   /** The zones of the account whose name equals `name` (case-insensitive). */
@@ -95,7 +106,8 @@ export class R2Api {
       );
       const items = result.getPaginatedItems();
       for (const zone of items) {
-        if (zone.name.toLowerCase() === name.toLowerCase()) found.push({ id: zone.id, name: zone.name, status: zone.status ?? 'unknown' });
+        if (zone.name.toLowerCase() === name.toLowerCase())
+          found.push({ id: zone.id, name: zone.name, status: zone.status ?? 'unknown' });
       }
       if (items.length < 50) break;
     }
@@ -106,8 +118,13 @@ export class R2Api {
 
   async getBucket(name: string, jurisdiction: R2Jurisdiction): Promise<ActualBucket | undefined> {
     const bucket = await this.calls.retried(
-      { what: `read R2 bucket "${name}"`, route: this.bucketsRoute('GET', `/${name}`), permission: CF_PERMISSIONS.r2Read },
-      () => this.client.r2.buckets.get(name, { account_id: this.accountId, 'cf-r2-jurisdiction': jurisdiction }),
+      {
+        what: `read R2 bucket "${name}"`,
+        route: this.bucketsRoute('GET', `/${name}`),
+        permission: CF_PERMISSIONS.r2Read,
+      },
+      () =>
+        this.client.r2.buckets.get(name, { account_id: this.accountId, 'cf-r2-jurisdiction': jurisdiction }),
       notFound,
     );
     return bucket ? toActualBucket(bucket, name, jurisdiction) : undefined;
@@ -117,18 +134,38 @@ export class R2Api {
   async listBucketNames(jurisdiction: R2Jurisdiction, limit: number): Promise<string[]> {
     const result = await this.calls.retried(
       { what: 'list R2 buckets', route: this.bucketsRoute('GET'), permission: CF_PERMISSIONS.r2Read },
-      () => this.client.r2.buckets.list({ account_id: this.accountId, per_page: limit, 'cf-r2-jurisdiction': jurisdiction }),
+      () =>
+        this.client.r2.buckets.list({
+          account_id: this.accountId,
+          per_page: limit,
+          'cf-r2-jurisdiction': jurisdiction,
+        }),
     );
     return (result.buckets ?? []).map((b) => b.name ?? '').filter(Boolean);
   }
 
   /** Creates the bucket, sent once. Answers 'exists' on 409 (someone created it meanwhile). */
-  async createBucket(name: string, jurisdiction: R2Jurisdiction, location: R2Location, storageClass: R2StorageClass): Promise<'created' | 'exists'> {
+  async createBucket(
+    name: string,
+    jurisdiction: R2Jurisdiction,
+    location: R2Location,
+    storageClass: R2StorageClass,
+  ): Promise<'created' | 'exists'> {
     const result = await this.calls.once(
-      { what: `create R2 bucket "${name}"`, route: this.bucketsRoute('POST'), permission: CF_PERMISSIONS.r2Write },
+      {
+        what: `create R2 bucket "${name}"`,
+        route: this.bucketsRoute('POST'),
+        permission: CF_PERMISSIONS.r2Write,
+      },
       () =>
         this.client.r2.buckets.create(
-          { account_id: this.accountId, name, locationHint: location, storageClass, 'cf-r2-jurisdiction': jurisdiction },
+          {
+            account_id: this.accountId,
+            name,
+            locationHint: location,
+            storageClass,
+            'cf-r2-jurisdiction': jurisdiction,
+          },
           { maxRetries: 0 },
         ),
       (error) => (apiStatus(error) === 409 ? ('exists' as const) : undefined),
@@ -136,30 +173,72 @@ export class R2Api {
     return result === 'exists' ? 'exists' : 'created';
   }
 
-  async setStorageClass(name: string, jurisdiction: R2Jurisdiction, storageClass: R2StorageClass): Promise<void> {
+  async setStorageClass(
+    name: string,
+    jurisdiction: R2Jurisdiction,
+    storageClass: R2StorageClass,
+  ): Promise<void> {
     await this.calls.retried(
-      { what: `set the storage class of R2 bucket "${name}"`, route: this.bucketsRoute('PATCH', `/${name}`), permission: CF_PERMISSIONS.r2Write },
-      () => this.client.r2.buckets.edit(name, { account_id: this.accountId, storage_class: storageClass, 'cf-r2-jurisdiction': jurisdiction }),
+      {
+        what: `set the storage class of R2 bucket "${name}"`,
+        route: this.bucketsRoute('PATCH', `/${name}`),
+        permission: CF_PERMISSIONS.r2Write,
+      },
+      () =>
+        this.client.r2.buckets.edit(name, {
+          account_id: this.accountId,
+          storage_class: storageClass,
+          'cf-r2-jurisdiction': jurisdiction,
+        }),
     );
   }
 
   /** Deletes the bucket, sent once per call. Answers 'absent' on 404, 'not-empty' on 409 10008. */
-  async deleteBucket(name: string, jurisdiction: R2Jurisdiction): Promise<'deleted' | 'absent' | 'not-empty'> {
+  async deleteBucket(
+    name: string,
+    jurisdiction: R2Jurisdiction,
+  ): Promise<'deleted' | 'absent' | 'not-empty'> {
     const result = await this.calls.retried(
-      { what: `delete R2 bucket "${name}"`, route: this.bucketsRoute('DELETE', `/${name}`), permission: CF_PERMISSIONS.r2Write },
-      () => this.client.r2.buckets.delete(name, { account_id: this.accountId, 'cf-r2-jurisdiction': jurisdiction }, { maxRetries: 0 }),
+      {
+        what: `delete R2 bucket "${name}"`,
+        route: this.bucketsRoute('DELETE', `/${name}`),
+        permission: CF_PERMISSIONS.r2Write,
+      },
+      () =>
+        this.client.r2.buckets.delete(
+          name,
+          { account_id: this.accountId, 'cf-r2-jurisdiction': jurisdiction },
+          { maxRetries: 0 },
+        ),
       (error) =>
-        apiStatus(error) === 404 ? ('absent' as const) : isApiStatus(error, 409) ? ('not-empty' as const) : undefined,
+        apiStatus(error) === 404
+          ? ('absent' as const)
+          : isApiStatus(error, 409)
+            ? ('not-empty' as const)
+            : undefined,
     );
     return result === 'absent' || result === 'not-empty' ? result : 'deleted';
   }
 
   // --- custom domains ---------------------------------------------------------------------------
 
-  async getDomain(bucket: string, jurisdiction: R2Jurisdiction, host: string): Promise<ActualDomain | undefined> {
+  async getDomain(
+    bucket: string,
+    jurisdiction: R2Jurisdiction,
+    host: string,
+  ): Promise<ActualDomain | undefined> {
     const domain = await this.calls.retried(
-      { what: `read custom domain ${host}`, route: this.bucketsRoute('GET', `/${bucket}/domains/custom/${host}`), permission: CF_PERMISSIONS.r2Read },
-      () => this.client.r2.buckets.domains.custom.get(host, { account_id: this.accountId, bucket_name: bucket, 'cf-r2-jurisdiction': jurisdiction }),
+      {
+        what: `read custom domain ${host}`,
+        route: this.bucketsRoute('GET', `/${bucket}/domains/custom/${host}`),
+        permission: CF_PERMISSIONS.r2Read,
+      },
+      () =>
+        this.client.r2.buckets.domains.custom.get(host, {
+          account_id: this.accountId,
+          bucket_name: bucket,
+          'cf-r2-jurisdiction': jurisdiction,
+        }),
       notFound,
     );
     return domain ? toActualDomain(domain) : undefined;
@@ -167,21 +246,45 @@ export class R2Api {
 
   async listDomains(bucket: string, jurisdiction: R2Jurisdiction): Promise<ActualDomain[]> {
     const result = await this.calls.retried(
-      { what: `list the custom domains of R2 bucket "${bucket}"`, route: this.bucketsRoute('GET', `/${bucket}/domains/custom`), permission: CF_PERMISSIONS.r2Read },
-      () => this.client.r2.buckets.domains.custom.list(bucket, { account_id: this.accountId, 'cf-r2-jurisdiction': jurisdiction }),
+      {
+        what: `list the custom domains of R2 bucket "${bucket}"`,
+        route: this.bucketsRoute('GET', `/${bucket}/domains/custom`),
+        permission: CF_PERMISSIONS.r2Read,
+      },
+      () =>
+        this.client.r2.buckets.domains.custom.list(bucket, {
+          account_id: this.accountId,
+          'cf-r2-jurisdiction': jurisdiction,
+        }),
       notFound,
     );
-    return (result?.domains ?? []).map((d) => toActualDomain(d as CustomGetResponse));
+    return (result?.domains ?? []).map((d) => toActualDomain(d));
   }
 
   /** Attaches the host, sent once. Answers 'exists' on 409. */
-  async createDomain(bucket: string, jurisdiction: R2Jurisdiction, host: string, zoneId: string): Promise<'created' | 'exists'> {
+  async createDomain(
+    bucket: string,
+    jurisdiction: R2Jurisdiction,
+    host: string,
+    zoneId: string,
+  ): Promise<'created' | 'exists'> {
     const result = await this.calls.once(
-      { what: `attach custom domain ${host}`, route: this.bucketsRoute('POST', `/${bucket}/domains/custom`), permission: DOMAIN_PERMISSION },
+      {
+        what: `attach custom domain ${host}`,
+        route: this.bucketsRoute('POST', `/${bucket}/domains/custom`),
+        permission: DOMAIN_PERMISSION,
+      },
       () =>
         this.client.r2.buckets.domains.custom.create(
           bucket,
-          { account_id: this.accountId, domain: host, zoneId, enabled: true, minTLS: DESIRED_MIN_TLS, 'cf-r2-jurisdiction': jurisdiction },
+          {
+            account_id: this.accountId,
+            domain: host,
+            zoneId,
+            enabled: true,
+            minTLS: DESIRED_MIN_TLS,
+            'cf-r2-jurisdiction': jurisdiction,
+          },
           { maxRetries: 0 },
         ),
       (error) => (apiStatus(error) === 409 ? ('exists' as const) : undefined),
@@ -189,9 +292,18 @@ export class R2Api {
     return result === 'exists' ? 'exists' : 'created';
   }
 
-  async updateDomain(bucket: string, jurisdiction: R2Jurisdiction, host: string, settings: { enabled?: boolean; minTLS?: '1.0' | '1.1' | '1.2' | '1.3' }): Promise<void> {
+  async updateDomain(
+    bucket: string,
+    jurisdiction: R2Jurisdiction,
+    host: string,
+    settings: { enabled?: boolean; minTLS?: '1.0' | '1.1' | '1.2' | '1.3' },
+  ): Promise<void> {
     await this.calls.retried(
-      { what: `update custom domain ${host}`, route: this.bucketsRoute('PUT', `/${bucket}/domains/custom/${host}`), permission: DOMAIN_PERMISSION },
+      {
+        what: `update custom domain ${host}`,
+        route: this.bucketsRoute('PUT', `/${bucket}/domains/custom/${host}`),
+        permission: DOMAIN_PERMISSION,
+      },
       () =>
         this.client.r2.buckets.domains.custom.update(host, {
           account_id: this.accountId,
@@ -203,10 +315,23 @@ export class R2Api {
   }
 
   /** Detaches the host. Answers 'absent' on 404. */
-  async deleteDomain(bucket: string, jurisdiction: R2Jurisdiction, host: string): Promise<'deleted' | 'absent'> {
+  async deleteDomain(
+    bucket: string,
+    jurisdiction: R2Jurisdiction,
+    host: string,
+  ): Promise<'deleted' | 'absent'> {
     const result = await this.calls.retried(
-      { what: `detach custom domain ${host}`, route: this.bucketsRoute('DELETE', `/${bucket}/domains/custom/${host}`), permission: DOMAIN_PERMISSION },
-      () => this.client.r2.buckets.domains.custom.delete(host, { account_id: this.accountId, bucket_name: bucket, 'cf-r2-jurisdiction': jurisdiction }),
+      {
+        what: `detach custom domain ${host}`,
+        route: this.bucketsRoute('DELETE', `/${bucket}/domains/custom/${host}`),
+        permission: DOMAIN_PERMISSION,
+      },
+      () =>
+        this.client.r2.buckets.domains.custom.delete(host, {
+          account_id: this.accountId,
+          bucket_name: bucket,
+          'cf-r2-jurisdiction': jurisdiction,
+        }),
       (error) => (apiStatus(error) === 404 ? ('absent' as const) : undefined),
     );
     return result === 'absent' ? 'absent' : 'deleted';
@@ -217,8 +342,17 @@ export class R2Api {
   /** The first `perPage` keys of the bucket (the REST API; small buckets only). */
   async listObjectKeys(bucket: string, jurisdiction: R2Jurisdiction, perPage: number): Promise<string[]> {
     const page = await this.calls.retried(
-      { what: `list objects of R2 bucket "${bucket}"`, route: this.bucketsRoute('GET', `/${bucket}/objects`), permission: CF_PERMISSIONS.r2Read },
-      () => this.client.r2.buckets.objects.list(bucket, { account_id: this.accountId, per_page: perPage, 'cf-r2-jurisdiction': jurisdiction }),
+      {
+        what: `list objects of R2 bucket "${bucket}"`,
+        route: this.bucketsRoute('GET', `/${bucket}/objects`),
+        permission: CF_PERMISSIONS.r2Read,
+      },
+      () =>
+        this.client.r2.buckets.objects.list(bucket, {
+          account_id: this.accountId,
+          per_page: perPage,
+          'cf-r2-jurisdiction': jurisdiction,
+        }),
       notFound,
     );
     return (page?.getPaginatedItems() ?? []).map((o) => o.key ?? '').filter(Boolean);
@@ -226,8 +360,17 @@ export class R2Api {
 
   async deleteObject(bucket: string, jurisdiction: R2Jurisdiction, key: string): Promise<void> {
     await this.calls.retried(
-      { what: `delete object "${key}"`, route: this.bucketsRoute('DELETE', `/${bucket}/objects/…`), permission: CF_PERMISSIONS.r2Write },
-      () => this.client.r2.buckets.objects.delete(key, { account_id: this.accountId, bucket_name: bucket, 'cf-r2-jurisdiction': jurisdiction }),
+      {
+        what: `delete object "${key}"`,
+        route: this.bucketsRoute('DELETE', `/${bucket}/objects/…`),
+        permission: CF_PERMISSIONS.r2Write,
+      },
+      () =>
+        this.client.r2.buckets.objects.delete(key, {
+          account_id: this.accountId,
+          bucket_name: bucket,
+          'cf-r2-jurisdiction': jurisdiction,
+        }),
       notFound,
     );
   }

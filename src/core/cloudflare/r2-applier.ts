@@ -12,7 +12,15 @@ import type { Logger } from '../logger.js';
 import { emptyBucket, restObjects, s3Objects } from './bucket-emptier.js';
 import { CLOUDFLARE_REMOTE } from './cloudflare-calls.js';
 import type { R2Api } from './r2-api.js';
-import { DESIRED_MIN_TLS, domainStatusWord, type ActualDomain, type R2Change, type R2Config, type R2Plan, type ZoneInfo } from './r2-model.js';
+import {
+  DESIRED_MIN_TLS,
+  domainStatusWord,
+  type ActualDomain,
+  type R2Change,
+  type R2Config,
+  type R2Plan,
+  type ZoneInfo,
+} from './r2-model.js';
 import { describeChange } from './r2-planner.js';
 import type { R2S3 } from './r2-s3.js';
 
@@ -38,7 +46,8 @@ async function converge(
     try {
       return await create();
     } catch (error) {
-      if (!(error instanceof RemoteError && error.transient) || attempt >= api.calls.policy.attempts) throw error;
+      if (!(error instanceof RemoteError && error.transient) || attempt >= api.calls.policy.attempts)
+        throw error;
       await api.calls.backoff(error.cause ?? error, attempt, what);
       if (await exists()) return 'created';
     }
@@ -46,7 +55,13 @@ async function converge(
 }
 
 /** Applies every change of the plan in order; returns the changes made. */
-export async function applyR2Plan(api: R2Api, config: R2Config, zone: ZoneInfo | undefined, plan: R2Plan, options: ApplyOptions): Promise<R2Change[]> {
+export async function applyR2Plan(
+  api: R2Api,
+  config: R2Config,
+  zone: ZoneInfo | undefined,
+  plan: R2Plan,
+  options: ApplyOptions,
+): Promise<R2Change[]> {
   const done: R2Change[] = [];
   const B = config.bucketName;
   const J = config.jurisdiction;
@@ -65,7 +80,8 @@ export async function applyR2Plan(api: R2Api, config: R2Config, zone: ZoneInfo |
           if (result === 'exists') {
             // Created meanwhile by someone else (or by our own earlier attempt): reconcile its class.
             const bucket = await api.getBucket(B, J);
-            if (bucket?.storageClass && bucket.storageClass !== config.storageClass) await api.setStorageClass(B, J, config.storageClass);
+            if (bucket?.storageClass && bucket.storageClass !== config.storageClass)
+              await api.setStorageClass(B, J, config.storageClass);
           }
           break;
         }
@@ -85,10 +101,11 @@ export async function applyR2Plan(api: R2Api, config: R2Config, zone: ZoneInfo |
               remote: CLOUDFLARE_REMOTE,
               operation: `delete R2 bucket "${B}"`,
               status: 409,
-              detail: 'the bucket is not empty (objects, in-progress multipart uploads or event notification rules remain)',
+              detail:
+                'the bucket is not empty (objects, in-progress multipart uploads or event notification rules remain)',
               hint:
                 'Re-run to empty it again. In-progress multipart uploads cannot be aborted through the API: abort them with an S3 client ' +
-                '(list-multipart-uploads / abort-multipart-upload) or wait for the bucket\'s lifecycle rule (7 days); remove event notification rules in the dashboard',
+                "(list-multipart-uploads / abort-multipart-upload) or wait for the bucket's lifecycle rule (7 days); remove event notification rules in the dashboard",
             });
           }
           if (result === 'absent') options.logger.info(`R2 bucket ${B} was already gone`);
@@ -126,7 +143,12 @@ export async function applyR2Plan(api: R2Api, config: R2Config, zone: ZoneInfo |
   return done;
 }
 
-async function attachDomain(api: R2Api, config: R2Config, zone: ZoneInfo | undefined, options: ApplyOptions): Promise<void> {
+async function attachDomain(
+  api: R2Api,
+  config: R2Config,
+  zone: ZoneInfo | undefined,
+  options: ApplyOptions,
+): Promise<void> {
   const B = config.bucketName;
   const J = config.jurisdiction;
   const host = config.cacheHost;
@@ -148,7 +170,8 @@ async function attachDomain(api: R2Api, config: R2Config, zone: ZoneInfo | undef
   options.logger.info(`Custom domain ${host} was already attached to ${B}`);
   const fix: { enabled?: boolean; minTLS?: typeof DESIRED_MIN_TLS } = {};
   if (mine.enabled !== true) fix.enabled = true;
-  if (!mine.degraded && mine.minTLS !== undefined && mine.minTLS !== DESIRED_MIN_TLS) fix.minTLS = DESIRED_MIN_TLS;
+  if (!mine.degraded && mine.minTLS !== undefined && mine.minTLS !== DESIRED_MIN_TLS)
+    fix.minTLS = DESIRED_MIN_TLS;
   if (Object.keys(fix).length > 0) await api.updateDomain(B, J, host, fix);
 }
 
@@ -156,7 +179,11 @@ async function attachDomain(api: R2Api, config: R2Config, zone: ZoneInfo | undef
  * Reads the custom domain until it is active, fails, or `config.domainWaitMs` has passed, logging
  * its status at least every 10 seconds. Returns the last answer.
  */
-export async function waitForDomain(api: R2Api, config: R2Config, options: ApplyOptions): Promise<ActualDomain | undefined> {
+export async function waitForDomain(
+  api: R2Api,
+  config: R2Config,
+  options: ApplyOptions,
+): Promise<ActualDomain | undefined> {
   const deadline = options.now() + config.domainWaitMs;
   let domain = await api.getDomain(config.bucketName, config.jurisdiction, config.cacheHost);
   let delay = options.pollStartMs;

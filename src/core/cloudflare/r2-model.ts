@@ -109,7 +109,8 @@ export function domainStatusWord(domain: ActualDomain | undefined): string {
   if (!domain) return 'absent';
   const { ownership, ssl } = domain.status;
   if (ownership === 'active' && ssl === 'active') return 'active';
-  if (['error', 'blocked', 'deactivated'].includes(ownership) || ['error', 'deactivated'].includes(ssl)) return 'error';
+  if (['error', 'blocked', 'deactivated'].includes(ownership) || ['error', 'deactivated'].includes(ssl))
+    return 'error';
   if (ownership === 'unknown' && ssl === 'unknown') return 'unknown';
   return 'pending';
 }

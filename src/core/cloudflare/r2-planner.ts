@@ -4,7 +4,15 @@
  * drift (location, jurisdiction, a host held by another bucket) becomes a warning or a blocker that
  * says what to do; nothing that holds data is ever recreated.
  */
-import { DESIRED_MIN_TLS, type R2Actual, type R2Change, type R2Config, type R2Plan, type R2Value, type ZoneInfo } from './r2-model.js';
+import {
+  DESIRED_MIN_TLS,
+  type R2Actual,
+  type R2Change,
+  type R2Config,
+  type R2Plan,
+  type R2Value,
+  type ZoneInfo,
+} from './r2-model.js';
 
 export function planR2(config: R2Config, zone: ZoneInfo | undefined, actual: R2Actual): R2Plan {
   return config.mode === 'destroy' ? planDestroy(config, actual) : planApply(config, zone, actual);
@@ -37,7 +45,11 @@ function planApply(config: R2Config, zone: ZoneInfo | undefined, actual: R2Actua
       action: 'create',
       resource: 'r2-bucket',
       name: B,
-      after: { jurisdiction: config.jurisdiction, location: config.location, storageClass: config.storageClass },
+      after: {
+        jurisdiction: config.jurisdiction,
+        location: config.location,
+        storageClass: config.storageClass,
+      },
     });
   } else {
     const location = actual.bucket.location;
@@ -70,7 +82,13 @@ function planApply(config: R2Config, zone: ZoneInfo | undefined, actual: R2Actua
     });
   } else if (domain.zoneId && zoneId && domain.zoneId !== zoneId) {
     // The zone cannot be updated in place; a domain holds no data, so it is detached and attached again.
-    changes.push({ action: 'replace', resource: 'r2-custom-domain', name: host, before: { zoneId: domain.zoneId }, after: { zoneId } });
+    changes.push({
+      action: 'replace',
+      resource: 'r2-custom-domain',
+      name: host,
+      before: { zoneId: domain.zoneId },
+      after: { zoneId },
+    });
   } else {
     const before: Record<string, R2Value> = {};
     const after: Record<string, R2Value> = {};
@@ -79,12 +97,15 @@ function planApply(config: R2Config, zone: ZoneInfo | undefined, actual: R2Actua
       after['enabled'] = true;
     }
     if (domain.degraded) {
-      notes.push(`Cloudflare answered a degraded status for ${host} (unknown/unknown); its TLS setting was not compared this time.`);
+      notes.push(
+        `Cloudflare answered a degraded status for ${host} (unknown/unknown); its TLS setting was not compared this time.`,
+      );
     } else if (domain.minTLS !== undefined && domain.minTLS !== DESIRED_MIN_TLS) {
       before['minTLS'] = domain.minTLS;
       after['minTLS'] = DESIRED_MIN_TLS;
     }
-    if (Object.keys(after).length > 0) changes.push({ action: 'update', resource: 'r2-custom-domain', name: host, before, after });
+    if (Object.keys(after).length > 0)
+      changes.push({ action: 'update', resource: 'r2-custom-domain', name: host, before, after });
   }
 
   return { changes: blockers.length > 0 ? [] : changes, warnings, blockers, notes };
@@ -117,7 +138,9 @@ function planDestroy(config: R2Config, actual: R2Actual): R2Plan {
       },
     });
   } else {
-    notes.push(`R2 bucket "${B}" is kept with its data (delete-data is false); set delete-data: true to empty and delete it.`);
+    notes.push(
+      `R2 bucket "${B}" is kept with its data (delete-data is false); set delete-data: true to empty and delete it.`,
+    );
   }
   return { changes, warnings: [], blockers: [], notes };
 }

@@ -11,7 +11,15 @@ import type { CloudflareClient, CloudflareClientOptions } from './cloudflare-cli
 import { checkDatabase } from './database-check.js';
 import { R2Api } from './r2-api.js';
 import { applyR2Plan, waitForDomain } from './r2-applier.js';
-import { domainStatusWord, type ActualDomain, type R2Actual, type R2Change, type R2Config, type R2Plan, type ZoneInfo } from './r2-model.js';
+import {
+  domainStatusWord,
+  type ActualDomain,
+  type R2Actual,
+  type R2Change,
+  type R2Config,
+  type R2Plan,
+  type ZoneInfo,
+} from './r2-model.js';
 import { cacheUrl, s3EndpointHost } from './r2-names.js';
 import { describeChange, planR2 } from './r2-planner.js';
 import { readR2Actual, resolveZone } from './r2-reader.js';
@@ -47,7 +55,8 @@ export interface ProvisionDeps {
   readonly retry?: RetryPolicy;
 }
 
-export interface ProvisionOutputs {
+/** A type literal (not an interface) so that `Object.entries` sees string values. */
+export type ProvisionOutputs = {
   readonly 'bucket-name': string;
   readonly 'cache-url': string;
   readonly 's3-endpoint': string;
@@ -55,7 +64,7 @@ export interface ProvisionOutputs {
   readonly 'custom-domain-status': string;
   readonly changed: string;
   readonly plan: string;
-}
+};
 
 export interface ProvisionOutcome {
   /** Undefined when the run failed before they were known. */
@@ -65,7 +74,11 @@ export interface ProvisionOutcome {
   readonly failure: Error | undefined;
 }
 
-export async function provisionR2(config: ProvisionConfig, deps: ProvisionDeps, logger: Logger): Promise<ProvisionOutcome> {
+export async function provisionR2(
+  config: ProvisionConfig,
+  deps: ProvisionDeps,
+  logger: Logger,
+): Promise<ProvisionOutcome> {
   const r2 = config.r2;
   const client = deps.createClient({
     apiToken: config.apiToken,
@@ -74,12 +87,24 @@ export async function provisionR2(config: ProvisionConfig, deps: ProvisionDeps, 
     timeoutMs: deps.timeoutMs,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });
-  const calls = new CloudflareCalls({ logger, sleep: deps.sleep, now: deps.now, ...(deps.retry ? { retry: deps.retry } : {}) });
+  const calls = new CloudflareCalls({
+    logger,
+    sleep: deps.sleep,
+    now: deps.now,
+    ...(deps.retry ? { retry: deps.retry } : {}),
+  });
   const api = new R2Api(client, calls, r2.accountId);
   const s3 = config.s3
     ? new R2S3(config.s3, { logger, timeoutMs: deps.timeoutMs, ...(deps.fetch ? { fetch: deps.fetch } : {}) })
     : undefined;
-  const applyOptions = { logger, sleep: deps.sleep, now: deps.now, pollStartMs: deps.pollStartMs, pollMaxMs: deps.pollMaxMs, s3 };
+  const applyOptions = {
+    logger,
+    sleep: deps.sleep,
+    now: deps.now,
+    pollStartMs: deps.pollStartMs,
+    pollMaxMs: deps.pollMaxMs,
+    s3,
+  };
 
   let zone: ZoneInfo | undefined;
   let actual: R2Actual | undefined;
@@ -115,7 +140,9 @@ export async function provisionR2(config: ProvisionConfig, deps: ProvisionDeps, 
         try {
           zone = await resolveZone(api, r2, logger);
         } catch (error) {
-          logger.warn(`Could not resolve zone ${r2.zoneName} (${errorMessage(error)}); the zone-id output stays empty.`);
+          logger.warn(
+            `Could not resolve zone ${r2.zoneName} (${errorMessage(error)}); the zone-id output stays empty.`,
+          );
         }
       } else {
         zone = await resolveZone(api, r2, logger);
@@ -130,7 +157,8 @@ export async function provisionR2(config: ProvisionConfig, deps: ProvisionDeps, 
       for (const warning of thePlan.warnings) logger.warn(warning);
       for (const note of thePlan.notes) logger.info(note);
       if (thePlan.changes.length === 0 && thePlan.blockers.length === 0) logger.info('No changes.');
-      for (const change of thePlan.changes) logger.info(`${r2.mode === 'plan' ? 'would ' : ''}${describeChange(change)}`);
+      for (const change of thePlan.changes)
+        logger.info(`${r2.mode === 'plan' ? 'would ' : ''}${describeChange(change)}`);
       await Promise.resolve();
     });
     if (thePlan.blockers.length > 0) {
@@ -142,15 +170,23 @@ export async function provisionR2(config: ProvisionConfig, deps: ProvisionDeps, 
       changes = thePlan.changes;
       domainAfter = undefined;
     } else {
-      changes = await logger.group(r2.mode === 'apply' ? 'Apply' : 'Destroy', () => applyR2Plan(api, r2, zone, thePlan, applyOptions));
+      changes = await logger.group(r2.mode === 'apply' ? 'Apply' : 'Destroy', () =>
+        applyR2Plan(api, r2, zone, thePlan, applyOptions),
+      );
     }
 
     let failure: Error | undefined;
     if (r2.mode === 'apply') {
       domainAfter = await logger.group('Wait for the custom domain', async () => {
-        const domain = r2.domainWaitMs > 0 ? await waitForDomain(api, r2, applyOptions) : await api.getDomain(r2.bucketName, r2.jurisdiction, r2.cacheHost);
+        const domain =
+          r2.domainWaitMs > 0
+            ? await waitForDomain(api, r2, applyOptions)
+            : await api.getDomain(r2.bucketName, r2.jurisdiction, r2.cacheHost);
         const word = domainStatusWord(domain);
-        if (domain) logger.info(`Custom domain ${r2.cacheHost}: ${word} (ownership ${domain.status.ownership}, ssl ${domain.status.ssl})`);
+        if (domain)
+          logger.info(
+            `Custom domain ${r2.cacheHost}: ${word} (ownership ${domain.status.ownership}, ssl ${domain.status.ssl})`,
+          );
         if (word === 'pending' || word === 'unknown') {
           logger.warn(
             `Custom domain ${r2.cacheHost} is not active yet (${domain?.status.ownership}/${domain?.status.ssl}) after ${Math.round(r2.domainWaitMs / 1000)} s; it usually becomes active within minutes. Re-run provision (or status) to check.`,
@@ -178,11 +214,18 @@ export async function provisionR2(config: ProvisionConfig, deps: ProvisionDeps, 
       'cache-url': cacheUrl(r2.cacheSubdomain, r2.zoneName),
       's3-endpoint': s3EndpointHost(r2.accountId, r2.jurisdiction),
       'zone-id': zone?.id ?? r2.zoneId ?? '',
-      'custom-domain-status': r2.mode === 'destroy' ? 'absent' : domainStatusWord(r2.mode === 'apply' ? domainAfter : current.domain),
+      'custom-domain-status':
+        r2.mode === 'destroy'
+          ? 'absent'
+          : domainStatusWord(r2.mode === 'apply' ? domainAfter : current.domain),
       changed: String(changed),
       plan: JSON.stringify(changes),
     };
-    logger.info(changed ? `${r2.mode === 'plan' ? 'Would change' : 'Changed'}: ${changes.length} change(s).` : 'Nothing to change.');
+    logger.info(
+      changed
+        ? `${r2.mode === 'plan' ? 'Would change' : 'Changed'}: ${changes.length} change(s).`
+        : 'Nothing to change.',
+    );
     return outcome(failure, outputs);
   } catch (error) {
     return outcome(error instanceof Error ? error : new Error(String(error)), undefined);
@@ -190,7 +233,13 @@ export async function provisionR2(config: ProvisionConfig, deps: ProvisionDeps, 
 }
 
 /** The S3 probe and the database check; returns the first failure, after running both. */
-async function runChecks(config: ProvisionConfig, actual: R2Actual, deps: ProvisionDeps, logger: Logger, checks: CheckLine[]): Promise<Error | undefined> {
+async function runChecks(
+  config: ProvisionConfig,
+  actual: R2Actual,
+  deps: ProvisionDeps,
+  logger: Logger,
+  checks: CheckLine[],
+): Promise<Error | undefined> {
   let failure: Error | undefined;
   const r2 = config.r2;
   if (config.checkS3 && config.s3) {
@@ -198,7 +247,10 @@ async function runChecks(config: ProvisionConfig, actual: R2Actual, deps: Provis
     await logger.group('Check the S3 credentials', async () => {
       if (r2.mode === 'plan' && !actual.bucket) {
         logger.info('The bucket does not exist yet: the S3 check runs after apply creates it.');
-        checks.push({ name: `S3 keys (${s3.endpointUrl})`, result: 'skipped: the bucket does not exist yet' });
+        checks.push({
+          name: `S3 keys (${s3.endpointUrl})`,
+          result: 'skipped: the bucket does not exist yet',
+        });
         return;
       }
       try {
@@ -209,7 +261,13 @@ async function runChecks(config: ProvisionConfig, actual: R2Actual, deps: Provis
           ...(deps.fetch ? { fetch: deps.fetch } : {}),
         });
         for (const step of result.steps) logger.info(step);
-        checks.push({ name: `S3 keys (${s3.endpointUrl})`, result: r2.mode === 'apply' ? 'ok: PUT, GET and DELETE of a probe object' : 'ok: signed read accepted (plan writes nothing)' });
+        checks.push({
+          name: `S3 keys (${s3.endpointUrl})`,
+          result:
+            r2.mode === 'apply'
+              ? 'ok: PUT, GET and DELETE of a probe object'
+              : 'ok: signed read accepted (plan writes nothing)',
+        });
       } catch (error) {
         logger.error(errorMessage(error));
         checks.push({ name: `S3 keys (${s3.endpointUrl})`, result: `FAILED: ${errorMessage(error)}` });
@@ -222,8 +280,13 @@ async function runChecks(config: ProvisionConfig, actual: R2Actual, deps: Provis
     await logger.group('Check the database', async () => {
       try {
         const result = await checkDatabase(url, { timeoutMs: deps.databaseTimeoutMs });
-        logger.info(`SELECT 1 answered (PostgreSQL ${result.serverVersion}, ${result.tls ? 'TLS' : 'no TLS'})`);
-        checks.push({ name: 'database (database-url)', result: `ok: SELECT 1 on PostgreSQL ${result.serverVersion}${result.tls ? ' over TLS' : ''}` });
+        logger.info(
+          `SELECT 1 answered (PostgreSQL ${result.serverVersion}, ${result.tls ? 'TLS' : 'no TLS'})`,
+        );
+        checks.push({
+          name: 'database (database-url)',
+          result: `ok: SELECT 1 on PostgreSQL ${result.serverVersion}${result.tls ? ' over TLS' : ''}`,
+        });
       } catch (error) {
         logger.error(errorMessage(error));
         checks.push({ name: 'database (database-url)', result: `FAILED: ${errorMessage(error)}` });

@@ -49,7 +49,9 @@ export async function resolveZone(api: R2Api, config: R2Config, logger: Logger):
 
 function warnInactive(zone: ZoneInfo, logger: Logger): ZoneInfo {
   if (zone.status !== 'active') {
-    logger.warn(`Zone ${zone.name} is ${zone.status}, not active: the custom domain cannot become active until the zone is.`);
+    logger.warn(
+      `Zone ${zone.name} is ${zone.status}, not active: the custom domain cannot become active until the zone is.`,
+    );
   }
   return zone;
 }
@@ -80,7 +82,9 @@ export async function readR2Actual(api: R2Api, config: R2Config, logger: Logger)
     }
   }
 
-  const domain = bucket ? await api.getDomain(config.bucketName, config.jurisdiction, config.cacheHost) : undefined;
+  const domain = bucket
+    ? await api.getDomain(config.bucketName, config.jurisdiction, config.cacheHost)
+    : undefined;
   logger.info(
     domain
       ? `Custom domain ${config.cacheHost}: attached (enabled ${domain.enabled}, min TLS ${domain.minTLS ?? '?'}, ownership ${domain.status.ownership}, ssl ${domain.status.ssl})`
@@ -89,7 +93,9 @@ export async function readR2Actual(api: R2Api, config: R2Config, logger: Logger)
 
   let domainElsewhere: DomainElsewhere | undefined;
   if (!domain && config.mode !== 'destroy') {
-    const names = (await api.listBucketNames(config.jurisdiction, DOMAIN_SCAN_LIMIT + 1)).filter((n) => n !== config.bucketName);
+    const names = (await api.listBucketNames(config.jurisdiction, DOMAIN_SCAN_LIMIT + 1)).filter(
+      (n) => n !== config.bucketName,
+    );
     if (names.length > DOMAIN_SCAN_LIMIT) {
       notes.push(`Only ${DOMAIN_SCAN_LIMIT} other buckets were searched for ${config.cacheHost}.`);
     }

@@ -3,7 +3,15 @@
  * then warnings, notes, the checks that ran, and the plan as JSON.
  */
 import { Report } from '../report/markdown.js';
-import { DESIRED_MIN_TLS, domainStatusWord, type ActualDomain, type R2Actual, type R2Change, type R2Config, type R2Plan } from './r2-model.js';
+import {
+  DESIRED_MIN_TLS,
+  domainStatusWord,
+  type ActualDomain,
+  type R2Actual,
+  type R2Change,
+  type R2Config,
+  type R2Plan,
+} from './r2-model.js';
 import { describeChange } from './r2-planner.js';
 
 export interface CheckLine {
@@ -24,7 +32,11 @@ export interface ProvisionReportInput {
   readonly failure: string | undefined;
 }
 
-function bucketState(location: string | undefined, storageClass: string | undefined, jurisdiction: string): string {
+function bucketState(
+  location: string | undefined,
+  storageClass: string | undefined,
+  jurisdiction: string,
+): string {
   return `jurisdiction ${jurisdiction}, location ${(location ?? '?').toLowerCase()}, ${storageClass ?? '?'}`;
 }
 
@@ -45,12 +57,20 @@ export function provisionReport(input: ProvisionReportInput): string {
   if (input.failure) report.paragraph(`**Failed:** ${input.failure}`);
   if (!actual) return report.toString(); // failed before anything was read
 
-  const bucketBefore = actual?.bucket ? bucketState(actual.bucket.location, actual.bucket.storageClass, actual.bucket.jurisdiction) : actual ? 'absent' : '?';
+  const bucketBefore = actual?.bucket
+    ? bucketState(actual.bucket.location, actual.bucket.storageClass, actual.bucket.jurisdiction)
+    : actual
+      ? 'absent'
+      : '?';
   let bucketAfter: string;
   if (mode === 'destroy') {
     bucketAfter = !actual?.bucket ? 'absent' : config.deleteData ? 'deleted' : `${bucketBefore} (kept)`;
   } else {
-    bucketAfter = bucketState(actual?.bucket?.location ?? config.location, config.storageClass, config.jurisdiction);
+    bucketAfter = bucketState(
+      actual?.bucket?.location ?? config.location,
+      config.storageClass,
+      config.jurisdiction,
+    );
   }
   const domainBefore = actual?.domain ? domainState(actual.domain) : actual ? 'absent' : '?';
   let domainAfter: string;
@@ -62,11 +82,21 @@ export function provisionReport(input: ProvisionReportInput): string {
     ['resource', 'name', 'before', mode === 'plan' ? 'after apply' : 'after', verb],
     [
       ['R2 bucket', config.bucketName, bucketBefore, bucketAfter, changesOf(input.changes, 'r2-bucket')],
-      ['R2 custom domain', config.cacheHost, domainBefore, domainAfter, changesOf(input.changes, 'r2-custom-domain')],
+      [
+        'R2 custom domain',
+        config.cacheHost,
+        domainBefore,
+        domainAfter,
+        changesOf(input.changes, 'r2-custom-domain'),
+      ],
     ],
   );
   if (input.changes.length === 0 && !input.failure) {
-    report.paragraph(mode === 'plan' ? 'No changes: apply would write nothing.' : 'No changes: everything was already as asked.');
+    report.paragraph(
+      mode === 'plan'
+        ? 'No changes: apply would write nothing.'
+        : 'No changes: everything was already as asked.',
+    );
   }
   if (mode !== 'destroy') {
     report.paragraph(`Custom domain status: **${domainStatusWord(input.domainAfter ?? actual?.domain)}**`);
@@ -80,6 +110,9 @@ export function provisionReport(input: ProvisionReportInput): string {
       input.checks.map((c) => [c.name, c.result]),
     );
   }
-  report.details(mode === 'plan' ? 'Plan (JSON)' : 'Changes (JSON)', '```json\n' + JSON.stringify(input.changes, null, 2) + '\n```');
+  report.details(
+    mode === 'plan' ? 'Plan (JSON)' : 'Changes (JSON)',
+    '```json\n' + JSON.stringify(input.changes, null, 2) + '\n```',
+  );
   return report.toString();
 }

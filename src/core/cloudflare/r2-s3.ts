@@ -42,11 +42,16 @@ export function s3ErrorCode(text: string): { code: string; message: string } {
 }
 
 function xmlEscape(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : c === "'" ? '&apos;' : '&quot;'));
+  return text.replace(/[<>&'"]/g, (c) =>
+    c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : c === "'" ? '&apos;' : '&quot;',
+  );
 }
 
 function xmlUnescape(text: string): string {
-  return text.replace(/&(lt|gt|amp|apos|quot);/g, (_, e: string) => ({ lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' })[e] ?? '');
+  return text.replace(
+    /&(lt|gt|amp|apos|quot);/g,
+    (_, e: string) => ({ lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' })[e] ?? '',
+  );
 }
 
 export class R2S3 {
@@ -63,12 +68,22 @@ export class R2S3 {
       logger: options.logger,
       ...(options.fetch ? { fetch: options.fetch } : {}),
       timeoutMs: options.timeoutMs ?? 20_000,
-      retry: { attempts: 4, baseDelayMs: 500, maxDelayMs: 4_000, retryAfterCapMs: 10_000, retryStatuses: [429, 500, 502, 503, 504] },
+      retry: {
+        attempts: 4,
+        baseDelayMs: 500,
+        maxDelayMs: 4_000,
+        retryAfterCapMs: 10_000,
+        retryStatuses: [429, 500, 502, 503, 504],
+      },
     });
   }
 
   /** Signs and sends one request to the bucket (key undefined: the bucket itself). */
-  async send(method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'HEAD', key: string | undefined, options: S3RequestOptions = {}): Promise<HttpResponse> {
+  async send(
+    method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'HEAD',
+    key: string | undefined,
+    options: S3RequestOptions = {},
+  ): Promise<HttpResponse> {
     const basePath = this.base.pathname.replace(/\/+$/, '');
     let path = `${basePath}/${encodeURIComponent(this.access.bucket)}`;
     if (key !== undefined) path += `/${key.split('/').map(encodeURIComponent).join('/')}`;
@@ -100,15 +115,22 @@ export class R2S3 {
       headers: sent,
       ...(options.body ? { body: new Uint8Array(options.body) } : {}),
       ...(options.accept ? { accept: options.accept } : {}),
-      operation: options.operation ?? `${method} ${key === undefined ? `bucket "${this.access.bucket}"` : `"${key}" in bucket "${this.access.bucket}"`}`,
+      operation:
+        options.operation ??
+        `${method} ${key === undefined ? `bucket "${this.access.bucket}"` : `"${key}" in bucket "${this.access.bucket}"`}`,
       idempotent: true,
     });
   }
 
   /** The first `max` keys of the bucket (ListObjectsV2). */
   async listKeys(max: number): Promise<string[]> {
-    const response = await this.send('GET', undefined, { query: { 'list-type': '2', 'max-keys': String(max) }, operation: `list objects of bucket "${this.access.bucket}"` });
-    return [...response.text.matchAll(/<Contents>[\s\S]*?<Key>([\s\S]*?)<\/Key>[\s\S]*?<\/Contents>/g)].map((m) => xmlUnescape(m[1] ?? ''));
+    const response = await this.send('GET', undefined, {
+      query: { 'list-type': '2', 'max-keys': String(max) },
+      operation: `list objects of bucket "${this.access.bucket}"`,
+    });
+    return [...response.text.matchAll(/<Contents>[\s\S]*?<Key>([\s\S]*?)<\/Key>[\s\S]*?<\/Contents>/g)].map(
+      (m) => xmlUnescape(m[1] ?? ''),
+    );
   }
 
   /** Deletes up to 1000 keys in one DeleteObjects request; throws when any key could not be deleted. */
@@ -132,7 +154,8 @@ export class R2S3 {
         remote: S3_REMOTE,
         operation: `delete objects of bucket "${this.access.bucket}"`,
         status: response.status,
-        detail: `${xmlUnescape(/<Key>([\s\S]*?)<\/Key>/.exec(failed[1] ?? '')?.[1] ?? '?')}: ${code} ${message}`.trim(),
+        detail:
+          `${xmlUnescape(/<Key>([\s\S]*?)<\/Key>/.exec(failed[1] ?? '')?.[1] ?? '?')}: ${code} ${message}`.trim(),
         hint: 'Check that the S3 keys may delete objects in this bucket, then re-run',
       });
     }

@@ -1,5 +1,11 @@
 /** What exists on Fly for the app right now: read only, one call per kind of resource. */
-import { GONE_STATES, type FlyApp, type IpAssignment, type Machine, type SecretInfo } from './fly-api-types.js';
+import {
+  GONE_STATES,
+  type FlyApp,
+  type IpAssignment,
+  type Machine,
+  type SecretInfo,
+} from './fly-api-types.js';
 import type { FlyClient } from './fly-client.js';
 import { METADATA } from './machine-config.js';
 
@@ -26,7 +32,11 @@ export async function readActualState(client: FlyClient, app: string): Promise<A
       machines: [],
     };
   }
-  const [ips, secrets, machines] = [await client.listIps(app), await client.listSecrets(app), await client.listMachines(app)];
+  const [ips, secrets, machines] = [
+    await client.listIps(app),
+    await client.listSecrets(app),
+    await client.listMachines(app),
+  ];
   return { access: 'found', app: lookup.app, ips, secrets, machines: appMachines(machines) };
 }
 

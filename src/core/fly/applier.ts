@@ -42,7 +42,12 @@ export interface ApplyResult {
   readonly secretsVersion: number | undefined;
 }
 
-export async function applyPlan(plan: FlyPlan, desired: DesiredState, actual: ActualState, ctx: ApplyContext): Promise<ApplyResult> {
+export async function applyPlan(
+  plan: FlyPlan,
+  desired: DesiredState,
+  actual: ActualState,
+  ctx: ApplyContext,
+): Promise<ApplyResult> {
   const { client, logger } = ctx;
   const applied: Change[] = [];
   const done = (change: Change): void => {
@@ -63,7 +68,8 @@ export async function applyPlan(plan: FlyPlan, desired: DesiredState, actual: Ac
   // Secrets: the version for min_secrets_version and the vault's digests for the fingerprint.
   const keptMeta = plan.machine?.config?.metadata ?? {};
   const previousVersion = Number(keptMeta[METADATA.secretsVersion]);
-  let secretsVersion: number | undefined = Number.isInteger(previousVersion) && previousVersion > 0 ? previousVersion : undefined;
+  let secretsVersion: number | undefined =
+    Number.isInteger(previousVersion) && previousVersion > 0 ? previousVersion : undefined;
   let digests = new Map(actual.secrets.map((s) => [s.name, s.digest]));
   const secretsChange = plan.changes.find((c) => c.action === 'set-secrets');
   if (secretsChange) {
@@ -107,7 +113,9 @@ export async function applyPlan(plan: FlyPlan, desired: DesiredState, actual: Ac
       skip_secrets: false,
     };
     const created = await createMachineOnce(desired.app, request, ctx);
-    logger.info(`machine ${created.id} created (${created.state}); waiting for it to start and pass its checks`);
+    logger.info(
+      `machine ${created.id} created (${created.state}); waiting for it to start and pass its checks`,
+    );
     machine = await waitUntilHealthy(desired.app, created.id, created.instance_id, {
       client,
       logger,
@@ -131,7 +139,9 @@ export async function applyPlan(plan: FlyPlan, desired: DesiredState, actual: Ac
       skip_secrets: false,
     };
     const updated = await client.updateMachine(desired.app, id, request, lease.nonce);
-    logger.info(`machine ${id} updated (version ${updated.instance_id}); waiting for it to start and pass its checks`);
+    logger.info(
+      `machine ${id} updated (version ${updated.instance_id}); waiting for it to start and pass its checks`,
+    );
     machine = await waitUntilHealthy(desired.app, id, updated.instance_id, {
       client,
       logger,
@@ -179,12 +189,16 @@ async function ensureApp(name: string, orgSlug: string, ctx: ApplyContext): Prom
     if (lookup.kind === 'found') {
       const owner = lookup.app.organization?.slug;
       if (outcome === 'taken' && owner && owner !== orgSlug && orgSlug !== 'personal') {
-        throw new ConfigurationError(`The Fly app name '${name}' is taken by an app in organisation ${owner}. Choose another fly-app-name.`);
+        throw new ConfigurationError(
+          `The Fly app name '${name}' is taken by an app in organisation ${owner}. Choose another fly-app-name.`,
+        );
       }
       return lookup.app;
     }
     if (lookup.kind === 'forbidden' || outcome === 'taken') {
-      throw new ConfigurationError(`The Fly app name '${name}' is taken by an app this token cannot see. Choose another fly-app-name.`);
+      throw new ConfigurationError(
+        `The Fly app name '${name}' is taken by an app this token cannot see. Choose another fly-app-name.`,
+      );
     }
     if (ctx.now() + delay > visibleBy) {
       throw new RemoteError({
@@ -207,7 +221,9 @@ async function allocateIp(app: string, type: IpType, orgSlug: string, ctx: Apply
       return;
     } catch (error) {
       if (!(error instanceof RemoteError) || !error.transient || attempt >= 3) throw error;
-      ctx.logger.info(`allocating a ${type} IP was ambiguous (${errorMessage(error)}); checking before retrying`);
+      ctx.logger.info(
+        `allocating a ${type} IP was ambiguous (${errorMessage(error)}); checking before retrying`,
+      );
       await ctx.sleep(ctx.reconcileDelayMs ?? 2_000);
       const ips = await ctx.client.listIps(app);
       if (type === 'v6' ? ips.some(isPublicV6) : ips.some(isSharedV4)) return;
@@ -230,9 +246,13 @@ async function createMachineOnce(app: string, request: MachineRequest, ctx: Appl
       if (machine.nonce) ctx.keeper.adopt(app, machine.id, { nonce: machine.nonce }, request.lease_ttl);
       return machine;
     } catch (error) {
-      const ambiguous = error instanceof RemoteError && (error.status === undefined || error.status === 408 || error.status >= 500);
+      const ambiguous =
+        error instanceof RemoteError &&
+        (error.status === undefined || error.status === 408 || error.status >= 500);
       if (!ambiguous || attempt >= 3) throw error;
-      logger.warn(`creating the machine was ambiguous (${errorMessage(error)}); looking for it by launch id ${launchId} before retrying`);
+      logger.warn(
+        `creating the machine was ambiguous (${errorMessage(error)}); looking for it by launch id ${launchId} before retrying`,
+      );
     }
     for (let look = 1; look <= 2; look++) {
       await ctx.sleep(ctx.reconcileDelayMs ?? 2_000);

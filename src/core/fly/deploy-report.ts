@@ -15,7 +15,9 @@ export interface DeployReportInput {
 export function deployReport(input: DeployReportInput): string {
   const { desired, outcome } = input;
   const machine = outcome.machine;
-  const report = new Report().heading(`nix-cache deploy: ${desired.app}${outcome.mode === 'plan' ? ' (plan)' : ''}`);
+  const report = new Report().heading(
+    `nix-cache deploy: ${desired.app}${outcome.mode === 'plan' ? ' (plan)' : ''}`,
+  );
   report.table(
     ['', ''],
     [
@@ -24,9 +26,21 @@ export function deployReport(input: DeployReportInput): string {
       ['Region', machine?.region ?? desired.region],
       ['Image', machine?.config?.image ?? desired.image],
       ['Machine', machine ? machine.id : '(none yet)'],
-      ['Machine state', machine ? (machine.state === 'stopped' ? 'stopped (idle; starts on the next request)' : machine.state) : '-'],
+      [
+        'Machine state',
+        machine
+          ? machine.state === 'stopped'
+            ? 'stopped (idle; starts on the next request)'
+            : machine.state
+          : '-',
+      ],
       ['Checks', machine ? describeChecks(machine.checks) : '-'],
-      ['OIDC policy', desired.oidcPolicy ? oidcSummary(desired) : 'none (GitHub OIDC pushes disabled; NIKS3_OIDC_CONFIG not set)'],
+      [
+        'OIDC policy',
+        desired.oidcPolicy
+          ? oidcSummary(desired)
+          : 'none (GitHub OIDC pushes disabled; NIKS3_OIDC_CONFIG not set)',
+      ],
     ],
   );
   report.heading(outcome.mode === 'plan' ? 'Planned changes' : 'Changes', 3);
@@ -42,7 +56,8 @@ function oidcSummary(desired: DesiredState): string {
   const parts: string[] = [];
   const owners = github?.bound_claims?.repository_owner_id ?? [];
   if (owners.length > 0) parts.push(`owner ids ${owners.join(', ')}`);
-  if ((github?.bound_subject ?? []).length > 0) parts.push(`subjects ${(github?.bound_subject ?? []).join(', ')}`);
+  if ((github?.bound_subject ?? []).length > 0)
+    parts.push(`subjects ${(github?.bound_subject ?? []).join(', ')}`);
   return `GitHub, audience ${github?.audience ?? ''}; ${parts.join('; ')}`;
 }
 

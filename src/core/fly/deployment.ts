@@ -44,7 +44,11 @@ export interface DeployOutcome {
   readonly machine: Machine | undefined;
 }
 
-export async function deployApp(desired: DesiredState, mode: 'apply' | 'plan', ctx: DeploymentContext): Promise<DeployOutcome> {
+export async function deployApp(
+  desired: DesiredState,
+  mode: 'apply' | 'plan',
+  ctx: DeploymentContext,
+): Promise<DeployOutcome> {
   const { client, logger } = ctx;
   const actual = await logger.group('Read the Fly app', () => readActualState(client, desired.app));
   if (actual.access === 'forbidden') {
@@ -54,22 +58,39 @@ export async function deployApp(desired: DesiredState, mode: 'apply' | 'plan', c
   }
   let orgSlug = desired.orgSlug ?? actual.app?.organization?.slug;
   if (actual.access === 'missing') orgSlug = await organizationForCreate(desired, ctx);
-  else if (desired.orgSlug && actual.app?.organization?.slug && actual.app.organization.slug !== desired.orgSlug) {
-    logger.warn(`App ${desired.app} is in organisation ${actual.app.organization.slug}, not ${desired.orgSlug}; it is updated where it is.`);
+  else if (
+    desired.orgSlug &&
+    actual.app?.organization?.slug &&
+    actual.app.organization.slug !== desired.orgSlug
+  ) {
+    logger.warn(
+      `App ${desired.app} is in organisation ${actual.app.organization.slug}, not ${desired.orgSlug}; it is updated where it is.`,
+    );
   }
 
   const plan = planDeploy({ ...desired, orgSlug }, actual);
   await logger.group(`Plan (${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'})`, () => {
-    if (plan.changes.length === 0) logger.info('No changes: the app, its secrets and its machine are as desired.');
+    if (plan.changes.length === 0)
+      logger.info('No changes: the app, its secrets and its machine are as desired.');
     for (const change of plan.changes) logger.info(`- ${describeChange(change)}`);
     return Promise.resolve();
   });
   if (mode === 'plan' || plan.changes.length === 0) {
     const critical = relevantChecks(plan.machine?.checks).filter((c) => c.status !== 'passing');
     if (plan.machine?.state === 'started' && critical.length > 0) {
-      logger.warn(`Machine ${plan.machine.id} runs but fails its checks (${describeChecks(critical)}); see \`fly logs -a ${desired.app}\`.`);
+      logger.warn(
+        `Machine ${plan.machine.id} runs but fails its checks (${describeChecks(critical)}); see \`fly logs -a ${desired.app}\`.`,
+      );
     }
-    return { mode, plan, changes: plan.changes, changed: plan.changes.length > 0, app: actual.app, orgSlug, machine: plan.machine };
+    return {
+      mode,
+      plan,
+      changes: plan.changes,
+      changed: plan.changes.length > 0,
+      app: actual.app,
+      orgSlug,
+      machine: plan.machine,
+    };
   }
 
   const keeper = new LeaseKeeper({
@@ -100,7 +121,15 @@ export async function deployApp(desired: DesiredState, mode: 'apply' | 'plan', c
     const lookup = await client.getApp(desired.app);
     if (lookup.kind === 'found') app = lookup.app;
   }
-  return { mode, plan, changes: result.applied, changed: result.applied.length > 0, app, orgSlug, machine: result.machine };
+  return {
+    mode,
+    plan,
+    changes: result.applied,
+    changed: result.applied.length > 0,
+    app,
+    orgSlug,
+    machine: result.machine,
+  };
 }
 
 /** For a missing app: refuse app-scoped deploy tokens clearly, then find the organisation. */
@@ -126,7 +155,9 @@ export async function destroyApp(app: string, ctx: DeploymentContext): Promise<D
   const { client, logger } = ctx;
   const lookup = await client.getApp(app);
   if (lookup.kind === 'forbidden') {
-    throw new ConfigurationError(`The Fly app '${app}' belongs to an organisation this token cannot see; nothing was deleted.`);
+    throw new ConfigurationError(
+      `The Fly app '${app}' belongs to an organisation this token cannot see; nothing was deleted.`,
+    );
   }
   const plan = planDestroy(app, {
     access: lookup.kind,

@@ -74,7 +74,8 @@ export function desiredState(settings: DeploySettings): DesiredState {
     [SECRET_NAMES.s3SecretKey]: settings.secrets.s3SecretKey,
     [SECRET_NAMES.signingKeyFile]: Buffer.from(settings.secrets.signingKey.trim()).toString('base64'),
   };
-  if (oidcPolicy) secrets[SECRET_NAMES.oidcConfigFile] = Buffer.from(renderOidcPolicy(oidcPolicy)).toString('base64');
+  if (oidcPolicy)
+    secrets[SECRET_NAMES.oidcConfigFile] = Buffer.from(renderOidcPolicy(oidcPolicy)).toString('base64');
   const unsetSecrets = oidcPolicy ? [] : [SECRET_NAMES.oidcConfigFile];
   return {
     app: settings.app,
@@ -115,8 +116,12 @@ const VOLATILE_METADATA: readonly string[] = [
 ];
 
 export function configHash(config: MachineConfig, region: string): string {
-  const metadata = Object.fromEntries(Object.entries(config.metadata).filter(([key]) => !VOLATILE_METADATA.includes(key)));
-  const digest = createHash('sha256').update(canonicalJson({ region, config: { ...config, metadata } })).digest('hex');
+  const metadata = Object.fromEntries(
+    Object.entries(config.metadata).filter(([key]) => !VOLATILE_METADATA.includes(key)),
+  );
+  const digest = createHash('sha256')
+    .update(canonicalJson({ region, config: { ...config, metadata } }))
+    .digest('hex');
   return `sha256:${digest}`;
 }
 
@@ -133,7 +138,10 @@ export function secretsHash(secrets: Readonly<Record<string, string>>, key: stri
  * A fingerprint of what the Fly vault holds for the managed names (its own opaque digests), so a
  * secret changed out of band (`fly secrets set`) is noticed on the next run.
  */
-export function secretsFingerprint(digests: ReadonlyMap<string, string | undefined>, names: readonly string[]): string {
+export function secretsFingerprint(
+  digests: ReadonlyMap<string, string | undefined>,
+  names: readonly string[],
+): string {
   const pairs = [...names].sort().map((name) => [name, digests.get(name) ?? null]);
   return `sha256:${createHash('sha256').update(JSON.stringify(pairs)).digest('hex').slice(0, 32)}`;
 }

@@ -58,7 +58,13 @@ export interface MachineEvent {
   readonly status: string;
   readonly source?: string;
   readonly timestamp?: number;
-  readonly request?: { readonly exit_event?: { readonly exit_code?: number; readonly requested_stop?: boolean; readonly restarting?: boolean } };
+  readonly request?: {
+    readonly exit_event?: {
+      readonly exit_code?: number;
+      readonly requested_stop?: boolean;
+      readonly restarting?: boolean;
+    };
+  };
 }
 
 export interface Machine {

@@ -64,12 +64,13 @@ export type AppLookup =
 export type WaitOutcome = 'reached' | 'timeout' | 'replaced' | 'missing';
 
 export type LeaseOutcome =
-  | { readonly kind: 'acquired'; readonly lease: Lease }
-  | { readonly kind: 'held'; readonly detail: string };
+  { readonly kind: 'acquired'; readonly lease: Lease } | { readonly kind: 'held'; readonly detail: string };
 
 function hint(status: number): string | undefined {
-  if (status === 401) return 'Check fly-api-token: pass the whole output of `fly tokens create` (including `FlyV1 `), and that it has not expired';
-  if (status === 403) return 'The token may not do this: an org token (`fly tokens create org`) can create and delete apps, a deploy token only manage its own app';
+  if (status === 401)
+    return 'Check fly-api-token: pass the whole output of `fly tokens create` (including `FlyV1 `), and that it has not expired';
+  if (status === 403)
+    return 'The token may not do this: an org token (`fly tokens create org`) can create and delete apps, a deploy token only manage its own app';
   if (status === 429) return 'Fly rate-limited the calls; wait a minute and run again';
   if (status >= 500) return 'Fly had a platform error; run again later (see https://status.flyio.net)';
   return undefined;
@@ -119,7 +120,11 @@ export class FlyClient {
 
   /** What the token grants, or undefined when the endpoint does not answer for this token. */
   async currentTokens(): Promise<TokenInfo[] | undefined> {
-    const res = await this.machines.request({ method: 'GET', path: '/v1/tokens/current', accept: [400, 401, 403, 404] });
+    const res = await this.machines.request({
+      method: 'GET',
+      path: '/v1/tokens/current',
+      accept: [400, 401, 403, 404],
+    });
     if (res.status !== 200) return undefined;
     const tokens = (res.json as { tokens?: unknown } | undefined)?.tokens;
     return Array.isArray(tokens) ? (tokens as TokenInfo[]) : undefined;
@@ -134,7 +139,9 @@ export class FlyClient {
       idempotent: true,
       operation: 'GraphQL organizations',
     });
-    const body = res.json as { data?: { organizations?: { nodes?: FlyOrganization[] } }; errors?: { message?: string }[] } | undefined;
+    const body = res.json as
+      | { data?: { organizations?: { nodes?: FlyOrganization[] } }; errors?: { message?: string }[] }
+      | undefined;
     if (body?.errors && body.errors.length > 0) {
       const message = body.errors.map((e) => e.message ?? 'error').join('; ');
       throw new RemoteError({
@@ -154,7 +161,11 @@ export class FlyClient {
    * Looks an app up. `notYetAs401`: right after a create, 401 also means "not visible yet" (§3.5).
    */
   async getApp(name: string, notYetAs401 = false): Promise<AppLookup> {
-    const res = await this.machines.request({ method: 'GET', path: `/v1/apps/${enc(name)}`, accept: notYetAs401 ? [401, 403, 404] : [403, 404] });
+    const res = await this.machines.request({
+      method: 'GET',
+      path: `/v1/apps/${enc(name)}`,
+      accept: notYetAs401 ? [401, 403, 404] : [403, 404],
+    });
     if (res.status === 404 || res.status === 401) return { kind: 'missing' };
     if (res.status === 403) return { kind: 'forbidden', detail: detailOf(res) };
     return { kind: 'found', app: res.json as FlyApp };
@@ -177,7 +188,12 @@ export class FlyClient {
 
   /** Starts deleting the app; `absent` when there is none. */
   async deleteApp(name: string): Promise<'deleting' | 'absent'> {
-    const res = await this.machines.request({ method: 'DELETE', path: `/v1/apps/${enc(name)}`, query: { force: 'true' }, accept: [404] });
+    const res = await this.machines.request({
+      method: 'DELETE',
+      path: `/v1/apps/${enc(name)}`,
+      query: { force: 'true' },
+      accept: [404],
+    });
     return res.status === 404 ? 'absent' : 'deleting';
   }
 
@@ -214,7 +230,12 @@ export class FlyClient {
     const body = res.json as { version?: number; Version?: number; secrets?: SecretInfo[] } | undefined;
     const version = body?.version ?? body?.Version;
     if (typeof version !== 'number') {
-      throw new RemoteError({ remote: MACHINES_REMOTE, operation: `set secrets of ${app}`, status: res.status, detail: 'the answer has no secrets version' });
+      throw new RemoteError({
+        remote: MACHINES_REMOTE,
+        operation: `set secrets of ${app}`,
+        status: res.status,
+        detail: 'the answer has no secrets version',
+      });
     }
     return { version, secrets: body?.secrets ?? [] };
   }
@@ -235,7 +256,11 @@ export class FlyClient {
   }
 
   async getMachine(app: string, id: string): Promise<Machine | undefined> {
-    const res = await this.machines.request({ method: 'GET', path: `/v1/apps/${enc(app)}/machines/${enc(id)}`, accept: [404] });
+    const res = await this.machines.request({
+      method: 'GET',
+      path: `/v1/apps/${enc(app)}/machines/${enc(id)}`,
+      accept: [404],
+    });
     return res.status === 404 ? undefined : (res.json as Machine);
   }
 
@@ -256,7 +281,12 @@ export class FlyClient {
   }
 
   /** Replaces a machine's config (full config; the nonce when leased). */
-  async updateMachine(app: string, id: string, body: MachineRequest, nonce: string | undefined): Promise<Machine> {
+  async updateMachine(
+    app: string,
+    id: string,
+    body: MachineRequest,
+    nonce: string | undefined,
+  ): Promise<Machine> {
     const res = await this.machines.request({
       method: 'POST',
       path: `/v1/apps/${enc(app)}/machines/${enc(id)}`,
@@ -282,7 +312,13 @@ export class FlyClient {
   }
 
   /** One call of the wait endpoint (timeout clamped to the API's 60 s maximum). */
-  async waitForState(app: string, id: string, state: string, timeoutSeconds: number, version?: string): Promise<WaitOutcome> {
+  async waitForState(
+    app: string,
+    id: string,
+    state: string,
+    timeoutSeconds: number,
+    version?: string,
+  ): Promise<WaitOutcome> {
     const seconds = Math.max(1, Math.min(60, Math.floor(timeoutSeconds)));
     const res = await this.machines.request({
       method: 'GET',
@@ -297,13 +333,24 @@ export class FlyClient {
     if (res.status === 408) return 'timeout';
     const detail = detailOf(res);
     if (/currently replaced|replaced/i.test(detail)) return 'replaced';
-    throw new RemoteError({ remote: MACHINES_REMOTE, operation: `wait for machine ${id}`, status: 400, detail });
+    throw new RemoteError({
+      remote: MACHINES_REMOTE,
+      operation: `wait for machine ${id}`,
+      status: 400,
+      detail,
+    });
   }
 
   // --- leases (§4.8) ---
 
   /** Acquires (or, with `nonce`, refreshes) the lease; `held` when someone else holds it (409). */
-  async acquireLease(app: string, id: string, ttlSeconds: number, description: string, nonce?: string): Promise<LeaseOutcome> {
+  async acquireLease(
+    app: string,
+    id: string,
+    ttlSeconds: number,
+    description: string,
+    nonce?: string,
+  ): Promise<LeaseOutcome> {
     const res = await this.machines.request({
       method: 'POST',
       path: `/v1/apps/${enc(app)}/machines/${enc(id)}/lease`,
@@ -317,13 +364,23 @@ export class FlyClient {
     });
     if (res.status === 409) return { kind: 'held', detail: detailOf(res) };
     const lease = leaseOf(res.json);
-    if (!lease) throw new RemoteError({ remote: MACHINES_REMOTE, operation: `lease machine ${id}`, status: res.status, detail: 'the answer has no lease nonce' });
+    if (!lease)
+      throw new RemoteError({
+        remote: MACHINES_REMOTE,
+        operation: `lease machine ${id}`,
+        status: res.status,
+        detail: 'the answer has no lease nonce',
+      });
     return { kind: 'acquired', lease };
   }
 
   /** The current lease, or undefined when there is none. */
   async getLease(app: string, id: string): Promise<Lease | undefined> {
-    const res = await this.machines.request({ method: 'GET', path: `/v1/apps/${enc(app)}/machines/${enc(id)}/lease`, accept: [404] });
+    const res = await this.machines.request({
+      method: 'GET',
+      path: `/v1/apps/${enc(app)}/machines/${enc(id)}/lease`,
+      accept: [404],
+    });
     return res.status === 404 ? undefined : leaseOf(res.json);
   }
 
@@ -334,7 +391,9 @@ export class FlyClient {
       path: `/v1/apps/${enc(app)}/machines/${enc(id)}/lease`,
       headers: { 'fly-machine-lease-nonce': nonce },
       accept: [400, 404, 410],
-      ...(timeoutMs === undefined ? {} : { timeoutMs, retry: { ...FLY_RETRY, attempts: 2, deadlineMs: timeoutMs } }),
+      ...(timeoutMs === undefined
+        ? {}
+        : { timeoutMs, retry: { ...FLY_RETRY, attempts: 2, deadlineMs: timeoutMs } }),
       operation: `release the lease of machine ${id}`,
     });
   }
@@ -363,7 +422,8 @@ function logRequestIds(fetchFn: typeof fetch, logger: Logger): typeof fetch {
   return async (input, init) => {
     const response = await fetchFn(input, init);
     const id = response.headers.get('fly-request-id');
-    if (id && response.status >= 400) logger.debug(`Fly: ${init?.method ?? 'GET'} answered ${response.status}, fly-request-id ${id}`);
+    if (id && response.status >= 400)
+      logger.debug(`Fly: ${init?.method ?? 'GET'} answered ${response.status}, fly-request-id ${id}`);
     return response;
   };
 }

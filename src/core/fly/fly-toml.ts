@@ -52,7 +52,12 @@ export function renderFlyToml(input: FlyTomlInput): string {
     if (file.secret_name) lines.push(`  secret_name = ${str(file.secret_name)}`);
   }
   if (service) {
-    const autostop = service.autostop === true ? 'stop' : service.autostop === false ? 'off' : String(service.autostop ?? 'off');
+    const autostop =
+      service.autostop === true
+        ? 'stop'
+        : service.autostop === false
+          ? 'off'
+          : String(service.autostop ?? 'off');
     lines.push(
       '',
       '[http_service]',
@@ -72,7 +77,12 @@ export function renderFlyToml(input: FlyTomlInput): string {
       );
     }
     for (const check of service.checks ?? []) {
-      lines.push('', '  [[http_service.checks]]', `    grace_period = ${str(check.grace_period)}`, `    interval = ${str(check.interval)}`);
+      lines.push(
+        '',
+        '  [[http_service.checks]]',
+        `    grace_period = ${str(check.grace_period)}`,
+        `    interval = ${str(check.interval)}`,
+      );
       if (check.method) lines.push(`    method = ${str(check.method)}`);
       lines.push(`    timeout = ${str(check.timeout)}`);
       if (check.path) lines.push(`    path = ${str(check.path)}`);

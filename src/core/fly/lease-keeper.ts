@@ -62,7 +62,12 @@ export class LeaseKeeper {
     const deadline = now() + (this.options.contendedForMs ?? 60_000);
     let delay = 1_000;
     for (;;) {
-      const outcome = await this.options.client.acquireLease(app, machineId, this.ttlSeconds, this.options.description);
+      const outcome = await this.options.client.acquireLease(
+        app,
+        machineId,
+        this.ttlSeconds,
+        this.options.description,
+      );
       if (outcome.kind === 'acquired') return this.adopt(app, machineId, outcome.lease);
       if (now() + delay > deadline) {
         throw new RemoteError({
@@ -73,7 +78,9 @@ export class LeaseKeeper {
           hint: 'Another deploy (or a person with flyctl) holds the machine; wait for it to finish or for the lease to expire, then run again',
         });
       }
-      this.options.logger.info(`Machine ${machineId} is leased by someone else (${outcome.detail}); retrying in ${Math.round(delay / 1000)} s`);
+      this.options.logger.info(
+        `Machine ${machineId} is leased by someone else (${outcome.detail}); retrying in ${Math.round(delay / 1000)} s`,
+      );
       await this.options.sleep(delay);
       delay = Math.min(delay * 2, 10_000);
     }
@@ -91,9 +98,18 @@ export class LeaseKeeper {
 
   private async refresh(held: HeldLease): Promise<void> {
     try {
-      const outcome = await this.options.client.acquireLease(held.app, held.machineId, this.ttlSeconds, this.options.description, held.nonce);
+      const outcome = await this.options.client.acquireLease(
+        held.app,
+        held.machineId,
+        this.ttlSeconds,
+        this.options.description,
+        held.nonce,
+      );
       if (outcome.kind === 'acquired') held.nonce = outcome.lease.nonce;
-      else this.options.logger.warn(`could not refresh the lease of machine ${held.machineId}: ${outcome.detail}`);
+      else
+        this.options.logger.warn(
+          `could not refresh the lease of machine ${held.machineId}: ${outcome.detail}`,
+        );
     } catch (error) {
       this.options.logger.debug(`lease refresh of ${held.machineId} failed: ${errorMessage(error)}`);
     }
@@ -138,13 +154,15 @@ export async function withLeases<T>(
   exit: (code: number) => void,
   fn: () => Promise<T>,
 ): Promise<T> {
-  const handlers: Array<['SIGTERM' | 'SIGINT', () => void]> = (['SIGTERM', 'SIGINT'] as const).map((signal) => [
-    signal,
-    () => {
-      keeper.logger.warn(`${signal}: releasing ${keeper.leases.length} machine lease(s) before stopping`);
-      void keeper.releaseAll(4_000).finally(() => exit(signal === 'SIGINT' ? 130 : 143));
-    },
-  ]);
+  const handlers: Array<['SIGTERM' | 'SIGINT', () => void]> = (['SIGTERM', 'SIGINT'] as const).map(
+    (signal) => [
+      signal,
+      () => {
+        keeper.logger.warn(`${signal}: releasing ${keeper.leases.length} machine lease(s) before stopping`);
+        void keeper.releaseAll(4_000).finally(() => exit(signal === 'SIGINT' ? 130 : 143));
+      },
+    ],
+  );
   for (const [signal, handler] of handlers) signals?.on(signal, handler);
   try {
     return await fn();

@@ -28,7 +28,11 @@ export interface MachineService {
   readonly autostart?: boolean;
   readonly min_machines_running?: number;
   readonly ports: readonly MachinePort[];
-  readonly concurrency?: { readonly type: 'requests' | 'connections'; readonly soft_limit: number; readonly hard_limit: number };
+  readonly concurrency?: {
+    readonly type: 'requests' | 'connections';
+    readonly soft_limit: number;
+    readonly hard_limit: number;
+  };
   readonly checks?: readonly ServiceCheck[];
 }
 
@@ -131,8 +135,11 @@ export function niks3Env(settings: Niks3MachineSettings): Record<string, string>
 
 /** The files written into the guest from secrets. */
 export function niks3Files(settings: Niks3MachineSettings): MachineFile[] {
-  const files: MachineFile[] = [{ guest_path: SIGNING_KEY_GUEST_PATH, secret_name: SECRET_NAMES.signingKeyFile }];
-  if (settings.oidc) files.push({ guest_path: OIDC_CONFIG_GUEST_PATH, secret_name: SECRET_NAMES.oidcConfigFile });
+  const files: MachineFile[] = [
+    { guest_path: SIGNING_KEY_GUEST_PATH, secret_name: SECRET_NAMES.signingKeyFile },
+  ];
+  if (settings.oidc)
+    files.push({ guest_path: OIDC_CONFIG_GUEST_PATH, secret_name: SECRET_NAMES.oidcConfigFile });
   return files;
 }
 
@@ -150,7 +157,10 @@ export const HEALTH_CHECK: ServiceCheck = {
  * The complete machine config (the Machines API has no partial updates). `metadata` holds the
  * Fly Launch keys plus whatever the caller adds (hashes, launch id).
  */
-export function niks3MachineConfig(settings: Niks3MachineSettings, metadata: Record<string, string> = {}): MachineConfig {
+export function niks3MachineConfig(
+  settings: Niks3MachineSettings,
+  metadata: Record<string, string> = {},
+): MachineConfig {
   return {
     image: settings.image,
     env: niks3Env(settings),
@@ -182,7 +192,10 @@ export function niks3MachineConfig(settings: Niks3MachineSettings, metadata: Rec
 /** How many health checks a config defines (top-level plus per service), fly.md §7.2. */
 export function configuredCheckCount(config: Pick<MachineConfig, 'checks' | 'services'> | undefined): number {
   if (!config) return 0;
-  return Object.keys(config.checks ?? {}).length + (config.services ?? []).reduce((n, s) => n + (s.checks?.length ?? 0), 0);
+  return (
+    Object.keys(config.checks ?? {}).length +
+    (config.services ?? []).reduce((n, s) => n + (s.checks?.length ?? 0), 0)
+  );
 }
 
 /** Parses a memory size such as `256mb`, `1gb` or `512` (megabytes) into MB, or undefined. */
@@ -197,7 +210,11 @@ export function parseMemoryMb(text: string): number | undefined {
  * Checks a VM size against Fly's presets: memory a multiple of 256 MB; shared CPUs 256–2048 MB
  * each, performance CPUs 2048–8192 MB each. Returns a problem or undefined.
  */
-export function vmSizeProblem(cpuKind: 'shared' | 'performance', cpus: number, memoryMb: number): string | undefined {
+export function vmSizeProblem(
+  cpuKind: 'shared' | 'performance',
+  cpus: number,
+  memoryMb: number,
+): string | undefined {
   if (memoryMb <= 0 || memoryMb % 256 !== 0) return `${memoryMb} MB is not a multiple of 256 MB`;
   const [min, max] = cpuKind === 'shared' ? [256 * cpus, 2048 * cpus] : [2048 * cpus, 8192 * cpus];
   if (memoryMb < min || memoryMb > max) {

@@ -32,11 +32,21 @@ export function relevantChecks(checks: readonly MachineCheckStatus[] | undefined
 export function describeChecks(checks: readonly MachineCheckStatus[] | undefined): string {
   const relevant = relevantChecks(checks);
   if (relevant.length === 0) return 'no check results yet';
-  return relevant.map((c) => `${c.name} ${c.status}${c.output && c.status !== 'passing' ? ` (${c.output.trim().slice(0, 120)})` : ''}`).join(', ');
+  return relevant
+    .map(
+      (c) =>
+        `${c.name} ${c.status}${c.output && c.status !== 'passing' ? ` (${c.output.trim().slice(0, 120)})` : ''}`,
+    )
+    .join(', ');
 }
 
 /** Waits until the machine is `started` and every check passes; returns the last machine read. */
-export async function waitUntilHealthy(app: string, machineId: string, version: string | undefined, options: HealthWaitOptions): Promise<Machine> {
+export async function waitUntilHealthy(
+  app: string,
+  machineId: string,
+  version: string | undefined,
+  options: HealthWaitOptions,
+): Promise<Machine> {
   const { client, logger, now, deadline } = options;
   const started = now();
   const progressEvery = options.progressEveryMs ?? 10_000;
@@ -62,10 +72,20 @@ export async function waitUntilHealthy(app: string, machineId: string, version: 
   let currentVersion = version;
   for (;;) {
     const remaining = Math.floor((deadline - now()) / 1000);
-    if (remaining < 1) fail(`the machine did not start within ${Math.round((deadline - started) / 1000)} s`, await client.getMachine(app, machineId));
+    if (remaining < 1)
+      fail(
+        `the machine did not start within ${Math.round((deadline - started) / 1000)} s`,
+        await client.getMachine(app, machineId),
+      );
     progress('waiting for the machine to start');
     // A short wait per call keeps progress lines coming at least every 10 s.
-    const outcome = await client.waitForState(app, machineId, 'started', Math.min(remaining, Math.max(1, Math.floor(progressEvery / 1000))), currentVersion);
+    const outcome = await client.waitForState(
+      app,
+      machineId,
+      'started',
+      Math.min(remaining, Math.max(1, Math.floor(progressEvery / 1000))),
+      currentVersion,
+    );
     if (outcome === 'reached') break;
     if (outcome === 'missing') {
       await options.sleep(1_000); // just created: not visible to this node yet

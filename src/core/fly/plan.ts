@@ -10,7 +10,12 @@ import { METADATA } from './machine-config.js';
 export type Change =
   | { readonly action: 'create-app'; readonly app: string; readonly org: string | undefined }
   | { readonly action: 'allocate-ip'; readonly type: IpType }
-  | { readonly action: 'set-secrets'; readonly set: readonly string[]; readonly unset: readonly string[]; readonly reason: string }
+  | {
+      readonly action: 'set-secrets';
+      readonly set: readonly string[];
+      readonly unset: readonly string[];
+      readonly reason: string;
+    }
   | { readonly action: 'create-machine'; readonly region: string; readonly image: string }
   | { readonly action: 'update-machine'; readonly machineId: string; readonly reasons: readonly string[] }
   | { readonly action: 'destroy-machine'; readonly machineId: string; readonly reason: string }
@@ -48,7 +53,8 @@ export function planDeploy(desired: DesiredState, actual: ActualState): FlyPlan 
   if (missing.length > 0) secretReasons.push(`missing on the app: ${missing.join(', ')}`);
   if (!keep) secretReasons.push('no machine to compare with');
   else if (meta[METADATA.secretsHash] !== desired.secretsHash) secretReasons.push('values changed');
-  else if (meta[METADATA.secretsFingerprint] !== secretsFingerprint(digests, setNames)) secretReasons.push('changed outside nix-cache');
+  else if (meta[METADATA.secretsFingerprint] !== secretsFingerprint(digests, setNames))
+    secretReasons.push('changed outside nix-cache');
   const unset = desired.unsetSecrets.filter((name) => digests.has(name));
   if (secretReasons.length > 0 || unset.length > 0) {
     changes.push({
@@ -69,7 +75,8 @@ export function planDeploy(desired: DesiredState, actual: ActualState): FlyPlan 
     changes.push({ action: 'create-machine', region: desired.region, image: desired.image });
   } else {
     const reasons: string[] = [];
-    if (keep.config?.image !== desired.image) reasons.push(`image ${keep.config?.image ?? '(none)'} -> ${desired.image}`);
+    if (keep.config?.image !== desired.image)
+      reasons.push(`image ${keep.config?.image ?? '(none)'} -> ${desired.image}`);
     else if (meta[METADATA.configHash] !== desired.configHash) reasons.push('machine config changed');
     if (secretsChange) reasons.push('secrets changed');
     if (BROKEN_STATES.includes(keep.state)) reasons.push(`machine is ${keep.state}`);
@@ -77,7 +84,10 @@ export function planDeploy(desired: DesiredState, actual: ActualState): FlyPlan 
   }
   for (const extra of actual.machines) {
     if (extra === keep) continue;
-    const reason = extra.region === desired.region ? 'one machine is enough (no HA)' : `replaced by a machine in ${desired.region}`;
+    const reason =
+      extra.region === desired.region
+        ? 'one machine is enough (no HA)'
+        : `replaced by a machine in ${desired.region}`;
     changes.push({ action: 'destroy-machine', machineId: extra.id, reason });
   }
   return { changes, machine: keep };

@@ -259,7 +259,7 @@ class NarWriter {
     } catch (error) {
       throw wrapFsError(error, 'list the directory', path);
     }
-    names.sort(Buffer.compare);
+    names.sort((a, b) => Buffer.compare(a, b));
     const entries = this.options.listing
       ? (Object.create(null) as Record<string, NarListingEntry>)
       : undefined;

@@ -18,8 +18,11 @@ export class Report {
 
   table(header: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): this {
     if (rows.length === 0) return this;
-    const line = (cells: ReadonlyArray<string | number>): string => `| ${cells.map((c) => escapeCell(String(c))).join(' | ')} |`;
-    this.parts.push([line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n');
+    const line = (cells: ReadonlyArray<string | number>): string =>
+      `| ${cells.map((c) => escapeCell(String(c))).join(' | ')} |`;
+    this.parts.push(
+      [line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n',
+    );
     return this;
   }
 

@@ -40,7 +40,9 @@ export function describeAccepted(spec: InputSpec): string {
  */
 export function checkValue(spec: InputSpec, raw: string): string | undefined {
   const value = raw.trim();
-  const shown = spec.secret ? '(value hidden)' : `"${value.length > 200 ? `${value.slice(0, 200)}…` : value}"`;
+  const shown = spec.secret
+    ? '(value hidden)'
+    : `"${value.length > 200 ? `${value.slice(0, 200)}…` : value}"`;
   const bad = (why?: string): string =>
     `Input '${spec.name}' has an invalid value ${shown}${why ? ` (${why})` : ''}: expected ${describeAccepted(spec)}.`;
   switch (spec.type) {
@@ -50,7 +52,8 @@ export function checkValue(spec: InputSpec, raw: string): string | undefined {
       return parseBoolean(value) === undefined ? bad() : undefined;
     case 'integer':
     case 'number': {
-      const ok = spec.type === 'integer' ? /^[+-]?\d+$/.test(value) : /^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(value);
+      const ok =
+        spec.type === 'integer' ? /^[+-]?\d+$/.test(value) : /^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(value);
       if (!ok) return bad();
       const n = Number(value);
       if (spec.min !== undefined && n < spec.min) return bad('too small');

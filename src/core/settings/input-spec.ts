@@ -4,15 +4,7 @@
  * test/bad-inputs.test.ts), so none of them can drift from the others.
  */
 export type InputType =
-  | 'string'
-  | 'url'
-  | 'enum'
-  | 'boolean'
-  | 'integer'
-  | 'number'
-  | 'duration'
-  | 'size'
-  | 'lines';
+  'string' | 'url' | 'enum' | 'boolean' | 'integer' | 'number' | 'duration' | 'size' | 'lines';
 
 export interface InputSpec {
   /** kebab-case, as in `with:`. */

@@ -13,12 +13,14 @@ export class MemoryStepIO implements StepIO {
   private readonly inputs: Record<string, string>;
   private readonly minter: ((audience: string) => Promise<string>) | undefined;
 
-  constructor(options: {
-    inputs?: Record<string, string>;
-    env?: NodeJS.ProcessEnv;
-    idToken?: (audience: string) => Promise<string>;
-    hasPostStep?: boolean;
-  } = {}) {
+  constructor(
+    options: {
+      inputs?: Record<string, string>;
+      env?: NodeJS.ProcessEnv;
+      idToken?: (audience: string) => Promise<string>;
+      hasPostStep?: boolean;
+    } = {},
+  ) {
     this.inputs = options.inputs ?? {};
     this.env = options.env ?? {};
     this.minter = options.idToken;

@@ -104,7 +104,7 @@ describe('narStream', () => {
   });
 
   it('streams the 11 MiB file in bounded chunks', async () => {
-    const { data, maxChunk, chunks } = await collect(narStream(fixtures.byName.large as string));
+    const { data, maxChunk, chunks } = await collect(narStream(fixtures.byName.large));
     expect(data.length).toBeGreaterThan(LARGE_CASE_BYTES);
     expect(maxChunk).toBeLessThanOrEqual(1024 * 1024);
     expect(chunks).toBeGreaterThanOrEqual(11);
@@ -146,7 +146,7 @@ describe('.ls listing', () => {
       'rootSymlink',
       'selfRef',
     ] as const) {
-      const path = fixtures.byName[name] as string;
+      const path = fixtures.byName[name];
       const { stream, listing } = narStreamWithListing(path);
       const { data } = await collect(stream);
       const ls = await listing;
@@ -178,7 +178,7 @@ describe('.ls listing', () => {
   it('renders the .ls text exactly as Nix writes it (nix copy --to file://…?write-nar-listing=true)', async () => {
     const cache = join(tmp, 'nix-cache');
     for (const name of ['nested', 'symlinks', 'large'] as const) {
-      const path = fixtures.byName[name] as string;
+      const path = fixtures.byName[name];
       execFileSync(
         'nix',
         [...NIX, 'copy', '--to', `file://${cache}?compression=none&write-nar-listing=true`, path],
@@ -210,7 +210,7 @@ describe('.ls listing', () => {
   });
 
   it('rejects the listing when the stream is destroyed early, without an unhandled rejection', async () => {
-    const { stream, listing } = narStreamWithListing(fixtures.byName.large as string);
+    const { stream, listing } = narStreamWithListing(fixtures.byName.large);
     await new Promise<void>((resolve) => {
       stream.once('data', () => {
         stream.destroy();
@@ -226,7 +226,7 @@ describe('.ls listing', () => {
 
 describe('NarVerifier', () => {
   it('passes a matching NAR through and reports its digest', async () => {
-    const path = fixtures.byName.nested as string;
+    const path = fixtures.byName.nested;
     const [info] = parsePathInfoJson(nixPathInfoJson([path]));
     const verifier = new NarVerifier({ narHash: info!.narHash, narSize: info!.narSize, path });
     let size = 0;
@@ -240,7 +240,7 @@ describe('NarVerifier', () => {
   });
 
   it('fails the pipeline when hash or size differ, naming the path and what to do', async () => {
-    const path = fixtures.byName.nested as string;
+    const path = fixtures.byName.nested;
     const [info] = parsePathInfoJson(nixPathInfoJson([path]));
     const wrongHash = Buffer.from(info!.narHash);
     wrongHash[0] = (wrongHash[0] ?? 0) ^ 1;

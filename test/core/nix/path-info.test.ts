@@ -39,11 +39,7 @@ const DRV = '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-hello-2.12.1.drv';
 describe('parsePathInfoJson', () => {
   it('reads real Nix 2.8 output (array form, SRI hashes) for a chain, a diamond and a self-reference', () => {
     const json = nixPathInfoJson(
-      [
-        fixtures.byName.chain3 as string,
-        fixtures.byName.diamondTop as string,
-        fixtures.byName.selfRef as string,
-      ],
+      [fixtures.byName.chain3, fixtures.byName.diamondTop, fixtures.byName.selfRef],
       true,
     );
     expect(Array.isArray(json)).toBe(true);

@@ -63,7 +63,7 @@ describe('a file:// binary cache written with src/core/nix', () => {
       );
     }
     const ls = JSON.parse(
-      zstdDecompressSync(readFileSync(join(cache, listingKey(fixtures.byName.large as string)))).toString(),
+      zstdDecompressSync(readFileSync(join(cache, listingKey(fixtures.byName.large)))).toString(),
     ) as { version: number };
     expect(ls.version).toBe(1);
 
@@ -81,13 +81,13 @@ describe('a file:// binary cache written with src/core/nix', () => {
       expect(nixStoreDump(join(good.storeRoot, root)).equals(nixStoreDump(root))).toBe(true);
     }
     const diamond = (['diamondTop', 'diamondLeft', 'diamondRight', 'diamondBottom'] as const).map((n) =>
-      (fixtures.byName[n] as string).slice(11),
+      fixtures.byName[n].slice(11),
     );
     const copied = execFileSync('ls', [join(tmp, 'good', 'nix', 'store')], { encoding: 'utf8' });
     for (const base of diamond) expect(copied).toContain(base);
 
     const stranger = generateSecretKey('niks3-test-1');
-    const bad = await copyFromCache(`file://${cache}`, fixtures.byName.chain3 as string, {
+    const bad = await copyFromCache(`file://${cache}`, fixtures.byName.chain3, {
       trustedPublicKeys: [stranger.publicKey],
       storeRoot: join(tmp, 'bad'),
     });

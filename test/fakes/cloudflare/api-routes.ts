@@ -116,7 +116,8 @@ export class ApiRoutes {
     if (s[0] === 'zones') return this.zones(req, token);
     if (s[0] === 'accounts' && s[2] === 'r2' && s[3] === 'buckets') {
       const accountId = s[1] ?? '';
-      if (!this.state.accounts.has(accountId) || !token.accounts.has(accountId)) throw cfErrors.authentication(403);
+      if (!this.state.accounts.has(accountId) || !token.accounts.has(accountId))
+        throw cfErrors.authentication(403);
       return this.r2(req, token, accountId, s.slice(4));
     }
     throw cfErrors.noRoute();
@@ -125,7 +126,10 @@ export class ApiRoutes {
   // --- auth -------------------------------------------------------------------------------------
 
   private authenticate(req: ApiRequest, options: { anyStatus: boolean }): FakeToken {
-    if ((req.headers['x-auth-key'] !== undefined || req.headers['x-auth-email'] !== undefined) && !this.settings.legacyKeys) {
+    if (
+      (req.headers['x-auth-key'] !== undefined || req.headers['x-auth-email'] !== undefined) &&
+      !this.settings.legacyKeys
+    ) {
       throw cfErrors.malformedAuthorization();
     }
     const header = req.headers['authorization'];
@@ -141,7 +145,16 @@ export class ApiRoutes {
   private verified(token: FakeToken): ApiAnswer {
     return {
       result: { id: token.id, status: token.status },
-      messages: [{ code: 10000, message: token.status === 'active' ? 'This API Token is valid and active' : `This API Token is ${token.status}`, type: null }],
+      messages: [
+        {
+          code: 10000,
+          message:
+            token.status === 'active'
+              ? 'This API Token is valid and active'
+              : `This API Token is ${token.status}`,
+          type: null,
+        },
+      ],
     };
   }
 
@@ -241,14 +254,16 @@ export class ApiRoutes {
         requireAny(token, write);
         const b = bucket();
         const storageClass = req.headers['cf-r2-storage-class'];
-        if (!isStorageClass(storageClass)) throw cfErrors.badJson('cf-r2-storage-class must be Standard or InfrequentAccess');
+        if (!isStorageClass(storageClass))
+          throw cfErrors.badJson('cf-r2-storage-class must be Standard or InfrequentAccess');
         b.storageClass = storageClass;
         return { result: bucketView(b) };
       }
       if (m === 'DELETE') {
         requireAny(token, write);
         const b = bucket();
-        if (b.objects.size > 0 || b.pendingMultipartUploads > 0 || b.eventNotificationRules > 0) throw cfErrors.bucketNotEmpty();
+        if (b.objects.size > 0 || b.pendingMultipartUploads > 0 || b.eventNotificationRules > 0)
+          throw cfErrors.bucketNotEmpty();
         this.state.deleteBucket(b);
         return { result: {} };
       }
@@ -322,7 +337,8 @@ export class ApiRoutes {
     } catch {
       throw cfErrors.badJson('not JSON');
     }
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw cfErrors.badJson('expected an object');
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      throw cfErrors.badJson('expected an object');
     const record = body as Record<string, unknown>;
     if (this.settings.rejectUnknownBodyFields) {
       const unknown = Object.keys(record).filter((k) => !allowed.includes(k));
@@ -332,12 +348,16 @@ export class ApiRoutes {
   }
 
   private listBuckets(req: ApiRequest, accountId: string, jurisdiction: FakeJurisdiction): ApiAnswer {
-    let buckets = [...this.state.buckets.values()].filter((b) => b.accountId === accountId && b.jurisdiction === jurisdiction);
+    let buckets = [...this.state.buckets.values()].filter(
+      (b) => b.accountId === accountId && b.jurisdiction === jurisdiction,
+    );
     const contains = req.query.get('name_contains');
     if (contains) buckets = buckets.filter((b) => b.name.includes(contains));
     buckets.sort((a, b) => (a.name < b.name ? -1 : 1));
     if (req.query.get('direction') === 'desc') buckets.reverse();
-    const after = req.query.get('cursor') ? decodeCursor(req.query.get('cursor') ?? '') : req.query.get('start_after');
+    const after = req.query.get('cursor')
+      ? decodeCursor(req.query.get('cursor') ?? '')
+      : req.query.get('start_after');
     if (after) {
       const desc = req.query.get('direction') === 'desc';
       buckets = buckets.filter((b) => (desc ? b.name < after : b.name > after));
@@ -351,17 +371,25 @@ export class ApiRoutes {
     };
   }
 
-  private createBucket(req: ApiRequest, accountId: string, jurisdiction: FakeJurisdiction): Record<string, unknown> {
+  private createBucket(
+    req: ApiRequest,
+    accountId: string,
+    jurisdiction: FakeJurisdiction,
+  ): Record<string, unknown> {
     const body = this.json(req, ['name', 'locationHint', 'storageClass']);
     const name = body['name'];
     if (typeof name !== 'string') throw cfErrors.badJson('name must be a string');
     if (!BUCKET_NAME.test(name)) throw cfErrors.invalidBucketName();
     const hint = body['locationHint'];
-    if (hint !== undefined && (typeof hint !== 'string' || !(FAKE_LOCATIONS as readonly string[]).includes(hint.toLowerCase()))) {
+    if (
+      hint !== undefined &&
+      (typeof hint !== 'string' || !(FAKE_LOCATIONS as readonly string[]).includes(hint.toLowerCase()))
+    ) {
       throw cfErrors.badJson('locationHint must be one of apac, eeur, enam, weur, wnam, oc');
     }
     const storageClass = body['storageClass'];
-    if (storageClass !== undefined && !isStorageClass(storageClass)) throw cfErrors.badJson('storageClass must be Standard or InfrequentAccess');
+    if (storageClass !== undefined && !isStorageClass(storageClass))
+      throw cfErrors.badJson('storageClass must be Standard or InfrequentAccess');
     if (this.state.bucket(accountId, jurisdiction, name)) throw cfErrors.bucketExists();
     const bucket = this.state.addBucket({
       accountId,
@@ -375,8 +403,16 @@ export class ApiRoutes {
 
   private attached(bucket: FakeBucket, host: string): FakeCustomDomain {
     const domain = this.state.domains.get(host);
-    if (!domain || domain.accountId !== bucket.accountId || domain.jurisdiction !== bucket.jurisdiction || domain.bucket !== bucket.name) {
-      throw new CfApiError(404, { code: this.settings.codes.customDomainMissing, message: 'The custom domain does not exist on this bucket.' });
+    if (
+      !domain ||
+      domain.accountId !== bucket.accountId ||
+      domain.jurisdiction !== bucket.jurisdiction ||
+      domain.bucket !== bucket.name
+    ) {
+      throw new CfApiError(404, {
+        code: this.settings.codes.customDomainMissing,
+        message: 'The custom domain does not exist on this bucket.',
+      });
     }
     return domain;
   }
@@ -387,17 +423,35 @@ export class ApiRoutes {
     if (typeof domain !== 'string' || !domain) throw cfErrors.badJson('domain must be a string');
     if (typeof zoneId !== 'string') throw cfErrors.badJson('zoneId must be a string');
     if (typeof enabled !== 'boolean') throw cfErrors.badJson('enabled must be a boolean');
-    if (minTLS !== undefined && (typeof minTLS !== 'string' || !MIN_TLS.includes(minTLS))) throw cfErrors.badJson('minTLS must be 1.0, 1.1, 1.2 or 1.3');
-    if (ciphers !== undefined && (!Array.isArray(ciphers) || ciphers.some((c) => typeof c !== 'string'))) throw cfErrors.badJson('ciphers must be strings');
+    if (minTLS !== undefined && (typeof minTLS !== 'string' || !MIN_TLS.includes(minTLS)))
+      throw cfErrors.badJson('minTLS must be 1.0, 1.1, 1.2 or 1.3');
+    if (ciphers !== undefined && (!Array.isArray(ciphers) || ciphers.some((c) => typeof c !== 'string')))
+      throw cfErrors.badJson('ciphers must be strings');
     const host = domain.toLowerCase();
     const zone = this.state.zones.get(zoneId);
-    if (!zone || zone.accountId !== bucket.accountId || (host !== zone.name && !host.endsWith(`.${zone.name}`))) {
-      throw new CfApiError(400, { code: this.settings.codes.customDomainBadZone, message: 'The domain is not within the given zone of this account.' });
+    if (
+      !zone ||
+      zone.accountId !== bucket.accountId ||
+      (host !== zone.name && !host.endsWith(`.${zone.name}`))
+    ) {
+      throw new CfApiError(400, {
+        code: this.settings.codes.customDomainBadZone,
+        message: 'The domain is not within the given zone of this account.',
+      });
     }
     if (this.state.domains.has(host)) {
-      throw new CfApiError(409, { code: this.settings.codes.customDomainExists, message: 'The custom domain is already in use.' });
+      throw new CfApiError(409, {
+        code: this.settings.codes.customDomainExists,
+        message: 'The custom domain is already in use.',
+      });
     }
-    const created = this.state.addCustomDomain({ bucket, domain: host, zoneId, enabled, ...(minTLS ? { minTLS: minTLS as FakeMinTls } : {}) });
+    const created = this.state.addCustomDomain({
+      bucket,
+      domain: host,
+      zoneId,
+      enabled,
+      ...(minTLS ? { minTLS: minTLS as FakeMinTls } : {}),
+    });
     if (Array.isArray(ciphers)) created.ciphers = ciphers as string[];
     return {
       domain: created.domain,
@@ -411,12 +465,19 @@ export class ApiRoutes {
   private updateDomain(req: ApiRequest, domain: FakeCustomDomain): Record<string, unknown> {
     const body = this.json(req, ['enabled', 'minTLS', 'ciphers']);
     const { enabled, minTLS, ciphers } = body;
-    if (enabled !== undefined && typeof enabled !== 'boolean') throw cfErrors.badJson('enabled must be a boolean');
-    if (minTLS !== undefined && (typeof minTLS !== 'string' || !MIN_TLS.includes(minTLS))) throw cfErrors.badJson('minTLS must be 1.0, 1.1, 1.2 or 1.3');
+    if (enabled !== undefined && typeof enabled !== 'boolean')
+      throw cfErrors.badJson('enabled must be a boolean');
+    if (minTLS !== undefined && (typeof minTLS !== 'string' || !MIN_TLS.includes(minTLS)))
+      throw cfErrors.badJson('minTLS must be 1.0, 1.1, 1.2 or 1.3');
     if (typeof enabled === 'boolean') domain.enabled = enabled;
     if (typeof minTLS === 'string') domain.minTLS = minTLS as FakeMinTls;
     if (Array.isArray(ciphers)) domain.ciphers = ciphers as string[];
-    return { domain: domain.domain, enabled: domain.enabled, minTLS: domain.minTLS, ...(domain.ciphers ? { ciphers: domain.ciphers } : {}) };
+    return {
+      domain: domain.domain,
+      enabled: domain.enabled,
+      minTLS: domain.minTLS,
+      ...(domain.ciphers ? { ciphers: domain.ciphers } : {}),
+    };
   }
 
   /** The GET/list view of a custom domain; each view advances its status. */
@@ -425,15 +486,24 @@ export class ApiRoutes {
     const activation = domain.activation ?? this.settings.domainActivation;
     const zone = this.state.zones.get(domain.zoneId);
     if (activation === 'degraded') {
-      return { domain: domain.domain, enabled: domain.enabled, status: { ownership: 'unknown', ssl: 'unknown' }, zoneId: domain.zoneId };
+      return {
+        domain: domain.domain,
+        enabled: domain.enabled,
+        status: { ownership: 'unknown', ssl: 'unknown' },
+        zoneId: domain.zoneId,
+      };
     }
     let status: { ownership: string; ssl: string };
     if (activation === 'stuck') status = { ownership: 'pending', ssl: 'pending' };
     else if (activation === 'error') status = { ownership: 'error', ssl: 'error' };
     else {
       const byGets = activation.afterGets !== undefined && domain.gets >= activation.afterGets;
-      const byTime = activation.afterMs !== undefined && this.state.now() - domain.createdAt >= activation.afterMs;
-      status = byGets || byTime ? { ownership: 'active', ssl: 'active' } : { ownership: 'pending', ssl: 'initializing' };
+      const byTime =
+        activation.afterMs !== undefined && this.state.now() - domain.createdAt >= activation.afterMs;
+      status =
+        byGets || byTime
+          ? { ownership: 'active', ssl: 'active' }
+          : { ownership: 'pending', ssl: 'initializing' };
     }
     return {
       domain: domain.domain,
@@ -448,7 +518,9 @@ export class ApiRoutes {
 
   private listObjects(req: ApiRequest, bucket: FakeBucket): ApiAnswer {
     const prefix = req.query.get('prefix') ?? '';
-    const after = req.query.get('cursor') ? decodeCursor(req.query.get('cursor') ?? '') : req.query.get('start_after') ?? '';
+    const after = req.query.get('cursor')
+      ? decodeCursor(req.query.get('cursor') ?? '')
+      : (req.query.get('start_after') ?? '');
     const perPage = clamp(Number(req.query.get('per_page') ?? 1000) || 1000, 1, 1000);
     const keys = [...bucket.objects.keys()].filter((k) => k.startsWith(prefix) && k > after).sort();
     const page = keys.slice(0, perPage);
@@ -465,7 +537,11 @@ export class ApiRoutes {
           http_metadata: { contentType: o.contentType },
         };
       }),
-      result_info: { cursor: more ? encodeCursor(page[page.length - 1] ?? '') : '', is_truncated: more, per_page: perPage },
+      result_info: {
+        cursor: more ? encodeCursor(page[page.length - 1] ?? '') : '',
+        is_truncated: more,
+        per_page: perPage,
+      },
     };
   }
 }
@@ -481,7 +557,11 @@ function bucketView(bucket: FakeBucket): Record<string, unknown> {
 }
 
 function managedView(bucket: FakeBucket): Record<string, unknown> {
-  return { bucketId: bucket.managed.bucketId, domain: `pub-${bucket.managed.bucketId}.r2.dev`, enabled: bucket.managed.enabled };
+  return {
+    bucketId: bucket.managed.bucketId,
+    domain: `pub-${bucket.managed.bucketId}.r2.dev`,
+    enabled: bucket.managed.enabled,
+  };
 }
 
 function isStorageClass(value: unknown): value is FakeStorageClass {

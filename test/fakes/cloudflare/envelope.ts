@@ -17,7 +17,11 @@ export class CfApiError extends Error {
   readonly errors: readonly CfErrorItem[];
   readonly headers: Record<string, string>;
 
-  constructor(status: number, errors: CfErrorItem | readonly CfErrorItem[], headers: Record<string, string> = {}) {
+  constructor(
+    status: number,
+    errors: CfErrorItem | readonly CfErrorItem[],
+    headers: Record<string, string> = {},
+  ) {
     const list = Array.isArray(errors) ? (errors as readonly CfErrorItem[]) : [errors as CfErrorItem];
     super(list.map((e) => `${e.code} ${e.message}`).join('; '));
     this.status = status;
@@ -53,32 +57,55 @@ export const CF_CODES = {
 } as const;
 
 export const cfErrors = {
-  authentication: (status = 401) => new CfApiError(status, { code: CF_CODES.authentication, message: 'Authentication error' }),
+  authentication: (status = 401) =>
+    new CfApiError(status, { code: CF_CODES.authentication, message: 'Authentication error' }),
   malformedAuthorization: () =>
     new CfApiError(400, {
       code: CF_CODES.invalidHeaders,
       message: 'Invalid request headers',
-      error_chain: [{ code: CF_CODES.invalidAuthorizationFormat, message: 'Invalid format for Authorization header' }],
+      error_chain: [
+        { code: CF_CODES.invalidAuthorizationFormat, message: 'Invalid format for Authorization header' },
+      ],
     }),
   noRoute: () => new CfApiError(404, { code: CF_CODES.noRoute, message: 'No route for that URI' }),
   badZoneId: (path: string) =>
     new CfApiError(400, [
-      { code: CF_CODES.badZoneId, message: `Could not route to ${path}, perhaps your object identifier is invalid?` },
+      {
+        code: CF_CODES.badZoneId,
+        message: `Could not route to ${path}, perhaps your object identifier is invalid?`,
+      },
       { code: CF_CODES.noRoute, message: 'No route for that URI' },
     ]),
   bucketExists: () =>
-    new CfApiError(409, { code: CF_CODES.bucketExists, message: 'The bucket you tried to create already exists, and you own it.' }),
-  noSuchBucket: () => new CfApiError(404, { code: CF_CODES.noSuchBucket, message: 'The specified bucket does not exist.' }),
-  bucketNotEmpty: () => new CfApiError(409, { code: CF_CODES.bucketNotEmpty, message: 'The bucket you tried to delete is not empty.' }),
-  invalidBucketName: () => new CfApiError(400, { code: CF_CODES.invalidBucketName, message: 'The specified bucket name is not valid.' }),
-  badJson: (why: string) => new CfApiError(400, { code: CF_CODES.badJson, message: `JSON not well formed: ${why}` }),
+    new CfApiError(409, {
+      code: CF_CODES.bucketExists,
+      message: 'The bucket you tried to create already exists, and you own it.',
+    }),
+  noSuchBucket: () =>
+    new CfApiError(404, { code: CF_CODES.noSuchBucket, message: 'The specified bucket does not exist.' }),
+  bucketNotEmpty: () =>
+    new CfApiError(409, {
+      code: CF_CODES.bucketNotEmpty,
+      message: 'The bucket you tried to delete is not empty.',
+    }),
+  invalidBucketName: () =>
+    new CfApiError(400, {
+      code: CF_CODES.invalidBucketName,
+      message: 'The specified bucket name is not valid.',
+    }),
+  badJson: (why: string) =>
+    new CfApiError(400, { code: CF_CODES.badJson, message: `JSON not well formed: ${why}` }),
   badRequest: (code: number, message: string) => new CfApiError(400, { code, message }),
 };
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Writes a success envelope (HTTP 200). */
-export function sendResult(res: ServerResponse, result: unknown, extra: { result_info?: unknown; messages?: unknown[] } = {}): void {
+export function sendResult(
+  res: ServerResponse,
+  result: unknown,
+  extra: { result_info?: unknown; messages?: unknown[] } = {},
+): void {
   const body: Record<string, unknown> = { success: true, errors: [], messages: extra.messages ?? [], result };
   if (extra.result_info !== undefined) body['result_info'] = extra.result_info;
   send(res, 200, JSON.stringify(body));
@@ -86,11 +113,26 @@ export function sendResult(res: ServerResponse, result: unknown, extra: { result
 
 /** Writes an error envelope. */
 export function sendError(res: ServerResponse, error: CfApiError): void {
-  send(res, error.status, JSON.stringify({ success: false, errors: error.errors, messages: [], result: null }), error.headers);
+  send(
+    res,
+    error.status,
+    JSON.stringify({ success: false, errors: error.errors, messages: [], result: null }),
+    error.headers,
+  );
 }
 
-export function send(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}, contentType = JSON_TYPE): void {
+export function send(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+  contentType = JSON_TYPE,
+): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { 'content-type': contentType, 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': String(Buffer.byteLength(text)),
+    ...headers,
+  });
   res.end(text);
 }

@@ -93,7 +93,16 @@ export class Faults {
   }
 
   /** Shorthand: the next `times` requests matching `path` (and method) answer `status`. */
-  status(status: number, match: { path?: string | RegExp; method?: string; times?: number; retryAfterSeconds?: number; service?: FaultService } = {}): ActiveFault {
+  status(
+    status: number,
+    match: {
+      path?: string | RegExp;
+      method?: string;
+      times?: number;
+      retryAfterSeconds?: number;
+      service?: FaultService;
+    } = {},
+  ): ActiveFault {
     const headers: Record<string, string> = {};
     if (match.retryAfterSeconds !== undefined) headers['retry-after'] = String(match.retryAfterSeconds);
     const code = status === 429 ? 10058 : status >= 500 ? 10001 : 10000;
@@ -103,7 +112,12 @@ export class Faults {
       method: match.method,
       times: match.times ?? 1,
       status,
-      errors: [{ code, message: status === 429 ? 'TooManyRequests' : status >= 500 ? 'InternalError' : 'Injected error' }],
+      errors: [
+        {
+          code,
+          message: status === 429 ? 'TooManyRequests' : status >= 500 ? 'InternalError' : 'Injected error',
+        },
+      ],
       headers,
     });
   }

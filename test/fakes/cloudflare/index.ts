@@ -114,7 +114,13 @@ export async function startFakeCloudflare(options: FakeCloudflareOptions = {}): 
    * Applies a fault decision; returns true when the request was answered (or dropped) by it.
    * `handle` runs the request for real first when the fault says `afterHandling`.
    */
-  async function applyFault(service: FaultService, entry: LoggedRequest, res: ServerResponse, req: IncomingMessage, handle?: () => void): Promise<boolean> {
+  async function applyFault(
+    service: FaultService,
+    entry: LoggedRequest,
+    res: ServerResponse,
+    req: IncomingMessage,
+    handle?: () => void,
+  ): Promise<boolean> {
     const decision = faults.decide(service, entry.method, entry.path);
     if (decision.kind === 'respond' && decision.afterHandling && handle) {
       try {
@@ -159,7 +165,10 @@ export async function startFakeCloudflare(options: FakeCloudflareOptions = {}): 
       if (rawPath === prefix || rawPath.startsWith(`${prefix}/`)) rawPath = rawPath.slice(prefix.length);
       let segments: string[];
       try {
-        segments = rawPath.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+        segments = rawPath
+          .split('/')
+          .filter((s) => s !== '')
+          .map((s) => decodeURIComponent(s));
       } catch {
         segments = [];
       }
@@ -174,7 +183,14 @@ export async function startFakeCloudflare(options: FakeCloudflareOptions = {}): 
         body: parseBody(body),
         at: now(),
       });
-      const request = { method: entry.method, segments, path: entry.path, query: url.searchParams, headers, bodyText: body.toString('utf8') };
+      const request = {
+        method: entry.method,
+        segments,
+        path: entry.path,
+        query: url.searchParams,
+        headers,
+        bodyText: body.toString('utf8'),
+      };
       if (await applyFault('api', entry, res, req, () => routes.handle(request))) return;
       try {
         const answer = routes.handle(request);
@@ -184,7 +200,10 @@ export async function startFakeCloudflare(options: FakeCloudflareOptions = {}): 
           ...(answer.messages !== undefined ? { messages: answer.messages } : {}),
         });
       } catch (error) {
-        const cfError = error instanceof CfApiError ? error : new CfApiError(500, { code: 10001, message: `fake: ${String(error)}` });
+        const cfError =
+          error instanceof CfApiError
+            ? error
+            : new CfApiError(500, { code: 10001, message: `fake: ${String(error)}` });
         entry.status = cfError.status;
         sendError(res, cfError);
       }

@@ -61,6 +61,9 @@ export class RequestLog {
 
   /** `METHOD path` lines, handy in failure messages. */
   lines(): string[] {
-    return this.entries.map((e) => `${e.service} ${e.method} ${e.path}${e.status === undefined ? '' : ` -> ${e.status}`}${e.fault ? ` (${e.fault})` : ''}`);
+    return this.entries.map(
+      (e) =>
+        `${e.service} ${e.method} ${e.path}${e.status === undefined ? '' : ` -> ${e.status}`}${e.fault ? ` (${e.fault})` : ''}`,
+    );
   }
 }

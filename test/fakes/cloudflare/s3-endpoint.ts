@@ -13,22 +13,42 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { S3Error, s3Errors, sendS3Error } from '../s3-store/s3-error.js';
 import { parseAuthorization, verifyHeaderSignature } from './s3-signature.js';
-import { PERMISSIONS, sha256Hex, type FakeBucket, type FakeCloudflareState, type FakeJurisdiction, type FakeToken } from './state.js';
+import {
+  PERMISSIONS,
+  sha256Hex,
+  type FakeBucket,
+  type FakeCloudflareState,
+  type FakeJurisdiction,
+  type FakeToken,
+} from './state.js';
 
-const READ_GROUPS = [PERMISSIONS.r2Read, PERMISSIONS.r2Write, PERMISSIONS.r2ItemRead, PERMISSIONS.r2ItemWrite];
+const READ_GROUPS = [
+  PERMISSIONS.r2Read,
+  PERMISSIONS.r2Write,
+  PERMISSIONS.r2ItemRead,
+  PERMISSIONS.r2ItemWrite,
+];
 const WRITE_GROUPS = [PERMISSIONS.r2Write, PERMISSIONS.r2ItemWrite];
 const REGIONS = ['auto', 'us-east-1', ''];
 
 function xml(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : c === "'" ? '&apos;' : '&quot;'));
+  return text.replace(/[<>&'"]/g, (c) =>
+    c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : c === "'" ? '&apos;' : '&quot;',
+  );
 }
 
 function unxml(text: string): string {
-  return text.replace(/&(lt|gt|amp|apos|quot);/g, (_, e: string) => ({ lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' })[e] ?? '');
+  return text.replace(
+    /&(lt|gt|amp|apos|quot);/g,
+    (_, e: string) => ({ lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' })[e] ?? '',
+  );
 }
 
 function sendXml(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'application/xml', 'content-length': String(Buffer.byteLength(body)) });
+  res.writeHead(status, {
+    'content-type': 'application/xml',
+    'content-length': String(Buffer.byteLength(body)),
+  });
   res.end(body);
 }
 
@@ -50,7 +70,10 @@ export class S3Endpoint {
     let key = '';
     try {
       bucketName = decodeURIComponent(segments[0] ?? '');
-      key = segments.slice(1).map((s) => decodeURIComponent(s)).join('/');
+      key = segments
+        .slice(1)
+        .map((s) => decodeURIComponent(s))
+        .join('/');
     } catch {
       sendS3Error(res, s3Errors.invalidArgument('Bad path encoding'));
       return;
@@ -61,11 +84,14 @@ export class S3Endpoint {
       if (!bucketName) throw s3Errors.methodNotAllowed();
       const bucket = this.findBucket(token, bucketName);
       const writing = method === 'PUT' || method === 'DELETE' || method === 'POST';
-      if (!(writing ? WRITE_GROUPS : READ_GROUPS).some((g) => token.permissions.has(g))) throw s3Errors.accessDenied();
+      if (!(writing ? WRITE_GROUPS : READ_GROUPS).some((g) => token.permissions.has(g)))
+        throw s3Errors.accessDenied();
       if (token.buckets && !token.buckets.has(bucketName)) throw s3Errors.accessDenied();
       if (!key) {
-        if (method === 'GET' && url.searchParams.get('list-type') === '2') return this.list(res, bucket, url.searchParams);
-        if (method === 'POST' && url.searchParams.has('delete')) return this.deleteMany(res, bucket, body.toString('utf8'));
+        if (method === 'GET' && url.searchParams.get('list-type') === '2')
+          return this.list(res, bucket, url.searchParams);
+        if (method === 'POST' && url.searchParams.has('delete'))
+          return this.deleteMany(res, bucket, body.toString('utf8'));
         if (method === 'HEAD') {
           res.writeHead(200).end();
           return;
@@ -74,7 +100,12 @@ export class S3Endpoint {
       }
       switch (method) {
         case 'PUT': {
-          const object = this.state.putObject(bucket, key, body, headers['content-type'] ?? 'application/octet-stream');
+          const object = this.state.putObject(
+            bucket,
+            key,
+            body,
+            headers['content-type'] ?? 'application/octet-stream',
+          );
           res.writeHead(200, { etag: object.etag, 'content-length': '0' }).end();
           return;
         }
@@ -104,18 +135,39 @@ export class S3Endpoint {
     }
   }
 
-  private authenticate(method: string, rawUrl: string, headers: Record<string, string>, body: Buffer): FakeToken {
+  private authenticate(
+    method: string,
+    rawUrl: string,
+    headers: Record<string, string>,
+    body: Buffer,
+  ): FakeToken {
     const header = headers['authorization'];
     if (header === undefined) throw s3Errors.accessDenied();
     const auth = parseAuthorization(header);
     if (auth.service !== 's3' || !REGIONS.includes(auth.region)) {
-      throw new S3Error(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed; region must be 'auto' (got '${auth.region}').`);
+      throw new S3Error(
+        400,
+        'AuthorizationHeaderMalformed',
+        `The authorization header is malformed; region must be 'auto' (got '${auth.region}').`,
+      );
     }
     const token = this.state.tokenById(auth.accessKeyId);
     if (!token || token.status !== 'active') {
-      throw new S3Error(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+      throw new S3Error(
+        403,
+        'InvalidAccessKeyId',
+        'The AWS Access Key Id you provided does not exist in our records.',
+      );
     }
-    verifyHeaderSignature({ method, rawUrl, headers, body, auth, secretAccessKey: sha256Hex(token.value), now: this.state.now() });
+    verifyHeaderSignature({
+      method,
+      rawUrl,
+      headers,
+      body,
+      auth,
+      secretAccessKey: sha256Hex(token.value),
+      now: this.state.now(),
+    });
     return token;
   }
 
@@ -131,7 +183,9 @@ export class S3Endpoint {
     const prefix = params.get('prefix') ?? '';
     const maxKeys = Math.min(1000, Math.max(1, Number(params.get('max-keys') ?? 1000) || 1000));
     const token = params.get('continuation-token');
-    const after = token ? Buffer.from(token, 'base64url').toString('utf8') : params.get('start-after') ?? '';
+    const after = token
+      ? Buffer.from(token, 'base64url').toString('utf8')
+      : (params.get('start-after') ?? '');
     const keys = [...bucket.objects.keys()].filter((k) => k.startsWith(prefix) && k > after).sort();
     const page = keys.slice(0, maxKeys);
     const truncated = keys.length > maxKeys;
@@ -141,7 +195,9 @@ export class S3Endpoint {
         return `<Contents><Key>${xml(k)}</Key><LastModified>${new Date(o.lastModified).toISOString()}</LastModified><ETag>${xml(o.etag)}</ETag><Size>${o.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`;
       })
       .join('');
-    const next = truncated ? `<NextContinuationToken>${Buffer.from(page[page.length - 1] ?? '', 'utf8').toString('base64url')}</NextContinuationToken>` : '';
+    const next = truncated
+      ? `<NextContinuationToken>${Buffer.from(page[page.length - 1] ?? '', 'utf8').toString('base64url')}</NextContinuationToken>`
+      : '';
     sendXml(
       res,
       200,
@@ -151,9 +207,14 @@ export class S3Endpoint {
 
   private deleteMany(res: ServerResponse, bucket: FakeBucket, text: string): void {
     const keys = [...text.matchAll(/<Key>([\s\S]*?)<\/Key>/g)].map((m) => unxml(m[1] ?? ''));
-    if (keys.length > 1000) throw new S3Error(400, 'MalformedXML', 'At most 1000 keys per DeleteObjects request.');
+    if (keys.length > 1000)
+      throw new S3Error(400, 'MalformedXML', 'At most 1000 keys per DeleteObjects request.');
     for (const key of keys) bucket.objects.delete(key);
     const deleted = keys.map((k) => `<Deleted><Key>${xml(k)}</Key></Deleted>`).join('');
-    sendXml(res, 200, `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${deleted}</DeleteResult>`);
+    sendXml(
+      res,
+      200,
+      `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${deleted}</DeleteResult>`,
+    );
   }
 }

@@ -29,7 +29,12 @@ export function parseAuthorization(header: string): ParsedAuthorization {
   const credential = (fields.get('Credential') ?? '').split('/');
   const signedHeaders = (fields.get('SignedHeaders') ?? '').split(';').filter(Boolean);
   const signature = fields.get('Signature') ?? '';
-  if (credential.length !== 5 || credential[4] !== 'aws4_request' || signedHeaders.length === 0 || !/^[0-9a-f]{64}$/.test(signature)) {
+  if (
+    credential.length !== 5 ||
+    credential[4] !== 'aws4_request' ||
+    signedHeaders.length === 0 ||
+    !/^[0-9a-f]{64}$/.test(signature)
+  ) {
     throw new S3Error(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed.');
   }
   return {
@@ -88,17 +93,31 @@ export function verifyHeaderSignature(options: {
   if (!auth.signedHeaders.includes('host')) throw s3Errors.signatureDoesNotMatch();
   const date = headers['x-amz-date'] ?? '';
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(date);
-  if (!m || date.slice(0, 8) !== auth.day) throw new S3Error(403, 'AccessDenied', 'X-Amz-Date is missing or does not match the credential scope');
+  if (!m || date.slice(0, 8) !== auth.day)
+    throw new S3Error(403, 'AccessDenied', 'X-Amz-Date is missing or does not match the credential scope');
   const signedAt = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
   if (Math.abs(options.now - signedAt) > 15 * 60 * 1000) {
-    throw new S3Error(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.');
+    throw new S3Error(
+      403,
+      'RequestTimeTooSkewed',
+      'The difference between the request time and the current time is too large.',
+    );
   }
   const payloadHash = headers['x-amz-content-sha256'];
-  if (payloadHash === undefined) throw new S3Error(400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
+  if (payloadHash === undefined)
+    throw new S3Error(
+      400,
+      'InvalidRequest',
+      'Missing required header for this request: x-amz-content-sha256',
+    );
   if (payloadHash !== 'UNSIGNED-PAYLOAD') {
     const actual = createHash('sha256').update(options.body).digest('hex');
     if (actual !== payloadHash) {
-      throw new S3Error(400, 'XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.");
+      throw new S3Error(
+        400,
+        'XAmzContentSHA256Mismatch',
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+      );
     }
   }
   const q = options.rawUrl.indexOf('?');
@@ -117,12 +136,18 @@ export function verifyHeaderSignature(options: {
     payloadHash,
   ].join('\n');
   const scope = `${auth.day}/${auth.region}/${auth.service}/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', date, scope, createHash('sha256').update(canonicalRequest, 'utf8').digest('hex')].join('\n');
+  const stringToSign = [
+    'AWS4-HMAC-SHA256',
+    date,
+    scope,
+    createHash('sha256').update(canonicalRequest, 'utf8').digest('hex'),
+  ].join('\n');
   let key = hmac(`AWS4${options.secretAccessKey}`, auth.day);
   key = hmac(key, auth.region);
   key = hmac(key, auth.service);
   key = hmac(key, 'aws4_request');
   const expected = Buffer.from(hmac(key, stringToSign).toString('hex'), 'utf8');
   const given = Buffer.from(auth.signature, 'utf8');
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) throw s3Errors.signatureDoesNotMatch();
+  if (expected.length !== given.length || !timingSafeEqual(expected, given))
+    throw s3Errors.signatureDoesNotMatch();
 }

@@ -91,7 +91,8 @@ export interface FakeBucket {
  * (`stuck`: pending forever; `error`: ownership error; `degraded`: the `unknown/unknown` answer
  * without zoneName/minTLS/ciphers that Cloudflare gives when its SSL backend is unreachable).
  */
-export type DomainActivation = { readonly afterGets?: number; readonly afterMs?: number } | 'stuck' | 'error' | 'degraded';
+export type DomainActivation =
+  { readonly afterGets?: number; readonly afterMs?: number } | 'stuck' | 'error' | 'degraded';
 
 export interface FakeCustomDomain {
   readonly accountId: string;
@@ -234,7 +235,11 @@ export class FakeCloudflareState {
   deleteBucket(bucket: FakeBucket): void {
     this.buckets.delete(bucketKey(bucket.accountId, bucket.jurisdiction, bucket.name));
     for (const [host, domain] of this.domains) {
-      if (domain.accountId === bucket.accountId && domain.jurisdiction === bucket.jurisdiction && domain.bucket === bucket.name) {
+      if (
+        domain.accountId === bucket.accountId &&
+        domain.jurisdiction === bucket.jurisdiction &&
+        domain.bucket === bucket.name
+      ) {
         this.domains.delete(host);
       }
     }
@@ -268,12 +273,20 @@ export class FakeCloudflareState {
   /** The custom domains attached to a bucket. */
   domainsOf(bucket: FakeBucket): FakeCustomDomain[] {
     return [...this.domains.values()].filter(
-      (d) => d.accountId === bucket.accountId && d.jurisdiction === bucket.jurisdiction && d.bucket === bucket.name,
+      (d) =>
+        d.accountId === bucket.accountId &&
+        d.jurisdiction === bucket.jurisdiction &&
+        d.bucket === bucket.name,
     );
   }
 
   /** Stores an object (as an S3 PUT would). */
-  putObject(bucket: FakeBucket, key: string, body: Buffer | string, contentType = 'application/octet-stream'): FakeObject {
+  putObject(
+    bucket: FakeBucket,
+    key: string,
+    body: Buffer | string,
+    contentType = 'application/octet-stream',
+  ): FakeObject {
     const bytes = Buffer.from(body);
     const object: FakeObject = {
       key,

@@ -51,7 +51,13 @@ export class FakeApp {
         continue;
       }
       const old = this.secrets.get(name);
-      this.secrets.set(name, { name, value, digest: secretDigest(value), createdAt: old?.createdAt ?? now, updatedAt: now });
+      this.secrets.set(name, {
+        name,
+        value,
+        digest: secretDigest(value),
+        createdAt: old?.createdAt ?? now,
+        updatedAt: now,
+      });
     }
     this.secretsVersion += 1;
     return this.secretsVersion;
@@ -59,7 +65,10 @@ export class FakeApp {
 
   /** Whether `<app>.fly.dev` would resolve: shared or dedicated v4, and a public v6. */
   resolves(): boolean {
-    return this.ips.some((ip) => ip.type === 'shared_v4' || ip.type === 'v4') && this.ips.some((ip) => ip.type === 'v6');
+    return (
+      this.ips.some((ip) => ip.type === 'shared_v4' || ip.type === 'v4') &&
+      this.ips.some((ip) => ip.type === 'v6')
+    );
   }
 
   /** What a machine version boots with: config env plus every app secret, and its files decoded. */
@@ -69,7 +78,10 @@ export class FakeApp {
     const files: Record<string, string> = {};
     for (const file of (config['files'] ?? []) as Array<Record<string, unknown>>) {
       const path = String(file['guest_path']);
-      const encoded = typeof file['secret_name'] === 'string' ? this.secrets.get(file['secret_name'])?.value : (file['raw_value'] as string | undefined);
+      const encoded =
+        typeof file['secret_name'] === 'string'
+          ? this.secrets.get(file['secret_name'])?.value
+          : (file['raw_value'] as string | undefined);
       if (encoded !== undefined) files[path] = Buffer.from(encoded, 'base64').toString('utf8');
     }
     return { env, files, secretsVersion: this.secretsVersion };

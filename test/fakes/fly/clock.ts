@@ -39,7 +39,9 @@ export class FakeClock {
     for (;;) {
       if (ready()) return true;
       if (this.now() >= deadline || signal?.aborted) return false;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(10, Math.max(1, this.realMsUntil(deadline)))));
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(10, Math.max(1, this.realMsUntil(deadline)))),
+      );
     }
   }
 }

@@ -4,7 +4,12 @@
  */
 export type Fault =
   /** Answer with this status instead (e.g. 429 with Retry-After, 500, 502, 503, 408). */
-  | { readonly kind: 'status'; readonly status: number; readonly retryAfter?: string; readonly body?: Record<string, unknown> }
+  | {
+      readonly kind: 'status';
+      readonly status: number;
+      readonly retryAfter?: string;
+      readonly body?: Record<string, unknown>;
+    }
   /** Send nothing; after `ms` real milliseconds (if given) drop the connection. */
   | { readonly kind: 'hang'; readonly ms?: number }
   /** Drop the connection at once (connection reset). */

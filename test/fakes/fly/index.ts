@@ -86,7 +86,9 @@ export async function startFakeFly(options: FakeFlyOptions = {}): Promise<FakeFl
   const world = new FlyWorld(clock, settings);
   const orgs = options.orgs ?? [{ slug: LOCAL_ORG_SLUG, name: 'Local', type: 'PERSONAL' as const }];
   for (const org of orgs) world.addOrg(org);
-  const tokens = options.tokens ?? { [LOCAL_ORG_TOKEN]: { kind: 'org', org: orgs[0]?.slug ?? LOCAL_ORG_SLUG } };
+  const tokens = options.tokens ?? {
+    [LOCAL_ORG_TOKEN]: { kind: 'org', org: orgs[0]?.slug ?? LOCAL_ORG_SLUG },
+  };
   for (const [text, spec] of Object.entries(tokens)) world.addToken(text, spec);
   for (const name of options.takenAppNames ?? []) world.seedTakenName(name);
 
@@ -96,7 +98,9 @@ export async function startFakeFly(options: FakeFlyOptions = {}): Promise<FakeFl
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => handleRequest({ world, faults, log: requests }, req, res, Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () =>
+      handleRequest({ world, faults, log: requests }, req, res, Buffer.concat(chunks).toString('utf8')),
+    );
   });
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -125,7 +129,12 @@ export async function startFakeFly(options: FakeFlyOptions = {}): Promise<FakeFl
       app?.tick();
       for (const machine of app?.machines.values() ?? []) {
         const services = (machine.current.config['services'] ?? []) as Array<Record<string, unknown>>;
-        if (machine.state === 'started' && !machine.activeLease() && services.some((s) => autostop(s['autostop']))) machine.stop();
+        if (
+          machine.state === 'started' &&
+          !machine.activeLease() &&
+          services.some((s) => autostop(s['autostop']))
+        )
+          machine.stop();
       }
     },
     request: (name) => {
@@ -133,7 +142,8 @@ export async function startFakeFly(options: FakeFlyOptions = {}): Promise<FakeFl
       app?.tick();
       for (const machine of app?.machines.values() ?? []) {
         const services = (machine.current.config['services'] ?? []) as Array<Record<string, unknown>>;
-        if (machine.state === 'stopped' && services.some((s) => s['autostart'] === true)) machine.launch(settings.bootDelayMs);
+        if (machine.state === 'stopped' && services.some((s) => s['autostart'] === true))
+          machine.launch(settings.bootDelayMs);
       }
     },
     close: async () => {

@@ -99,7 +99,13 @@ export class FakeMachine {
   hiddenFromLists: number;
   private readonly clock: FakeClock;
 
-  constructor(options: { app: string; region: string; clock: FakeClock; behaviour: ImageBehaviour; hiddenFromLists: number }) {
+  constructor(options: {
+    app: string;
+    region: string;
+    clock: FakeClock;
+    behaviour: ImageBehaviour;
+    hiddenFromLists: number;
+  }) {
     this.app = options.app;
     this.region = options.region;
     this.clock = options.clock;
@@ -131,7 +137,10 @@ export class FakeMachine {
 
   launch(bootDelayMs: number): void {
     const delay = this.behaviour === 'slowboot' ? bootDelayMs * 10 : bootDelayMs;
-    this.state = this.versions.length > 1 && this.state !== 'created' && this.state !== 'stopped' ? 'replacing' : 'starting';
+    this.state =
+      this.versions.length > 1 && this.state !== 'created' && this.state !== 'stopped'
+        ? 'replacing'
+        : 'starting';
     this.startAt = this.clock.now() + delay;
     this.startedAt = undefined;
   }
@@ -147,7 +156,11 @@ export class FakeMachine {
   tick(boot: () => BootRecord | undefined): void {
     const now = this.clock.now();
     if (this.lease && this.lease.expiresAt <= now) this.lease = undefined;
-    if ((this.state === 'starting' || this.state === 'replacing') && this.startAt !== undefined && now >= this.startAt) {
+    if (
+      (this.state === 'starting' || this.state === 'replacing') &&
+      this.startAt !== undefined &&
+      now >= this.startAt
+    ) {
       const version = this.current;
       if (this.behaviour === 'failing' || version.bootProblem) {
         this.state = 'failed';
@@ -187,23 +200,36 @@ export class FakeMachine {
   checks(): CheckResult[] {
     if (this.state !== 'started' || this.startedAt === undefined) return [];
     const now = this.clock.now();
-    const config = this.current.config as { services?: Array<{ internal_port?: number; checks?: Array<Record<string, unknown>> }>; checks?: Record<string, Record<string, unknown>> };
+    const config = this.current.config as {
+      services?: Array<{ internal_port?: number; checks?: Array<Record<string, unknown>> }>;
+      checks?: Record<string, Record<string, unknown>>;
+    };
     const results: CheckResult[] = [];
     const add = (name: string, check: Record<string, unknown>): void => {
       const grace = durationMs(check['grace_period']) ?? 0;
       if (now < (this.startedAt ?? now) + grace) return;
       const interval = Math.max(1000, durationMs(check['interval']) ?? 15_000);
-      const ran = (this.startedAt ?? now) + grace + Math.floor((now - (this.startedAt ?? now) - grace) / interval) * interval;
+      const ran =
+        (this.startedAt ?? now) +
+        grace +
+        Math.floor((now - (this.startedAt ?? now) - grace) / interval) * interval;
       const passing = this.behaviour !== 'unhealthy';
       results.push({
         name,
         status: passing ? 'passing' : 'critical',
-        output: passing ? 'Success' : `${String(check['method'] ?? 'GET')} ${String(check['path'] ?? '/')}: 503 Service Unavailable`,
+        output: passing
+          ? 'Success'
+          : `${String(check['method'] ?? 'GET')} ${String(check['path'] ?? '/')}: 503 Service Unavailable`,
         updated_at: new Date(ran).toISOString(),
       });
     };
     (config.services ?? []).forEach((service, s) => {
-      (service.checks ?? []).forEach((check) => add(`servicecheck-${String(s).padStart(2, '0')}-${String(check['type'] ?? 'http')}-${service.internal_port ?? 0}`, check));
+      (service.checks ?? []).forEach((check) =>
+        add(
+          `servicecheck-${String(s).padStart(2, '0')}-${String(check['type'] ?? 'http')}-${service.internal_port ?? 0}`,
+          check,
+        ),
+      );
     });
     for (const [name, check] of Object.entries(config.checks ?? {})) add(name, check);
     return results;
@@ -214,7 +240,10 @@ export class FakeMachine {
     const version = this.current;
     const image = String((version.config as { image?: unknown }).image ?? '');
     const [repoPart, tag] = splitImage(image);
-    const registry = repoPart.includes('/') && /[.:]/.test(repoPart.split('/')[0] ?? '') ? (repoPart.split('/')[0] ?? '') : 'docker.io';
+    const registry =
+      repoPart.includes('/') && /[.:]/.test(repoPart.split('/')[0] ?? '')
+        ? (repoPart.split('/')[0] ?? '')
+        : 'docker.io';
     const base: Record<string, unknown> = {
       id: this.id,
       name: this.name,
@@ -224,7 +253,13 @@ export class FakeMachine {
       private_ip: `fdaa:0:1:a7b:1a3:${this.id.slice(0, 4)}:${this.id.slice(4, 8)}:2`,
       created_at: new Date(this.createdAt).toISOString(),
       updated_at: new Date(this.updatedAt).toISOString(),
-      image_ref: { registry, repository: repoPart.slice(registry === 'docker.io' ? 0 : registry.length + 1), tag, digest: `sha256:${'0'.repeat(64)}`, labels: {} },
+      image_ref: {
+        registry,
+        repository: repoPart.slice(registry === 'docker.io' ? 0 : registry.length + 1),
+        tag,
+        digest: `sha256:${'0'.repeat(64)}`,
+        labels: {},
+      },
       host_status: 'ok',
       cordoned: false,
     };
@@ -237,11 +272,20 @@ function splitImage(image: string): [string, string] {
   const at = image.indexOf('@');
   const withoutDigest = at === -1 ? image : image.slice(0, at);
   const colon = withoutDigest.lastIndexOf(':');
-  if (colon > withoutDigest.lastIndexOf('/')) return [withoutDigest.slice(0, colon), withoutDigest.slice(colon + 1)];
+  if (colon > withoutDigest.lastIndexOf('/'))
+    return [withoutDigest.slice(0, colon), withoutDigest.slice(colon + 1)];
   return [withoutDigest, 'latest'];
 }
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 
 /** A Go duration string (`"15s"`, `"1m30s"`) or integer nanoseconds, in ms. */
 export function durationMs(value: unknown): number | undefined {
@@ -275,11 +319,14 @@ export function normaliseConfig(config: Record<string, unknown>): Record<string,
       if (service['autostop'] === 'stop') service['autostop'] = true;
       else if (service['autostop'] === 'off') service['autostop'] = false;
       const checks = service['checks'];
-      if (Array.isArray(checks)) for (const check of checks as Array<Record<string, unknown>>) normaliseDurations(check);
+      if (Array.isArray(checks))
+        for (const check of checks as Array<Record<string, unknown>>) normaliseDurations(check);
     }
   }
   const topChecks = copy['checks'];
-  if (topChecks && typeof topChecks === 'object') for (const check of Object.values(topChecks as Record<string, Record<string, unknown>>)) normaliseDurations(check);
+  if (topChecks && typeof topChecks === 'object')
+    for (const check of Object.values(topChecks as Record<string, Record<string, unknown>>))
+      normaliseDurations(check);
   const stop = copy['stop_config'];
   if (stop && typeof stop === 'object') normaliseDurations(stop as Record<string, unknown>);
   copy['init'] ??= {};

@@ -70,13 +70,18 @@ function route(method: string, template: string, handler: Handler): void {
   routes.push({ method, template, regex, names, handler });
 }
 
-const json = (status: number, body: unknown, headers?: Record<string, string>): Reply => ({ status, body, ...(headers ? { headers } : {}) });
+const json = (status: number, body: unknown, headers?: Record<string, string>): Reply => ({
+  status,
+  body,
+  ...(headers ? { headers } : {}),
+});
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 const isWrite = (method: string): boolean => method !== 'GET' && method !== 'HEAD';
 
 function bodyObject(ctx: Ctx): Record<string, unknown> {
   if (ctx.body === undefined || ctx.body === null) return {};
-  if (typeof ctx.body !== 'object' || Array.isArray(ctx.body)) throw badRequest('request body must be a JSON object');
+  if (typeof ctx.body !== 'object' || Array.isArray(ctx.body))
+    throw badRequest('request body must be a JSON object');
   return ctx.body as Record<string, unknown>;
 }
 
@@ -91,7 +96,19 @@ route('GET', '/v1/tokens/current', (world, ctx) => {
   const t = ctx.token;
   if (t.kind === 'user') {
     if (world.settings.userTokenIntrospection === 'unauthorized') throw unauthorized();
-    return json(200, { tokens: [{ token_id: t.id, org_slug: '', organization: '', apps: [], user: 'user@example.com', restricted_to_machine: '', source_machine_id: '' }] });
+    return json(200, {
+      tokens: [
+        {
+          token_id: t.id,
+          org_slug: '',
+          organization: '',
+          apps: [],
+          user: 'user@example.com',
+          restricted_to_machine: '',
+          source_machine_id: '',
+        },
+      ],
+    });
   }
   const org = t.org ? world.orgs.get(t.org) : undefined;
   return json(200, {
@@ -132,7 +149,13 @@ route('GET', '/v1/apps', (world, ctx) => {
   const apps = [...world.apps.values()].filter((a) => a.org === org.slug);
   return json(200, {
     total_apps: apps.length,
-    apps: apps.map((a) => ({ id: a.id, name: a.name, machine_count: a.liveMachines().length, volume_count: 0, network: 'default' })),
+    apps: apps.map((a) => ({
+      id: a.id,
+      name: a.name,
+      machine_count: a.liveMachines().length,
+      volume_count: 0,
+      network: 'default',
+    })),
   });
 });
 
@@ -141,7 +164,8 @@ route('POST', '/v1/apps', (world, ctx) => {
   const body = bodyObject(ctx);
   const name = String(body['name'] ?? body['app_name'] ?? '');
   const orgSlug = String(body['org_slug'] ?? '');
-  if (ctx.token.kind === 'deploy' || ctx.token.kind === 'readonly') throw forbidden('unauthorized: this token cannot create apps');
+  if (ctx.token.kind === 'deploy' || ctx.token.kind === 'readonly')
+    throw forbidden('unauthorized: this token cannot create apps');
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) throw badRequest(`invalid app name "${name}"`);
   const org = world.orgFor(ctx.token, orgSlug);
   const key = typeof body['idempotency_key'] === 'string' ? body['idempotency_key'] : '';
@@ -151,11 +175,21 @@ route('POST', '/v1/apps', (world, ctx) => {
     if (earlier !== name || !app) throw new FlyFakeError(422, 'idempotency key reused with a different name');
     return json(201, { id: app.id, created_at: app.createdAt });
   }
-  if (world.apps.has(name)) throw new FlyFakeError(422, 'Validation failed: Name has already been taken', { status: 'name_taken' });
-  const app = new FakeApp({ name, org: org.slug, now: world.clock.now(), visibilityLag: world.settings.appVisibilityLag });
+  if (world.apps.has(name))
+    throw new FlyFakeError(422, 'Validation failed: Name has already been taken', { status: 'name_taken' });
+  const app = new FakeApp({
+    name,
+    org: org.slug,
+    now: world.clock.now(),
+    visibilityLag: world.settings.appVisibilityLag,
+  });
   world.apps.set(name, app);
   if (key) world.idempotencyKeys.set(key, name);
-  return json(201, { id: app.id, created_at: app.createdAt }, { 'set-cookie': `fly-affinity=${app.affinity}; Path=/v1/apps/${name}; HttpOnly` });
+  return json(
+    201,
+    { id: app.id, created_at: app.createdAt },
+    { 'set-cookie': `fly-affinity=${app.affinity}; Path=/v1/apps/${name}; HttpOnly` },
+  );
 });
 
 route('GET', '/v1/apps/:app', (world, ctx) => {
@@ -197,11 +231,13 @@ route('GET', '/v1/apps/:app/ip_assignments', (world, ctx) => {
 route('POST', '/v1/apps/:app/ip_assignments', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', true);
   const type = String(bodyObject(ctx)['type'] ?? '');
-  if (type !== 'v4' && type !== 'v6' && type !== 'shared_v4' && type !== 'private_v6') throw badRequest(`invalid ip type "${type}"`);
+  if (type !== 'v4' && type !== 'v6' && type !== 'shared_v4' && type !== 'private_v6')
+    throw badRequest(`invalid ip type "${type}"`);
   if (type === 'shared_v4') {
     const existing = app.ips.find((ip) => ip.type === 'shared_v4');
     if (existing) {
-      if (world.settings.sharedV4Repeat === 'error') throw new FlyFakeError(422, 'app already has a shared IPv4 address');
+      if (world.settings.sharedV4Repeat === 'error')
+        throw new FlyFakeError(422, 'app already has a shared IPv4 address');
       return json(200, ipJson(existing));
     }
   }
@@ -231,13 +267,18 @@ const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 route('POST', '/v1/apps/:app/secrets', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', true);
   const values = bodyObject(ctx)['values'];
-  if (!values || typeof values !== 'object' || Array.isArray(values)) throw badRequest('values must be an object');
+  if (!values || typeof values !== 'object' || Array.isArray(values))
+    throw badRequest('values must be an object');
   for (const [name, value] of Object.entries(values as Record<string, unknown>)) {
     if (!SECRET_NAME.test(name)) throw badRequest(`invalid secret name "${name}"`);
     if (value !== null && typeof value !== 'string') throw badRequest(`invalid value for secret "${name}"`);
   }
   const version = app.writeSecrets(values as Record<string, string | null>, world.clock.now());
-  return json(200, { secrets: [...app.secrets.values()].map((s) => secretJson(s, false)), version, Version: version });
+  return json(200, {
+    secrets: [...app.secrets.values()].map((s) => secretJson(s, false)),
+    version,
+    Version: version,
+  });
 });
 
 route('GET', '/v1/apps/:app/secrets', (world, ctx) => {
@@ -275,25 +316,45 @@ route('DELETE', '/v1/apps/:app/secrets/:name', (world, ctx) => {
 const isBase64 = (text: string): boolean => /^[A-Za-z0-9+/]*={0,2}$/.test(text) && text.length % 4 === 0;
 
 /** Validates a machine config as the API does (fly.md §8.5); returns the boot problem, if any. */
-function validateMachine(world: FlyWorld, app: FakeApp, body: Record<string, unknown>, config: Record<string, unknown>): string | undefined {
+function validateMachine(
+  world: FlyWorld,
+  app: FakeApp,
+  body: Record<string, unknown>,
+  config: Record<string, unknown>,
+): string | undefined {
   if (typeof config['image'] !== 'string' || !config['image']) throw badRequest('config.image is required');
-  const guest = (config['guest'] ?? { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }) as Record<string, unknown>;
+  const guest = (config['guest'] ?? { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }) as Record<
+    string,
+    unknown
+  >;
   const kind = guest['cpu_kind'] ?? 'shared';
   const cpus = Number(guest['cpus'] ?? 1);
   const memory = Number(guest['memory_mb'] ?? 256);
   if (kind !== 'shared' && kind !== 'performance') throw badRequest(`invalid cpu_kind "${String(kind)}"`);
   if (!Number.isInteger(cpus) || cpus < 1) throw badRequest('invalid cpus');
-  if (!Number.isInteger(memory) || memory % 256 !== 0) throw new FlyFakeError(422, `invalid memory size ${memory}: must be a multiple of 256`);
+  if (!Number.isInteger(memory) || memory % 256 !== 0)
+    throw new FlyFakeError(422, `invalid memory size ${memory}: must be a multiple of 256`);
   const min = kind === 'shared' ? 256 * cpus : 2048 * cpus;
-  if (memory < min) throw new FlyFakeError(422, `invalid memory size ${memory}: ${cpus} ${String(kind)} cpu(s) need at least ${min} MB`);
+  if (memory < min)
+    throw new FlyFakeError(
+      422,
+      `invalid memory size ${memory}: ${cpus} ${String(kind)} cpu(s) need at least ${min} MB`,
+    );
   const minSecrets = body['min_secrets_version'];
-  if (typeof minSecrets === 'number' && minSecrets > app.secretsVersion && world.settings.minSecretsVersionAhead === 'reject') {
-    throw badRequest(`min_secrets_version ${minSecrets} is not available yet (current ${app.secretsVersion})`);
+  if (
+    typeof minSecrets === 'number' &&
+    minSecrets > app.secretsVersion &&
+    world.settings.minSecretsVersionAhead === 'reject'
+  ) {
+    throw badRequest(
+      `min_secrets_version ${minSecrets} is not available yet (current ${app.secretsVersion})`,
+    );
   }
   let problem: string | undefined;
   for (const file of (config['files'] ?? []) as Array<Record<string, unknown>>) {
     const path = file['guest_path'];
-    if (typeof path !== 'string' || !path.startsWith('/')) throw badRequest('files[].guest_path must be an absolute path');
+    if (typeof path !== 'string' || !path.startsWith('/'))
+      throw badRequest('files[].guest_path must be an absolute path');
     if (typeof file['secret_name'] === 'string') {
       const secret = app.secrets.get(file['secret_name']);
       if (!secret) problem = `secret ${file['secret_name']} for ${path} does not exist`;
@@ -308,11 +369,28 @@ function validateMachine(world: FlyWorld, app: FakeApp, body: Record<string, unk
   return problem;
 }
 
-function newVersion(world: FlyWorld, config: Record<string, unknown>, problem: string | undefined): MachineVersion {
-  return { instanceId: ulid(world.clock.now()), requested: structuredClone(config), config: normaliseConfig(config), createdAt: world.clock.now(), boot: undefined, bootProblem: problem };
+function newVersion(
+  world: FlyWorld,
+  config: Record<string, unknown>,
+  problem: string | undefined,
+): MachineVersion {
+  return {
+    instanceId: ulid(world.clock.now()),
+    requested: structuredClone(config),
+    config: normaliseConfig(config),
+    createdAt: world.clock.now(),
+    boot: undefined,
+    bootProblem: problem,
+  };
 }
 
-function grantLease(world: FlyWorld, machine: FakeMachine, token: RegisteredToken, ttlSeconds: number, description: string): void {
+function grantLease(
+  world: FlyWorld,
+  machine: FakeMachine,
+  token: RegisteredToken,
+  ttlSeconds: number,
+  description: string,
+): void {
   machine.lease = {
     nonce: randomBytes(6).toString('hex'),
     expiresAt: world.clock.now() + ttlSeconds * 1000,
@@ -325,16 +403,27 @@ function grantLease(world: FlyWorld, machine: FakeMachine, token: RegisteredToke
 function leaseJson(machine: FakeMachine): Record<string, unknown> {
   const lease = machine.activeLease();
   if (!lease) return {};
-  return { nonce: lease.nonce, expires_at: Math.floor(lease.expiresAt / 1000), owner: lease.owner, description: lease.description, version: lease.version };
+  return {
+    nonce: lease.nonce,
+    expires_at: Math.floor(lease.expiresAt / 1000),
+    owner: lease.owner,
+    description: lease.description,
+    version: lease.version,
+  };
 }
 
 route('GET', '/v1/apps/:app/machines', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', false);
   app.tick();
   const q = ctx.url.searchParams;
-  const states = q.getAll('state').flatMap((s) => s.split(',')).filter(Boolean);
+  const states = q
+    .getAll('state')
+    .flatMap((s) => s.split(','))
+    .filter(Boolean);
   const includeDeleted = q.get('include_deleted') === 'true';
-  const metadata = [...q.entries()].filter(([k]) => k.startsWith('metadata.')).map(([k, v]) => [k.slice('metadata.'.length), v] as const);
+  const metadata = [...q.entries()]
+    .filter(([k]) => k.startsWith('metadata.'))
+    .map(([k, v]) => [k.slice('metadata.'.length), v] as const);
   const list: unknown[] = [];
   for (const machine of app.machines.values()) {
     if (machine.hiddenFromLists > 0) {
@@ -344,7 +433,7 @@ route('GET', '/v1/apps/:app/machines', (world, ctx) => {
     if (!includeDeleted && (machine.state === 'destroyed' || machine.state === 'destroying')) continue;
     if (states.length > 0 && !states.includes(machine.state)) continue;
     if (q.get('region') && machine.region !== q.get('region')) continue;
-    const meta = ((machine.current.config['metadata'] ?? {}) as Record<string, string>);
+    const meta = (machine.current.config['metadata'] ?? {}) as Record<string, string>;
     if (!metadata.every(([k, v]) => meta[k] === v)) continue;
     list.push(machine.toJson({ summary: q.get('summary') === 'true' }));
   }
@@ -360,8 +449,19 @@ route('POST', '/v1/apps/:app/machines', (world, ctx) => {
   if (!world.settings.regions.includes(region)) throw badRequest(`invalid region "${region}"`);
   const problem = validateMachine(world, app, body, config as Record<string, unknown>);
   const image = String((config as Record<string, unknown>)['image']);
-  const machine = new FakeMachine({ app: app.name, region, clock: world.clock, behaviour: world.behaviourOf(image), hiddenFromLists: world.settings.listLag });
-  machine.addVersion(newVersion(world, config as Record<string, unknown>, problem), body['skip_launch'] !== true, world.settings.bootDelayMs, 'launch');
+  const machine = new FakeMachine({
+    app: app.name,
+    region,
+    clock: world.clock,
+    behaviour: world.behaviourOf(image),
+    hiddenFromLists: world.settings.listLag,
+  });
+  machine.addVersion(
+    newVersion(world, config as Record<string, unknown>, problem),
+    body['skip_launch'] !== true,
+    world.settings.bootDelayMs,
+    'launch',
+  );
   app.machines.set(machine.id, machine);
   app.status = 'deployed';
   const ttl = Number(body['lease_ttl'] ?? 0);
@@ -373,7 +473,10 @@ route('GET', '/v1/apps/:app/machines/:id', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', false);
   app.tick();
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
-  return json(200, { ...machine.toJson(), ...(ctx.url.searchParams.get('include_leases') === 'true' ? { leases: [leaseJson(machine)] } : {}) });
+  return json(200, {
+    ...machine.toJson(),
+    ...(ctx.url.searchParams.get('include_leases') === 'true' ? { leases: [leaseJson(machine)] } : {}),
+  });
 });
 
 route('POST', '/v1/apps/:app/machines/:id', (world, ctx) => {
@@ -384,15 +487,24 @@ route('POST', '/v1/apps/:app/machines/:id', (world, ctx) => {
   const body = bodyObject(ctx);
   const config = body['config'];
   if (!config || typeof config !== 'object') throw badRequest('config is required (no partial updates)');
-  if (body['region'] !== undefined && body['region'] !== machine.region) throw badRequest('region cannot be changed');
+  if (body['region'] !== undefined && body['region'] !== machine.region)
+    throw badRequest('region cannot be changed');
   if (typeof body['current_version'] === 'string' && body['current_version'] !== machine.current.instanceId) {
-    throw new FlyFakeError(412, `current version ${body['current_version']} does not match ${machine.current.instanceId}`);
+    throw new FlyFakeError(
+      412,
+      `current version ${body['current_version']} does not match ${machine.current.instanceId}`,
+    );
   }
   const problem = validateMachine(world, app, body, config as Record<string, unknown>);
   const stopped = machine.state === 'stopped' || machine.state === 'created' || machine.state === 'suspended';
   const launch = !(body['skip_launch'] === true && stopped);
   machine.behaviour = world.behaviourOf(String((config as Record<string, unknown>)['image']));
-  machine.addVersion(newVersion(world, config as Record<string, unknown>, problem), launch, world.settings.bootDelayMs, 'update');
+  machine.addVersion(
+    newVersion(world, config as Record<string, unknown>, problem),
+    launch,
+    world.settings.bootDelayMs,
+    'update',
+  );
   return json(200, machine.toJson());
 });
 
@@ -415,22 +527,37 @@ route('GET', '/v1/apps/:app/machines/:id/wait', async (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', false);
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   const q = ctx.url.searchParams;
-  const states = q.getAll('state').flatMap((s) => s.split(',')).filter(Boolean);
+  const states = q
+    .getAll('state')
+    .flatMap((s) => s.split(','))
+    .filter(Boolean);
   if (states.length === 0) states.push('started');
   const timeout = Number(q.get('timeout') ?? '60');
-  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60) throw badRequest(`invalid timeout ${q.get('timeout') ?? ''}: 1 to 60 seconds`);
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60)
+    throw badRequest(`invalid timeout ${q.get('timeout') ?? ''}: 1 to 60 seconds`);
   const version = q.get('version') ?? q.get('instance_id') ?? undefined;
   const reached = (): boolean => {
     app.tick();
     if (version && version !== machine.current.instanceId) return true; // answered below as "replaced"
-    return states.includes(machine.state) || (states.includes('settled') && !['starting', 'replacing', 'stopping', 'creating'].includes(machine.state));
+    return (
+      states.includes(machine.state) ||
+      (states.includes('settled') &&
+        !['starting', 'replacing', 'stopping', 'creating'].includes(machine.state))
+    );
   };
   const ok = await world.clock.until(reached, world.clock.now() + timeout * 1000, ctx.signal);
   if (version && version !== machine.current.instanceId) {
-    throw badRequest(`failed to wait for VM ${machine.id} in ${states.join(',')} state: machine ${version} currently replaced`);
+    throw badRequest(
+      `failed to wait for VM ${machine.id} in ${states.join(',')} state: machine ${version} currently replaced`,
+    );
   }
   if (!ok) throw new FlyFakeError(408, 'deadline_exceeded');
-  return json(200, { ok: true, state: machine.state, version: machine.current.instanceId, event_id: machine.events[0]?.id ?? '' });
+  return json(200, {
+    ok: true,
+    state: machine.state,
+    version: machine.current.instanceId,
+    event_id: machine.events[0]?.id ?? '',
+  });
 });
 
 route('POST', '/v1/apps/:app/machines/:id/lease', (world, ctx) => {
@@ -482,7 +609,8 @@ route('POST', '/v1/apps/:app/machines/:id/start', (world, ctx) => {
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   machine.requireNonce(nonceOf(ctx));
   const previous = machine.state;
-  if (previous === 'stopped' || previous === 'created' || previous === 'suspended' || previous === 'failed') machine.launch(world.settings.bootDelayMs);
+  if (previous === 'stopped' || previous === 'created' || previous === 'suspended' || previous === 'failed')
+    machine.launch(world.settings.bootDelayMs);
   return json(200, { previous_state: previous, migrated: false, new_host: '' });
 });
 
@@ -507,21 +635,37 @@ route('POST', '/v1/apps/:app/machines/:id/restart', (world, ctx) => {
 // --- GraphQL -------------------------------------------------------------------------------
 
 function graphql(world: FlyWorld, token: RegisteredToken | undefined, body: unknown): Reply {
-  const query = typeof body === 'object' && body !== null ? String((body as Record<string, unknown>)['query'] ?? '') : '';
+  const query =
+    typeof body === 'object' && body !== null ? String((body as Record<string, unknown>)['query'] ?? '') : '';
   if (!token) {
     return json(world.settings.graphqlUnauthenticatedStatus, {
       data: null,
-      errors: [{ message: 'You must be authenticated to view this.', path: ['organizations'], extensions: { code: 'UNAUTHORIZED' } }],
+      errors: [
+        {
+          message: 'You must be authenticated to view this.',
+          path: ['organizations'],
+          extensions: { code: 'UNAUTHORIZED' },
+        },
+      ],
     });
   }
   if (/\borganizations\b/.test(query)) {
     const nodes = TokenRegistry.orgsOf(token)
       .map((slug) => world.orgs.get(slug))
       .filter((o) => o !== undefined)
-      .map((o) => ({ id: o.id, slug: o.type === 'PERSONAL' ? 'personal' : o.slug, rawSlug: o.slug, name: o.name, type: o.type }));
+      .map((o) => ({
+        id: o.id,
+        slug: o.type === 'PERSONAL' ? 'personal' : o.slug,
+        rawSlug: o.slug,
+        name: o.name,
+        type: o.type,
+      }));
     return json(200, { data: { organizations: { nodes } } });
   }
-  return json(200, { data: null, errors: [{ message: 'not implemented in fake', extensions: { code: 'NOT_IMPLEMENTED' } }] });
+  return json(200, {
+    data: null,
+    errors: [{ message: 'not implemented in fake', extensions: { code: 'NOT_IMPLEMENTED' } }],
+  });
 }
 
 // --- the request handler -------------------------------------------------------------------
@@ -551,13 +695,27 @@ function rateLimited(world: FlyWorld, template: string, params: Record<string, s
   return recent.length > burst;
 }
 
-export function handleRequest(parts: ServerParts, req: IncomingMessage, res: ServerResponse, rawBody: string): void {
+export function handleRequest(
+  parts: ServerParts,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rawBody: string,
+): void {
   void handle(parts, req, res, rawBody).catch((error: unknown) => {
-    if (!res.headersSent) send(res, { status: 500, body: { error: `fake fly crashed: ${error instanceof Error ? error.message : String(error)}` } });
+    if (!res.headersSent)
+      send(res, {
+        status: 500,
+        body: { error: `fake fly crashed: ${error instanceof Error ? error.message : String(error)}` },
+      });
   });
 }
 
-async function handle(parts: ServerParts, req: IncomingMessage, res: ServerResponse, rawBody: string): Promise<void> {
+async function handle(
+  parts: ServerParts,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rawBody: string,
+): Promise<void> {
   const { world, faults, log } = parts;
   const method = req.method ?? 'GET';
   const url = new URL(req.url ?? '/', 'http://fake.fly');
@@ -569,7 +727,8 @@ async function handle(parts: ServerParts, req: IncomingMessage, res: ServerRespo
   }
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    if (name !== 'authorization' && value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    if (name !== 'authorization' && value !== undefined)
+      headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   const query: Record<string, string[]> = {};
   for (const [k, v] of url.searchParams) (query[k] ??= []).push(v);
@@ -586,7 +745,11 @@ async function handle(parts: ServerParts, req: IncomingMessage, res: ServerRespo
     params = Object.fromEntries(r.names.map((n, i) => [n, decodeURIComponent(m[i + 1] ?? '')]));
     break;
   }
-  const template = isGraphql ? 'POST /graphql' : matched ? `${method} ${matched.template}` : `${method} ${path}`;
+  const template = isGraphql
+    ? 'POST /graphql'
+    : matched
+      ? `${method} ${matched.template}`
+      : `${method} ${path}`;
   const token = world.tokens.match(req.headers.authorization);
   const entry: RequestLogEntry = {
     seq: log.length + 1,
@@ -624,7 +787,15 @@ async function handle(parts: ServerParts, req: IncomingMessage, res: ServerRespo
     else if (!token) throw unauthorized();
     else {
       if (isWrite(method) && token.kind === 'readonly') throw forbidden('read-only token');
-      reply = await matched.handler(world, { method, url, params, body, headers: req.headers, token, signal: abort.signal });
+      reply = await matched.handler(world, {
+        method,
+        url,
+        params,
+        body,
+        headers: req.headers,
+        token,
+        signal: abort.signal,
+      });
     }
   } catch (error) {
     if (!(error instanceof FlyFakeError)) throw error;
@@ -639,13 +810,24 @@ async function handle(parts: ServerParts, req: IncomingMessage, res: ServerRespo
   send(res, reply);
 }
 
-function applyFault(res: ServerResponse, fault: Exclude<Fault, { kind: 'after-commit' }>, entry: RequestLogEntry): void {
+function applyFault(
+  res: ServerResponse,
+  fault: Exclude<Fault, { kind: 'after-commit' }>,
+  entry: RequestLogEntry,
+): void {
   switch (fault.kind) {
     case 'status':
       entry.status = fault.status;
       send(res, {
         status: fault.status,
-        body: fault.body ?? { error: fault.status === 429 ? 'rate limit exceeded' : fault.status === 408 ? 'request timed out' : 'internal error (injected)' },
+        body: fault.body ?? {
+          error:
+            fault.status === 429
+              ? 'rate limit exceeded'
+              : fault.status === 408
+                ? 'request timed out'
+                : 'internal error (injected)',
+        },
         ...(fault.retryAfter !== undefined ? { headers: { 'retry-after': fault.retryAfter } } : {}),
       });
       return;
@@ -661,11 +843,21 @@ function applyFault(res: ServerResponse, fault: Exclude<Fault, { kind: 'after-co
 }
 
 function send(res: ServerResponse, reply: Reply): void {
-  const headers: Record<string, string> = { 'fly-request-id': ulid(Date.now()).toLowerCase(), 'fly-trace-id': randomBytes(8).toString('hex'), ...reply.headers };
+  const headers: Record<string, string> = {
+    'fly-request-id': ulid(Date.now()).toLowerCase(),
+    'fly-trace-id': randomBytes(8).toString('hex'),
+    ...reply.headers,
+  };
   if (reply.body === undefined) {
     res.writeHead(reply.status, headers).end();
     return;
   }
   const text = JSON.stringify(reply.body);
-  res.writeHead(reply.status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) }).end(text);
+  res
+    .writeHead(reply.status, {
+      ...headers,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(text)),
+    })
+    .end(text);
 }

@@ -45,7 +45,12 @@ export class TokenRegistry {
   add(text: string, spec: FakeTokenSpec): RegisteredToken {
     const pieces = new Set(tokenPieces(text));
     if (pieces.size === 0) throw new Error('fake fly: a token needs at least one piece');
-    const token: RegisteredToken = { ...spec, id: spec.id ?? `tok_${(++this.counter).toString(16).padStart(8, '0')}`, text, pieces };
+    const token: RegisteredToken = {
+      ...spec,
+      id: spec.id ?? `tok_${(++this.counter).toString(16).padStart(8, '0')}`,
+      text,
+      pieces,
+    };
     this.tokens.push(token);
     return token;
   }
@@ -55,7 +60,9 @@ export class TokenRegistry {
     if (!header) return undefined;
     const pieces = tokenPieces(header);
     if (pieces.length === 0) return undefined;
-    return this.tokens.find((token) => token.pieces.size === pieces.length && pieces.every((p) => token.pieces.has(p)));
+    return this.tokens.find(
+      (token) => token.pieces.size === pieces.length && pieces.every((p) => token.pieces.has(p)),
+    );
   }
 
   /** Org slugs a token can see. */

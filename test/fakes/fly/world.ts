@@ -53,7 +53,28 @@ export interface FakeFlySettings {
 }
 
 export const DEFAULT_SETTINGS: FakeFlySettings = {
-  regions: ['iad', 'ord', 'lax', 'sjc', 'ewr', 'fra', 'ams', 'lhr', 'cdg', 'arn', 'waw', 'nrt', 'sin', 'syd', 'gru', 'yyz', 'dfw', 'sea', 'bom', 'jnb'],
+  regions: [
+    'iad',
+    'ord',
+    'lax',
+    'sjc',
+    'ewr',
+    'fra',
+    'ams',
+    'lhr',
+    'cdg',
+    'arn',
+    'waw',
+    'nrt',
+    'sin',
+    'syd',
+    'gru',
+    'yyz',
+    'dfw',
+    'sea',
+    'bom',
+    'jnb',
+  ],
   bootDelayMs: 2_000,
   images: {},
   defaultImageBehaviour: 'healthy',
@@ -89,7 +110,12 @@ export class FlyWorld {
   }
 
   addOrg(org: Partial<FakeOrg> & { slug: string }): FakeOrg {
-    const full: FakeOrg = { id: org.id ?? randomBytes(6).toString('hex'), name: org.name ?? org.slug, type: org.type ?? 'SHARED', slug: org.slug };
+    const full: FakeOrg = {
+      id: org.id ?? randomBytes(6).toString('hex'),
+      name: org.name ?? org.slug,
+      type: org.type ?? 'SHARED',
+      slug: org.slug,
+    };
     this.orgs.set(full.slug, full);
     return full;
   }
@@ -101,7 +127,8 @@ export class FlyWorld {
   /** Drops apps whose deletion has completed. */
   purge(): void {
     const now = this.clock.now();
-    for (const [name, app] of this.apps) if (app.deleteAt !== undefined && app.deleteAt <= now) this.apps.delete(name);
+    for (const [name, app] of this.apps)
+      if (app.deleteAt !== undefined && app.deleteAt <= now) this.apps.delete(name);
   }
 
   /** Resolves an org slug as the token may use it (`personal` is the token's personal org). */
@@ -109,7 +136,8 @@ export class FlyWorld {
     const visible = TokenRegistry.orgsOf(token)
       .map((s) => this.orgs.get(s))
       .filter((o): o is FakeOrg => o !== undefined);
-    const org = slug === 'personal' ? visible.find((o) => o.type === 'PERSONAL') : visible.find((o) => o.slug === slug);
+    const org =
+      slug === 'personal' ? visible.find((o) => o.type === 'PERSONAL') : visible.find((o) => o.slug === slug);
     if (!org) {
       if (slug !== 'personal' && !this.orgs.has(slug)) throw notFound(`organization ${slug} not found`);
       throw forbidden(`not authorized to access organization ${slug}`);
