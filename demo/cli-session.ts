@@ -38,13 +38,11 @@ export class CliSession {
   }
 
   /** `nix-cache <args> --json --stack <file>`; throws with the command's last lines when it fails. */
-  async run(args: readonly string[], options: { withoutEnv?: readonly string[] } = {}): Promise<CliResult> {
+  async run(args: readonly string[]): Promise<CliResult> {
     const stdout = new Capture();
     const stderr = new Capture();
     const argv = [...args, '--json', '--stack', this.stackFile];
-    const env = { ...this.env };
-    for (const name of options.withoutEnv ?? []) delete env[name];
-    const code = await main(argv, env, { stdout, stderr });
+    const code = await main(argv, { ...this.env }, { stdout, stderr });
     this.transcript.push(`$ nix-cache ${args.join(' ')}\n${stderr.text}${stdout.text}`);
     let json: CliResult['json'] | undefined;
     try {

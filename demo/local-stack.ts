@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultBucketName, stackSlug } from '../src/core/cloudflare/r2-names.js';
+import { cacheHost, defaultBucketName, stackSlug } from '../src/core/cloudflare/r2-names.js';
 import { generateSecretKey } from '../src/core/nix/signing-key.js';
 import { startFakeCloudflare, type FakeCloudflare } from '../test/fakes/cloudflare/index.js';
 import { LOCAL_ORG_TOKEN, startFakeFly, type FakeFly } from '../test/fakes/fly/index.js';
@@ -30,6 +30,8 @@ export interface LocalStack {
   readonly appName: string;
   readonly bucketName: string;
   readonly zoneName: string;
+  /** The R2 custom domain `up` attaches (`<cache_subdomain>.<zone_name>`), which status reports on. */
+  readonly cacheDomain: string;
   readonly publicKey: string;
   readonly cloudflare: FakeCloudflare;
   readonly fly: FakeFly;
@@ -50,6 +52,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const stackName = options.stackName ?? 'demo-cache';
   const appName = options.appName ?? 'demo-niks3';
   const zoneName = 'example.test';
+  const cacheSubdomain = 'cache';
   const closers: Array<() => Promise<void>> = [];
   const close = async (): Promise<void> => {
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
@@ -80,6 +83,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       cloudflare_account_id: account.id,
       cloudflare_zone_id: zone.id,
       zone_name: zoneName,
+      cache_subdomain: cacheSubdomain,
       fly_app_name: appName,
       oidc_github_subject_patterns: ['repo:demo-owner/*:*'],
       cloudflare_api_url: cloudflare.url,
@@ -118,6 +122,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       appName,
       bucketName: defaultBucketName(stackName),
       zoneName,
+      cacheDomain: cacheHost(cacheSubdomain, zoneName),
       publicKey: signing.publicKey,
       cloudflare,
       fly,

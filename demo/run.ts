@@ -101,15 +101,25 @@ async function demo(stack: LocalStack, cli: CliSession, cleanups: Array<() => Pr
     `substituted it into an empty store from ${stack.niks3.publicUrl} with require-sigs on, trusting only ${stack.publicKey}: "${greeting}"`,
   );
 
-  // Locally the public reads come from the niks3 stand-in at 127.0.0.1, not from the R2 custom domain
-  // (cache.example.test), so status leaves out its R2 report here; `up` checked the bucket and domain.
-  const status = await cli.run(['status'], { withoutEnv: ['CLOUDFLARE_API_TOKEN'] });
-  const checks = (JSON.parse(status.json.outputs['checks'] ?? '[]') as Array<{ status: string }>).filter(
-    (c) => c.status !== 'skip' && c.status !== 'skipped',
-  );
+  // Locally the public reads come from the niks3 stand-in at 127.0.0.1; the R2 report checks the bucket
+  // and the custom domain the stack file names (cache.example.test), which `up` attached.
+  const status = await cli.run(['status']);
+  const checks = (
+    JSON.parse(status.json.outputs['checks'] ?? '[]') as Array<{
+      name: string;
+      status: string;
+      detail: string;
+    }>
+  ).filter((c) => c.status !== 'skip' && c.status !== 'skipped');
+  const notOk = checks.filter((c) => c.status !== 'ok');
+  if (notOk.length > 0)
+    throw new Error(`status: ${notOk.map((c) => `${c.name} ${c.status}: ${c.detail}`).join('; ')}`);
+  if (!checks.some((c) => c.name === 'R2 custom domain'))
+    throw new Error(`status did not check the R2 custom domain ${stack.cacheDomain}`);
   say(
     `status: ${status.json.outputs['healthy'] === 'true' ? 'healthy' : 'NOT healthy'}, ${checks.filter((c) => c.status === 'ok').length} of ${checks.length} checks ok ` +
-      `(server, public reads, signing key, usage: ${status.json.outputs['objects']} objects, Fly app and machine), about $${status.json.outputs['monthly-cost']}/month`,
+      `(server, public reads, signing key, usage: ${status.json.outputs['objects']} objects, R2 bucket and custom domain ${stack.cacheDomain}, Fly app and machine), ` +
+      `about $${status.json.outputs['monthly-cost']}/month`,
   );
 
   // Let the server's clock run 31 days ahead, so the closure is older than gc's --older-than 720h.

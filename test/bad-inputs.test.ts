@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ACTION_SPECS } from '../src/actions/specs.js';
 import type { ActionSpec, InputSpec } from '../src/core/settings/input-spec.js';
+import { generateSecretKey } from '../src/core/nix/signing-key.js';
 import { runAction } from './helpers/run-action.js';
 
 interface Case {
@@ -72,7 +73,30 @@ export function badValues(input: InputSpec): Case[] {
   return cases;
 }
 
-function validValue(input: InputSpec, tripwire: string): string | undefined {
+/**
+ * A valid value for every input a baseline run needs (secrets distinct from each other and from
+ * every other value, so the leak scan cannot mistake one for another), so the checks across inputs
+ * in each action's inputs.ts pass and only the one bad value under test can fail.
+ */
+const SIGNING_KEY = generateSecretKey('bad-inputs-1').secretKeyText;
+const BASELINE: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  provision: {
+    'cloudflare-api-token': 'cfTokenForBadInputTests0123456789',
+  },
+  deploy: {
+    'fly-api-token': 'FlyV1 fm2_badInputTestsTokenValue0123456789',
+    'niks3-api-token': 'niks3AdminTokenForBadInputTests0123456789abcdef',
+    'niks3-db': 'postgres://niks3:dbPasswordBadInputs@127.0.0.1:9/niks3',
+    'niks3-s3-access-key': 's3AccessKeyBadInputs01',
+    'niks3-s3-secret-key': 's3SecretKeyBadInputs0123456789',
+    'niks3-signing-key': SIGNING_KEY,
+  },
+  push: { paths: '/nix/store/00000000000000000000000000000000-bad-inputs' },
+};
+
+function validValue(action: string, input: InputSpec, tripwire: string): string | undefined {
+  const baseline = BASELINE[action]?.[input.name];
+  if (baseline !== undefined) return baseline;
   if (input.type === 'url') return tripwire;
   if (input.example !== undefined) return input.example;
   if (!input.required) return undefined;
@@ -126,7 +150,7 @@ describe.each(ACTION_SPECS.map((spec): [string, ActionSpec] => [spec.name, spec]
   it.concurrent.each(casesFor(spec))('refuses %s before any request', async (_title, c) => {
     const inputs: Record<string, string> = {};
     for (const input of spec.inputs) {
-      const value = validValue(input, tripwireUrl);
+      const value = validValue(name, input, tripwireUrl);
       if (value !== undefined) inputs[input.name] = value;
     }
     inputs[c.input.name] = c.value;

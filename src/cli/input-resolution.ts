@@ -4,7 +4,7 @@
  * file, outputs of an earlier step (`up`: provision -> deploy), values derived from the stack as
  * the original did, the CLI's own defaults, and last the action's declared defaults.
  */
-import { cacheUrl, s3EndpointHost, type R2Jurisdiction } from '../core/cloudflare/r2-names.js';
+import { cacheHost, cacheUrl, s3EndpointHost, type R2Jurisdiction } from '../core/cloudflare/r2-names.js';
 import type { Logger } from '../core/logger.js';
 import { parseSecretKey } from '../core/nix/signing-key.js';
 import type { InputSpec } from '../core/settings/input-spec.js';
@@ -21,10 +21,11 @@ function derivedValues(step: Step, stack: StackFile, env: NodeJS.ProcessEnv, log
   const jurisdiction = (stackValue(stack, 'r2_jurisdiction') ?? 'default') as R2Jurisdiction;
   const app = stackValue(stack, 'fly_app_name');
   const writeUrl = app ? `https://${app}.fly.dev` : undefined;
+  const subdomain = stackValue(stack, 'cache_subdomain') ?? 'cache';
   switch (step.spec.name) {
     case 'deploy':
       return {
-        'cache-url': zone ? cacheUrl(stackValue(stack, 'cache_subdomain') ?? 'cache', zone) : undefined,
+        'cache-url': zone ? cacheUrl(subdomain, zone) : undefined,
         'bucket-name': stackBucketName(stack),
         's3-endpoint': account ? s3EndpointHost(account, jurisdiction) : undefined,
       };
@@ -35,6 +36,8 @@ function derivedValues(step: Step, stack: StackFile, env: NodeJS.ProcessEnv, log
       return {
         'server-url': writeUrl,
         'r2-bucket-name': stackBucketName(stack),
+        // The custom domain provision attached to the bucket, whatever URL the server announces.
+        'cache-domain': zone ? cacheHost(subdomain, zone) : undefined,
         'expected-public-key': expectedPublicKey(env, logger),
       };
     default:

@@ -85,7 +85,7 @@ describe('nix-cache plan, up, status and down (binary) against the local stack',
     expect(deploy.json?.outputs['changed']).toBe('true');
   });
 
-  it('status reads the server, R2 and Fly (the custom domain is not served locally)', async () => {
+  it('status reads the server, R2 (with the custom domain of the stack file) and Fly', async () => {
     const run = await cli(['status', '--json']);
     const checks = JSON.parse(run.json?.outputs['checks'] ?? '[]') as Array<{
       name: string;
@@ -97,11 +97,18 @@ describe('nix-cache plan, up, status and down (binary) against the local stack',
       health: 'ok',
       'public key': 'ok',
       'R2 bucket': 'ok',
+      'R2 custom domain': 'ok',
       'Fly app': 'ok',
       'Fly machine': 'ok',
     });
-    // Public reads come from 127.0.0.1 here, not from cache.example.test, so that one check cannot pass.
-    expect(checks.filter((c) => c.status === 'fail').map((c) => c.name)).toEqual(['R2 custom domain']);
+    // Public reads come from 127.0.0.1 here; the custom domain checked is the stack file's
+    // <cache_subdomain>.<zone_name>, not the host of the URL the server announces.
+    expect(checks.find((c) => c.name === 'R2 custom domain')?.detail).toBe(
+      `${stack.cacheDomain} active (ownership and TLS)`,
+    );
+    expect(checks.filter((c) => c.status !== 'ok')).toEqual([]);
+    expect(run.code).toBe(0);
+    expect(run.json?.outputs['healthy']).toBe('true');
   });
 
   it('down refuses a wrong --confirm without a write, then removes the app, the domain and (--delete-data) the bucket', async () => {

@@ -109,7 +109,7 @@ describe('CLI input resolution', () => {
     });
   });
 
-  it('status: server URL from the app, expected key from NIKS3_SIGNING_KEY, optional reports only when complete', () => {
+  it('status: server URL from the app, custom domain from the zone, expected key from NIKS3_SIGNING_KEY, optional reports only when complete', () => {
     const key = generateSecretKey('k-1');
     const values = resolve(step('status', 'status'), {
       env: { NIKS3_SIGNING_KEY: key.secretKeyText, CLOUDFLARE_API_TOKEN: 'cf', FLY_API_TOKEN: 'fly' },
@@ -118,10 +118,14 @@ describe('CLI input resolution', () => {
       'server-url': 'https://my-niks3.fly.dev',
       'expected-public-key': key.publicKey,
       'r2-bucket-name': 'my-cache-niks3',
+      'cache-domain': 'nix.example.dev',
       'cloudflare-api-token': 'cf',
       'fly-api-token': 'fly',
     });
     expect(values['cache-url']).toBeUndefined();
+    expect(
+      resolve(step('status', 'status'), { flags: { 'cache-domain': 'c.example.org' } })['cache-domain'],
+    ).toBe('c.example.org');
     const bare = resolve(step('status', 'status'), {
       stack: {},
       env: { CLOUDFLARE_API_TOKEN: 'cf', FLY_API_TOKEN: 'fly', NIKS3_SIGNING_KEY: 'not a key' },
@@ -129,6 +133,7 @@ describe('CLI input resolution', () => {
     expect(bare['cloudflare-api-token']).toBeUndefined();
     expect(bare['fly-api-token']).toBeUndefined();
     expect(bare['expected-public-key']).toBeUndefined();
+    expect(bare['cache-domain']).toBeUndefined();
     expect(missingInputs(step('status', 'status'), bare)[0]).toContain("'server-url' is required");
   });
 

@@ -8,9 +8,28 @@ import { MemoryLogger } from '../../src/core/logger.js';
 import { MemoryStepIO } from '../../src/core/step/memory-io.js';
 import { run } from '../../src/actions/deploy/main.js';
 import { generateSecretKey } from '../../src/core/nix/signing-key.js';
+import type {
+  FlyApp,
+  FlyOrganization,
+  Lease,
+  Machine,
+  SetSecretsResult,
+} from '../../src/core/fly/fly-api-types.js';
 import { LOCAL_ORG_SLUG, LOCAL_ORG_TOKEN, startFakeFly, type FakeFly } from '../fakes/fly/index.js';
 
 const MAC = 'fm2_local-org-token-for-the-fake-fly-api';
+
+/** The body of an error answer (and of the few answers that only carry a status). */
+interface ErrorBody {
+  readonly error?: string;
+  readonly status?: string;
+}
+
+/** A GraphQL answer to the organizations query. */
+interface OrganizationsAnswer {
+  readonly data?: { readonly organizations: { readonly nodes: readonly FlyOrganization[] } };
+  readonly errors?: readonly { readonly message: string }[];
+}
 
 describe('fake Fly', () => {
   let fly: FakeFly;
@@ -21,12 +40,13 @@ describe('fake Fly', () => {
     await fly.close();
   });
 
-  const call = async (
+  /** One API call; `T` is the shape the test expects the JSON answer to have. */
+  const call = async <T = ErrorBody>(
     method: string,
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
-  ): Promise<{ status: number; json: any; headers: Headers }> => {
+  ): Promise<{ status: number; json: T; headers: Headers }> => {
     const res = await fetch(`${fly.apiUrl}${path}`, {
       method,
       headers: {
@@ -37,7 +57,7 @@ describe('fake Fly', () => {
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined, headers: res.headers };
+    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
   };
 
   it('accepts every documented spelling of the token and refuses others with 401', async () => {
@@ -58,7 +78,7 @@ describe('fake Fly', () => {
     const taken = await call('POST', '/v1/apps', { name: 'taken', org_slug: LOCAL_ORG_SLUG });
     expect(taken.status).toBe(422);
     expect(taken.json.status).toBe('name_taken');
-    const first = await call('POST', '/v1/apps', {
+    const first = await call<FlyApp>('POST', '/v1/apps', {
       app_name: 'mine',
       org_slug: 'personal',
       idempotency_key: 'k1',
@@ -66,25 +86,32 @@ describe('fake Fly', () => {
     expect(first.status).toBe(201);
     expect(first.headers.get('set-cookie')).toMatch(/^fly-affinity=\w+; Path=\/v1\/apps\/mine/);
     expect(
-      (await call('POST', '/v1/apps', { name: 'mine', org_slug: 'personal', idempotency_key: 'k1' })).json.id,
+      (await call<FlyApp>('POST', '/v1/apps', { name: 'mine', org_slug: 'personal', idempotency_key: 'k1' }))
+        .json.id,
     ).toBe(first.json.id);
     expect(
       (await call('POST', '/v1/apps', { name: 'other', org_slug: 'personal', idempotency_key: 'k1' })).status,
     ).toBe(422);
-    expect((await call('GET', '/v1/apps/mine')).json.organization.slug).toBe(LOCAL_ORG_SLUG);
+    expect((await call<FlyApp>('GET', '/v1/apps/mine')).json.organization?.slug).toBe(LOCAL_ORG_SLUG);
   });
 
   it('versions secrets, keeps values out of lists, and deletes apps after a delay', async () => {
     await call('POST', '/v1/apps', { name: 'app1', org_slug: LOCAL_ORG_SLUG });
-    const set = await call('POST', '/v1/apps/app1/secrets', { values: { A: 'one', B: 'two' } });
+    const set = await call<SetSecretsResult & { readonly Version: number }>('POST', '/v1/apps/app1/secrets', {
+      values: { A: 'one', B: 'two' },
+    });
     expect(set.json.version).toBe(1);
     expect(set.json.Version).toBe(1);
     expect(JSON.stringify(set.json)).not.toContain('one');
     expect(
-      (await call('POST', '/v1/apps/app1/secrets', { values: { A: 'one', B: null, C: null } })).json.version,
+      (
+        await call<SetSecretsResult>('POST', '/v1/apps/app1/secrets', {
+          values: { A: 'one', B: null, C: null },
+        })
+      ).json.version,
     ).toBe(2);
     expect(
-      (await call('GET', '/v1/apps/app1/secrets')).json.secrets.map((s: { name: string }) => s.name),
+      (await call<SetSecretsResult>('GET', '/v1/apps/app1/secrets')).json.secrets.map((s) => s.name),
     ).toEqual(['A']);
     expect((await call('POST', '/v1/apps/app1/secrets', { values: { 'bad-name': 'x' } })).status).toBe(400);
     expect((await call('DELETE', '/v1/apps/app1')).status).toBe(202);
@@ -121,27 +148,35 @@ describe('fake Fly', () => {
         })
       ).status,
     ).toBe(422);
-    const created = await call('POST', '/v1/apps/app2/machines', { region: 'iad', config, lease_ttl: 60 });
+    const created = await call<Machine>('POST', '/v1/apps/app2/machines', {
+      region: 'iad',
+      config,
+      lease_ttl: 60,
+    });
     expect(created.status).toBe(200);
     expect(created.json.id).toMatch(/^[0-9a-f]{14}$/);
     expect(created.json.instance_id).toHaveLength(26);
     expect(created.json.nonce).toMatch(/^[0-9a-f]{12}$/);
-    expect(created.json.config.services[0].autostop).toBe(true);
-    expect(created.json.config.services[0].checks[0].interval).toBe('15s');
-    const id = created.json.id as string;
+    expect(created.json.config?.services[0]?.autostop).toBe(true);
+    expect(created.json.config?.services[0]?.checks?.[0]?.interval).toBe('15s');
+    const id = created.json.id;
     expect((await call('GET', `/v1/apps/app2/machines/${id}/wait?state=started&timeout=61`)).status).toBe(
       400,
     );
     expect(
       (await call('GET', `/v1/apps/app2/machines/${id}/wait?state=started&timeout=10`)).json,
     ).toMatchObject({ ok: true, state: 'started' });
-    expect((await call('GET', `/v1/apps/app2/machines/${id}`)).json.checks).toEqual([]);
+    expect((await call<Machine>('GET', `/v1/apps/app2/machines/${id}`)).json.checks).toEqual([]);
     fly.clock.advance(21_000);
-    expect((await call('GET', `/v1/apps/app2/machines/${id}`)).json.checks).toMatchObject([
+    expect((await call<Machine>('GET', `/v1/apps/app2/machines/${id}`)).json.checks).toMatchObject([
       { name: 'servicecheck-00-http-5751', status: 'passing' },
     ]);
-    expect((await call('GET', `/v1/apps/app2/machines?metadata.niks3_launch_id=L1`)).json).toHaveLength(1);
-    expect((await call('GET', `/v1/apps/app2/machines?metadata.niks3_launch_id=L2`)).json).toHaveLength(0);
+    expect(
+      (await call<Machine[]>('GET', `/v1/apps/app2/machines?metadata.niks3_launch_id=L1`)).json,
+    ).toHaveLength(1);
+    expect(
+      (await call<Machine[]>('GET', `/v1/apps/app2/machines?metadata.niks3_launch_id=L2`)).json,
+    ).toHaveLength(0);
 
     // The create lease guards writes; the nonce opens them; release frees the machine.
     const nonce = created.json.nonce as string;
@@ -149,7 +184,7 @@ describe('fake Fly', () => {
     expect(refused.status).toBe(409);
     expect(refused.json.error).toMatch(/lease currently held by tok_\w+@tokens\.fly\.io/);
     expect((await call('POST', `/v1/apps/app2/machines/${id}/lease`, { ttl: 30 })).status).toBe(409);
-    const updated = await call(
+    const updated = await call<Machine>(
       'POST',
       `/v1/apps/app2/machines/${id}`,
       { config: { ...config, image: 'img:2' } },
@@ -159,7 +194,7 @@ describe('fake Fly', () => {
     expect(updated.json.instance_id).not.toBe(created.json.instance_id);
     const old = await call(
       'GET',
-      `/v1/apps/app2/machines/${id}/wait?state=started&timeout=5&version=${created.json.instance_id as string}`,
+      `/v1/apps/app2/machines/${id}/wait?state=started&timeout=5&version=${created.json.instance_id}`,
     );
     expect(old.status).toBe(400);
     expect(old.json.error).toMatch(/currently replaced/);
@@ -177,7 +212,10 @@ describe('fake Fly', () => {
         })
       ).json,
     ).toEqual({ status: 'success', data: { ok: true } });
-    const lease = await call('POST', `/v1/apps/app2/machines/${id}/lease?ttl=10`);
+    const lease = await call<{ readonly status: string; readonly data: Lease }>(
+      'POST',
+      `/v1/apps/app2/machines/${id}/lease?ttl=10`,
+    );
     expect(lease.status).toBe(201);
     expect(lease.json.status).toBe('success');
     fly.clock.advance(11_000);
@@ -191,7 +229,7 @@ describe('fake Fly', () => {
     expect(fly.app('app2')?.liveMachines()[0]?.state).toBe('stopped');
     fly.request('app2');
     fly.clock.advance(5_000);
-    expect((await call('GET', `/v1/apps/app2/machines/${id}`)).json.state).toBe('started');
+    expect((await call<Machine>('GET', `/v1/apps/app2/machines/${id}`)).json.state).toBe('started');
     // Destroying a started machine needs force; a second destroy is 404.
     expect((await call('DELETE', `/v1/apps/app2/machines/${id}`)).status).toBe(412);
     expect((await call('DELETE', `/v1/apps/app2/machines/${id}?force=true`)).status).toBe(200);
@@ -199,18 +237,18 @@ describe('fake Fly', () => {
   });
 
   it('answers GraphQL organizations per token, and errors for unknown tokens', async () => {
-    const gql = async (authorization: string): Promise<any> =>
-      (
+    const gql = async (authorization: string): Promise<OrganizationsAnswer> =>
+      (await (
         await fetch(fly.graphqlUrl, {
           method: 'POST',
           headers: { authorization, 'content-type': 'application/json' },
           body: JSON.stringify({ query: 'query { organizations { nodes { id slug rawSlug name type } } }' }),
         })
-      ).json();
-    expect((await gql(LOCAL_ORG_TOKEN)).data.organizations.nodes).toMatchObject([
+      ).json()) as OrganizationsAnswer;
+    expect((await gql(LOCAL_ORG_TOKEN)).data?.organizations.nodes).toMatchObject([
       { slug: 'personal', rawSlug: LOCAL_ORG_SLUG, type: 'PERSONAL' },
     ]);
-    expect((await gql('Bearer nobody')).errors[0].message).toBe('You must be authenticated to view this.');
+    expect((await gql('Bearer nobody')).errors?.[0]?.message).toBe('You must be authenticated to view this.');
   });
 
   it('injects faults per route, including answers lost after the work was done', async () => {
@@ -235,7 +273,7 @@ describe('fake Fly', () => {
 
   it('the client waits for a contended lease, then fails clearly', async () => {
     await call('POST', '/v1/apps', { name: 'app3', org_slug: LOCAL_ORG_SLUG });
-    const m = await call('POST', '/v1/apps/app3/machines', {
+    const m = await call<Machine>('POST', '/v1/apps/app3/machines', {
       region: 'iad',
       config: { image: 'img:1' },
       lease_ttl: 600,
@@ -254,7 +292,7 @@ describe('fake Fly', () => {
       description: 'test',
       contendedForMs: 50,
     });
-    await expect(keeper.acquire('app3', m.json.id as string)).rejects.toThrow(
+    await expect(keeper.acquire('app3', m.json.id)).rejects.toThrow(
       /lease currently held by .*Another deploy/s,
     );
   });

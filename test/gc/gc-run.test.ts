@@ -227,7 +227,8 @@ describe('pin names and pruning rules', () => {
     expect(pinNameForRef('main')).toBe('main');
     expect(pinNameForRef('refs/heads/feature/x y')).toBe('feature-x-y');
     expect(pinNameForRef('refs/tags/v1.2.3')).toBe('v1.2.3');
-    expect(pinNameForRef('ü'.repeat(200))).toHaveLength(128);
+    expect(pinNameForRef('a//b')).toBe('a-b');
+    expect(pinNameForRef('a'.repeat(200))).toHaveLength(128);
   });
 
   it('matches keep patterns as niks3 globs', () => {
@@ -241,10 +242,19 @@ describe('pin names and pruning rules', () => {
   it('finds the pins named after no ref and kept by no pattern', () => {
     const pin = (name: string) => ({ name, storePath: `/nix/store/x-${name}`, createdAt: '', updatedAt: '' });
     const stale = stalePins(
-      [pin('main'), pin('feature-a'), pin('feature-b'), pin('prod'), pin('v1')],
+      [
+        pin('main'),
+        pin('main.2'),
+        pin('feature-a'),
+        pin('feature-b'),
+        pin('feature-b.1'),
+        pin('prod'),
+        pin('v1'),
+      ],
       ['main', 'feature/a', 'v1'],
       ['prod'],
     );
-    expect(stale.map((entry) => entry.name)).toEqual(['feature-b']);
+    // `main.2` is the second root of a multi-root push pinned as `main`: kept while `main` exists.
+    expect(stale.map((entry) => entry.name)).toEqual(['feature-b', 'feature-b.1']);
   });
 });

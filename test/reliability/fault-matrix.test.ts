@@ -81,7 +81,7 @@ interface Harness<H> {
 }
 
 /** "What to do" in a failure message. */
-const HINT = /re-?run|run (it |the \w+ |\w+ )?again|check|raise|wait|later|retry|reachable/i;
+const HINT = /re-?run|run (it |the \w+ |\w+ )?again|\bcheck\b|raise|wait|later|retry|reachable/i;
 const CASE_TIMEOUT_MS = 170_000;
 const DAY = 24 * 3600_000;
 
@@ -684,6 +684,8 @@ interface StatusH {
   readonly cfToken: string;
   readonly accountId: string;
   readonly fly: FakeFly;
+  readonly cfProxy: CuttingProxy;
+  readonly flyProxy: CuttingProxy;
   /** Requests the seeding made before the runs. */
   readonly flyWrites: number;
   readonly niks3Requests: number;
@@ -708,7 +710,7 @@ async function flyAppWithMachine(fly: FakeFly, name: string): Promise<void> {
 const status: Harness<StatusH> = {
   action: 'status',
   fake: 'niks3, Cloudflare, Fly',
-  remote: /nix-cache status|niks3|public|R2|Fly|Cloudflare/,
+  remote: /niks3|public|R2|Fly|Cloudflare/,
   async start() {
     const niks3 = await startFakeNiks3();
     await seedClosure(niks3, 'one');
@@ -721,7 +723,9 @@ const status: Harness<StatusH> = {
     cf.state.addCustomDomain({ bucket, domain: '127.0.0.1', zoneId: zone.id, activation: { afterGets: 0 } });
     const fly = await startFakeFly({ speed: 50 });
     await flyAppWithMachine(fly, 'my-niks3');
-    return { niks3, cf, cfToken, accountId: account.id, fly, flyWrites: fly.writes().length, niks3Requests: niks3.requests.length };
+    const cfProxy = await startCuttingProxy(cf.origin);
+    const flyProxy = await startCuttingProxy(fly.apiUrl);
+    return { niks3, cf, cfToken, accountId: account.id, fly, cfProxy, flyProxy, flyWrites: fly.writes().length, niks3Requests: niks3.requests.length };
   },
   run(h, inputs) {
     return runAction('status', {
@@ -731,10 +735,10 @@ const status: Harness<StatusH> = {
         'cloudflare-api-token': h.cfToken,
         'cloudflare-account-id': h.accountId,
         'r2-bucket-name': 'my-cache-niks3',
-        'cloudflare-api-url': h.cf.url,
+        'cloudflare-api-url': `${h.cfProxy.url}/client/v4`,
         'fly-api-token': LOCAL_ORG_TOKEN,
         'fly-app-name': 'my-niks3',
-        'fly-api-url': h.fly.apiUrl,
+        'fly-api-url': h.flyProxy.url,
         timeout: '2',
         ...inputs,
       },
@@ -756,6 +760,8 @@ const status: Harness<StatusH> = {
     expect(checks.map((c) => c.name)).toEqual(expect.arrayContaining(['R2 bucket', 'Fly machine', 'public read URL']));
   },
   async close(h) {
+    await h.cfProxy.close();
+    await h.flyProxy.close();
     await h.niks3.close();
     await h.cf.close();
     await h.fly.close();
@@ -813,6 +819,41 @@ const status: Harness<StatusH> = {
       expect: 'either',
       operation: /public/,
       inject: (h) => niks3Fault(h.niks3, { target: 'public', path: /nix-cache-info$/, times: 1, action: { kind: 'reset-mid-body' } }),
+    },
+    {
+      kind: 'hang past the timeout',
+      where: 'Fly machine list (timeout 2 s)',
+      expect: 'either',
+      operation: /Fly/,
+      inject: (h) => {
+        const before = h.fly.requests.length;
+        h.fly.inject('GET /v1/apps/:app/machines', { kind: 'hang' });
+        return { fired: () => h.fly.requests.slice(before).filter((r) => r.fault !== undefined).length, lift: () => h.fly.clearFaults() };
+      },
+    },
+    {
+      kind: 'reset mid-body',
+      where: 'the Cloudflare bucket answer',
+      expect: 'either',
+      operation: /R2|bucket/,
+      inject: (h) => {
+        const rule = h.cfProxy.cut({ method: 'GET', path: /\/r2\/buckets\/my-cache-niks3$/ });
+        return { fired: () => rule.hits(), lift: () => h.cfProxy.clear() };
+      },
+    },
+    {
+      kind: 'down for good',
+      where: 'the Cloudflare API',
+      expect: 'fail',
+      operation: /R2|bucket/,
+      inject: (h) => proxyDown(h.cfProxy),
+    },
+    {
+      kind: 'down for good',
+      where: 'the Fly Machines API',
+      expect: 'fail',
+      operation: /Fly/,
+      inject: (h) => proxyDown(h.flyProxy),
     },
     {
       kind: 'down for good',

@@ -62,6 +62,13 @@ describe('status action', () => {
       zoneId: zone.id,
       activation: { afterGets: 0 },
     });
+    // The domain provision attaches (`<cache-subdomain>.<zone-name>`), for the cache-domain input.
+    cloudflare.state.addCustomDomain({
+      bucket,
+      domain: 'cache.example.dev',
+      zoneId: zone.id,
+      activation: { afterGets: 0 },
+    });
     fly = await startFakeFly();
     await flyApp(fly, 'my-niks3');
   });
@@ -193,6 +200,72 @@ describe('status action', () => {
     expect(statusOf(result.outputs, 'R2 bucket')).toBe('fail');
     expect(statusOf(result.outputs, 'R2 custom domain')).toBe('fail');
     expect(statusOf(result.outputs, 'Fly app')).toBe('fail');
+  });
+
+  describe('cache-domain', () => {
+    const r2Inputs = (): Record<string, string> => ({
+      'cloudflare-api-token': cfToken,
+      'cloudflare-account-id': accountId,
+      'r2-bucket-name': 'my-cache-niks3',
+      'cloudflare-api-url': cloudflare.url,
+    });
+    const domainReads = (): string[] =>
+      cloudflare.log.matching('GET', /\/r2\/buckets\/my-cache-niks3\/domains\/custom\//).map((r) => r.path);
+
+    it('is the host the R2 custom domain check looks up, not the host of the public read URL', async () => {
+      cloudflare.log.clear();
+      const result = await run({
+        ...r2Inputs(),
+        'cache-url': niks3.publicUrl,
+        'cache-domain': 'cache.example.dev',
+      });
+      expect(result.errors).toEqual([]);
+      expect(result.code).toBe(0);
+      expect(checks(result.outputs).find((c) => c.name === 'R2 custom domain')).toEqual({
+        name: 'R2 custom domain',
+        status: 'ok',
+        detail: 'cache.example.dev active (ownership and TLS)',
+      });
+      // Public reads still go to cache-url.
+      expect(statusOf(result.outputs, 'public read URL')).toBe('ok');
+      expect(result.outputs['cache-url']).toBe(niks3.publicUrl);
+      expect(domainReads()).toEqual([
+        `/accounts/${accountId}/r2/buckets/my-cache-niks3/domains/custom/cache.example.dev`,
+      ]);
+      expect(cloudflare.log.writes()).toEqual([]);
+    });
+
+    it('defaults to the host of the URL the server announces', async () => {
+      cloudflare.log.clear();
+      const result = await run(r2Inputs());
+      expect(result.code).toBe(0);
+      expect(checks(result.outputs).find((c) => c.name === 'R2 custom domain')?.detail).toBe(
+        '127.0.0.1 active (ownership and TLS)',
+      );
+      expect(domainReads()).toEqual([
+        `/accounts/${accountId}/r2/buckets/my-cache-niks3/domains/custom/127.0.0.1`,
+      ]);
+    });
+
+    it('fails the check when that host is not attached to the bucket', async () => {
+      const result = await run({ ...r2Inputs(), 'cache-domain': 'other.example.dev' });
+      expect(result.code).toBe(1);
+      expect(statusOf(result.outputs, 'R2 custom domain')).toBe('fail');
+      expect(statusOf(result.outputs, 'public read URL')).toBe('ok');
+      expect(result.errors.join('\n')).toMatch(
+        /R2 custom domain: other\.example\.dev is not attached to bucket my-cache-niks3/,
+      );
+    });
+
+    it('refuses a URL instead of a host name, before any request', async () => {
+      const before = niks3.requests.length;
+      cloudflare.log.clear();
+      const result = await run({ ...r2Inputs(), 'cache-domain': 'https://cache.example.dev' });
+      expect(result.code).toBe(1);
+      expect(result.errors.join('\n')).toMatch(/Input 'cache-domain' has an invalid value/);
+      expect(niks3.requests.length).toBe(before);
+      expect(cloudflare.log.api()).toEqual([]);
+    });
   });
 
   it('refuses a token without what it reports on, before any request', async () => {

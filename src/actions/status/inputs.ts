@@ -14,6 +14,8 @@ export interface StatusInputs {
         readonly bucket: string;
         readonly jurisdiction: 'default' | 'eu' | 'fedramp';
         readonly apiUrl: string;
+        /** Host of the R2 custom domain to check; undefined: the host of the public read URL. */
+        readonly domain: string | undefined;
       }
     | undefined;
   readonly fly: { readonly apiToken: string; readonly app: string; readonly apiUrl: string } | undefined;
@@ -37,6 +39,7 @@ export function readStatusInputs(inputs: InputReader): StatusInputs {
       bucket: inputs.required('r2-bucket-name'),
       jurisdiction: inputs.enum<'default' | 'eu' | 'fedramp'>('r2-jurisdiction'),
       apiUrl: inputs.requiredUrl('cloudflare-api-url'),
+      domain: inputs.optional('cache-domain'),
     };
   }
   const flyToken = inputs.optional('fly-api-token');

@@ -1,9 +1,9 @@
-import { CloudflareCalls } from '../../core/cloudflare/cloudflare-calls.js';
+import { CLOUDFLARE_RETRY, CloudflareCalls } from '../../core/cloudflare/cloudflare-calls.js';
 import { createCloudflareClient } from '../../core/cloudflare/cloudflare-client.js';
 import { R2Api } from '../../core/cloudflare/r2-api.js';
 import { RemoteError } from '../../core/errors.js';
-import { FlyClient } from '../../core/fly/fly-client.js';
-import { Niks3Client } from '../../core/niks3/niks3-client.js';
+import { FLY_RETRY, FlyClient } from '../../core/fly/fly-client.js';
+import { NIKS3_RETRY, Niks3Client } from '../../core/niks3/niks3-client.js';
 import {
   readCacheStatus,
   type PublicCacheReader,
@@ -25,14 +25,17 @@ export interface StatusDeps {
   readonly fly: (options: NonNullable<StatusInputs['fly']> & { timeoutMs: number; io: StepIO }) => StatusFly;
 }
 
+// `timeout` is per check: retries stop once it is used up (a remote that is down fails its check in
+// about that time, not after the whole retry policy).
 export function defaultDeps(): StatusDeps {
   return {
-    niks3: ({ serverUrl, timeoutMs, io }) => new Niks3Client({ serverUrl, logger: io.logger, timeoutMs }),
+    niks3: ({ serverUrl, timeoutMs, io }) =>
+      new Niks3Client({ serverUrl, logger: io.logger, timeoutMs, retry: { ...NIKS3_RETRY, deadlineMs: timeoutMs } }),
     publicCache: ({ timeoutMs, io }) => publicCacheReader({ logger: io.logger, timeoutMs }),
     r2: ({ apiToken, apiUrl, accountId, timeoutMs, io }) =>
       new R2Api(
         createCloudflareClient({ apiToken, baseUrl: apiUrl, logger: io.logger, timeoutMs }),
-        new CloudflareCalls({ logger: io.logger }),
+        new CloudflareCalls({ logger: io.logger, retry: { ...CLOUDFLARE_RETRY, deadlineMs: timeoutMs } }),
         accountId,
       ),
     fly: ({ apiToken, apiUrl, timeoutMs, io }) =>
@@ -43,6 +46,7 @@ export function defaultDeps(): StatusDeps {
         graphqlUrl: 'https://api.fly.io/graphql',
         logger: io.logger,
         timeoutMs,
+        retry: { ...FLY_RETRY, deadlineMs: timeoutMs },
       }),
   };
 }
@@ -64,6 +68,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: StatusDeps = defau
               api: deps.r2({ ...inputs.r2, timeoutMs, io }),
               bucket: inputs.r2.bucket,
               jurisdiction: inputs.r2.jurisdiction,
+              domain: inputs.r2.domain,
             },
           }
         : {}),

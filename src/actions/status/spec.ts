@@ -17,6 +17,22 @@ export const STATUS_SPEC: ActionSpec = {
       defaultText: 'the URL the server announces',
     },
     {
+      name: 'cache-domain',
+      description:
+        'Host name of the R2 custom domain to report on (the one provision attaches: `<cache-subdomain>.<zone-name>`).',
+      type: 'string',
+      defaultText: 'the host of `cache-url`, else of the URL the server announces',
+      pattern: /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/,
+      accepts: 'a lower-case host name such as `cache.example.dev`',
+      invalid: [
+        'https://cache.example.dev',
+        'Cache.example.dev',
+        'cache.example.dev.',
+        'cache.example.dev/x',
+      ],
+      example: 'cache.example.dev',
+    },
+    {
       name: 'expected-public-key',
       description: 'The public key (`name:base64`) the server must announce.',
       type: 'string',

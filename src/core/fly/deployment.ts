@@ -11,7 +11,7 @@ import type { DesiredState } from './desired-state.js';
 import type { FlyApp, Machine } from './fly-api-types.js';
 import { MACHINES_REMOTE, type FlyClient } from './fly-client.js';
 import { LeaseKeeper, withLeases, type SignalSource } from './lease-keeper.js';
-import { describeChecks, relevantChecks } from './machine-health.js';
+import { describeChecks, relevantChecks, waitUntilHealthy } from './machine-health.js';
 import { appScope, resolveOrganization } from './organization.js';
 import { describeChange, planDeploy, planDestroy, type Change, type FlyPlan } from './plan.js';
 
@@ -43,6 +43,9 @@ export interface DeployOutcome {
   /** The niks3 machine after the run (apply), or as it is now (plan). */
   readonly machine: Machine | undefined;
 }
+
+/** Machine states on the way to `started` (fly.md §4.7). */
+const BOOTING_STATES: readonly string[] = ['created', 'starting', 'replacing', 'updating'];
 
 export async function deployApp(
   desired: DesiredState,
@@ -76,10 +79,26 @@ export async function deployApp(
     return Promise.resolve();
   });
   if (mode === 'plan' || plan.changes.length === 0) {
-    const critical = relevantChecks(plan.machine?.checks).filter((c) => c.status !== 'passing');
-    if (plan.machine?.state === 'started' && critical.length > 0) {
+    let machine = plan.machine;
+    // Nothing to change, but the machine is still booting (an earlier run was cancelled while it
+    // waited): wait for it, so this apply too ends with a started, healthy machine.
+    if (mode === 'apply' && machine && BOOTING_STATES.includes(machine.state)) {
+      const booting = machine;
+      machine = await logger.group(`Wait for machine ${booting.id} (${booting.state})`, () =>
+        waitUntilHealthy(desired.app, booting.id, booting.instance_id, {
+          client,
+          logger,
+          sleep: ctx.sleep,
+          now: ctx.now,
+          deadline: ctx.now() + ctx.waitTimeoutMs,
+          ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
+        }),
+      );
+    }
+    const critical = relevantChecks(machine?.checks).filter((c) => c.status !== 'passing');
+    if (machine?.state === 'started' && critical.length > 0) {
       logger.warn(
-        `Machine ${plan.machine.id} runs but fails its checks (${describeChecks(critical)}); see \`fly logs -a ${desired.app}\`.`,
+        `Machine ${machine.id} runs but fails its checks (${describeChecks(critical)}); see \`fly logs -a ${desired.app}\`.`,
       );
     }
     return {
@@ -89,7 +108,7 @@ export async function deployApp(
       changed: plan.changes.length > 0,
       app: actual.app,
       orgSlug,
-      machine: plan.machine,
+      machine,
     };
   }
 

@@ -4,17 +4,14 @@
  * is deleted, its pin should go too, or the closure is never collected. This finds such pins
  * (named after no existing branch or tag, and not kept by a pattern) and deletes them.
  */
+import { sanitisePinName } from '../push/pin-names.js';
 import { RemoteError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Pin } from '../niks3/api-types.js';
 
-/** The pin name `push` with `pin: auto` uses for a branch or tag name (niks3: `^[a-zA-Z0-9._-]+$`, at most 128 here). */
+/** The pin name push gives a ref (`pin: auto`): the one sanitiser, shared with push. */
 export function pinNameForRef(ref: string): string {
-  const name = ref
-    .replace(/^refs\/(heads|tags)\//, '')
-    .replace(/[^A-Za-z0-9._-]/g, '-')
-    .slice(0, 128);
-  return name || '-';
+  return sanitisePinName(ref);
 }
 
 /** Branch and tag names of the repository. */
@@ -60,7 +57,14 @@ export function stalePins(pins: readonly Pin[], refNames: Iterable<string>, keep
     live.add(ref);
     live.add(pinNameForRef(ref));
   }
-  return pins.filter((pin) => !live.has(pin.name) && !keep.some((pattern) => globMatch(pattern, pin.name)));
+  // A push of several roots pins them as `<name>.1`, `<name>.2`, … (src/core/push/pin-names.ts).
+  const base = (name: string): string => name.replace(/\.\d+$/, '');
+  return pins.filter(
+    (pin) =>
+      !live.has(pin.name) &&
+      !live.has(base(pin.name)) &&
+      !keep.some((pattern) => globMatch(pattern, pin.name)),
+  );
 }
 
 export async function prunePins(options: {

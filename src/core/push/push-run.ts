@@ -395,20 +395,36 @@ class PushRun {
     const ctx = this.uploadContext();
     this.progress.start('writing narinfos', toWrite.length, 0);
     this.currentPool = this.narinfoPool;
-    const outcomes = await this.narinfoPool.run(toWrite, this.deps.concurrency, async (planned) => {
-      try {
-        const target = this.pendingObject(planned.narinfoKey) as PendingObject;
-        const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
-        await putSmall(planned, target, compressSmall(text), ctx);
-        this.satisfied.add(planned.narinfoKey);
-      } finally {
-        this.progress.pathsDone += 1;
+    // References first, in waves: a narinfo is written only after the narinfos of the paths it
+    // references (those of this run) are stored, so a cancelled job, or a narinfo that could not be
+    // signed or written, never leaves a narinfo whose closure Nix cannot substitute. A path whose
+    // reference never got its narinfo is withheld (result() names the reference).
+    const ofThisRun = new Set(writable.map((planned) => planned.path));
+    const refsStored = (planned: PlannedPath): boolean =>
+      planned.info.references.every(
+        (ref) => ref === planned.path || !ofThisRun.has(ref) || this.satisfied.has((this.plan.push.get(ref) as PlannedPath).narinfoKey),
+      );
+    let remaining = toWrite;
+    for (;;) {
+      const wave = remaining.filter(refsStored);
+      if (wave.length === 0) break;
+      remaining = remaining.filter((planned) => !wave.includes(planned));
+      const outcomes = await this.narinfoPool.run(wave, this.deps.concurrency, async (planned) => {
+        try {
+          const target = this.pendingObject(planned.narinfoKey) as PendingObject;
+          const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
+          await putSmall(planned, target, compressSmall(text), ctx);
+          this.satisfied.add(planned.narinfoKey);
+        } finally {
+          this.progress.pathsDone += 1;
+        }
+      });
+      for (const outcome of outcomes) {
+        if (outcome.skipped) this.notAttempted.add(outcome.item.path);
+        else if (outcome.error !== undefined) this.recordFailure(outcome.item, outcome.error);
       }
-    });
-    for (const outcome of outcomes) {
-      if (outcome.skipped) this.notAttempted.add(outcome.item.path);
-      else if (outcome.error !== undefined) this.recordFailure(outcome.item, outcome.error);
     }
+    if (this.narinfoPool.isStopped) for (const planned of remaining) this.notAttempted.add(planned.path);
     this.progress.stop();
   }
 

@@ -97,6 +97,8 @@ export interface CacheStatusOptions {
     readonly api: StatusR2;
     readonly bucket: string;
     readonly jurisdiction: 'default' | 'eu' | 'fedramp';
+    /** Host of the custom domain to check; default: the host of the public read URL. */
+    readonly domain?: string | undefined;
   };
   readonly fly?: { readonly api: StatusFly; readonly app: string };
   readonly prices: Prices;
@@ -145,7 +147,13 @@ export async function readCacheStatus(options: CacheStatusOptions): Promise<Cach
     add('write URL', 'ok', `${niks3.serverUrl} answers`);
     try {
       const healthy = await niks3.health();
-      add('health', healthy ? 'ok' : 'fail', healthy ? '/health answers 200' : '/health does not answer 200');
+      add(
+        'health',
+        healthy ? 'ok' : 'fail',
+        healthy
+          ? '/health answers 200'
+          : `niks3: GET ${niks3.serverUrl}/health does not answer 200: the server runs but reports itself unhealthy; check its logs (fly logs) and run status again`,
+      );
     } catch (error) {
       add('health', 'fail', errorMessage(error));
     }
@@ -252,7 +260,7 @@ export async function readCacheStatus(options: CacheStatusOptions): Promise<Cach
 
   let storageClass: string | undefined;
   if (options.r2) {
-    const { api, bucket, jurisdiction } = options.r2;
+    const { api, bucket, jurisdiction, domain: domainHost } = options.r2;
     await logger.group(`Cloudflare R2 bucket ${bucket}`, async () => {
       try {
         const found = await api.getBucket(bucket, jurisdiction);
@@ -269,8 +277,8 @@ export async function readCacheStatus(options: CacheStatusOptions): Promise<Cach
       } catch (error) {
         add('R2 bucket', 'fail', errorMessage(error));
       }
-      if (!cacheUrl) return;
-      const host = new URL(cacheUrl).hostname;
+      const host = domainHost ?? (cacheUrl ? new URL(cacheUrl).hostname : undefined);
+      if (!host) return;
       try {
         const domain = await api.getDomain(bucket, jurisdiction, host);
         if (!domain) add('R2 custom domain', 'fail', `${host} is not attached to bucket ${bucket}`);

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FakeClock } from './clock.js';
 import { FlyFakeError } from './fake-error.js';
+import { jsonText } from './json-text.js';
 
 /** How a machine running an image behaves. */
 export type ImageBehaviour =
@@ -219,14 +220,14 @@ export class FakeMachine {
         status: passing ? 'passing' : 'critical',
         output: passing
           ? 'Success'
-          : `${String(check['method'] ?? 'GET')} ${String(check['path'] ?? '/')}: 503 Service Unavailable`,
+          : `${jsonText(check['method'], 'GET')} ${jsonText(check['path'], '/')}: 503 Service Unavailable`,
         updated_at: new Date(ran).toISOString(),
       });
     };
     (config.services ?? []).forEach((service, s) => {
       (service.checks ?? []).forEach((check) =>
         add(
-          `servicecheck-${String(s).padStart(2, '0')}-${String(check['type'] ?? 'http')}-${service.internal_port ?? 0}`,
+          `servicecheck-${String(s).padStart(2, '0')}-${jsonText(check['type'], 'http')}-${service.internal_port ?? 0}`,
           check,
         ),
       );
@@ -238,7 +239,7 @@ export class FakeMachine {
   /** The machine object of the API. */
   toJson(options: { summary?: boolean } = {}): Record<string, unknown> {
     const version = this.current;
-    const image = String((version.config as { image?: unknown }).image ?? '');
+    const image = jsonText((version.config as { image?: unknown }).image);
     const [repoPart, tag] = splitImage(image);
     const registry =
       repoPart.includes('/') && /[.:]/.test(repoPart.split('/')[0] ?? '')

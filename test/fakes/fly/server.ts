@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FakeApp, ipJson, secretJson } from './apps.js';
 import { FlyFakeError, badRequest, forbidden, notFound, unauthorized } from './fake-error.js';
 import type { Fault, FaultPlan } from './faults.js';
+import { jsonText } from './json-text.js';
 import { FakeMachine, normaliseConfig, ulid, type MachineVersion } from './machines.js';
 import { TokenRegistry, type RegisteredToken } from './tokens.js';
 import type { FlyWorld } from './world.js';
@@ -162,8 +163,8 @@ route('GET', '/v1/apps', (world, ctx) => {
 route('POST', '/v1/apps', (world, ctx) => {
   world.purge();
   const body = bodyObject(ctx);
-  const name = String(body['name'] ?? body['app_name'] ?? '');
-  const orgSlug = String(body['org_slug'] ?? '');
+  const name = jsonText(body['name'] ?? body['app_name']);
+  const orgSlug = jsonText(body['org_slug']);
   if (ctx.token.kind === 'deploy' || ctx.token.kind === 'readonly')
     throw forbidden('unauthorized: this token cannot create apps');
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) throw badRequest(`invalid app name "${name}"`);
@@ -230,7 +231,7 @@ route('GET', '/v1/apps/:app/ip_assignments', (world, ctx) => {
 
 route('POST', '/v1/apps/:app/ip_assignments', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', true);
-  const type = String(bodyObject(ctx)['type'] ?? '');
+  const type = jsonText(bodyObject(ctx)['type']);
   if (type !== 'v4' && type !== 'v6' && type !== 'shared_v4' && type !== 'private_v6')
     throw badRequest(`invalid ip type "${type}"`);
   if (type === 'shared_v4') {
@@ -330,7 +331,7 @@ function validateMachine(
   const kind = guest['cpu_kind'] ?? 'shared';
   const cpus = Number(guest['cpus'] ?? 1);
   const memory = Number(guest['memory_mb'] ?? 256);
-  if (kind !== 'shared' && kind !== 'performance') throw badRequest(`invalid cpu_kind "${String(kind)}"`);
+  if (kind !== 'shared' && kind !== 'performance') throw badRequest(`invalid cpu_kind "${jsonText(kind)}"`);
   if (!Number.isInteger(cpus) || cpus < 1) throw badRequest('invalid cpus');
   if (!Number.isInteger(memory) || memory % 256 !== 0)
     throw new FlyFakeError(422, `invalid memory size ${memory}: must be a multiple of 256`);
@@ -445,7 +446,7 @@ route('POST', '/v1/apps/:app/machines', (world, ctx) => {
   const body = bodyObject(ctx);
   const config = body['config'];
   if (!config || typeof config !== 'object') throw badRequest('config is required');
-  const region = String(body['region'] ?? world.settings.regions[0]);
+  const region = jsonText(body['region'], world.settings.regions[0]);
   if (!world.settings.regions.includes(region)) throw badRequest(`invalid region "${region}"`);
   const problem = validateMachine(world, app, body, config as Record<string, unknown>);
   const image = String((config as Record<string, unknown>)['image']);
@@ -636,7 +637,7 @@ route('POST', '/v1/apps/:app/machines/:id/restart', (world, ctx) => {
 
 function graphql(world: FlyWorld, token: RegisteredToken | undefined, body: unknown): Reply {
   const query =
-    typeof body === 'object' && body !== null ? String((body as Record<string, unknown>)['query'] ?? '') : '';
+    typeof body === 'object' && body !== null ? jsonText((body as Record<string, unknown>)['query']) : '';
   if (!token) {
     return json(world.settings.graphqlUnauthenticatedStatus, {
       data: null,
