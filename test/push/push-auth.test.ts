@@ -109,7 +109,9 @@ describe('push authentication (bundle)', () => {
         secrets: [fake.apiToken],
       });
       expect(run.code).toBe(1);
-      expect(run.errors.join('\n')).toMatch(/GitHub OIDC token service: mint a token for audience .*id-token: write/s);
+      expect(run.errors.join('\n')).toMatch(
+        /GitHub OIDC token service: mint a token for audience .*id-token: write/s,
+      );
     } finally {
       issuer.failWith = undefined;
     }

@@ -4,14 +4,16 @@ import { AUDIENCE, AUTH, CONNECT_TIMEOUT, SERVER_URL, TOKEN } from '../common-in
 export const PUSH_SPEC: ActionSpec = {
   name: 'push',
   title: 'nix-cache push',
-  description: 'Push Nix closures to your niks3 binary cache, signed by the server, authenticated with GitHub OIDC.',
+  description:
+    'Push Nix closures to your niks3 binary cache, signed by the server, authenticated with GitHub OIDC.',
   icon: 'upload-cloud',
   color: 'blue',
   inputs: [
     SERVER_URL,
     {
       name: 'installables',
-      description: 'Installables, one per line (e.g. `.#default`); built with `nix build --no-link`, then pushed.',
+      description:
+        'Installables, one per line (e.g. `.#default`); built with `nix build --no-link`, then pushed.',
       type: 'lines',
       example: '.#default',
     },
@@ -57,7 +59,8 @@ export const PUSH_SPEC: ActionSpec = {
     },
     {
       name: 'upstream-keys',
-      description: 'Key names of upstream caches, one per line: a path signed by one of them is skipped without a request.',
+      description:
+        'Key names of upstream caches, one per line: a path signed by one of them is skipped without a request.',
       type: 'lines',
       default: 'cache.nixos.org-1',
       pattern: /^[^\s:]+$/,
@@ -65,7 +68,8 @@ export const PUSH_SPEC: ActionSpec = {
     },
     {
       name: 'include',
-      description: 'Glob patterns on store path names (`hash-name` or `name`), one per line: only matching paths are pushed.',
+      description:
+        'Glob patterns on store path names (`hash-name` or `name`), one per line: only matching paths are pushed.',
       type: 'lines',
     },
     {
@@ -81,7 +85,8 @@ export const PUSH_SPEC: ActionSpec = {
     },
     {
       name: 'pin',
-      description: 'Pin the pushed roots under this name, so GC keeps them; `auto` uses the sanitised branch or tag name.',
+      description:
+        'Pin the pushed roots under this name, so GC keeps them; `auto` uses the sanitised branch or tag name.',
       type: 'string',
       pattern: /^[A-Za-z0-9._-]{1,128}$/,
       accepts: 'a pin name of letters, digits, `.`, `_` and `-` (at most 128), or `auto`',

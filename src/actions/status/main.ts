@@ -30,7 +30,12 @@ export interface StatusDeps {
 export function defaultDeps(): StatusDeps {
   return {
     niks3: ({ serverUrl, timeoutMs, io }) =>
-      new Niks3Client({ serverUrl, logger: io.logger, timeoutMs, retry: { ...NIKS3_RETRY, deadlineMs: timeoutMs } }),
+      new Niks3Client({
+        serverUrl,
+        logger: io.logger,
+        timeoutMs,
+        retry: { ...NIKS3_RETRY, deadlineMs: timeoutMs },
+      }),
     publicCache: ({ timeoutMs, io }) => publicCacheReader({ logger: io.logger, timeoutMs }),
     r2: ({ apiToken, apiUrl, accountId, timeoutMs, io }) =>
       new R2Api(

@@ -219,7 +219,11 @@ export class Niks3Client {
 
   /** `GET /api/cache-stats`, or undefined when the server does not have it (v1.7.0 and older). */
   async cacheStats(): Promise<CacheStats | undefined> {
-    const response = await this.publicHttp.request({ method: 'GET', path: '/api/cache-stats', accept: [404] });
+    const response = await this.publicHttp.request({
+      method: 'GET',
+      path: '/api/cache-stats',
+      accept: [404],
+    });
     return response.status === 404 ? undefined : readCacheStats(response.json);
   }
 

@@ -402,7 +402,10 @@ class PushRun {
     const ofThisRun = new Set(writable.map((planned) => planned.path));
     const refsStored = (planned: PlannedPath): boolean =>
       planned.info.references.every(
-        (ref) => ref === planned.path || !ofThisRun.has(ref) || this.satisfied.has((this.plan.push.get(ref) as PlannedPath).narinfoKey),
+        (ref) =>
+          ref === planned.path ||
+          !ofThisRun.has(ref) ||
+          this.satisfied.has((this.plan.push.get(ref) as PlannedPath).narinfoKey),
       );
     let remaining = toWrite;
     for (;;) {
