@@ -34138,12 +34138,20 @@ function readDeployInputs(inputs, env, logger) {
     if (token.macaroons.length + token.userTokens.length === 0) {
         throw new errors_ConfigurationError("Input 'fly-api-token' holds no token: pass the whole output of `fly tokens create` (e.g. `FlyV1 fm2_…`).");
     }
+    const flyApiUrl = inputs.requiredUrl('fly-api-url');
+    // A Machines API moved elsewhere (a proxy, a local stand-in) usually serves GraphQL beside it.
+    // (Compared by value: a runner passes the declared defaults as if they were given.)
+    const defaultUrl = (name) => (inputs.spec(name).default ?? '').replace(/\/+$/, '');
+    const graphqlInput = inputs.requiredUrl('fly-graphql-url');
+    const flyGraphqlUrl = graphqlInput === defaultUrl('fly-graphql-url') && flyApiUrl !== defaultUrl('fly-api-url')
+        ? `${flyApiUrl}/graphql`
+        : graphqlInput;
     const common = {
         mode,
         app,
         flyToken,
-        flyApiUrl: inputs.requiredUrl('fly-api-url'),
-        flyGraphqlUrl: inputs.requiredUrl('fly-graphql-url'),
+        flyApiUrl,
+        flyGraphqlUrl,
         waitTimeoutMs: inputs.integer('wait-timeout') * 1000,
     };
     if (mode === 'destroy') {
@@ -34227,6 +34235,8 @@ function readDeployInputs(inputs, env, logger) {
 }
 
 ;// CONCATENATED MODULE: ./src/actions/common-inputs.ts
+/** Inputs shared by several actions, declared once. */
+
 const SERVER_URL = {
     name: 'server-url',
     description: 'The niks3 write/admin URL, e.g. the `server-url` output of deploy (`https://<app>.fly.dev`).',
@@ -34239,7 +34249,9 @@ const AUTH = {
     description: 'How to authenticate to niks3: `oidc` (a GitHub OIDC token for `audience`, re-minted before it expires; needs `permissions: id-token: write`) or `token` (the static niks3 token in `token`).',
     type: 'enum',
     values: ['oidc', 'token'],
-    default: 'oidc',
+    // No default in action.yml: a runner passes declared defaults, and then "only `token` was given"
+    // could not be told apart from an explicit `auth: oidc`.
+    defaultText: '`oidc`, or `token` when only `token` is given',
 };
 const TOKEN = {
     name: 'token',
@@ -34268,6 +34280,20 @@ const MODE = {
     values: ['apply', 'plan', 'destroy'],
     default: 'apply',
 };
+/** The `auth` of push and gc: `oidc` unless only `token` is given; `token` needs a token. */
+function readAuth(inputs, logger) {
+    const token = inputs.optional('token');
+    const given = inputs.optional('auth');
+    let auth = given ?? 'oidc';
+    if (token && given === undefined) {
+        logger.info("Input 'token' is set and 'auth' is not: authenticating with the token (`auth: token`).");
+        auth = 'token';
+    }
+    if (auth === 'token' && !token) {
+        throw new ConfigurationError("Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_API_TOKEN }}`), or use `auth: oidc` with `permissions: id-token: write`.");
+    }
+    return { auth, token };
+}
 
 ;// CONCATENATED MODULE: ./src/actions/deploy/spec.ts
 
@@ -34460,7 +34486,7 @@ const DEPLOY_SPEC = {
         },
         {
             name: 'fly-graphql-url',
-            description: 'Fly GraphQL URL (used only to list organisations).',
+            description: 'Fly GraphQL URL (used only to list organisations). When only `fly-api-url` is changed, `<fly-api-url>/graphql` is used.',
             type: 'url',
             default: 'https://api.fly.io/graphql',
         },

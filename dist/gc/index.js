@@ -39011,8 +39011,70 @@ async function writeSummary(io, markdown) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/actions/common-inputs.ts
+/** Inputs shared by several actions, declared once. */
+
+const SERVER_URL = {
+    name: 'server-url',
+    description: 'The niks3 write/admin URL, e.g. the `server-url` output of deploy (`https://<app>.fly.dev`).',
+    type: 'url',
+    required: true,
+    example: 'https://my-cache.fly.dev',
+};
+const AUTH = {
+    name: 'auth',
+    description: 'How to authenticate to niks3: `oidc` (a GitHub OIDC token for `audience`, re-minted before it expires; needs `permissions: id-token: write`) or `token` (the static niks3 token in `token`).',
+    type: 'enum',
+    values: ['oidc', 'token'],
+    // No default in action.yml: a runner passes declared defaults, and then "only `token` was given"
+    // could not be told apart from an explicit `auth: oidc`.
+    defaultText: '`oidc`, or `token` when only `token` is given',
+};
+const TOKEN = {
+    name: 'token',
+    description: 'The niks3 API token, for `auth: token`. Never put it on a command line; pass it from a secret.',
+    type: 'string',
+    secret: true,
+};
+const AUDIENCE = {
+    name: 'audience',
+    description: 'Audience of the GitHub OIDC token; must equal the audience in the server OIDC policy.',
+    type: 'string',
+    defaultText: 'the server-url',
+};
+const CONNECT_TIMEOUT = {
+    name: 'connect-timeout',
+    description: 'Seconds to keep retrying while the server wakes up (Fly auto-stop, Neon suspend) before the first request is given up.',
+    type: 'integer',
+    default: '120',
+    min: 1,
+    max: 3600,
+};
+const MODE = {
+    name: 'mode',
+    description: '`plan` reads and lists the changes only; `apply` converges; `destroy` removes (needs `confirm`).',
+    type: 'enum',
+    values: ['apply', 'plan', 'destroy'],
+    default: 'apply',
+};
+/** The `auth` of push and gc: `oidc` unless only `token` is given; `token` needs a token. */
+function readAuth(inputs, logger) {
+    const token = inputs.optional('token');
+    const given = inputs.optional('auth');
+    let auth = given ?? 'oidc';
+    if (token && given === undefined) {
+        logger.info("Input 'token' is set and 'auth' is not: authenticating with the token (`auth: token`).");
+        auth = 'token';
+    }
+    if (auth === 'token' && !token) {
+        throw new errors_ConfigurationError("Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_API_TOKEN }}`), or use `auth: oidc` with `permissions: id-token: write`.");
+    }
+    return { auth, token };
+}
+
 ;// CONCATENATED MODULE: ./src/actions/gc/inputs.ts
 /** The gc action's inputs as one typed object, with the cross-field checks made before any request. */
+
 
 
 
@@ -39029,11 +39091,7 @@ function duration(inputs, name) {
 }
 function readGcInputs(inputs, env, logger) {
     const serverUrl = inputs.requiredUrl('server-url');
-    const auth = inputs.enum('auth');
-    const token = inputs.optional('token');
-    if (auth === 'token' && !token) {
-        throw new errors_ConfigurationError("Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_API_TOKEN }}`).");
-    }
+    const { auth, token } = readAuth(inputs, logger);
     const olderThan = duration(inputs, 'older-than');
     const failedUploadsOlderThan = duration(inputs, 'failed-uploads-older-than');
     const force = inputs.boolean('force');
@@ -39078,49 +39136,6 @@ function readGcInputs(inputs, env, logger) {
         githubApiUrl: (env['GITHUB_API_URL'] || 'https://api.github.com').replace(/\/+$/, ''),
     };
 }
-
-;// CONCATENATED MODULE: ./src/actions/common-inputs.ts
-const SERVER_URL = {
-    name: 'server-url',
-    description: 'The niks3 write/admin URL, e.g. the `server-url` output of deploy (`https://<app>.fly.dev`).',
-    type: 'url',
-    required: true,
-    example: 'https://my-cache.fly.dev',
-};
-const AUTH = {
-    name: 'auth',
-    description: 'How to authenticate to niks3: `oidc` (a GitHub OIDC token for `audience`, re-minted before it expires; needs `permissions: id-token: write`) or `token` (the static niks3 token in `token`).',
-    type: 'enum',
-    values: ['oidc', 'token'],
-    default: 'oidc',
-};
-const TOKEN = {
-    name: 'token',
-    description: 'The niks3 API token, for `auth: token`. Never put it on a command line; pass it from a secret.',
-    type: 'string',
-    secret: true,
-};
-const AUDIENCE = {
-    name: 'audience',
-    description: 'Audience of the GitHub OIDC token; must equal the audience in the server OIDC policy.',
-    type: 'string',
-    defaultText: 'the server-url',
-};
-const CONNECT_TIMEOUT = {
-    name: 'connect-timeout',
-    description: 'Seconds to keep retrying while the server wakes up (Fly auto-stop, Neon suspend) before the first request is given up.',
-    type: 'integer',
-    default: '120',
-    min: 1,
-    max: 3600,
-};
-const MODE = {
-    name: 'mode',
-    description: '`plan` reads and lists the changes only; `apply` converges; `destroy` removes (needs `confirm`).',
-    type: 'enum',
-    values: ['apply', 'plan', 'destroy'],
-    default: 'apply',
-};
 
 ;// CONCATENATED MODULE: ./src/actions/gc/spec.ts
 

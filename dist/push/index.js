@@ -36229,55 +36229,9 @@ async function writeSummary(io, markdown) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/actions/push/inputs.ts
-/** The push action's inputs as one readonly typed object, with the cross-field checks. */
-
-function readPushInputs(inputs, logger) {
-    const serverUrl = inputs.requiredUrl('server-url');
-    const installables = inputs.lines('installables');
-    const paths = inputs.lines('paths');
-    if (installables.length === 0 && paths.length === 0) {
-        throw new errors_ConfigurationError("Input 'paths' or 'installables' is required: nothing to push. Set `paths:` to store paths or `./result` links, or `installables:` to e.g. `.#default`.");
-    }
-    const token = inputs.optional('token');
-    let auth = inputs.enum('auth');
-    if (token && !inputs.given('auth')) {
-        logger.info("Input 'token' is set and 'auth' is not: authenticating with the token (`auth: token`).");
-        auth = 'token';
-    }
-    if (auth === 'token' && !token) {
-        throw new errors_ConfigurationError("Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_TOKEN }}`), or use `auth: oidc` with `permissions: id-token: write`.");
-    }
-    for (const path of paths) {
-        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path.includes('#')) {
-            throw new errors_ConfigurationError(`Input 'paths' has the line "${path}", which is not a filesystem path: put flake references and installables under \`installables:\`.`);
-        }
-    }
-    return {
-        serverUrl,
-        installables,
-        paths,
-        auth,
-        token,
-        audience: inputs.optional('audience') ?? serverUrl,
-        maxConcurrentUploads: inputs.integer('max-concurrent-uploads'),
-        compressionLevel: inputs.integer('compression-level'),
-        upstreamFilter: inputs.boolean('upstream-filter'),
-        upstreamCaches: inputs.lines('upstream-caches').map((url) => url.replace(/\/+$/, '')),
-        upstreamKeys: inputs.lines('upstream-keys'),
-        include: inputs.lines('include'),
-        exclude: inputs.lines('exclude'),
-        maxPathSize: inputs.size('max-path-size'),
-        pin: inputs.optional('pin'),
-        verify: inputs.boolean('verify'),
-        cacheUrl: inputs.url('cache-url'),
-        connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
-        onFailure: inputs.enum('on-failure'),
-        onFailureGiven: inputs.given('on-failure'),
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/actions/common-inputs.ts
+/** Inputs shared by several actions, declared once. */
+
 const SERVER_URL = {
     name: 'server-url',
     description: 'The niks3 write/admin URL, e.g. the `server-url` output of deploy (`https://<app>.fly.dev`).',
@@ -36290,7 +36244,9 @@ const AUTH = {
     description: 'How to authenticate to niks3: `oidc` (a GitHub OIDC token for `audience`, re-minted before it expires; needs `permissions: id-token: write`) or `token` (the static niks3 token in `token`).',
     type: 'enum',
     values: ['oidc', 'token'],
-    default: 'oidc',
+    // No default in action.yml: a runner passes declared defaults, and then "only `token` was given"
+    // could not be told apart from an explicit `auth: oidc`.
+    defaultText: '`oidc`, or `token` when only `token` is given',
 };
 const TOKEN = {
     name: 'token',
@@ -36319,6 +36275,61 @@ const MODE = {
     values: ['apply', 'plan', 'destroy'],
     default: 'apply',
 };
+/** The `auth` of push and gc: `oidc` unless only `token` is given; `token` needs a token. */
+function readAuth(inputs, logger) {
+    const token = inputs.optional('token');
+    const given = inputs.optional('auth');
+    let auth = given ?? 'oidc';
+    if (token && given === undefined) {
+        logger.info("Input 'token' is set and 'auth' is not: authenticating with the token (`auth: token`).");
+        auth = 'token';
+    }
+    if (auth === 'token' && !token) {
+        throw new errors_ConfigurationError("Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_API_TOKEN }}`), or use `auth: oidc` with `permissions: id-token: write`.");
+    }
+    return { auth, token };
+}
+
+;// CONCATENATED MODULE: ./src/actions/push/inputs.ts
+/** The push action's inputs as one readonly typed object, with the cross-field checks. */
+
+
+function readPushInputs(inputs, logger) {
+    const serverUrl = inputs.requiredUrl('server-url');
+    const installables = inputs.lines('installables');
+    const paths = inputs.lines('paths');
+    if (installables.length === 0 && paths.length === 0) {
+        throw new errors_ConfigurationError("Input 'paths' or 'installables' is required: nothing to push. Set `paths:` to store paths or `./result` links, or `installables:` to e.g. `.#default`.");
+    }
+    const { auth, token } = readAuth(inputs, logger);
+    for (const path of paths) {
+        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path.includes('#')) {
+            throw new errors_ConfigurationError(`Input 'paths' has the line "${path}", which is not a filesystem path: put flake references and installables under \`installables:\`.`);
+        }
+    }
+    return {
+        serverUrl,
+        installables,
+        paths,
+        auth,
+        token,
+        audience: inputs.optional('audience') ?? serverUrl,
+        maxConcurrentUploads: inputs.integer('max-concurrent-uploads'),
+        compressionLevel: inputs.integer('compression-level'),
+        upstreamFilter: inputs.boolean('upstream-filter'),
+        upstreamCaches: inputs.lines('upstream-caches').map((url) => url.replace(/\/+$/, '')),
+        upstreamKeys: inputs.lines('upstream-keys'),
+        include: inputs.lines('include'),
+        exclude: inputs.lines('exclude'),
+        maxPathSize: inputs.size('max-path-size'),
+        pin: inputs.optional('pin'),
+        verify: inputs.boolean('verify'),
+        cacheUrl: inputs.url('cache-url'),
+        connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
+        onFailure: (inputs.optional('on-failure') ?? 'fail'),
+        onFailureGiven: inputs.optional('on-failure') !== undefined,
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/actions/push/spec.ts
 
@@ -36421,10 +36432,11 @@ const PUSH_SPEC = {
         CONNECT_TIMEOUT,
         {
             name: 'on-failure',
-            description: '`fail` or `warn`: whether a failed push fails the step.',
+            description: '`fail` or `warn`: whether a failed push fails the step. A job without an OIDC token (fork pull requests) only warns and pushes nothing, unless `fail` is set explicitly.',
             type: 'enum',
             values: ['fail', 'warn'],
-            default: 'fail',
+            // No default in action.yml, so that an explicit `fail` can be told apart from the default.
+            defaultText: '`fail`',
         },
     ],
     outputs: [

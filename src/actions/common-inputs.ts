@@ -1,4 +1,7 @@
 /** Inputs shared by several actions, declared once. */
+import { ConfigurationError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { InputReader } from '../core/settings/input-reader.js';
 import type { InputSpec } from '../core/settings/input-spec.js';
 
 export const SERVER_URL: InputSpec = {
@@ -15,7 +18,9 @@ export const AUTH: InputSpec = {
     'How to authenticate to niks3: `oidc` (a GitHub OIDC token for `audience`, re-minted before it expires; needs `permissions: id-token: write`) or `token` (the static niks3 token in `token`).',
   type: 'enum',
   values: ['oidc', 'token'],
-  default: 'oidc',
+  // No default in action.yml: a runner passes declared defaults, and then "only `token` was given"
+  // could not be told apart from an explicit `auth: oidc`.
+  defaultText: '`oidc`, or `token` when only `token` is given',
 };
 
 export const TOKEN: InputSpec = {
@@ -51,3 +56,20 @@ export const MODE: InputSpec = {
   values: ['apply', 'plan', 'destroy'],
   default: 'apply',
 };
+
+/** The `auth` of push and gc: `oidc` unless only `token` is given; `token` needs a token. */
+export function readAuth(inputs: InputReader, logger: Logger): { auth: 'oidc' | 'token'; token: string | undefined } {
+  const token = inputs.optional('token');
+  const given = inputs.optional('auth') as 'oidc' | 'token' | undefined;
+  let auth = given ?? 'oidc';
+  if (token && given === undefined) {
+    logger.info("Input 'token' is set and 'auth' is not: authenticating with the token (`auth: token`).");
+    auth = 'token';
+  }
+  if (auth === 'token' && !token) {
+    throw new ConfigurationError(
+      "Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_API_TOKEN }}`), or use `auth: oidc` with `permissions: id-token: write`.",
+    );
+  }
+  return { auth, token };
+}

@@ -5,9 +5,10 @@
  * scanned for the secrets the test handed in; a leak fails the test.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import type { OidcIssuer } from './oidc-issuer.js';
 import { findLeaks } from './secret-scan.js';
 
@@ -87,6 +88,21 @@ function workflowMessages(stdout: string, kind: string): string[] {
   return out;
 }
 
+/** The defaults action.yml declares (a runner passes them as INPUT_* when the workflow gives none). */
+export function declaredDefaults(action: string): Record<string, string> {
+  const file = join(ROOT, 'actions', action, 'action.yml');
+  if (!existsSync(file)) return {};
+  const metadata = parseYaml(readFileSync(file, 'utf8')) as { inputs?: Record<string, { default?: unknown }> };
+  const defaults: Record<string, string> = {};
+  for (const [name, input] of Object.entries(metadata.inputs ?? {})) {
+    if (input.default === undefined || input.default === null) continue;
+    // Runner expressions such as `${{ github.token }}` are evaluated by the runner; here they stay unset.
+    const text = String(input.default);
+    if (!text.includes('${{')) defaults[name] = text;
+  }
+  return defaults;
+}
+
 export async function runAction(action: string, options: RunActionOptions = {}): Promise<ActionRun> {
   const dir = mkdtempSync(join(tmpdir(), `nix-cache-runner-${action}-`));
   const files = {
@@ -143,8 +159,11 @@ export async function runAction(action: string, options: RunActionOptions = {}):
     NODE_OPTIONS: `--import=${GUARD}`,
   });
   if (options.oidc) Object.assign(env, options.oidc.env());
+  // As a runner does: every input declared with a default in action.yml is set, then the given ones.
+  const inputEnv = (name: string): string => `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
+  for (const [name, value] of Object.entries(declaredDefaults(action))) env[inputEnv(name)] = value;
   for (const [name, value] of Object.entries(options.inputs ?? {})) {
-    if (value !== undefined) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
+    if (value !== undefined) env[inputEnv(name)] = value;
   }
   for (const [name, value] of Object.entries(options.state ?? {})) env[`STATE_${name}`] = value;
   for (const [name, value] of Object.entries(options.env ?? {})) {

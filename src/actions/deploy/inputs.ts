@@ -42,12 +42,21 @@ export function readDeployInputs(inputs: InputReader, env: NodeJS.ProcessEnv, lo
       "Input 'fly-api-token' holds no token: pass the whole output of `fly tokens create` (e.g. `FlyV1 fm2_…`).",
     );
   }
+  const flyApiUrl = inputs.requiredUrl('fly-api-url');
+  // A Machines API moved elsewhere (a proxy, a local stand-in) usually serves GraphQL beside it.
+  // (Compared by value: a runner passes the declared defaults as if they were given.)
+  const defaultUrl = (name: string): string => (inputs.spec(name).default ?? '').replace(/\/+$/, '');
+  const graphqlInput = inputs.requiredUrl('fly-graphql-url');
+  const flyGraphqlUrl =
+    graphqlInput === defaultUrl('fly-graphql-url') && flyApiUrl !== defaultUrl('fly-api-url')
+      ? `${flyApiUrl}/graphql`
+      : graphqlInput;
   const common = {
     mode,
     app,
     flyToken,
-    flyApiUrl: inputs.requiredUrl('fly-api-url'),
-    flyGraphqlUrl: inputs.requiredUrl('fly-graphql-url'),
+    flyApiUrl,
+    flyGraphqlUrl,
     waitTimeoutMs: inputs.integer('wait-timeout') * 1000,
   };
 

@@ -195,7 +195,8 @@ export const DEPLOY_SPEC: ActionSpec = {
     },
     {
       name: 'fly-graphql-url',
-      description: 'Fly GraphQL URL (used only to list organisations).',
+      description:
+        'Fly GraphQL URL (used only to list organisations). When only `fly-api-url` is changed, `<fly-api-url>/graphql` is used.',
       type: 'url',
       default: 'https://api.fly.io/graphql',
     },

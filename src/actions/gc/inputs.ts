@@ -1,4 +1,5 @@
 /** The gc action's inputs as one typed object, with the cross-field checks made before any request. */
+import { readAuth } from '../common-inputs.js';
 import { ConfigurationError } from '../../core/errors.js';
 import { oidcUnavailableReason } from '../../core/github/token-source.js';
 import { maskSecret, type Logger } from '../../core/logger.js';
@@ -42,13 +43,7 @@ function duration(inputs: InputReader, name: string): string {
 
 export function readGcInputs(inputs: InputReader, env: NodeJS.ProcessEnv, logger: Logger): GcInputs {
   const serverUrl = inputs.requiredUrl('server-url');
-  const auth = inputs.enum<'oidc' | 'token'>('auth');
-  const token = inputs.optional('token');
-  if (auth === 'token' && !token) {
-    throw new ConfigurationError(
-      "Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_API_TOKEN }}`).",
-    );
-  }
+  const { auth, token } = readAuth(inputs, logger);
   const olderThan = duration(inputs, 'older-than');
   const failedUploadsOlderThan = duration(inputs, 'failed-uploads-older-than');
   const force = inputs.boolean('force');

@@ -1,4 +1,5 @@
 /** The push action's inputs as one readonly typed object, with the cross-field checks. */
+import { readAuth } from '../common-inputs.js';
 import { ConfigurationError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { InputReader } from '../../core/settings/input-reader.js';
@@ -36,17 +37,7 @@ export function readPushInputs(inputs: InputReader, logger: Logger): PushInputs 
       "Input 'paths' or 'installables' is required: nothing to push. Set `paths:` to store paths or `./result` links, or `installables:` to e.g. `.#default`.",
     );
   }
-  const token = inputs.optional('token');
-  let auth = inputs.enum<'oidc' | 'token'>('auth');
-  if (token && !inputs.given('auth')) {
-    logger.info("Input 'token' is set and 'auth' is not: authenticating with the token (`auth: token`).");
-    auth = 'token';
-  }
-  if (auth === 'token' && !token) {
-    throw new ConfigurationError(
-      "Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_TOKEN }}`), or use `auth: oidc` with `permissions: id-token: write`.",
-    );
-  }
+  const { auth, token } = readAuth(inputs, logger);
   for (const path of paths) {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path.includes('#')) {
       throw new ConfigurationError(
@@ -73,7 +64,7 @@ export function readPushInputs(inputs: InputReader, logger: Logger): PushInputs 
     verify: inputs.boolean('verify'),
     cacheUrl: inputs.url('cache-url'),
     connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
-    onFailure: inputs.enum<'fail' | 'warn'>('on-failure'),
-    onFailureGiven: inputs.given('on-failure'),
+    onFailure: (inputs.optional('on-failure') ?? 'fail') as 'fail' | 'warn',
+    onFailureGiven: inputs.optional('on-failure') !== undefined,
   };
 }

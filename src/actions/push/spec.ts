@@ -106,10 +106,12 @@ export const PUSH_SPEC: ActionSpec = {
     CONNECT_TIMEOUT,
     {
       name: 'on-failure',
-      description: '`fail` or `warn`: whether a failed push fails the step.',
+      description:
+        '`fail` or `warn`: whether a failed push fails the step. A job without an OIDC token (fork pull requests) only warns and pushes nothing, unless `fail` is set explicitly.',
       type: 'enum',
       values: ['fail', 'warn'],
-      default: 'fail',
+      // No default in action.yml, so that an explicit `fail` can be told apart from the default.
+      defaultText: '`fail`',
     },
   ],
   outputs: [
