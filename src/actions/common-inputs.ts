@@ -58,7 +58,10 @@ export const MODE: InputSpec = {
 };
 
 /** The `auth` of push and gc: `oidc` unless only `token` is given; `token` needs a token. */
-export function readAuth(inputs: InputReader, logger: Logger): { auth: 'oidc' | 'token'; token: string | undefined } {
+export function readAuth(
+  inputs: InputReader,
+  logger: Logger,
+): { auth: 'oidc' | 'token'; token: string | undefined } {
   const token = inputs.optional('token');
   const given = inputs.optional('auth') as 'oidc' | 'token' | undefined;
   let auth = given ?? 'oidc';

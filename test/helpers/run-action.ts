@@ -92,7 +92,9 @@ function workflowMessages(stdout: string, kind: string): string[] {
 export function declaredDefaults(action: string): Record<string, string> {
   const file = join(ROOT, 'actions', action, 'action.yml');
   if (!existsSync(file)) return {};
-  const metadata = parseYaml(readFileSync(file, 'utf8')) as { inputs?: Record<string, { default?: unknown }> };
+  const metadata = parseYaml(readFileSync(file, 'utf8')) as {
+    inputs?: Record<string, { default?: unknown }>;
+  };
   const defaults: Record<string, string> = {};
   for (const [name, input] of Object.entries(metadata.inputs ?? {})) {
     if (input.default === undefined || input.default === null) continue;
