@@ -99,7 +99,8 @@ export function declaredDefaults(action: string): Record<string, string> {
   for (const [name, input] of Object.entries(metadata.inputs ?? {})) {
     if (input.default === undefined || input.default === null) continue;
     // Runner expressions such as `${{ github.token }}` are evaluated by the runner; here they stay unset.
-    const text = String(input.default);
+    const value = input.default;
+    const text = typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean);
     if (!text.includes('${{')) defaults[name] = text;
   }
   return defaults;

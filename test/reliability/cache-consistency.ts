@@ -41,7 +41,9 @@ export interface StoredNarInfo {
 export async function readNarInfo(fake: FakeNiks3, key: string): Promise<StoredNarInfo | undefined> {
   const raw = await fake.getObject(key);
   if (raw === undefined) return undefined;
-  const text = raw.subarray(0, 4).equals(ZSTD_MAGIC) ? zstdDecompressSync(raw).toString('utf8') : raw.toString('utf8');
+  const text = raw.subarray(0, 4).equals(ZSTD_MAGIC)
+    ? zstdDecompressSync(raw).toString('utf8')
+    : raw.toString('utf8');
   const fields = new Map<string, string>();
   for (const line of text.split('\n')) {
     const colon = line.indexOf(': ');
@@ -75,16 +77,22 @@ export async function auditCache(fake: FakeNiks3): Promise<CacheAudit> {
       continue;
     }
     if (!info) continue;
-    if (!keys.has(info.url)) problems.push(`${key} (${info.storePath}): its NAR ${info.url} is not in the bucket`);
+    if (!keys.has(info.url))
+      problems.push(`${key} (${info.storePath}): its NAR ${info.url} is not in the bucket`);
     for (const ref of info.references) {
-      if (!keys.has(`${hashPart(ref)}.narinfo`)) problems.push(`${key} (${info.storePath}): its reference ${ref} has no narinfo`);
+      if (!keys.has(`${hashPart(ref)}.narinfo`))
+        problems.push(`${key} (${info.storePath}): its reference ${ref} has no narinfo`);
     }
   }
   return { narinfos, problems };
 }
 
 /** Each path's narinfo and NAR are live in the server's database; each root is a committed closure. */
-export async function committedProblems(fake: FakeNiks3, paths: readonly string[], roots: readonly string[]): Promise<string[]> {
+export async function committedProblems(
+  fake: FakeNiks3,
+  paths: readonly string[],
+  roots: readonly string[],
+): Promise<string[]> {
   const problems: string[] = [];
   for (const path of paths) {
     const key = `${hashPart(path)}.narinfo`;
@@ -94,10 +102,12 @@ export async function committedProblems(fake: FakeNiks3, paths: readonly string[
       continue;
     }
     if (!fake.state.isLive(key)) problems.push(`${path}: narinfo is not a live object in the database`);
-    if (!fake.state.isLive(info.url)) problems.push(`${path}: NAR ${info.url} is not a live object in the database`);
+    if (!fake.state.isLive(info.url))
+      problems.push(`${path}: NAR ${info.url} is not a live object in the database`);
   }
   for (const root of roots) {
-    if (!fake.state.closures.has(`${hashPart(root)}.narinfo`)) problems.push(`${root}: not a committed closure`);
+    if (!fake.state.closures.has(`${hashPart(root)}.narinfo`))
+      problems.push(`${root}: not a committed closure`);
   }
   return problems;
 }

@@ -15,8 +15,14 @@
  * without its NAR, no custom domain on a missing bucket, no machine without its secrets, no lease left
  * held, no second machine. Converged cases also check that one more run changes nothing.
  *
- * Cases run concurrently (each with its own fakes), so the few that wait out a real 30 s client
- * timeout overlap with the rest. The counts per action are printed at the end.
+ * Hangs use the timeouts the actions let a user set: push and gc hang on their first contact with
+ * `connect-timeout: 2` (later niks3 calls have a fixed 60 s per attempt, uploads 120 s), status uses
+ * its `timeout`; provision and deploy have no such input, so those cases wait out the real 30 s
+ * client timeout. Resets mid-body come from the fakes (niks3) or from a cutting proxy in front of
+ * them (Cloudflare, Fly), which also plays "down for good" for those two.
+ *
+ * Cases run concurrently (each with its own fakes), so the few that wait 30 s overlap with the
+ * rest. The counts per action are printed at the end.
  */
 import { startFakeCloudflare, type FakeCloudflare } from '../fakes/cloudflare/index.js';
 import { LOCAL_ORG_TOKEN, startFakeFly, type FakeFly } from '../fakes/fly/index.js';
@@ -25,9 +31,14 @@ import { seedClosure, type SeededClosure } from '../gc/seed-closures.js';
 import { buildFixtureClosure, type FixtureClosure } from '../helpers/nix-fixtures.js';
 import { runAction, type ActionRun } from '../helpers/run-action.js';
 import { APP, deployFixture, type DeployFixture } from '../deploy/deploy-fixture.js';
-import { BUCKET, HOST, startProvisionFixture, type ProvisionFixture } from '../provision/provision-fixture.js';
+import {
+  BUCKET,
+  HOST,
+  startProvisionFixture,
+  type ProvisionFixture,
+} from '../provision/provision-fixture.js';
 import { pushFakeInputs } from '../push/push-test-support.js';
-import { auditCache, committedProblems, substituteAll } from './cache-consistency.js';
+import { auditCache, committedProblems, hashPart, substituteAll } from './cache-consistency.js';
 import { startCuttingProxy, type CuttingProxy } from './cutting-proxy.js';
 
 type FaultKind =
@@ -115,7 +126,6 @@ async function runCase<H>(harness: Harness<H>, c: FaultCase<H>): Promise<void> {
     const first = await harness.run(h, { ...inputs, ...c.faultedInputs });
     await harness.invariants(h);
     if (fault.fired() === 0) throw new Error(`the fault never fired\n${explain(first)}`);
-    let final = first;
     if (first.code === 0) {
       if (c.expect === 'fail') throw new Error(`expected the run to fail\n${explain(first)}`);
       await fault.lift();
@@ -131,12 +141,14 @@ async function runCase<H>(harness: Harness<H>, c: FaultCase<H>): Promise<void> {
         );
       }
       await fault.lift();
-      final = await harness.run(h, inputs);
+      const repaired = await harness.run(h, inputs);
       await harness.invariants(h);
-      expectExit(final, 0, 'the run after the fault was lifted');
-      await harness.converged(h, final, inputs);
+      expectExit(repaired, 0, 'the run after the fault was lifted');
+      await harness.converged(h, repaired, inputs);
       tally.get(`${harness.action} × ${harness.fake}`)!.repaired += 1;
-      failures.push(`  ${harness.action}, ${c.kind} (${c.where}): ${message.split('\n')[0]?.slice(0, 300) ?? ''}`);
+      failures.push(
+        `  ${harness.action}, ${c.kind} (${c.where}): ${message.split('\n')[0]?.slice(0, 300) ?? ''}`,
+      );
     }
     if (harness.steady) {
       const again = await harness.run(h, inputs);
@@ -153,7 +165,11 @@ function matrix<H>(harness: Harness<H>): void {
   tally.set(`${harness.action} × ${harness.fake}`, { converged: 0, repaired: 0 });
   describe(`${harness.action} × ${harness.fake}`, () => {
     for (const c of harness.cases) {
-      it.concurrent(`${c.kind}: ${c.where} (${c.expect === 'either' ? 'converges, or fails and is repaired' : c.expect === 'fail' ? 'fails clearly, then is repaired' : 'converges'})`, () => runCase(harness, c), CASE_TIMEOUT_MS);
+      it.concurrent(
+        `${c.kind}: ${c.where} (${c.expect === 'either' ? 'converges, or fails and is repaired' : c.expect === 'fail' ? 'fails clearly, then is repaired' : 'converges'})`,
+        () => runCase(harness, c),
+        CASE_TIMEOUT_MS,
+      );
     }
   });
 }
@@ -190,7 +206,10 @@ const provisionBase = {
   invariants(h: ProvisionH): void {
     // No custom domain on a bucket that does not exist; never a second bucket.
     for (const domain of h.f.cf.state.domains.values()) {
-      expect({ domain: domain.domain, bucket: h.f.cf.state.bucket(domain.accountId, domain.jurisdiction, domain.bucket)?.name }).toEqual({
+      expect({
+        domain: domain.domain,
+        bucket: h.f.cf.state.bucket(domain.accountId, domain.jurisdiction, domain.bucket)?.name,
+      }).toEqual({
         domain: domain.domain,
         bucket: domain.bucket,
       });
@@ -210,9 +229,16 @@ const provisionApply: Harness<ProvisionH> = {
   converged(h, run) {
     expectExit(run, 0, 'provision');
     const buckets = [...h.f.cf.state.buckets.values()];
-    expect(buckets.map((b) => [b.name, b.jurisdiction, b.location, b.storageClass])).toEqual([[BUCKET, 'default', 'ENAM', 'Standard']]);
+    expect(buckets.map((b) => [b.name, b.jurisdiction, b.location, b.storageClass])).toEqual([
+      [BUCKET, 'default', 'ENAM', 'Standard'],
+    ]);
     expect([...h.f.cf.state.domains.keys()]).toEqual([HOST]);
-    expect(h.f.cf.state.domains.get(HOST)).toMatchObject({ bucket: BUCKET, zoneId: h.f.zone.id, enabled: true, minTLS: '1.2' });
+    expect(h.f.cf.state.domains.get(HOST)).toMatchObject({
+      bucket: BUCKET,
+      zoneId: h.f.zone.id,
+      enabled: true,
+      minTLS: '1.2',
+    });
     expect(run.outputs['custom-domain-status']).toBe('active');
     h.f.cf.log.clear();
   },
@@ -225,7 +251,15 @@ const provisionApply: Harness<ProvisionH> = {
       kind: '429 + Retry-After',
       where: 'bucket create, twice',
       expect: 'converge',
-      inject: (h) => cfFault(h, { path: '/r2/buckets', method: 'POST', times: 2, status: 429, errors: [{ code: 10058, message: 'TooManyRequests' }], headers: { 'retry-after': '1' } }),
+      inject: (h) =>
+        cfFault(h, {
+          path: '/r2/buckets',
+          method: 'POST',
+          times: 2,
+          status: 429,
+          errors: [{ code: 10058, message: 'TooManyRequests' }],
+          headers: { 'retry-after': '1' },
+        }),
     },
     {
       kind: 'burst of 503s',
@@ -237,7 +271,8 @@ const provisionApply: Harness<ProvisionH> = {
       kind: '500 on a write',
       where: 'custom domain create, after it took effect',
       expect: 'converge',
-      inject: (h) => cfFault(h, { path: '/domains/custom', method: 'POST', status: 500, afterHandling: true, times: 1 }),
+      inject: (h) =>
+        cfFault(h, { path: '/domains/custom', method: 'POST', status: 500, afterHandling: true, times: 1 }),
     },
     {
       kind: 'hang past the timeout',
@@ -296,7 +331,15 @@ const provisionDestroy: Harness<ProvisionH> = {
       expect: 'converge',
       inputs: DESTROY,
       prepare: provisioned,
-      inject: (h) => cfFault(h, { path: `/r2/buckets/${BUCKET}`, method: 'DELETE', times: 1, status: 429, errors: [{ code: 10058, message: 'TooManyRequests' }], headers: { 'retry-after': '1' } }),
+      inject: (h) =>
+        cfFault(h, {
+          path: `/r2/buckets/${BUCKET}`,
+          method: 'DELETE',
+          times: 1,
+          status: 429,
+          errors: [{ code: 10058, message: 'TooManyRequests' }],
+          headers: { 'retry-after': '1' },
+        }),
     },
     {
       kind: 'burst of 503s',
@@ -313,7 +356,8 @@ const provisionDestroy: Harness<ProvisionH> = {
       inputs: DESTROY,
       operation: /custom domain/,
       prepare: provisioned,
-      inject: (h) => cfFault(h, { path: `/domains/custom/${HOST}`, method: 'DELETE', times: Infinity, status: 500 }),
+      inject: (h) =>
+        cfFault(h, { path: `/domains/custom/${HOST}`, method: 'DELETE', times: Infinity, status: 500 }),
     },
     {
       kind: 'hang past the timeout',
@@ -321,7 +365,8 @@ const provisionDestroy: Harness<ProvisionH> = {
       expect: 'converge',
       inputs: DESTROY,
       prepare: provisioned,
-      inject: (h) => cfFault(h, { path: `/domains/custom/${HOST}`, method: 'DELETE', action: 'hang', times: 1 }),
+      inject: (h) =>
+        cfFault(h, { path: `/domains/custom/${HOST}`, method: 'DELETE', action: 'hang', times: 1 }),
     },
     {
       kind: 'reset mid-body',
@@ -353,7 +398,14 @@ interface DeployH {
   readonly proxy: CuttingProxy;
 }
 
-const SECRET_NAMES = ['NIKS3_API_TOKEN', 'NIKS3_DB', 'NIKS3_OIDC_CONFIG_B64', 'NIKS3_S3_ACCESS_KEY', 'NIKS3_S3_SECRET_KEY', 'NIKS3_SIGNING_KEY_FILE_B64'];
+const SECRET_NAMES = [
+  'NIKS3_API_TOKEN',
+  'NIKS3_DB',
+  'NIKS3_OIDC_CONFIG_B64',
+  'NIKS3_S3_ACCESS_KEY',
+  'NIKS3_S3_SECRET_KEY',
+  'NIKS3_SIGNING_KEY_FILE_B64',
+];
 const NEW_API_TOKEN = 'tok-rotated-0123456789abcdef0123456789abcdef01';
 const NEW_IMAGE = 'ghcr.io/mic92/niks3:v1.7.1';
 
@@ -380,7 +432,10 @@ const deploy: Harness<DeployH> = {
     return { fx, proxy: await startCuttingProxy(fx.fly.apiUrl) };
   },
   run(h, inputs) {
-    return h.fx.run({ 'fly-api-url': h.proxy.url, 'fly-graphql-url': `${h.proxy.url}/graphql`, ...inputs }, { timeoutMs: CASE_TIMEOUT_MS });
+    return h.fx.run(
+      { 'fly-api-url': h.proxy.url, 'fly-graphql-url': `${h.proxy.url}/graphql`, ...inputs },
+      { timeoutMs: CASE_TIMEOUT_MS },
+    );
   },
   invariants(h) {
     const app = h.fx.fly.app(APP);
@@ -390,7 +445,10 @@ const deploy: Harness<DeployH> = {
     expect(machines.length).toBeLessThanOrEqual(1);
     for (const machine of machines) {
       // No lease left held, and no machine without the app's secrets.
-      expect({ machine: machine.id, lease: machine.activeLease()?.owner }).toEqual({ machine: machine.id, lease: undefined });
+      expect({ machine: machine.id, lease: machine.activeLease()?.owner }).toEqual({
+        machine: machine.id,
+        lease: undefined,
+      });
       expect([...app.secrets.keys()].sort()).toEqual(SECRET_NAMES);
     }
   },
@@ -428,7 +486,8 @@ const deploy: Harness<DeployH> = {
       kind: '429 + Retry-After',
       where: 'machine create',
       expect: 'converge',
-      inject: (h) => flyFault(h, 'POST /v1/apps/:app/machines', { kind: 'status', status: 429, retryAfter: '1' }),
+      inject: (h) =>
+        flyFault(h, 'POST /v1/apps/:app/machines', { kind: 'status', status: 429, retryAfter: '1' }),
     },
     {
       kind: 'burst of 503s',
@@ -504,7 +563,10 @@ const push: Harness<PushH> = {
     });
   },
   async invariants(h) {
-    expectNoProblems((await auditCache(h.fake)).problems, 'a narinfo without its NAR or a referenced narinfo');
+    expectNoProblems(
+      (await auditCache(h.fake)).problems,
+      'a narinfo without its NAR or a referenced narinfo',
+    );
   },
   async converged(h, run) {
     expectExit(run, 0, 'push');
@@ -522,7 +584,13 @@ const push: Harness<PushH> = {
       kind: '429 + Retry-After',
       where: 'upload session create, twice',
       expect: 'converge',
-      inject: (h) => niks3Fault(h.fake, { target: 'api', path: /\/pending_closures$/, times: 2, action: { status: 429, headers: { 'retry-after': '1' } } }),
+      inject: (h) =>
+        niks3Fault(h.fake, {
+          target: 'api',
+          path: /\/pending_closures$/,
+          times: 2,
+          action: { status: 429, headers: { 'retry-after': '1' } },
+        }),
     },
     {
       kind: 'burst of 503s',
@@ -544,24 +612,54 @@ const push: Harness<PushH> = {
       inject: (h) => niks3Fault(h.fake, { target: 'api', path: /\/sign$/, action: { status: 500 } }),
     },
     {
+      kind: '500 on a write',
+      where: 'every storage write of one narinfo that others depend on',
+      expect: 'fail',
+      operation: /PUT .*\.narinfo|narinfo/,
+      inject: (h) => {
+        // diamondBottom is referenced by diamondLeft and diamondRight (and so by diamondTop): none of
+        // their narinfos may be written while its narinfo is missing.
+        const key = `${hashPart(h.fx.byName.diamondBottom)}.narinfo`;
+        return niks3Fault(h.fake, {
+          target: 's3',
+          method: 'PUT',
+          path: new RegExp(`/${key}$`),
+          action: { status: 500 },
+        });
+      },
+    },
+    {
       kind: 'hang past the timeout',
       where: 'first contact (connect-timeout 2 s)',
       expect: 'fail',
       operation: /first contact/,
       faultedInputs: { 'connect-timeout': '2' },
-      inject: (h) => niks3Fault(h.fake, { target: 'api', path: /^\/api\/cache-config$/, times: 1, action: { kind: 'hang' } }),
+      inject: (h) =>
+        niks3Fault(h.fake, {
+          target: 'api',
+          path: /^\/api\/cache-config$/,
+          times: 1,
+          action: { kind: 'hang' },
+        }),
     },
     {
       kind: 'reset mid-body',
       where: 'three uploads to the storage',
       expect: 'converge',
-      inject: (h) => niks3Fault(h.fake, { target: 's3', method: 'PUT', times: 3, action: { kind: 'reset-mid-body' } }),
+      inject: (h) =>
+        niks3Fault(h.fake, { target: 's3', method: 'PUT', times: 3, action: { kind: 'reset-mid-body' } }),
     },
     {
       kind: 'reset mid-body',
       where: 'the cache-config answer',
       expect: 'converge',
-      inject: (h) => niks3Fault(h.fake, { target: 'api', path: /^\/api\/cache-config$/, times: 1, action: { kind: 'reset-mid-body' } }),
+      inject: (h) =>
+        niks3Fault(h.fake, {
+          target: 'api',
+          path: /^\/api\/cache-config$/,
+          times: 1,
+          action: { kind: 'reset-mid-body' },
+        }),
     },
     {
       kind: 'down for good',
@@ -609,7 +707,14 @@ const gc: Harness<GcH> = {
   },
   run(h, inputs) {
     return runAction('gc', {
-      inputs: { 'server-url': h.fake.url, auth: 'token', token: h.fake.apiToken, force: 'true', confirm: 'force', ...inputs },
+      inputs: {
+        'server-url': h.fake.url,
+        auth: 'token',
+        token: h.fake.apiToken,
+        force: 'true',
+        confirm: 'force',
+        ...inputs,
+      },
       secrets: [h.fake.apiToken],
       timeoutMs: CASE_TIMEOUT_MS,
     });
@@ -637,19 +742,34 @@ const gc: Harness<GcH> = {
       kind: '429 + Retry-After',
       where: 'GC start',
       expect: 'converge',
-      inject: (h) => niks3Fault(h.fake, { target: 'api', method: 'DELETE', path: /^\/api\/closures$/, times: 1, action: { status: 429, headers: { 'retry-after': '1' } } }),
+      inject: (h) =>
+        niks3Fault(h.fake, {
+          target: 'api',
+          method: 'DELETE',
+          path: /^\/api\/closures$/,
+          times: 1,
+          action: { status: 429, headers: { 'retry-after': '1' } },
+        }),
     },
     {
       kind: 'burst of 503s',
       where: 'GC status polls, three in a row',
       expect: 'converge',
-      inject: (h) => niks3Fault(h.fake, { target: 'api', path: /^\/api\/gc\/status$/, times: 3, action: { status: 503 } }),
+      inject: (h) =>
+        niks3Fault(h.fake, { target: 'api', path: /^\/api\/gc\/status$/, times: 3, action: { status: 503 } }),
     },
     {
       kind: '500 on a write',
       where: 'GC start',
       expect: 'converge',
-      inject: (h) => niks3Fault(h.fake, { target: 'api', method: 'DELETE', path: /^\/api\/closures$/, times: 1, action: { status: 500 } }),
+      inject: (h) =>
+        niks3Fault(h.fake, {
+          target: 'api',
+          method: 'DELETE',
+          path: /^\/api\/closures$/,
+          times: 1,
+          action: { status: 500 },
+        }),
     },
     {
       kind: 'hang past the timeout',
@@ -657,13 +777,25 @@ const gc: Harness<GcH> = {
       expect: 'fail',
       operation: /first contact/,
       faultedInputs: { 'connect-timeout': '2' },
-      inject: (h) => niks3Fault(h.fake, { target: 'api', path: /^\/api\/cache-config$/, times: 1, action: { kind: 'hang' } }),
+      inject: (h) =>
+        niks3Fault(h.fake, {
+          target: 'api',
+          path: /^\/api\/cache-config$/,
+          times: 1,
+          action: { kind: 'hang' },
+        }),
     },
     {
       kind: 'reset mid-body',
       where: 'GC status answers, twice',
       expect: 'converge',
-      inject: (h) => niks3Fault(h.fake, { target: 'api', path: /^\/api\/gc\/status$/, times: 2, action: { kind: 'reset-mid-body' } }),
+      inject: (h) =>
+        niks3Fault(h.fake, {
+          target: 'api',
+          path: /^\/api\/gc\/status$/,
+          times: 2,
+          action: { kind: 'reset-mid-body' },
+        }),
     },
     {
       kind: 'down for good',
@@ -725,7 +857,17 @@ const status: Harness<StatusH> = {
     await flyAppWithMachine(fly, 'my-niks3');
     const cfProxy = await startCuttingProxy(cf.origin);
     const flyProxy = await startCuttingProxy(fly.apiUrl);
-    return { niks3, cf, cfToken, accountId: account.id, fly, cfProxy, flyProxy, flyWrites: fly.writes().length, niks3Requests: niks3.requests.length };
+    return {
+      niks3,
+      cf,
+      cfToken,
+      accountId: account.id,
+      fly,
+      cfProxy,
+      flyProxy,
+      flyWrites: fly.writes().length,
+      niks3Requests: niks3.requests.length,
+    };
   },
   run(h, inputs) {
     return runAction('status', {
@@ -739,7 +881,7 @@ const status: Harness<StatusH> = {
         'fly-api-token': LOCAL_ORG_TOKEN,
         'fly-app-name': 'my-niks3',
         'fly-api-url': h.flyProxy.url,
-        timeout: '2',
+        timeout: '4',
         ...inputs,
       },
       secrets: [h.niks3.apiToken, h.cfToken, LOCAL_ORG_TOKEN],
@@ -748,16 +890,28 @@ const status: Harness<StatusH> = {
   },
   invariants(h) {
     // status only reads.
-    expect(h.niks3.requests.slice(h.niks3Requests).filter((r) => r.method !== 'GET' && r.method !== 'HEAD').map((r) => `${r.method} ${r.path}`)).toEqual([]);
+    expect(
+      h.niks3.requests
+        .slice(h.niks3Requests)
+        .filter((r) => r.method !== 'GET' && r.method !== 'HEAD')
+        .map((r) => `${r.method} ${r.path}`),
+    ).toEqual([]);
     expect(h.cf.log.writes()).toEqual([]);
     expect(h.fly.writes().slice(h.flyWrites)).toEqual([]);
   },
   converged(h, run) {
     expectExit(run, 0, 'status');
-    expect(run.outputs).toMatchObject({ healthy: 'true', 'public-key': h.niks3.publicKeys[0], 'cache-url': h.niks3.publicUrl, objects: '4' });
+    expect(run.outputs).toMatchObject({
+      healthy: 'true',
+      'public-key': h.niks3.publicKeys[0],
+      'cache-url': h.niks3.publicUrl,
+      objects: '4',
+    });
     const checks = JSON.parse(run.outputs['checks'] ?? '[]') as Array<{ name: string; status: string }>;
     expect(checks.filter((c) => c.status !== 'ok')).toEqual([]);
-    expect(checks.map((c) => c.name)).toEqual(expect.arrayContaining(['R2 bucket', 'Fly machine', 'public read URL']));
+    expect(checks.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['R2 bucket', 'Fly machine', 'public read URL']),
+    );
   },
   async close(h) {
     await h.cfProxy.close();
@@ -771,14 +925,25 @@ const status: Harness<StatusH> = {
       kind: '429 + Retry-After',
       where: 'niks3 cache-stats',
       expect: 'converge',
-      inject: (h) => niks3Fault(h.niks3, { target: 'api', path: /^\/api\/cache-stats$/, times: 1, action: { status: 429, headers: { 'retry-after': '1' } } }),
+      inject: (h) =>
+        niks3Fault(h.niks3, {
+          target: 'api',
+          path: /^\/api\/cache-stats$/,
+          times: 1,
+          action: { status: 429, headers: { 'retry-after': '1' } },
+        }),
     },
     {
       kind: '429 + Retry-After',
       where: 'Cloudflare bucket read',
       expect: 'converge',
       inject: (h) => {
-        const fault = h.cf.faults.status(429, { path: '/r2/buckets/my-cache-niks3', method: 'GET', times: 1, retryAfterSeconds: 1 });
+        const fault = h.cf.faults.status(429, {
+          path: '/r2/buckets/my-cache-niks3',
+          method: 'GET',
+          times: 1,
+          retryAfterSeconds: 1,
+        });
         return { fired: () => fault.fired, lift: () => h.cf.faults.clear() };
       },
     },
@@ -787,7 +952,8 @@ const status: Harness<StatusH> = {
       where: 'niks3 /health, three in a row',
       expect: 'either',
       operation: /health/,
-      inject: (h) => niks3Fault(h.niks3, { target: 'api', path: /^\/health$/, times: 3, action: { status: 503 } }),
+      inject: (h) =>
+        niks3Fault(h.niks3, { target: 'api', path: /^\/health$/, times: 3, action: { status: 503 } }),
     },
     {
       kind: 'burst of 503s',
@@ -797,38 +963,62 @@ const status: Harness<StatusH> = {
       inject: (h) => {
         const before = h.fly.requests.length;
         h.fly.inject('GET /v1/apps/:app/machines', { kind: 'status', status: 503 }, 3);
-        return { fired: () => h.fly.requests.slice(before).filter((r) => r.fault !== undefined).length, lift: () => h.fly.clearFaults() };
+        return {
+          fired: () => h.fly.requests.slice(before).filter((r) => r.fault !== undefined).length,
+          lift: () => h.fly.clearFaults(),
+        };
       },
     },
     {
       kind: '500 on a write',
       where: 'status makes no writes: a 500 on niks3 cache-config instead',
       expect: 'converge',
-      inject: (h) => niks3Fault(h.niks3, { target: 'api', path: /^\/api\/cache-config$/, times: 1, action: { status: 500 } }),
+      inject: (h) =>
+        niks3Fault(h.niks3, {
+          target: 'api',
+          path: /^\/api\/cache-config$/,
+          times: 1,
+          action: { status: 500 },
+        }),
     },
     {
       kind: 'hang past the timeout',
-      where: 'niks3 cache-stats (timeout 2 s)',
+      where: 'niks3 cache-stats (timeout 4 s)',
       expect: 'either',
       operation: /stats/,
-      inject: (h) => niks3Fault(h.niks3, { target: 'api', path: /^\/api\/cache-stats$/, times: 1, action: { kind: 'hang' } }),
+      inject: (h) =>
+        niks3Fault(h.niks3, {
+          target: 'api',
+          path: /^\/api\/cache-stats$/,
+          times: 1,
+          action: { kind: 'hang' },
+        }),
     },
     {
       kind: 'reset mid-body',
       where: 'the public nix-cache-info answer',
       expect: 'either',
       operation: /public/,
-      inject: (h) => niks3Fault(h.niks3, { target: 'public', path: /nix-cache-info$/, times: 1, action: { kind: 'reset-mid-body' } }),
+      inject: (h) =>
+        niks3Fault(h.niks3, {
+          target: 'public',
+          path: /nix-cache-info$/,
+          times: 1,
+          action: { kind: 'reset-mid-body' },
+        }),
     },
     {
       kind: 'hang past the timeout',
-      where: 'Fly machine list (timeout 2 s)',
+      where: 'Fly machine list (timeout 4 s)',
       expect: 'either',
       operation: /Fly/,
       inject: (h) => {
         const before = h.fly.requests.length;
         h.fly.inject('GET /v1/apps/:app/machines', { kind: 'hang' });
-        return { fired: () => h.fly.requests.slice(before).filter((r) => r.fault !== undefined).length, lift: () => h.fly.clearFaults() };
+        return {
+          fired: () => h.fly.requests.slice(before).filter((r) => r.fault !== undefined).length,
+          lift: () => h.fly.clearFaults(),
+        };
       },
     },
     {
@@ -878,7 +1068,9 @@ afterAll(() => {
   for (const [name, t] of tally) {
     const action = name.split(' ')[0] ?? name;
     byAction.set(action, (byAction.get(action) ?? 0) + t.converged + t.repaired);
-    lines.push(`  ${name}: ${t.converged + t.repaired} case(s) passed (${t.converged} converged, ${t.repaired} failed clearly and were repaired by the next run)`);
+    lines.push(
+      `  ${name}: ${t.converged + t.repaired} case(s) passed (${t.converged} converged, ${t.repaired} failed clearly and were repaired by the next run)`,
+    );
   }
   console.log(
     [

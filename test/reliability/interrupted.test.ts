@@ -83,7 +83,9 @@ describe('a push killed with SIGTERM', () => {
     fakes.push(fake);
     fake.faults.add({ target: 's3', method: 'PUT', path: /\.narinfo$/, action: { kind: 'delay', ms: 250 } });
     const narinfosStored = (): number =>
-      fake.requests.filter((r) => r.target === 's3' && r.method === 'PUT' && r.path.endsWith('.narinfo') && r.status === 200).length;
+      fake.requests.filter(
+        (r) => r.target === 's3' && r.method === 'PUT' && r.path.endsWith('.narinfo') && r.status === 200,
+      ).length;
     const killed = await push(fake, {
       inputs: { 'max-concurrent-uploads': '2' },
       kill: { signal: 'SIGTERM', when: () => narinfosStored() >= 3 },
@@ -104,9 +106,13 @@ describe('a push killed with SIGTERM', () => {
     const fake = await startFakeNiks3();
     fakes.push(fake);
     // Each root is its own session: two complete, the others get no answer until the job is cancelled.
-    fake.faults.add({ target: 'api', path: /\/complete$/, times: 2, action: { kind: 'delay', ms: 1 } });
-    fake.faults.add({ target: 'api', path: /\/complete$/, action: { kind: 'hang' } });
-    const completed = (): number => fake.requests.filter((r) => r.target === 'api' && /\/complete$/.test(r.path) && r.status === 200).length;
+    const sessionComplete = /^\/api\/pending_closures\/\d+\/complete$/;
+    fake.faults.add({ target: 'api', path: sessionComplete, times: 2, action: { kind: 'delay', ms: 1 } });
+    fake.faults.add({ target: 'api', path: sessionComplete, action: { kind: 'hang' } });
+    const completed = (): number =>
+      fake.requests.filter(
+        (r) => r.target === 'api' && sessionComplete.test(r.path) && r.status >= 200 && r.status < 300,
+      ).length;
     const killed = await push(fake, { kill: { signal: 'SIGTERM', when: () => completed() >= 2 } });
     expect(killed.code).not.toBe(0);
     await settle(800);
@@ -160,7 +166,8 @@ describe('a deploy killed with SIGTERM', () => {
     expect(first.code).toBe(0);
     // The update request never gets an answer (and does not take effect) until the job is cancelled.
     d.fly.inject('POST /v1/apps/:app/machines/:id', { kind: 'hang' });
-    const updateSent = (): boolean => d.fly.requests.some((r) => r.route === 'POST /v1/apps/:app/machines/:id');
+    const updateSent = (): boolean =>
+      d.fly.requests.some((r) => r.route === 'POST /v1/apps/:app/machines/:id');
     const killed = await d.run(
       { 'niks3-api-token': NEW_TOKEN, 'niks3-image': NEW_IMAGE },
       { kill: { signal: 'SIGTERM', when: () => updateSent() } },
@@ -178,12 +185,14 @@ describe('a deploy killed with SIGTERM', () => {
     expectRepaired(next, NEW_TOKEN, NEW_IMAGE);
     expect(next.outputs['changed']).toBe('true');
     // (The secrets are written again: the machine's fingerprint of them is still the old one.)
-    expect(JSON.parse(next.outputs['plan'] ?? '[]')).toContainEqual(expect.objectContaining({ action: 'update-machine' }));
+    expect(JSON.parse(next.outputs['plan'] ?? '[]')).toContainEqual(
+      expect.objectContaining({ action: 'update-machine' }),
+    );
   }, 120_000);
 
   it('while waiting for the updated machine to boot: the next apply finds the update made and waits for a healthy machine', async () => {
-    // The new image boots slowly, so the kill lands in the wait.
-    d = await deployFixture({ images: { [NEW_IMAGE]: 'slowboot' } });
+    // The new image boots slowly (about 3 s real time), so the kill lands in the wait.
+    d = await deployFixture({ images: { [NEW_IMAGE]: 'slowboot' }, bootDelayMs: 6_000 });
     const first = await d.run();
     expect(first.code).toBe(0);
     const updated = (): boolean =>
