@@ -100,7 +100,7 @@ export function declaredDefaults(action: string): Record<string, string> {
     if (input.default === undefined || input.default === null) continue;
     // Runner expressions such as `${{ github.token }}` are evaluated by the runner; here they stay unset.
     const value = input.default;
-    const text = typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean);
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
     if (!text.includes('${{')) defaults[name] = text;
   }
   return defaults;
