@@ -8,13 +8,18 @@
  *   - push time / `nix copy --to file://…?compression=zstd` (Nix's own uploader, to local files);
  *   - the time of a second push of the same closure (everything cached);
  *   - the peak RSS of the push process (GNU time when present, else the process's own maxRSS),
- *     also for a push of one 1 GiB path (skip with --no-1g).
+ *     also for a push of one 1 GiB path (skip with --no-1g);
+ *   - CPU time (user + system) of each contender next to its wall time, and the CPU the niks3
+ *     stand-in spent receiving the push (it runs in this process, on the same cores, so part of
+ *     the push's wall time is its work: SigV4 checks, MD5 ETags, temp files).
  *
  * The push runs as a GitHub runner runs it: the dist bundle (`npm run bundle -- push` first) in a
- * child process, inputs in INPUT_* variables. Flags: --concurrency N (default 30), --no-1g.
+ * child process, inputs in INPUT_* variables. Flags: --concurrency N (default 30), --no-1g,
+ * --profile DIR (writes a V8 CPU profile of the first push's process and of the stand-in to DIR).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeNiks3, type FakeNiks3 } from '../test/fakes/niks3/index.js';
@@ -24,6 +29,7 @@ const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const args = process.argv.slice(2);
 const concurrency = Number(args[args.indexOf('--concurrency') + 1] ?? '') || 30;
 const withHugePath = !args.includes('--no-1g');
+const profileDir = args.includes('--profile') ? args[args.indexOf('--profile') + 1] : undefined;
 const MiB = 1024 * 1024;
 
 function log(message: string): void {
@@ -35,6 +41,28 @@ interface Exec {
   readonly stdout: string;
   readonly stderr: string;
   readonly ms: number;
+  /** User + system CPU of the command and the children it waited for (under GNU time only). */
+  readonly cpuMs?: number;
+  readonly maxRssKb?: number;
+}
+
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/** Runs a command under GNU time (when present) to learn its CPU time and peak RSS. */
+async function timedExec(
+  cmd: string,
+  argv: string[],
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<Exec> {
+  if (!GNU_TIME) return exec(cmd, argv, options);
+  const result = await exec(GNU_TIME, ['-f', 'BENCH_TIME=%M %U %S', cmd, ...argv], options);
+  const match = /BENCH_TIME=(\d+) ([\d.]+) ([\d.]+)/.exec(result.stderr);
+  if (!match) return result;
+  return {
+    ...result,
+    maxRssKb: Number(match[1]),
+    cpuMs: (Number(match[2]) + Number(match[3])) * 1000,
+  };
 }
 
 function exec(cmd: string, argv: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Exec> {
@@ -78,13 +106,17 @@ async function buildBenchClosure(): Promise<string[]> {
 
 interface PushRun {
   readonly ms: number;
+  /** CPU of the push process (user + system). */
+  readonly cpuMs: number | undefined;
+  /** CPU the niks3 stand-in (this process) spent meanwhile. */
+  readonly standInCpuMs: number;
   readonly maxRssMiB: number | undefined;
   readonly outputs: Record<string, string>;
   readonly headline: string;
 }
 
 /** Runs the push bundle in a child process (as a runner does) and measures its wall time and peak RSS. */
-async function runPush(fake: FakeNiks3, paths: readonly string[]): Promise<PushRun> {
+async function runPush(fake: FakeNiks3, paths: readonly string[], profile?: string): Promise<PushRun> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-push-'));
   try {
     const files = {
@@ -119,17 +151,30 @@ async function runPush(fake: FakeNiks3, paths: readonly string[]): Promise<PushR
     };
     const bundle = join(ROOT, 'dist', 'push', 'index.js');
     const node = process.execPath;
-    const gnuTime = existsSync('/usr/bin/time');
-    const result = gnuTime
-      ? await exec('/usr/bin/time', ['-f', 'BENCH_MAXRSS_KB=%M', node, bundle], { env })
-      : await exec(node, [bundle], { env });
+    const nodeArgs = profile
+      ? ['--cpu-prof', `--cpu-prof-dir=${profile}`, '--cpu-prof-name=push.cpuprofile']
+      : [];
+    let session: Session | undefined;
+    if (profile) {
+      session = new Session();
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+    }
+    const cpuBefore = process.cpuUsage();
+    const result = await timedExec(node, [...nodeArgs, bundle], { env });
+    const cpuAfter = process.cpuUsage(cpuBefore);
+    if (session) {
+      const { profile: standIn } = await session.post('Profiler.stop');
+      writeFileSync(join(profile as string, 'stand-in.cpuprofile'), JSON.stringify(standIn));
+      session.disconnect();
+    }
     if (result.code !== 0)
       throw new Error(
         `push failed (exit ${result.code}):\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-2000)}`,
       );
-    const timeKb = /BENCH_MAXRSS_KB=(\d+)/.exec(result.stderr)?.[1];
     const selfKb = existsSync(rssFile) ? readFileSync(rssFile, 'utf8') : undefined;
-    const kb = Number(timeKb ?? selfKb ?? NaN);
+    const kb = Number(result.maxRssKb ?? selfKb ?? NaN);
     const outputs: Record<string, string> = {};
     const text = readFileSync(files.GITHUB_OUTPUT, 'utf8').split('\n');
     for (let i = 0; i < text.length; i++) {
@@ -141,25 +186,44 @@ async function runPush(fake: FakeNiks3, paths: readonly string[]): Promise<PushR
     }
     const headline =
       result.stdout.split('\n').find((line) => /already cached, .* in [\d.]+ s\./.test(line)) ?? '';
-    return { ms: result.ms, maxRssMiB: Number.isFinite(kb) ? kb / 1024 : undefined, outputs, headline };
+    return {
+      ms: result.ms,
+      cpuMs: result.cpuMs,
+      standInCpuMs: (cpuAfter.user + cpuAfter.system) / 1000,
+      maxRssMiB: Number.isFinite(kb) ? kb / 1024 : undefined,
+      outputs,
+      headline,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function limit(paths: readonly string[]): Promise<number> {
-  const started = performance.now();
-  await pool(paths, concurrency, async (path) => {
-    const result = await exec('sh', ['-c', 'nix-store --dump "$1" | zstd -3 -q -c > /dev/null', 'sh', path]);
-    if (result.code !== 0) throw new Error(`nix-store --dump | zstd failed for ${path}: ${result.stderr}`);
-  });
-  return performance.now() - started;
+interface Timing {
+  readonly ms: number;
+  readonly cpuMs: number | undefined;
 }
 
-async function nixCopy(paths: readonly string[]): Promise<number> {
+async function limit(paths: readonly string[]): Promise<Timing> {
+  const started = performance.now();
+  let cpuMs: number | undefined = 0;
+  await pool(paths, concurrency, async (path) => {
+    const result = await timedExec('sh', [
+      '-c',
+      'nix-store --dump "$1" | zstd -3 -q -c > /dev/null',
+      'sh',
+      path,
+    ]);
+    if (result.code !== 0) throw new Error(`nix-store --dump | zstd failed for ${path}: ${result.stderr}`);
+    cpuMs = cpuMs === undefined || result.cpuMs === undefined ? undefined : cpuMs + result.cpuMs;
+  });
+  return { ms: performance.now() - started, cpuMs };
+}
+
+async function nixCopy(paths: readonly string[]): Promise<Timing> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-nix-copy-'));
   try {
-    const result = await exec('nix', [
+    const result = await timedExec('nix', [
       '--extra-experimental-features',
       'nix-command',
       'copy',
@@ -168,7 +232,7 @@ async function nixCopy(paths: readonly string[]): Promise<number> {
       ...paths,
     ]);
     if (result.code !== 0) throw new Error(`nix copy failed: ${result.stderr}`);
-    return result.ms;
+    return { ms: result.ms, cpuMs: result.cpuMs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -198,14 +262,15 @@ async function main(): Promise<void> {
   const fake = await startFakeNiks3();
   try {
     log('limit: nix-store --dump | zstd -3 > /dev/null …');
-    const limitMs = await limit(paths);
+    const limited = await limit(paths);
     log('push …');
-    const push = await runPush(fake, paths);
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    const push = await runPush(fake, paths, profileDir);
     log(`  ${push.headline}`);
     log('re-push …');
     const repush = await runPush(fake, paths);
     log('nix copy --to file://…?compression=zstd …');
-    const nixCopyMs = await nixCopy(paths);
+    const copied = await nixCopy(paths);
 
     let huge: PushRun | undefined;
     if (withHugePath) {
@@ -217,19 +282,27 @@ async function main(): Promise<void> {
     }
 
     const mbps = (narBytes / MiB / (push.ms / 1000)).toFixed(0);
+    const cpu = (ms: number | undefined): string => (ms === undefined ? 'n/a' : fmt(ms));
+    const cpuRatio = (a: number | undefined, b: number | undefined): string =>
+      a === undefined || b === undefined ? 'n/a' : ratio(a, b);
+    const standInShare = (run: PushRun): string =>
+      `stand-in CPU ${fmt(run.standInCpuMs)} (${((run.standInCpuMs / (run.standInCpuMs + (run.cpuMs ?? 0))) * 100).toFixed(0)} % of push + stand-in)`;
     const lines = [
       '',
       `push benchmark: ${paths.length} paths, ${(narBytes / MiB).toFixed(0)} MiB of NAR, concurrency ${concurrency}, ${(await exec('nproc', [])).stdout.trim()} cores`,
-      `  push                         ${fmt(push.ms).padStart(9)}  (${mbps} MiB/s of NAR, ${push.outputs['pushed'] ?? '?'} paths, ${((Number(push.outputs['uploaded-bytes']) || 0) / MiB).toFixed(0)} MiB stored)`,
-      `  limit (dump | zstd -3)       ${fmt(limitMs).padStart(9)}  push / limit    = ${ratio(push.ms, limitMs)}   (aim ≤ 1.3)`,
-      `  nix copy --to file:// zstd   ${fmt(nixCopyMs).padStart(9)}  push / nix copy = ${ratio(push.ms, nixCopyMs)}   (aim < 1)`,
-      `  re-push (all cached)         ${fmt(repush.ms).padStart(9)}  (${repush.outputs['skipped-cached'] ?? '?'} cached, ${repush.outputs['pushed'] ?? '?'} pushed)`,
+      `                                    wall        CPU`,
+      `  push                         ${fmt(push.ms).padStart(9)}  ${cpu(push.cpuMs).padStart(9)}  (${mbps} MiB/s of NAR, ${push.outputs['pushed'] ?? '?'} paths, ${((Number(push.outputs['uploaded-bytes']) || 0) / MiB).toFixed(0)} MiB stored)`,
+      `    niks3 stand-in, same cores            ${cpu(push.standInCpuMs).padStart(9)}  (${standInShare(push)})`,
+      `  limit (dump | zstd -3)       ${fmt(limited.ms).padStart(9)}  ${cpu(limited.cpuMs).padStart(9)}  push / limit    = ${ratio(push.ms, limited.ms)} wall, ${cpuRatio(push.cpuMs, limited.cpuMs)} CPU   (aim ≤ 1.3)`,
+      `  nix copy --to file:// zstd   ${fmt(copied.ms).padStart(9)}  ${cpu(copied.cpuMs).padStart(9)}  push / nix copy = ${ratio(push.ms, copied.ms)} wall, ${cpuRatio(push.cpuMs, copied.cpuMs)} CPU   (aim < 1)`,
+      `  re-push (all cached)         ${fmt(repush.ms).padStart(9)}  ${cpu(repush.cpuMs).padStart(9)}  (${repush.outputs['skipped-cached'] ?? '?'} cached, ${repush.outputs['pushed'] ?? '?'} pushed; ${standInShare(repush)})`,
       `  peak RSS, push               ${push.maxRssMiB === undefined ? 'n/a' : `${push.maxRssMiB.toFixed(0)} MiB`}`,
       ...(huge
         ? [
-            `  peak RSS, push of 1 GiB path ${huge.maxRssMiB === undefined ? 'n/a' : `${huge.maxRssMiB.toFixed(0)} MiB`}   (aim < 200 MiB; took ${fmt(huge.ms)})`,
+            `  peak RSS, push of 1 GiB path ${huge.maxRssMiB === undefined ? 'n/a' : `${huge.maxRssMiB.toFixed(0)} MiB`}   (aim < 200 MiB; took ${fmt(huge.ms)} wall, ${cpu(huge.cpuMs)} CPU; ${standInShare(huge)})`,
           ]
         : []),
+      ...(profileDir ? [`  CPU profiles (push, stand-in) in ${profileDir}`] : []),
       '',
     ];
     process.stdout.write(lines.join('\n'));

@@ -31129,7 +31129,11 @@ const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createR
 
 
 
-const SMALL_FILE_BYTES = 128 * 1024;
+/**
+ * Files up to this size are read with one synchronous read (from the page cache that is well under
+ * a millisecond; an async open/read/close costs three thread-pool round trips and promises).
+ */
+const SMALL_FILE_BYTES = 1024 * 1024;
 const LARGE_CHUNK_BYTES = 1024 * 1024;
 const FLUSH_BYTES = 128 * 1024;
 const TIME_SLICE_MS = 5;
@@ -31202,11 +31206,35 @@ class NarWriter {
             this.pending += chunk.length;
         }
     }
-    /** Takes the batched bytes when there are enough of them (or any, with force). */
+    /**
+     * Takes the batched bytes when there are enough of them (or any, with force). Runs of small
+     * pieces (headers, small files) are joined; a piece of FLUSH_BYTES or more (a file read whole)
+     * goes out as it is rather than being copied.
+     */
     take(force = false) {
         if (this.pending === 0 || (!force && this.pending < FLUSH_BYTES))
             return undefined;
-        const out = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.pending);
+        const out = [];
+        let run = [];
+        let runBytes = 0;
+        const flush = () => {
+            if (run.length === 0)
+                return;
+            out.push(run.length === 1 ? run[0] : Buffer.concat(run, runBytes));
+            run = [];
+            runBytes = 0;
+        };
+        for (const part of this.parts) {
+            if (part.length >= FLUSH_BYTES) {
+                flush();
+                out.push(part);
+            }
+            else {
+                run.push(part);
+                runBytes += part.length;
+            }
+        }
+        flush();
         this.parts = [];
         this.pending = 0;
         return out;
@@ -31282,7 +31310,7 @@ class NarWriter {
         const size = st.size;
         const batched = this.take(true);
         if (batched)
-            yield batched;
+            yield* batched;
         let handle;
         try {
             handle = await (0,promises_namespaceObject.open)(path, 'r');
@@ -31358,7 +31386,7 @@ class NarWriter {
                 entries[name.toString('utf8')] = entry;
             const chunk = this.take();
             if (chunk) {
-                yield chunk;
+                yield* chunk;
                 this.sliceStart = performance.now();
             }
             else {
@@ -31418,7 +31446,7 @@ async function* serialise(root, options, done) {
     const entry = yield* writer.node(path, st);
     const rest = writer.take(true);
     if (rest)
-        yield rest;
+        yield* rest;
     done(entry, writer.position);
 }
 /** Streams the NAR of `path` (a store path or any file/dir/symlink). */
@@ -31793,7 +31821,12 @@ async function compressWhole(planned, ctx) {
     const digest = hash.digest();
     if (size !== info.narSize || !digest.equals(info.narHash))
         throw mismatch(planned, `${formatNarHash(digest)}, ${size} bytes`);
-    const body = await zstdCompressAsync(nar, zstdLevelParams(ctx.compressionLevel));
+    // Output chunks of up to 1 MiB: a few thread-pool jobs and main-thread callbacks per NAR instead
+    // of one per 16 KiB of output (node:zlib's default chunk size), without a worst-case-sized buffer.
+    const body = await zstdCompressAsync(nar, {
+        ...zstdLevelParams(ctx.compressionLevel),
+        chunkSize: Math.min(compressBound(info.narSize), 1024 * 1024),
+    });
     return { body, listing: await source.listing };
 }
 function mismatch(planned, got) {

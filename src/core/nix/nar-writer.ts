@@ -43,7 +43,11 @@ export interface NarListing {
   root: NarListingEntry;
 }
 
-const SMALL_FILE_BYTES = 128 * 1024;
+/**
+ * Files up to this size are read with one synchronous read (from the page cache that is well under
+ * a millisecond; an async open/read/close costs three thread-pool round trips and promises).
+ */
+const SMALL_FILE_BYTES = 1024 * 1024;
 const LARGE_CHUNK_BYTES = 1024 * 1024;
 const FLUSH_BYTES = 128 * 1024;
 const TIME_SLICE_MS = 5;
@@ -134,10 +138,32 @@ class NarWriter {
     }
   }
 
-  /** Takes the batched bytes when there are enough of them (or any, with force). */
-  take(force = false): Buffer | undefined {
+  /**
+   * Takes the batched bytes when there are enough of them (or any, with force). Runs of small
+   * pieces (headers, small files) are joined; a piece of FLUSH_BYTES or more (a file read whole)
+   * goes out as it is rather than being copied.
+   */
+  take(force = false): Buffer[] | undefined {
     if (this.pending === 0 || (!force && this.pending < FLUSH_BYTES)) return undefined;
-    const out = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.pending);
+    const out: Buffer[] = [];
+    let run: Buffer[] = [];
+    let runBytes = 0;
+    const flush = (): void => {
+      if (run.length === 0) return;
+      out.push(run.length === 1 ? (run[0] as Buffer) : Buffer.concat(run, runBytes));
+      run = [];
+      runBytes = 0;
+    };
+    for (const part of this.parts) {
+      if (part.length >= FLUSH_BYTES) {
+        flush();
+        out.push(part);
+      } else {
+        run.push(part);
+        runBytes += part.length;
+      }
+    }
+    flush();
     this.parts = [];
     this.pending = 0;
     return out;
@@ -211,7 +237,7 @@ class NarWriter {
     const { executable, narOffset } = this.regularHeader(st);
     const size = st.size;
     const batched = this.take(true);
-    if (batched) yield batched;
+    if (batched) yield* batched;
     let handle;
     try {
       handle = await open(path, 'r');
@@ -284,7 +310,7 @@ class NarWriter {
       if (entries && entry) entries[name.toString('utf8')] = entry;
       const chunk = this.take();
       if (chunk) {
-        yield chunk;
+        yield* chunk;
         this.sliceStart = performance.now();
       } else {
         await this.breathe();
@@ -345,7 +371,7 @@ async function* serialise(
   writer.push(T.magic);
   const entry = yield* writer.node(path, st);
   const rest = writer.take(true);
-  if (rest) yield rest;
+  if (rest) yield* rest;
   done(entry, writer.position);
 }
 

@@ -292,7 +292,12 @@ async function compressWhole(
   const digest = hash.digest();
   if (size !== info.narSize || !digest.equals(info.narHash))
     throw mismatch(planned, `${formatNarHash(digest)}, ${size} bytes`);
-  const body = await zstdCompressAsync(nar, zstdLevelParams(ctx.compressionLevel));
+  // Output chunks of up to 1 MiB: a few thread-pool jobs and main-thread callbacks per NAR instead
+  // of one per 16 KiB of output (node:zlib's default chunk size), without a worst-case-sized buffer.
+  const body = await zstdCompressAsync(nar, {
+    ...zstdLevelParams(ctx.compressionLevel),
+    chunkSize: Math.min(compressBound(info.narSize), 1024 * 1024),
+  });
   return { body, listing: await source.listing };
 }
 
