@@ -68,13 +68,15 @@ describe('push core (in process, real Nix)', () => {
   }, 60_000);
 
   it('gets fresh URLs when presigned URLs expire mid-push (parts via request-parts, others via a new session)', async () => {
-    const fake = await fakeServer({ multipart: { minPartSize: 1 }, presignTtlMs: 1000 });
+    // URLs live 4 s and one part is held 4.5 s, so every URL issued before it has expired; the fresh
+    // ones are used well within 4 s even on a loaded machine (a 1 s lifetime made this test flaky).
+    const fake = await fakeServer({ multipart: { minPartSize: 1 }, presignTtlMs: 4000 });
     fake.faults.add({
       target: 's3',
       method: 'PUT',
       query: /partNumber=3&/,
       times: 1,
-      action: { kind: 'delay', ms: 2200 },
+      action: { kind: 'delay', ms: 4500 },
     });
     const io = new MemoryStepIO({ inputs: pushFakeInputs(fake, { paths: large }) });
     await run(io, { partSize: PART });
