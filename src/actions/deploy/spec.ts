@@ -16,7 +16,7 @@ export const DEPLOY_SPEC: ActionSpec = {
       type: 'string',
       required: true,
       secret: true,
-      pattern: /^[A-Za-z0-9_+/=,. -]{16,}$/,
+      pattern: /^[A-Za-z0-9_+/=,. -]{8,}$/,
       accepts: 'a Fly.io token as printed by `fly tokens create` (e.g. `FlyV1 fm2_…`)',
       invalid: ['short', 'bad token!'],
     },

@@ -19,9 +19,9 @@ export const PROVISION_SPEC: ActionSpec = {
       type: 'string',
       required: true,
       secret: true,
-      pattern: /^[A-Za-z0-9_\-.]{20,200}$/,
-      accepts: 'a Cloudflare API token (letters, digits, `_`, `-`, 20 to 200 characters)',
-      invalid: ['too-short', 'has spaces in it 0123456789', 'quote"0123456789012345678'],
+      pattern: /^[A-Za-z0-9_\-.]{8,200}$/,
+      accepts: 'a Cloudflare API token (letters, digits, `_`, `-`, `.`; 8 to 200 characters)',
+      invalid: ['short', 'has spaces in it 0123456789', 'quote"0123456789012345678'],
     },
     {
       name: 'cloudflare-account-id',
