@@ -9,18 +9,18 @@ const root = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'nix-cache-jest-'));
 const results = join(dir, 'results.json');
 const jest = join(root, 'node_modules', 'jest', 'bin', 'jest.js');
-const run = spawnSync(
-  process.execPath,
-  [jest, '--json', `--outputFile=${results}`, ...process.argv.slice(2)],
-  {
-    cwd: root,
-    stdio: 'inherit',
-    env: {
-      ...process.env,
-      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules`.trim(),
-    },
+// A full run (no test paths given) also measures coverage and enforces the thresholds in jest.config.js.
+const args = process.argv.slice(2);
+const full = !args.some((arg) => !arg.startsWith('-'));
+const coverage = full && !args.includes('--coverage') ? ['--coverage'] : [];
+const run = spawnSync(process.execPath, [jest, '--json', `--outputFile=${results}`, ...coverage, ...args], {
+  cwd: root,
+  stdio: 'inherit',
+  env: {
+    ...process.env,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules`.trim(),
   },
-);
+});
 let passed = 0;
 let failed = 0;
 try {
