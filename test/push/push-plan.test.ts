@@ -2,7 +2,8 @@
 import type { PathInfo } from '../../src/core/nix/path-info.js';
 import { ByteBudget } from '../../src/core/push/byte-budget.js';
 import { partSizeFor } from '../../src/core/push/nar-upload.js';
-import { PathFilter, globToRegExp } from '../../src/core/push/path-filter.js';
+import { globToRegExp } from '../../src/core/glob.js';
+import { PathFilter } from '../../src/core/push/path-filter.js';
 import { pinNamesFor, resolvePinName, sanitisePinName } from '../../src/core/push/pin-names.js';
 import { pathObjects, planPush, sessionObjects } from '../../src/core/push/push-plan.js';
 

@@ -6,6 +6,7 @@
  */
 import { sanitisePinName } from '../push/pin-names.js';
 import { RemoteError } from '../errors.js';
+import { globToRegExp } from '../glob.js';
 import type { Logger } from '../logger.js';
 import type { Pin } from '../niks3/api-types.js';
 
@@ -41,15 +42,6 @@ export interface PinPruning {
   readonly tags: number;
 }
 
-/** Glob match as niks3 does it (`*` any run, `?` one character, whole string, case-sensitive). */
-export function globMatch(pattern: string, text: string): boolean {
-  const regex = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${regex}$`, 's').test(text);
-}
-
 /** Pins to delete: those named after no existing ref and matching no keep pattern. */
 export function stalePins(pins: readonly Pin[], refNames: Iterable<string>, keep: readonly string[]): Pin[] {
   const live = new Set<string>();
@@ -59,11 +51,9 @@ export function stalePins(pins: readonly Pin[], refNames: Iterable<string>, keep
   }
   // A push of several roots pins them as `<name>.1`, `<name>.2`, … (src/core/push/pin-names.ts).
   const base = (name: string): string => name.replace(/\.\d+$/, '');
+  const kept = keep.map(globToRegExp);
   return pins.filter(
-    (pin) =>
-      !live.has(pin.name) &&
-      !live.has(base(pin.name)) &&
-      !keep.some((pattern) => globMatch(pattern, pin.name)),
+    (pin) => !live.has(pin.name) && !live.has(base(pin.name)) && !kept.some((re) => re.test(pin.name)),
   );
 }
 

@@ -3,6 +3,7 @@
  * `max-path-size`. A pattern matches a path when it matches its base name (`<hash>-<name>`) or its
  * name alone; `*` is any run of characters, `?` one character, `[abc]` / `[!abc]` a class.
  */
+import { globToRegExp } from '../glob.js';
 import { formatBytes } from '../settings/values.js';
 
 export interface PathFilterOptions {
@@ -14,28 +15,6 @@ export interface PathFilterOptions {
 
 /** Why a path is left out, or undefined when it is kept. */
 export type FilterVerdict = string | undefined;
-
-export function globToRegExp(pattern: string): RegExp {
-  let out = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i] as string;
-    if (c === '*') out += '.*';
-    else if (c === '?') out += '.';
-    else if (c === '[') {
-      const end = pattern.indexOf(']', i + 2);
-      if (end < 0) {
-        out += '\\[';
-        continue;
-      }
-      let body = pattern.slice(i + 1, end);
-      const negate = body.startsWith('!') || body.startsWith('^');
-      if (negate) body = body.slice(1);
-      out += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
-      i = end;
-    } else out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${out}$`);
-}
 
 export class PathFilter {
   private readonly include: readonly RegExp[];
