@@ -6,7 +6,7 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { S3Error, s3Errors } from '../s3-store/s3-error.js';
-import { uriEncode } from '../s3-store/sigv4-presign.js';
+import { sigV4SigningKey, uriEncode } from '../s3-store/sigv4-presign.js';
 
 export interface ParsedAuthorization {
   readonly accessKeyId: string;
@@ -142,10 +142,7 @@ export function verifyHeaderSignature(options: {
     scope,
     createHash('sha256').update(canonicalRequest, 'utf8').digest('hex'),
   ].join('\n');
-  let key = hmac(`AWS4${options.secretAccessKey}`, auth.day);
-  key = hmac(key, auth.region);
-  key = hmac(key, auth.service);
-  key = hmac(key, 'aws4_request');
+  const key = sigV4SigningKey(options.secretAccessKey, auth.day, auth.region, auth.service);
   const expected = Buffer.from(hmac(key, stringToSign).toString('hex'), 'utf8');
   const given = Buffer.from(auth.signature, 'utf8');
   if (expected.length !== given.length || !timingSafeEqual(expected, given))

@@ -33,6 +33,28 @@ function hmac(key: Buffer | string, data: string): Buffer {
   return createHmac('sha256', key).update(data, 'utf8').digest();
 }
 
+const signingKeys = new Map<string, Buffer>();
+
+/**
+ * The SigV4 signing key of one secret, day, region and service (four chained HMACs). It changes once a
+ * day, so it is derived once and kept: every presigned URL and every signature check needs it.
+ */
+export function sigV4SigningKey(
+  secretAccessKey: string,
+  day: string,
+  region: string,
+  service: string,
+): Buffer {
+  const id = `${day}\0${region}\0${service}\0${secretAccessKey}`;
+  let key = signingKeys.get(id);
+  if (key === undefined) {
+    key = hmac(hmac(hmac(hmac(`AWS4${secretAccessKey}`, day), region), service), 'aws4_request');
+    if (signingKeys.size > 1000) signingKeys.clear();
+    signingKeys.set(id, key);
+  }
+  return key;
+}
+
 function amzDate(ms: number): string {
   return new Date(ms)
     .toISOString()
@@ -78,11 +100,7 @@ function signature(
     scope,
     createHash('sha256').update(canonicalRequest, 'utf8').digest('hex'),
   ].join('\n');
-  let key = hmac(`AWS4${creds.secretAccessKey}`, day);
-  key = hmac(key, creds.region);
-  key = hmac(key, 's3');
-  key = hmac(key, 'aws4_request');
-  return hmac(key, stringToSign).toString('hex');
+  return hmac(sigV4SigningKey(creds.secretAccessKey, day, creds.region, 's3'), stringToSign).toString('hex');
 }
 
 /** What to presign. */
