@@ -29851,7 +29851,15 @@ async function applyPlan(plan, desired, actual, ctx) {
     if (secretsVersion !== undefined)
         metadata[METADATA.secretsVersion] = String(secretsVersion);
     const config = { ...desired.config, metadata };
-    const deadline = () => ctx.now() + ctx.waitTimeoutMs;
+    // Each wait gets the whole wait-timeout from the moment it starts.
+    const waitOptions = () => ({
+        client,
+        logger,
+        sleep: ctx.sleep,
+        now: ctx.now,
+        deadline: ctx.now() + ctx.waitTimeoutMs,
+        ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
+    });
     let machine = plan.machine;
     const create = plan.changes.find((c) => c.action === 'create-machine');
     const update = plan.changes.find((c) => c.action === 'update-machine');
@@ -29867,14 +29875,7 @@ async function applyPlan(plan, desired, actual, ctx) {
         };
         const created = await createMachineOnce(desired.app, request, ctx);
         logger.info(`machine ${created.id} created (${created.state}); waiting for it to start and pass its checks`);
-        machine = await waitUntilHealthy(desired.app, created.id, created.instance_id, {
-            client,
-            logger,
-            sleep: ctx.sleep,
-            now: ctx.now,
-            deadline: deadline(),
-            ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
-        });
+        machine = await waitUntilHealthy(desired.app, created.id, created.instance_id, waitOptions());
         await ctx.keeper.release(created.id);
         done(create);
     }
@@ -29892,14 +29893,7 @@ async function applyPlan(plan, desired, actual, ctx) {
         };
         const updated = await client.updateMachine(desired.app, id, request, lease.nonce);
         logger.info(`machine ${id} updated (version ${updated.instance_id}); waiting for it to start and pass its checks`);
-        machine = await waitUntilHealthy(desired.app, id, updated.instance_id, {
-            client,
-            logger,
-            sleep: ctx.sleep,
-            now: ctx.now,
-            deadline: deadline(),
-            ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
-        });
+        machine = await waitUntilHealthy(desired.app, id, updated.instance_id, waitOptions());
         await ctx.keeper.release(id);
         done(update);
     }

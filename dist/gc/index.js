@@ -29215,7 +29215,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6198);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5982);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -29224,7 +29224,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6198:
+/***/ 5982:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29701,6 +29701,39 @@ function pinNamesFor(base, rootCount) {
     return Array.from({ length: rootCount }, (_, i) => `${base}.${i + 1}`);
 }
 
+;// CONCATENATED MODULE: ./src/core/glob.ts
+/**
+ * Shell-style globs, the one implementation for every pattern input (push `include`/`exclude`, gc
+ * `keep-pins`): `*` is any run of characters, `?` one character, `[abc]` / `[!abc]` a class; the
+ * whole string must match, case-sensitively.
+ */
+function globToRegExp(pattern) {
+    let out = '';
+    for (let i = 0; i < pattern.length; i++) {
+        const c = pattern[i];
+        if (c === '*')
+            out += '.*';
+        else if (c === '?')
+            out += '.';
+        else if (c === '[') {
+            const end = pattern.indexOf(']', i + 2);
+            if (end < 0) {
+                out += '\\[';
+                continue;
+            }
+            let body = pattern.slice(i + 1, end);
+            const negate = body.startsWith('!') || body.startsWith('^');
+            if (negate)
+                body = body.slice(1);
+            out += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
+            i = end;
+        }
+        else
+            out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    }
+    return new RegExp(`^${out}$`);
+}
+
 ;// CONCATENATED MODULE: ./src/core/gc/pin-pruning.ts
 /**
  * Retention for pins named after git refs: `push` with `pin: auto` pins each branch's or tag's
@@ -29710,17 +29743,10 @@ function pinNamesFor(base, rootCount) {
  */
 
 
+
 /** The pin name push gives a ref (`pin: auto`): the one sanitiser, shared with push. */
 function pinNameForRef(ref) {
     return sanitisePinName(ref);
-}
-/** Glob match as niks3 does it (`*` any run, `?` one character, whole string, case-sensitive). */
-function globMatch(pattern, text) {
-    const regex = pattern
-        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-        .replace(/\*/g, '.*')
-        .replace(/\?/g, '.');
-    return new RegExp(`^${regex}$`, 's').test(text);
 }
 /** Pins to delete: those named after no existing ref and matching no keep pattern. */
 function stalePins(pins, refNames, keep) {
@@ -29731,9 +29757,8 @@ function stalePins(pins, refNames, keep) {
     }
     // A push of several roots pins them as `<name>.1`, `<name>.2`, … (src/core/push/pin-names.ts).
     const base = (name) => name.replace(/\.\d+$/, '');
-    return pins.filter((pin) => !live.has(pin.name) &&
-        !live.has(base(pin.name)) &&
-        !keep.some((pattern) => globMatch(pattern, pin.name)));
+    const kept = keep.map(globToRegExp);
+    return pins.filter((pin) => !live.has(pin.name) && !live.has(base(pin.name)) && !kept.some((re) => re.test(pin.name)));
 }
 async function prunePins(options) {
     const { api, refs, logger, keep } = options;

@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9124);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5122);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9124:
+/***/ 5122:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -30842,13 +30842,12 @@ function checkNarinfo(root, body, options) {
         : `no signature verifies with the server's public key(s) ${options.publicKeys.join(', ')}`;
 }
 
-;// CONCATENATED MODULE: ./src/core/push/path-filter.ts
+;// CONCATENATED MODULE: ./src/core/glob.ts
 /**
- * The user's own filters on the closure: `include` / `exclude` glob patterns on store path names and
- * `max-path-size`. A pattern matches a path when it matches its base name (`<hash>-<name>`) or its
- * name alone; `*` is any run of characters, `?` one character, `[abc]` / `[!abc]` a class.
+ * Shell-style globs, the one implementation for every pattern input (push `include`/`exclude`, gc
+ * `keep-pins`): `*` is any run of characters, `?` one character, `[abc]` / `[!abc]` a class; the
+ * whole string must match, case-sensitively.
  */
-
 function globToRegExp(pattern) {
     let out = '';
     for (let i = 0; i < pattern.length; i++) {
@@ -30875,6 +30874,15 @@ function globToRegExp(pattern) {
     }
     return new RegExp(`^${out}$`);
 }
+
+;// CONCATENATED MODULE: ./src/core/push/path-filter.ts
+/**
+ * The user's own filters on the closure: `include` / `exclude` glob patterns on store path names and
+ * `max-path-size`. A pattern matches a path when it matches its base name (`<hash>-<name>`) or its
+ * name alone; `*` is any run of characters, `?` one character, `[abc]` / `[!abc]` a class.
+ */
+
+
 class PathFilter {
     include;
     exclude;

@@ -97,7 +97,15 @@ export async function applyPlan(
   };
   if (secretsVersion !== undefined) metadata[METADATA.secretsVersion] = String(secretsVersion);
   const config: MachineConfig = { ...desired.config, metadata };
-  const deadline = (): number => ctx.now() + ctx.waitTimeoutMs;
+  // Each wait gets the whole wait-timeout from the moment it starts.
+  const waitOptions = () => ({
+    client,
+    logger,
+    sleep: ctx.sleep,
+    now: ctx.now,
+    deadline: ctx.now() + ctx.waitTimeoutMs,
+    ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
+  });
 
   let machine = plan.machine;
   const create = plan.changes.find((c) => c.action === 'create-machine');
@@ -116,14 +124,7 @@ export async function applyPlan(
     logger.info(
       `machine ${created.id} created (${created.state}); waiting for it to start and pass its checks`,
     );
-    machine = await waitUntilHealthy(desired.app, created.id, created.instance_id, {
-      client,
-      logger,
-      sleep: ctx.sleep,
-      now: ctx.now,
-      deadline: deadline(),
-      ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
-    });
+    machine = await waitUntilHealthy(desired.app, created.id, created.instance_id, waitOptions());
     await ctx.keeper.release(created.id);
     done(create);
   } else if (update && machine) {
@@ -142,14 +143,7 @@ export async function applyPlan(
     logger.info(
       `machine ${id} updated (version ${updated.instance_id}); waiting for it to start and pass its checks`,
     );
-    machine = await waitUntilHealthy(desired.app, id, updated.instance_id, {
-      client,
-      logger,
-      sleep: ctx.sleep,
-      now: ctx.now,
-      deadline: deadline(),
-      ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
-    });
+    machine = await waitUntilHealthy(desired.app, id, updated.instance_id, waitOptions());
     await ctx.keeper.release(id);
     done(update);
   }
