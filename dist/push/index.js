@@ -30767,6 +30767,7 @@ class WorkerPool {
 
 
 
+
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 async function verifyAtPublicUrl(roots, options) {
     const verified = [];
@@ -30776,7 +30777,7 @@ async function verifyAtPublicUrl(roots, options) {
     const doSleep = options.sleep ?? sleep;
     const attempts = options.attempts ?? 3;
     const check = async (root) => {
-        const url = `${base}/${store_path_storePathBaseName(root).slice(0, 32)}.narinfo`;
+        const url = `${base}/${narInfoKey(root)}`;
         let lastProblem = '';
         for (let attempt = 1; attempt <= attempts; attempt++) {
             if (attempt > 1)
@@ -31033,7 +31034,7 @@ function pathObjects(planned) {
     for (const ref of planned.info.references) {
         if (ref === planned.path)
             continue;
-        refs.push(narInfoKey(store_path_storePathBaseName(ref).slice(0, 32)));
+        refs.push(narInfoKey(ref));
     }
     refs.push(planned.narKey, planned.listingKey);
     const objects = [

@@ -8,7 +8,8 @@ import { zstdDecompressSync } from 'node:zlib';
 import { sleep as realSleep, networkDetail, type Sleep } from '../http.js';
 import { parseNarInfo } from '../nix/narinfo.js';
 import { fingerprint, verifySignature } from '../nix/signing-key.js';
-import { storePathBaseName, toFullStorePath } from '../nix/store-path.js';
+import { narInfoKey } from '../nix/object-keys.js';
+import { toFullStorePath } from '../nix/store-path.js';
 import { USER_AGENT } from '../version.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -42,7 +43,7 @@ export async function verifyAtPublicUrl(
   const attempts = options.attempts ?? 3;
 
   const check = async (root: string): Promise<void> => {
-    const url = `${base}/${storePathBaseName(root).slice(0, 32)}.narinfo`;
+    const url = `${base}/${narInfoKey(root)}`;
     let lastProblem = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) await doSleep(1000);

@@ -183,7 +183,7 @@ export function pathObjects(planned: PlannedPath): ClosureObject[] {
   const refs: string[] = [];
   for (const ref of planned.info.references) {
     if (ref === planned.path) continue;
-    refs.push(narInfoKey(storePathBaseName(ref).slice(0, 32)));
+    refs.push(narInfoKey(ref));
   }
   refs.push(planned.narKey, planned.listingKey);
   const objects: ClosureObject[] = [
