@@ -25,7 +25,7 @@
  * rest. The counts per action are printed at the end.
  */
 import { startFakeCloudflare, type FakeCloudflare } from '../fakes/cloudflare/index.js';
-import { LOCAL_ORG_TOKEN, startFakeFly, type FakeFly } from '../fakes/fly/index.js';
+import { LOCAL_ORG_TOKEN, seedAppWithMachine, startFakeFly, type FakeFly } from '../fakes/fly/index.js';
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
 import { seedClosure, type SeededClosure } from '../gc/seed-closures.js';
 import { buildFixtureClosure, type FixtureClosure } from '../helpers/nix-fixtures.js';
@@ -823,22 +823,6 @@ interface StatusH {
   readonly niks3Requests: number;
 }
 
-async function flyAppWithMachine(fly: FakeFly, name: string): Promise<void> {
-  const call = async (path: string, body: unknown): Promise<void> => {
-    const response = await fetch(`${fly.apiUrl}${path}`, {
-      method: 'POST',
-      headers: { authorization: LOCAL_ORG_TOKEN, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (response.status >= 300) throw new Error(`${path}: ${response.status} ${await response.text()}`);
-  };
-  await call('/v1/apps', { app_name: name, name, org_slug: 'personal-local' });
-  await call(`/v1/apps/${name}/machines`, {
-    region: 'iad',
-    config: { image: 'ghcr.io/mic92/niks3:v1.7.0', guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } },
-  });
-}
-
 const status: Harness<StatusH> = {
   action: 'status',
   fake: 'niks3, Cloudflare, Fly',
@@ -854,7 +838,7 @@ const status: Harness<StatusH> = {
     const bucket = cf.state.addBucket({ accountId: account.id, name: 'my-cache-niks3', location: 'enam' });
     cf.state.addCustomDomain({ bucket, domain: '127.0.0.1', zoneId: zone.id, activation: { afterGets: 0 } });
     const fly = await startFakeFly({ speed: 50 });
-    await flyAppWithMachine(fly, 'my-niks3');
+    await seedAppWithMachine(fly, 'my-niks3');
     const cfProxy = await startCuttingProxy(cf.origin);
     const flyProxy = await startCuttingProxy(fly.apiUrl);
     return {

@@ -3,7 +3,7 @@
  * URLs), the fake Cloudflare API (R2 bucket and custom domain) and the fake Fly Machines API.
  */
 import { startFakeCloudflare, type FakeCloudflare } from '../fakes/cloudflare/index.js';
-import { LOCAL_ORG_TOKEN, startFakeFly, type FakeFly } from '../fakes/fly/index.js';
+import { LOCAL_ORG_TOKEN, seedAppWithMachine, startFakeFly, type FakeFly } from '../fakes/fly/index.js';
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
 import { runAction } from '../helpers/run-action.js';
 import { seedClosure } from '../gc/seed-closures.js';
@@ -20,22 +20,6 @@ function checks(outputs: Record<string, string>): Check[] {
 
 function statusOf(outputs: Record<string, string>, name: string): string | undefined {
   return checks(outputs).find((check) => check.name === name)?.status;
-}
-
-async function flyApp(fly: FakeFly, name: string): Promise<void> {
-  const call = async (path: string, body: unknown): Promise<void> => {
-    const response = await fetch(`${fly.apiUrl}${path}`, {
-      method: 'POST',
-      headers: { authorization: LOCAL_ORG_TOKEN, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (response.status >= 300) throw new Error(`${path}: ${response.status} ${await response.text()}`);
-  };
-  await call('/v1/apps', { app_name: name, name, org_slug: 'personal-local' });
-  await call(`/v1/apps/${name}/machines`, {
-    region: 'iad',
-    config: { image: 'ghcr.io/mic92/niks3:v1.7.0', guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } },
-  });
 }
 
 describe('status action', () => {
@@ -70,7 +54,7 @@ describe('status action', () => {
       activation: { afterGets: 0 },
     });
     fly = await startFakeFly();
-    await flyApp(fly, 'my-niks3');
+    await seedAppWithMachine(fly, 'my-niks3');
   });
   afterAll(async () => {
     await niks3.close();

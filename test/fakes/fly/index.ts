@@ -152,3 +152,20 @@ export async function startFakeFly(options: FakeFlyOptions = {}): Promise<FakeFl
     },
   };
 }
+
+/** Seeds an app with one small niks3 machine through the fake's own API (as an org token would). */
+export async function seedAppWithMachine(fly: FakeFly, name: string): Promise<void> {
+  const call = async (path: string, body: unknown): Promise<void> => {
+    const response = await fetch(`${fly.apiUrl}${path}`, {
+      method: 'POST',
+      headers: { authorization: LOCAL_ORG_TOKEN, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (response.status >= 300) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+  };
+  await call('/v1/apps', { app_name: name, name, org_slug: 'personal-local' });
+  await call(`/v1/apps/${name}/machines`, {
+    region: 'iad',
+    config: { image: 'ghcr.io/mic92/niks3:v1.7.0', guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } },
+  });
+}
