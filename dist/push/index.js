@@ -32141,7 +32141,10 @@ class PushRun {
     }
     async run() {
         try {
-            await this.logger.group('Upload sessions', () => this.openSessions());
+            if (this.deps.opened)
+                this.adopt(this.deps.opened);
+            else
+                await this.logger.group('Upload sessions', () => this.openSessions());
             const work = this.pathsWithWork();
             const cachedCount = this.plan.push.size - work.length;
             this.logger.info(`Uploading ${work.length} path${work.length === 1 ? '' : 's'} to ${new URL(this.deps.client.serverUrl).host} (${cachedCount} already cached).`);
@@ -32159,26 +32162,13 @@ class PushRun {
     }
     // ---- 1. sessions ----------------------------------------------------------------------------
     async openSessions() {
-        // A few at a time (a push of many roots is many sessions); merged in plan order, so a later
-        // session's URL wins for a key pending in several, as in the Go client.
-        const created = new Array(this.plan.sessions.length);
-        const indexes = this.plan.sessions.map((_, index) => index);
-        const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
-            const session = this.plan.sessions[index];
-            created[index] = await this.deps.client.createPendingClosure({
-                closure: session.closureKey,
-                objects: sessionObjects(session, this.plan),
-            });
-        });
-        const failed = outcomes.find((outcome) => outcome.error !== undefined);
-        if (failed)
-            throw failed.error;
-        for (const [index, session] of this.plan.sessions.entries()) {
-            const closure = created[index];
-            this.opened.push({ plan: session, closure });
-            for (const [key, object] of closure.pending)
+        this.adopt(await openSessions(this.plan, this.deps.client, this.logger));
+    }
+    adopt(opened) {
+        for (const [index, session] of opened.entries()) {
+            this.opened.push(session);
+            for (const [key, object] of session.closure.pending)
                 this.merged.set(key, { object, session: index });
-            this.logger.info(`session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`);
         }
     }
     pendingObject(key) {
@@ -32528,6 +32518,37 @@ class PushRun {
         };
     }
 }
+/**
+ * Opens the plan's upload sessions, a few at a time (a push of many roots is many sessions). Merged
+ * later in plan order, so a later session's URL wins for a key pending in several, as in the Go client.
+ */
+async function openSessions(plan, client, logger) {
+    const created = new Array(plan.sessions.length);
+    const indexes = plan.sessions.map((_, index) => index);
+    const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
+        const session = plan.sessions[index];
+        created[index] = await client.createPendingClosure({
+            closure: session.closureKey,
+            objects: sessionObjects(session, plan),
+        });
+    });
+    const failed = outcomes.find((outcome) => outcome.error !== undefined);
+    if (failed)
+        throw failed.error;
+    return plan.sessions.map((session, index) => {
+        const closure = created[index];
+        logger.info(`session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`);
+        return { plan: session, closure };
+    });
+}
+/** The planned paths that have an object pending in some opened session (our cache lacks them). */
+function pathsLacking(plan, opened) {
+    const pending = new Set();
+    for (const session of opened)
+        for (const key of session.closure.pending.keys())
+            pending.add(key);
+    return [...plan.push.values()].filter((planned) => [planned.narinfoKey, planned.narKey, planned.listingKey].some((key) => pending.has(key)));
+}
 /** The sign request entry of one path (§3.2, §5.6). */
 function signEntry(planned) {
     const { info } = planned;
@@ -32546,67 +32567,100 @@ function signEntry(planned) {
 
 ;// CONCATENATED MODULE: ./src/core/push/upstream-filter.ts
 /**
- * Which closure members an upstream cache already serves, so they need not be pushed: a path signed
- * by one of the upstream key names is skipped without a request; for the others, a HEAD of
- * `<upstream>/<hash>.narinfo`, many at once. An upstream that cannot be reached counts as "not
- * there" (the path is pushed), with one warning, and is not asked again: no long stall.
+ * Which closure members an upstream cache already serves, so they need not be pushed. Two steps:
+ *
+ * - `signedUpstream`: a path signed by one of the upstream key names is skipped without a request.
+ * - `askUpstream`: for the others, a HEAD of `<upstream>/<hash>.narinfo`, many at once. The push asks
+ *   only about paths that our own cache lacks (the pending-closure answer settles the rest), so a
+ *   re-push of a cached closure asks upstream nothing.
+ *
+ * The first request to each upstream is a probe with a short timeout (default 1 s); the others wait
+ * for it. An upstream that refuses connections, does not resolve or never answers therefore costs
+ * one short timeout for the whole push, with one warning, and is not asked again: paths it may serve
+ * are pushed. Once the probe answered, the remaining HEADs get the longer per-request timeout.
  */
 
 
 
-async function findUpstreamPaths(candidates, options) {
+const UPSTREAM_PROBE_TIMEOUT_MS = 1_000;
+/** Paths signed by one of the upstream key names: no request needed. */
+function signedUpstream(candidates, keyNames) {
     const verdicts = new Map();
-    const keyNames = new Set(options.keyNames);
-    const toAsk = [];
+    const names = new Set(keyNames);
     for (const candidate of candidates) {
         const signer = candidate.signatures
             .map((sig) => sig.slice(0, sig.indexOf(':')))
-            .find((name) => keyNames.has(name));
+            .find((name) => names.has(name));
         if (signer)
             verdicts.set(candidate.path, `signed by ${signer}`);
-        else
-            toAsk.push(candidate);
     }
+    return verdicts;
+}
+async function askUpstream(candidates, options) {
+    const verdicts = new Map();
     const caches = options.caches.map((url) => url.replace(/\/+$/, ''));
-    if (toAsk.length === 0 || caches.length === 0)
+    if (candidates.length === 0 || caches.length === 0)
         return verdicts;
     const fetchFn = options.fetch ?? fetch;
+    const probeTimeoutMs = options.probeTimeoutMs ?? UPSTREAM_PROBE_TIMEOUT_MS;
     const timeoutMs = options.timeoutMs ?? 5_000;
     const down = new Set();
-    const warned = new Set();
+    /** Per upstream: the probe (its first request); settles true when the upstream is usable. */
+    const probes = new Map();
     const markDown = (cache, why) => {
-        down.add(cache);
-        if (warned.has(cache))
+        if (down.has(cache))
             return;
-        warned.add(cache);
+        down.add(cache);
         options.logger.warn(`upstream cache ${cache} could not be asked (${why}); paths it may serve are pushed anyway.`);
+    };
+    const head = async (cache, hash, limitMs) => {
+        try {
+            const response = await fetchFn(`${cache}/${hash}.narinfo`, {
+                method: 'HEAD',
+                headers: { 'user-agent': USER_AGENT },
+                signal: AbortSignal.timeout(limitMs),
+            });
+            if (response.status >= 200 && response.status < 300)
+                return 'served';
+            // 404 (and 403 from a bucket without list rights) = not there. Anything else: unusable.
+            if ([403, 404, 410].includes(response.status))
+                return 'absent';
+            markDown(cache, `it answered HTTP ${response.status}`);
+        }
+        catch (error) {
+            const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+            markDown(cache, timedOut ? `no answer within ${formatSeconds(limitMs)}` : networkDetail(error));
+        }
+        return 'down';
+    };
+    const askOne = async (cache, hash) => {
+        const probe = probes.get(cache);
+        if (!probe) {
+            let settle = () => { };
+            probes.set(cache, new Promise((resolve) => (settle = resolve)));
+            const answer = await head(cache, hash, probeTimeoutMs);
+            settle(answer !== 'down');
+            return answer;
+        }
+        if (!(await probe) || down.has(cache))
+            return 'down';
+        return head(cache, hash, timeoutMs);
     };
     const ask = async (candidate) => {
         for (const cache of caches) {
             if (down.has(cache))
                 continue;
-            try {
-                const response = await fetchFn(`${cache}/${candidate.hash}.narinfo`, {
-                    method: 'HEAD',
-                    headers: { 'user-agent': USER_AGENT },
-                    signal: AbortSignal.timeout(timeoutMs),
-                });
-                if (response.status >= 200 && response.status < 300) {
-                    verdicts.set(candidate.path, `served by ${cache}`);
-                    return;
-                }
-                // 404 (and 403 from a bucket without list rights) = not there. Anything else: unusable.
-                if (![403, 404, 410].includes(response.status))
-                    markDown(cache, `it answered HTTP ${response.status}`);
-            }
-            catch (error) {
-                const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-                markDown(cache, timedOut ? `no answer within ${Math.round(timeoutMs / 1000)} s` : networkDetail(error));
+            if ((await askOne(cache, candidate.hash)) === 'served') {
+                verdicts.set(candidate.path, `served by ${cache}`);
+                return;
             }
         }
     };
-    await new WorkerPool().run(toAsk, options.concurrency ?? 32, ask);
+    await new WorkerPool().run(candidates, options.concurrency ?? 32, ask);
     return verdicts;
+}
+function formatSeconds(ms) {
+    return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }
 
 ;// CONCATENATED MODULE: ./src/core/push/push-closure.ts
@@ -32696,6 +32750,33 @@ async function pushClosure(request, deps) {
         warnings.push(warning);
         logger.warn(warning);
     }
+    // Our cache answers first: only the paths it lacks are asked upstream, so a re-push of a cached
+    // closure makes no upstream request.
+    let opened;
+    if (request.upstream.enabled && request.upstream.caches.length > 0) {
+        const first = await logger.group('Upload sessions', () => openSessions(plan, deps.client, logger));
+        const lacking = pathsLacking(plan, first);
+        const served = await logger.group('Upstream', async () => {
+            const verdicts = await askUpstream(lacking.map((planned) => upstreamCandidate(planned.info)), {
+                caches: request.upstream.caches,
+                logger,
+                ...(deps.fetch ? { fetch: deps.fetch } : {}),
+            });
+            logger.info(`${lacking.length} path(s) missing from this cache were asked upstream (${request.upstream.caches.join(', ')}); ${verdicts.size} served there, not pushed.`);
+            return verdicts;
+        });
+        if (served.size === 0)
+            opened = first;
+        else {
+            // The sessions above register the upstream paths too: plan again without them. The first
+            // sessions stay open, uncommitted, and the server's GC removes them (failed-uploads-older-than);
+            // nothing of them is ever visible.
+            plan = replan(plan, request, deps, new Map([...signedVerdicts(plan), ...served]));
+            logger.info(`${first.length} session(s) opened before the upstream answer are left for the server's GC; ${plan.sessions.length} new session(s).`);
+            base.considered = plan.push.size;
+            base.upstream = plan.upstream;
+        }
+    }
     const uploadStarted = now();
     const run = await runPush(plan, {
         client: deps.client,
@@ -32706,6 +32787,7 @@ async function pushClosure(request, deps) {
         ...(deps.memoryBudget !== undefined ? { memoryBudget: deps.memoryBudget } : {}),
         ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
         ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
+        ...(opened ? { opened } : {}),
     });
     const uploadMs = now() - uploadStarted;
     warnings.push(...run.warnings);
@@ -32716,9 +32798,9 @@ async function pushClosure(request, deps) {
     const problems = [];
     if (notPushed.length > 0)
         problems.push(describeNotPushed(notPushed, plan.push.size, run.stoppedBecause));
-    const openSessions = run.sessions.filter((s) => !s.completed);
-    if (notPushed.length === 0 && openSessions.length > 0) {
-        problems.push(`${openSessions.length} upload session(s) could not be completed: ${openSessions.map((s) => `${s.root} (${s.reason ?? 'unknown'})`).join('; ')}`);
+    const unfinishedSessions = run.sessions.filter((s) => !s.completed);
+    if (notPushed.length === 0 && unfinishedSessions.length > 0) {
+        problems.push(`${unfinishedSessions.length} upload session(s) could not be completed: ${unfinishedSessions.map((s) => `${s.root} (${s.reason ?? 'unknown'})`).join('; ')}`);
     }
     const completedRoots = new Set(run.sessions.filter((s) => s.completed && !s.derived).map((s) => s.root));
     const pinned = [];
@@ -32803,26 +32885,18 @@ async function queryClosure(roots, exec, storeDir) {
         throw new errors_ConfigurationError(`${errorMessage(error)}. Check input 'paths' / 'installables': every path must be valid in the local Nix store.`);
     }
 }
+/** The plan before any request: the user's filters, and upstream by signature (no request needed). */
 async function makePlan(request, infos, deps) {
     const { logger } = deps;
     const filter = new PathFilter(request.filter);
     const { kept, filtered } = applyFilter(infos, filter);
     if (filtered.length > 0)
         logger.info(`${filtered.length} path(s) left out by include/exclude/max-path-size.`);
-    let upstream = new Map();
-    if (request.upstream.enabled && kept.length > 0) {
-        upstream = await findUpstreamPaths(kept.map((info) => ({
-            path: info.path,
-            hash: info.path.slice(info.path.lastIndexOf('/') + 1, info.path.lastIndexOf('/') + 33),
-            signatures: info.signatures,
-        })), {
-            caches: request.upstream.caches,
-            keyNames: request.upstream.keyNames,
-            logger,
-            ...(deps.fetch ? { fetch: deps.fetch } : {}),
-        });
-        logger.info(`${upstream.size} path(s) are served by an upstream cache (${request.upstream.caches.join(', ')}) and are not pushed.`);
-    }
+    const upstream = request.upstream.enabled
+        ? signedUpstream(kept.map(upstreamCandidate), request.upstream.keyNames)
+        : new Map();
+    if (upstream.size > 0)
+        logger.info(`${upstream.size} path(s) are signed by an upstream key and are not pushed.`);
     const plan = planPush({
         roots: request.roots,
         infos,
@@ -32831,7 +32905,24 @@ async function makePlan(request, infos, deps) {
         findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
     });
     logger.info(`${plan.push.size} path(s) to send in ${plan.sessions.length} upload session(s).`);
-    return plan;
+    return Promise.resolve(plan);
+}
+/** The same closure planned again with more upstream verdicts. */
+function replan(plan, request, deps, upstream) {
+    return planPush({
+        roots: request.roots,
+        infos: [...plan.closure.values()].map((planned) => planned.info),
+        filter: new PathFilter(request.filter),
+        upstream,
+        findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
+    });
+}
+function signedVerdicts(plan) {
+    return new Map(plan.upstream.map((skipped) => [skipped.path, skipped.reason]));
+}
+function upstreamCandidate(info) {
+    const base = info.path.slice(info.path.lastIndexOf('/') + 1);
+    return { path: info.path, hash: base.slice(0, 32), signatures: info.signatures };
 }
 function describeNotPushed(notPushed, considered, stoppedBecause) {
     const pushedCount = considered - notPushed.length;

@@ -1,6 +1,7 @@
 /**
  * 200 paths through the bundle: the first push uploads them all; a second push of the same
- * closure uploads nothing and takes under a second (as one root, and as 200 roots).
+ * closure uploads nothing, with a bounded number of API requests and none per path beyond the
+ * session that settles it (as one root, and as 200 roots). How long it takes is for `npm run bench`.
  */
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
 import { buildDerivations } from '../helpers/nix-fixtures.js';
@@ -22,13 +23,16 @@ afterAll(async () => {
   await fake?.close();
 });
 
-/** The push's own duration, from its closing log line. */
-function pushSeconds(stdout: string): number {
-  return Number(/already cached, .* in (\d+(?:\.\d+)?) s\./.exec(stdout)?.[1] ?? NaN);
+/** The requests a push made to the fake's API, as "METHOD path" with ids masked. */
+function apiCalls(from: number): string[] {
+  return fake.requests
+    .slice(from)
+    .filter((r) => r.target === 'api')
+    .map((r) => `${r.method} ${r.path.replace(/\/\d+(?=\/|$)/g, '/ID')}`);
 }
 
 describe('push of 200 paths (bundle, real Nix)', () => {
-  it('pushes 200 paths, then a second push uploads nothing in under a second', async () => {
+  it('pushes 200 paths, then a second push uploads nothing and asks only for its sessions', async () => {
     const first = await runAction('push', {
       inputs: pushFakeInputs(fake, { paths: paths['top'] as string }),
       secrets: [fake.apiToken],
@@ -37,6 +41,7 @@ describe('push of 200 paths (bundle, real Nix)', () => {
     expect(first.outputs['pushed']).toBe('200');
 
     const before = fake.requests.length;
+    const objectsAfterFirst = fake.objectKeys().length;
     const second = await runAction('push', {
       inputs: pushFakeInputs(fake, { paths: paths['top'] as string }),
       secrets: [fake.apiToken],
@@ -45,14 +50,31 @@ describe('push of 200 paths (bundle, real Nix)', () => {
     expect(second.outputs['pushed']).toBe('0');
     expect(second.outputs['skipped-cached']).toBe('200');
     expect(fake.requests.slice(before).filter((r) => r.target === 's3')).toEqual([]);
-    expect(pushSeconds(second.stdout)).toBeLessThan(1);
+    // The only public read is verify's look at the one root's narinfo.
+    expect(fake.requests.slice(before).filter((r) => r.target === 'public').length).toBeLessThanOrEqual(1);
+    const calls = apiCalls(before);
+    // First contact (health, cache-config), one session for the one root, its complete: no request per path.
+    expect(calls.filter((c) => c === 'POST /api/pending_closures')).toHaveLength(1);
+    expect(calls.length).toBeLessThanOrEqual(5);
+    expect(calls.filter((c) => /sign|multipart|objects/.test(c))).toEqual([]);
+    expect(fake.objectKeys().length).toBe(objectsAfterFirst);
 
+    const beforeRoots = fake.requests.length;
     const asRoots = await runAction('push', {
       inputs: pushFakeInputs(fake, { paths: Object.values(paths).join('\n') }),
       secrets: [fake.apiToken],
     });
     expect(asRoots.code).toBe(0);
     expect(asRoots.outputs['skipped-cached']).toBe('200');
-    expect(pushSeconds(asRoots.stdout)).toBeLessThan(1);
+    expect(fake.requests.slice(beforeRoots).filter((r) => r.target === 's3')).toEqual([]);
+    expect(fake.requests.slice(beforeRoots).filter((r) => r.target === 'public').length).toBeLessThanOrEqual(
+      200,
+    );
+    const rootCalls = apiCalls(beforeRoots);
+    // One session per root (the protocol's unit), nothing else per path.
+    expect(rootCalls.filter((c) => c === 'POST /api/pending_closures')).toHaveLength(200);
+    expect(rootCalls.length).toBeLessThanOrEqual(200 * 2 + 3);
+    expect(rootCalls.filter((c) => /sign|multipart|objects/.test(c))).toEqual([]);
+    expect(fake.objectKeys().length).toBe(objectsAfterFirst);
   }, 120_000);
 });

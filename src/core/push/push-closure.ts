@@ -16,8 +16,15 @@ import { localBuildLogFinder, type BuildLogFinder } from './build-log.js';
 import { verifyAtPublicUrl, type VerifyResult } from './cache-verify.js';
 import { PathFilter, type PathFilterOptions } from './path-filter.js';
 import { applyFilter, planPush, type PushPlan, type SkippedPath } from './push-plan.js';
-import { runPush, type PathOutcome, type PushRunResult } from './push-run.js';
-import { findUpstreamPaths } from './upstream-filter.js';
+import {
+  openSessions,
+  pathsLacking,
+  runPush,
+  type OpenedSession,
+  type PathOutcome,
+  type PushRunResult,
+} from './push-run.js';
+import { askUpstream, signedUpstream, type UpstreamCandidate } from './upstream-filter.js';
 
 export interface PushRequest {
   /** Top-level store paths, resolved. */
@@ -108,7 +115,13 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
     throw error;
   }
 
-  const base = {
+  const base: {
+    roots: readonly string[];
+    closureSize: number;
+    considered: number;
+    upstream: readonly SkippedPath[];
+    filtered: readonly SkippedPath[];
+  } = {
     roots: plan.roots,
     closureSize: plan.closure.size,
     considered: plan.push.size,
@@ -160,6 +173,40 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
     logger.warn(warning);
   }
 
+  // Our cache answers first: only the paths it lacks are asked upstream, so a re-push of a cached
+  // closure makes no upstream request.
+  let opened: readonly OpenedSession[] | undefined;
+  if (request.upstream.enabled && request.upstream.caches.length > 0) {
+    const first = await logger.group('Upload sessions', () => openSessions(plan, deps.client, logger));
+    const lacking = pathsLacking(plan, first);
+    const served = await logger.group('Upstream', async () => {
+      const verdicts = await askUpstream(
+        lacking.map((planned) => upstreamCandidate(planned.info)),
+        {
+          caches: request.upstream.caches,
+          logger,
+          ...(deps.fetch ? { fetch: deps.fetch } : {}),
+        },
+      );
+      logger.info(
+        `${lacking.length} path(s) missing from this cache were asked upstream (${request.upstream.caches.join(', ')}); ${verdicts.size} served there, not pushed.`,
+      );
+      return verdicts;
+    });
+    if (served.size === 0) opened = first;
+    else {
+      // The sessions above register the upstream paths too: plan again without them. The first
+      // sessions stay open, uncommitted, and the server's GC removes them (failed-uploads-older-than);
+      // nothing of them is ever visible.
+      plan = replan(plan, request, deps, new Map([...signedVerdicts(plan), ...served]));
+      logger.info(
+        `${first.length} session(s) opened before the upstream answer are left for the server's GC; ${plan.sessions.length} new session(s).`,
+      );
+      base.considered = plan.push.size;
+      base.upstream = plan.upstream;
+    }
+  }
+
   const uploadStarted = now();
   const run: PushRunResult = await runPush(plan, {
     client: deps.client,
@@ -170,6 +217,7 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
     ...(deps.memoryBudget !== undefined ? { memoryBudget: deps.memoryBudget } : {}),
     ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
     ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
+    ...(opened ? { opened } : {}),
   });
   const uploadMs = now() - uploadStarted;
   warnings.push(...run.warnings);
@@ -182,10 +230,10 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
   );
   const problems: string[] = [];
   if (notPushed.length > 0) problems.push(describeNotPushed(notPushed, plan.push.size, run.stoppedBecause));
-  const openSessions = run.sessions.filter((s) => !s.completed);
-  if (notPushed.length === 0 && openSessions.length > 0) {
+  const unfinishedSessions = run.sessions.filter((s) => !s.completed);
+  if (notPushed.length === 0 && unfinishedSessions.length > 0) {
     problems.push(
-      `${openSessions.length} upload session(s) could not be completed: ${openSessions.map((s) => `${s.root} (${s.reason ?? 'unknown'})`).join('; ')}`,
+      `${unfinishedSessions.length} upload session(s) could not be completed: ${unfinishedSessions.map((s) => `${s.root} (${s.reason ?? 'unknown'})`).join('; ')}`,
     );
   }
 
@@ -278,31 +326,18 @@ async function queryClosure(
   }
 }
 
+/** The plan before any request: the user's filters, and upstream by signature (no request needed). */
 async function makePlan(request: PushRequest, infos: PathInfo[], deps: PushDeps): Promise<PushPlan> {
   const { logger } = deps;
   const filter = new PathFilter(request.filter);
   const { kept, filtered } = applyFilter(infos, filter);
   if (filtered.length > 0)
     logger.info(`${filtered.length} path(s) left out by include/exclude/max-path-size.`);
-  let upstream = new Map<string, string>();
-  if (request.upstream.enabled && kept.length > 0) {
-    upstream = await findUpstreamPaths(
-      kept.map((info) => ({
-        path: info.path,
-        hash: info.path.slice(info.path.lastIndexOf('/') + 1, info.path.lastIndexOf('/') + 33),
-        signatures: info.signatures,
-      })),
-      {
-        caches: request.upstream.caches,
-        keyNames: request.upstream.keyNames,
-        logger,
-        ...(deps.fetch ? { fetch: deps.fetch } : {}),
-      },
-    );
-    logger.info(
-      `${upstream.size} path(s) are served by an upstream cache (${request.upstream.caches.join(', ')}) and are not pushed.`,
-    );
-  }
+  const upstream = request.upstream.enabled
+    ? signedUpstream(kept.map(upstreamCandidate), request.upstream.keyNames)
+    : new Map<string, string>();
+  if (upstream.size > 0)
+    logger.info(`${upstream.size} path(s) are signed by an upstream key and are not pushed.`);
   const plan = planPush({
     roots: request.roots,
     infos,
@@ -311,7 +346,35 @@ async function makePlan(request: PushRequest, infos: PathInfo[], deps: PushDeps)
     findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
   });
   logger.info(`${plan.push.size} path(s) to send in ${plan.sessions.length} upload session(s).`);
-  return plan;
+  return Promise.resolve(plan);
+}
+
+/** The same closure planned again with more upstream verdicts. */
+function replan(
+  plan: PushPlan,
+  request: PushRequest,
+  deps: PushDeps,
+  upstream: ReadonlyMap<string, string>,
+): PushPlan {
+  return planPush({
+    roots: request.roots,
+    infos: [...plan.closure.values()].map((planned) => planned.info),
+    filter: new PathFilter(request.filter),
+    upstream,
+    findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
+  });
+}
+
+function signedVerdicts(plan: PushPlan): Map<string, string> {
+  return new Map(plan.upstream.map((skipped) => [skipped.path, skipped.reason]));
+}
+
+function upstreamCandidate(info: {
+  readonly path: string;
+  readonly signatures: readonly string[];
+}): UpstreamCandidate {
+  const base = info.path.slice(info.path.lastIndexOf('/') + 1);
+  return { path: info.path, hash: base.slice(0, 32), signatures: info.signatures };
 }
 
 function describeNotPushed(

@@ -85,6 +85,14 @@ export interface PushRunDeps {
   /** NARs serialised and compressed at once (default: cores + 2). */
   readonly cpuSlots?: number;
   readonly signal?: AbortSignal;
+  /** Sessions already opened for exactly this plan (by `openSessions`); else the run opens them. */
+  readonly opened?: readonly OpenedSession[];
+}
+
+/** One upload session of the plan and the server's answer to it (what is missing). */
+export interface OpenedSession {
+  readonly plan: SessionPlan;
+  readonly closure: PendingClosure;
 }
 
 interface MergedPending {
@@ -105,7 +113,7 @@ class PushRun {
   private readonly plan: PushPlan;
   private readonly deps: PushRunDeps;
   private readonly logger: Logger;
-  private readonly opened: Array<{ plan: SessionPlan; closure: PendingClosure }> = [];
+  private readonly opened: OpenedSession[] = [];
   private readonly merged = new Map<string, MergedPending>();
   /** Keys that are in the bucket now (stored by us, or found stored by another session). */
   private readonly satisfied = new Set<string>();
@@ -138,7 +146,8 @@ class PushRun {
 
   async run(): Promise<PushRunResult> {
     try {
-      await this.logger.group('Upload sessions', () => this.openSessions());
+      if (this.deps.opened) this.adopt(this.deps.opened);
+      else await this.logger.group('Upload sessions', () => this.openSessions());
       const work = this.pathsWithWork();
       const cachedCount = this.plan.push.size - work.length;
       this.logger.info(
@@ -157,26 +166,13 @@ class PushRun {
   // ---- 1. sessions ----------------------------------------------------------------------------
 
   private async openSessions(): Promise<void> {
-    // A few at a time (a push of many roots is many sessions); merged in plan order, so a later
-    // session's URL wins for a key pending in several, as in the Go client.
-    const created = new Array<PendingClosure | undefined>(this.plan.sessions.length);
-    const indexes = this.plan.sessions.map((_, index) => index);
-    const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
-      const session = this.plan.sessions[index] as SessionPlan;
-      created[index] = await this.deps.client.createPendingClosure({
-        closure: session.closureKey,
-        objects: sessionObjects(session, this.plan),
-      });
-    });
-    const failed = outcomes.find((outcome) => outcome.error !== undefined);
-    if (failed) throw failed.error;
-    for (const [index, session] of this.plan.sessions.entries()) {
-      const closure = created[index] as PendingClosure;
-      this.opened.push({ plan: session, closure });
-      for (const [key, object] of closure.pending) this.merged.set(key, { object, session: index });
-      this.logger.info(
-        `session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`,
-      );
+    this.adopt(await openSessions(this.plan, this.deps.client, this.logger));
+  }
+
+  private adopt(opened: readonly OpenedSession[]): void {
+    for (const [index, session] of opened.entries()) {
+      this.opened.push(session);
+      for (const [key, object] of session.closure.pending) this.merged.set(key, { object, session: index });
     }
   }
 
@@ -523,6 +519,42 @@ class PushRun {
       ...(stoppedBecause ? { stoppedBecause } : {}),
     };
   }
+}
+
+/**
+ * Opens the plan's upload sessions, a few at a time (a push of many roots is many sessions). Merged
+ * later in plan order, so a later session's URL wins for a key pending in several, as in the Go client.
+ */
+export async function openSessions(
+  plan: PushPlan,
+  client: Niks3Client,
+  logger: Logger,
+): Promise<OpenedSession[]> {
+  const created = new Array<PendingClosure | undefined>(plan.sessions.length);
+  const indexes = plan.sessions.map((_, index) => index);
+  const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
+    const session = plan.sessions[index] as SessionPlan;
+    created[index] = await client.createPendingClosure({
+      closure: session.closureKey,
+      objects: sessionObjects(session, plan),
+    });
+  });
+  const failed = outcomes.find((outcome) => outcome.error !== undefined);
+  if (failed) throw failed.error;
+  return plan.sessions.map((session, index) => {
+    const closure = created[index] as PendingClosure;
+    logger.info(`session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`);
+    return { plan: session, closure };
+  });
+}
+
+/** The planned paths that have an object pending in some opened session (our cache lacks them). */
+export function pathsLacking(plan: PushPlan, opened: readonly OpenedSession[]): PlannedPath[] {
+  const pending = new Set<string>();
+  for (const session of opened) for (const key of session.closure.pending.keys()) pending.add(key);
+  return [...plan.push.values()].filter((planned) =>
+    [planned.narinfoKey, planned.narKey, planned.listingKey].some((key) => pending.has(key)),
+  );
 }
 
 /** The sign request entry of one path (§3.2, §5.6). */
