@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5122);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1666);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5122:
+/***/ 1666:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31116,6 +31116,22 @@ const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createR
 var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: external "node:timers/promises"
 const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+;// CONCATENATED MODULE: ./src/core/nix/nar-mismatch.ts
+/**
+ * A NAR whose bytes differ from what Nix reported in path-info (shared/spec/niks3.md §4.4): the path
+ * is not pushed (a NAR that differs by one byte makes a cache Nix rejects), and a retry would not
+ * help. Thrown where the difference is found: the NAR writers and the NAR verifier.
+ */
+
+class NarMismatchError extends Error {
+    name = 'NarMismatchError';
+    /** `got`: what was found instead ("sha256-…, 123 bytes", "more than 120 bytes"). */
+    constructor(expected, got) {
+        super(`the NAR serialised for ${expected.path ?? 'the path'} does not match Nix's path-info (expected ${formatNarHash(expected.narHash)}, ${expected.narSize} bytes; got ${got}). ` +
+            'The store path may be corrupt: run `nix-store --verify-path` on it, or `nix store repair`.');
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/core/nix/nar-writer.ts
 /**
  * NAR serialisation of a filesystem path, byte-identical to `nix-store --dump` (niks3 spec §4.4),
@@ -31132,6 +31148,7 @@ const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createR
  * store every execute bit is set or none); names are raw bytes sorted byte-wise; no case-hack
  * (that is macOS only, see §11.7). Sockets, devices and FIFOs are an error.
  */
+
 
 
 
@@ -31588,13 +31605,10 @@ class NarVerifier extends external_node_stream_.Transform {
         return this.digestValue;
     }
     mismatch() {
-        const e = this.expected;
-        const what = e?.path ?? 'the path';
         const got = this.digestValue
             ? `${formatNarHash(this.digestValue)}, ${this.size} bytes`
-            : `more than ${e?.narSize ?? 0} bytes`;
-        return new Error(`the NAR serialised for ${what} does not match Nix's path-info (expected ${formatNarHash(e?.narHash ?? new Uint8Array(32))}, ${e?.narSize ?? 0} bytes; got ${got}). ` +
-            'The store path may be corrupt: run `nix-store --verify-path` on it, or `nix store repair`.');
+            : `more than ${this.expected?.narSize ?? 0} bytes`;
+        return new NarMismatchError(this.expected ?? { narHash: new Uint8Array(32), narSize: 0 }, got);
     }
 }
 /** sha256 and size of the NAR of `path` (streams it once). */
@@ -31606,6 +31620,210 @@ async function hashNar(path) {
         size += chunk.length;
     }
     return { narHash: hash.digest(), narSize: size };
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/nar-buffer.ts
+/**
+ * The NAR of a small store path serialised straight into one buffer of the size Nix reported, with
+ * its `.ls` listing from the same pass: every file is read with `readSync` directly into its place
+ * in the NAR, so there is no chunk, no copy and no stream per file. The push uses it for NARs of at
+ * most 10 MiB (single PUTs), which are most paths; larger NARs are streamed (`narStreamWithListing`).
+ *
+ * The bytes are those of `nix-store --dump` (the same rules as nar-writer.ts). A tree whose NAR
+ * would not be exactly `narSize` bytes fails with NarMismatchError at the first byte too many, or
+ * at the end when it is short.
+ */
+
+
+const enc = (text) => {
+    const bytes = Buffer.from(text, 'utf8');
+    const out = Buffer.alloc(8 + ((bytes.length + 7) & ~7));
+    out.writeUInt32LE(bytes.length, 0);
+    bytes.copy(out, 8);
+    return out;
+};
+const MAGIC = enc('nix-archive-1');
+const OPEN_TYPE = Buffer.concat([enc('('), enc('type')]);
+const CLOSE = enc(')');
+const REGULAR = enc('regular');
+const EXECUTABLE = Buffer.concat([enc('executable'), enc('')]);
+const CONTENTS = enc('contents');
+const DIRECTORY = enc('directory');
+const ENTRY_NAME = Buffer.concat([enc('entry'), enc('('), enc('name')]);
+const NODE = enc('node');
+const SYMLINK_TARGET = Buffer.concat([enc('symlink'), enc('target')]);
+class Overflow extends Error {
+}
+class BufferWriter {
+    pos = 0;
+    buf;
+    constructor(buf) {
+        this.buf = buf;
+    }
+    /** Room for `n` more bytes, or Overflow. */
+    room(n) {
+        if (this.pos + n > this.buf.length)
+            throw new Overflow();
+    }
+    token(bytes) {
+        this.room(bytes.length);
+        bytes.copy(this.buf, this.pos);
+        this.pos += bytes.length;
+    }
+    u64(n) {
+        this.room(8);
+        this.buf.writeUInt32LE(n % 0x1_0000_0000, this.pos);
+        this.buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.pos + 4);
+        this.pos += 8;
+    }
+    /** Zero padding to the next multiple of 8 after `length` bytes of a string or file. */
+    pad(length) {
+        const pad = (8 - (length % 8)) % 8;
+        if (pad === 0)
+            return;
+        this.room(pad);
+        this.buf.fill(0, this.pos, this.pos + pad);
+        this.pos += pad;
+    }
+    bytes(value) {
+        this.u64(value.length);
+        this.room(value.length);
+        value.copy(this.buf, this.pos);
+        this.pos += value.length;
+        this.pad(value.length);
+    }
+    /** Reads `size` bytes of the open file straight into the NAR. */
+    file(fd, size, path) {
+        this.room(size);
+        let got = 0;
+        while (got < size) {
+            const n = (0,external_node_fs_namespaceObject.readSync)(fd, this.buf, this.pos + got, size - got, got);
+            if (n === 0)
+                throw new Error(`NAR serialisation: ${nar_buffer_describe(path)} shrank while being read (expected ${size} bytes, got ${got})`);
+            got += n;
+        }
+        this.pos += size;
+        this.pad(size);
+    }
+}
+function nar_buffer_describe(path) {
+    return JSON.stringify(path.toString('utf8'));
+}
+function fsError(error, action, path) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new Error(`NAR serialisation: cannot ${action} ${nar_buffer_describe(path)}: ${message}`, { cause: error });
+}
+function node(w, path, st) {
+    w.token(OPEN_TYPE);
+    let entry;
+    if (st.isDirectory()) {
+        w.token(DIRECTORY);
+        let names;
+        try {
+            names = (0,external_node_fs_namespaceObject.readdirSync)(path, { encoding: 'buffer' });
+        }
+        catch (error) {
+            throw fsError(error, 'list the directory', path);
+        }
+        names.sort((a, b) => Buffer.compare(a, b));
+        const entries = Object.create(null);
+        for (const name of names) {
+            const child = Buffer.concat([path, nar_buffer_SLASH, name]);
+            let childSt;
+            try {
+                childSt = (0,external_node_fs_namespaceObject.lstatSync)(child);
+            }
+            catch (error) {
+                throw fsError(error, 'stat', child);
+            }
+            w.token(ENTRY_NAME);
+            w.bytes(name);
+            w.token(NODE);
+            entries[name.toString('utf8')] = node(w, child, childSt);
+            w.token(CLOSE);
+        }
+        entry = { type: 'directory', entries };
+    }
+    else if (st.isFile()) {
+        w.token(REGULAR);
+        const executable = (st.mode & 0o100) !== 0;
+        if (executable)
+            w.token(EXECUTABLE);
+        w.token(CONTENTS);
+        const size = st.size;
+        w.u64(size);
+        const regular = { type: 'regular', size };
+        if (executable)
+            regular.executable = true;
+        regular.narOffset = w.pos;
+        if (size > 0) {
+            let fd;
+            try {
+                fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
+            }
+            catch (error) {
+                throw fsError(error, 'open', path);
+            }
+            try {
+                w.file(fd, size, path);
+            }
+            catch (error) {
+                if (error instanceof Overflow || (error instanceof Error && error.message.startsWith('NAR ')))
+                    throw error;
+                throw fsError(error, 'read', path);
+            }
+            finally {
+                (0,external_node_fs_namespaceObject.closeSync)(fd);
+            }
+        }
+        entry = regular;
+    }
+    else if (st.isSymbolicLink()) {
+        let target;
+        try {
+            target = (0,external_node_fs_namespaceObject.readlinkSync)(path, { encoding: 'buffer' });
+        }
+        catch (error) {
+            throw fsError(error, 'read the symlink', path);
+        }
+        w.token(SYMLINK_TARGET);
+        w.bytes(target);
+        entry = { type: 'symlink', target: target.toString('utf8') };
+    }
+    else {
+        throw new Error(`NAR serialisation: ${nar_buffer_describe(path)} is neither a regular file, a directory nor a symlink`);
+    }
+    w.token(CLOSE);
+    return entry;
+}
+const nar_buffer_SLASH = Buffer.from('/');
+/**
+ * The NAR of `path` in one new buffer of exactly `expected.narSize` bytes, and its listing. Throws
+ * NarMismatchError when the tree's NAR is not that long (the caller checks the hash).
+ */
+function narToBuffer(path, expected) {
+    const { narSize } = expected;
+    const root = Buffer.from(path, 'utf8');
+    const w = new BufferWriter(Buffer.allocUnsafe(narSize));
+    let st;
+    try {
+        st = (0,external_node_fs_namespaceObject.lstatSync)(root);
+    }
+    catch (error) {
+        throw fsError(error, 'stat', root);
+    }
+    try {
+        w.token(MAGIC);
+        const entry = node(w, root, st);
+        if (w.pos !== narSize)
+            throw new NarMismatchError(expected, `${w.pos} bytes`);
+        return { nar: w.buf, listing: { version: 1, root: entry } };
+    }
+    catch (error) {
+        if (error instanceof Overflow)
+            throw new NarMismatchError(expected, `more than ${narSize} bytes`);
+        throw error;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/core/push/nar-upload.ts
@@ -31631,6 +31849,8 @@ async function hashNar(path) {
 
 
 
+
+
 const zstdCompressAsync = (0,external_node_util_.promisify)(external_node_zlib_.zstdCompress);
 const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
@@ -31643,10 +31863,7 @@ function partSizeFor(narSize) {
     const sixteen = 16 * 1024 * 1024;
     return Math.min(MAX_PART_SIZE, Math.ceil(needed / sixteen) * sixteen);
 }
-/** A NAR whose bytes differ from what Nix reported: the path is not pushed. Not worth a retry. */
-class NarMismatchError extends Error {
-    name = 'NarMismatchError';
-}
+
 function zstdLevelParams(level) {
     return { params: { [external_node_zlib_.constants.ZSTD_c_compressionLevel]: level } };
 }
@@ -31766,7 +31983,7 @@ async function uploadNar(planned, target, ctx) {
             catch (error) {
                 if (!(error instanceof SupersededUpload)) {
                     await sink.settle();
-                    throw asNarError(error);
+                    throw error;
                 }
             }
             // Unless superseded, the NAR checked out here (the pipeline fails otherwise): send the last
@@ -31802,46 +32019,27 @@ async function withSlot(ctx, fn) {
     }
 }
 /**
- * A small NAR, whole: serialised into one buffer of exactly `narSize` bytes while being hashed, then
- * compressed in one go on the thread pool (no stream machinery per chunk: most paths are small).
+ * A small NAR, whole: serialised straight into one buffer of exactly `narSize` bytes (files read
+ * into their place), hashed in one call, then compressed in one go on the thread pool (no stream
+ * machinery per chunk: most paths are small).
  */
 async function compressWhole(planned, ctx) {
     const { info } = planned;
-    const source = narStreamWithListing(info.path);
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    const nar = Buffer.allocUnsafe(info.narSize);
-    let size = 0;
-    try {
-        for await (const chunk of source.stream) {
-            const bytes = chunk;
-            if (size + bytes.length > nar.length)
-                throw mismatch(planned, `more than ${info.narSize} bytes`);
-            bytes.copy(nar, size);
-            hash.update(bytes);
-            size += bytes.length;
-            ctx.onNarBytes(bytes.length);
-            if (ctx.signal.aborted)
-                throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
-        }
-    }
-    finally {
-        source.stream.destroy();
-    }
-    const digest = hash.digest();
-    if (size !== info.narSize || !digest.equals(info.narHash))
-        throw mismatch(planned, `${formatNarHash(digest)}, ${size} bytes`);
+    const expected = { narHash: info.narHash, narSize: info.narSize, path: info.path };
+    const { nar, listing } = narToBuffer(info.path, expected);
+    const digest = (0,external_node_crypto_.createHash)('sha256').update(nar).digest();
+    if (!digest.equals(info.narHash))
+        throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${nar.length} bytes`);
+    ctx.onNarBytes(nar.length);
+    if (ctx.signal.aborted)
+        throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
     // Output chunks of up to 1 MiB: a few thread-pool jobs and main-thread callbacks per NAR instead
     // of one per 16 KiB of output (node:zlib's default chunk size), without a worst-case-sized buffer.
     const body = await zstdCompressAsync(nar, {
         ...zstdLevelParams(ctx.compressionLevel),
         chunkSize: Math.min(compressBound(info.narSize), 1024 * 1024),
     });
-    return { body, listing: await source.listing };
-}
-function mismatch(planned, got) {
-    const { info } = planned;
-    return new NarMismatchError(`the NAR serialised for ${info.path} does not match Nix's path-info (expected ${formatNarHash(info.narHash)}, ${info.narSize} bytes; got ${got}). ` +
-        'The store path may be corrupt: run `nix-store --verify-path` on it, or `nix store repair`.');
+    return { body, listing };
 }
 /** A pass-through that reports uncompressed NAR bytes for progress. */
 function progressTap(ctx) {
@@ -31851,11 +32049,6 @@ function progressTap(ctx) {
             callback(null, chunk);
         },
     });
-}
-function asNarError(error) {
-    if (error instanceof Error && /does not match Nix's path-info/.test(error.message))
-        return new NarMismatchError(error.message);
-    return error;
 }
 /** Thrown into the pipeline to stop reading once another session has stored the same NAR. */
 class SupersededUpload extends Error {

@@ -19,6 +19,7 @@ import { open } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { formatNarHash } from './nar-hash.js';
+import { NarMismatchError, type NarExpectation } from './nar-mismatch.js';
 
 export interface NarListingRegular {
   type: 'regular';
@@ -483,10 +484,9 @@ export class NarVerifier extends Transform {
   size = 0;
   private readonly hash: Hash = createHash('sha256');
   private digestValue: Buffer | undefined;
-  private readonly expected:
-    { readonly narHash: Uint8Array; readonly narSize: number; readonly path?: string } | undefined;
+  private readonly expected: NarExpectation | undefined;
 
-  constructor(expected?: { readonly narHash: Uint8Array; readonly narSize: number; readonly path?: string }) {
+  constructor(expected?: NarExpectation) {
     super();
     this.expected = expected;
   }
@@ -520,15 +520,10 @@ export class NarVerifier extends Transform {
   }
 
   private mismatch(): Error {
-    const e = this.expected;
-    const what = e?.path ?? 'the path';
     const got = this.digestValue
       ? `${formatNarHash(this.digestValue)}, ${this.size} bytes`
-      : `more than ${e?.narSize ?? 0} bytes`;
-    return new Error(
-      `the NAR serialised for ${what} does not match Nix's path-info (expected ${formatNarHash(e?.narHash ?? new Uint8Array(32))}, ${e?.narSize ?? 0} bytes; got ${got}). ` +
-        'The store path may be corrupt: run `nix-store --verify-path` on it, or `nix store repair`.',
-    );
+      : `more than ${this.expected?.narSize ?? 0} bytes`;
+    return new NarMismatchError(this.expected ?? { narHash: new Uint8Array(32), narSize: 0 }, got);
   }
 }
 

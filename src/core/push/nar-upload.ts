@@ -27,7 +27,9 @@ import {
   renderNarListing,
   type NarListing,
 } from '../nix/nar-writer.js';
+import { narToBuffer } from '../nix/nar-buffer.js';
 import { formatNarHash } from '../nix/nar-hash.js';
+import { NarMismatchError } from '../nix/nar-mismatch.js';
 import { OBJECT_HEADERS } from '../nix/object-keys.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { PlannedPath } from './push-plan.js';
@@ -46,10 +48,7 @@ export function partSizeFor(narSize: number): number {
   return Math.min(MAX_PART_SIZE, Math.ceil(needed / sixteen) * sixteen);
 }
 
-/** A NAR whose bytes differ from what Nix reported: the path is not pushed. Not worth a retry. */
-export class NarMismatchError extends Error {
-  override readonly name = 'NarMismatchError';
-}
+export { NarMismatchError } from '../nix/nar-mismatch.js';
 
 export interface UploadContext {
   readonly client: Niks3Client;
@@ -227,7 +226,7 @@ async function uploadNar(
       } catch (error) {
         if (!(error instanceof SupersededUpload)) {
           await sink.settle();
-          throw asNarError(error);
+          throw error;
         }
       }
       // Unless superseded, the NAR checked out here (the pipeline fails otherwise): send the last
@@ -263,50 +262,29 @@ async function withSlot<T>(ctx: UploadContext, fn: () => Promise<T>): Promise<T>
 }
 
 /**
- * A small NAR, whole: serialised into one buffer of exactly `narSize` bytes while being hashed, then
- * compressed in one go on the thread pool (no stream machinery per chunk: most paths are small).
+ * A small NAR, whole: serialised straight into one buffer of exactly `narSize` bytes (files read
+ * into their place), hashed in one call, then compressed in one go on the thread pool (no stream
+ * machinery per chunk: most paths are small).
  */
 async function compressWhole(
   planned: PlannedPath,
   ctx: UploadContext,
 ): Promise<{ body: Buffer; listing: NarListing }> {
   const { info } = planned;
-  const source = narStreamWithListing(info.path);
-  const hash = createHash('sha256');
-  const nar = Buffer.allocUnsafe(info.narSize);
-  let size = 0;
-  try {
-    for await (const chunk of source.stream) {
-      const bytes = chunk as Buffer;
-      if (size + bytes.length > nar.length) throw mismatch(planned, `more than ${info.narSize} bytes`);
-      bytes.copy(nar, size);
-      hash.update(bytes);
-      size += bytes.length;
-      ctx.onNarBytes(bytes.length);
-      if (ctx.signal.aborted)
-        throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
-    }
-  } finally {
-    source.stream.destroy();
-  }
-  const digest = hash.digest();
-  if (size !== info.narSize || !digest.equals(info.narHash))
-    throw mismatch(planned, `${formatNarHash(digest)}, ${size} bytes`);
+  const expected = { narHash: info.narHash, narSize: info.narSize, path: info.path };
+  const { nar, listing } = narToBuffer(info.path, expected);
+  const digest = createHash('sha256').update(nar).digest();
+  if (!digest.equals(info.narHash))
+    throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${nar.length} bytes`);
+  ctx.onNarBytes(nar.length);
+  if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
   // Output chunks of up to 1 MiB: a few thread-pool jobs and main-thread callbacks per NAR instead
   // of one per 16 KiB of output (node:zlib's default chunk size), without a worst-case-sized buffer.
   const body = await zstdCompressAsync(nar, {
     ...zstdLevelParams(ctx.compressionLevel),
     chunkSize: Math.min(compressBound(info.narSize), 1024 * 1024),
   });
-  return { body, listing: await source.listing };
-}
-
-function mismatch(planned: PlannedPath, got: string): NarMismatchError {
-  const { info } = planned;
-  return new NarMismatchError(
-    `the NAR serialised for ${info.path} does not match Nix's path-info (expected ${formatNarHash(info.narHash)}, ${info.narSize} bytes; got ${got}). ` +
-      'The store path may be corrupt: run `nix-store --verify-path` on it, or `nix store repair`.',
-  );
+  return { body, listing };
 }
 
 /** A pass-through that reports uncompressed NAR bytes for progress. */
@@ -317,12 +295,6 @@ function progressTap(ctx: UploadContext): Transform {
       callback(null, chunk);
     },
   });
-}
-
-function asNarError(error: unknown): unknown {
-  if (error instanceof Error && /does not match Nix's path-info/.test(error.message))
-    return new NarMismatchError(error.message);
-  return error;
 }
 
 /** Thrown into the pipeline to stop reading once another session has stored the same NAR. */
