@@ -30315,9 +30315,9 @@ function objectPutHeaders(type) {
  * Build logs (shared/spec/niks3.md §4.6): for a path with a deriver, the local log under
  * `<parent of the store dir>/var/log/nix/drvs/<2 chars>/<rest of the drv name>`, plain or `.bz2`.
  * Sent "when cheap": only logs that exist and are not huge; `.bz2` logs (Nix's default) are
- * decompressed by ONE `bzip2` loop in a child process started before the uploads (one fork of a
- * small process, not one per log from a process holding upload buffers). A log that cannot be read
- * only warns; logs never fail a push.
+ * decompressed by one `bzip2 -d` process per 500 logs, started before the uploads (not one process
+ * per log: each fork costs more CPU than the log's upload). A log that cannot be read only warns;
+ * logs never fail a push.
  */
 
 
@@ -30355,11 +30355,13 @@ function localBuildLogFinder(storeDir, logDir) {
 }
 /** Largest decompressed log that is sent. */
 const MAX_DECOMPRESSED_LOG_BYTES = 256 * 1024 * 1024;
-/** Log files per `bzip2` loop (keeps the argument list well under ARG_MAX). */
+/** Log files per `bzip2` run (keeps the argument list well under ARG_MAX). */
 const BATCH = 500;
 /**
- * Reads many build logs: plain ones directly, `.bz2` ones from a private temporary directory that
- * one shell loop fills with `bzip2 -dc`, started as soon as the reader is made.
+ * Reads many build logs: plain ones directly, `.bz2` ones from a private temporary directory: each
+ * is copied there as `<i>.bz2` and one `bzip2 -d` per batch of files decompresses them all in
+ * place (one process for hundreds of logs, not one per log), started as soon as the reader is made.
+ * A file bzip2 cannot decompress is left without output (bzip2 goes on with the next one).
  */
 class BuildLogReader {
     dir;
@@ -30373,14 +30375,23 @@ class BuildLogReader {
         }
         const dir = (0,external_node_fs_namespaceObject.mkdtempSync)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'nix-cache-logs-'));
         this.dir = dir;
-        compressed.forEach((log, i) => this.index.set(log.file, (0,external_node_path_namespaceObject.join)(dir, String(i))));
+        const inputs = [];
+        compressed.forEach((log, i) => {
+            const copy = (0,external_node_path_namespaceObject.join)(dir, `${i}.bz2`);
+            try {
+                (0,external_node_fs_namespaceObject.copyFileSync)(log.file, copy);
+                inputs.push(copy);
+            }
+            catch {
+                // unreadable: read() reports it
+            }
+            this.index.set(log.file, (0,external_node_path_namespaceObject.join)(dir, String(i)));
+        });
         const batches = [];
-        for (let start = 0; start < compressed.length; start += BATCH) {
-            const files = compressed.slice(start, start + BATCH).map((log) => log.file);
-            // $1 = output dir, $2 = first index, then the files; a failed file leaves no output.
-            const script = 'd=$1; i=$2; shift 2; for f in "$@"; do bzip2 -dc -- "$f" > "$d/$i.tmp" 2>/dev/null && mv "$d/$i.tmp" "$d/$i"; i=$((i+1)); done';
+        for (let start = 0; start < inputs.length; start += BATCH) {
+            const files = inputs.slice(start, start + BATCH);
             batches.push(new Promise((resolve) => {
-                const child = (0,external_node_child_process_namespaceObject.spawn)('sh', ['-c', script, 'sh', dir, String(start), ...files], { stdio: 'ignore' });
+                const child = (0,external_node_child_process_namespaceObject.spawn)('bzip2', ['-d', '-q', '--', ...files], { stdio: 'ignore' });
                 child.on('error', () => resolve());
                 child.on('close', () => resolve());
             }));
@@ -31074,7 +31085,11 @@ class ByteBudget {
         this.total = Math.max(1, Math.floor(total));
         this.available = this.total;
     }
-    /** Waits until `bytes` are free, takes them, and returns the function that gives them back. */
+    /**
+     * Waits until `bytes` are free, takes them, and returns the function that gives them back.
+     * `release(keep)` gives back all but `keep` bytes (a small NAR keeps only its compressed size
+     * once its uncompressed buffer is done with); a later `release()` gives back the rest.
+     */
     async acquire(bytes) {
         const amount = Math.max(1, Math.min(this.total, Math.ceil(bytes)));
         if (this.waiters.length === 0 && this.available >= amount) {
@@ -31083,12 +31098,13 @@ class ByteBudget {
         else {
             await new Promise((resolve) => this.waiters.push({ bytes: amount, resolve }));
         }
-        let released = false;
-        return () => {
-            if (released)
+        let held = amount;
+        return (keep = 0) => {
+            const back = held - Math.max(0, Math.min(held, Math.ceil(keep)));
+            if (back <= 0)
                 return;
-            released = true;
-            this.available += amount;
+            held -= back;
+            this.available += back;
             this.wake();
         };
     }
@@ -31798,13 +31814,15 @@ function node(w, path, st) {
 }
 const nar_buffer_SLASH = Buffer.from('/');
 /**
- * The NAR of `path` in one new buffer of exactly `expected.narSize` bytes, and its listing. Throws
- * NarMismatchError when the tree's NAR is not that long (the caller checks the hash).
+ * The NAR of `path` in exactly `expected.narSize` bytes (the start of `into` when given and large
+ * enough, else a new buffer), and its listing. Throws NarMismatchError when the tree's NAR is not
+ * that long (the caller checks the hash).
  */
-function narToBuffer(path, expected) {
+function narToBuffer(path, expected, into) {
     const { narSize } = expected;
+    const target = into && into.length >= narSize ? into.subarray(0, narSize) : Buffer.allocUnsafe(narSize);
     const root = Buffer.from(path, 'utf8');
-    const w = new BufferWriter(Buffer.allocUnsafe(narSize));
+    const w = new BufferWriter(target);
     let st;
     try {
         st = (0,external_node_fs_namespaceObject.lstatSync)(root);
@@ -31953,6 +31971,7 @@ async function uploadNar(planned, target, ctx) {
         const release = await ctx.budget.acquire(info.narSize + compressBound(info.narSize));
         try {
             const { body, listing } = await withSlot(ctx, () => compressWhole(planned, ctx));
+            release(body.length);
             const stored = await putSmall(planned, target, body, ctx);
             return {
                 result: {
@@ -32026,21 +32045,42 @@ async function withSlot(ctx, fn) {
 async function compressWhole(planned, ctx) {
     const { info } = planned;
     const expected = { narHash: info.narHash, narSize: info.narSize, path: info.path };
-    const { nar, listing } = narToBuffer(info.path, expected);
-    const digest = (0,external_node_crypto_.createHash)('sha256').update(nar).digest();
-    if (!digest.equals(info.narHash))
-        throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${nar.length} bytes`);
-    ctx.onNarBytes(nar.length);
-    if (ctx.signal.aborted)
-        throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
-    // Output chunks of up to 1 MiB: a few thread-pool jobs and main-thread callbacks per NAR instead
-    // of one per 16 KiB of output (node:zlib's default chunk size), without a worst-case-sized buffer.
-    const body = await zstdCompressAsync(nar, {
-        ...zstdLevelParams(ctx.compressionLevel),
-        chunkSize: Math.min(compressBound(info.narSize), 1024 * 1024),
-    });
-    return { body, listing };
+    const scratch = narScratch.pop();
+    const own = scratch && scratch.length >= info.narSize ? scratch : undefined;
+    let nar;
+    try {
+        const serialised = narToBuffer(info.path, expected, own);
+        nar = serialised.nar;
+        const digest = (0,external_node_crypto_.createHash)('sha256').update(nar).digest();
+        if (!digest.equals(info.narHash))
+            throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${nar.length} bytes`);
+        ctx.onNarBytes(nar.length);
+        if (ctx.signal.aborted)
+            throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
+        // Output chunks of up to 1 MiB: a few thread-pool jobs and main-thread callbacks per NAR instead
+        // of one per 16 KiB of output (node:zlib's default chunk size), without a worst-case-sized buffer.
+        const body = await zstdCompressAsync(nar, {
+            ...zstdLevelParams(ctx.compressionLevel),
+            chunkSize: Math.min(compressBound(info.narSize), 1024 * 1024),
+        });
+        return { body, listing: serialised.listing };
+    }
+    finally {
+        // The buffer goes back for the next small NAR: ours, or the new one when it was larger.
+        const fresh = !own && nar && nar.length >= SCRATCH_MIN && nar.length <= SCRATCH_MAX ? nar : undefined;
+        const back = fresh ?? scratch;
+        if (back)
+            narScratch.push(back);
+    }
 }
+/**
+ * NAR buffers of finished small NARs, reused by the next ones (each is filled, hashed and handed to
+ * zstd while its path holds a CPU slot, so at most cpuSlots of them are in use): most of a push's
+ * bytes then need no fresh allocation, and the garbage collector has little to do.
+ */
+const narScratch = [];
+const SCRATCH_MIN = 256 * 1024;
+const SCRATCH_MAX = DEFAULT_PART_SIZE + 1024 * 1024;
 /** A pass-through that reports uncompressed NAR bytes for progress. */
 function progressTap(ctx) {
     return new external_node_stream_.Transform({

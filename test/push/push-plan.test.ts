@@ -105,6 +105,24 @@ describe('ByteBudget', () => {
     huge();
     expect(budget.inUse).toBe(0);
   });
+
+  it('gives back part of a grant and wakes a waiter that now fits', async () => {
+    const budget = new ByteBudget(100);
+    const a = await budget.acquire(90);
+    let granted = false;
+    const b = budget.acquire(50).then((release) => {
+      granted = true;
+      return release;
+    });
+    a(40);
+    expect(budget.inUse).toBe(90);
+    expect(await b.then(() => granted)).toBe(true);
+    a(60); // keeping more than is held changes nothing
+    expect(budget.inUse).toBe(90);
+    a();
+    (await b)();
+    expect(budget.inUse).toBe(0);
+  });
 });
 
 describe('part sizes and pin names', () => {

@@ -179,13 +179,19 @@ function node(w: BufferWriter, path: Buffer, st: Stats): NarListingEntry {
 const SLASH = Buffer.from('/');
 
 /**
- * The NAR of `path` in one new buffer of exactly `expected.narSize` bytes, and its listing. Throws
- * NarMismatchError when the tree's NAR is not that long (the caller checks the hash).
+ * The NAR of `path` in exactly `expected.narSize` bytes (the start of `into` when given and large
+ * enough, else a new buffer), and its listing. Throws NarMismatchError when the tree's NAR is not
+ * that long (the caller checks the hash).
  */
-export function narToBuffer(path: string, expected: NarExpectation): { nar: Buffer; listing: NarListing } {
+export function narToBuffer(
+  path: string,
+  expected: NarExpectation,
+  into?: Buffer,
+): { nar: Buffer; listing: NarListing } {
   const { narSize } = expected;
+  const target = into && into.length >= narSize ? into.subarray(0, narSize) : Buffer.allocUnsafe(narSize);
   const root = Buffer.from(path, 'utf8');
-  const w = new BufferWriter(Buffer.allocUnsafe(narSize));
+  const w = new BufferWriter(target);
   let st: Stats;
   try {
     st = lstatSync(root);

@@ -14,19 +14,24 @@ export class ByteBudget {
     this.available = this.total;
   }
 
-  /** Waits until `bytes` are free, takes them, and returns the function that gives them back. */
-  async acquire(bytes: number): Promise<() => void> {
+  /**
+   * Waits until `bytes` are free, takes them, and returns the function that gives them back.
+   * `release(keep)` gives back all but `keep` bytes (a small NAR keeps only its compressed size
+   * once its uncompressed buffer is done with); a later `release()` gives back the rest.
+   */
+  async acquire(bytes: number): Promise<(keep?: number) => void> {
     const amount = Math.max(1, Math.min(this.total, Math.ceil(bytes)));
     if (this.waiters.length === 0 && this.available >= amount) {
       this.available -= amount;
     } else {
       await new Promise<void>((resolve) => this.waiters.push({ bytes: amount, resolve }));
     }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.available += amount;
+    let held = amount;
+    return (keep = 0) => {
+      const back = held - Math.max(0, Math.min(held, Math.ceil(keep)));
+      if (back <= 0) return;
+      held -= back;
+      this.available += back;
       this.wake();
     };
   }

@@ -191,6 +191,7 @@ async function uploadNar(
     const release = await ctx.budget.acquire(info.narSize + compressBound(info.narSize));
     try {
       const { body, listing } = await withSlot(ctx, () => compressWhole(planned, ctx));
+      release(body.length);
       const stored = await putSmall(planned, target, body, ctx);
       return {
         result: {
@@ -272,20 +273,41 @@ async function compressWhole(
 ): Promise<{ body: Buffer; listing: NarListing }> {
   const { info } = planned;
   const expected = { narHash: info.narHash, narSize: info.narSize, path: info.path };
-  const { nar, listing } = narToBuffer(info.path, expected);
-  const digest = createHash('sha256').update(nar).digest();
-  if (!digest.equals(info.narHash))
-    throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${nar.length} bytes`);
-  ctx.onNarBytes(nar.length);
-  if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
-  // Output chunks of up to 1 MiB: a few thread-pool jobs and main-thread callbacks per NAR instead
-  // of one per 16 KiB of output (node:zlib's default chunk size), without a worst-case-sized buffer.
-  const body = await zstdCompressAsync(nar, {
-    ...zstdLevelParams(ctx.compressionLevel),
-    chunkSize: Math.min(compressBound(info.narSize), 1024 * 1024),
-  });
-  return { body, listing };
+  const scratch = narScratch.pop();
+  const own = scratch && scratch.length >= info.narSize ? scratch : undefined;
+  let nar: Buffer | undefined;
+  try {
+    const serialised = narToBuffer(info.path, expected, own);
+    nar = serialised.nar;
+    const digest = createHash('sha256').update(nar).digest();
+    if (!digest.equals(info.narHash))
+      throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${nar.length} bytes`);
+    ctx.onNarBytes(nar.length);
+    if (ctx.signal.aborted)
+      throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
+    // Output chunks of up to 1 MiB: a few thread-pool jobs and main-thread callbacks per NAR instead
+    // of one per 16 KiB of output (node:zlib's default chunk size), without a worst-case-sized buffer.
+    const body = await zstdCompressAsync(nar, {
+      ...zstdLevelParams(ctx.compressionLevel),
+      chunkSize: Math.min(compressBound(info.narSize), 1024 * 1024),
+    });
+    return { body, listing: serialised.listing };
+  } finally {
+    // The buffer goes back for the next small NAR: ours, or the new one when it was larger.
+    const fresh = !own && nar && nar.length >= SCRATCH_MIN && nar.length <= SCRATCH_MAX ? nar : undefined;
+    const back = fresh ?? scratch;
+    if (back) narScratch.push(back);
+  }
 }
+
+/**
+ * NAR buffers of finished small NARs, reused by the next ones (each is filled, hashed and handed to
+ * zstd while its path holds a CPU slot, so at most cpuSlots of them are in use): most of a push's
+ * bytes then need no fresh allocation, and the garbage collector has little to do.
+ */
+const narScratch: Buffer[] = [];
+const SCRATCH_MIN = 256 * 1024;
+const SCRATCH_MAX = DEFAULT_PART_SIZE + 1024 * 1024;
 
 /** A pass-through that reports uncompressed NAR bytes for progress. */
 function progressTap(ctx: UploadContext): Transform {
