@@ -14,7 +14,7 @@ import {
   type FakeFly,
   type FakeMachine,
 } from '../fakes/fly/index.js';
-import { APP, ORG, ORG_TOKEN, deployFixture, type DeployFixture } from './deploy-fixture.js';
+import { APP, DEPLOY_TOKEN, ORG, ORG_TOKEN, deployFixture, type DeployFixture } from './deploy-fixture.js';
 
 function onlyMachine(fx: DeployFixture): FakeMachine {
   const machines = fx.fly.app(APP)?.liveMachines() ?? [];
@@ -143,6 +143,17 @@ describe('the real Fly API', () => {
     expect(run.code).toBe(0);
     expect(fx.fly.app(APP)?.org).toBe(ORG);
     expect(run.stdout).toContain("The Fly token reports itself limited to 'another-app'");
+  });
+
+  it('a refused operation names the token power it needs (destroy with a deploy token)', async () => {
+    fx = await deployFixture();
+    expect((await fx.run()).code).toBe(0);
+    const run = await fx.run({ mode: 'destroy', confirm: APP, 'fly-api-token': DEPLOY_TOKEN });
+    expect(run.code).toBe(1);
+    expect(run.errors.join('\n')).toMatch(
+      /delete app niks3-test answered HTTP 403.*deleting the app needs an org token \(`fly tokens create org`\)/s,
+    );
+    expect(fx.fly.app(APP)).toBeDefined();
   });
 
   it('a re-pushed tag is rolled forward with redeploy: true; a pinned digest is compared with what runs', async () => {
