@@ -65,21 +65,24 @@ describe('the real Fly API', () => {
     await fx.close();
   });
 
-  it('secrets are listed with the version just set, so a stale store does not leak into the next run', async () => {
-    fx = await deployFixture({ secretsStaleReads: 1 });
-    expect((await fx.run()).code).toBe(0);
-    const set = fx.fly.requests.find((r) => r.route === 'POST /v1/apps/:app/secrets');
-    const list = fx.fly.requests.find(
-      (r) => r.route === 'GET /v1/apps/:app/secrets' && (set?.seq ?? 0) < r.seq,
-    );
-    const version = String(fx.fly.app(APP)?.secretsVersion);
-    expect(list?.query['min_version']).toEqual([version]);
-    expect(list?.query['version']).toEqual([version]);
-    const before = fx.fly.requests.length;
-    const again = await fx.run();
-    expect(again.outputs['changed']).toBe('false');
-    expect(writesSince(fx, before)).toEqual([]);
-  });
+  it.each(['min_version', 'version'] as const)(
+    'secrets are listed with the version just set (store honouring %s), so a stale store does not leak into the next run',
+    async (secretsMinVersionParam) => {
+      fx = await deployFixture({ secretsStaleReads: 1, secretsMinVersionParam });
+      expect((await fx.run()).code).toBe(0);
+      const set = fx.fly.requests.find((r) => r.route === 'POST /v1/apps/:app/secrets');
+      const list = fx.fly.requests.find(
+        (r) => r.route === 'GET /v1/apps/:app/secrets' && (set?.seq ?? 0) < r.seq,
+      );
+      const version = String(fx.fly.app(APP)?.secretsVersion);
+      expect(list?.query['min_version']).toEqual([version]);
+      expect(list?.query['version']).toEqual([version]);
+      const before = fx.fly.requests.length;
+      const again = await fx.run();
+      expect(again.outputs['changed']).toBe('false');
+      expect(writesSince(fx, before)).toEqual([]);
+    },
+  );
 
   it('a machine changed by hand (metadata kept) is noticed and put back; then nothing changes', async () => {
     fx = await deployFixture();

@@ -297,7 +297,7 @@ route('POST', '/v1/apps/:app/secrets', (world, ctx) => {
 route('GET', '/v1/apps/:app/secrets', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', false);
   const show = ctx.url.searchParams.get('show_secrets') === 'true';
-  const min = Number(ctx.url.searchParams.get('min_version') ?? ctx.url.searchParams.get('version') ?? NaN);
+  const min = Number(ctx.url.searchParams.get(world.settings.secretsMinVersionParam) ?? NaN);
   const secrets = app.listSecrets(Number.isInteger(min) ? min : undefined);
   return json(200, { secrets: secrets.map((s) => secretJson(s, show)) });
 });

@@ -62,6 +62,11 @@ export interface FakeFlySettings {
    */
   readonly secretsStaleReads: number;
   /**
+   * Which query parameter of the secrets list the store honours as the minimum version: the API
+   * reference's `min_version`, or fly-go's `version` (fly.md §4.5.2, §10 Q5; unconfirmed).
+   */
+  readonly secretsMinVersionParam: 'min_version' | 'version';
+  /**
    * The undocumented `apps` field of `/v1/tokens/current` for org tokens (fly.md §10 Q4): empty,
    * or the apps of the org (so it looks like an app-scoped token).
    */
@@ -114,6 +119,7 @@ export const DEFAULT_SETTINGS: FakeFlySettings = {
   rateLimit: false,
   appCreateIdempotencyKey: 'ignored',
   secretsStaleReads: 1,
+  secretsMinVersionParam: 'min_version',
   orgTokenApps: 'empty',
   incompleteConfig: 'with-metadata',
 };
