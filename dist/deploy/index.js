@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8364);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2331);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8364:
+/***/ 2331:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28610,6 +28610,7 @@ function desiredState(settings) {
         config,
         configHash: configHash(config, settings.region),
         secretsHash: secretsHash(secrets, settings.secrets.apiToken),
+        redeploy: settings.redeploy === true,
     };
 }
 /** JSON with object keys sorted at every level, so equal values always give equal text. */
@@ -29162,15 +29163,39 @@ const FLY_RETRY = {
 };
 const MACHINES_REMOTE = 'Fly Machines API';
 const GRAPHQL_REMOTE = 'Fly GraphQL API';
-function hint(status) {
-    if (status === 401)
-        return 'Check fly-api-token: pass the whole output of `fly tokens create` (including `FlyV1 `), and that it has not expired';
-    if (status === 403)
-        return 'The token may not do this: an org token (`fly tokens create org`) can create and delete apps, a deploy token only manage its own app';
+/**
+ * What to tell the user about an error answer. For 401/403 it names the token power the operation
+ * needs: what a token may do is only guessed from `/v1/tokens/current` (an undocumented field), so
+ * the suite tries the operation and explains a refusal here.
+ */
+function hint(status, operation = '') {
+    if (status === 401 || status === 403) {
+        const power = tokenPower(operation);
+        const base = status === 401
+            ? 'Check fly-api-token: pass the whole output of `fly tokens create` (including `FlyV1 `), and that it has not expired'
+            : 'The token may not do this';
+        return power
+            ? `${base}; ${power}`
+            : `${base}: an org token (\`fly tokens create org\`) can create and delete apps, a deploy token only manage its own app`;
+    }
     if (status === 429)
         return 'Fly rate-limited the calls; wait a minute and run again';
     if (status >= 500)
         return 'Fly had a platform error; run again later (see https://status.flyio.net)';
+    return undefined;
+}
+/** The token power an operation needs, in words, or undefined for reads. */
+function tokenPower(operation) {
+    if (/^create app\b/.test(operation))
+        return 'creating an app needs an org token of its organisation (`fly tokens create org`); a deploy token cannot create apps';
+    if (/^delete app\b/.test(operation))
+        return 'deleting the app needs an org token (`fly tokens create org`); a deploy token cannot delete its app';
+    if (/secrets/.test(operation))
+        return 'setting secrets needs a token that may deploy this app (`fly tokens create deploy -a APP`, or an org token)';
+    if (/IP/.test(operation))
+        return 'allocating IPs needs a token that may deploy this app (an org token, or a deploy token of the app)';
+    if (/machine|lease/.test(operation))
+        return 'managing machines needs a token that may deploy this app (`fly tokens create deploy -a APP`, or an org token)';
     return undefined;
 }
 class FlyClient {
@@ -29284,12 +29309,17 @@ class FlyClient {
             path: `/v1/apps/${enc(name)}`,
             query: { force: 'true' },
             accept: [404],
+            operation: `delete app ${name}`,
         });
         return res.status === 404 ? 'absent' : 'deleting';
     }
     // --- IPs (§4.6) ---
     async listIps(app) {
-        const res = await this.machines.request({ method: 'GET', path: `/v1/apps/${enc(app)}/ip_assignments` });
+        const res = await this.machines.request({
+            method: 'GET',
+            path: `/v1/apps/${enc(app)}/ip_assignments`,
+            operation: `list IPs of ${app}`,
+        });
         return (res.json?.ips ?? []).slice();
     }
     async assignIp(app, type, orgSlug) {
@@ -29325,9 +29355,18 @@ class FlyClient {
         }
         return { version, secrets: body?.secrets ?? [] };
     }
-    /** Names and digests of the app's secrets (never values). */
-    async listSecrets(app) {
-        const res = await this.machines.request({ method: 'GET', path: `/v1/apps/${enc(app)}/secrets` });
+    /**
+     * Names and digests of the app's secrets (never values). The secrets store is eventually
+     * consistent: right after a write, pass the version it returned as `minVersion` so the answer
+     * is at least that new (sent as `min_version` and as fly-go's `version`, fly.md §4.5.2).
+     */
+    async listSecrets(app, minVersion) {
+        const res = await this.machines.request({
+            method: 'GET',
+            path: `/v1/apps/${enc(app)}/secrets`,
+            query: minVersion === undefined ? {} : { min_version: minVersion, version: minVersion },
+            operation: `list secrets of ${app}`,
+        });
         return (res.json?.secrets ?? []).slice();
     }
     // --- machines (§4.7) ---
@@ -29580,6 +29619,125 @@ async function waitUntilHealthy(app, machineId, version, options) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/fly/config-drift.ts
+/**
+ * Drift of a live machine config from the desired one. `fly deploy`, `fly scale` and `fly secrets
+ * set` keep a machine's metadata, so our stored config hash alone cannot see a machine changed by
+ * hand. Instead the parts we set (guest, env, services, checks, files, init) are normalised the way
+ * the Machines API stores them (autostop `"stop"` -> true, durations as milliseconds, fields the
+ * server adds dropped) and hashed, on both sides, so equal settings always give equal digests.
+ */
+
+
+/** The config fields whose drift is noticed. */
+const DRIFT_FIELDS = ['guest', 'env', 'services', 'checks', 'files', 'init'];
+const UNIT_MS = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+};
+/** A Go duration string (`"15s"`, `"1m0s"`) or integer nanoseconds, as milliseconds. */
+function durationMs(value) {
+    if (typeof value === 'number')
+        return value / 1e6;
+    if (typeof value !== 'string')
+        return value;
+    let total = 0;
+    let matched = '';
+    for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
+        total += Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? 0);
+        matched += m[0];
+    }
+    return matched === value && value !== '' ? total : value;
+}
+function record(value) {
+    return value && typeof value === 'object' && !Array.isArray(value) ? value : {};
+}
+function list(value) {
+    return Array.isArray(value) ? value.map(record) : [];
+}
+function check(value) {
+    return {
+        type: value['type'],
+        interval: durationMs(value['interval']),
+        timeout: durationMs(value['timeout']),
+        grace_period: durationMs(value['grace_period']),
+        method: value['method'],
+        path: value['path'],
+        port: value['port'],
+    };
+}
+function autostop(value) {
+    if (value === 'stop')
+        return true;
+    if (value === 'off' || value === undefined)
+        return false;
+    return value;
+}
+/** One field of a config in its normalised form. */
+function normalisedField(config, field) {
+    const c = (config ?? {});
+    switch (field) {
+        case 'guest': {
+            const g = record(c['guest']);
+            return { cpu_kind: g['cpu_kind'], cpus: g['cpus'], memory_mb: g['memory_mb'] };
+        }
+        case 'env':
+            return record(c['env']);
+        case 'services':
+            return list(c['services']).map((s) => {
+                const concurrency = record(s['concurrency']);
+                return {
+                    protocol: s['protocol'],
+                    internal_port: s['internal_port'],
+                    autostop: autostop(s['autostop']),
+                    autostart: s['autostart'] === true,
+                    min_machines_running: s['min_machines_running'] ?? 0,
+                    ports: list(s['ports']).map((p) => ({
+                        port: p['port'],
+                        handlers: p['handlers'] ?? [],
+                        force_https: p['force_https'] === true,
+                    })),
+                    concurrency: s['concurrency']
+                        ? {
+                            type: concurrency['type'],
+                            soft_limit: concurrency['soft_limit'],
+                            hard_limit: concurrency['hard_limit'],
+                        }
+                        : undefined,
+                    checks: list(s['checks']).map(check),
+                };
+            });
+        case 'checks':
+            return Object.fromEntries(Object.entries(record(c['checks'])).map(([k, v]) => [k, check(record(v))]));
+        case 'files':
+            return list(c['files'])
+                .map((f) => ({
+                guest_path: f['guest_path'],
+                secret_name: f['secret_name'],
+                raw_value: f['raw_value'],
+            }))
+                .sort((a, b) => (String(a.guest_path) < String(b.guest_path) ? -1 : 1));
+        case 'init':
+            return { swap_size_mb: record(c['init'])['swap_size_mb'] ?? 0 };
+    }
+}
+/** sha256 of the normalised drift fields of a config. */
+function driftDigest(config) {
+    const normalised = Object.fromEntries(DRIFT_FIELDS.map((f) => [f, normalisedField(config, f)]));
+    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(canonicalJson(normalised)).digest('hex')}`;
+}
+/** The drift fields in which the live config differs from the desired one (empty: no drift). */
+function driftedFields(live, desired) {
+    if (driftDigest(live) === driftDigest(desired))
+        return [];
+    return DRIFT_FIELDS.filter((f) => canonicalJson(normalisedField(live, f)) !== canonicalJson(normalisedField(desired, f)));
+}
+
 ;// CONCATENATED MODULE: ./src/core/fly/fly-api-types.ts
 /** Public-IP classification of fly.md §4.6. */
 function isSharedV4(ip) {
@@ -29587,6 +29745,10 @@ function isSharedV4(ip) {
 }
 function isPublicV6(ip) {
     return ip.shared !== true && ip.ip.includes(':') && !ip.ip.toLowerCase().startsWith('fdaa:');
+}
+/** A machine on an unhealthy host: its config is not readable, only `incomplete_config`. */
+function hasIncompleteConfig(machine) {
+    return machine.config === undefined && machine.incomplete_config !== undefined;
 }
 /** States a machine never comes back from. */
 const GONE_STATES = ['destroyed', 'destroying'];
@@ -29596,6 +29758,7 @@ const GONE_STATES = ['destroyed', 'destroying'];
  * The plan: the list of changes that turns the actual state into the desired one. `mode: plan`
  * prints it; the applier executes it; an empty plan means a re-run writes nothing.
  */
+
 
 
 
@@ -29612,8 +29775,10 @@ function planDeploy(desired, actual) {
         changes.push({ action: 'create-machine', region: desired.region, image: desired.image });
         return { changes, machine: undefined };
     }
-    // The machine to keep: the first one in the desired region (an update cannot move a machine).
-    const inRegion = actual.machines.filter((m) => m.region === desired.region);
+    // The machine to keep: the first readable one in the desired region (an update cannot move a
+    // machine). One on an unhealthy host (no config, only incomplete_config) is replaced, as flyctl
+    // does: a new machine is created and the broken one destroyed.
+    const inRegion = actual.machines.filter((m) => m.region === desired.region && !hasIncompleteConfig(m));
     const keep = inRegion[0];
     const digests = new Map(actual.secrets.map((s) => [s.name, s.digest]));
     const meta = keep?.config?.metadata ?? {};
@@ -29647,10 +29812,19 @@ function planDeploy(desired, actual) {
     }
     else {
         const reasons = [];
+        const drifted = driftedFields(keep.config, desired.config);
+        const pinned = /@(sha256:[0-9a-f]{64})$/.exec(desired.image)?.[1];
+        const liveDigest = keep.image_ref?.digest;
         if (keep.config?.image !== desired.image)
             reasons.push(`image ${keep.config?.image ?? '(none)'} -> ${desired.image}`);
+        else if (pinned && liveDigest && liveDigest !== pinned)
+            reasons.push(`image digest ${liveDigest} -> ${pinned}`);
         else if (meta[METADATA.configHash] !== desired.configHash)
             reasons.push('machine config changed');
+        else if (drifted.length > 0)
+            reasons.push(`changed outside nix-cache: ${drifted.join(', ')}`);
+        else if (desired.redeploy)
+            reasons.push('redeploy: true (the image is pulled again)');
         if (secretsChange)
             reasons.push('secrets changed');
         if (BROKEN_STATES.includes(keep.state))
@@ -29661,9 +29835,11 @@ function planDeploy(desired, actual) {
     for (const extra of actual.machines) {
         if (extra === keep)
             continue;
-        const reason = extra.region === desired.region
-            ? 'one machine is enough (no HA)'
-            : `replaced by a machine in ${desired.region}`;
+        const reason = hasIncompleteConfig(extra)
+            ? `on an unhealthy host (host status ${extra.host_status ?? 'unknown'}, config not readable): replaced`
+            : extra.region === desired.region
+                ? 'one machine is enough (no HA)'
+                : `replaced by a machine in ${desired.region}`;
         changes.push({ action: 'destroy-machine', machineId: extra.id, reason });
     }
     return { changes, machine: keep };
@@ -29779,11 +29955,21 @@ async function readActualState(client, app) {
     ];
     return { access: 'found', app: lookup.app, ips, secrets, machines: appMachines(machines) };
 }
-/** The Fly Launch machines of the `app` process group that are still alive (fly.md §1.2, §4.7.1). */
+/**
+ * The Fly Launch machines of the `app` process group that are still alive (fly.md §1.2, §4.7.1).
+ * A machine on an unhealthy host has no `config`, only `incomplete_config`: it counts when that
+ * says `app`, or says nothing of its process group (the app is the niks3 server's alone), so the
+ * plan can replace it instead of not seeing it and creating a second machine.
+ */
 function appMachines(machines) {
     return machines
         .filter((m) => !GONE_STATES.includes(m.state))
-        .filter((m) => m.config?.metadata?.[METADATA.processGroup] === 'app')
+        .filter((m) => {
+        if (m.config)
+            return m.config.metadata?.[METADATA.processGroup] === 'app';
+        const group = m.incomplete_config?.metadata?.[METADATA.processGroup];
+        return m.incomplete_config !== undefined && (group === undefined || group === 'app');
+    })
         .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
@@ -29832,7 +30018,9 @@ async function applyPlan(plan, desired, actual, ctx) {
             values[name] = null;
         const result = await client.setSecrets(desired.app, values);
         secretsVersion = result.version;
-        digests = new Map((await client.listSecrets(desired.app)).map((s) => [s.name, s.digest]));
+        // The store is eventually consistent: ask for at least the version just written, or a stale
+        // list would put old digests into the fingerprint (and the next run would set them again).
+        digests = new Map((await client.listSecrets(desired.app, result.version)).map((s) => [s.name, s.digest]));
         done(secretsChange);
     }
     for (const change of plan.changes) {
@@ -29900,6 +30088,19 @@ async function applyPlan(plan, desired, actual, ctx) {
     for (const change of plan.changes) {
         if (change.action !== 'destroy-machine')
             continue;
+        const target = actual.machines.find((m) => m.id === change.machineId);
+        if (target && hasIncompleteConfig(target)) {
+            // Its host is unhealthy: a lease may not be had; destroy it by force (flyctl replaces such
+            // machines too). If even that fails, the new machine serves and the next run tries again.
+            try {
+                await client.destroyMachine(desired.app, change.machineId, undefined);
+                done(change);
+            }
+            catch (error) {
+                logger.warn(`could not destroy machine ${change.machineId} on its unhealthy host (${errorMessage(error)}); the next deploy tries again`);
+            }
+            continue;
+        }
         const lease = await ctx.keeper.acquire(desired.app, change.machineId);
         await client.destroyMachine(desired.app, change.machineId, lease.nonce);
         await ctx.keeper.release(change.machineId);
@@ -29907,26 +30108,30 @@ async function applyPlan(plan, desired, actual, ctx) {
     }
     return { machine, applied, secretsVersion };
 }
-/** Creates the app (idempotently) and waits until the API shows it. */
+/**
+ * Creates the app and waits until the API shows it. The create's `idempotency_key` is sent but not
+ * relied on (only the API reference has it): after an ambiguous first attempt, the retry may get
+ * 422 `name_taken` for the app that attempt created. So a `taken` right after our own attempt is
+ * not believed at once: the app is read for a bounded window, 404 and 401 counting as "not visible
+ * yet" (as flyctl's WaitForApp does), and only a 403 or the end of the window says "taken".
+ */
 async function ensureApp(name, orgSlug, ctx) {
-    const { client } = ctx;
+    const { client, logger } = ctx;
     let outcome;
     try {
         outcome = await client.createApp(name, orgSlug, `nix-cache-${name}-${ctx.launchId}`);
     }
     catch (error) {
         if (error instanceof RemoteError && (error.status === 401 || error.status === 403)) {
-            throw new RemoteError({
-                remote: MACHINES_REMOTE,
-                operation: `create app ${name} in ${orgSlug}`,
-                status: error.status,
-                ...(error.detail ? { detail: error.detail } : {}),
-                hint: `Creating an app needs an org token of ${orgSlug} (\`fly tokens create org\`); a deploy token can only update an app that exists`,
-            });
+            throw new errors_ConfigurationError(`The Fly app '${name}' does not exist, and fly-api-token may not create it in organisation ${orgSlug} (HTTP ${error.status}${error.detail ? `: ${error.detail}` : ''}): ${tokenPower('create app') ?? ''}. ` +
+                `Create the app with an org token (\`fly tokens create org\`) as fly-api-token, or check fly-app-name and fly-org-slug.${ctx.tokenApps && ctx.tokenApps.length > 0 ? ` (The token reports itself limited to ${ctx.tokenApps.map((a) => `'${a}'`).join(', ')}.)` : ''}`);
         }
         throw error;
     }
-    const visibleBy = ctx.now() + (ctx.appVisibleTimeoutMs ?? 60_000);
+    if (outcome === 'taken')
+        logger.info(`app name ${name} answered as taken; checking whether it is the app our own attempt created`);
+    const timeoutMs = ctx.appVisibleTimeoutMs ?? 60_000;
+    const visibleBy = ctx.now() + timeoutMs;
     let delay = 500;
     for (;;) {
         const lookup = await client.getApp(name, true);
@@ -29937,14 +30142,17 @@ async function ensureApp(name, orgSlug, ctx) {
             }
             return lookup.app;
         }
-        if (lookup.kind === 'forbidden' || outcome === 'taken') {
+        if (lookup.kind === 'forbidden') {
             throw new errors_ConfigurationError(`The Fly app name '${name}' is taken by an app this token cannot see. Choose another fly-app-name.`);
         }
         if (ctx.now() + delay > visibleBy) {
+            if (outcome === 'taken') {
+                throw new errors_ConfigurationError(`The Fly app name '${name}' is taken, and no app of that name became visible to this token within ${Math.round(timeoutMs / 1000)} s. Choose another fly-app-name, or run again if the app was being created.`);
+            }
             throw new RemoteError({
                 remote: MACHINES_REMOTE,
                 operation: `create app ${name}`,
-                detail: `the app was created but is still not visible after ${Math.round((ctx.appVisibleTimeoutMs ?? 60_000) / 1000)} s`,
+                detail: `the app was created but is still not visible after ${Math.round(timeoutMs / 1000)} s`,
                 hint: `Check the billing state of organisation ${orgSlug} (a payment method may be needed) and that the token belongs to it`,
             });
         }
@@ -30062,7 +30270,9 @@ class LeaseKeeper {
     }
     /** Takes over a lease obtained some other way (e.g. the nonce of a machine create). */
     adopt(app, machineId, lease, ttlSeconds = this.ttlSeconds) {
-        const held = { app, machineId, nonce: lease.nonce };
+        // A refresh sets the expiry to now + the TTL it asks for; asking for less than the TTL held
+        // (say 120 s of a 360 s create lease) would shorten the lease to end just as the next refresh fires.
+        const held = { app, machineId, nonce: lease.nonce, ttlSeconds };
         this.held.set(machineId, held);
         const every = Math.max(1_000, Math.floor((ttlSeconds * 1000) / 3));
         held.timer = setInterval(() => void this.refresh(held), every);
@@ -30071,14 +30281,15 @@ class LeaseKeeper {
     }
     async refresh(held) {
         try {
-            const outcome = await this.options.client.acquireLease(held.app, held.machineId, this.ttlSeconds, this.options.description, held.nonce);
+            const outcome = await this.options.client.acquireLease(held.app, held.machineId, held.ttlSeconds, this.options.description, held.nonce);
             if (outcome.kind === 'acquired')
                 held.nonce = outcome.lease.nonce;
             else
                 this.options.logger.warn(`could not refresh the lease of machine ${held.machineId}: ${outcome.detail}`);
         }
         catch (error) {
-            this.options.logger.debug(`lease refresh of ${held.machineId} failed: ${errorMessage(error)}`);
+            // A lease that lapses lets another deploy (or the platform) act on the machine mid-update.
+            this.options.logger.warn(`could not refresh the lease of machine ${held.machineId} (${errorMessage(error)}); it lapses within ${held.ttlSeconds} s unless a later refresh succeeds`);
         }
     }
     /** Releases one lease (a lapsed lease counts as released); never throws, warns instead. */
@@ -30094,7 +30305,7 @@ class LeaseKeeper {
             this.options.logger.debug(`released the lease of machine ${machineId}`);
         }
         catch (error) {
-            this.options.logger.warn(`could not release the lease of machine ${machineId} (${errorMessage(error)}); it lapses by itself within ${this.ttlSeconds} s`);
+            this.options.logger.warn(`could not release the lease of machine ${machineId} (${errorMessage(error)}); it lapses by itself within ${held.ttlSeconds} s`);
         }
     }
     /** Releases every held lease. */
@@ -30188,8 +30399,9 @@ async function deployApp(desired, mode, ctx) {
         throw new errors_ConfigurationError(`The Fly app name '${desired.app}' belongs to an app this token cannot see (another organisation, or outside the apps a deploy token may manage)${actual.forbiddenDetail ? `: ${actual.forbiddenDetail}` : ''}. Choose another fly-app-name, or use a token of the app's organisation.`);
     }
     let orgSlug = desired.orgSlug ?? actual.app?.organization?.slug;
+    let tokenApps;
     if (actual.access === 'missing')
-        orgSlug = await organizationForCreate(desired, ctx);
+        ({ orgSlug, tokenApps } = await organizationForCreate(desired, ctx));
     else if (desired.orgSlug &&
         actual.app?.organization?.slug &&
         actual.app.organization.slug !== desired.orgSlug) {
@@ -30247,6 +30459,7 @@ async function deployApp(desired, mode, ctx) {
         keeper,
         launchId: ctx.launchId,
         orgSlug,
+        tokenApps,
         waitTimeoutMs: ctx.waitTimeoutMs,
         ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
         ...(ctx.reconcileDelayMs !== undefined ? { reconcileDelayMs: ctx.reconcileDelayMs } : {}),
@@ -30267,15 +30480,19 @@ async function deployApp(desired, mode, ctx) {
         machine: result.machine,
     };
 }
-/** For a missing app: refuse app-scoped deploy tokens clearly, then find the organisation. */
+/**
+ * For a missing app: find the organisation to create it in. What the token may do is only hinted
+ * at by the undocumented `apps` field of `/v1/tokens/current`, so an app-scoped look is logged, not
+ * refused: the create is tried, and a refusal then names the power that is missing.
+ */
 async function organizationForCreate(desired, ctx) {
     const tokens = await ctx.client.currentTokens();
     const scope = appScope(tokens);
     if (scope) {
-        throw new errors_ConfigurationError(`The Fly app '${desired.app}' does not exist, and fly-api-token is a deploy token limited to ${scope.map((a) => `'${a}'`).join(', ')}: a deploy token cannot create apps. Create the app with an org token (\`fly tokens create org\`) as fly-api-token, or check fly-app-name.`);
+        ctx.logger.info(`The Fly token reports itself limited to ${scope.map((a) => `'${a}'`).join(', ')} (a deploy token cannot create apps); trying to create '${desired.app}' anyway.`);
     }
     const org = await resolveOrganization(ctx.client, ctx.logger, desired.orgSlug, tokens);
-    return org.slug;
+    return { orgSlug: org.slug, tokenApps: scope };
 }
 /** Deletes the app (cascading to machines, IPs and secrets) and waits until it is gone. */
 async function destroyApp(app, ctx) {
@@ -34224,6 +34441,7 @@ function readDeployInputs(inputs, env, logger) {
         },
         oidcSubjectPatterns: inputs.lines('oidc-github-subject-patterns'),
         oidcOwnerIds: ownerIds,
+        redeploy: inputs.boolean('redeploy'),
     };
     return { ...common, settings, publicKey };
 }
@@ -34369,7 +34587,7 @@ const DEPLOY_SPEC = {
         },
         {
             name: 'niks3-image',
-            description: 'niks3 server image; pin a version (the push client targets the niks3 v1.7.0 protocol).',
+            description: 'niks3 server image; pin a version (the push client targets the niks3 v1.7.0 protocol). A tag can be re-pushed: pin a digest too (`ghcr.io/mic92/niks3:v1.7.0@sha256:<64 hex>`) to know what runs, or use `redeploy` to pull a re-pushed tag.',
             type: 'string',
             default: 'ghcr.io/mic92/niks3:v1.7.0',
             pattern: /^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$/,
@@ -34489,6 +34707,12 @@ const DEPLOY_SPEC = {
             description: 'Public URL of the niks3 server (custom domains, local stand-in).',
             type: 'url',
             defaultText: '`https://<fly-app-name>.fly.dev`',
+        },
+        {
+            name: 'redeploy',
+            description: 'Update the machine even when nothing changed, so Fly pulls `niks3-image` again (a re-pushed tag). A digest-pinned image is compared with what the machine runs without it.',
+            type: 'boolean',
+            default: 'false',
         },
         MODE,
         { name: 'confirm', description: 'For `mode: destroy`: must equal the app name.', type: 'string' },

@@ -73,13 +73,14 @@ describe('deploy refusals and destroy', () => {
     expect(fx.fly.requests).toEqual([]);
   });
 
-  it('a deploy token with a missing app fails with a clear message', async () => {
+  it('a deploy token with a missing app tries the create and names the missing power', async () => {
     const run = await fx.run({ 'fly-api-token': DEPLOY_TOKEN });
     expect(run.code).toBe(1);
     expect(run.errors.join('\n')).toMatch(
-      /app 'niks3-test' does not exist.*deploy token.*cannot create apps.*fly tokens create org/s,
+      /app 'niks3-test' does not exist, and fly-api-token may not create it in organisation my-org \(HTTP 403.*a deploy token cannot create apps.*fly tokens create org.*limited to 'niks3-test'/s,
     );
-    expect(fx.fly.writes()).toEqual([]);
+    // The create was tried (the token's `apps` is only a hint) and refused; nothing else was written.
+    expect(fx.fly.writes().map((r) => `${r.route} ${r.status}`)).toEqual(['POST /v1/apps 403']);
   });
 
   it('a deploy token updates an app that exists', async () => {

@@ -73,7 +73,22 @@ describe('fake Fly', () => {
     expect(fly.requests.every((r) => r.headers['authorization'] === undefined)).toBe(true);
   });
 
-  it('keeps one global app name space and honours idempotency keys', async () => {
+  it('keeps one global app name space and ignores idempotency keys, as the real API is taken to', async () => {
+    expect(
+      (await call('POST', '/v1/apps', { name: 'mine', org_slug: 'personal', idempotency_key: 'k1' })).status,
+    ).toBe(201);
+    const again = await call('POST', '/v1/apps', {
+      name: 'mine',
+      org_slug: 'personal',
+      idempotency_key: 'k1',
+    });
+    expect(again.status).toBe(422);
+    expect(again.json.status).toBe('name_taken');
+  });
+
+  it('honours idempotency keys when set to (appCreateIdempotencyKey: honoured)', async () => {
+    await fly.close();
+    fly = await startFakeFly({ speed: 50, takenAppNames: ['taken'], appCreateIdempotencyKey: 'honoured' });
     expect((await call('GET', '/v1/apps/taken')).status).toBe(403);
     const taken = await call('POST', '/v1/apps', { name: 'taken', org_slug: LOCAL_ORG_SLUG });
     expect(taken.status).toBe(422);
@@ -110,9 +125,20 @@ describe('fake Fly', () => {
         })
       ).json.version,
     ).toBe(2);
+    // Eventually consistent: the first plain list still answers the state before the write ...
+    expect(
+      (await call<SetSecretsResult>('GET', '/v1/apps/app1/secrets')).json.secrets.map((s) => s.name),
+    ).toEqual(['A', 'B']);
     expect(
       (await call<SetSecretsResult>('GET', '/v1/apps/app1/secrets')).json.secrets.map((s) => s.name),
     ).toEqual(['A']);
+    // ... and a list with min_version is at least that new.
+    await call('POST', '/v1/apps/app1/secrets', { values: { D: 'four' } });
+    expect(
+      (await call<SetSecretsResult>('GET', '/v1/apps/app1/secrets?min_version=3')).json.secrets.map(
+        (s) => s.name,
+      ),
+    ).toEqual(['A', 'D']);
     expect((await call('POST', '/v1/apps/app1/secrets', { values: { 'bad-name': 'x' } })).status).toBe(400);
     expect((await call('DELETE', '/v1/apps/app1')).status).toBe(202);
     expect((await call('GET', '/v1/apps/app1')).status).toBe(200);

@@ -53,12 +53,13 @@ describe('provision apply', () => {
     const bucketCalls = f.cf.log.api().filter(isBucketCall);
     expect(bucketCalls.length).toBeGreaterThan(2);
     for (const call of bucketCalls)
-      expect(call.headers['cf-r2-jurisdiction']).toMatch(/^(default|eu|fedramp)$/);
+      expect(call.headers['cf-r2-jurisdiction']).toMatch(/^(default|eu|us|fedramp)$/);
     // Only the check "does this name live in another jurisdiction?" asks elsewhere; everything else is default.
     const elsewhere = bucketCalls.filter((c) => c.headers['cf-r2-jurisdiction'] !== 'default');
     expect(elsewhere.map((c) => `${c.method} ${c.path} ${c.headers['cf-r2-jurisdiction']}`).sort()).toEqual([
       `GET /accounts/${f.account.id}/r2/buckets/${BUCKET} eu`,
       `GET /accounts/${f.account.id}/r2/buckets/${BUCKET} fedramp`,
+      `GET /accounts/${f.account.id}/r2/buckets/${BUCKET} us`,
     ]);
     // Creates are sent once, with no SDK retry.
     for (const w of writes) expect(w.headers['x-stainless-retry-count']).toBe('0');
@@ -114,7 +115,7 @@ describe('provision apply', () => {
     // The reader looks for the name in the other jurisdictions too; every other call is eu.
     const writes = calls.filter((c) => c.method !== 'GET');
     for (const w of writes) expect(w.headers['cf-r2-jurisdiction']).toBe('eu');
-    for (const call of calls) expect(call.headers['cf-r2-jurisdiction']).toMatch(/^(default|eu|fedramp)$/);
+    for (const call of calls) expect(call.headers['cf-r2-jurisdiction']).toMatch(/^(default|eu|us|fedramp)$/);
     expect(run.outputs['s3-endpoint']).toBe(`${f.account.id}.eu.r2.cloudflarestorage.com`);
     expect(run.outputs['cache-url']).toBe('https://nix.example.dev');
   });

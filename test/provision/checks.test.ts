@@ -74,7 +74,7 @@ describe('check-s3-credentials', () => {
     );
     expect(run.code).toBe(1);
     expect(run.errors.join('\n')).toMatch(
-      /Input 's3-access-key' is not an R2 access key id.*InvalidAccessKeyId/s,
+      /Input 's3-access-key' is not an R2 access key id that Cloudflare accepts \(401 Unauthorized/s,
     );
   });
 

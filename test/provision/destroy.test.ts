@@ -141,12 +141,47 @@ describe('provision destroy', () => {
     expect(run.stdout).toContain('through the S3 endpoint');
   });
 
+  it('with delete-data and S3 keys aborts incomplete multipart uploads before deleting the bucket', async () => {
+    const b = bucket()!;
+    f.cf.state.putObject(b, 'nar/done.nar.zst', 'x');
+    f.cf.state.addMultipartUpload(b, 'nar/big.nar.zst');
+    f.cf.state.addMultipartUpload(b, 'nar/big.nar.zst');
+    f.cf.state.addMultipartUpload(b, 'odd & <key>.nar.zst');
+    const keys = f.cf.state.s3Credentials(f.cf.state.addToken({ permissions: [PERMISSIONS.r2ItemWrite] }));
+    const run = await f.run(
+      {
+        mode: 'destroy',
+        confirm: BUCKET,
+        'delete-data': 'true',
+        's3-access-key': keys.accessKeyId,
+        's3-secret-key': keys.secretAccessKey,
+        's3-endpoint-url': f.cf.s3Url(),
+      },
+      [keys.secretAccessKey],
+    );
+    expectExit(run, 0, f.cf);
+    expect(bucket()).toBeUndefined();
+    const aborts = f.cf.log.s3().filter((e) => e.method === 'DELETE' && e.query['uploadId']);
+    expect(aborts.map((e) => e.status)).toEqual([204, 204, 204]);
+    expect(f.cf.log.s3().some((e) => e.method === 'GET' && 'uploads' in e.query)).toBe(true);
+    // Every abort came before the bucket delete.
+    const deleteAt = f.cf.log.entries.findIndex(
+      (e) =>
+        e.service === 'api' &&
+        e.method === 'DELETE' &&
+        e.path === `/accounts/${f.account.id}/r2/buckets/${BUCKET}`,
+    );
+    for (const abort of aborts) expect(f.cf.log.entries.indexOf(abort)).toBeLessThan(deleteAt);
+    expect(run.stdout).toContain('Aborted 3 incomplete multipart upload(s) in R2 bucket my-cache-niks3');
+  });
+
   it('explains a bucket that cannot be deleted because of in-progress multipart uploads', async () => {
-    bucket()!.pendingMultipartUploads = 2;
+    f.cf.state.addMultipartUpload(bucket()!, 'nar/a.nar.zst');
+    f.cf.state.addMultipartUpload(bucket()!, 'nar/b.nar.zst');
     const run = await f.run({ mode: 'destroy', confirm: BUCKET, 'delete-data': 'true' });
     expect(run.code).toBe(1);
     expect(run.errors.join('\n')).toMatch(
-      /delete R2 bucket "my-cache-niks3" answered HTTP 409: the bucket is not empty.*multipart uploads/s,
+      /delete R2 bucket "my-cache-niks3" answered HTTP 409: the bucket is not empty.*multipart uploads.*Re-run with s3-access-key and s3-secret-key/s,
     );
     // The domain is gone all the same; the bucket and its uploads are intact.
     expect(f.cf.state.domains.size).toBe(0);

@@ -126,12 +126,24 @@ describe('fake Cloudflare API', () => {
 
   it('keeps buckets per jurisdiction, refuses bad names, unknown fields and duplicates', async () => {
     const A = account.id;
+    // A jurisdiction and a hint together: refused (setting jurisdictionWithLocationHint: reject) ...
+    await expect(
+      client.r2.buckets.create({
+        account_id: A,
+        name: 'b-one',
+        locationHint: 'weur',
+        'cf-r2-jurisdiction': 'eu',
+      }),
+    ).rejects.toMatchObject({ status: 400, errors: [{ code: 10040 }] });
+    // ... or the hint is ignored (ignore); either way the bucket lives where the jurisdiction keeps data.
+    cf.settings.jurisdictionWithLocationHint = 'ignore';
     await client.r2.buckets.create({
       account_id: A,
       name: 'b-one',
-      locationHint: 'weur',
+      locationHint: 'wnam',
       'cf-r2-jurisdiction': 'eu',
     });
+    cf.settings.jurisdictionWithLocationHint = 'reject';
     await expect(client.r2.buckets.get('b-one', { account_id: A })).rejects.toMatchObject({ status: 404 });
     expect(await client.r2.buckets.get('b-one', { account_id: A, 'cf-r2-jurisdiction': 'eu' })).toMatchObject(
       {

@@ -76,6 +76,20 @@ describe('planR2', () => {
     expect(plan.warnings).toHaveLength(1);
   });
 
+  it('with a jurisdiction: no hint in the create and no location comparison', () => {
+    const eu: R2Config = { ...config, jurisdiction: 'eu', location: undefined };
+    expect(planR2(eu, zone, empty).changes[0]?.after).toEqual({
+      jurisdiction: 'eu',
+      storageClass: 'Standard',
+    });
+    const existing = planR2(eu, zone, {
+      ...empty,
+      bucket: { ...bucket, jurisdiction: 'eu', location: 'WEUR' },
+      domain,
+    });
+    expect(existing).toEqual({ changes: [], warnings: [], blockers: [], notes: [] });
+  });
+
   it('blocks everything when the host is held elsewhere or the bucket is in another jurisdiction', () => {
     expect(
       planR2(config, zone, { ...empty, domainElsewhere: { bucket: 'x', jurisdiction: 'default' } }),

@@ -148,6 +148,7 @@ export function readDeployInputs(inputs: InputReader, env: NodeJS.ProcessEnv, lo
     },
     oidcSubjectPatterns: inputs.lines('oidc-github-subject-patterns'),
     oidcOwnerIds: ownerIds,
+    redeploy: inputs.boolean('redeploy'),
   };
   return { ...common, settings, publicKey };
 }

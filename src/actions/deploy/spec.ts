@@ -81,7 +81,8 @@ export const DEPLOY_SPEC: ActionSpec = {
     },
     {
       name: 'niks3-image',
-      description: 'niks3 server image; pin a version (the push client targets the niks3 v1.7.0 protocol).',
+      description:
+        'niks3 server image; pin a version (the push client targets the niks3 v1.7.0 protocol). A tag can be re-pushed: pin a digest too (`ghcr.io/mic92/niks3:v1.7.0@sha256:<64 hex>`) to know what runs, or use `redeploy` to pull a re-pushed tag.',
       type: 'string',
       default: 'ghcr.io/mic92/niks3:v1.7.0',
       pattern: /^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$/,
@@ -205,6 +206,13 @@ export const DEPLOY_SPEC: ActionSpec = {
       description: 'Public URL of the niks3 server (custom domains, local stand-in).',
       type: 'url',
       defaultText: '`https://<fly-app-name>.fly.dev`',
+    },
+    {
+      name: 'redeploy',
+      description:
+        'Update the machine even when nothing changed, so Fly pulls `niks3-image` again (a re-pushed tag). A digest-pinned image is compared with what the machine runs without it.',
+      type: 'boolean',
+      default: 'false',
     },
     MODE,
     { name: 'confirm', description: 'For `mode: destroy`: must equal the app name.', type: 'string' },

@@ -4,6 +4,7 @@
  */
 import type { ProvisionMode } from '../../core/cloudflare/r2-model.js';
 import {
+  JURISDICTION_LOCATIONS,
   bucketNameProblem,
   cacheHost,
   defaultBucketName,
@@ -26,6 +27,7 @@ export function readProvisionInputs(inputs: InputReader, logger: Logger): Provis
   const cacheSubdomain = inputs.required('cache-subdomain');
   const mode = inputs.enum<ProvisionMode>('mode');
   const jurisdiction = inputs.enum<R2Jurisdiction>('r2-jurisdiction');
+  const location = locationHint(inputs, jurisdiction, logger);
 
   let bucketName: string;
   if (inputs.given('r2-bucket-name')) {
@@ -101,7 +103,7 @@ export function readProvisionInputs(inputs: InputReader, logger: Logger): Provis
       cacheSubdomain,
       cacheHost: host,
       bucketName,
-      location: inputs.enum<R2Location>('r2-location'),
+      location,
       jurisdiction,
       storageClass: inputs.enum<R2StorageClass>('r2-storage-class'),
       mode,
@@ -121,4 +123,31 @@ export function readProvisionInputs(inputs: InputReader, logger: Logger): Provis
     checkS3,
     databaseUrl: checkDb ? databaseUrl : undefined,
   };
+}
+
+/**
+ * The location hint to send: r2-location without a jurisdiction; none with one (the jurisdiction
+ * decides where the data lives). A hint outside the jurisdiction is refused. The runner hands in
+ * the declared default as if it were given, so the default counts as "not chosen".
+ */
+function locationHint(
+  inputs: InputReader,
+  jurisdiction: R2Jurisdiction,
+  logger: Logger,
+): R2Location | undefined {
+  const location = inputs.enum<R2Location>('r2-location');
+  if (jurisdiction === 'default') return location;
+  const chosen = inputs.given('r2-location') && location !== inputs.spec('r2-location').default;
+  if (!chosen) return undefined;
+  const inside = JURISDICTION_LOCATIONS[jurisdiction];
+  if (!inside.includes(location)) {
+    throw new ConfigurationError(
+      `Inputs 'r2-location' and 'r2-jurisdiction' contradict each other: location hint "${location}" lies outside jurisdiction "${jurisdiction}" (which keeps data in ${inside.join(' or ')}). ` +
+        `Remove r2-location (a bucket with a jurisdiction gets no hint), or set r2-jurisdiction: default to use the hint.`,
+    );
+  }
+  logger.info(
+    `Input 'r2-location' (${location}) is not sent: a bucket in jurisdiction ${jurisdiction} gets no location hint.`,
+  );
+  return undefined;
 }

@@ -83,14 +83,16 @@ export const PROVISION_SPEC: ActionSpec = {
     },
     {
       name: 'r2-location',
-      description: 'Location hint of a new bucket.',
+      description:
+        'Location hint of a new bucket. Not sent when `r2-jurisdiction` is set (the jurisdiction decides where the data lives); a hint outside the jurisdiction is refused.',
       type: 'enum',
       values: R2_LOCATIONS,
       default: 'enam',
     },
     {
       name: 'r2-jurisdiction',
-      description: 'R2 jurisdiction of the bucket.',
+      description:
+        'R2 jurisdiction of the bucket (cannot change later); `eu`, `us` and `fedramp` buckets have their own S3 endpoint.',
       type: 'enum',
       values: R2_JURISDICTIONS,
       default: 'default',

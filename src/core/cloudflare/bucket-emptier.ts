@@ -97,3 +97,29 @@ export async function emptyBucket(
   }
   return deleted;
 }
+
+/**
+ * Aborts every in-progress multipart upload of the bucket through S3 (the REST API has no
+ * multipart calls), a page at a time; a bucket with open uploads cannot be deleted. Returns how
+ * many were aborted.
+ */
+export async function abortUploads(s3: R2S3, bucket: string, logger: Logger): Promise<number> {
+  let aborted = 0;
+  let previousFirst: string | undefined;
+  for (;;) {
+    const uploads = await s3.listUploads(1000);
+    if (uploads.length === 0) break;
+    if (uploads[0]?.uploadId === previousFirst) {
+      throw new Error(
+        `R2 bucket "${bucket}": multipart uploads listed again after they were aborted; re-run later`,
+      );
+    }
+    previousFirst = uploads[0]?.uploadId;
+    for (const upload of uploads) {
+      await s3.abortUpload(upload.key, upload.uploadId);
+      aborted += 1;
+    }
+  }
+  if (aborted > 0) logger.info(`Aborted ${aborted} incomplete multipart upload(s) in R2 bucket ${bucket}`);
+  return aborted;
+}

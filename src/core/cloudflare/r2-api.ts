@@ -148,7 +148,7 @@ export class R2Api {
   async createBucket(
     name: string,
     jurisdiction: R2Jurisdiction,
-    location: R2Location,
+    location: R2Location | undefined,
     storageClass: R2StorageClass,
   ): Promise<'created' | 'exists'> {
     const result = await this.calls.once(
@@ -162,7 +162,8 @@ export class R2Api {
           {
             account_id: this.accountId,
             name,
-            locationHint: location,
+            // No hint with a jurisdiction: the jurisdiction decides where the data lives.
+            ...(location ? { locationHint: location } : {}),
             storageClass,
             'cf-r2-jurisdiction': jurisdiction,
           },

@@ -9,7 +9,7 @@
 import { ConfigurationError, RemoteError } from '../errors.js';
 import type { Sleep } from '../http.js';
 import type { Logger } from '../logger.js';
-import { emptyBucket, restObjects, s3Objects } from './bucket-emptier.js';
+import { abortUploads, emptyBucket, restObjects, s3Objects } from './bucket-emptier.js';
 import { CLOUDFLARE_REMOTE } from './cloudflare-calls.js';
 import type { R2Api } from './r2-api.js';
 import {
@@ -95,6 +95,8 @@ export async function applyR2Plan(
           break;
         }
         case 'delete': {
+          // Open multipart uploads block the delete; only S3 can abort them.
+          if (options.s3) await abortUploads(options.s3, B, options.logger);
           const result = await api.deleteBucket(B, J);
           if (result === 'not-empty') {
             throw new RemoteError({
@@ -103,9 +105,9 @@ export async function applyR2Plan(
               status: 409,
               detail:
                 'the bucket is not empty (objects, in-progress multipart uploads or event notification rules remain)',
-              hint:
-                'Re-run to empty it again. In-progress multipart uploads cannot be aborted through the API: abort them with an S3 client ' +
-                "(list-multipart-uploads / abort-multipart-upload) or wait for the bucket's lifecycle rule (7 days); remove event notification rules in the dashboard",
+              hint: options.s3
+                ? 'Re-run to empty it again (new objects or uploads may have arrived meanwhile); remove event notification rules in the dashboard'
+                : "Re-run with s3-access-key and s3-secret-key: in-progress multipart uploads can only be aborted through S3, which destroy then does first (or wait for the bucket's lifecycle rule, 7 days); remove event notification rules in the dashboard",
             });
           }
           if (result === 'absent') options.logger.info(`R2 bucket ${B} was already gone`);

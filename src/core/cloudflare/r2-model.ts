@@ -17,7 +17,8 @@ export interface R2Config {
   /** `<subdomain>.<zone>`. */
   readonly cacheHost: string;
   readonly bucketName: string;
-  readonly location: R2Location;
+  /** The location hint of a new bucket; undefined (no hint) when a jurisdiction is set. */
+  readonly location: R2Location | undefined;
   readonly jurisdiction: R2Jurisdiction;
   readonly storageClass: R2StorageClass;
   readonly mode: ProvisionMode;

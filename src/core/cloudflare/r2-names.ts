@@ -4,12 +4,26 @@
  */
 
 export const R2_LOCATIONS = ['apac', 'eeur', 'enam', 'weur', 'wnam', 'oc'] as const;
-export const R2_JURISDICTIONS = ['default', 'eu', 'fedramp'] as const;
+/** `us` is the newer one (its own S3 host, shared/spec/cloudflare.md §5); the original stack had the rest. */
+export const R2_JURISDICTIONS = ['default', 'eu', 'us', 'fedramp'] as const;
 export const R2_STORAGE_CLASSES = ['Standard', 'InfrequentAccess'] as const;
 
 export type R2Location = (typeof R2_LOCATIONS)[number];
 export type R2Jurisdiction = (typeof R2_JURISDICTIONS)[number];
 export type R2StorageClass = (typeof R2_STORAGE_CLASSES)[number];
+
+/**
+ * The location hints that lie inside each jurisdiction. A bucket with a jurisdiction gets no hint
+ * (the dashboard offers the two as alternatives), but a hint outside it is a contradiction worth
+ * refusing before any request.
+ */
+export const JURISDICTION_LOCATIONS: Readonly<
+  Record<Exclude<R2Jurisdiction, 'default'>, readonly R2Location[]>
+> = {
+  eu: ['weur', 'eeur'],
+  us: ['enam', 'wnam'],
+  fedramp: ['enam', 'wnam'],
+};
 
 /** R2 bucket names: 3 to 63 of `a-z 0-9 -`, starting and ending with a letter or digit. */
 export const R2_BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;

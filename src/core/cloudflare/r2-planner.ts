@@ -47,13 +47,14 @@ function planApply(config: R2Config, zone: ZoneInfo | undefined, actual: R2Actua
       name: B,
       after: {
         jurisdiction: config.jurisdiction,
-        location: config.location,
+        ...(config.location ? { location: config.location } : {}),
         storageClass: config.storageClass,
       },
     });
   } else {
+    // With a jurisdiction no hint is sent, so there is no location to compare with.
     const location = actual.bucket.location;
-    if (location && location.toLowerCase() !== config.location) {
+    if (config.location && location && location.toLowerCase() !== config.location) {
       warnings.push(
         `R2 bucket "${B}" is in location ${location.toLowerCase()}, not ${config.location} (r2-location). ` +
           'The location of an existing bucket cannot change (the hint only applies when a bucket is created), so it is left as it is; ' +

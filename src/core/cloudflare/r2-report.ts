@@ -67,7 +67,8 @@ export function provisionReport(input: ProvisionReportInput): string {
     bucketAfter = !actual?.bucket ? 'absent' : config.deleteData ? 'deleted' : `${bucketBefore} (kept)`;
   } else {
     bucketAfter = bucketState(
-      actual?.bucket?.location ?? config.location,
+      // A new bucket with a jurisdiction gets no hint: the jurisdiction decides where it lives.
+      actual?.bucket?.location ?? config.location ?? 'set by the jurisdiction',
       config.storageClass,
       config.jurisdiction,
     );

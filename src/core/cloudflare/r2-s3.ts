@@ -133,6 +133,27 @@ export class R2S3 {
     );
   }
 
+  /** The first `max` in-progress multipart uploads of the bucket (ListMultipartUploads). */
+  async listUploads(max: number): Promise<{ key: string; uploadId: string }[]> {
+    const response = await this.send('GET', undefined, {
+      query: { uploads: '', 'max-uploads': String(max) },
+      operation: `list multipart uploads of bucket "${this.access.bucket}"`,
+    });
+    return [...response.text.matchAll(/<Upload>([\s\S]*?)<\/Upload>/g)].map((m) => ({
+      key: xmlUnescape(/<Key>([\s\S]*?)<\/Key>/.exec(m[1] ?? '')?.[1] ?? ''),
+      uploadId: xmlUnescape(/<UploadId>([\s\S]*?)<\/UploadId>/.exec(m[1] ?? '')?.[1] ?? ''),
+    }));
+  }
+
+  /** Aborts one multipart upload; one that is already gone (404 NoSuchUpload) counts as aborted. */
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    await this.send('DELETE', key, {
+      query: { uploadId },
+      accept: [404],
+      operation: `abort a multipart upload of "${key}" in bucket "${this.access.bucket}"`,
+    });
+  }
+
   /** Deletes up to 1000 keys in one DeleteObjects request; throws when any key could not be deleted. */
   async deleteKeys(keys: readonly string[]): Promise<void> {
     const xml =

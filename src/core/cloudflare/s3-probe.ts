@@ -49,6 +49,27 @@ export async function probeS3Credentials(config: S3Access, options: S3ProbeOptio
           `Input 's3-secret-key' does not belong to 's3-access-key': the R2 S3 endpoint answered ${answer} to the probe ${method}. ` +
             'For an R2 API token, the access key id is the token id and the secret access key is the SHA-256 (hex) of the token value.',
         );
+      // R2's own codes (its error-code reference): 401 Unauthorized for credentials it does not
+      // know, 400 InvalidArgument for a malformed one (e.g. "access key has length 31, should be 32").
+      case 'Unauthorized':
+        throw new ConfigurationError(
+          `Input 's3-access-key' is not an R2 access key id that Cloudflare accepts (${answer} to the probe ${method}): the token it belongs to may be deleted, disabled or of another account. ` +
+            'Use the id of an R2 API token of this account (dashboard: R2 > Manage R2 API Tokens); s3-secret-key is the SHA-256 (hex) of that token value.',
+        );
+      case 'InvalidArgument': {
+        const input = /secret/i.test(message)
+          ? 's3-secret-key'
+          : /access key|credential/i.test(message)
+            ? 's3-access-key'
+            : undefined;
+        throw new ConfigurationError(
+          input === 's3-access-key'
+            ? `Input 's3-access-key' is malformed (${answer}${message ? `: ${message}` : ''}). An R2 access key id is the 32-character id of an R2 API token, copied without spaces or quotes.`
+            : input === 's3-secret-key'
+              ? `Input 's3-secret-key' is malformed (${answer}${message ? `: ${message}` : ''}). An R2 secret access key is 64 hex characters: the SHA-256 of the token value.`
+              : `The R2 S3 endpoint refused the probe ${method} (${answer}${message ? `: ${message}` : ''}). Check s3-access-key and s3-secret-key (copied without spaces or quotes) and s3-endpoint-url.`,
+        );
+      }
       case 'InvalidAccessKeyId':
         throw new ConfigurationError(
           `Input 's3-access-key' is not an R2 access key id that Cloudflare knows (${answer} to the probe ${method}). ` +

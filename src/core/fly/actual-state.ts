@@ -40,10 +40,19 @@ export async function readActualState(client: FlyClient, app: string): Promise<A
   return { access: 'found', app: lookup.app, ips, secrets, machines: appMachines(machines) };
 }
 
-/** The Fly Launch machines of the `app` process group that are still alive (fly.md §1.2, §4.7.1). */
+/**
+ * The Fly Launch machines of the `app` process group that are still alive (fly.md §1.2, §4.7.1).
+ * A machine on an unhealthy host has no `config`, only `incomplete_config`: it counts when that
+ * says `app`, or says nothing of its process group (the app is the niks3 server's alone), so the
+ * plan can replace it instead of not seeing it and creating a second machine.
+ */
 export function appMachines(machines: readonly Machine[]): Machine[] {
   return machines
     .filter((m) => !GONE_STATES.includes(m.state))
-    .filter((m) => m.config?.metadata?.[METADATA.processGroup] === 'app')
+    .filter((m) => {
+      if (m.config) return m.config.metadata?.[METADATA.processGroup] === 'app';
+      const group = m.incomplete_config?.metadata?.[METADATA.processGroup];
+      return m.incomplete_config !== undefined && (group === undefined || group === 'app');
+    })
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

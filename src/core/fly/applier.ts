@@ -9,8 +9,15 @@ import type { Sleep } from '../http.js';
 import type { Logger } from '../logger.js';
 import type { ActualState } from './actual-state.js';
 import { secretsFingerprint, type DesiredState, type IpType } from './desired-state.js';
-import { isPublicV6, isSharedV4, type FlyApp, type Machine, type MachineRequest } from './fly-api-types.js';
-import { MACHINES_REMOTE, type FlyClient } from './fly-client.js';
+import {
+  hasIncompleteConfig,
+  isPublicV6,
+  isSharedV4,
+  type FlyApp,
+  type Machine,
+  type MachineRequest,
+} from './fly-api-types.js';
+import { MACHINES_REMOTE, tokenPower, type FlyClient } from './fly-client.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import { METADATA, type MachineConfig } from './machine-config.js';
 import { waitUntilHealthy } from './machine-health.js';
@@ -34,6 +41,8 @@ export interface ApplyContext {
   readonly reconcileDelayMs?: number;
   /** How long to wait for a new app to become visible (ms). */
   readonly appVisibleTimeoutMs?: number;
+  /** Apps `/v1/tokens/current` says the token is limited to: a hint for messages, never a refusal. */
+  readonly tokenApps?: readonly string[] | undefined;
 }
 
 export interface ApplyResult {
@@ -78,7 +87,9 @@ export async function applyPlan(
     for (const name of secretsChange.unset) values[name] = null;
     const result = await client.setSecrets(desired.app, values);
     secretsVersion = result.version;
-    digests = new Map((await client.listSecrets(desired.app)).map((s) => [s.name, s.digest]));
+    // The store is eventually consistent: ask for at least the version just written, or a stale
+    // list would put old digests into the fingerprint (and the next run would set them again).
+    digests = new Map((await client.listSecrets(desired.app, result.version)).map((s) => [s.name, s.digest]));
     done(secretsChange);
   }
 
@@ -150,6 +161,20 @@ export async function applyPlan(
 
   for (const change of plan.changes) {
     if (change.action !== 'destroy-machine') continue;
+    const target = actual.machines.find((m) => m.id === change.machineId);
+    if (target && hasIncompleteConfig(target)) {
+      // Its host is unhealthy: a lease may not be had; destroy it by force (flyctl replaces such
+      // machines too). If even that fails, the new machine serves and the next run tries again.
+      try {
+        await client.destroyMachine(desired.app, change.machineId, undefined);
+        done(change);
+      } catch (error) {
+        logger.warn(
+          `could not destroy machine ${change.machineId} on its unhealthy host (${errorMessage(error)}); the next deploy tries again`,
+        );
+      }
+      continue;
+    }
     const lease = await ctx.keeper.acquire(desired.app, change.machineId);
     await client.destroyMachine(desired.app, change.machineId, lease.nonce);
     await ctx.keeper.release(change.machineId);
@@ -158,25 +183,31 @@ export async function applyPlan(
   return { machine, applied, secretsVersion };
 }
 
-/** Creates the app (idempotently) and waits until the API shows it. */
+/**
+ * Creates the app and waits until the API shows it. The create's `idempotency_key` is sent but not
+ * relied on (only the API reference has it): after an ambiguous first attempt, the retry may get
+ * 422 `name_taken` for the app that attempt created. So a `taken` right after our own attempt is
+ * not believed at once: the app is read for a bounded window, 404 and 401 counting as "not visible
+ * yet" (as flyctl's WaitForApp does), and only a 403 or the end of the window says "taken".
+ */
 async function ensureApp(name: string, orgSlug: string, ctx: ApplyContext): Promise<FlyApp> {
-  const { client } = ctx;
+  const { client, logger } = ctx;
   let outcome: 'created' | 'taken';
   try {
     outcome = await client.createApp(name, orgSlug, `nix-cache-${name}-${ctx.launchId}`);
   } catch (error) {
     if (error instanceof RemoteError && (error.status === 401 || error.status === 403)) {
-      throw new RemoteError({
-        remote: MACHINES_REMOTE,
-        operation: `create app ${name} in ${orgSlug}`,
-        status: error.status,
-        ...(error.detail ? { detail: error.detail } : {}),
-        hint: `Creating an app needs an org token of ${orgSlug} (\`fly tokens create org\`); a deploy token can only update an app that exists`,
-      });
+      throw new ConfigurationError(
+        `The Fly app '${name}' does not exist, and fly-api-token may not create it in organisation ${orgSlug} (HTTP ${error.status}${error.detail ? `: ${error.detail}` : ''}): ${tokenPower('create app') ?? ''}. ` +
+          `Create the app with an org token (\`fly tokens create org\`) as fly-api-token, or check fly-app-name and fly-org-slug.${ctx.tokenApps && ctx.tokenApps.length > 0 ? ` (The token reports itself limited to ${ctx.tokenApps.map((a) => `'${a}'`).join(', ')}.)` : ''}`,
+      );
     }
     throw error;
   }
-  const visibleBy = ctx.now() + (ctx.appVisibleTimeoutMs ?? 60_000);
+  if (outcome === 'taken')
+    logger.info(`app name ${name} answered as taken; checking whether it is the app our own attempt created`);
+  const timeoutMs = ctx.appVisibleTimeoutMs ?? 60_000;
+  const visibleBy = ctx.now() + timeoutMs;
   let delay = 500;
   for (;;) {
     const lookup = await client.getApp(name, true);
@@ -189,16 +220,21 @@ async function ensureApp(name: string, orgSlug: string, ctx: ApplyContext): Prom
       }
       return lookup.app;
     }
-    if (lookup.kind === 'forbidden' || outcome === 'taken') {
+    if (lookup.kind === 'forbidden') {
       throw new ConfigurationError(
         `The Fly app name '${name}' is taken by an app this token cannot see. Choose another fly-app-name.`,
       );
     }
     if (ctx.now() + delay > visibleBy) {
+      if (outcome === 'taken') {
+        throw new ConfigurationError(
+          `The Fly app name '${name}' is taken, and no app of that name became visible to this token within ${Math.round(timeoutMs / 1000)} s. Choose another fly-app-name, or run again if the app was being created.`,
+        );
+      }
       throw new RemoteError({
         remote: MACHINES_REMOTE,
         operation: `create app ${name}`,
-        detail: `the app was created but is still not visible after ${Math.round((ctx.appVisibleTimeoutMs ?? 60_000) / 1000)} s`,
+        detail: `the app was created but is still not visible after ${Math.round(timeoutMs / 1000)} s`,
         hint: `Check the billing state of organisation ${orgSlug} (a payment method may be needed) and that the token belongs to it`,
       });
     }

@@ -60,7 +60,8 @@ export async function deployApp(
     );
   }
   let orgSlug = desired.orgSlug ?? actual.app?.organization?.slug;
-  if (actual.access === 'missing') orgSlug = await organizationForCreate(desired, ctx);
+  let tokenApps: string[] | undefined;
+  if (actual.access === 'missing') ({ orgSlug, tokenApps } = await organizationForCreate(desired, ctx));
   else if (
     desired.orgSlug &&
     actual.app?.organization?.slug &&
@@ -129,6 +130,7 @@ export async function deployApp(
         keeper,
         launchId: ctx.launchId,
         orgSlug,
+        tokenApps,
         waitTimeoutMs: ctx.waitTimeoutMs,
         ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
         ...(ctx.reconcileDelayMs !== undefined ? { reconcileDelayMs: ctx.reconcileDelayMs } : {}),
@@ -151,17 +153,24 @@ export async function deployApp(
   };
 }
 
-/** For a missing app: refuse app-scoped deploy tokens clearly, then find the organisation. */
-async function organizationForCreate(desired: DesiredState, ctx: DeploymentContext): Promise<string> {
+/**
+ * For a missing app: find the organisation to create it in. What the token may do is only hinted
+ * at by the undocumented `apps` field of `/v1/tokens/current`, so an app-scoped look is logged, not
+ * refused: the create is tried, and a refusal then names the power that is missing.
+ */
+async function organizationForCreate(
+  desired: DesiredState,
+  ctx: DeploymentContext,
+): Promise<{ orgSlug: string; tokenApps: string[] | undefined }> {
   const tokens = await ctx.client.currentTokens();
   const scope = appScope(tokens);
   if (scope) {
-    throw new ConfigurationError(
-      `The Fly app '${desired.app}' does not exist, and fly-api-token is a deploy token limited to ${scope.map((a) => `'${a}'`).join(', ')}: a deploy token cannot create apps. Create the app with an org token (\`fly tokens create org\`) as fly-api-token, or check fly-app-name.`,
+    ctx.logger.info(
+      `The Fly token reports itself limited to ${scope.map((a) => `'${a}'`).join(', ')} (a deploy token cannot create apps); trying to create '${desired.app}' anyway.`,
     );
   }
   const org = await resolveOrganization(ctx.client, ctx.logger, desired.orgSlug, tokens);
-  return org.slug;
+  return { orgSlug: org.slug, tokenApps: scope };
 }
 
 export interface DestroyOutcome {

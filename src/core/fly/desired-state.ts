@@ -33,6 +33,8 @@ export interface DeploySettings extends Niks3MachineSettings {
   readonly secrets: Niks3Secrets;
   readonly oidcSubjectPatterns: readonly string[];
   readonly oidcOwnerIds: readonly string[];
+  /** Update the machine even when nothing changed, so a re-pushed image tag is pulled again. */
+  readonly redeploy?: boolean;
 }
 
 export type IpType = 'v6' | 'shared_v4';
@@ -57,6 +59,8 @@ export interface DesiredState {
   readonly configHash: string;
   /** Keyed digest (HMAC) of the secret values: changes with any value, reveals none. */
   readonly secretsHash: string;
+  /** Update the machine even when nothing changed (a re-pushed tag). */
+  readonly redeploy: boolean;
 }
 
 export function desiredState(settings: DeploySettings): DesiredState {
@@ -90,6 +94,7 @@ export function desiredState(settings: DeploySettings): DesiredState {
     config,
     configHash: configHash(config, settings.region),
     secretsHash: secretsHash(secrets, settings.secrets.apiToken),
+    redeploy: settings.redeploy === true,
   };
 }
 

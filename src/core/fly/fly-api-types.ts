@@ -74,6 +74,18 @@ export interface Machine {
   readonly region: string;
   readonly instance_id: string;
   readonly config?: MachineConfig;
+  /**
+   * What the API still knows of the config of a machine on an unhealthy host: then `config` is
+   * absent, `incomplete_config` present and `host_status` not `ok` (fly-go's Machine).
+   */
+  readonly incomplete_config?: Partial<MachineConfig>;
+  /** The image the machine runs, as resolved by Fly (the digest of the tag when it was deployed). */
+  readonly image_ref?: {
+    readonly registry?: string;
+    readonly repository?: string;
+    readonly tag?: string;
+    readonly digest?: string;
+  };
   readonly checks?: readonly MachineCheckStatus[];
   readonly events?: readonly MachineEvent[];
   /** Only on create with `lease_ttl`. */
@@ -110,6 +122,11 @@ export function isSharedV4(ip: IpAssignment): boolean {
 
 export function isPublicV6(ip: IpAssignment): boolean {
   return ip.shared !== true && ip.ip.includes(':') && !ip.ip.toLowerCase().startsWith('fdaa:');
+}
+
+/** A machine on an unhealthy host: its config is not readable, only `incomplete_config`. */
+export function hasIncompleteConfig(machine: Machine): boolean {
+  return machine.config === undefined && machine.incomplete_config !== undefined;
 }
 
 /** States a machine never comes back from. */

@@ -66,13 +66,39 @@ export type WaitOutcome = 'reached' | 'timeout' | 'replaced' | 'missing';
 export type LeaseOutcome =
   { readonly kind: 'acquired'; readonly lease: Lease } | { readonly kind: 'held'; readonly detail: string };
 
-function hint(status: number): string | undefined {
-  if (status === 401)
-    return 'Check fly-api-token: pass the whole output of `fly tokens create` (including `FlyV1 `), and that it has not expired';
-  if (status === 403)
-    return 'The token may not do this: an org token (`fly tokens create org`) can create and delete apps, a deploy token only manage its own app';
+/**
+ * What to tell the user about an error answer. For 401/403 it names the token power the operation
+ * needs: what a token may do is only guessed from `/v1/tokens/current` (an undocumented field), so
+ * the suite tries the operation and explains a refusal here.
+ */
+function hint(status: number, operation = ''): string | undefined {
+  if (status === 401 || status === 403) {
+    const power = tokenPower(operation);
+    const base =
+      status === 401
+        ? 'Check fly-api-token: pass the whole output of `fly tokens create` (including `FlyV1 `), and that it has not expired'
+        : 'The token may not do this';
+    return power
+      ? `${base}; ${power}`
+      : `${base}: an org token (\`fly tokens create org\`) can create and delete apps, a deploy token only manage its own app`;
+  }
   if (status === 429) return 'Fly rate-limited the calls; wait a minute and run again';
   if (status >= 500) return 'Fly had a platform error; run again later (see https://status.flyio.net)';
+  return undefined;
+}
+
+/** The token power an operation needs, in words, or undefined for reads. */
+export function tokenPower(operation: string): string | undefined {
+  if (/^create app\b/.test(operation))
+    return 'creating an app needs an org token of its organisation (`fly tokens create org`); a deploy token cannot create apps';
+  if (/^delete app\b/.test(operation))
+    return 'deleting the app needs an org token (`fly tokens create org`); a deploy token cannot delete its app';
+  if (/secrets/.test(operation))
+    return 'setting secrets needs a token that may deploy this app (`fly tokens create deploy -a APP`, or an org token)';
+  if (/IP/.test(operation))
+    return 'allocating IPs needs a token that may deploy this app (an org token, or a deploy token of the app)';
+  if (/machine|lease/.test(operation))
+    return 'managing machines needs a token that may deploy this app (`fly tokens create deploy -a APP`, or an org token)';
   return undefined;
 }
 
@@ -193,6 +219,7 @@ export class FlyClient {
       path: `/v1/apps/${enc(name)}`,
       query: { force: 'true' },
       accept: [404],
+      operation: `delete app ${name}`,
     });
     return res.status === 404 ? 'absent' : 'deleting';
   }
@@ -200,7 +227,11 @@ export class FlyClient {
   // --- IPs (§4.6) ---
 
   async listIps(app: string): Promise<IpAssignment[]> {
-    const res = await this.machines.request({ method: 'GET', path: `/v1/apps/${enc(app)}/ip_assignments` });
+    const res = await this.machines.request({
+      method: 'GET',
+      path: `/v1/apps/${enc(app)}/ip_assignments`,
+      operation: `list IPs of ${app}`,
+    });
     return ((res.json as { ips?: IpAssignment[] } | undefined)?.ips ?? []).slice();
   }
 
@@ -240,9 +271,18 @@ export class FlyClient {
     return { version, secrets: body?.secrets ?? [] };
   }
 
-  /** Names and digests of the app's secrets (never values). */
-  async listSecrets(app: string): Promise<SecretInfo[]> {
-    const res = await this.machines.request({ method: 'GET', path: `/v1/apps/${enc(app)}/secrets` });
+  /**
+   * Names and digests of the app's secrets (never values). The secrets store is eventually
+   * consistent: right after a write, pass the version it returned as `minVersion` so the answer
+   * is at least that new (sent as `min_version` and as fly-go's `version`, fly.md §4.5.2).
+   */
+  async listSecrets(app: string, minVersion?: number): Promise<SecretInfo[]> {
+    const res = await this.machines.request({
+      method: 'GET',
+      path: `/v1/apps/${enc(app)}/secrets`,
+      query: minVersion === undefined ? {} : { min_version: minVersion, version: minVersion },
+      operation: `list secrets of ${app}`,
+    });
     return ((res.json as { secrets?: SecretInfo[] } | undefined)?.secrets ?? []).slice();
   }
 

@@ -1,7 +1,10 @@
 /**
  * A fly.toml equivalent to the deployed app, as the original stack rendered it from its template,
- * for people who also use flyctl (`fly deploy --ha=false` with it reproduces the same machine;
- * a later nix-cache deploy then sees its own metadata gone and re-applies, which is harmless).
+ * for people who also use flyctl (`fly deploy --ha=false` with it reproduces the same machine).
+ * `fly deploy`, `fly scale` and `fly secrets set` keep the machine's existing metadata, so our
+ * stored config hash survives them: a later nix-cache deploy therefore compares the live config
+ * itself (guest, env, services, checks, files, init; see config-drift.ts) and re-applies only when
+ * it differs from the desired one.
  */
 import type { MachineConfig } from './machine-config.js';
 

@@ -14,6 +14,8 @@ export interface HeldLease {
   readonly app: string;
   readonly machineId: string;
   nonce: string;
+  /** The TTL the lease was taken with (s); every refresh asks for the same, every third of it. */
+  readonly ttlSeconds: number;
   /** Background refresh; cleared on release. */
   timer?: NodeJS.Timeout;
 }
@@ -88,7 +90,9 @@ export class LeaseKeeper {
 
   /** Takes over a lease obtained some other way (e.g. the nonce of a machine create). */
   adopt(app: string, machineId: string, lease: Lease, ttlSeconds = this.ttlSeconds): HeldLease {
-    const held: HeldLease = { app, machineId, nonce: lease.nonce };
+    // A refresh sets the expiry to now + the TTL it asks for; asking for less than the TTL held
+    // (say 120 s of a 360 s create lease) would shorten the lease to end just as the next refresh fires.
+    const held: HeldLease = { app, machineId, nonce: lease.nonce, ttlSeconds };
     this.held.set(machineId, held);
     const every = Math.max(1_000, Math.floor((ttlSeconds * 1000) / 3));
     held.timer = setInterval(() => void this.refresh(held), every);
@@ -101,7 +105,7 @@ export class LeaseKeeper {
       const outcome = await this.options.client.acquireLease(
         held.app,
         held.machineId,
-        this.ttlSeconds,
+        held.ttlSeconds,
         this.options.description,
         held.nonce,
       );
@@ -111,7 +115,10 @@ export class LeaseKeeper {
           `could not refresh the lease of machine ${held.machineId}: ${outcome.detail}`,
         );
     } catch (error) {
-      this.options.logger.debug(`lease refresh of ${held.machineId} failed: ${errorMessage(error)}`);
+      // A lease that lapses lets another deploy (or the platform) act on the machine mid-update.
+      this.options.logger.warn(
+        `could not refresh the lease of machine ${held.machineId} (${errorMessage(error)}); it lapses within ${held.ttlSeconds} s unless a later refresh succeeds`,
+      );
     }
   }
 
@@ -126,7 +133,7 @@ export class LeaseKeeper {
       this.options.logger.debug(`released the lease of machine ${machineId}`);
     } catch (error) {
       this.options.logger.warn(
-        `could not release the lease of machine ${machineId} (${errorMessage(error)}); it lapses by itself within ${this.ttlSeconds} s`,
+        `could not release the lease of machine ${machineId} (${errorMessage(error)}); it lapses by itself within ${held.ttlSeconds} s`,
       );
     }
   }

@@ -3,7 +3,8 @@
  * prints it; the applier executes it; an empty plan means a re-run writes nothing.
  */
 import { secretsFingerprint, type DesiredState, type IpType } from './desired-state.js';
-import { isPublicV6, isSharedV4, type Machine } from './fly-api-types.js';
+import { driftedFields } from './config-drift.js';
+import { hasIncompleteConfig, isPublicV6, isSharedV4, type Machine } from './fly-api-types.js';
 import type { ActualState } from './actual-state.js';
 import { METADATA } from './machine-config.js';
 
@@ -42,8 +43,10 @@ export function planDeploy(desired: DesiredState, actual: ActualState): FlyPlan 
     return { changes, machine: undefined };
   }
 
-  // The machine to keep: the first one in the desired region (an update cannot move a machine).
-  const inRegion = actual.machines.filter((m) => m.region === desired.region);
+  // The machine to keep: the first readable one in the desired region (an update cannot move a
+  // machine). One on an unhealthy host (no config, only incomplete_config) is replaced, as flyctl
+  // does: a new machine is created and the broken one destroyed.
+  const inRegion = actual.machines.filter((m) => m.region === desired.region && !hasIncompleteConfig(m));
   const keep = inRegion[0];
   const digests = new Map(actual.secrets.map((s) => [s.name, s.digest]));
   const meta = keep?.config?.metadata ?? {};
@@ -75,17 +78,25 @@ export function planDeploy(desired: DesiredState, actual: ActualState): FlyPlan 
     changes.push({ action: 'create-machine', region: desired.region, image: desired.image });
   } else {
     const reasons: string[] = [];
+    const drifted = driftedFields(keep.config, desired.config);
+    const pinned = /@(sha256:[0-9a-f]{64})$/.exec(desired.image)?.[1];
+    const liveDigest = keep.image_ref?.digest;
     if (keep.config?.image !== desired.image)
       reasons.push(`image ${keep.config?.image ?? '(none)'} -> ${desired.image}`);
+    else if (pinned && liveDigest && liveDigest !== pinned)
+      reasons.push(`image digest ${liveDigest} -> ${pinned}`);
     else if (meta[METADATA.configHash] !== desired.configHash) reasons.push('machine config changed');
+    else if (drifted.length > 0) reasons.push(`changed outside nix-cache: ${drifted.join(', ')}`);
+    else if (desired.redeploy) reasons.push('redeploy: true (the image is pulled again)');
     if (secretsChange) reasons.push('secrets changed');
     if (BROKEN_STATES.includes(keep.state)) reasons.push(`machine is ${keep.state}`);
     if (reasons.length > 0) changes.push({ action: 'update-machine', machineId: keep.id, reasons });
   }
   for (const extra of actual.machines) {
     if (extra === keep) continue;
-    const reason =
-      extra.region === desired.region
+    const reason = hasIncompleteConfig(extra)
+      ? `on an unhealthy host (host status ${extra.host_status ?? 'unknown'}, config not readable): replaced`
+      : extra.region === desired.region
         ? 'one machine is enough (no HA)'
         : `replaced by a machine in ${desired.region}`;
     changes.push({ action: 'destroy-machine', machineId: extra.id, reason });

@@ -37,6 +37,20 @@ export interface ApiSettings {
   rejectUnknownBodyFields: boolean;
   /** Accept X-Auth-Key / X-Auth-Email (legacy keys); otherwise 400 `6003`. */
   legacyKeys: boolean;
+  /**
+   * A create that carries both `cf-r2-jurisdiction` (not default) and a `locationHint`: refused
+   * with 400, or accepted with the hint ignored (the bucket lands where the jurisdiction keeps
+   * data). Which one the real API does is unconfirmed; the dashboard offers the two as
+   * alternatives, so both are modelled and the client must send no hint with a jurisdiction.
+   */
+  jurisdictionWithLocationHint: 'reject' | 'ignore';
+  /**
+   * How the S3 endpoint answers an access key it does not know: as R2 does (`r2`: 400
+   * `InvalidArgument` for a key id that is not 32 characters, 401 `Unauthorized` for an unknown
+   * one, per R2's error-code reference), or with the AWS code `InvalidAccessKeyId` (403), which
+   * other S3 servers send.
+   */
+  s3AuthErrors: 'r2' | 'aws';
   /** Codes for the answers whose real code is unknown. */
   codes: { customDomainExists: number; customDomainMissing: number; customDomainBadZone: number };
 }
@@ -49,6 +63,8 @@ export function defaultApiSettings(): ApiSettings {
     customDomainWritePermissions: [],
     rejectUnknownBodyFields: true,
     legacyKeys: false,
+    jurisdictionWithLocationHint: 'reject',
+    s3AuthErrors: 'r2',
     codes: {
       customDomainExists: CF_CODES.customDomainExists,
       customDomainMissing: CF_CODES.customDomainMissing,
@@ -262,7 +278,7 @@ export class ApiRoutes {
       if (m === 'DELETE') {
         requireAny(token, write);
         const b = bucket();
-        if (b.objects.size > 0 || b.pendingMultipartUploads > 0 || b.eventNotificationRules > 0)
+        if (b.objects.size > 0 || b.uploads.size > 0 || b.eventNotificationRules > 0)
           throw cfErrors.bucketNotEmpty();
         this.state.deleteBucket(b);
         return { result: {} };
@@ -390,12 +406,22 @@ export class ApiRoutes {
     const storageClass = body['storageClass'];
     if (storageClass !== undefined && !isStorageClass(storageClass))
       throw cfErrors.badJson('storageClass must be Standard or InfrequentAccess');
+    if (jurisdiction !== 'default' && typeof hint === 'string') {
+      if (this.settings.jurisdictionWithLocationHint === 'reject')
+        throw cfErrors.badJson(`locationHint cannot be combined with jurisdiction ${jurisdiction}`);
+    }
     if (this.state.bucket(accountId, jurisdiction, name)) throw cfErrors.bucketExists();
+    const location =
+      jurisdiction !== 'default'
+        ? this.state.jurisdictionLocations[jurisdiction]
+        : typeof hint === 'string'
+          ? hint
+          : undefined;
     const bucket = this.state.addBucket({
       accountId,
       name,
       jurisdiction,
-      ...(typeof hint === 'string' ? { location: hint } : {}),
+      ...(location !== undefined ? { location } : {}),
       ...(isStorageClass(storageClass) ? { storageClass } : {}),
     });
     return bucketView(bucket);

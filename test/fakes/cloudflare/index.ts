@@ -38,7 +38,7 @@ export interface FakeCloudflareOptions {
   readonly now?: () => number;
   /** Changes to the default API behaviour switches (see ApiSettings). */
   readonly settings?: Partial<ApiSettings>;
-  /** Jurisdictions that get an S3 listener (default: default, eu, fedramp). */
+  /** Jurisdictions that get an S3 listener (default: default, eu, us, fedramp). */
   readonly s3Jurisdictions?: readonly FakeJurisdiction[];
 }
 
@@ -213,8 +213,8 @@ export async function startFakeCloudflare(options: FakeCloudflareOptions = {}): 
   const port = await listen(api);
 
   const s3Urls = new Map<FakeJurisdiction, string>();
-  for (const jurisdiction of options.s3Jurisdictions ?? (['default', 'eu', 'fedramp'] as const)) {
-    const endpoint = new S3Endpoint(state, jurisdiction);
+  for (const jurisdiction of options.s3Jurisdictions ?? (['default', 'eu', 'us', 'fedramp'] as const)) {
+    const endpoint = new S3Endpoint(state, jurisdiction, settings);
     const server = createServer((req, res) => {
       void (async () => {
         const body = await readBody(req);

@@ -2,7 +2,8 @@
  * The R2 S3 endpoint of the Cloudflare stand-in, one listener per jurisdiction (as R2 has one host
  * per jurisdiction). Path-style only: `/<bucket>/<key>`. It speaks enough S3 for the provision
  * action's credential probe and for emptying a bucket: PutObject, GetObject, HeadObject,
- * DeleteObject, ListObjectsV2 and DeleteObjects, all with SigV4 `Authorization` headers that are
+ * DeleteObject, ListObjectsV2, DeleteObjects, and CreateMultipartUpload, ListMultipartUploads and
+ * AbortMultipartUpload (an open upload blocks the bucket's deletion, as on R2), all with SigV4 `Authorization` headers that are
  * really verified (s3-signature.ts).
  *
  * Credentials are derived from the API tokens of the state, as Cloudflare derives them: access key
@@ -12,6 +13,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { S3Error, s3Errors, sendS3Error } from '../s3-store/s3-error.js';
+import type { ApiSettings } from './api-routes.js';
 import { parseAuthorization, verifyHeaderSignature } from './s3-signature.js';
 import {
   PERMISSIONS,
@@ -55,10 +57,16 @@ function sendXml(res: ServerResponse, status: number, body: string): void {
 export class S3Endpoint {
   readonly state: FakeCloudflareState;
   readonly jurisdiction: FakeJurisdiction;
+  readonly settings: Pick<ApiSettings, 's3AuthErrors'>;
 
-  constructor(state: FakeCloudflareState, jurisdiction: FakeJurisdiction) {
+  constructor(
+    state: FakeCloudflareState,
+    jurisdiction: FakeJurisdiction,
+    settings: Pick<ApiSettings, 's3AuthErrors'> = { s3AuthErrors: 'r2' },
+  ) {
     this.state = state;
     this.jurisdiction = jurisdiction;
+    this.settings = settings;
   }
 
   /** Answers one request whose body has already been read. */
@@ -92,11 +100,28 @@ export class S3Endpoint {
           return this.list(res, bucket, url.searchParams);
         if (method === 'POST' && url.searchParams.has('delete'))
           return this.deleteMany(res, bucket, body.toString('utf8'));
+        if (method === 'GET' && url.searchParams.has('uploads'))
+          return this.listUploads(res, bucket, url.searchParams);
         if (method === 'HEAD') {
           res.writeHead(200).end();
           return;
         }
         throw s3Errors.methodNotAllowed();
+      }
+      if (method === 'POST' && url.searchParams.has('uploads')) {
+        const upload = this.state.addMultipartUpload(bucket, key);
+        return sendXml(
+          res,
+          200,
+          `<?xml version="1.0" encoding="UTF-8"?>\n<InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${xml(bucket.name)}</Bucket><Key>${xml(key)}</Key><UploadId>${upload.uploadId}</UploadId></InitiateMultipartUploadResult>`,
+        );
+      }
+      if (method === 'DELETE' && url.searchParams.has('uploadId')) {
+        const upload = bucket.uploads.get(url.searchParams.get('uploadId') ?? '');
+        if (!upload || upload.key !== key) throw s3Errors.noSuchUpload();
+        bucket.uploads.delete(upload.uploadId);
+        res.writeHead(204).end();
+        return;
       }
       switch (method) {
         case 'PUT': {
@@ -152,6 +177,17 @@ export class S3Endpoint {
       );
     }
     const token = this.state.tokenById(auth.accessKeyId);
+    if (this.settings.s3AuthErrors === 'r2') {
+      // R2's own answers (its error-code reference): a malformed key id, then an unknown one.
+      if (auth.accessKeyId.length !== 32) {
+        throw new S3Error(
+          400,
+          'InvalidArgument',
+          `Credential access key has length ${auth.accessKeyId.length}, should be 32`,
+        );
+      }
+      if (!token || token.status !== 'active') throw new S3Error(401, 'Unauthorized', 'Unauthorized');
+    }
     if (!token || token.status !== 'active') {
       throw new S3Error(
         403,
@@ -202,6 +238,36 @@ export class S3Endpoint {
       res,
       200,
       `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${xml(bucket.name)}</Name><Prefix>${xml(prefix)}</Prefix><KeyCount>${page.length}</KeyCount><MaxKeys>${maxKeys}</MaxKeys><IsTruncated>${truncated}</IsTruncated>${contents}${next}</ListBucketResult>`,
+    );
+  }
+
+  /** ListMultipartUploads: by key then upload id, `max-uploads` per page, markers to go on. */
+  private listUploads(res: ServerResponse, bucket: FakeBucket, params: URLSearchParams): void {
+    const max = Math.min(1000, Math.max(1, Number(params.get('max-uploads') ?? 1000) || 1000));
+    const keyMarker = params.get('key-marker') ?? '';
+    const idMarker = params.get('upload-id-marker') ?? '';
+    const all = [...bucket.uploads.values()]
+      .sort((a, b) => (a.key === b.key ? (a.uploadId < b.uploadId ? -1 : 1) : a.key < b.key ? -1 : 1))
+      .filter(
+        (u) => !keyMarker || u.key > keyMarker || (u.key === keyMarker && idMarker && u.uploadId > idMarker),
+      );
+    const page = all.slice(0, max);
+    const truncated = all.length > max;
+    const last = page[page.length - 1];
+    const uploads = page
+      .map(
+        (u) =>
+          `<Upload><Key>${xml(u.key)}</Key><UploadId>${u.uploadId}</UploadId><Initiated>${new Date(u.initiated).toISOString()}</Initiated><StorageClass>STANDARD</StorageClass></Upload>`,
+      )
+      .join('');
+    const next =
+      truncated && last
+        ? `<NextKeyMarker>${xml(last.key)}</NextKeyMarker><NextUploadIdMarker>${last.uploadId}</NextUploadIdMarker>`
+        : '';
+    sendXml(
+      res,
+      200,
+      `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${xml(bucket.name)}</Bucket><MaxUploads>${max}</MaxUploads><IsTruncated>${truncated}</IsTruncated>${next}${uploads}</ListMultipartUploadsResult>`,
     );
   }
 

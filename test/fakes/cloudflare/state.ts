@@ -68,6 +68,13 @@ export interface FakeObject {
   readonly storageClass: FakeStorageClass;
 }
 
+/** An in-progress multipart upload (only its key and start time matter here). */
+export interface FakeUpload {
+  readonly uploadId: string;
+  readonly key: string;
+  readonly initiated: number;
+}
+
 export interface FakeBucket {
   readonly accountId: string;
   readonly jurisdiction: FakeJurisdiction;
@@ -77,8 +84,8 @@ export interface FakeBucket {
   location: string;
   storageClass: FakeStorageClass;
   readonly objects: Map<string, FakeObject>;
-  /** In-progress multipart uploads (they block deletion, as on R2). */
-  pendingMultipartUploads: number;
+  /** In-progress multipart uploads by upload id (they block deletion, as on R2). */
+  readonly uploads: Map<string, FakeUpload>;
   /** Event notification rules (they block deletion too). */
   eventNotificationRules: number;
   /** The r2.dev managed domain. */
@@ -137,6 +144,13 @@ export class FakeCloudflareState {
   readonly domains = new Map<string, FakeCustomDomain>();
   /** Default location of a bucket created without a hint (upper case). */
   defaultLocation = 'ENAM';
+  /** Where a bucket of a jurisdiction lives (hints do not apply there). */
+  jurisdictionLocations: Record<Exclude<FakeJurisdiction, 'default'>, string> = {
+    eu: 'WEUR',
+    us: 'ENAM',
+    fedramp: 'ENAM',
+    'fedramp-high': 'ENAM',
+  };
   readonly now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -219,7 +233,7 @@ export class FakeCloudflareState {
       location: (options.location ?? this.defaultLocation).toUpperCase(),
       storageClass: options.storageClass ?? 'Standard',
       objects: new Map(),
-      pendingMultipartUploads: 0,
+      uploads: new Map(),
       eventNotificationRules: 0,
       managed: { bucketId: randomHex(), enabled: false },
     };
@@ -278,6 +292,13 @@ export class FakeCloudflareState {
         d.jurisdiction === bucket.jurisdiction &&
         d.bucket === bucket.name,
     );
+  }
+
+  /** Starts a multipart upload (as an S3 CreateMultipartUpload would); returns its id. */
+  addMultipartUpload(bucket: FakeBucket, key: string): FakeUpload {
+    const upload = { uploadId: randomHex(24), key, initiated: this.now() };
+    bucket.uploads.set(upload.uploadId, upload);
+    return upload;
   }
 
   /** Stores an object (as an S3 PUT would). */

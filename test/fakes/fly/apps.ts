@@ -28,6 +28,9 @@ export class FakeApp {
   readonly secrets = new Map<string, FakeSecret>();
   /** Incremented on every secrets write, even of identical values. */
   secretsVersion = 0;
+  /** The secrets as a lagging replica still answers them (eventual consistency), and for how many lists. */
+  staleSecrets: Map<string, FakeSecret> | undefined;
+  staleReads = 0;
   readonly machines = new Map<string, FakeMachine>();
   /** Virtual time after which a deleted app is gone. */
   deleteAt: number | undefined;
@@ -44,7 +47,9 @@ export class FakeApp {
   }
 
   /** Sets (string) and removes (null) secrets; one version bump per call. */
-  writeSecrets(values: Record<string, string | null>, now: number): number {
+  writeSecrets(values: Record<string, string | null>, now: number, staleReads = 0): number {
+    this.staleSecrets = staleReads > 0 ? new Map(this.secrets) : undefined;
+    this.staleReads = staleReads;
     for (const [name, value] of Object.entries(values)) {
       if (value === null) {
         this.secrets.delete(name);
@@ -61,6 +66,22 @@ export class FakeApp {
     }
     this.secretsVersion += 1;
     return this.secretsVersion;
+  }
+
+  /**
+   * The secrets a list answers: stale (as before the last write) for `staleReads` lists, unless
+   * the list asks for at least the current version, which catches the replica up.
+   */
+  listSecrets(minVersion: number | undefined): FakeSecret[] {
+    if (minVersion !== undefined && minVersion >= this.secretsVersion) {
+      this.staleReads = 0;
+      this.staleSecrets = undefined;
+    }
+    if (this.staleReads > 0 && this.staleSecrets) {
+      this.staleReads -= 1;
+      return [...this.staleSecrets.values()];
+    }
+    return [...this.secrets.values()];
   }
 
   /** Whether `<app>.fly.dev` would resolve: shared or dedicated v4, and a public v6. */

@@ -25,6 +25,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { FakeApp } from './apps.js';
 import { FakeClock } from './clock.js';
 import { FaultPlan, type Fault } from './faults.js';
+import { normaliseConfig, ulid } from './machines.js';
 import { handleRequest, type RequestLogEntry } from './server.js';
 import type { FakeTokenSpec } from './tokens.js';
 import { DEFAULT_SETTINGS, FlyWorld, type FakeFlySettings, type FakeOrg } from './world.js';
@@ -74,6 +75,13 @@ export interface FakeFly {
   idle(app: string): void;
   /** A request through the proxy: stopped machines with autostart start. */
   request(app: string): void;
+  /**
+   * What `fly scale`, `fly deploy` or a dashboard edit does: a new version of the machine with
+   * `patch` merged into its config and its metadata kept (so our stored hashes still match).
+   */
+  editByHand(app: string, machineId: string, patch: Record<string, unknown>): void;
+  /** The machine's host becomes unhealthy: the API then answers `incomplete_config`, no `config`. */
+  hostUnhealthy(app: string, machineId: string): void;
   close(): Promise<void>;
 }
 
@@ -145,6 +153,32 @@ export async function startFakeFly(options: FakeFlyOptions = {}): Promise<FakeFl
         if (machine.state === 'stopped' && services.some((s) => s['autostart'] === true))
           machine.launch(settings.bootDelayMs);
       }
+    },
+    editByHand: (name, machineId, patch) => {
+      const app = world.apps.get(name);
+      const machine = app?.machines.get(machineId);
+      if (!app || !machine) throw new Error(`fake fly: no machine ${machineId} in ${name}`);
+      app.tick();
+      const config = { ...structuredClone(machine.current.requested), ...structuredClone(patch) };
+      machine.addVersion(
+        {
+          instanceId: ulid(world.clock.now()),
+          imageDigest: world.digestOf(String(config['image'])),
+          requested: config,
+          config: normaliseConfig(config),
+          createdAt: world.clock.now(),
+          boot: undefined,
+          bootProblem: undefined,
+        },
+        machine.state === 'started',
+        settings.bootDelayMs,
+        'update',
+      );
+    },
+    hostUnhealthy: (name, machineId) => {
+      const machine = world.apps.get(name)?.machines.get(machineId);
+      if (!machine) throw new Error(`fake fly: no machine ${machineId} in ${name}`);
+      machine.hostStatus = 'unreachable';
     },
     close: async () => {
       for (const socket of sockets) socket.destroy();

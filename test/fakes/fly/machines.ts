@@ -38,6 +38,8 @@ export interface BootRecord {
 
 export interface MachineVersion {
   readonly instanceId: string;
+  /** The digest the image reference pointed at when this version was made (what Fly pulled). */
+  readonly imageDigest: string;
   /** The config exactly as the client sent it. */
   readonly requested: Record<string, unknown>;
   /** The config as the API stores and echoes it (normalised). */
@@ -98,6 +100,11 @@ export class FakeMachine {
   behaviour: ImageBehaviour;
   /** How many list calls this machine is still missing from ("list lag"). */
   hiddenFromLists: number;
+  /**
+   * `ok`, or the state of an unhealthy host: then the API answers no `config` (and no checks),
+   * only `incomplete_config` (fly-go's Machine).
+   */
+  hostStatus: 'ok' | 'unreachable' | 'unknown' = 'ok';
   private readonly clock: FakeClock;
 
   constructor(options: {
@@ -237,7 +244,9 @@ export class FakeMachine {
   }
 
   /** The machine object of the API. */
-  toJson(options: { summary?: boolean } = {}): Record<string, unknown> {
+  toJson(
+    options: { summary?: boolean; incomplete?: 'with-metadata' | 'empty' } = {},
+  ): Record<string, unknown> {
     const version = this.current;
     const image = jsonText((version.config as { image?: unknown }).image);
     const [repoPart, tag] = splitImage(image);
@@ -258,13 +267,21 @@ export class FakeMachine {
         registry,
         repository: repoPart.slice(registry === 'docker.io' ? 0 : registry.length + 1),
         tag,
-        digest: `sha256:${'0'.repeat(64)}`,
+        digest: version.imageDigest,
         labels: {},
       },
-      host_status: 'ok',
+      host_status: this.hostStatus,
       cordoned: false,
     };
     if (options.summary) return base;
+    if (this.hostStatus !== 'ok') {
+      const metadata = (version.config as { metadata?: unknown }).metadata;
+      return {
+        ...base,
+        incomplete_config: options.incomplete === 'empty' ? {} : { metadata },
+        events: this.events.slice(0, 20),
+      };
+    }
     return { ...base, config: version.config, events: this.events.slice(0, 20), checks: this.checks() };
   }
 }

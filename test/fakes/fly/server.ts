@@ -118,7 +118,12 @@ route('GET', '/v1/tokens/current', (world, ctx) => {
         token_id: t.id,
         org_slug: t.org ?? '',
         organization: org?.id ?? '',
-        apps: t.kind === 'deploy' ? [...(t.apps ?? [])] : [],
+        apps:
+          t.kind === 'deploy'
+            ? [...(t.apps ?? [])]
+            : world.settings.orgTokenApps === 'org-apps'
+              ? [...world.apps.values()].filter((a) => a.org === t.org).map((a) => a.name)
+              : [],
         user: '',
         restricted_to_machine: '',
         source_machine_id: '',
@@ -169,7 +174,10 @@ route('POST', '/v1/apps', (world, ctx) => {
     throw forbidden('unauthorized: this token cannot create apps');
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) throw badRequest(`invalid app name "${name}"`);
   const org = world.orgFor(ctx.token, orgSlug);
-  const key = typeof body['idempotency_key'] === 'string' ? body['idempotency_key'] : '';
+  const key =
+    typeof body['idempotency_key'] === 'string' && world.settings.appCreateIdempotencyKey === 'honoured'
+      ? body['idempotency_key']
+      : '';
   if (key && world.idempotencyKeys.has(key)) {
     const earlier = world.idempotencyKeys.get(key);
     const app = earlier ? world.apps.get(earlier) : undefined;
@@ -274,7 +282,11 @@ route('POST', '/v1/apps/:app/secrets', (world, ctx) => {
     if (!SECRET_NAME.test(name)) throw badRequest(`invalid secret name "${name}"`);
     if (value !== null && typeof value !== 'string') throw badRequest(`invalid value for secret "${name}"`);
   }
-  const version = app.writeSecrets(values as Record<string, string | null>, world.clock.now());
+  const version = app.writeSecrets(
+    values as Record<string, string | null>,
+    world.clock.now(),
+    world.settings.secretsStaleReads,
+  );
   return json(200, {
     secrets: [...app.secrets.values()].map((s) => secretJson(s, false)),
     version,
@@ -285,7 +297,9 @@ route('POST', '/v1/apps/:app/secrets', (world, ctx) => {
 route('GET', '/v1/apps/:app/secrets', (world, ctx) => {
   const app = world.appFor(ctx.token, ctx.params['app'] ?? '', false);
   const show = ctx.url.searchParams.get('show_secrets') === 'true';
-  return json(200, { secrets: [...app.secrets.values()].map((s) => secretJson(s, show)) });
+  const min = Number(ctx.url.searchParams.get(world.settings.secretsMinVersionParam) ?? NaN);
+  const secrets = app.listSecrets(Number.isInteger(min) ? min : undefined);
+  return json(200, { secrets: secrets.map((s) => secretJson(s, show)) });
 });
 
 route('GET', '/v1/apps/:app/secrets/:name', (world, ctx) => {
@@ -377,6 +391,7 @@ function newVersion(
 ): MachineVersion {
   return {
     instanceId: ulid(world.clock.now()),
+    imageDigest: world.digestOf(jsonText(config['image'])),
     requested: structuredClone(config),
     config: normaliseConfig(config),
     createdAt: world.clock.now(),
@@ -436,7 +451,9 @@ route('GET', '/v1/apps/:app/machines', (world, ctx) => {
     if (q.get('region') && machine.region !== q.get('region')) continue;
     const meta = (machine.current.config['metadata'] ?? {}) as Record<string, string>;
     if (!metadata.every(([k, v]) => meta[k] === v)) continue;
-    list.push(machine.toJson({ summary: q.get('summary') === 'true' }));
+    list.push(
+      machine.toJson({ summary: q.get('summary') === 'true', incomplete: world.settings.incompleteConfig }),
+    );
   }
   return json(200, list);
 });
@@ -475,7 +492,7 @@ route('GET', '/v1/apps/:app/machines/:id', (world, ctx) => {
   app.tick();
   const machine = world.machineOf(app, ctx.params['id'] ?? '');
   return json(200, {
-    ...machine.toJson(),
+    ...machine.toJson({ incomplete: world.settings.incompleteConfig }),
     ...(ctx.url.searchParams.get('include_leases') === 'true' ? { leases: [leaseJson(machine)] } : {}),
   });
 });

@@ -3,7 +3,7 @@
  * IPs, secrets and machines, on one virtual clock. The HTTP layer (server.ts) translates requests
  * into calls on this and `FlyFakeError`s back into answers; tests may read and seed it directly.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { FakeApp } from './apps.js';
 import { FakeClock } from './clock.js';
 import { FlyFakeError, forbidden, notFound } from './fake-error.js';
@@ -50,6 +50,32 @@ export interface FakeFlySettings {
   readonly defaultLeaseTtlSeconds: number;
   /** Enforce the documented rate limits (fly.md §3.3), in real time. Off by default. */
   readonly rateLimit: boolean;
+  /**
+   * App create's `idempotency_key` (fly.md §4.3, §10 Q2): only the API reference has it; the real
+   * API is not known to honour it, so by default a retry with the same key gets 422 `name_taken`.
+   */
+  readonly appCreateIdempotencyKey: 'ignored' | 'honoured';
+  /**
+   * The secrets store is eventually consistent (fly.md §3.5, §4.5.3): this many list calls after a
+   * write still answer the secrets as they were before it, unless the list asks for
+   * `min_version`/`version` at least the written one (which also catches the store up).
+   */
+  readonly secretsStaleReads: number;
+  /**
+   * Which query parameter of the secrets list the store honours as the minimum version: the API
+   * reference's `min_version`, or fly-go's `version` (fly.md §4.5.2, §10 Q5; unconfirmed).
+   */
+  readonly secretsMinVersionParam: 'min_version' | 'version';
+  /**
+   * The undocumented `apps` field of `/v1/tokens/current` for org tokens (fly.md §10 Q4): empty,
+   * or the apps of the org (so it looks like an app-scoped token).
+   */
+  readonly orgTokenApps: 'empty' | 'org-apps';
+  /**
+   * What `incomplete_config` of a machine on an unhealthy host holds (unconfirmed): the metadata
+   * of its config, or nothing.
+   */
+  readonly incompleteConfig: 'with-metadata' | 'empty';
 }
 
 export const DEFAULT_SETTINGS: FakeFlySettings = {
@@ -91,6 +117,11 @@ export const DEFAULT_SETTINGS: FakeFlySettings = {
   graphqlUnauthenticatedStatus: 200,
   defaultLeaseTtlSeconds: 30,
   rateLimit: false,
+  appCreateIdempotencyKey: 'ignored',
+  secretsStaleReads: 1,
+  secretsMinVersionParam: 'min_version',
+  orgTokenApps: 'empty',
+  incompleteConfig: 'with-metadata',
 };
 
 export class FlyWorld {
@@ -100,8 +131,13 @@ export class FlyWorld {
   readonly tokens = new TokenRegistry();
   /** Every app by name (one global name space across orgs). */
   readonly apps = new Map<string, FakeApp>();
-  /** App-create idempotency keys -> app name. */
+  /** App-create idempotency keys -> app name (used only when the setting honours them). */
   readonly idempotencyKeys = new Map<string, string>();
+  /**
+   * The registry: image reference (tag) -> the digest it points at now. A machine version records
+   * the digest of its image when it is created or updated (what Fly pulls); `repushTag` moves a tag.
+   */
+  readonly imageDigests = new Map<string, string>();
   private ipCounter = 0;
 
   constructor(clock: FakeClock, settings: FakeFlySettings) {
@@ -162,6 +198,27 @@ export class FlyWorld {
     const machine = app.machines.get(id);
     if (!machine || machine.state === 'destroyed') throw notFound(`machine not found: ${id}`);
     return machine;
+  }
+
+  /** The digest an image reference resolves to now (a pinned `@sha256:` is its own digest). */
+  digestOf(image: string): string {
+    const pinned = /@(sha256:[0-9a-f]{64})$/.exec(image)?.[1];
+    if (pinned) return pinned;
+    let digest = this.imageDigests.get(image);
+    if (!digest) {
+      digest = `sha256:${createHash('sha256').update(image).digest('hex')}`;
+      this.imageDigests.set(image, digest);
+    }
+    return digest;
+  }
+
+  /** Pushes the tag again with new content: later pulls get a new digest; running machines keep theirs. */
+  repushTag(image: string): string {
+    const digest = `sha256:${createHash('sha256')
+      .update(`${image} ${randomBytes(8).toString('hex')}`)
+      .digest('hex')}`;
+    this.imageDigests.set(image, digest);
+    return digest;
   }
 
   behaviourOf(image: string): ImageBehaviour {
