@@ -31230,6 +31230,7 @@ class NarWriter {
     pending = 0;
     options;
     sliceStart = performance.now();
+    chunkBuffer;
     constructor(options) {
         this.options = options;
     }
@@ -31364,7 +31365,13 @@ class NarWriter {
             let done = 0;
             while (done < size) {
                 const want = Math.min(LARGE_CHUNK_BYTES, size - done);
-                const buffer = Buffer.allocUnsafe(want);
+                let buffer;
+                if (this.options.reuseChunks) {
+                    this.chunkBuffer ??= Buffer.allocUnsafe(LARGE_CHUNK_BYTES);
+                    buffer = this.chunkBuffer.subarray(0, want);
+                }
+                else
+                    buffer = Buffer.allocUnsafe(want);
                 let got = 0;
                 while (got < want) {
                     let bytesRead;
@@ -31526,7 +31533,41 @@ function narStreamWithListing(path) {
                 reject(new Error(`the NAR stream of ${path} was closed before its end, so its listing is incomplete`));
         }
     }
-    return { stream: external_node_stream_.Readable.from(run(), { objectMode: false }), listing };
+    return { stream: Readable.from(run(), { objectMode: false }), listing };
+}
+/**
+ * The NAR of `path` as an async iterable of chunks, and its `.ls` listing, for a consumer that is
+ * done with each chunk (hashed, handed to zstd and consumed) before it asks for the next: large files
+ * are then read into one reused buffer, so a NAR of any size allocates one read buffer, not one per
+ * MiB. The listing settles at the end; it rejects if the walk fails or stops early.
+ */
+function narChunksWithListing(path) {
+    let resolve;
+    let reject;
+    const listing = new Promise((res, rej) => {
+        resolve = res;
+        reject = rej;
+    });
+    listing.catch(() => { });
+    let settled = false;
+    async function* run() {
+        try {
+            yield* serialise(path, { listing: true, contents: true, reuseChunks: true }, (root) => {
+                settled = true;
+                resolve({ version: 1, root: root });
+            });
+        }
+        catch (error) {
+            settled = true;
+            reject(error instanceof Error ? error : new Error(String(error)));
+            throw error;
+        }
+        finally {
+            if (!settled)
+                reject(new Error(`the NAR of ${path} was not read to its end, so its listing is incomplete`));
+        }
+    }
+    return { chunks: run(), listing };
 }
 /**
  * The listing of `path` and its NAR size, by walking the tree without reading file contents
@@ -31991,22 +32032,10 @@ async function uploadNar(planned, target, ctx) {
     const release = await ctx.budget.acquire(2 * partSize);
     try {
         return await withSlot(ctx, async () => {
-            const source = narStreamWithListing(info.path);
-            const verifier = new NarVerifier({ narHash: info.narHash, narSize: info.narSize, path: info.path });
             const sink = new PartSink(planned, target.key, target.multipart, partSize, ctx);
-            try {
-                await (0,external_node_stream_promises_namespaceObject.pipeline)(source.stream, verifier, progressTap(ctx), zstdStream(ctx.compressionLevel), sink.writable(), {
-                    signal: ctx.signal,
-                });
-            }
-            catch (error) {
-                if (!(error instanceof SupersededUpload)) {
-                    await sink.settle();
-                    throw error;
-                }
-            }
-            // Unless superseded, the NAR checked out here (the pipeline fails otherwise): send the last
-            // part and complete the upload.
+            const listing = await streamNar(planned, ctx, sink);
+            // Unless superseded, the NAR checked out here (streamNar fails otherwise): send the last part
+            // and complete the upload.
             if (!sink.superseded)
                 await sink.finish();
             return {
@@ -32016,13 +32045,66 @@ async function uploadNar(planned, target, ctx) {
                     compressedBytes: sink.superseded ? 0 : sink.bytes,
                     parts: sink.partsDone,
                 },
-                listing: sink.superseded ? undefined : await source.listing,
+                listing: sink.superseded ? undefined : listing,
             };
         });
     }
     finally {
         release();
     }
+}
+/**
+ * Streams a large NAR into the part sink: each chunk is hashed and counted, then written to zstd,
+ * and the next chunk is read only once zstd has consumed this one (so the NAR writer reuses one read
+ * buffer). The compressed side flows into the sink with back-pressure. Resolves with the listing
+ * when the NAR matched Nix's path-info; throws NarMismatchError (the final part is never sent then)
+ * or the sink's error. Returns early, without a listing, when another session stored the NAR.
+ */
+async function streamNar(planned, ctx, sink) {
+    const { info } = planned;
+    const expected = { narHash: info.narHash, narSize: info.narSize, path: info.path };
+    const source = narChunksWithListing(info.path);
+    const zstd = zstdStream(ctx.compressionLevel);
+    const drained = (0,external_node_stream_promises_namespaceObject.pipeline)(zstd, sink.writable(), { signal: ctx.signal });
+    drained.catch(() => { }); // awaited below, or superseded by the error that stopped the input
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    let size = 0;
+    try {
+        for await (const chunk of source.chunks) {
+            size += chunk.length;
+            if (size > info.narSize)
+                throw new NarMismatchError(expected, `more than ${info.narSize} bytes`);
+            hash.update(chunk);
+            ctx.onNarBytes(chunk.length);
+            await new Promise((resolve, reject) => {
+                zstd.write(chunk, (error) => (error ? reject(error) : resolve()));
+            });
+        }
+        const digest = hash.digest();
+        if (size !== info.narSize || !digest.equals(info.narHash))
+            throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${size} bytes`);
+        zstd.end();
+        await drained;
+    }
+    catch (error) {
+        if (sink.superseded || error instanceof SupersededUpload) {
+            await source.chunks.return(undefined);
+            return undefined;
+        }
+        zstd.destroy();
+        await source.chunks.return(undefined);
+        await sink.settle();
+        // The sink's own failure (a part PUT that failed) tells more than the aborted write.
+        const sinkError = await drained.then(() => undefined, (reason) => reason);
+        throw error instanceof NarMismatchError || sinkError === undefined || isAbortLike(sinkError)
+            ? error
+            : sinkError;
+    }
+    return source.listing;
+}
+function isAbortLike(error) {
+    return (error instanceof Error &&
+        (error.name === 'AbortError' || error.code === 'ERR_STREAM_PREMATURE_CLOSE'));
 }
 /** zstd's worst case for `n` input bytes (ZSTD_COMPRESSBOUND), with a little slack. */
 function compressBound(n) {
@@ -32081,15 +32163,6 @@ async function compressWhole(planned, ctx) {
 const narScratch = [];
 const SCRATCH_MIN = 256 * 1024;
 const SCRATCH_MAX = DEFAULT_PART_SIZE + 1024 * 1024;
-/** A pass-through that reports uncompressed NAR bytes for progress. */
-function progressTap(ctx) {
-    return new external_node_stream_.Transform({
-        transform(chunk, _encoding, callback) {
-            ctx.onNarBytes(chunk.length);
-            callback(null, chunk);
-        },
-    });
-}
 /** Thrown into the pipeline to stop reading once another session has stored the same NAR. */
 class SupersededUpload extends Error {
     name = 'SupersededUpload';

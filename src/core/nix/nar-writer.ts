@@ -109,6 +109,11 @@ interface WalkOptions {
   readonly listing: boolean;
   /** Read and emit file contents; false = only count bytes (listing and size without reading). */
   readonly contents: boolean;
+  /**
+   * Large files are read into one buffer that is reused for every chunk: only for a consumer that
+   * is done with each chunk before it asks for the next (`narChunksWithListing`).
+   */
+  readonly reuseChunks?: boolean;
 }
 
 /** The serialiser: batches small writes, tracks the NAR position, yields chunks. */
@@ -118,6 +123,7 @@ class NarWriter {
   private pending = 0;
   private readonly options: WalkOptions;
   private sliceStart = performance.now();
+  private chunkBuffer: Buffer | undefined;
 
   constructor(options: WalkOptions) {
     this.options = options;
@@ -249,7 +255,11 @@ class NarWriter {
       let done = 0;
       while (done < size) {
         const want = Math.min(LARGE_CHUNK_BYTES, size - done);
-        const buffer = Buffer.allocUnsafe(want);
+        let buffer: Buffer;
+        if (this.options.reuseChunks) {
+          this.chunkBuffer ??= Buffer.allocUnsafe(LARGE_CHUNK_BYTES);
+          buffer = this.chunkBuffer.subarray(0, want);
+        } else buffer = Buffer.allocUnsafe(want);
         let got = 0;
         while (got < want) {
           let bytesRead: number;
@@ -416,6 +426,42 @@ export function narStreamWithListing(path: string): { stream: Readable; listing:
     }
   }
   return { stream: Readable.from(run(), { objectMode: false }), listing };
+}
+
+/**
+ * The NAR of `path` as an async iterable of chunks, and its `.ls` listing, for a consumer that is
+ * done with each chunk (hashed, handed to zstd and consumed) before it asks for the next: large files
+ * are then read into one reused buffer, so a NAR of any size allocates one read buffer, not one per
+ * MiB. The listing settles at the end; it rejects if the walk fails or stops early.
+ */
+export function narChunksWithListing(path: string): {
+  chunks: AsyncGenerator<Buffer>;
+  listing: Promise<NarListing>;
+} {
+  let resolve!: (listing: NarListing) => void;
+  let reject!: (error: Error) => void;
+  const listing = new Promise<NarListing>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  listing.catch(() => {});
+  let settled = false;
+  async function* run(): AsyncGenerator<Buffer> {
+    try {
+      yield* serialise(path, { listing: true, contents: true, reuseChunks: true }, (root) => {
+        settled = true;
+        resolve({ version: 1, root: root as NarListingEntry });
+      });
+    } catch (error) {
+      settled = true;
+      reject(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    } finally {
+      if (!settled)
+        reject(new Error(`the NAR of ${path} was not read to its end, so its listing is incomplete`));
+    }
+  }
+  return { chunks: run(), listing };
 }
 
 /**

@@ -11,7 +11,7 @@
  * and compressing holds one of a few `cpuSlots` (about the number of cores), so many uploads can be
  * in flight without as many zstd contexts and read buffers alive at once.
  */
-import { Transform, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -20,13 +20,7 @@ import { RemoteError } from '../errors.js';
 import type { CompletedPart, MultipartInfo, PendingObject } from '../niks3/api-types.js';
 import type { Niks3Client } from '../niks3/niks3-client.js';
 import type { PresignedUploader } from '../niks3/presigned-upload.js';
-import {
-  NarVerifier,
-  narListing,
-  narStreamWithListing,
-  renderNarListing,
-  type NarListing,
-} from '../nix/nar-writer.js';
+import { narChunksWithListing, narListing, renderNarListing, type NarListing } from '../nix/nar-writer.js';
 import { narToBuffer } from '../nix/nar-buffer.js';
 import { formatNarHash } from '../nix/nar-hash.js';
 import { NarMismatchError } from '../nix/nar-mismatch.js';
@@ -210,28 +204,10 @@ async function uploadNar(
   const release = await ctx.budget.acquire(2 * partSize);
   try {
     return await withSlot(ctx, async () => {
-      const source = narStreamWithListing(info.path);
-      const verifier = new NarVerifier({ narHash: info.narHash, narSize: info.narSize, path: info.path });
       const sink = new PartSink(planned, target.key, target.multipart as MultipartInfo, partSize, ctx);
-      try {
-        await pipeline(
-          source.stream,
-          verifier,
-          progressTap(ctx),
-          zstdStream(ctx.compressionLevel),
-          sink.writable(),
-          {
-            signal: ctx.signal,
-          },
-        );
-      } catch (error) {
-        if (!(error instanceof SupersededUpload)) {
-          await sink.settle();
-          throw error;
-        }
-      }
-      // Unless superseded, the NAR checked out here (the pipeline fails otherwise): send the last
-      // part and complete the upload.
+      const listing = await streamNar(planned, ctx, sink);
+      // Unless superseded, the NAR checked out here (streamNar fails otherwise): send the last part
+      // and complete the upload.
       if (!sink.superseded) await sink.finish();
       return {
         result: {
@@ -240,12 +216,74 @@ async function uploadNar(
           compressedBytes: sink.superseded ? 0 : sink.bytes,
           parts: sink.partsDone,
         },
-        listing: sink.superseded ? undefined : await source.listing,
+        listing: sink.superseded ? undefined : listing,
       };
     });
   } finally {
     release();
   }
+}
+
+/**
+ * Streams a large NAR into the part sink: each chunk is hashed and counted, then written to zstd,
+ * and the next chunk is read only once zstd has consumed this one (so the NAR writer reuses one read
+ * buffer). The compressed side flows into the sink with back-pressure. Resolves with the listing
+ * when the NAR matched Nix's path-info; throws NarMismatchError (the final part is never sent then)
+ * or the sink's error. Returns early, without a listing, when another session stored the NAR.
+ */
+async function streamNar(
+  planned: PlannedPath,
+  ctx: UploadContext,
+  sink: PartSink,
+): Promise<NarListing | undefined> {
+  const { info } = planned;
+  const expected = { narHash: info.narHash, narSize: info.narSize, path: info.path };
+  const source = narChunksWithListing(info.path);
+  const zstd = zstdStream(ctx.compressionLevel);
+  const drained = pipeline(zstd, sink.writable(), { signal: ctx.signal });
+  drained.catch(() => {}); // awaited below, or superseded by the error that stopped the input
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    for await (const chunk of source.chunks) {
+      size += chunk.length;
+      if (size > info.narSize) throw new NarMismatchError(expected, `more than ${info.narSize} bytes`);
+      hash.update(chunk);
+      ctx.onNarBytes(chunk.length);
+      await new Promise<void>((resolve, reject) => {
+        zstd.write(chunk, (error) => (error ? reject(error) : resolve()));
+      });
+    }
+    const digest = hash.digest();
+    if (size !== info.narSize || !digest.equals(info.narHash))
+      throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${size} bytes`);
+    zstd.end();
+    await drained;
+  } catch (error) {
+    if (sink.superseded || error instanceof SupersededUpload) {
+      await source.chunks.return(undefined);
+      return undefined;
+    }
+    zstd.destroy();
+    await source.chunks.return(undefined);
+    await sink.settle();
+    // The sink's own failure (a part PUT that failed) tells more than the aborted write.
+    const sinkError = await drained.then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    throw error instanceof NarMismatchError || sinkError === undefined || isAbortLike(sinkError)
+      ? error
+      : sinkError;
+  }
+  return source.listing;
+}
+
+function isAbortLike(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    (error.name === 'AbortError' || (error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE')
+  );
 }
 
 /** zstd's worst case for `n` input bytes (ZSTD_COMPRESSBOUND), with a little slack. */
@@ -308,16 +346,6 @@ async function compressWhole(
 const narScratch: Buffer[] = [];
 const SCRATCH_MIN = 256 * 1024;
 const SCRATCH_MAX = DEFAULT_PART_SIZE + 1024 * 1024;
-
-/** A pass-through that reports uncompressed NAR bytes for progress. */
-function progressTap(ctx: UploadContext): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      ctx.onNarBytes(chunk.length);
-      callback(null, chunk);
-    },
-  });
-}
 
 /** Thrown into the pipeline to stop reading once another session has stored the same NAR. */
 class SupersededUpload extends Error {
