@@ -31216,12 +31216,43 @@ function padding(length) {
 function joinPath(dir, name) {
     return Buffer.concat([dir, SLASH, name]);
 }
+/** A path for messages, quoted. */
 function describe(path) {
     return JSON.stringify(path.toString('utf8'));
 }
+/** A filesystem error of the NAR walk, naming the action and the path. */
 function wrapFsError(error, action, path) {
     const message = error instanceof Error ? error.message : String(error);
     return new Error(`NAR serialisation: cannot ${action} ${describe(path)}: ${message}`, { cause: error });
+}
+/** The entries of a directory as raw names, sorted byte-wise (the NAR order). */
+function sortedNames(path) {
+    let names;
+    try {
+        names = (0,external_node_fs_namespaceObject.readdirSync)(path, { encoding: 'buffer' });
+    }
+    catch (error) {
+        throw wrapFsError(error, 'list the directory', path);
+    }
+    return names.sort((a, b) => Buffer.compare(a, b));
+}
+/** A symlink's target as raw bytes. */
+function readLink(path) {
+    try {
+        return (0,external_node_fs_namespaceObject.readlinkSync)(path, { encoding: 'buffer' });
+    }
+    catch (error) {
+        throw wrapFsError(error, 'read the symlink', path);
+    }
+}
+/** lstat that names the path when it fails. */
+function lstatPath(path) {
+    try {
+        return (0,external_node_fs_namespaceObject.lstatSync)(path);
+    }
+    catch (error) {
+        throw wrapFsError(error, 'stat', path);
+    }
 }
 /** The serialiser: batches small writes, tracks the NAR position, yields chunks. */
 class NarWriter {
@@ -31316,13 +31347,7 @@ class NarWriter {
                 entry = regularEntry(size, executable, narOffset);
         }
         else if (st.isSymbolicLink()) {
-            let target;
-            try {
-                target = (0,external_node_fs_namespaceObject.readlinkSync)(path, { encoding: 'buffer' });
-            }
-            catch (error) {
-                throw wrapFsError(error, 'read the symlink', path);
-            }
+            const target = readLink(path);
             this.push(T.symlink);
             this.push(T.target);
             this.push(encodeString(target));
@@ -31402,26 +31427,13 @@ class NarWriter {
     }
     async *directory(path) {
         this.push(T.directory);
-        let names;
-        try {
-            names = (0,external_node_fs_namespaceObject.readdirSync)(path, { encoding: 'buffer' });
-        }
-        catch (error) {
-            throw wrapFsError(error, 'list the directory', path);
-        }
-        names.sort((a, b) => Buffer.compare(a, b));
+        const names = sortedNames(path);
         const entries = this.options.listing
             ? Object.create(null)
             : undefined;
         for (const name of names) {
             const child = joinPath(path, name);
-            let st;
-            try {
-                st = (0,external_node_fs_namespaceObject.lstatSync)(child);
-            }
-            catch (error) {
-                throw wrapFsError(error, 'stat', child);
-            }
+            const st = lstatPath(child);
             this.push(T.entry);
             this.push(T.open);
             this.push(T.name);
@@ -31454,6 +31466,12 @@ function regularEntry(size, executable, narOffset) {
 }
 /** Reads exactly `size` bytes of a small file synchronously. */
 function readSmallFile(path, size) {
+    const data = Buffer.allocUnsafe(size);
+    readFileInto(path, data, 0, size);
+    return data;
+}
+/** Reads the whole file (`size` bytes) synchronously into `target` at `offset`. */
+function readFileInto(path, target, offset, size) {
     let fd;
     try {
         fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
@@ -31462,15 +31480,13 @@ function readSmallFile(path, size) {
         throw wrapFsError(error, 'open', path);
     }
     try {
-        const data = Buffer.allocUnsafe(size);
         let got = 0;
         while (got < size) {
-            const n = (0,external_node_fs_namespaceObject.readSync)(fd, data, got, size - got, got);
+            const n = (0,external_node_fs_namespaceObject.readSync)(fd, target, offset + got, size - got, got);
             if (n === 0)
                 throw new Error(`NAR serialisation: ${describe(path)} shrank while being read (expected ${size} bytes, got ${got})`);
             got += n;
         }
-        return data;
     }
     catch (error) {
         if (error instanceof Error && error.message.startsWith('NAR serialisation'))
@@ -31484,13 +31500,7 @@ function readSmallFile(path, size) {
 async function* serialise(root, options, done) {
     const path = Buffer.from(root, 'utf8');
     const writer = new NarWriter(options);
-    let st;
-    try {
-        st = (0,external_node_fs_namespaceObject.lstatSync)(path);
-    }
-    catch (error) {
-        throw wrapFsError(error, 'stat', path);
-    }
+    const st = lstatPath(path);
     writer.push(T.magic);
     const entry = yield* writer.node(path, st);
     const rest = writer.take(true);
@@ -31508,6 +31518,19 @@ function narStream(path) {
  * early. (Its rejection is pre-handled, so ignoring the listing never crashes the process.)
  */
 function narStreamWithListing(path) {
+    const { chunks, listing } = walkWithListing(path, false);
+    return { stream: Readable.from(chunks, { objectMode: false }), listing };
+}
+/**
+ * The NAR of `path` as an async iterable of chunks, and its `.ls` listing, for a consumer that is
+ * done with each chunk (hashed, handed to zstd and consumed) before it asks for the next: large files
+ * are then read into one reused buffer, so a NAR of any size allocates one read buffer, not one per
+ * MiB. The listing settles at the end; it rejects if the walk fails or stops early.
+ */
+function narChunksWithListing(path) {
+    return walkWithListing(path, true);
+}
+function walkWithListing(path, reuseChunks) {
     let resolve;
     let reject;
     const listing = new Promise((res, rej) => {
@@ -31518,7 +31541,7 @@ function narStreamWithListing(path) {
     let settled = false;
     async function* run() {
         try {
-            yield* serialise(path, { listing: true, contents: true }, (root) => {
+            yield* serialise(path, { listing: true, contents: true, reuseChunks }, (root) => {
                 settled = true;
                 resolve({ version: 1, root: root });
             });
@@ -31531,40 +31554,6 @@ function narStreamWithListing(path) {
         finally {
             if (!settled)
                 reject(new Error(`the NAR stream of ${path} was closed before its end, so its listing is incomplete`));
-        }
-    }
-    return { stream: Readable.from(run(), { objectMode: false }), listing };
-}
-/**
- * The NAR of `path` as an async iterable of chunks, and its `.ls` listing, for a consumer that is
- * done with each chunk (hashed, handed to zstd and consumed) before it asks for the next: large files
- * are then read into one reused buffer, so a NAR of any size allocates one read buffer, not one per
- * MiB. The listing settles at the end; it rejects if the walk fails or stops early.
- */
-function narChunksWithListing(path) {
-    let resolve;
-    let reject;
-    const listing = new Promise((res, rej) => {
-        resolve = res;
-        reject = rej;
-    });
-    listing.catch(() => { });
-    let settled = false;
-    async function* run() {
-        try {
-            yield* serialise(path, { listing: true, contents: true, reuseChunks: true }, (root) => {
-                settled = true;
-                resolve({ version: 1, root: root });
-            });
-        }
-        catch (error) {
-            settled = true;
-            reject(error instanceof Error ? error : new Error(String(error)));
-            throw error;
-        }
-        finally {
-            if (!settled)
-                reject(new Error(`the NAR of ${path} was not read to its end, so its listing is incomplete`));
         }
     }
     return { chunks: run(), listing };
@@ -31680,16 +31669,6 @@ async function hashNar(path) {
 }
 
 ;// CONCATENATED MODULE: ./src/core/nix/nar-buffer.ts
-/**
- * The NAR of a small store path serialised straight into one buffer of the size Nix reported, with
- * its `.ls` listing from the same pass: every file is read with `readSync` directly into its place
- * in the NAR, so there is no chunk, no copy and no stream per file. The push uses it for NARs of at
- * most 10 MiB (single PUTs), which are most paths; larger NARs are streamed (`narStreamWithListing`).
- *
- * The bytes are those of `nix-store --dump` (the same rules as nar-writer.ts). A tree whose NAR
- * would not be exactly `narSize` bytes fails with NarMismatchError at the first byte too many, or
- * at the end when it is short.
- */
 
 
 const enc = (text) => {
@@ -31749,50 +31728,24 @@ class BufferWriter {
         this.pos += value.length;
         this.pad(value.length);
     }
-    /** Reads `size` bytes of the open file straight into the NAR. */
-    file(fd, size, path) {
+    /** Reads the file (`size` bytes) straight into its place in the NAR. */
+    file(path, size) {
         this.room(size);
-        let got = 0;
-        while (got < size) {
-            const n = (0,external_node_fs_namespaceObject.readSync)(fd, this.buf, this.pos + got, size - got, got);
-            if (n === 0)
-                throw new Error(`NAR serialisation: ${nar_buffer_describe(path)} shrank while being read (expected ${size} bytes, got ${got})`);
-            got += n;
-        }
+        readFileInto(path, this.buf, this.pos, size);
         this.pos += size;
         this.pad(size);
     }
-}
-function nar_buffer_describe(path) {
-    return JSON.stringify(path.toString('utf8'));
-}
-function fsError(error, action, path) {
-    const message = error instanceof Error ? error.message : String(error);
-    return new Error(`NAR serialisation: cannot ${action} ${nar_buffer_describe(path)}: ${message}`, { cause: error });
 }
 function node(w, path, st) {
     w.token(OPEN_TYPE);
     let entry;
     if (st.isDirectory()) {
         w.token(DIRECTORY);
-        let names;
-        try {
-            names = (0,external_node_fs_namespaceObject.readdirSync)(path, { encoding: 'buffer' });
-        }
-        catch (error) {
-            throw fsError(error, 'list the directory', path);
-        }
-        names.sort((a, b) => Buffer.compare(a, b));
+        const names = sortedNames(path);
         const entries = Object.create(null);
         for (const name of names) {
             const child = Buffer.concat([path, nar_buffer_SLASH, name]);
-            let childSt;
-            try {
-                childSt = (0,external_node_fs_namespaceObject.lstatSync)(child);
-            }
-            catch (error) {
-                throw fsError(error, 'stat', child);
-            }
+            const childSt = lstatPath(child);
             w.token(ENTRY_NAME);
             w.bytes(name);
             w.token(NODE);
@@ -31813,42 +31766,18 @@ function node(w, path, st) {
         if (executable)
             regular.executable = true;
         regular.narOffset = w.pos;
-        if (size > 0) {
-            let fd;
-            try {
-                fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
-            }
-            catch (error) {
-                throw fsError(error, 'open', path);
-            }
-            try {
-                w.file(fd, size, path);
-            }
-            catch (error) {
-                if (error instanceof Overflow || (error instanceof Error && error.message.startsWith('NAR ')))
-                    throw error;
-                throw fsError(error, 'read', path);
-            }
-            finally {
-                (0,external_node_fs_namespaceObject.closeSync)(fd);
-            }
-        }
+        if (size > 0)
+            w.file(path, size);
         entry = regular;
     }
     else if (st.isSymbolicLink()) {
-        let target;
-        try {
-            target = (0,external_node_fs_namespaceObject.readlinkSync)(path, { encoding: 'buffer' });
-        }
-        catch (error) {
-            throw fsError(error, 'read the symlink', path);
-        }
+        const target = readLink(path);
         w.token(SYMLINK_TARGET);
         w.bytes(target);
         entry = { type: 'symlink', target: target.toString('utf8') };
     }
     else {
-        throw new Error(`NAR serialisation: ${nar_buffer_describe(path)} is neither a regular file, a directory nor a symlink`);
+        throw new Error(`NAR serialisation: ${describe(path)} is neither a regular file, a directory nor a symlink`);
     }
     w.token(CLOSE);
     return entry;
@@ -31864,13 +31793,7 @@ function narToBuffer(path, expected, into) {
     const target = into && into.length >= narSize ? into.subarray(0, narSize) : Buffer.allocUnsafe(narSize);
     const root = Buffer.from(path, 'utf8');
     const w = new BufferWriter(target);
-    let st;
-    try {
-        st = (0,external_node_fs_namespaceObject.lstatSync)(root);
-    }
-    catch (error) {
-        throw fsError(error, 'stat', root);
-    }
+    const st = lstatPath(root);
     try {
         w.token(MAGIC);
         const entry = node(w, root, st);

@@ -8,9 +8,19 @@
  * would not be exactly `narSize` bytes fails with NarMismatchError at the first byte too many, or
  * at the end when it is short.
  */
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { NarMismatchError, type NarExpectation } from './nar-mismatch.js';
-import type { NarListing, NarListingDirectory, NarListingEntry, NarListingRegular } from './nar-writer.js';
+import {
+  describe,
+  lstatPath,
+  readFileInto,
+  readLink,
+  sortedNames,
+  type NarListing,
+  type NarListingDirectory,
+  type NarListingEntry,
+  type NarListingRegular,
+} from './nar-writer.js';
 
 const enc = (text: string): Buffer => {
   const bytes = Buffer.from(text, 'utf8');
@@ -75,30 +85,13 @@ class BufferWriter {
     this.pad(value.length);
   }
 
-  /** Reads `size` bytes of the open file straight into the NAR. */
-  file(fd: number, size: number, path: Buffer): void {
+  /** Reads the file (`size` bytes) straight into its place in the NAR. */
+  file(path: Buffer, size: number): void {
     this.room(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, this.buf, this.pos + got, size - got, got);
-      if (n === 0)
-        throw new Error(
-          `NAR serialisation: ${describe(path)} shrank while being read (expected ${size} bytes, got ${got})`,
-        );
-      got += n;
-    }
+    readFileInto(path, this.buf, this.pos, size);
     this.pos += size;
     this.pad(size);
   }
-}
-
-function describe(path: Buffer): string {
-  return JSON.stringify(path.toString('utf8'));
-}
-
-function fsError(error: unknown, action: string, path: Buffer): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  return new Error(`NAR serialisation: cannot ${action} ${describe(path)}: ${message}`, { cause: error });
 }
 
 function node(w: BufferWriter, path: Buffer, st: Stats): NarListingEntry {
@@ -106,22 +99,11 @@ function node(w: BufferWriter, path: Buffer, st: Stats): NarListingEntry {
   let entry: NarListingEntry;
   if (st.isDirectory()) {
     w.token(DIRECTORY);
-    let names: Buffer[];
-    try {
-      names = readdirSync(path, { encoding: 'buffer' });
-    } catch (error) {
-      throw fsError(error, 'list the directory', path);
-    }
-    names.sort((a, b) => Buffer.compare(a, b));
+    const names = sortedNames(path);
     const entries = Object.create(null) as NarListingDirectory['entries'];
     for (const name of names) {
       const child = Buffer.concat([path, SLASH, name]);
-      let childSt: Stats;
-      try {
-        childSt = lstatSync(child);
-      } catch (error) {
-        throw fsError(error, 'stat', child);
-      }
+      const childSt = lstatPath(child);
       w.token(ENTRY_NAME);
       w.bytes(name);
       w.token(NODE);
@@ -139,31 +121,10 @@ function node(w: BufferWriter, path: Buffer, st: Stats): NarListingEntry {
     const regular: NarListingRegular = { type: 'regular', size };
     if (executable) regular.executable = true;
     regular.narOffset = w.pos;
-    if (size > 0) {
-      let fd: number;
-      try {
-        fd = openSync(path, 'r');
-      } catch (error) {
-        throw fsError(error, 'open', path);
-      }
-      try {
-        w.file(fd, size, path);
-      } catch (error) {
-        if (error instanceof Overflow || (error instanceof Error && error.message.startsWith('NAR ')))
-          throw error;
-        throw fsError(error, 'read', path);
-      } finally {
-        closeSync(fd);
-      }
-    }
+    if (size > 0) w.file(path, size);
     entry = regular;
   } else if (st.isSymbolicLink()) {
-    let target: Buffer;
-    try {
-      target = readlinkSync(path, { encoding: 'buffer' });
-    } catch (error) {
-      throw fsError(error, 'read the symlink', path);
-    }
+    const target = readLink(path);
     w.token(SYMLINK_TARGET);
     w.bytes(target);
     entry = { type: 'symlink', target: target.toString('utf8') };
@@ -192,12 +153,7 @@ export function narToBuffer(
   const target = into && into.length >= narSize ? into.subarray(0, narSize) : Buffer.allocUnsafe(narSize);
   const root = Buffer.from(path, 'utf8');
   const w = new BufferWriter(target);
-  let st: Stats;
-  try {
-    st = lstatSync(root);
-  } catch (error) {
-    throw fsError(error, 'stat', root);
-  }
+  const st = lstatPath(root);
   try {
     w.token(MAGIC);
     const entry = node(w, root, st);

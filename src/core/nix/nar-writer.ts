@@ -95,13 +95,44 @@ function joinPath(dir: Buffer, name: Buffer): Buffer {
   return Buffer.concat([dir, SLASH, name]);
 }
 
-function describe(path: Buffer): string {
+/** A path for messages, quoted. */
+export function describe(path: Buffer): string {
   return JSON.stringify(path.toString('utf8'));
 }
 
-function wrapFsError(error: unknown, action: string, path: Buffer): Error {
+/** A filesystem error of the NAR walk, naming the action and the path. */
+export function wrapFsError(error: unknown, action: string, path: Buffer): Error {
   const message = error instanceof Error ? error.message : String(error);
   return new Error(`NAR serialisation: cannot ${action} ${describe(path)}: ${message}`, { cause: error });
+}
+
+/** The entries of a directory as raw names, sorted byte-wise (the NAR order). */
+export function sortedNames(path: Buffer): Buffer[] {
+  let names: Buffer[];
+  try {
+    names = readdirSync(path, { encoding: 'buffer' });
+  } catch (error) {
+    throw wrapFsError(error, 'list the directory', path);
+  }
+  return names.sort((a, b) => Buffer.compare(a, b));
+}
+
+/** A symlink's target as raw bytes. */
+export function readLink(path: Buffer): Buffer {
+  try {
+    return readlinkSync(path, { encoding: 'buffer' });
+  } catch (error) {
+    throw wrapFsError(error, 'read the symlink', path);
+  }
+}
+
+/** lstat that names the path when it fails. */
+export function lstatPath(path: Buffer): Stats {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    throw wrapFsError(error, 'stat', path);
+  }
 }
 
 interface WalkOptions {
@@ -207,12 +238,7 @@ class NarWriter {
       if (pad) this.push(ZEROS.subarray(0, pad));
       if (this.options.listing) entry = regularEntry(size, executable, narOffset);
     } else if (st.isSymbolicLink()) {
-      let target: Buffer;
-      try {
-        target = readlinkSync(path, { encoding: 'buffer' });
-      } catch (error) {
-        throw wrapFsError(error, 'read the symlink', path);
-      }
+      const target = readLink(path);
       this.push(T.symlink);
       this.push(T.target);
       this.push(encodeString(target));
@@ -290,24 +316,13 @@ class NarWriter {
 
   private async *directory(path: Buffer): AsyncGenerator<Buffer, NarListingEntry | undefined> {
     this.push(T.directory);
-    let names: Buffer[];
-    try {
-      names = readdirSync(path, { encoding: 'buffer' });
-    } catch (error) {
-      throw wrapFsError(error, 'list the directory', path);
-    }
-    names.sort((a, b) => Buffer.compare(a, b));
+    const names = sortedNames(path);
     const entries = this.options.listing
       ? (Object.create(null) as Record<string, NarListingEntry>)
       : undefined;
     for (const name of names) {
       const child = joinPath(path, name);
-      let st: Stats;
-      try {
-        st = lstatSync(child);
-      } catch (error) {
-        throw wrapFsError(error, 'stat', child);
-      }
+      const st = lstatPath(child);
       this.push(T.entry);
       this.push(T.open);
       this.push(T.name);
@@ -340,6 +355,13 @@ function regularEntry(size: number, executable: boolean, narOffset: number): Nar
 
 /** Reads exactly `size` bytes of a small file synchronously. */
 function readSmallFile(path: Buffer, size: number): Buffer {
+  const data = Buffer.allocUnsafe(size);
+  readFileInto(path, data, 0, size);
+  return data;
+}
+
+/** Reads the whole file (`size` bytes) synchronously into `target` at `offset`. */
+export function readFileInto(path: Buffer, target: Buffer, offset: number, size: number): void {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -347,17 +369,15 @@ function readSmallFile(path: Buffer, size: number): Buffer {
     throw wrapFsError(error, 'open', path);
   }
   try {
-    const data = Buffer.allocUnsafe(size);
     let got = 0;
     while (got < size) {
-      const n = readSync(fd, data, got, size - got, got);
+      const n = readSync(fd, target, offset + got, size - got, got);
       if (n === 0)
         throw new Error(
           `NAR serialisation: ${describe(path)} shrank while being read (expected ${size} bytes, got ${got})`,
         );
       got += n;
     }
-    return data;
   } catch (error) {
     if (error instanceof Error && error.message.startsWith('NAR serialisation')) throw error;
     throw wrapFsError(error, 'read', path);
@@ -373,12 +393,7 @@ async function* serialise(
 ): AsyncGenerator<Buffer> {
   const path = Buffer.from(root, 'utf8');
   const writer = new NarWriter(options);
-  let st: Stats;
-  try {
-    st = lstatSync(path);
-  } catch (error) {
-    throw wrapFsError(error, 'stat', path);
-  }
+  const st = lstatPath(path);
   writer.push(T.magic);
   const entry = yield* writer.node(path, st);
   const rest = writer.take(true);
@@ -400,32 +415,8 @@ export function narStream(path: string): Readable {
  * early. (Its rejection is pre-handled, so ignoring the listing never crashes the process.)
  */
 export function narStreamWithListing(path: string): { stream: Readable; listing: Promise<NarListing> } {
-  let resolve!: (listing: NarListing) => void;
-  let reject!: (error: Error) => void;
-  const listing = new Promise<NarListing>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  listing.catch(() => {});
-  let settled = false;
-  async function* run(): AsyncGenerator<Buffer> {
-    try {
-      yield* serialise(path, { listing: true, contents: true }, (root) => {
-        settled = true;
-        resolve({ version: 1, root: root as NarListingEntry });
-      });
-    } catch (error) {
-      settled = true;
-      reject(error instanceof Error ? error : new Error(String(error)));
-      throw error;
-    } finally {
-      if (!settled)
-        reject(
-          new Error(`the NAR stream of ${path} was closed before its end, so its listing is incomplete`),
-        );
-    }
-  }
-  return { stream: Readable.from(run(), { objectMode: false }), listing };
+  const { chunks, listing } = walkWithListing(path, false);
+  return { stream: Readable.from(chunks, { objectMode: false }), listing };
 }
 
 /**
@@ -438,6 +429,13 @@ export function narChunksWithListing(path: string): {
   chunks: AsyncGenerator<Buffer>;
   listing: Promise<NarListing>;
 } {
+  return walkWithListing(path, true);
+}
+
+function walkWithListing(
+  path: string,
+  reuseChunks: boolean,
+): { chunks: AsyncGenerator<Buffer>; listing: Promise<NarListing> } {
   let resolve!: (listing: NarListing) => void;
   let reject!: (error: Error) => void;
   const listing = new Promise<NarListing>((res, rej) => {
@@ -448,7 +446,7 @@ export function narChunksWithListing(path: string): {
   let settled = false;
   async function* run(): AsyncGenerator<Buffer> {
     try {
-      yield* serialise(path, { listing: true, contents: true, reuseChunks: true }, (root) => {
+      yield* serialise(path, { listing: true, contents: true, reuseChunks }, (root) => {
         settled = true;
         resolve({ version: 1, root: root as NarListingEntry });
       });
@@ -458,7 +456,9 @@ export function narChunksWithListing(path: string): {
       throw error;
     } finally {
       if (!settled)
-        reject(new Error(`the NAR of ${path} was not read to its end, so its listing is incomplete`));
+        reject(
+          new Error(`the NAR stream of ${path} was closed before its end, so its listing is incomplete`),
+        );
     }
   }
   return { chunks: run(), listing };
