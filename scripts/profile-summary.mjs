@@ -20,7 +20,11 @@ for (let i = 0; i < profile.samples.length; i++) {
 }
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 const idle = (self.get('(idle)') ?? 0) + (self.get('(program)') ?? 0);
-console.log(`total ${(total / 1000).toFixed(0)} ms sampled, of which idle/program ${(idle / 1000).toFixed(0)} ms`);
+console.log(
+  `total ${(total / 1000).toFixed(0)} ms sampled, of which idle/program ${(idle / 1000).toFixed(0)} ms`,
+);
 for (const [key, us] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(count))) {
-  console.log(`${(us / 1000).toFixed(0).padStart(7)} ms ${((us / total) * 100).toFixed(1).padStart(5)} %  ${key}`);
+  console.log(
+    `${(us / 1000).toFixed(0).padStart(7)} ms ${((us / total) * 100).toFixed(1).padStart(5)} %  ${key}`,
+  );
 }

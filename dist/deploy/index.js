@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2331);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1383);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2331:
+/***/ 1383:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28535,7 +28535,7 @@ function sortedRecord(record) {
     return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-;// CONCATENATED MODULE: ./src/core/fly/oidc-policy.ts
+;// CONCATENATED MODULE: ./src/core/niks3/oidc-policy.ts
 /**
  * The niks3 OIDC policy file (spec niks3.md §1.4) for GitHub Actions tokens.
  *
@@ -33632,18 +33632,6 @@ function parseGoDuration(text) {
         total += Number(match[1]) * (GO_UNITS[match[2] ?? ''] ?? NaN);
     }
     return Number.isFinite(total) ? total : undefined;
-}
-/** Formats milliseconds as a Go duration niks3 accepts, e.g. 90061000 -> "25h1m1s". */
-function formatGoDuration(ms) {
-    if (ms <= 0)
-        return '0s';
-    let rest = Math.round(ms);
-    const h = Math.floor(rest / 3_600_000);
-    rest -= h * 3_600_000;
-    const m = Math.floor(rest / 60_000);
-    rest -= m * 60_000;
-    const s = rest / 1000;
-    return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || (!h && !m) ? `${s}s` : ''}`;
 }
 const SIZE_UNITS = {
     '': 1,

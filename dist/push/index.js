@@ -29522,7 +29522,7 @@ function nixBase32Decode(text) {
  */
 
 
-const store_path_NIX_STORE_DIR = '/nix/store';
+const NIX_STORE_DIR = '/nix/store';
 const STORE_PATH_HASH_LENGTH = 32;
 const MAX_NAME_LENGTH = 211;
 const HASH_RE = new RegExp(`^[${NIX_BASE32_ALPHABET}]{${STORE_PATH_HASH_LENGTH}}$`);
@@ -29548,7 +29548,7 @@ function storePathBaseNameProblem(baseName) {
     return undefined;
 }
 /** Parses a full store path; throws ConfigurationError saying what is wrong. */
-function parseStorePath(path, storeDir = store_path_NIX_STORE_DIR) {
+function parseStorePath(path, storeDir = NIX_STORE_DIR) {
     const dir = normaliseStoreDir(storeDir);
     const prefix = `${dir}/`;
     if (!path.startsWith(prefix)) {
@@ -29564,7 +29564,7 @@ function parseStorePath(path, storeDir = store_path_NIX_STORE_DIR) {
     const dash = baseName.indexOf('-');
     return { path, hash: baseName.slice(0, dash), name: baseName.slice(dash + 1) };
 }
-function isStorePath(path, storeDir = store_path_NIX_STORE_DIR) {
+function isStorePath(path, storeDir = NIX_STORE_DIR) {
     try {
         parseStorePath(path, storeDir);
         return true;
@@ -29587,14 +29587,14 @@ function store_path_storePathBaseName(pathOrBaseName) {
     return slash < 0 ? pathOrBaseName : pathOrBaseName.slice(slash + 1);
 }
 /** A base name (or a full path, returned unchanged) as a full path under `storeDir`. */
-function toFullStorePath(pathOrBaseName, storeDir = store_path_NIX_STORE_DIR) {
+function toFullStorePath(pathOrBaseName, storeDir = NIX_STORE_DIR) {
     return pathOrBaseName.startsWith('/') ? pathOrBaseName : `${normaliseStoreDir(storeDir)}/${pathOrBaseName}`;
 }
 /**
  * The top-level store path that contains `path` (`/nix/store/x-foo/bin/hello` -> `/nix/store/x-foo`),
  * or undefined when `path` is not inside the store.
  */
-function topLevelStorePath(path, storeDir = store_path_NIX_STORE_DIR) {
+function topLevelStorePath(path, storeDir = NIX_STORE_DIR) {
     const prefix = `${normaliseStoreDir(storeDir)}/`;
     if (!path.startsWith(prefix))
         return undefined;
@@ -29885,7 +29885,7 @@ function parseOne(pathHint, raw, storeDir) {
  * structured hashes/CA and base names). Base names are made full with the entry's `storeDir` or
  * `storeDir`. An invalid path (`valid: false` or `null`) is an error naming it.
  */
-function parsePathInfoJson(json, storeDir = store_path_NIX_STORE_DIR) {
+function parsePathInfoJson(json, storeDir = NIX_STORE_DIR) {
     const value = typeof json === 'string' ? JSON.parse(json) : json;
     if (Array.isArray(value))
         return value.map((item) => parseOne(undefined, item, storeDir));
@@ -29915,7 +29915,7 @@ const PATH_INFO_CHUNK = 1000;
  */
 async function queryPathInfo(paths, options) {
     const exec = options.exec ?? execFile;
-    const storeDir = options.storeDir ?? store_path_NIX_STORE_DIR;
+    const storeDir = options.storeDir ?? NIX_STORE_DIR;
     const unique = [...new Set(paths)];
     const byPath = new Map();
     for (let i = 0; i < unique.length; i += PATH_INFO_CHUNK) {
@@ -30002,7 +30002,7 @@ async function buildInstallables(installables, options = {}) {
  * path is inside the store, without following links inside the store; a path inside a store path is
  * reduced to the top-level store path. At most 255 hops.
  */
-async function resolvePathArgument(arg, cwd, storeDir = store_path_NIX_STORE_DIR) {
+async function resolvePathArgument(arg, cwd, storeDir = NIX_STORE_DIR) {
     const prefix = `${storeDir.replace(/\/+$/, '')}/`;
     let current = (0,external_node_path_namespaceObject.resolve)(cwd, arg);
     for (let hops = 0; hops <= 255; hops++) {
@@ -30047,88 +30047,6 @@ async function resolvePathArgument(arg, cwd, storeDir = store_path_NIX_STORE_DIR
     }
     throw new errors_ConfigurationError(`${JSON.stringify(arg)}: too many levels of symbolic links (more than 255)`);
 }
-/** True when `arg` names a filesystem path rather than an installable (flake ref, `.#x`). */
-async function looksLikePath(arg, cwd) {
-    if (arg.includes('#'))
-        return false;
-    if (arg.startsWith('/') || arg.startsWith('./') || arg.startsWith('../'))
-        return true;
-    if (arg === '.' || arg === '..' || arg.includes(':'))
-        return false;
-    try {
-        await lstat(resolvePath(cwd, arg));
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-/**
- * Turns push arguments into top-level store paths, in order, without duplicates: filesystem paths
- * and `./result` links are resolved (§5.1); everything else is built with `nix build` (one call).
- */
-async function resolveInstallables(args, options = {}) {
-    const cwd = options.cwd ?? process.cwd();
-    const kinds = await Promise.all(args.map((arg) => looksLikePath(arg, cwd)));
-    const installables = args.filter((_, i) => !kinds[i]);
-    const built = installables.length ? await buildInstallables(installables, options) : [];
-    const out = [];
-    for (const [i, arg] of args.entries()) {
-        if (kinds[i])
-            out.push(await resolvePathArgument(arg, cwd, options.storeDir));
-        else if (i === args.findIndex((_, j) => !kinds[j]))
-            out.push(...built);
-    }
-    return [...new Set(out)];
-}
-/**
- * The store directory (§5.1): `$NIX_STORE_DIR`, else `nix eval --raw --expr builtins.storeDir`,
- * else `/nix/store`.
- */
-async function detectStoreDir(options = {}) {
-    const env = options.env ?? process.env;
-    const fromEnv = env.NIX_STORE_DIR?.trim();
-    if (fromEnv)
-        return fromEnv.replace(/\/+$/, '') || '/';
-    try {
-        const exec = options.exec ?? execFile;
-        const result = await exec(options.nix ?? 'nix', [...NIX_COMMAND_FEATURES, 'eval', '--raw', '--expr', 'builtins.storeDir', ...(options.nixArgs ?? [])], { env, cwd: options.cwd });
-        const dir = result.stdout.trim();
-        if (result.code === 0 && dir.startsWith('/'))
-            return dir;
-    }
-    catch {
-        // fall through
-    }
-    return NIX_STORE_DIR;
-}
-/**
- * The closure of `root` within `infos` (e.g. one `queryPathInfo --recursive` answer for several
- * top-level paths): every path reachable through `references`, root first, then breadth-first.
- * Throws naming the path when a reference is missing from `infos`.
- */
-function closureOf(root, infos) {
-    const byPath = infos instanceof Map
-        ? infos
-        : new Map(infos.map((i) => [i.path, i]));
-    const seen = new Set([root]);
-    const queue = [root];
-    const out = [];
-    for (let i = 0; i < queue.length; i++) {
-        const path = queue[i];
-        const info = byPath.get(path);
-        if (!info)
-            throw new Error(`path-info has no entry for ${path}${path === root ? '' : ` (a reference in the closure of ${root})`}`);
-        out.push(info);
-        for (const ref of info.references) {
-            if (!seen.has(ref)) {
-                seen.add(ref);
-                queue.push(ref);
-            }
-        }
-    }
-    return out;
-}
 
 ;// CONCATENATED MODULE: ./src/core/settings/values.ts
 /** Parsers for the value syntaxes inputs use: Go durations, byte sizes, booleans, URLs. */
@@ -30157,18 +30075,6 @@ function parseGoDuration(text) {
         total += Number(match[1]) * (GO_UNITS[match[2] ?? ''] ?? NaN);
     }
     return Number.isFinite(total) ? total : undefined;
-}
-/** Formats milliseconds as a Go duration niks3 accepts, e.g. 90061000 -> "25h1m1s". */
-function formatGoDuration(ms) {
-    if (ms <= 0)
-        return '0s';
-    let rest = Math.round(ms);
-    const h = Math.floor(rest / 3_600_000);
-    rest -= h * 3_600_000;
-    const m = Math.floor(rest / 60_000);
-    rest -= m * 60_000;
-    const s = rest / 1000;
-    return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || (!h && !m) ? `${s}s` : ''}`;
 }
 const SIZE_UNITS = {
     '': 1,
@@ -34834,7 +34740,7 @@ var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { chmod, copyFile, lstat: io_util_lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_namespaceObject.promises;
+const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_namespaceObject.promises;
 // export const {open} = 'fs'
 const IS_WINDOWS = process.platform === 'win32';
 /**
@@ -34878,7 +34784,7 @@ function exists(fsPath) {
 }
 function isDirectory(fsPath_1) {
     return io_util_awaiter(this, arguments, void 0, function* (fsPath, useStat = false) {
-        const stats = useStat ? yield stat(fsPath) : yield io_util_lstat(fsPath);
+        const stats = useStat ? yield stat(fsPath) : yield lstat(fsPath);
         return stats.isDirectory();
     });
 }
@@ -36862,7 +36768,7 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
             ...(deps.sleep ? { sleep: deps.sleep } : {}),
         });
         const uploader = new PresignedUploader({ logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
-        const storeDir = io.env['NIX_STORE_DIR']?.replace(/\/+$/, '') || store_path_NIX_STORE_DIR;
+        const storeDir = io.env['NIX_STORE_DIR']?.replace(/\/+$/, '') || NIX_STORE_DIR;
         const roots = await logger.group('Store paths', () => resolveRoots({
             installables: inputs.installables,
             paths: inputs.paths,

@@ -1,4 +1,4 @@
-import { CliLogger } from '../core/cli-logger.js';
+import { CliLogger } from './cli-logger.js';
 import type { StepIO } from '../core/step/step-io.js';
 
 /**

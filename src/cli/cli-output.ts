@@ -2,7 +2,7 @@
  * The terminal's two streams: progress on stderr (the CliLogger), results on stdout. Every secret
  * registered with the logger is also redacted from what goes to stdout (summaries, JSON).
  */
-import { CliLogger } from '../core/cli-logger.js';
+import { CliLogger } from './cli-logger.js';
 
 export class CliOutput extends CliLogger {
   private readonly hidden = new Set<string>();

@@ -14,7 +14,7 @@ import {
 } from '../../src/core/fly/desired-state.js';
 import { renderFlyToml } from '../../src/core/fly/fly-toml.js';
 import { parseMemoryMb, vmSizeProblem } from '../../src/core/fly/machine-config.js';
-import { githubOidcPolicy } from '../../src/core/fly/oidc-policy.js';
+import { githubOidcPolicy } from '../../src/core/niks3/oidc-policy.js';
 import { planDeploy } from '../../src/core/fly/plan.js';
 import { generateSecretKey } from '../../src/core/nix/signing-key.js';
 

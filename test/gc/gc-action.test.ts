@@ -5,7 +5,7 @@
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
 import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
 import { runAction } from '../helpers/run-action.js';
-import { startFakeGithubApi, type FakeGithubApi } from './fake-github-api.js';
+import { startFakeGithubApi, type FakeGithubApi } from '../fakes/github/index.js';
 import { pin, seedClosure, startOtherGc } from './seed-closures.js';
 
 const DAY = 24 * 3600_000;

@@ -225,10 +225,20 @@ export function nixPathInfoJson(paths: readonly string[], recursive = false): un
   return JSON.parse(execFileSync('nix', args, { encoding: 'utf8', maxBuffer: 1 << 28 })) as unknown;
 }
 
+/** Removes a private Nix store (its paths are read-only, so they are made writable first). */
+export function removeStoreRoot(root: string): void {
+  try {
+    execFileSync('chmod', ['-R', 'u+w', root], { stdio: 'ignore' });
+  } catch {
+    // already gone, or partly: rm below does what it can
+  }
+  rmSync(root, { recursive: true, force: true });
+}
+
 /**
  * `nix copy --from <cacheUri> --to <fresh local store> <path>` with signatures required and only
  * `trustedPublicKeys` trusted. The store lives under `storeRoot` (a new temp dir by default; the
- * caller removes it, e.g. with `rm -rf` after `chmod -R u+w`).
+ * caller removes it with `removeStoreRoot`).
  */
 export async function copyFromCache(
   cacheUri: string,

@@ -4,8 +4,6 @@
  * demand, presigned URLs that expire mid-push, a NAR another session stored first, a NAR that does
  * not match Nix's path-info, pins, and verification against a wrong public URL.
  */
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { run } from '../../src/actions/push/main.js';
 import { execFile, type ExecFn } from '../../src/core/nix/path-info.js';
@@ -18,6 +16,7 @@ import {
   copyFromCache,
   nixPathInfoJson,
   nixStoreDump,
+  removeStoreRoot,
 } from '../helpers/nix-fixtures.js';
 import { pushFakeInputs, storeHash } from './push-test-support.js';
 
@@ -25,10 +24,7 @@ const fakes: FakeNiks3[] = [];
 const storeRoots: string[] = [];
 afterAll(async () => {
   for (const fake of fakes) await fake.close();
-  for (const root of storeRoots) {
-    execFileSync('chmod', ['-R', 'u+w', root]);
-    rmSync(root, { recursive: true, force: true });
-  }
+  for (const root of storeRoots) removeStoreRoot(root);
 });
 
 async function fakeServer(options: Parameters<typeof startFakeNiks3>[0] = {}): Promise<FakeNiks3> {

@@ -4,10 +4,14 @@
  * push; a server or storage that is down for good fails the step (or warns) with a message that
  * says what was and was not pushed, and leaves no narinfo for a path whose NAR is incomplete.
  */
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
-import { buildFixtureClosure, buildTextPath, copyFromCache, nixStoreDump } from '../helpers/nix-fixtures.js';
+import {
+  buildFixtureClosure,
+  buildTextPath,
+  copyFromCache,
+  nixStoreDump,
+  removeStoreRoot,
+} from '../helpers/nix-fixtures.js';
 import { runAction } from '../helpers/run-action.js';
 import { pushFakeInputs, storeHash } from './push-test-support.js';
 
@@ -22,10 +26,7 @@ async function fakeServer(): Promise<FakeNiks3> {
 
 afterAll(async () => {
   for (const fake of fakes) await fake.close();
-  for (const root of storeRoots) {
-    execFileSync('chmod', ['-R', 'u+w', root]);
-    rmSync(root, { recursive: true, force: true });
-  }
+  for (const root of storeRoots) removeStoreRoot(root);
 });
 
 describe('push under faults (bundle, real Nix)', () => {

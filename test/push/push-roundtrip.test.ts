@@ -3,8 +3,6 @@
  * goes to the fake niks3, then a real Nix substitutes every path back from the public URL with
  * signature checking on, and the copies are byte-identical. A second push uploads nothing.
  */
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { zstdDecompressSync } from 'node:zlib';
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
 import {
@@ -12,6 +10,7 @@ import {
   copyFromCache,
   nixStoreDump,
   type FixtureClosure,
+  removeStoreRoot,
 } from '../helpers/nix-fixtures.js';
 import { runAction } from '../helpers/run-action.js';
 import { pushFakeInputs, storeHash } from './push-test-support.js';
@@ -26,10 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fake?.close();
-  for (const root of storeRoots) {
-    execFileSync('chmod', ['-R', 'u+w', root]);
-    rmSync(root, { recursive: true, force: true });
-  }
+  for (const root of storeRoots) removeStoreRoot(root);
 });
 
 describe('push action (bundle, real Nix)', () => {

@@ -5,10 +5,14 @@
  * with signatures checked, a re-push uploads nothing, gc runs to the end, and status reports what a
  * v1.7.0 server can answer.
  */
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
-import { buildDerivations, buildRandomPath, copyFromCache, nixStoreDump } from '../helpers/nix-fixtures.js';
+import {
+  buildDerivations,
+  buildRandomPath,
+  copyFromCache,
+  nixStoreDump,
+  removeStoreRoot,
+} from '../helpers/nix-fixtures.js';
 import { runAction } from '../helpers/run-action.js';
 import { pushFakeInputs } from './push-test-support.js';
 
@@ -28,10 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fake?.close();
-  for (const root of storeRoots) {
-    execFileSync('chmod', ['-R', 'u+w', root]);
-    rmSync(root, { recursive: true, force: true });
-  }
+  for (const root of storeRoots) removeStoreRoot(root);
 });
 
 describe('against a niks3 v1.7.0 server', () => {

@@ -9,13 +9,13 @@
  * - `substituteAll(fake, paths)`: one real `nix copy --from <public URL>` of all the paths into a fresh
  *   store, with signatures required and only the fake's keys trusted.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zstdDecompressSync } from 'node:zlib';
 import type { FakeNiks3 } from '../fakes/niks3/index.js';
-import { NIX_TEST_ARGS } from '../helpers/nix-fixtures.js';
+import { NIX_TEST_ARGS, removeStoreRoot } from '../helpers/nix-fixtures.js';
 
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 
@@ -152,7 +152,6 @@ export async function substituteAll(fake: FakeNiks3, paths: readonly string[]): 
       child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
     });
   } finally {
-    execFileSync('chmod', ['-R', 'u+w', storeRoot]);
-    rmSync(storeRoot, { recursive: true, force: true });
+    removeStoreRoot(storeRoot);
   }
 }

@@ -14,7 +14,7 @@ import {
   type R2StorageClass,
 } from '../../core/cloudflare/r2-names.js';
 import type { ProvisionConfig } from '../../core/cloudflare/r2-provisioner.js';
-import { parseDatabaseUrl } from '../../core/cloudflare/database-check.js';
+import { parseDatabaseUrl } from '../../core/postgres/database-check.js';
 import { ConfigurationError } from '../../core/errors.js';
 import { maskSecret, type Logger } from '../../core/logger.js';
 import type { InputReader } from '../../core/settings/input-reader.js';

@@ -8,7 +8,7 @@ import type { RetryPolicy, Sleep } from '../http.js';
 import type { Logger } from '../logger.js';
 import { CloudflareCalls } from './cloudflare-calls.js';
 import type { CloudflareClient, CloudflareClientOptions } from './cloudflare-client.js';
-import { checkDatabase } from './database-check.js';
+import { checkDatabase } from '../postgres/database-check.js';
 import { R2Api } from './r2-api.js';
 import { applyR2Plan, waitForDomain } from './r2-applier.js';
 import {

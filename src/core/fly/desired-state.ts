@@ -11,7 +11,7 @@ import {
   type MachineConfig,
   type Niks3MachineSettings,
 } from './machine-config.js';
-import { githubOidcPolicy, renderOidcPolicy, type OidcPolicy } from './oidc-policy.js';
+import { githubOidcPolicy, renderOidcPolicy, type OidcPolicy } from '../niks3/oidc-policy.js';
 import { VERSION } from '../version.js';
 
 /** The secret values of the niks3 server (never printed, never stored outside the Fly vault). */

@@ -26,18 +26,6 @@ export function parseGoDuration(text: string): number | undefined {
   return Number.isFinite(total) ? total : undefined;
 }
 
-/** Formats milliseconds as a Go duration niks3 accepts, e.g. 90061000 -> "25h1m1s". */
-export function formatGoDuration(ms: number): string {
-  if (ms <= 0) return '0s';
-  let rest = Math.round(ms);
-  const h = Math.floor(rest / 3_600_000);
-  rest -= h * 3_600_000;
-  const m = Math.floor(rest / 60_000);
-  rest -= m * 60_000;
-  const s = rest / 1000;
-  return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || (!h && !m) ? `${s}s` : ''}`;
-}
-
 const SIZE_UNITS: Record<string, number> = {
   '': 1,
   b: 1,

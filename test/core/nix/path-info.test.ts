@@ -6,12 +6,9 @@ import { ConfigurationError } from '../../../src/core/errors.js';
 import { nixBase32Encode } from '../../../src/core/nix/base32.js';
 import {
   buildInstallables,
-  closureOf,
-  detectStoreDir,
   execFile,
   parsePathInfoJson,
   queryPathInfo,
-  resolveInstallables,
   resolvePathArgument,
   type ExecFn,
 } from '../../../src/core/nix/path-info.js';
@@ -195,22 +192,6 @@ describe('queryPathInfo (real nix)', () => {
     expect(await queryPathInfo([], { recursive: true })).toEqual([]);
   });
 
-  it('closureOf walks references (diamond counted once, self-reference fine) and names a missing one', async () => {
-    const { diamondTop, diamondLeft, diamondRight, diamondBottom, selfRef, chain3 } = fixtures.byName;
-    const infos = await queryPathInfo([diamondTop, selfRef, chain3], { recursive: true });
-    const closure = closureOf(diamondTop, infos).map((i) => i.path);
-    expect(closure[0]).toBe(diamondTop);
-    expect([...closure].sort()).toEqual([diamondTop, diamondLeft, diamondRight, diamondBottom].sort());
-    expect(closureOf(selfRef, new Map(infos.map((i) => [i.path, i]))).map((i) => i.path)).toEqual([selfRef]);
-    expect(closureOf(chain3, infos)).toHaveLength(3);
-    expect(() =>
-      closureOf(
-        diamondTop,
-        infos.filter((i) => i.path !== diamondBottom),
-      ),
-    ).toThrow(`path-info has no entry for ${diamondBottom} (a reference in the closure of ${diamondTop})`);
-  });
-
   it('fails naming a missing store path', async () => {
     const missing = `/nix/store/${nixBase32Encode(randomBytes(20))}-never-built`;
     await expect(queryPathInfo([missing], { recursive: true, nixArgs: NIX_TEST_ARGS })).rejects.toThrow(
@@ -330,29 +311,6 @@ describe('building and resolving arguments (real nix)', () => {
       /path does not exist: \/nix\/store\/.*-gone/,
     );
     await expect(resolvePathArgument('/nix/store/.links', '/')).rejects.toThrow(ConfigurationError);
-  });
-
-  it('resolveInstallables mixes path arguments and installables, keeping order without duplicates', async () => {
-    const { chain3 } = fixtures.byName;
-    const dir = join(tmp, 'mixed');
-    mkdirSync(dir);
-    symlinkSync(chain3, join(dir, 'result'));
-    const out = await resolveInstallables(['./result', 'one', chain3], {
-      cwd: dir,
-      nixArgs: ['-f', file, ...NIX_TEST_ARGS],
-    });
-    expect(out).toHaveLength(2);
-    expect(out[0]).toBe(chain3);
-    expect(out[1]).toMatch(/-one$/);
-  });
-
-  it('works out the store directory', async () => {
-    expect(await detectStoreDir({ env: { NIX_STORE_DIR: '/custom/store/' } })).toBe('/custom/store');
-    expect(await detectStoreDir({ env: { PATH: process.env.PATH } })).toBe('/nix/store');
-    const failing: ExecFn = async () => ({ code: 1, stdout: '', stderr: 'nope' });
-    expect(await detectStoreDir({ env: {}, exec: failing })).toBe('/nix/store');
-    const other: ExecFn = async () => ({ code: 0, stdout: '/opt/store', stderr: '' });
-    expect(await detectStoreDir({ env: {}, exec: other })).toBe('/opt/store');
   });
 });
 

@@ -4,7 +4,7 @@
  * copies the closure into a fresh store with signatures required. A wrong key must be refused.
  */
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -19,7 +19,12 @@ import {
   parseSecretKey,
   signFingerprint,
 } from '../../../src/core/nix/signing-key.js';
-import { buildFixtureClosure, copyFromCache, nixStoreDump } from '../../helpers/nix-fixtures.js';
+import {
+  buildFixtureClosure,
+  copyFromCache,
+  nixStoreDump,
+  removeStoreRoot,
+} from '../../helpers/nix-fixtures.js';
 
 const SECRET =
   'niks3-test-1:0knWkx/F+6IJmI4dkvNs14SCaewg9ZWSAQUNg9juRxh/8x+rzUJx9SWdyGOVl21IbJlQemUKG40qW2TTyrE++w==';
@@ -30,8 +35,7 @@ describe('a file:// binary cache written with src/core/nix', () => {
     tmp = mkdtempSync(join(tmpdir(), 'substitution-'));
   });
   afterAll(() => {
-    execFileSync('chmod', ['-R', 'u+w', tmp]);
-    rmSync(tmp, { recursive: true, force: true });
+    removeStoreRoot(tmp);
   });
 
   it('is accepted by nix copy with signatures required, and refused under another key', async () => {

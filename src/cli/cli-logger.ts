@@ -1,4 +1,4 @@
-import type { Logger } from './logger.js';
+import type { Logger } from '../core/logger.js';
 
 /**
  * The Logger of the CLI: progress on stderr (results go to stdout), secrets redacted from every
