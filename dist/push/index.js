@@ -28661,7 +28661,12 @@ class HttpClient {
             let retryAfterMs;
             try {
                 this.options.logger.debug(`${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`);
-                const response = await fetchFn(url, { method: req.method, headers, body, signal });
+                const response = await fetchFn(url, {
+                    method: req.method,
+                    headers,
+                    signal,
+                    ...(body !== undefined ? { body } : {}),
+                });
                 const text = req.method === 'HEAD' ? '' : await response.text();
                 const ok = (response.status >= 200 && response.status < 300) || req.accept?.includes(response.status);
                 if (ok) {

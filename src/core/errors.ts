@@ -12,13 +12,13 @@ export interface RemoteErrorInfo {
   /** What we were doing, e.g. "POST /api/pending_closures". */
   readonly operation: string;
   /** HTTP status, when there was a response. */
-  readonly status?: number;
+  readonly status?: number | undefined;
   /** What the user can do about it. */
-  readonly hint?: string;
+  readonly hint?: string | undefined;
   /** The remote's own error text (never contains request secrets). */
-  readonly detail?: string;
+  readonly detail?: string | undefined;
   /** True when retrying later may help (network errors, 5xx, 429). */
-  readonly transient?: boolean;
+  readonly transient?: boolean | undefined;
 }
 
 export class RemoteError extends Error {

@@ -39,8 +39,8 @@ export interface ExecOptions {
   /** Written to the child's stdin (then closed). */
   readonly input?: string;
   /** The child's whole environment (default: this process's). */
-  readonly env?: NodeJS.ProcessEnv;
-  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv | undefined;
+  readonly cwd?: string | undefined;
 }
 export interface ExecResult {
   readonly code: number;

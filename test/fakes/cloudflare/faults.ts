@@ -10,14 +10,14 @@ export type FaultService = 'api' | 's3';
 
 export interface FaultRule {
   /** Which server: the v4 API (default) or the S3 endpoint. */
-  readonly service?: FaultService;
+  readonly service?: FaultService | undefined;
   /** HTTP method to match (any when unset). */
-  readonly method?: string;
+  readonly method?: string | undefined;
   /**
    * Path to match, below the API prefix (e.g. `/accounts/A/r2/buckets/b`): a string matches when
    * the path contains it, a RegExp when it matches.
    */
-  readonly path?: string | RegExp;
+  readonly path?: string | RegExp | undefined;
   /** Let this many matching requests through before the fault starts. */
   readonly skip?: number;
   /** How many matching requests get the fault (default 1; Infinity for all). */
