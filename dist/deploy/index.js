@@ -28804,6 +28804,33 @@ function backoffDelay(attempt, policy, random = Math.random) {
     const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
     return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
+/**
+ * The one retry loop of the suite: `send` makes one attempt and classifies its outcome (or throws
+ * for a failure that must not be retried); this repeats it with full-jitter back-off, honours the
+ * remote's Retry-After up to the policy's cap, and stops after `attempts` or once the next wait
+ * would pass `deadlineMs`, throwing the last error. Every retry is logged at debug level.
+ */
+async function withRetries(send, options) {
+    const { policy } = options;
+    const now = options.now ?? Date.now;
+    const doSleep = options.sleep ?? sleep;
+    const started = now();
+    for (let attempt = 1;; attempt++) {
+        const outcome = await send(attempt);
+        if (outcome.ok)
+            return outcome.value;
+        if (!outcome.retry || attempt >= policy.attempts)
+            throw outcome.error;
+        let delay = backoffDelay(attempt, policy);
+        if (outcome.retryAfterMs !== undefined)
+            delay = Math.max(delay, Math.min(outcome.retryAfterMs, policy.retryAfterCapMs));
+        if (policy.deadlineMs !== undefined && now() - started + delay > policy.deadlineMs)
+            throw outcome.error;
+        options.onRetry?.(outcome.error, delay, attempt);
+        options.logger.debug(`${options.what} will be retried in ${delay} ms (${outcome.error.message})`);
+        await doSleep(delay, options.signal);
+    }
+}
 /** A small JSON-over-HTTP client with the retry policy of one remote. */
 class HttpClient {
     options;
@@ -28821,14 +28848,12 @@ class HttpClient {
     }
     async request(req) {
         const policy = req.retry ?? this.options.retry ?? DEFAULT_RETRY;
-        const doSleep = this.options.sleep ?? sleep;
         const fetchFn = this.options.fetch ?? fetch;
         const operation = req.operation ?? `${req.method} ${req.path.replace(/\?.*$/, '')}`;
         const idempotent = req.idempotent ?? ['GET', 'HEAD', 'PUT', 'DELETE'].includes(req.method);
-        const started = Date.now();
         const url = this.url(req.path, req.query);
-        let lastError;
-        for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+        const timeoutMs = req.timeoutMs ?? this.options.timeoutMs ?? 30_000;
+        const send = async (attempt) => {
             const extra = this.options.headers ? await this.options.headers() : {};
             const headers = {
                 'user-agent': USER_AGENT,
@@ -28841,77 +28866,71 @@ class HttpClient {
                 body = JSON.stringify(req.json);
                 headers['content-type'] = 'application/json';
             }
-            const timeout = AbortSignal.timeout(req.timeoutMs ?? this.options.timeoutMs ?? 30_000);
+            const timeout = AbortSignal.timeout(timeoutMs);
             const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
-            let retryAfterMs;
+            let response;
+            let text;
             try {
                 this.options.logger.debug(`${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`);
-                const response = await fetchFn(url, {
+                response = await fetchFn(url, {
                     method: req.method,
                     headers,
                     signal,
                     ...(body !== undefined ? { body } : {}),
                 });
-                const text = req.method === 'HEAD' ? '' : await response.text();
-                const ok = (response.status >= 200 && response.status < 300) || req.accept?.includes(response.status);
-                if (ok) {
-                    return {
+                text = req.method === 'HEAD' ? '' : await response.text();
+            }
+            catch (error) {
+                if (req.signal?.aborted)
+                    throw error;
+                const networkError = new RemoteError({
+                    remote: this.options.remote,
+                    operation,
+                    detail: timeout.aborted
+                        ? `no answer within ${Math.round(timeoutMs / 1000)} s`
+                        : networkDetail(error),
+                    hint: `check that ${new URL(url).origin} is reachable`,
+                    transient: true,
+                }, { cause: error });
+                // A request that may have taken effect is repeated only when that is safe.
+                return { ok: false, error: networkError, retry: idempotent };
+            }
+            if ((response.status >= 200 && response.status < 300) || req.accept?.includes(response.status)) {
+                return {
+                    ok: true,
+                    value: {
                         status: response.status,
                         headers: response.headers,
                         text,
                         json: parseJson(text),
                         attempts: attempt,
-                    };
-                }
-                const transient = policy.retryStatuses.includes(response.status);
-                lastError = new RemoteError({
-                    remote: this.options.remote,
-                    operation,
-                    status: response.status,
-                    detail: errorDetail(text),
-                    hint: this.options.hint?.(response.status, operation),
-                    transient,
-                });
-                const ambiguous = response.status >= 500 || response.status === 408;
-                if (!transient || (ambiguous && !idempotent))
-                    throw lastError;
-                retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+                    },
+                };
             }
-            catch (error) {
-                if (error instanceof RemoteError) {
-                    if (error !== lastError || !error.transient)
-                        throw error;
-                    if (!idempotent && (error.status === undefined || error.status >= 500 || error.status === 408))
-                        throw error;
-                }
-                else {
-                    if (req.signal?.aborted)
-                        throw error;
-                    const timedOut = timeout.aborted;
-                    lastError = new RemoteError({
-                        remote: this.options.remote,
-                        operation,
-                        detail: timedOut
-                            ? `no answer within ${Math.round((req.timeoutMs ?? this.options.timeoutMs ?? 30_000) / 1000)} s`
-                            : networkDetail(error),
-                        hint: `check that ${new URL(url).origin} is reachable`,
-                        transient: true,
-                    }, { cause: error });
-                    if (!idempotent)
-                        throw lastError;
-                }
-            }
-            if (attempt === policy.attempts)
-                break;
-            let delay = backoffDelay(attempt, policy);
-            if (retryAfterMs !== undefined)
-                delay = Math.max(delay, Math.min(retryAfterMs, policy.retryAfterCapMs));
-            if (policy.deadlineMs !== undefined && Date.now() - started + delay > policy.deadlineMs)
-                break;
-            this.options.logger.debug(`${this.options.remote}: ${operation} will be retried in ${delay} ms (${lastError?.message ?? ''})`);
-            await doSleep(delay, req.signal);
-        }
-        throw (lastError ?? new RemoteError({ remote: this.options.remote, operation, detail: 'no attempt was made' }));
+            const transient = policy.retryStatuses.includes(response.status);
+            const error = new RemoteError({
+                remote: this.options.remote,
+                operation,
+                status: response.status,
+                detail: errorDetail(text),
+                hint: this.options.hint?.(response.status, operation),
+                transient,
+            });
+            const ambiguous = response.status >= 500 || response.status === 408;
+            return {
+                ok: false,
+                error,
+                retry: transient && (idempotent || !ambiguous),
+                retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+            };
+        };
+        return withRetries(send, {
+            policy,
+            logger: this.options.logger,
+            what: `${this.options.remote}: ${operation}`,
+            sleep: this.options.sleep,
+            signal: req.signal,
+        });
     }
 }
 function parseJson(text) {
@@ -28933,11 +28952,15 @@ function errorDetail(text) {
         if (typeof message === 'string')
             return message;
     }
+    return plainText(text, 300);
+}
+/** An error body as one short line of text: HTML tags dropped, white space folded, cut at `max`. */
+function plainText(text, max) {
     return text
         .replace(/<[^>]+>/g, ' ')
         .replace(/\s+/g, ' ')
         .trim()
-        .slice(0, 300);
+        .slice(0, max);
 }
 function networkDetail(error) {
     if (error instanceof Error) {

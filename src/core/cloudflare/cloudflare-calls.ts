@@ -19,7 +19,9 @@ import {
   backoffDelay,
   networkDetail,
   parseRetryAfter,
+  plainText,
   sleep as realSleep,
+  withRetries,
   type RetryPolicy,
   type Sleep,
 } from '../http.js';
@@ -97,11 +99,7 @@ function errorDetail(error: APIError): string {
     return error.errors.map((e) => `${e.code ?? '?'} ${e.message ?? ''}`.trim()).join('; ');
   const body = error.error;
   const text = typeof body === 'string' ? body : body === undefined ? '' : JSON.stringify(body);
-  return text
-    .replace(/<[^>]+>/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim()
-    .slice(0, 200);
+  return plainText(text, 200);
 }
 
 /** Turns whatever the SDK threw into an error that names the remote, the operation and a fix. */
@@ -197,29 +195,42 @@ export class CloudflareCalls {
     fn: () => Promise<T>,
     accept?: (error: unknown) => U | undefined,
   ): Promise<T | U> {
-    const started = this.now();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        this.logger.debug(`Cloudflare: ${op.route} (attempt ${attempt})`);
-        return await fn();
-      } catch (error) {
-        if (accept) {
-          const accepted = accept(error);
-          if (accepted !== undefined) return accepted;
+    // The SDK's own error, for the retry line (the loop sees the translated one).
+    let raw: unknown;
+    return withRetries<T | U>(
+      async (attempt) => {
+        try {
+          this.logger.debug(`Cloudflare: ${op.route} (attempt ${attempt})`);
+          return { ok: true, value: await fn() };
+        } catch (error) {
+          if (accept) {
+            const accepted = accept(error);
+            if (accepted !== undefined) return { ok: true, value: accepted };
+          }
+          raw = error;
+          return {
+            ok: false,
+            error: cloudflareError(error, op),
+            retry: isTransient(error, this.policy),
+            retryAfterMs: retryAfterOf(error),
+          };
         }
-        if (!isTransient(error, this.policy) || attempt >= this.policy.attempts)
-          throw cloudflareError(error, op);
-        const delay = this.delayAfter(error, attempt);
-        if (this.policy.deadlineMs !== undefined && this.now() - started + delay > this.policy.deadlineMs) {
-          throw cloudflareError(error, op);
-        }
-        this.retries += 1;
-        this.logger.info(
-          `${op.what}: ${describeTransient(error)}; retrying in ${(delay / 1000).toFixed(1)} s`,
-        );
-        await this.doSleep(delay);
-      }
-    }
+      },
+      {
+        policy: this.policy,
+        logger: this.logger,
+        what: `${op.what} (${op.route})`,
+        sleep: this.doSleep,
+        now: this.now,
+        // Provision is slow enough that a user wants to see each retry, so it is logged at info too.
+        onRetry: (_error, delay) => {
+          this.retries += 1;
+          this.logger.info(
+            `${op.what}: ${describeTransient(raw)}; retrying in ${(delay / 1000).toFixed(1)} s`,
+          );
+        },
+      },
+    );
   }
 
   /**
@@ -245,15 +256,11 @@ export class CloudflareCalls {
 
   /** Back-off before the next attempt: the server's Retry-After (capped) or exponential with jitter. */
   delayAfter(error: unknown, attempt: number): number {
-    let delay = backoffDelay(attempt, this.policy);
-    if (isApiError(error) && error.headers) {
-      const ms = error.headers.get('retry-after-ms');
-      const retryAfter =
-        ms !== null && /^\d+$/.test(ms) ? Number(ms) : parseRetryAfter(error.headers.get('retry-after'));
-      if (retryAfter !== undefined)
-        delay = Math.max(delay, Math.min(retryAfter, this.policy.retryAfterCapMs));
-    }
-    return delay;
+    const delay = backoffDelay(attempt, this.policy);
+    const retryAfter = retryAfterOf(error);
+    return retryAfter === undefined
+      ? delay
+      : Math.max(delay, Math.min(retryAfter, this.policy.retryAfterCapMs));
   }
 
   /** Waits the back-off for a transient error (for callers that converge by re-reading). */
@@ -265,6 +272,13 @@ export class CloudflareCalls {
     );
     await this.doSleep(delay);
   }
+}
+
+/** The Retry-After of an API error answer (`retry-after-ms` first, as the SDK reads it), in ms. */
+function retryAfterOf(error: unknown): number | undefined {
+  if (!isApiError(error) || !error.headers) return undefined;
+  const ms = error.headers.get('retry-after-ms');
+  return ms !== null && /^\d+$/.test(ms) ? Number(ms) : parseRetryAfter(error.headers.get('retry-after'));
 }
 
 function describeTransient(error: unknown): string {

@@ -14,10 +14,10 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { RemoteError } from '../errors.js';
 import {
-  backoffDelay,
   networkDetail,
   parseRetryAfter,
   sleep as realSleep,
+  withRetries,
   type RetryPolicy,
   type Sleep,
 } from '../http.js';
@@ -79,40 +79,14 @@ export class PresignedUploader {
     };
     if (options.contentEncoding) headers['content-encoding'] = options.contentEncoding;
     const operation = `PUT ${options.what}`;
-    const policy = this.retry;
-    let lastError: RemoteError | undefined;
-    for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-      let retryAfterMs: number | undefined;
-      try {
-        const response = await this.once(url, body, headers, options.signal);
-        if (response.status >= 200 && response.status < 300) {
-          const etag =
-            typeof response.headers.etag === 'string'
-              ? response.headers.etag.replace(/^"+|"+$/g, '') || undefined
-              : undefined;
-          return { kind: 'stored', etag, attempts: attempt };
-        }
-        if (response.status === 403) return { kind: 'expired' };
-        if (response.status === 404) return { kind: 'gone' };
-        lastError = new RemoteError({
-          remote: REMOTE,
-          operation,
-          status: response.status,
-          detail: s3ErrorDetail(response.text),
-          hint:
-            response.status >= 500
-              ? 'the object storage behind niks3 (R2/S3) failed; a later retry may work'
-              : 'the object storage refused the upload; check the server S3 settings (endpoint, bucket, keys)',
-          transient: policy.retryStatuses.includes(response.status),
-        });
-        if (!lastError.transient) throw lastError;
-        retryAfterMs = parseRetryAfter(response.headers['retry-after']);
-      } catch (error) {
-        if (error instanceof RemoteError) {
-          if (!error.transient) throw error;
-        } else {
+    return withRetries<PutOutcome>(
+      async (attempt) => {
+        let response: RawResponse;
+        try {
+          response = await this.once(url, body, headers, options.signal);
+        } catch (error) {
           if (options.signal?.aborted) throw error;
-          lastError = new RemoteError(
+          const networkError = new RemoteError(
             {
               remote: REMOTE,
               operation,
@@ -122,17 +96,45 @@ export class PresignedUploader {
             },
             { cause: error },
           );
+          return { ok: false, error: networkError, retry: true };
         }
-      }
-      if (attempt === policy.attempts) break;
-      let delay = backoffDelay(attempt, policy);
-      if (retryAfterMs !== undefined) delay = Math.max(delay, Math.min(retryAfterMs, policy.retryAfterCapMs));
-      this.logger.debug(
-        `${REMOTE}: ${operation} will be retried in ${delay} ms (${lastError?.message ?? ''})`,
-      );
-      await this.doSleep(delay, options.signal);
-    }
-    throw lastError ?? new RemoteError({ remote: REMOTE, operation, detail: 'no attempt was made' });
+        if (response.status >= 200 && response.status < 300) {
+          const etag =
+            typeof response.headers.etag === 'string'
+              ? response.headers.etag.replace(/^"+|"+$/g, '') || undefined
+              : undefined;
+          return { ok: true, value: { kind: 'stored', etag, attempts: attempt } };
+        }
+        if (response.status === 403) return { ok: true, value: { kind: 'expired' } };
+        if (response.status === 404) return { ok: true, value: { kind: 'gone' } };
+        const transient = this.retry.retryStatuses.includes(response.status);
+        const error = new RemoteError({
+          remote: REMOTE,
+          operation,
+          status: response.status,
+          detail: s3ErrorDetail(response.text),
+          hint:
+            response.status >= 500
+              ? 'the object storage behind niks3 (R2/S3) failed; a later retry may work'
+              : 'the object storage refused the upload; check the server S3 settings (endpoint, bucket, keys)',
+          transient,
+        });
+        const retryAfter = response.headers['retry-after'];
+        return {
+          ok: false,
+          error,
+          retry: transient,
+          retryAfterMs: parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined),
+        };
+      },
+      {
+        policy: this.retry,
+        logger: this.logger,
+        what: `${REMOTE}: ${operation}`,
+        sleep: this.doSleep,
+        signal: options.signal,
+      },
+    );
   }
 
   /** Drops idle keep-alive connections (so a finished push does not hold the process open). */
