@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1666);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7994);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1666:
+/***/ 7994:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29666,12 +29666,77 @@ function pinNamesFor(base, rootCount) {
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./src/core/nix/nix-command.ts
+/**
+ * Running programs, Nix above all: `execFile` (no shell, output collected, stdin fed), the feature
+ * flags every `nix` call needs, the options shared by the Nix commands, and how Nix's own error
+ * output is shortened for a message.
+ */
+
+
+/** Runs a program without a shell and collects its output. Rejects only when it cannot be started. */
+const execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
+    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+    });
+    const out = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    const err = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    let stdout = '';
+    let stderr = '';
+    let failed = false;
+    child.stdout?.on('data', (chunk) => {
+        stdout += out.write(chunk);
+    });
+    child.stderr?.on('data', (chunk) => {
+        stderr += err.write(chunk);
+    });
+    child.on('error', (error) => {
+        failed = true;
+        const hint = error.code === 'ENOENT' ? ` (is ${cmd} installed and on PATH?)` : '';
+        reject(new Error(`could not run ${cmd}: ${error.message}${hint}`, { cause: error }));
+    });
+    child.on('close', (code, signal) => {
+        if (failed)
+            return;
+        stdout += out.end();
+        stderr += err.end();
+        resolve({
+            code: code ?? (signal ? 128 : 1),
+            stdout,
+            stderr: signal && code === null ? `${stderr}killed by ${signal}\n` : stderr,
+        });
+    });
+    if (opts.input !== undefined && child.stdin) {
+        child.stdin.on('error', () => { }); // a child that exits without reading stdin
+        child.stdin.end(opts.input);
+    }
+});
+const NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
+const NIX_FLAKE_FEATURES = ['--extra-experimental-features', 'nix-command flakes'];
+/** The last lines of Nix's error output, without its download warnings. */
+function lastLines(text, count = 20) {
+    const lines = text
+        .split('\n')
+        .map((l) => l.trimEnd())
+        .filter((l) => l !== '' && !/^warning: (error: )?unable to download '/.test(l));
+    return lines.slice(-count).join('\n');
+}
+/** Up to three paths, then a count. */
+function describePaths(paths) {
+    if (paths.length <= 3)
+        return paths.join(', ');
+    return `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more`;
+}
+/** A JSON object (not null, not an array). */
+function isObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 ;// CONCATENATED MODULE: ./src/core/nix/nar-hash.ts
 /**
  * NAR hashes (sha256 of the uncompressed NAR) in every textual form Nix prints: SRI `sha256-<base64>`
@@ -29739,64 +29804,14 @@ function normaliseNarHash(text) {
 
 ;// CONCATENATED MODULE: ./src/core/nix/path-info.ts
 /**
- * Asking Nix about store paths (niks3 spec §5.1, §5.2): `nix path-info --json` in every shape Nix and
- * Lix print (2.8's array with SRI hashes, newer object keyed by path, JSON v2 with structured hashes
- * and base names), building installables, resolving `./result`-style arguments to store paths, and
- * the store directory. Child processes run without a shell; no secret ever goes into their argv.
+ * Asking Nix about store paths (niks3 spec §5.2): `nix path-info --json` in every shape Nix and Lix
+ * print (2.8's array with SRI hashes, newer object keyed by path, JSON v2 with structured hashes and
+ * base names), parsed into PathInfo. Child processes run without a shell (nix-command.ts).
  */
 
 
 
 
-
-
-
-
-/** Runs a program without a shell and collects its output. Rejects only when it cannot be started. */
-const execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
-    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, {
-        env: opts.env ?? process.env,
-        cwd: opts.cwd,
-        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        windowsHide: true,
-    });
-    const out = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    const err = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    let stdout = '';
-    let stderr = '';
-    let failed = false;
-    child.stdout?.on('data', (chunk) => {
-        stdout += out.write(chunk);
-    });
-    child.stderr?.on('data', (chunk) => {
-        stderr += err.write(chunk);
-    });
-    child.on('error', (error) => {
-        failed = true;
-        const hint = error.code === 'ENOENT' ? ` (is ${cmd} installed and on PATH?)` : '';
-        reject(new Error(`could not run ${cmd}: ${error.message}${hint}`, { cause: error }));
-    });
-    child.on('close', (code, signal) => {
-        if (failed)
-            return;
-        stdout += out.end();
-        stderr += err.end();
-        resolve({
-            code: code ?? (signal ? 128 : 1),
-            stdout,
-            stderr: signal && code === null ? `${stderr}killed by ${signal}\n` : stderr,
-        });
-    });
-    if (opts.input !== undefined && child.stdin) {
-        child.stdin.on('error', () => { }); // a child that exits without reading stdin
-        child.stdin.end(opts.input);
-    }
-});
-const NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
-const NIX_FLAKE_FEATURES = ['--extra-experimental-features', 'nix-command flakes'];
-function isObject(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 /** `{algorithm, format, hash}` (Nix 2.33+ JSON v2) -> algorithm and digest bytes. */
 function decodeStructuredHash(value, where) {
     const algorithm = value.algorithm;
@@ -29919,18 +29934,6 @@ function parsePathInfoJson(json, storeDir = NIX_STORE_DIR) {
 }
 // ---------------------------------------------------------------------------------------------
 // Running nix
-function lastLines(text, count = 20) {
-    const lines = text
-        .split('\n')
-        .map((l) => l.trimEnd())
-        .filter((l) => l !== '' && !/^warning: (error: )?unable to download '/.test(l));
-    return lines.slice(-count).join('\n');
-}
-function describePaths(paths) {
-    if (paths.length <= 3)
-        return paths.join(', ');
-    return `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more`;
-}
 const PATH_INFO_CHUNK = 1000;
 /**
  * `nix path-info --json [--recursive] -- paths…`, in chunks of 1000 paths, merged and de-duplicated
@@ -29974,102 +29977,6 @@ async function queryPathInfo(paths, options) {
         }
     }
     return [...byPath.values()];
-}
-/**
- * `nix build --no-link --json -- installables…` (flakes enabled; `--json` works on 2.8, which has no
- * `--print-out-paths`) and returns every output path built, in order, without duplicates.
- */
-async function buildInstallables(installables, options = {}) {
-    if (installables.length === 0)
-        return [];
-    const exec = options.exec ?? execFile;
-    const args = [
-        ...NIX_FLAKE_FEATURES,
-        'build',
-        '--no-link',
-        '--json',
-        ...(options.nixArgs ?? []),
-        '--',
-        ...installables,
-    ];
-    const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
-    if (result.code !== 0) {
-        throw new Error(`nix build failed for ${describePaths(installables)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
-    }
-    let parsed;
-    try {
-        parsed = JSON.parse(result.stdout);
-    }
-    catch {
-        throw new Error(`nix build for ${describePaths(installables)} printed no JSON: ${result.stdout.slice(0, 200)}`);
-    }
-    if (!Array.isArray(parsed))
-        throw new Error('nix build --json did not print a list');
-    const out = [];
-    for (const item of parsed) {
-        if (!isObject(item))
-            continue;
-        if (typeof item.path === 'string')
-            out.push(item.path);
-        if (isObject(item.outputs))
-            for (const value of Object.values(item.outputs))
-                if (typeof value === 'string')
-                    out.push(value);
-    }
-    if (out.length === 0)
-        throw new Error(`nix build for ${describePaths(installables)} reported no output paths`);
-    return [...new Set(out)];
-}
-/**
- * Resolves a path argument to a top-level store path (§5.1): symlinks are followed one hop at a time
- * (a relative target is taken from the link's directory, in any component of the path) until the
- * path is inside the store, without following links inside the store; a path inside a store path is
- * reduced to the top-level store path. At most 255 hops.
- */
-async function resolvePathArgument(arg, cwd, storeDir = NIX_STORE_DIR) {
-    const prefix = `${storeDir.replace(/\/+$/, '')}/`;
-    let current = (0,external_node_path_namespaceObject.resolve)(cwd, arg);
-    for (let hops = 0; hops <= 255; hops++) {
-        const top = topLevelStorePath(current, storeDir);
-        if (top !== undefined) {
-            try {
-                await (0,promises_namespaceObject.lstat)(top);
-            }
-            catch {
-                throw new errors_ConfigurationError(`path does not exist: ${top} (from ${JSON.stringify(arg)}); build or substitute it first`);
-            }
-            try {
-                return parseStorePath(top, storeDir).path;
-            }
-            catch (error) {
-                throw new errors_ConfigurationError(`${JSON.stringify(arg)} resolves to ${top}, which is not a store path: ${error instanceof Error ? error.message : String(error)}`);
-            }
-        }
-        // Find the first component that is a symlink and replace the path up to it with its target.
-        const parts = current.split('/').filter((p) => p !== '');
-        let replaced;
-        for (let i = 1; i <= parts.length; i++) {
-            const head = `/${parts.slice(0, i).join('/')}`;
-            let isLink;
-            try {
-                isLink = (await (0,promises_namespaceObject.lstat)(head)).isSymbolicLink();
-            }
-            catch {
-                throw new errors_ConfigurationError(`path does not exist: ${current}${current === arg ? '' : ` (from ${JSON.stringify(arg)})`}`);
-            }
-            if (!isLink)
-                continue;
-            const target = await (0,promises_namespaceObject.readlink)(head);
-            const base = (0,external_node_path_namespaceObject.isAbsolute)(target) ? target : (0,external_node_path_namespaceObject.resolve)((0,external_node_path_namespaceObject.dirname)(head), target);
-            replaced = (0,external_node_path_namespaceObject.resolve)(base, ...parts.slice(i));
-            break;
-        }
-        if (replaced === undefined) {
-            throw new errors_ConfigurationError(`${JSON.stringify(arg)} is not in the Nix store: it resolves to ${current}, outside ${prefix}. Pass a store path, a ./result link or an installable.`);
-        }
-        current = replaced;
-    }
-    throw new errors_ConfigurationError(`${JSON.stringify(arg)}: too many levels of symbolic links (more than 255)`);
 }
 
 ;// CONCATENATED MODULE: ./src/core/settings/values.ts
@@ -30173,8 +30080,12 @@ function parseLines(text) {
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/core/nix/object-keys.ts
 /**
  * Cache bucket keys and the headers each object is PUT with (niks3 spec §4.1, §4.8), and the
@@ -31054,14 +30965,14 @@ class ByteBudget {
     }
 }
 
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: external "node:timers/promises"
 const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/core/nix/nar-mismatch.ts
 /**
  * A NAR whose bytes differ from what Nix reported in path-info (shared/spec/niks3.md §4.4): the path
@@ -31738,6 +31649,192 @@ function narToBuffer(path, expected, into) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/push/multipart-sink.ts
+/**
+ * The multipart side of a large NAR's upload (shared/spec/niks3.md §3.5, §3.6, §5.5): the compressed
+ * stream cut into fixed-size parts, each PUT to its presigned part URL (more URLs asked for when
+ * they run out, a fresh one after a 403), at most one part in flight, and the upload completed only
+ * by `finish()`, which the caller runs once the NAR checked out.
+ */
+
+
+
+const MAX_PARTS = 10_000;
+/** Thrown into the pipeline to stop reading once another session has stored the same NAR. */
+class SupersededUpload extends Error {
+    name = 'SupersededUpload';
+}
+/**
+ * Cuts the compressed stream into fixed-size parts (R2 wants equal non-final parts). A full part is
+ * sent while the next one fills (two buffers, at most one part in flight per NAR, parts in order);
+ * the final, partial part waits for `finish()`, which runs only after the NAR checked out.
+ */
+class PartSink {
+    planned;
+    key;
+    uploadId;
+    partUrls;
+    partSize;
+    ctx;
+    buffer;
+    spare;
+    filled = 0;
+    nextPart = 1;
+    inFlight;
+    done = [];
+    bytes = 0;
+    superseded = false;
+    constructor(planned, key, multipart, partSize, ctx) {
+        this.planned = planned;
+        this.key = key;
+        this.uploadId = multipart.uploadId;
+        this.partUrls = [...multipart.partUrls];
+        this.partSize = partSize;
+        this.ctx = ctx;
+        this.buffer = Buffer.allocUnsafe(partSize);
+    }
+    get partsDone() {
+        return this.done.length;
+    }
+    writable() {
+        return new external_node_stream_.Writable({
+            highWaterMark: 1024 * 1024,
+            write: (chunk, _encoding, callback) => {
+                this.accept(chunk).then(() => callback(), (error) => callback(error instanceof Error ? error : new Error(String(error))));
+            },
+        });
+    }
+    async accept(chunk) {
+        if (this.superseded)
+            throw new SupersededUpload(`${this.key} was stored by another upload session`);
+        let offset = 0;
+        while (offset < chunk.length) {
+            const take = Math.min(chunk.length - offset, this.partSize - this.filled);
+            chunk.copy(this.buffer, this.filled, offset, offset + take);
+            this.filled += take;
+            offset += take;
+            if (this.filled === this.partSize) {
+                await this.dispatch();
+                if (this.superseded)
+                    throw new SupersededUpload(`${this.key} was stored by another upload session`);
+            }
+        }
+    }
+    /** Waits for the part in flight, then starts sending the filled buffer and fills the other one. */
+    async dispatch() {
+        await this.inFlight;
+        this.inFlight = undefined;
+        if (this.superseded)
+            return;
+        const body = this.buffer.subarray(0, this.filled);
+        const partNumber = this.nextPart++;
+        const sent = this.buffer;
+        this.buffer = this.spare ?? Buffer.allocUnsafe(this.partSize);
+        this.spare = undefined;
+        this.filled = 0;
+        const flight = this.sendPart(partNumber, body).then(() => {
+            this.spare = sent;
+        });
+        flight.catch(() => { }); // observed by the next dispatch(), finish() or settle()
+        this.inFlight = flight;
+    }
+    /** Waits for the part in flight, ignoring its outcome (the push is failing anyway). */
+    async settle() {
+        await this.inFlight?.catch(() => { });
+    }
+    /** Sends the last part (if any bytes are left) and completes the upload. */
+    async finish() {
+        if (!this.superseded && (this.filled > 0 || this.nextPart === 1))
+            await this.dispatch();
+        await this.inFlight;
+        this.inFlight = undefined;
+        this.buffer = Buffer.alloc(0);
+        this.spare = undefined;
+        if (this.superseded)
+            return;
+        const result = await this.ctx.client.completeMultipart(this.key, this.uploadId, this.done);
+        if (result === 'not-found')
+            await this.probeSuperseded('multipart complete');
+    }
+    async sendPart(partNumber, body) {
+        if (partNumber > MAX_PARTS)
+            throw new Error(`${this.planned.path}: the NAR needs more than ${MAX_PARTS} parts`);
+        let refreshed = false;
+        for (;;) {
+            const url = await this.partUrl(partNumber);
+            if (url === undefined)
+                return;
+            const outcome = await this.ctx.uploader.put(url, body, {
+                contentType: OBJECT_HEADERS.nar.contentType,
+                what: `${this.key} part ${partNumber}`,
+                signal: this.ctx.signal,
+            });
+            if (outcome.kind === 'stored') {
+                if (!outcome.etag) {
+                    throw new RemoteError({
+                        remote: 'cache storage',
+                        operation: `PUT ${this.key} part ${partNumber}`,
+                        detail: 'the answer had no ETag header',
+                        hint: 'the storage must expose ETag (for R2 CORS: ExposeHeaders ETag)',
+                    });
+                }
+                this.done.push({ part_number: partNumber, etag: outcome.etag });
+                this.bytes += body.length;
+                this.ctx.onUploaded(body.length);
+                return;
+            }
+            if (outcome.kind === 'gone') {
+                await this.probeSuperseded(`part ${partNumber}`);
+                return;
+            }
+            // 403: the part URL expired; ask for fresh ones from this part on, once.
+            if (refreshed) {
+                throw new RemoteError({
+                    remote: 'cache storage',
+                    operation: `PUT ${this.key} part ${partNumber}`,
+                    status: 403,
+                    detail: 'refused, also with a fresh part URL',
+                    hint: 'check the clock of this machine and the S3 credentials of the server',
+                });
+            }
+            refreshed = true;
+            const fresh = await this.ctx.client.requestParts(this.key, this.uploadId, partNumber, 100);
+            if (fresh === 'not-found') {
+                await this.probeSuperseded(`part ${partNumber}`);
+                return;
+            }
+            this.partUrls.length = partNumber - 1;
+            this.partUrls.push(...fresh);
+        }
+    }
+    /** The URL of a part, asking the server for the next 100 when they run out. */
+    async partUrl(partNumber) {
+        if (partNumber > this.partUrls.length) {
+            const fresh = await this.ctx.client.requestParts(this.key, this.uploadId, this.partUrls.length + 1, 100);
+            if (fresh === 'not-found') {
+                await this.probeSuperseded(`part ${partNumber}`);
+                return undefined;
+            }
+            this.partUrls.push(...fresh);
+        }
+        return this.partUrls[partNumber - 1];
+    }
+    /** After a 404 the upload is gone: fine if another session stored the NAR, fatal otherwise. */
+    async probeSuperseded(what) {
+        if (await this.ctx.client.objectExists(this.key)) {
+            this.superseded = true;
+            return;
+        }
+        throw new RemoteError({
+            remote: 'niks3',
+            operation: `multipart upload of ${this.key} (${what})`,
+            status: 404,
+            detail: 'the upload was aborted and the object does not exist',
+            hint: 'the upload session was removed (a GC with a short failed-uploads-older-than?); run the push again',
+        });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/core/push/nar-upload.ts
 /**
  * One store path's NAR on its way to the cache (shared/spec/niks3.md §4.4, §5.5, §5.11): serialised
@@ -31766,7 +31863,6 @@ function narToBuffer(path, expected, into) {
 const zstdCompressAsync = (0,external_node_util_.promisify)(external_node_zlib_.zstdCompress);
 const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
-const MAX_PARTS = 10_000;
 /** §5.5: 10 MiB parts, unless 9000 of them would not hold the NAR; then multiples of 16 MiB. */
 function partSizeFor(narSize) {
     const needed = Math.ceil(narSize / 9000);
@@ -32016,180 +32112,6 @@ async function compressWhole(planned, ctx) {
 const narScratch = [];
 const SCRATCH_MIN = 256 * 1024;
 const SCRATCH_MAX = DEFAULT_PART_SIZE + 1024 * 1024;
-/** Thrown into the pipeline to stop reading once another session has stored the same NAR. */
-class SupersededUpload extends Error {
-    name = 'SupersededUpload';
-}
-/**
- * Cuts the compressed stream into fixed-size parts (R2 wants equal non-final parts). A full part is
- * sent while the next one fills (two buffers, at most one part in flight per NAR, parts in order);
- * the final, partial part waits for `finish()`, which runs only after the NAR checked out.
- */
-class PartSink {
-    planned;
-    key;
-    uploadId;
-    partUrls;
-    partSize;
-    ctx;
-    buffer;
-    spare;
-    filled = 0;
-    nextPart = 1;
-    inFlight;
-    done = [];
-    bytes = 0;
-    superseded = false;
-    constructor(planned, key, multipart, partSize, ctx) {
-        this.planned = planned;
-        this.key = key;
-        this.uploadId = multipart.uploadId;
-        this.partUrls = [...multipart.partUrls];
-        this.partSize = partSize;
-        this.ctx = ctx;
-        this.buffer = Buffer.allocUnsafe(partSize);
-    }
-    get partsDone() {
-        return this.done.length;
-    }
-    writable() {
-        return new external_node_stream_.Writable({
-            highWaterMark: 1024 * 1024,
-            write: (chunk, _encoding, callback) => {
-                this.accept(chunk).then(() => callback(), (error) => callback(error instanceof Error ? error : new Error(String(error))));
-            },
-        });
-    }
-    async accept(chunk) {
-        if (this.superseded)
-            throw new SupersededUpload(`${this.key} was stored by another upload session`);
-        let offset = 0;
-        while (offset < chunk.length) {
-            const take = Math.min(chunk.length - offset, this.partSize - this.filled);
-            chunk.copy(this.buffer, this.filled, offset, offset + take);
-            this.filled += take;
-            offset += take;
-            if (this.filled === this.partSize) {
-                await this.dispatch();
-                if (this.superseded)
-                    throw new SupersededUpload(`${this.key} was stored by another upload session`);
-            }
-        }
-    }
-    /** Waits for the part in flight, then starts sending the filled buffer and fills the other one. */
-    async dispatch() {
-        await this.inFlight;
-        this.inFlight = undefined;
-        if (this.superseded)
-            return;
-        const body = this.buffer.subarray(0, this.filled);
-        const partNumber = this.nextPart++;
-        const sent = this.buffer;
-        this.buffer = this.spare ?? Buffer.allocUnsafe(this.partSize);
-        this.spare = undefined;
-        this.filled = 0;
-        const flight = this.sendPart(partNumber, body).then(() => {
-            this.spare = sent;
-        });
-        flight.catch(() => { }); // observed by the next dispatch(), finish() or settle()
-        this.inFlight = flight;
-    }
-    /** Waits for the part in flight, ignoring its outcome (the push is failing anyway). */
-    async settle() {
-        await this.inFlight?.catch(() => { });
-    }
-    /** Sends the last part (if any bytes are left) and completes the upload. */
-    async finish() {
-        if (!this.superseded && (this.filled > 0 || this.nextPart === 1))
-            await this.dispatch();
-        await this.inFlight;
-        this.inFlight = undefined;
-        this.buffer = Buffer.alloc(0);
-        this.spare = undefined;
-        if (this.superseded)
-            return;
-        const result = await this.ctx.client.completeMultipart(this.key, this.uploadId, this.done);
-        if (result === 'not-found')
-            await this.probeSuperseded('multipart complete');
-    }
-    async sendPart(partNumber, body) {
-        if (partNumber > MAX_PARTS)
-            throw new Error(`${this.planned.path}: the NAR needs more than ${MAX_PARTS} parts`);
-        let refreshed = false;
-        for (;;) {
-            const url = await this.partUrl(partNumber);
-            if (url === undefined)
-                return;
-            const outcome = await this.ctx.uploader.put(url, body, {
-                contentType: OBJECT_HEADERS.nar.contentType,
-                what: `${this.key} part ${partNumber}`,
-                signal: this.ctx.signal,
-            });
-            if (outcome.kind === 'stored') {
-                if (!outcome.etag) {
-                    throw new RemoteError({
-                        remote: 'cache storage',
-                        operation: `PUT ${this.key} part ${partNumber}`,
-                        detail: 'the answer had no ETag header',
-                        hint: 'the storage must expose ETag (for R2 CORS: ExposeHeaders ETag)',
-                    });
-                }
-                this.done.push({ part_number: partNumber, etag: outcome.etag });
-                this.bytes += body.length;
-                this.ctx.onUploaded(body.length);
-                return;
-            }
-            if (outcome.kind === 'gone') {
-                await this.probeSuperseded(`part ${partNumber}`);
-                return;
-            }
-            // 403: the part URL expired; ask for fresh ones from this part on, once.
-            if (refreshed) {
-                throw new RemoteError({
-                    remote: 'cache storage',
-                    operation: `PUT ${this.key} part ${partNumber}`,
-                    status: 403,
-                    detail: 'refused, also with a fresh part URL',
-                    hint: 'check the clock of this machine and the S3 credentials of the server',
-                });
-            }
-            refreshed = true;
-            const fresh = await this.ctx.client.requestParts(this.key, this.uploadId, partNumber, 100);
-            if (fresh === 'not-found') {
-                await this.probeSuperseded(`part ${partNumber}`);
-                return;
-            }
-            this.partUrls.length = partNumber - 1;
-            this.partUrls.push(...fresh);
-        }
-    }
-    /** The URL of a part, asking the server for the next 100 when they run out. */
-    async partUrl(partNumber) {
-        if (partNumber > this.partUrls.length) {
-            const fresh = await this.ctx.client.requestParts(this.key, this.uploadId, this.partUrls.length + 1, 100);
-            if (fresh === 'not-found') {
-                await this.probeSuperseded(`part ${partNumber}`);
-                return undefined;
-            }
-            this.partUrls.push(...fresh);
-        }
-        return this.partUrls[partNumber - 1];
-    }
-    /** After a 404 the upload is gone: fine if another session stored the NAR, fatal otherwise. */
-    async probeSuperseded(what) {
-        if (await this.ctx.client.objectExists(this.key)) {
-            this.superseded = true;
-            return;
-        }
-        throw new RemoteError({
-            remote: 'niks3',
-            operation: `multipart upload of ${this.key} (${what})`,
-            status: 404,
-            detail: 'the upload was aborted and the object does not exist',
-            hint: 'the upload session was removed (a GC with a short failed-uploads-older-than?); run the push again',
-        });
-    }
-}
 
 ;// CONCATENATED MODULE: ./src/core/push/push-progress.ts
 
@@ -33272,6 +33194,114 @@ function pushReport(summary, serverUrl) {
         report.paragraph(`Server: ${serverUrl}. Set \`cache-url\` (or the server's NIKS3_CACHE_URL) to get a ready nix.conf snippet.`);
     }
     return report;
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/installables.ts
+/**
+ * What the push's `installables` and `paths` inputs turn into: `nix build` of installables (their
+ * output paths), and path arguments (`./result` links, links to links, paths inside store paths)
+ * resolved to the top-level store paths they stand for (shared/spec/niks3.md §5.1).
+ */
+
+
+
+
+
+/**
+ * `nix build --no-link --json -- installables…` (flakes enabled; `--json` works on 2.8, which has no
+ * `--print-out-paths`) and returns every output path built, in order, without duplicates.
+ */
+async function buildInstallables(installables, options = {}) {
+    if (installables.length === 0)
+        return [];
+    const exec = options.exec ?? execFile;
+    const args = [
+        ...NIX_FLAKE_FEATURES,
+        'build',
+        '--no-link',
+        '--json',
+        ...(options.nixArgs ?? []),
+        '--',
+        ...installables,
+    ];
+    const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
+    if (result.code !== 0) {
+        throw new Error(`nix build failed for ${describePaths(installables)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
+    }
+    let parsed;
+    try {
+        parsed = JSON.parse(result.stdout);
+    }
+    catch {
+        throw new Error(`nix build for ${describePaths(installables)} printed no JSON: ${result.stdout.slice(0, 200)}`);
+    }
+    if (!Array.isArray(parsed))
+        throw new Error('nix build --json did not print a list');
+    const out = [];
+    for (const item of parsed) {
+        if (!isObject(item))
+            continue;
+        if (typeof item.path === 'string')
+            out.push(item.path);
+        if (isObject(item.outputs))
+            for (const value of Object.values(item.outputs))
+                if (typeof value === 'string')
+                    out.push(value);
+    }
+    if (out.length === 0)
+        throw new Error(`nix build for ${describePaths(installables)} reported no output paths`);
+    return [...new Set(out)];
+}
+/**
+ * Resolves a path argument to a top-level store path (§5.1): symlinks are followed one hop at a time
+ * (a relative target is taken from the link's directory, in any component of the path) until the
+ * path is inside the store, without following links inside the store; a path inside a store path is
+ * reduced to the top-level store path. At most 255 hops.
+ */
+async function resolvePathArgument(arg, cwd, storeDir = NIX_STORE_DIR) {
+    const prefix = `${storeDir.replace(/\/+$/, '')}/`;
+    let current = (0,external_node_path_namespaceObject.resolve)(cwd, arg);
+    for (let hops = 0; hops <= 255; hops++) {
+        const top = topLevelStorePath(current, storeDir);
+        if (top !== undefined) {
+            try {
+                await (0,promises_namespaceObject.lstat)(top);
+            }
+            catch {
+                throw new errors_ConfigurationError(`path does not exist: ${top} (from ${JSON.stringify(arg)}); build or substitute it first`);
+            }
+            try {
+                return parseStorePath(top, storeDir).path;
+            }
+            catch (error) {
+                throw new errors_ConfigurationError(`${JSON.stringify(arg)} resolves to ${top}, which is not a store path: ${error instanceof Error ? error.message : String(error)}`);
+            }
+        }
+        // Find the first component that is a symlink and replace the path up to it with its target.
+        const parts = current.split('/').filter((p) => p !== '');
+        let replaced;
+        for (let i = 1; i <= parts.length; i++) {
+            const head = `/${parts.slice(0, i).join('/')}`;
+            let isLink;
+            try {
+                isLink = (await (0,promises_namespaceObject.lstat)(head)).isSymbolicLink();
+            }
+            catch {
+                throw new errors_ConfigurationError(`path does not exist: ${current}${current === arg ? '' : ` (from ${JSON.stringify(arg)})`}`);
+            }
+            if (!isLink)
+                continue;
+            const target = await (0,promises_namespaceObject.readlink)(head);
+            const base = (0,external_node_path_namespaceObject.isAbsolute)(target) ? target : (0,external_node_path_namespaceObject.resolve)((0,external_node_path_namespaceObject.dirname)(head), target);
+            replaced = (0,external_node_path_namespaceObject.resolve)(base, ...parts.slice(i));
+            break;
+        }
+        if (replaced === undefined) {
+            throw new errors_ConfigurationError(`${JSON.stringify(arg)} is not in the Nix store: it resolves to ${current}, outside ${prefix}. Pass a store path, a ./result link or an installable.`);
+        }
+        current = replaced;
+    }
+    throw new errors_ConfigurationError(`${JSON.stringify(arg)}: too many levels of symbolic links (more than 255)`);
 }
 
 ;// CONCATENATED MODULE: ./src/core/push/push-roots.ts

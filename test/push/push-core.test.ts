@@ -6,7 +6,7 @@
  */
 import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { run } from '../../src/actions/push/main.js';
-import { execFile, type ExecFn } from '../../src/core/nix/path-info.js';
+import { execFile, type ExecFn } from '../../src/core/nix/nix-command.js';
 import { narKey } from '../../src/core/nix/object-keys.js';
 import { MemoryStepIO } from '../../src/core/step/memory-io.js';
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';

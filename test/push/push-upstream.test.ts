@@ -143,7 +143,7 @@ describe('push filters (bundle, real Nix)', () => {
     const run = await runAction('push', {
       inputs: {
         ...pushFakeInputs(fake),
-        paths: paths['tool'] as string,
+        paths: paths['tool'],
         'upstream-filter': 'true',
         'upstream-caches': `${deadUrl}\n${upstream.url}`,
         'upstream-keys': 'cache.nixos.org-1\nupstream-test-1',
@@ -173,7 +173,7 @@ describe('push filters (bundle, real Nix)', () => {
     const run = await runAction('push', {
       inputs: {
         ...pushFakeInputs(fake),
-        paths: paths['zlib'] as string,
+        paths: paths['zlib'],
         'upstream-keys': 'upstream-test-1',
         'upstream-caches': upstream.url,
       },
@@ -189,7 +189,7 @@ describe('push filters (bundle, real Nix)', () => {
     const run = await runAction('push', {
       inputs: {
         ...pushFakeInputs(fake),
-        paths: paths['app'] as string,
+        paths: paths['app'],
         exclude: '*-up-docs',
         'max-path-size': '1M',
       },
@@ -201,7 +201,7 @@ describe('push filters (bundle, real Nix)', () => {
     expect(await narinfoOf(paths['docs'] as string)).toBeUndefined();
     expect(await narinfoOf(paths['app'] as string)).toContain((paths['docs'] as string).slice(11));
     const only = await runAction('push', {
-      inputs: { ...pushFakeInputs(fake), paths: paths['app'] as string, include: 'up-docs' },
+      inputs: { ...pushFakeInputs(fake), paths: paths['app'], include: 'up-docs' },
       secrets: [fake.apiToken],
     });
     expect(only.code).toBe(0);
@@ -225,7 +225,7 @@ describe('push filters (bundle, real Nix)', () => {
       const run = await runAction('push', {
         inputs: {
           ...pushFakeInputs(fake),
-          paths: fresh['top'] as string,
+          paths: fresh['top'],
           'upstream-filter': 'true',
           'upstream-caches': `${silent.url}\n${dropping.url}`,
           'upstream-keys': 'cache.nixos.org-1',
@@ -254,7 +254,7 @@ describe('push filters (bundle, real Nix)', () => {
       { namePrefix: 'up-cached-' },
     );
     const first = await runAction('push', {
-      inputs: { ...pushFakeInputs(fake), paths: fresh['top'] as string },
+      inputs: { ...pushFakeInputs(fake), paths: fresh['top'] },
       secrets: [fake.apiToken, ...fake.secretKeys],
     });
     expect(first.code).toBe(0);
@@ -265,7 +265,7 @@ describe('push filters (bundle, real Nix)', () => {
     const again = await runAction('push', {
       inputs: {
         ...pushFakeInputs(fake),
-        paths: fresh['top'] as string,
+        paths: fresh['top'],
         'upstream-filter': 'true',
         'upstream-caches': upstream.url,
         'upstream-keys': 'cache.nixos.org-1',

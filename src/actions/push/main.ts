@@ -9,7 +9,7 @@ import type { Sleep } from '../../core/http.js';
 import { maskSecret } from '../../core/logger.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
 import { PresignedUploader } from '../../core/niks3/presigned-upload.js';
-import type { ExecFn } from '../../core/nix/path-info.js';
+import type { ExecFn } from '../../core/nix/nix-command.js';
 import { NIX_STORE_DIR } from '../../core/nix/store-path.js';
 import type { BuildLogFinder } from '../../core/push/build-log.js';
 import { pinNamesFor, resolvePinName } from '../../core/push/pin-names.js';

@@ -1,23 +1,19 @@
 /**
- * Asking Nix about store paths (niks3 spec §5.1, §5.2): `nix path-info --json` in every shape Nix and
- * Lix print (2.8's array with SRI hashes, newer object keyed by path, JSON v2 with structured hashes
- * and base names), building installables, resolving `./result`-style arguments to store paths, and
- * the store directory. Child processes run without a shell; no secret ever goes into their argv.
+ * Asking Nix about store paths (niks3 spec §5.2): `nix path-info --json` in every shape Nix and Lix
+ * print (2.8's array with SRI hashes, newer object keyed by path, JSON v2 with structured hashes and
+ * base names), parsed into PathInfo. Child processes run without a shell (nix-command.ts).
  */
-import { spawn } from 'node:child_process';
-import { lstat, readlink } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
-import { ConfigurationError } from '../errors.js';
+import {
+  NIX_COMMAND_FEATURES,
+  describePaths,
+  execFile,
+  lastLines,
+  type NixCommandOptions,
+  isObject,
+} from './nix-command.js';
 import { nixBase32Decode, nixBase32Encode } from './base32.js';
 import { parseNarHash } from './nar-hash.js';
-import {
-  NIX_STORE_DIR,
-  compareBytes,
-  parseStorePath,
-  toFullStorePath,
-  topLevelStorePath,
-} from './store-path.js';
+import { NIX_STORE_DIR, compareBytes, toFullStorePath } from './store-path.js';
 
 export interface PathInfo {
   /** Full store path. */
@@ -35,72 +31,10 @@ export interface PathInfo {
   readonly registrationTime?: number;
 }
 
-export interface ExecOptions {
-  /** Written to the child's stdin (then closed). */
-  readonly input?: string;
-  /** The child's whole environment (default: this process's). */
-  readonly env?: NodeJS.ProcessEnv | undefined;
-  readonly cwd?: string | undefined;
-}
-export interface ExecResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-export type ExecFn = (cmd: string, args: string[], opts?: ExecOptions) => Promise<ExecResult>;
-
-/** Runs a program without a shell and collects its output. Rejects only when it cannot be started. */
-export const execFile: ExecFn = (cmd, args, opts = {}) =>
-  new Promise<ExecResult>((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      windowsHide: true,
-    });
-    const out = new StringDecoder('utf8');
-    const err = new StringDecoder('utf8');
-    let stdout = '';
-    let stderr = '';
-    let failed = false;
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += out.write(chunk);
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += err.write(chunk);
-    });
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      failed = true;
-      const hint = error.code === 'ENOENT' ? ` (is ${cmd} installed and on PATH?)` : '';
-      reject(new Error(`could not run ${cmd}: ${error.message}${hint}`, { cause: error }));
-    });
-    child.on('close', (code, signal) => {
-      if (failed) return;
-      stdout += out.end();
-      stderr += err.end();
-      resolve({
-        code: code ?? (signal ? 128 : 1),
-        stdout,
-        stderr: signal && code === null ? `${stderr}killed by ${signal}\n` : stderr,
-      });
-    });
-    if (opts.input !== undefined && child.stdin) {
-      child.stdin.on('error', () => {}); // a child that exits without reading stdin
-      child.stdin.end(opts.input);
-    }
-  });
-
-export const NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
-export const NIX_FLAKE_FEATURES = ['--extra-experimental-features', 'nix-command flakes'];
-
 // ---------------------------------------------------------------------------------------------
 // JSON parsing
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** `{algorithm, format, hash}` (Nix 2.33+ JSON v2) -> algorithm and digest bytes. */
 function decodeStructuredHash(
@@ -233,29 +167,6 @@ export function parsePathInfoJson(json: unknown, storeDir: string = NIX_STORE_DI
 // ---------------------------------------------------------------------------------------------
 // Running nix
 
-function lastLines(text: string, count = 20): string {
-  const lines = text
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .filter((l) => l !== '' && !/^warning: (error: )?unable to download '/.test(l));
-  return lines.slice(-count).join('\n');
-}
-
-function describePaths(paths: readonly string[]): string {
-  if (paths.length <= 3) return paths.join(', ');
-  return `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more`;
-}
-
-export interface NixCommandOptions {
-  readonly exec?: ExecFn;
-  /** Extra arguments for nix (e.g. `--store`, `--option k v`), placed before `--`. */
-  readonly nixArgs?: readonly string[];
-  /** The nix program (default `nix`). */
-  readonly nix?: string;
-  readonly env?: NodeJS.ProcessEnv;
-  readonly cwd?: string;
-}
-
 const PATH_INFO_CHUNK = 1000;
 
 /**
@@ -302,110 +213,4 @@ export async function queryPathInfo(
     }
   }
   return [...byPath.values()];
-}
-
-/**
- * `nix build --no-link --json -- installables…` (flakes enabled; `--json` works on 2.8, which has no
- * `--print-out-paths`) and returns every output path built, in order, without duplicates.
- */
-export async function buildInstallables(
-  installables: string[],
-  options: NixCommandOptions = {},
-): Promise<string[]> {
-  if (installables.length === 0) return [];
-  const exec = options.exec ?? execFile;
-  const args = [
-    ...NIX_FLAKE_FEATURES,
-    'build',
-    '--no-link',
-    '--json',
-    ...(options.nixArgs ?? []),
-    '--',
-    ...installables,
-  ];
-  const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
-  if (result.code !== 0) {
-    throw new Error(
-      `nix build failed for ${describePaths(installables)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`,
-    );
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(result.stdout);
-  } catch {
-    throw new Error(
-      `nix build for ${describePaths(installables)} printed no JSON: ${result.stdout.slice(0, 200)}`,
-    );
-  }
-  if (!Array.isArray(parsed)) throw new Error('nix build --json did not print a list');
-  const out: string[] = [];
-  for (const item of parsed) {
-    if (!isObject(item)) continue;
-    if (typeof item.path === 'string') out.push(item.path);
-    if (isObject(item.outputs))
-      for (const value of Object.values(item.outputs)) if (typeof value === 'string') out.push(value);
-  }
-  if (out.length === 0)
-    throw new Error(`nix build for ${describePaths(installables)} reported no output paths`);
-  return [...new Set(out)];
-}
-
-/**
- * Resolves a path argument to a top-level store path (§5.1): symlinks are followed one hop at a time
- * (a relative target is taken from the link's directory, in any component of the path) until the
- * path is inside the store, without following links inside the store; a path inside a store path is
- * reduced to the top-level store path. At most 255 hops.
- */
-export async function resolvePathArgument(
-  arg: string,
-  cwd: string,
-  storeDir: string = NIX_STORE_DIR,
-): Promise<string> {
-  const prefix = `${storeDir.replace(/\/+$/, '')}/`;
-  let current = resolvePath(cwd, arg);
-  for (let hops = 0; hops <= 255; hops++) {
-    const top = topLevelStorePath(current, storeDir);
-    if (top !== undefined) {
-      try {
-        await lstat(top);
-      } catch {
-        throw new ConfigurationError(
-          `path does not exist: ${top} (from ${JSON.stringify(arg)}); build or substitute it first`,
-        );
-      }
-      try {
-        return parseStorePath(top, storeDir).path;
-      } catch (error) {
-        throw new ConfigurationError(
-          `${JSON.stringify(arg)} resolves to ${top}, which is not a store path: ${error instanceof Error ? error.message : String(error)}`,
-        );
-      }
-    }
-    // Find the first component that is a symlink and replace the path up to it with its target.
-    const parts = current.split('/').filter((p) => p !== '');
-    let replaced: string | undefined;
-    for (let i = 1; i <= parts.length; i++) {
-      const head = `/${parts.slice(0, i).join('/')}`;
-      let isLink: boolean;
-      try {
-        isLink = (await lstat(head)).isSymbolicLink();
-      } catch {
-        throw new ConfigurationError(
-          `path does not exist: ${current}${current === arg ? '' : ` (from ${JSON.stringify(arg)})`}`,
-        );
-      }
-      if (!isLink) continue;
-      const target = await readlink(head);
-      const base = isAbsolute(target) ? target : resolvePath(dirname(head), target);
-      replaced = resolvePath(base, ...parts.slice(i));
-      break;
-    }
-    if (replaced === undefined) {
-      throw new ConfigurationError(
-        `${JSON.stringify(arg)} is not in the Nix store: it resolves to ${current}, outside ${prefix}. Pass a store path, a ./result link or an installable.`,
-      );
-    }
-    current = replaced;
-  }
-  throw new ConfigurationError(`${JSON.stringify(arg)}: too many levels of symbolic links (more than 255)`);
 }

@@ -5,7 +5,8 @@
  */
 import { ConfigurationError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { buildInstallables, resolvePathArgument, type ExecFn } from '../nix/path-info.js';
+import { buildInstallables, resolvePathArgument } from '../nix/installables.js';
+import type { ExecFn } from '../nix/nix-command.js';
 
 export interface RootArguments {
   readonly installables: readonly string[];

@@ -4,14 +4,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigurationError } from '../../../src/core/errors.js';
 import { nixBase32Encode } from '../../../src/core/nix/base32.js';
-import {
-  buildInstallables,
-  execFile,
-  parsePathInfoJson,
-  queryPathInfo,
-  resolvePathArgument,
-  type ExecFn,
-} from '../../../src/core/nix/path-info.js';
+import { buildInstallables, resolvePathArgument } from '../../../src/core/nix/installables.js';
+import { execFile, type ExecFn } from '../../../src/core/nix/nix-command.js';
+import { parsePathInfoJson, queryPathInfo } from '../../../src/core/nix/path-info.js';
 import {
   buildFixtureClosure,
   nixPathInfoJson,
