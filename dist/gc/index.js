@@ -29215,7 +29215,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5982);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9163);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -29224,7 +29224,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5982:
+/***/ 9163:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38788,7 +38788,11 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: ./src/core/actions-logger.ts
+;// CONCATENATED MODULE: ./src/actions/actions-io.ts
+/**
+ * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step. Every other
+ * module reaches the runner only through these two seams, so the core never imports @actions/core.
+ */
 
 /** The Logger of an action step: workflow commands through @actions/core. */
 class ActionsLogger {
@@ -38811,10 +38815,6 @@ class ActionsLogger {
         setSecret(value);
     }
 }
-
-;// CONCATENATED MODULE: ./src/core/step/actions-io.ts
-
-
 /** The StepIO of a GitHub Actions step, through @actions/core. */
 function actionsStepIO() {
     return {
@@ -39015,7 +39015,7 @@ function missingMessage(spec) {
 ;// CONCATENATED MODULE: ./src/core/step/step-io.ts
 /**
  * What an entry point gives the core: inputs, outputs, summary, state, OIDC and the logger.
- * The Actions implementation is in actions-io.ts; the CLI has its own (src/cli/cli-io.ts); tests
+ * The Actions implementation is src/actions/actions-io.ts; the CLI has its own (src/cli/cli-io.ts); tests
  * may build a MemoryStepIO. The core never imports @actions/core directly.
  */
 

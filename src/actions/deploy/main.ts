@@ -9,7 +9,7 @@ import { FlyClient } from '../../core/fly/fly-client.js';
 import { renderFlyToml } from '../../core/fly/fly-toml.js';
 import type { SignalSource } from '../../core/fly/lease-keeper.js';
 import { sleep as realSleep, type Sleep } from '../../core/http.js';
-import { actionsStepIO } from '../../core/step/actions-io.js';
+import { actionsStepIO } from '../actions-io.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readDeployInputs } from './inputs.js';
 import { DEPLOY_SPEC } from './spec.js';

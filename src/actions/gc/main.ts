@@ -6,7 +6,7 @@ import { RemoteError, errorMessage } from '../../core/errors.js';
 import { OidcTokenSource, StaticTokenSource, type TokenSource } from '../../core/github/token-source.js';
 import type { Sleep } from '../../core/http.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
-import { actionsStepIO } from '../../core/step/actions-io.js';
+import { actionsStepIO } from '../actions-io.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readGcInputs, type GcInputs } from './inputs.js';
 import { GC_SPEC } from './spec.js';

@@ -1,7 +1,7 @@
 import { createCloudflareClient } from '../../core/cloudflare/cloudflare-client.js';
 import { provisionR2, type ProvisionDeps } from '../../core/cloudflare/r2-provisioner.js';
 import { sleep } from '../../core/http.js';
-import { actionsStepIO } from '../../core/step/actions-io.js';
+import { actionsStepIO } from '../actions-io.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readProvisionInputs } from './inputs.js';
 import { PROVISION_SPEC } from './spec.js';

@@ -17,7 +17,7 @@ import { pushClosure, type PushSummary } from '../../core/push/push-closure.js';
 import { pushHeadline, pushOutputs, pushReport } from '../../core/push/push-report.js';
 import { resolveRoots } from '../../core/push/push-roots.js';
 import { Report } from '../../core/report/markdown.js';
-import { actionsStepIO } from '../../core/step/actions-io.js';
+import { actionsStepIO } from '../actions-io.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readPushInputs, type PushInputs } from './inputs.js';
 import { PUSH_SPEC } from './spec.js';

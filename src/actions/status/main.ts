@@ -13,7 +13,7 @@ import {
 } from '../../core/status/cache-status.js';
 import { publicCacheReader } from '../../core/status/public-cache.js';
 import { statusOutputs, statusReport } from '../../core/status/status-report.js';
-import { actionsStepIO } from '../../core/step/actions-io.js';
+import { actionsStepIO } from '../actions-io.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readStatusInputs, type StatusInputs } from './inputs.js';
 import { STATUS_SPEC } from './spec.js';

@@ -1,6 +1,6 @@
 /**
  * What an entry point gives the core: inputs, outputs, summary, state, OIDC and the logger.
- * The Actions implementation is in actions-io.ts; the CLI has its own (src/cli/cli-io.ts); tests
+ * The Actions implementation is src/actions/actions-io.ts; the CLI has its own (src/cli/cli-io.ts); tests
  * may build a MemoryStepIO. The core never imports @actions/core directly.
  */
 import { ConfigurationError, RemoteError, errorMessage } from '../errors.js';

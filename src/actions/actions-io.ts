@@ -1,0 +1,48 @@
+/**
+ * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step. Every other
+ * module reaches the runner only through these two seams, so the core never imports @actions/core.
+ */
+import * as core from '@actions/core';
+import type { Logger } from '../core/logger.js';
+import type { StepIO } from '../core/step/step-io.js';
+
+/** The Logger of an action step: workflow commands through @actions/core. */
+export class ActionsLogger implements Logger {
+  debug(message: string): void {
+    core.debug(message);
+  }
+  info(message: string): void {
+    core.info(message);
+  }
+  warn(message: string): void {
+    core.warning(message);
+  }
+  error(message: string): void {
+    core.error(message);
+  }
+  group<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return core.group(name, fn);
+  }
+  setSecret(value: string): void {
+    core.setSecret(value);
+  }
+}
+
+/** The StepIO of a GitHub Actions step, through @actions/core. */
+export function actionsStepIO(): StepIO {
+  return {
+    logger: new ActionsLogger(),
+    env: process.env,
+    hasPostStep: true,
+    input: (name) => core.getInput(name),
+    setOutput: (name, value) => core.setOutput(name, value),
+    summary: async (markdown) => {
+      if (!process.env['GITHUB_STEP_SUMMARY']) return;
+      await core.summary.addRaw(markdown, true).write();
+    },
+    fail: (message) => core.setFailed(message),
+    saveState: (name, value) => core.saveState(name, value),
+    getState: (name) => core.getState(name),
+    idToken: (audience) => core.getIDToken(audience),
+  };
+}
