@@ -28760,11 +28760,111 @@ function errorMessage(error) {
     return String(error);
 }
 
+;// CONCATENATED MODULE: ./src/core/settings/values.ts
+/** Parsers for the value syntaxes inputs use: Go durations, byte sizes, booleans, URLs. */
+const GO_UNITS = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    μs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+};
+/**
+ * Parses a Go duration (`time.ParseDuration`, as niks3 parses older-than) into milliseconds.
+ * Returns undefined when the text is not one. Negative durations are refused (niks3 has no use for them).
+ */
+function parseGoDuration(text) {
+    const s = text.trim();
+    if (s === '0')
+        return 0;
+    if (!/^\+?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.test(s))
+        return undefined;
+    let total = 0;
+    for (const match of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
+        total += Number(match[1]) * (GO_UNITS[match[2] ?? ''] ?? NaN);
+    }
+    return Number.isFinite(total) ? total : undefined;
+}
+const SIZE_UNITS = {
+    '': 1,
+    b: 1,
+    k: 1024,
+    kb: 1024,
+    kib: 1024,
+    m: 1024 ** 2,
+    mb: 1024 ** 2,
+    mib: 1024 ** 2,
+    g: 1024 ** 3,
+    gb: 1024 ** 3,
+    gib: 1024 ** 3,
+    t: 1024 ** 4,
+    tb: 1024 ** 4,
+    tib: 1024 ** 4,
+};
+/** Parses a byte size such as `2G`, `500MiB`, `1.5g` or `1048576` (binary units). */
+function parseSize(text) {
+    const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
+    if (!match)
+        return undefined;
+    const unit = SIZE_UNITS[(match[2] ?? '').toLowerCase()];
+    if (unit === undefined)
+        return undefined;
+    return Math.floor(Number(match[1]) * unit);
+}
+/** Human-readable bytes, binary units: 1536 -> "1.5 KiB". */
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit += 1;
+    }
+    return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
+}
+/** YAML 1.2 core booleans, as @actions/core's getBooleanInput accepts them. */
+function parseBoolean(text) {
+    if (['true', 'True', 'TRUE'].includes(text.trim()))
+        return true;
+    if (['false', 'False', 'FALSE'].includes(text.trim()))
+        return false;
+    return undefined;
+}
+/** An absolute http(s) URL with a host, or undefined. Trailing slashes are removed. */
+function parseHttpUrl(text) {
+    try {
+        const url = new URL(text.trim());
+        if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname)
+            return undefined;
+        if (url.username || url.password)
+            return undefined;
+        return url;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The URL without a trailing slash, as every base URL in the suite is kept. */
+function normaliseBaseUrl(url) {
+    return String(url).replace(/\/+$/, '');
+}
+/** Splits a multiline input: trimmed lines, blank lines and `#` comments dropped. */
+function parseLines(text) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line.length > 0 && !line.startsWith('#'));
+}
+
 ;// CONCATENATED MODULE: ./src/core/http.ts
 /**
  * fetch with timeouts, retries and back-off. Each remote module builds its own HttpClient with
  * the retry policy written next to it; this module knows no API.
  */
+
 
 
 const DEFAULT_RETRY = {
@@ -28838,7 +28938,7 @@ class HttpClient {
         this.options = options;
     }
     url(path, query) {
-        const base = /^https?:\/\//.test(path) ? path : `${this.options.baseUrl.replace(/\/+$/, '')}${path}`;
+        const base = /^https?:\/\//.test(path) ? path : `${normaliseBaseUrl(this.options.baseUrl)}${path}`;
         const url = new URL(base);
         for (const [key, value] of Object.entries(query ?? {})) {
             if (value !== undefined)
@@ -33633,105 +33733,6 @@ function actionsStepIO() {
     };
 }
 
-;// CONCATENATED MODULE: ./src/core/settings/values.ts
-/** Parsers for the value syntaxes inputs use: Go durations, byte sizes, booleans, URLs. */
-const GO_UNITS = {
-    ns: 1e-6,
-    us: 1e-3,
-    µs: 1e-3,
-    μs: 1e-3,
-    ms: 1,
-    s: 1000,
-    m: 60_000,
-    h: 3_600_000,
-};
-/**
- * Parses a Go duration (`time.ParseDuration`, as niks3 parses older-than) into milliseconds.
- * Returns undefined when the text is not one. Negative durations are refused (niks3 has no use for them).
- */
-function parseGoDuration(text) {
-    const s = text.trim();
-    if (s === '0')
-        return 0;
-    if (!/^\+?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.test(s))
-        return undefined;
-    let total = 0;
-    for (const match of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-        total += Number(match[1]) * (GO_UNITS[match[2] ?? ''] ?? NaN);
-    }
-    return Number.isFinite(total) ? total : undefined;
-}
-const SIZE_UNITS = {
-    '': 1,
-    b: 1,
-    k: 1024,
-    kb: 1024,
-    kib: 1024,
-    m: 1024 ** 2,
-    mb: 1024 ** 2,
-    mib: 1024 ** 2,
-    g: 1024 ** 3,
-    gb: 1024 ** 3,
-    gib: 1024 ** 3,
-    t: 1024 ** 4,
-    tb: 1024 ** 4,
-    tib: 1024 ** 4,
-};
-/** Parses a byte size such as `2G`, `500MiB`, `1.5g` or `1048576` (binary units). */
-function parseSize(text) {
-    const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
-    if (!match)
-        return undefined;
-    const unit = SIZE_UNITS[(match[2] ?? '').toLowerCase()];
-    if (unit === undefined)
-        return undefined;
-    return Math.floor(Number(match[1]) * unit);
-}
-/** Human-readable bytes, binary units: 1536 -> "1.5 KiB". */
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit += 1;
-    }
-    return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}
-/** YAML 1.2 core booleans, as @actions/core's getBooleanInput accepts them. */
-function parseBoolean(text) {
-    if (['true', 'True', 'TRUE'].includes(text.trim()))
-        return true;
-    if (['false', 'False', 'FALSE'].includes(text.trim()))
-        return false;
-    return undefined;
-}
-/** An absolute http(s) URL with a host, or undefined. Trailing slashes are removed. */
-function parseHttpUrl(text) {
-    try {
-        const url = new URL(text.trim());
-        if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname)
-            return undefined;
-        if (url.username || url.password)
-            return undefined;
-        return url;
-    }
-    catch {
-        return undefined;
-    }
-}
-/** The URL without a trailing slash, as every base URL in the suite is kept. */
-function normaliseBaseUrl(url) {
-    return String(url).replace(/\/+$/, '');
-}
-/** Splits a multiline input: trimmed lines, blank lines and `#` comments dropped. */
-function parseLines(text) {
-    return text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line.length > 0 && !line.startsWith('#'));
-}
-
 ;// CONCATENATED MODULE: ./src/core/settings/input-reader.ts
 
 
@@ -33869,7 +33870,7 @@ class InputReader {
     }
     url(name) {
         const value = this.optional(name);
-        return value === undefined ? undefined : String(parseHttpUrl(value)).replace(/\/+$/, '');
+        return value === undefined ? undefined : normaliseBaseUrl(String(parseHttpUrl(value)));
     }
     requiredUrl(name) {
         const value = this.url(name);
@@ -34089,6 +34090,7 @@ const STORE_PATH_HASH_LENGTH = 32;
 const MAX_NAME_LENGTH = 211;
 const HASH_RE = new RegExp(`^[${NIX_BASE32_ALPHABET}]{${STORE_PATH_HASH_LENGTH}}$`);
 const NAME_RE = /^[A-Za-z0-9+._?=-]+$/;
+/** A store directory without a trailing slash (`/` stays `/`). */
 function normaliseStoreDir(storeDir) {
     return storeDir.length > 1 ? storeDir.replace(/\/+$/, '') : storeDir;
 }
@@ -34346,6 +34348,7 @@ function verifySignature(publicKey, fp, sig) {
 
 
 
+
 /** Inputs that only `apply` and `plan` need (destroy must work without the server's secrets). */
 const DEPLOY_ONLY = [
     'cache-url',
@@ -34368,7 +34371,7 @@ function readDeployInputs(inputs, env, logger) {
     const flyApiUrl = inputs.requiredUrl('fly-api-url');
     // A Machines API moved elsewhere (a proxy, a local stand-in) usually serves GraphQL beside it.
     // (Compared by value: a runner passes the declared defaults as if they were given.)
-    const defaultUrl = (name) => (inputs.spec(name).default ?? '').replace(/\/+$/, '');
+    const defaultUrl = (name) => normaliseBaseUrl(inputs.spec(name).default ?? '');
     const graphqlInput = inputs.requiredUrl('fly-graphql-url');
     const flyGraphqlUrl = graphqlInput === defaultUrl('fly-graphql-url') && flyApiUrl !== defaultUrl('fly-api-url')
         ? `${flyApiUrl}/graphql`

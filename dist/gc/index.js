@@ -29275,6 +29275,105 @@ function errorMessage(error) {
     return String(error);
 }
 
+;// CONCATENATED MODULE: ./src/core/settings/values.ts
+/** Parsers for the value syntaxes inputs use: Go durations, byte sizes, booleans, URLs. */
+const GO_UNITS = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    μs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+};
+/**
+ * Parses a Go duration (`time.ParseDuration`, as niks3 parses older-than) into milliseconds.
+ * Returns undefined when the text is not one. Negative durations are refused (niks3 has no use for them).
+ */
+function parseGoDuration(text) {
+    const s = text.trim();
+    if (s === '0')
+        return 0;
+    if (!/^\+?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.test(s))
+        return undefined;
+    let total = 0;
+    for (const match of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
+        total += Number(match[1]) * (GO_UNITS[match[2] ?? ''] ?? NaN);
+    }
+    return Number.isFinite(total) ? total : undefined;
+}
+const SIZE_UNITS = {
+    '': 1,
+    b: 1,
+    k: 1024,
+    kb: 1024,
+    kib: 1024,
+    m: 1024 ** 2,
+    mb: 1024 ** 2,
+    mib: 1024 ** 2,
+    g: 1024 ** 3,
+    gb: 1024 ** 3,
+    gib: 1024 ** 3,
+    t: 1024 ** 4,
+    tb: 1024 ** 4,
+    tib: 1024 ** 4,
+};
+/** Parses a byte size such as `2G`, `500MiB`, `1.5g` or `1048576` (binary units). */
+function parseSize(text) {
+    const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
+    if (!match)
+        return undefined;
+    const unit = SIZE_UNITS[(match[2] ?? '').toLowerCase()];
+    if (unit === undefined)
+        return undefined;
+    return Math.floor(Number(match[1]) * unit);
+}
+/** Human-readable bytes, binary units: 1536 -> "1.5 KiB". */
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit += 1;
+    }
+    return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
+}
+/** YAML 1.2 core booleans, as @actions/core's getBooleanInput accepts them. */
+function parseBoolean(text) {
+    if (['true', 'True', 'TRUE'].includes(text.trim()))
+        return true;
+    if (['false', 'False', 'FALSE'].includes(text.trim()))
+        return false;
+    return undefined;
+}
+/** An absolute http(s) URL with a host, or undefined. Trailing slashes are removed. */
+function parseHttpUrl(text) {
+    try {
+        const url = new URL(text.trim());
+        if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname)
+            return undefined;
+        if (url.username || url.password)
+            return undefined;
+        return url;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The URL without a trailing slash, as every base URL in the suite is kept. */
+function normaliseBaseUrl(url) {
+    return String(url).replace(/\/+$/, '');
+}
+/** Splits a multiline input: trimmed lines, blank lines and `#` comments dropped. */
+function parseLines(text) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line.length > 0 && !line.startsWith('#'));
+}
+
 ;// CONCATENATED MODULE: ./src/core/version.ts
 /** The suite's version, sent in every User-Agent as `nix-cache/<version>`. */
 const VERSION = '0.1.0';
@@ -29285,6 +29384,7 @@ const USER_AGENT = `nix-cache/${VERSION}`;
  * fetch with timeouts, retries and back-off. Each remote module builds its own HttpClient with
  * the retry policy written next to it; this module knows no API.
  */
+
 
 
 const DEFAULT_RETRY = {
@@ -29358,7 +29458,7 @@ class HttpClient {
         this.options = options;
     }
     url(path, query) {
-        const base = /^https?:\/\//.test(path) ? path : `${this.options.baseUrl.replace(/\/+$/, '')}${path}`;
+        const base = /^https?:\/\//.test(path) ? path : `${normaliseBaseUrl(this.options.baseUrl)}${path}`;
         const url = new URL(base);
         for (const [key, value] of Object.entries(query ?? {})) {
             if (value !== undefined)
@@ -29870,105 +29970,6 @@ async function collectGarbage(options) {
     }));
     const after = outcome.state === 'running' ? undefined : await readStats(client, logger);
     return { serverUrl: client.serverUrl, outcome, pruning, before, after, pruningError };
-}
-
-;// CONCATENATED MODULE: ./src/core/settings/values.ts
-/** Parsers for the value syntaxes inputs use: Go durations, byte sizes, booleans, URLs. */
-const GO_UNITS = {
-    ns: 1e-6,
-    us: 1e-3,
-    µs: 1e-3,
-    μs: 1e-3,
-    ms: 1,
-    s: 1000,
-    m: 60_000,
-    h: 3_600_000,
-};
-/**
- * Parses a Go duration (`time.ParseDuration`, as niks3 parses older-than) into milliseconds.
- * Returns undefined when the text is not one. Negative durations are refused (niks3 has no use for them).
- */
-function parseGoDuration(text) {
-    const s = text.trim();
-    if (s === '0')
-        return 0;
-    if (!/^\+?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.test(s))
-        return undefined;
-    let total = 0;
-    for (const match of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-        total += Number(match[1]) * (GO_UNITS[match[2] ?? ''] ?? NaN);
-    }
-    return Number.isFinite(total) ? total : undefined;
-}
-const SIZE_UNITS = {
-    '': 1,
-    b: 1,
-    k: 1024,
-    kb: 1024,
-    kib: 1024,
-    m: 1024 ** 2,
-    mb: 1024 ** 2,
-    mib: 1024 ** 2,
-    g: 1024 ** 3,
-    gb: 1024 ** 3,
-    gib: 1024 ** 3,
-    t: 1024 ** 4,
-    tb: 1024 ** 4,
-    tib: 1024 ** 4,
-};
-/** Parses a byte size such as `2G`, `500MiB`, `1.5g` or `1048576` (binary units). */
-function parseSize(text) {
-    const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
-    if (!match)
-        return undefined;
-    const unit = SIZE_UNITS[(match[2] ?? '').toLowerCase()];
-    if (unit === undefined)
-        return undefined;
-    return Math.floor(Number(match[1]) * unit);
-}
-/** Human-readable bytes, binary units: 1536 -> "1.5 KiB". */
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit += 1;
-    }
-    return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}
-/** YAML 1.2 core booleans, as @actions/core's getBooleanInput accepts them. */
-function parseBoolean(text) {
-    if (['true', 'True', 'TRUE'].includes(text.trim()))
-        return true;
-    if (['false', 'False', 'FALSE'].includes(text.trim()))
-        return false;
-    return undefined;
-}
-/** An absolute http(s) URL with a host, or undefined. Trailing slashes are removed. */
-function parseHttpUrl(text) {
-    try {
-        const url = new URL(text.trim());
-        if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname)
-            return undefined;
-        if (url.username || url.password)
-            return undefined;
-        return url;
-    }
-    catch {
-        return undefined;
-    }
-}
-/** The URL without a trailing slash, as every base URL in the suite is kept. */
-function normaliseBaseUrl(url) {
-    return String(url).replace(/\/+$/, '');
-}
-/** Splits a multiline input: trimmed lines, blank lines and `#` comments dropped. */
-function parseLines(text) {
-    return text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line.length > 0 && !line.startsWith('#'));
 }
 
 ;// CONCATENATED MODULE: ./src/core/report/markdown.ts
@@ -35143,12 +35144,13 @@ function getOctokit(token, options, ...additionalPlugins) {
  */
 
 
+
 function githubRepositoryRefs(options) {
     const [owner, repo] = options.repository.split('/');
     if (!owner || !repo) {
         throw new errors_ConfigurationError(`GITHUB_REPOSITORY "${options.repository}" is not owner/name; prune-pins needs the repository`);
     }
-    const octokit = getOctokit(options.token, { baseUrl: options.apiUrl.replace(/\/+$/, '') });
+    const octokit = getOctokit(options.token, { baseUrl: normaliseBaseUrl(options.apiUrl) });
     const names = async (what) => {
         try {
             const list = what === 'branches'
@@ -35464,6 +35466,7 @@ function readCacheStats(json) {
 
 
 
+
 /** §5.10: 1 try plus up to 5 retries on 408, 429 and 5xx (507 included), back-off doubling from ~100 ms to 30 s. */
 const NIKS3_RETRY = {
     attempts: 6,
@@ -35483,7 +35486,7 @@ class Niks3Client {
     doSleep;
     serverUrlInput;
     constructor(options) {
-        this.serverUrl = options.serverUrl.replace(/\/+$/, '');
+        this.serverUrl = normaliseBaseUrl(options.serverUrl);
         this.tokenSource = options.tokenSource;
         this.logger = options.logger;
         this.doSleep = options.sleep ?? sleep;
@@ -38972,7 +38975,7 @@ class InputReader {
     }
     url(name) {
         const value = this.optional(name);
-        return value === undefined ? undefined : String(parseHttpUrl(value)).replace(/\/+$/, '');
+        return value === undefined ? undefined : normaliseBaseUrl(String(parseHttpUrl(value)));
     }
     requiredUrl(name) {
         const value = this.url(name);
@@ -39174,7 +39177,7 @@ function readGcInputs(inputs, env, logger) {
         keepPins: inputs.lines('keep-pins'),
         githubToken,
         repository,
-        githubApiUrl: (env['GITHUB_API_URL'] || 'https://api.github.com').replace(/\/+$/, ''),
+        githubApiUrl: normaliseBaseUrl(env['GITHUB_API_URL'] || 'https://api.github.com'),
     };
 }
 

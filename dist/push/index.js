@@ -28570,6 +28570,105 @@ function requireOidc(env = process.env) {
         throw new ConfigurationError(reason);
 }
 
+;// CONCATENATED MODULE: ./src/core/settings/values.ts
+/** Parsers for the value syntaxes inputs use: Go durations, byte sizes, booleans, URLs. */
+const GO_UNITS = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    μs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+};
+/**
+ * Parses a Go duration (`time.ParseDuration`, as niks3 parses older-than) into milliseconds.
+ * Returns undefined when the text is not one. Negative durations are refused (niks3 has no use for them).
+ */
+function parseGoDuration(text) {
+    const s = text.trim();
+    if (s === '0')
+        return 0;
+    if (!/^\+?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.test(s))
+        return undefined;
+    let total = 0;
+    for (const match of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
+        total += Number(match[1]) * (GO_UNITS[match[2] ?? ''] ?? NaN);
+    }
+    return Number.isFinite(total) ? total : undefined;
+}
+const SIZE_UNITS = {
+    '': 1,
+    b: 1,
+    k: 1024,
+    kb: 1024,
+    kib: 1024,
+    m: 1024 ** 2,
+    mb: 1024 ** 2,
+    mib: 1024 ** 2,
+    g: 1024 ** 3,
+    gb: 1024 ** 3,
+    gib: 1024 ** 3,
+    t: 1024 ** 4,
+    tb: 1024 ** 4,
+    tib: 1024 ** 4,
+};
+/** Parses a byte size such as `2G`, `500MiB`, `1.5g` or `1048576` (binary units). */
+function parseSize(text) {
+    const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
+    if (!match)
+        return undefined;
+    const unit = SIZE_UNITS[(match[2] ?? '').toLowerCase()];
+    if (unit === undefined)
+        return undefined;
+    return Math.floor(Number(match[1]) * unit);
+}
+/** Human-readable bytes, binary units: 1536 -> "1.5 KiB". */
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit += 1;
+    }
+    return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
+}
+/** YAML 1.2 core booleans, as @actions/core's getBooleanInput accepts them. */
+function parseBoolean(text) {
+    if (['true', 'True', 'TRUE'].includes(text.trim()))
+        return true;
+    if (['false', 'False', 'FALSE'].includes(text.trim()))
+        return false;
+    return undefined;
+}
+/** An absolute http(s) URL with a host, or undefined. Trailing slashes are removed. */
+function parseHttpUrl(text) {
+    try {
+        const url = new URL(text.trim());
+        if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname)
+            return undefined;
+        if (url.username || url.password)
+            return undefined;
+        return url;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The URL without a trailing slash, as every base URL in the suite is kept. */
+function normaliseBaseUrl(url) {
+    return String(url).replace(/\/+$/, '');
+}
+/** Splits a multiline input: trimmed lines, blank lines and `#` comments dropped. */
+function parseLines(text) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line.length > 0 && !line.startsWith('#'));
+}
+
 ;// CONCATENATED MODULE: ./src/core/version.ts
 /** The suite's version, sent in every User-Agent as `nix-cache/<version>`. */
 const VERSION = '0.1.0';
@@ -28580,6 +28679,7 @@ const USER_AGENT = `nix-cache/${VERSION}`;
  * fetch with timeouts, retries and back-off. Each remote module builds its own HttpClient with
  * the retry policy written next to it; this module knows no API.
  */
+
 
 
 const DEFAULT_RETRY = {
@@ -28653,7 +28753,7 @@ class HttpClient {
         this.options = options;
     }
     url(path, query) {
-        const base = /^https?:\/\//.test(path) ? path : `${this.options.baseUrl.replace(/\/+$/, '')}${path}`;
+        const base = /^https?:\/\//.test(path) ? path : `${normaliseBaseUrl(this.options.baseUrl)}${path}`;
         const url = new URL(base);
         for (const [key, value] of Object.entries(query ?? {})) {
             if (value !== undefined)
@@ -28946,6 +29046,7 @@ function readCacheStats(json) {
 
 
 
+
 /** §5.10: 1 try plus up to 5 retries on 408, 429 and 5xx (507 included), back-off doubling from ~100 ms to 30 s. */
 const NIKS3_RETRY = {
     attempts: 6,
@@ -28965,7 +29066,7 @@ class Niks3Client {
     doSleep;
     serverUrlInput;
     constructor(options) {
-        this.serverUrl = options.serverUrl.replace(/\/+$/, '');
+        this.serverUrl = normaliseBaseUrl(options.serverUrl);
         this.tokenSource = options.tokenSource;
         this.logger = options.logger;
         this.doSleep = options.sleep ?? sleep;
@@ -29551,6 +29652,7 @@ const STORE_PATH_HASH_LENGTH = 32;
 const MAX_NAME_LENGTH = 211;
 const HASH_RE = new RegExp(`^[${NIX_BASE32_ALPHABET}]{${STORE_PATH_HASH_LENGTH}}$`);
 const NAME_RE = /^[A-Za-z0-9+._?=-]+$/;
+/** A store directory without a trailing slash (`/` stays `/`). */
 function normaliseStoreDir(storeDir) {
     return storeDir.length > 1 ? storeDir.replace(/\/+$/, '') : storeDir;
 }
@@ -29979,105 +30081,6 @@ async function queryPathInfo(paths, options) {
     return [...byPath.values()];
 }
 
-;// CONCATENATED MODULE: ./src/core/settings/values.ts
-/** Parsers for the value syntaxes inputs use: Go durations, byte sizes, booleans, URLs. */
-const GO_UNITS = {
-    ns: 1e-6,
-    us: 1e-3,
-    µs: 1e-3,
-    μs: 1e-3,
-    ms: 1,
-    s: 1000,
-    m: 60_000,
-    h: 3_600_000,
-};
-/**
- * Parses a Go duration (`time.ParseDuration`, as niks3 parses older-than) into milliseconds.
- * Returns undefined when the text is not one. Negative durations are refused (niks3 has no use for them).
- */
-function parseGoDuration(text) {
-    const s = text.trim();
-    if (s === '0')
-        return 0;
-    if (!/^\+?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.test(s))
-        return undefined;
-    let total = 0;
-    for (const match of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-        total += Number(match[1]) * (GO_UNITS[match[2] ?? ''] ?? NaN);
-    }
-    return Number.isFinite(total) ? total : undefined;
-}
-const SIZE_UNITS = {
-    '': 1,
-    b: 1,
-    k: 1024,
-    kb: 1024,
-    kib: 1024,
-    m: 1024 ** 2,
-    mb: 1024 ** 2,
-    mib: 1024 ** 2,
-    g: 1024 ** 3,
-    gb: 1024 ** 3,
-    gib: 1024 ** 3,
-    t: 1024 ** 4,
-    tb: 1024 ** 4,
-    tib: 1024 ** 4,
-};
-/** Parses a byte size such as `2G`, `500MiB`, `1.5g` or `1048576` (binary units). */
-function parseSize(text) {
-    const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
-    if (!match)
-        return undefined;
-    const unit = SIZE_UNITS[(match[2] ?? '').toLowerCase()];
-    if (unit === undefined)
-        return undefined;
-    return Math.floor(Number(match[1]) * unit);
-}
-/** Human-readable bytes, binary units: 1536 -> "1.5 KiB". */
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit += 1;
-    }
-    return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}
-/** YAML 1.2 core booleans, as @actions/core's getBooleanInput accepts them. */
-function parseBoolean(text) {
-    if (['true', 'True', 'TRUE'].includes(text.trim()))
-        return true;
-    if (['false', 'False', 'FALSE'].includes(text.trim()))
-        return false;
-    return undefined;
-}
-/** An absolute http(s) URL with a host, or undefined. Trailing slashes are removed. */
-function parseHttpUrl(text) {
-    try {
-        const url = new URL(text.trim());
-        if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname)
-            return undefined;
-        if (url.username || url.password)
-            return undefined;
-        return url;
-    }
-    catch {
-        return undefined;
-    }
-}
-/** The URL without a trailing slash, as every base URL in the suite is kept. */
-function normaliseBaseUrl(url) {
-    return String(url).replace(/\/+$/, '');
-}
-/** Splits a multiline input: trimmed lines, blank lines and `#` comments dropped. */
-function parseLines(text) {
-    return text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line.length > 0 && !line.startsWith('#'));
-}
-
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -30171,7 +30174,7 @@ function objectPutHeaders(type) {
 const MAX_BUILD_LOG_BYTES = 64 * 1024 * 1024;
 /** A finder for logs under the Nix state dir next to `storeDir` (`/nix/store` -> `/nix/var/log/nix/drvs`). */
 function localBuildLogFinder(storeDir, logDir) {
-    const base = logDir ?? (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(storeDir.replace(/\/+$/, '')), 'var', 'log', 'nix', 'drvs');
+    const base = logDir ?? (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(normaliseStoreDir(storeDir)), 'var', 'log', 'nix', 'drvs');
     return (deriver) => {
         const name = store_path_storePathBaseName(deriver);
         const key = `log/${name}`;
@@ -30620,11 +30623,12 @@ class WorkerPool {
 
 
 
+
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 async function verifyAtPublicUrl(roots, options) {
     const verified = [];
     const problems = [];
-    const base = options.cacheUrl.replace(/\/+$/, '');
+    const base = normaliseBaseUrl(options.cacheUrl);
     const fetchFn = options.fetch ?? fetch;
     const doSleep = options.sleep ?? sleep;
     const attempts = options.attempts ?? 3;
@@ -32663,6 +32667,7 @@ function signEntry(planned) {
 
 
 
+
 const UPSTREAM_PROBE_TIMEOUT_MS = 1_000;
 /** Paths signed by one of the upstream key names: no request needed. */
 function signedUpstream(candidates, keyNames) {
@@ -32679,7 +32684,7 @@ function signedUpstream(candidates, keyNames) {
 }
 async function askUpstream(candidates, options) {
     const verdicts = new Map();
-    const caches = options.caches.map((url) => url.replace(/\/+$/, ''));
+    const caches = options.caches.map(normaliseBaseUrl);
     if (candidates.length === 0 || caches.length === 0)
         return verdicts;
     const fetchFn = options.fetch ?? fetch;
@@ -32825,7 +32830,7 @@ async function pushClosure(request, deps) {
     });
     const publicKeys = contact.config?.publicKeys ?? [];
     const cacheUrl = request.cacheUrl ??
-        (contact.config?.substituterUrl ? contact.config.substituterUrl.replace(/\/+$/, '') : undefined);
+        (contact.config?.substituterUrl ? normaliseBaseUrl(contact.config.substituterUrl) : undefined);
     if (publicKeys.length === 0 && contact.config) {
         const warning = 'the server announces no public key: it has no signing key, so the narinfos it serves are unsigned.';
         warnings.push(warning);
@@ -33259,7 +33264,7 @@ async function buildInstallables(installables, options = {}) {
  * reduced to the top-level store path. At most 255 hops.
  */
 async function resolvePathArgument(arg, cwd, storeDir = NIX_STORE_DIR) {
-    const prefix = `${storeDir.replace(/\/+$/, '')}/`;
+    const prefix = `${normaliseStoreDir(storeDir)}/`;
     let current = (0,external_node_path_namespaceObject.resolve)(cwd, arg);
     for (let hops = 0; hops <= 255; hops++) {
         const top = topLevelStorePath(current, storeDir);
@@ -36471,7 +36476,7 @@ class InputReader {
     }
     url(name) {
         const value = this.optional(name);
-        return value === undefined ? undefined : String(parseHttpUrl(value)).replace(/\/+$/, '');
+        return value === undefined ? undefined : normaliseBaseUrl(String(parseHttpUrl(value)));
     }
     requiredUrl(name) {
         const value = this.url(name);
@@ -36616,6 +36621,7 @@ function readAuth(inputs, logger) {
 /** The push action's inputs as one readonly typed object, with the cross-field checks. */
 
 
+
 function readPushInputs(inputs, logger) {
     const serverUrl = inputs.requiredUrl('server-url');
     const installables = inputs.lines('installables');
@@ -36639,7 +36645,7 @@ function readPushInputs(inputs, logger) {
         maxConcurrentUploads: inputs.integer('max-concurrent-uploads'),
         compressionLevel: inputs.integer('compression-level'),
         upstreamFilter: inputs.boolean('upstream-filter'),
-        upstreamCaches: inputs.lines('upstream-caches').map((url) => url.replace(/\/+$/, '')),
+        upstreamCaches: inputs.lines('upstream-caches').map(normaliseBaseUrl),
         upstreamKeys: inputs.lines('upstream-keys'),
         include: inputs.lines('include'),
         exclude: inputs.lines('exclude'),
@@ -36822,7 +36828,7 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
             ...(deps.sleep ? { sleep: deps.sleep } : {}),
         });
         const uploader = new PresignedUploader({ logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
-        const storeDir = io.env['NIX_STORE_DIR']?.replace(/\/+$/, '') || NIX_STORE_DIR;
+        const storeDir = (io.env['NIX_STORE_DIR'] && normaliseStoreDir(io.env['NIX_STORE_DIR'])) || NIX_STORE_DIR;
         const roots = await logger.group('Store paths', () => resolveRoots({
             installables: inputs.installables,
             paths: inputs.paths,

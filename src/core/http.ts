@@ -4,6 +4,7 @@
  */
 import { RemoteError } from './errors.js';
 import type { Logger } from './logger.js';
+import { normaliseBaseUrl } from './settings/values.js';
 import { USER_AGENT } from './version.js';
 
 export interface RetryPolicy {
@@ -168,7 +169,7 @@ export class HttpClient {
   }
 
   url(path: string, query?: HttpRequest['query']): string {
-    const base = /^https?:\/\//.test(path) ? path : `${this.options.baseUrl.replace(/\/+$/, '')}${path}`;
+    const base = /^https?:\/\//.test(path) ? path : `${normaliseBaseUrl(this.options.baseUrl)}${path}`;
     const url = new URL(base);
     for (const [key, value] of Object.entries(query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));

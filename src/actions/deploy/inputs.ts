@@ -1,4 +1,5 @@
 /** The deploy inputs as one typed object; every cross-field check happens here, before any request. */
+import { normaliseBaseUrl } from '../../core/settings/values.js';
 import { ConfigurationError } from '../../core/errors.js';
 import { maskSecret, type Logger } from '../../core/logger.js';
 import type { DeploySettings } from '../../core/fly/desired-state.js';
@@ -45,7 +46,7 @@ export function readDeployInputs(inputs: InputReader, env: NodeJS.ProcessEnv, lo
   const flyApiUrl = inputs.requiredUrl('fly-api-url');
   // A Machines API moved elsewhere (a proxy, a local stand-in) usually serves GraphQL beside it.
   // (Compared by value: a runner passes the declared defaults as if they were given.)
-  const defaultUrl = (name: string): string => (inputs.spec(name).default ?? '').replace(/\/+$/, '');
+  const defaultUrl = (name: string): string => normaliseBaseUrl(inputs.spec(name).default ?? '');
   const graphqlInput = inputs.requiredUrl('fly-graphql-url');
   const flyGraphqlUrl =
     graphqlInput === defaultUrl('fly-graphql-url') && flyApiUrl !== defaultUrl('fly-api-url')

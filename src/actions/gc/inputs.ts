@@ -4,7 +4,7 @@ import { ConfigurationError } from '../../core/errors.js';
 import { oidcUnavailableReason } from '../../core/github/token-source.js';
 import { maskSecret, type Logger } from '../../core/logger.js';
 import type { InputReader } from '../../core/settings/input-reader.js';
-import { parseGoDuration } from '../../core/settings/values.js';
+import { parseGoDuration, normaliseBaseUrl } from '../../core/settings/values.js';
 
 export interface GcInputs {
   readonly serverUrl: string;
@@ -89,6 +89,6 @@ export function readGcInputs(inputs: InputReader, env: NodeJS.ProcessEnv, logger
     keepPins: inputs.lines('keep-pins'),
     githubToken,
     repository,
-    githubApiUrl: (env['GITHUB_API_URL'] || 'https://api.github.com').replace(/\/+$/, ''),
+    githubApiUrl: normaliseBaseUrl(env['GITHUB_API_URL'] || 'https://api.github.com'),
   };
 }

@@ -1,4 +1,5 @@
 /** The push action's inputs as one readonly typed object, with the cross-field checks. */
+import { normaliseBaseUrl } from '../../core/settings/values.js';
 import { readAuth } from '../common-inputs.js';
 import { ConfigurationError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -55,7 +56,7 @@ export function readPushInputs(inputs: InputReader, logger: Logger): PushInputs 
     maxConcurrentUploads: inputs.integer('max-concurrent-uploads'),
     compressionLevel: inputs.integer('compression-level'),
     upstreamFilter: inputs.boolean('upstream-filter'),
-    upstreamCaches: inputs.lines('upstream-caches').map((url) => url.replace(/\/+$/, '')),
+    upstreamCaches: inputs.lines('upstream-caches').map(normaliseBaseUrl),
     upstreamKeys: inputs.lines('upstream-keys'),
     include: inputs.lines('include'),
     exclude: inputs.lines('exclude'),

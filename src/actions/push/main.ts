@@ -10,7 +10,7 @@ import { maskSecret } from '../../core/logger.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
 import { PresignedUploader } from '../../core/niks3/presigned-upload.js';
 import type { ExecFn } from '../../core/nix/nix-command.js';
-import { NIX_STORE_DIR } from '../../core/nix/store-path.js';
+import { NIX_STORE_DIR, normaliseStoreDir } from '../../core/nix/store-path.js';
 import type { BuildLogFinder } from '../../core/push/build-log.js';
 import { pinNamesFor, resolvePinName } from '../../core/push/pin-names.js';
 import { pushClosure, type PushSummary } from '../../core/push/push-closure.js';
@@ -69,7 +69,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
     const uploader = new PresignedUploader({ logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
-    const storeDir = io.env['NIX_STORE_DIR']?.replace(/\/+$/, '') || NIX_STORE_DIR;
+    const storeDir = (io.env['NIX_STORE_DIR'] && normaliseStoreDir(io.env['NIX_STORE_DIR'])) || NIX_STORE_DIR;
 
     const roots = await logger.group('Store paths', () =>
       resolveRoots({

@@ -2,6 +2,7 @@
  * Branch and tag names of a repository through the GitHub REST API (@actions/github's Octokit,
  * paginated), at an explicit API base URL (GITHUB_API_URL: GitHub Enterprise, or a local stand-in).
  */
+import { normaliseBaseUrl } from '../settings/values.js';
 import { getOctokit } from '@actions/github';
 import { ConfigurationError, RemoteError } from '../errors.js';
 import type { RepositoryRefs } from './pin-pruning.js';
@@ -18,7 +19,7 @@ export function githubRepositoryRefs(options: {
       `GITHUB_REPOSITORY "${options.repository}" is not owner/name; prune-pins needs the repository`,
     );
   }
-  const octokit = getOctokit(options.token, { baseUrl: options.apiUrl.replace(/\/+$/, '') });
+  const octokit = getOctokit(options.token, { baseUrl: normaliseBaseUrl(options.apiUrl) });
   const names = async (what: 'branches' | 'tags'): Promise<string[]> => {
     try {
       const list =

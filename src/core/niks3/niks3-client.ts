@@ -4,6 +4,7 @@
  * bearer token from a TokenSource, fetched per attempt; a 401 drops the cached token and tries once
  * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10).
  */
+import { normaliseBaseUrl } from '../settings/values.js';
 import { RemoteError } from '../errors.js';
 import {
   HttpClient,
@@ -80,7 +81,7 @@ export class Niks3Client {
   private readonly serverUrlInput: string;
 
   constructor(options: Niks3ClientOptions) {
-    this.serverUrl = options.serverUrl.replace(/\/+$/, '');
+    this.serverUrl = normaliseBaseUrl(options.serverUrl);
     this.tokenSource = options.tokenSource;
     this.logger = options.logger;
     this.doSleep = options.sleep ?? realSleep;

@@ -14,7 +14,7 @@ import {
   lastLines,
   type NixCommandOptions,
 } from './nix-command.js';
-import { NIX_STORE_DIR, parseStorePath, topLevelStorePath } from './store-path.js';
+import { NIX_STORE_DIR, parseStorePath, topLevelStorePath, normaliseStoreDir } from './store-path.js';
 
 /**
  * `nix build --no-link --json -- installables…` (flakes enabled; `--json` works on 2.8, which has no
@@ -73,7 +73,7 @@ export async function resolvePathArgument(
   cwd: string,
   storeDir: string = NIX_STORE_DIR,
 ): Promise<string> {
-  const prefix = `${storeDir.replace(/\/+$/, '')}/`;
+  const prefix = `${normaliseStoreDir(storeDir)}/`;
   let current = resolvePath(cwd, arg);
   for (let hops = 0; hops <= 255; hops++) {
     const top = topLevelStorePath(current, storeDir);

@@ -21,7 +21,8 @@ export interface StorePath {
   readonly name: string;
 }
 
-function normaliseStoreDir(storeDir: string): string {
+/** A store directory without a trailing slash (`/` stays `/`). */
+export function normaliseStoreDir(storeDir: string): string {
   return storeDir.length > 1 ? storeDir.replace(/\/+$/, '') : storeDir;
 }
 

@@ -11,7 +11,7 @@ import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { storePathBaseName } from '../nix/store-path.js';
+import { storePathBaseName, normaliseStoreDir } from '../nix/store-path.js';
 import { OBJECT_KEY_PATTERNS } from '../nix/object-keys.js';
 
 /** Logs larger than this (on disk) are not sent. */
@@ -28,7 +28,7 @@ export type BuildLogFinder = (deriver: string) => BuildLogFile | undefined;
 
 /** A finder for logs under the Nix state dir next to `storeDir` (`/nix/store` -> `/nix/var/log/nix/drvs`). */
 export function localBuildLogFinder(storeDir: string, logDir?: string): BuildLogFinder {
-  const base = logDir ?? join(dirname(storeDir.replace(/\/+$/, '')), 'var', 'log', 'nix', 'drvs');
+  const base = logDir ?? join(dirname(normaliseStoreDir(storeDir)), 'var', 'log', 'nix', 'drvs');
   return (deriver) => {
     const name = storePathBaseName(deriver);
     const key = `log/${name}`;

@@ -4,6 +4,7 @@
  * of the server's public keys verifies. Catches a wrong `cache-url`, a bucket that is not public,
  * and a server signing with a key other than the one announced.
  */
+import { normaliseBaseUrl } from '../settings/values.js';
 import { zstdDecompressSync } from 'node:zlib';
 import { sleep as realSleep, networkDetail, type Sleep } from '../http.js';
 import { parseNarInfo } from '../nix/narinfo.js';
@@ -37,7 +38,7 @@ export async function verifyAtPublicUrl(
 ): Promise<VerifyResult> {
   const verified: string[] = [];
   const problems: string[] = [];
-  const base = options.cacheUrl.replace(/\/+$/, '');
+  const base = normaliseBaseUrl(options.cacheUrl);
   const fetchFn = options.fetch ?? fetch;
   const doSleep = options.sleep ?? realSleep;
   const attempts = options.attempts ?? 3;

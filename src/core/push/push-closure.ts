@@ -12,7 +12,7 @@ import type { Niks3Client, ServerContact } from '../niks3/niks3-client.js';
 import type { PresignedUploader } from '../niks3/presigned-upload.js';
 import type { ExecFn } from '../nix/nix-command.js';
 import { queryPathInfo, type PathInfo } from '../nix/path-info.js';
-import { formatBytes } from '../settings/values.js';
+import { formatBytes, normaliseBaseUrl } from '../settings/values.js';
 import { localBuildLogFinder, type BuildLogFinder } from './build-log.js';
 import { verifyAtPublicUrl, type VerifyResult } from './cache-verify.js';
 import { PathFilter, type PathFilterOptions } from './path-filter.js';
@@ -166,7 +166,7 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
   const publicKeys = contact.config?.publicKeys ?? [];
   const cacheUrl =
     request.cacheUrl ??
-    (contact.config?.substituterUrl ? contact.config.substituterUrl.replace(/\/+$/, '') : undefined);
+    (contact.config?.substituterUrl ? normaliseBaseUrl(contact.config.substituterUrl) : undefined);
   if (publicKeys.length === 0 && contact.config) {
     const warning =
       'the server announces no public key: it has no signing key, so the narinfos it serves are unsigned.';

@@ -11,6 +11,7 @@
  * one short timeout for the whole push, with one warning, and is not asked again: paths it may serve
  * are pushed. Once the probe answered, the remaining HEADs get the longer per-request timeout.
  */
+import { normaliseBaseUrl } from '../settings/values.js';
 import { networkDetail } from '../http.js';
 import type { Logger } from '../logger.js';
 import { USER_AGENT } from '../version.js';
@@ -63,7 +64,7 @@ export async function askUpstream(
   options: UpstreamFilterOptions,
 ): Promise<UpstreamVerdicts> {
   const verdicts: UpstreamVerdicts = new Map();
-  const caches = options.caches.map((url) => url.replace(/\/+$/, ''));
+  const caches = options.caches.map(normaliseBaseUrl);
   if (candidates.length === 0 || caches.length === 0) return verdicts;
 
   const fetchFn = options.fetch ?? fetch;

@@ -1,7 +1,14 @@
 import { ConfigurationError } from '../errors.js';
 import { maskSecret, type Logger } from '../logger.js';
 import type { InputSpec } from './input-spec.js';
-import { parseBoolean, parseGoDuration, parseHttpUrl, parseLines, parseSize } from './values.js';
+import {
+  parseBoolean,
+  parseGoDuration,
+  parseHttpUrl,
+  parseLines,
+  parseSize,
+  normaliseBaseUrl,
+} from './values.js';
 
 /** Where raw input values come from: `core.getInput` in an action, flags and env in the CLI. */
 export type InputSource = (name: string) => string | undefined;
@@ -134,7 +141,7 @@ export class InputReader {
 
   url(name: string): string | undefined {
     const value = this.optional(name);
-    return value === undefined ? undefined : String(parseHttpUrl(value)).replace(/\/+$/, '');
+    return value === undefined ? undefined : normaliseBaseUrl(String(parseHttpUrl(value)));
   }
 
   requiredUrl(name: string): string {

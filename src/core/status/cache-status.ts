@@ -8,7 +8,7 @@
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { CacheConfig, CacheStats } from '../niks3/api-types.js';
-import { formatBytes } from '../settings/values.js';
+import { formatBytes, normaliseBaseUrl } from '../settings/values.js';
 import { estimateMonthlyCost, type CostEstimate, type Prices } from './cost-estimate.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skipped';
@@ -194,7 +194,7 @@ export async function readCacheStatus(options: CacheStatusOptions): Promise<Cach
     );
   }
 
-  const announced = config?.substituterUrl ? config.substituterUrl.replace(/\/+$/, '') : undefined;
+  const announced = config?.substituterUrl ? normaliseBaseUrl(config.substituterUrl) : undefined;
   const cacheUrl = options.cacheUrl ?? announced;
   await logger.group('Public cache', async () => {
     if (!cacheUrl) {
