@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5965);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9500);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5965:
+/***/ 9500:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28728,7 +28728,7 @@ function consumerSnippet(cacheUrl, publicKey) {
 class errors_ConfigurationError extends Error {
     name = 'ConfigurationError';
 }
-class RemoteError extends Error {
+class errors_RemoteError extends Error {
     name = 'RemoteError';
     remote;
     operation;
@@ -28750,7 +28750,7 @@ class RemoteError extends Error {
     }
 }
 /** The message of anything thrown, without a stack. */
-function errorMessage(error) {
+function errors_errorMessage(error) {
     if (error instanceof Error) {
         const cause = error.cause instanceof Error && !error.message.includes(error.cause.message)
             ? ` (${error.cause.message})`
@@ -28983,7 +28983,7 @@ class HttpClient {
             catch (error) {
                 if (req.signal?.aborted)
                     throw error;
-                const networkError = new RemoteError({
+                const networkError = new errors_RemoteError({
                     remote: this.options.remote,
                     operation,
                     detail: timeout.aborted
@@ -29008,7 +29008,7 @@ class HttpClient {
                 };
             }
             const transient = policy.retryStatuses.includes(response.status);
-            const error = new RemoteError({
+            const error = new errors_RemoteError({
                 remote: this.options.remote,
                 operation,
                 status: response.status,
@@ -29390,7 +29390,7 @@ class FlyClient {
         const body = res.json;
         if (body?.errors && body.errors.length > 0) {
             const message = body.errors.map((e) => e.message ?? 'error').join('; ');
-            throw new RemoteError({
+            throw new errors_RemoteError({
                 remote: GRAPHQL_REMOTE,
                 operation: 'GraphQL organizations',
                 status: res.status,
@@ -29474,7 +29474,7 @@ class FlyClient {
         const body = res.json;
         const version = body?.version ?? body?.Version;
         if (typeof version !== 'number') {
-            throw new RemoteError({
+            throw new errors_RemoteError({
                 remote: MACHINES_REMOTE,
                 operation: `set secrets of ${app}`,
                 status: res.status,
@@ -29572,7 +29572,7 @@ class FlyClient {
         const detail = detailOf(res);
         if (/currently replaced|replaced/i.test(detail))
             return 'replaced';
-        throw new RemoteError({
+        throw new errors_RemoteError({
             remote: MACHINES_REMOTE,
             operation: `wait for machine ${id}`,
             status: 400,
@@ -29597,7 +29597,7 @@ class FlyClient {
             return { kind: 'held', detail: detailOf(res) };
         const lease = leaseOf(res.json);
         if (!lease)
-            throw new RemoteError({
+            throw new errors_RemoteError({
                 remote: MACHINES_REMOTE,
                 operation: `lease machine ${id}`,
                 status: res.status,
@@ -29692,7 +29692,7 @@ async function waitUntilHealthy(app, machineId, version, options) {
         }
     };
     const fail = (what, machine) => {
-        throw new RemoteError({
+        throw new errors_RemoteError({
             remote: MACHINES_REMOTE,
             operation: `deploy of machine ${machineId}`,
             detail: `${what}${machine ? ` (state ${machine.state}; ${describeChecks(machine.checks)})` : ''}`,
@@ -30225,7 +30225,7 @@ async function applyPlan(plan, desired, actual, ctx) {
                 done(change);
             }
             catch (error) {
-                logger.warn(`could not destroy machine ${change.machineId} on its unhealthy host (${errorMessage(error)}); the next deploy tries again`);
+                logger.warn(`could not destroy machine ${change.machineId} on its unhealthy host (${errors_errorMessage(error)}); the next deploy tries again`);
             }
             continue;
         }
@@ -30250,7 +30250,7 @@ async function ensureApp(name, orgSlug, ctx) {
         outcome = await client.createApp(name, orgSlug, `nix-cache-${name}-${ctx.launchId}`);
     }
     catch (error) {
-        if (error instanceof RemoteError && (error.status === 401 || error.status === 403)) {
+        if (error instanceof errors_RemoteError && (error.status === 401 || error.status === 403)) {
             throw new errors_ConfigurationError(`The Fly app '${name}' does not exist, and fly-api-token may not create it in organisation ${orgSlug} (HTTP ${error.status}${error.detail ? `: ${error.detail}` : ''}): ${tokenPower('create app') ?? ''}. ` +
                 `Create the app with an org token (\`fly tokens create org\`) as fly-api-token, or check fly-app-name and fly-org-slug.${ctx.tokenApps && ctx.tokenApps.length > 0 ? ` (The token reports itself limited to ${ctx.tokenApps.map((a) => `'${a}'`).join(', ')}.)` : ''}`);
         }
@@ -30277,7 +30277,7 @@ async function ensureApp(name, orgSlug, ctx) {
             if (outcome === 'taken') {
                 throw new errors_ConfigurationError(`The Fly app name '${name}' is taken, and no app of that name became visible to this token within ${Math.round(timeoutMs / 1000)} s. Choose another fly-app-name, or run again if the app was being created.`);
             }
-            throw new RemoteError({
+            throw new errors_RemoteError({
                 remote: MACHINES_REMOTE,
                 operation: `create app ${name}`,
                 detail: `the app was created but is still not visible after ${Math.round(timeoutMs / 1000)} s`,
@@ -30296,9 +30296,9 @@ async function allocateIp(app, type, orgSlug, ctx) {
             return;
         }
         catch (error) {
-            if (!(error instanceof RemoteError) || !error.transient || attempt >= 3)
+            if (!(error instanceof errors_RemoteError) || !error.transient || attempt >= 3)
                 throw error;
-            ctx.logger.info(`allocating a ${type} IP was ambiguous (${errorMessage(error)}); checking before retrying`);
+            ctx.logger.info(`allocating a ${type} IP was ambiguous (${errors_errorMessage(error)}); checking before retrying`);
             await ctx.sleep(ctx.reconcileDelayMs ?? 2_000);
             const ips = await ctx.client.listIps(app);
             if (type === 'v6' ? ips.some(isPublicV6) : ips.some(isSharedV4))
@@ -30323,11 +30323,11 @@ async function createMachineOnce(app, request, ctx) {
             return machine;
         }
         catch (error) {
-            const ambiguous = error instanceof RemoteError &&
+            const ambiguous = error instanceof errors_RemoteError &&
                 (error.status === undefined || error.status === 408 || error.status >= 500);
             if (!ambiguous || attempt >= 3)
                 throw error;
-            logger.warn(`creating the machine was ambiguous (${errorMessage(error)}); looking for it by launch id ${launchId} before retrying`);
+            logger.warn(`creating the machine was ambiguous (${errors_errorMessage(error)}); looking for it by launch id ${launchId} before retrying`);
         }
         for (let look = 1; look <= 2; look++) {
             await ctx.sleep(ctx.reconcileDelayMs ?? 2_000);
@@ -30383,7 +30383,7 @@ class LeaseKeeper {
             if (outcome.kind === 'acquired')
                 return this.adopt(app, machineId, outcome.lease);
             if (now() + delay > deadline) {
-                throw new RemoteError({
+                throw new errors_RemoteError({
                     remote: MACHINES_REMOTE,
                     operation: `lease machine ${machineId}`,
                     status: 409,
@@ -30417,7 +30417,7 @@ class LeaseKeeper {
         }
         catch (error) {
             // A lease that lapses lets another deploy (or the platform) act on the machine mid-update.
-            this.options.logger.warn(`could not refresh the lease of machine ${held.machineId} (${errorMessage(error)}); it lapses within ${held.ttlSeconds} s unless a later refresh succeeds`);
+            this.options.logger.warn(`could not refresh the lease of machine ${held.machineId} (${errors_errorMessage(error)}); it lapses within ${held.ttlSeconds} s unless a later refresh succeeds`);
         }
     }
     /** Releases one lease (a lapsed lease counts as released); never throws, warns instead. */
@@ -30433,7 +30433,7 @@ class LeaseKeeper {
             this.options.logger.debug(`released the lease of machine ${machineId}`);
         }
         catch (error) {
-            this.options.logger.warn(`could not release the lease of machine ${machineId} (${errorMessage(error)}); it lapses by itself within ${held.ttlSeconds} s`);
+            this.options.logger.warn(`could not release the lease of machine ${machineId} (${errors_errorMessage(error)}); it lapses by itself within ${held.ttlSeconds} s`);
         }
     }
     /** Releases every held lease. */
@@ -30651,7 +30651,7 @@ async function destroyApp(app, ctx) {
             if ((await client.getApp(app)).kind !== 'found')
                 break;
             if (ctx.now() + delay > deadline) {
-                throw new RemoteError({
+                throw new errors_RemoteError({
                     remote: MACHINES_REMOTE,
                     operation: `delete app ${app}`,
                     detail: `the app still exists ${Math.round((ctx.now() - started) / 1000)} s after the delete was accepted`,
@@ -33929,13 +33929,13 @@ async function runStep(spec, io, body) {
         return true;
     }
     catch (error) {
-        if (error instanceof errors_ConfigurationError || error instanceof RemoteError) {
+        if (error instanceof errors_ConfigurationError || error instanceof errors_RemoteError) {
             io.fail(error.message);
         }
         else {
             if (error instanceof Error && error.stack)
                 io.logger.debug(error.stack);
-            io.fail(`${spec.name} failed: ${errorMessage(error)}`);
+            io.fail(`${spec.name} failed: ${errors_errorMessage(error)}`);
         }
         return false;
     }
@@ -33946,7 +33946,7 @@ async function writeSummary(io, markdown) {
         await io.summary(markdown);
     }
     catch (error) {
-        io.logger.warn(`could not write the job summary: ${errorMessage(error)}`);
+        io.logger.warn(`could not write the job summary: ${errors_errorMessage(error)}`);
     }
 }
 
@@ -34465,8 +34465,97 @@ function readDeployInputs(inputs, env, logger) {
     return { ...common, settings, publicKey };
 }
 
+;// CONCATENATED MODULE: ./src/core/github/token-source.ts
+/**
+ * Bearer tokens for niks3: a static token, or a GitHub OIDC token minted for an audience and
+ * minted again shortly before it expires (long pushes outlive the ~5 min tokens).
+ */
+
+
+class token_source_StaticTokenSource {
+    kind = 'token';
+    token;
+    constructor(token) {
+        this.token = token;
+    }
+    get() {
+        return Promise.resolve(this.token);
+    }
+    invalidate() { }
+}
+/** The `exp` claim of a JWT in ms, or undefined. The token is not verified (the server does that). */
+function jwtExpiry(token) {
+    const payload = token.split('.')[1];
+    if (!payload)
+        return undefined;
+    try {
+        const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+        return typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+class token_source_OidcTokenSource {
+    kind = 'oidc';
+    token;
+    expiresAt = 0;
+    pending;
+    audience;
+    mint;
+    logger;
+    now;
+    /** Mint again when less than this is left. */
+    refreshMarginMs;
+    constructor(options) {
+        this.audience = options.audience;
+        this.mint = options.mint;
+        this.logger = options.logger;
+        this.now = options.now ?? Date.now;
+        this.refreshMarginMs = options.refreshMarginMs ?? 90_000;
+    }
+    async get() {
+        if (this.token && this.now() < this.expiresAt - this.refreshMarginMs)
+            return this.token;
+        this.pending ??= this.fetchToken().finally(() => {
+            this.pending = undefined;
+        });
+        return this.pending;
+    }
+    invalidate() {
+        this.token = undefined;
+        this.expiresAt = 0;
+    }
+    async fetchToken() {
+        const token = await this.mint(this.audience);
+        maskSecret(this.logger, token);
+        this.token = token;
+        this.expiresAt = jwtExpiry(token) ?? this.now() + 5 * 60_000;
+        this.logger.debug(`minted a GitHub OIDC token for audience ${this.audience}`);
+        return token;
+    }
+}
+/**
+ * Why no OIDC token can be had in this job, or undefined when one can. GitHub gives the request
+ * variables only to jobs with `permissions: id-token: write`, and never to fork pull requests.
+ */
+function oidcUnavailableReason(env = process.env) {
+    if (env['ACTIONS_ID_TOKEN_REQUEST_URL'] && env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'])
+        return undefined;
+    const fork = env['GITHUB_EVENT_NAME'] === 'pull_request' ? ' (pull requests from forks never get one)' : '';
+    return (`no GitHub OIDC token is available in this job${fork}. ` +
+        'Give the job `permissions: { contents: read, id-token: write }`, or use `auth: token` with a niks3 token.');
+}
+function requireOidc(env = process.env) {
+    const reason = oidcUnavailableReason(env);
+    if (reason)
+        throw new ConfigurationError(reason);
+}
+
 ;// CONCATENATED MODULE: ./src/actions/common-inputs.ts
 /** Inputs shared by several actions, declared once. */
+
+
 
 const SERVER_URL = {
     name: 'server-url',
@@ -34524,6 +34613,35 @@ function readAuth(inputs, logger) {
         throw new ConfigurationError("Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_API_TOKEN }}`), or use `auth: oidc` with `permissions: id-token: write`.");
     }
     return { auth, token };
+}
+/**
+ * The niks3 credentials of push and gc, from what `readAuth` decided: the static token (masked), or
+ * OIDC tokens for `audience`, minted through the step and refreshed before they expire.
+ */
+function niks3TokenSource(auth, io) {
+    if (auth.auth === 'token') {
+        maskSecret(io.logger, auth.token);
+        return new StaticTokenSource(auth.token ?? '');
+    }
+    return new OidcTokenSource({
+        audience: auth.audience,
+        mint: (audience) => mintOidcToken(io, audience),
+        logger: io.logger,
+    });
+}
+async function mintOidcToken(io, audience) {
+    try {
+        return await io.idToken(audience);
+    }
+    catch (error) {
+        throw new RemoteError({
+            remote: 'GitHub OIDC token service',
+            operation: `mint a token for audience ${audience}`,
+            detail: errorMessage(error),
+            hint: 'the job needs `permissions: id-token: write`; if it has it, re-run the job (the token service may be failing)',
+            transient: true,
+        }, { cause: error });
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/actions/deploy/spec.ts

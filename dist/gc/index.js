@@ -35312,6 +35312,98 @@ function requireOidc(env = process.env) {
         throw new ConfigurationError(reason);
 }
 
+;// CONCATENATED MODULE: ./src/actions/common-inputs.ts
+/** Inputs shared by several actions, declared once. */
+
+
+
+const SERVER_URL = {
+    name: 'server-url',
+    description: 'The niks3 write/admin URL, e.g. the `server-url` output of deploy (`https://<app>.fly.dev`).',
+    type: 'url',
+    required: true,
+    example: 'https://my-cache.fly.dev',
+};
+const AUTH = {
+    name: 'auth',
+    description: 'How to authenticate to niks3: `oidc` (a GitHub OIDC token for `audience`, re-minted before it expires; needs `permissions: id-token: write`) or `token` (the static niks3 token in `token`).',
+    type: 'enum',
+    values: ['oidc', 'token'],
+    // No default in action.yml: a runner passes declared defaults, and then "only `token` was given"
+    // could not be told apart from an explicit `auth: oidc`.
+    defaultText: '`oidc`, or `token` when only `token` is given',
+};
+const TOKEN = {
+    name: 'token',
+    description: 'The niks3 API token, for `auth: token`. Never put it on a command line; pass it from a secret.',
+    type: 'string',
+    secret: true,
+};
+const AUDIENCE = {
+    name: 'audience',
+    description: 'Audience of the GitHub OIDC token; must equal the audience in the server OIDC policy.',
+    type: 'string',
+    defaultText: 'the server-url',
+};
+const CONNECT_TIMEOUT = {
+    name: 'connect-timeout',
+    description: 'Seconds to keep retrying while the server wakes up (Fly auto-stop, Neon suspend) before the first request is given up.',
+    type: 'integer',
+    default: '120',
+    min: 1,
+    max: 3600,
+};
+const MODE = {
+    name: 'mode',
+    description: '`plan` reads and lists the changes only; `apply` converges; `destroy` removes (needs `confirm`).',
+    type: 'enum',
+    values: ['apply', 'plan', 'destroy'],
+    default: 'apply',
+};
+/** The `auth` of push and gc: `oidc` unless only `token` is given; `token` needs a token. */
+function readAuth(inputs, logger) {
+    const token = inputs.optional('token');
+    const given = inputs.optional('auth');
+    let auth = given ?? 'oidc';
+    if (token && given === undefined) {
+        logger.info("Input 'token' is set and 'auth' is not: authenticating with the token (`auth: token`).");
+        auth = 'token';
+    }
+    if (auth === 'token' && !token) {
+        throw new errors_ConfigurationError("Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_API_TOKEN }}`), or use `auth: oidc` with `permissions: id-token: write`.");
+    }
+    return { auth, token };
+}
+/**
+ * The niks3 credentials of push and gc, from what `readAuth` decided: the static token (masked), or
+ * OIDC tokens for `audience`, minted through the step and refreshed before they expire.
+ */
+function niks3TokenSource(auth, io) {
+    if (auth.auth === 'token') {
+        maskSecret(io.logger, auth.token);
+        return new StaticTokenSource(auth.token ?? '');
+    }
+    return new OidcTokenSource({
+        audience: auth.audience,
+        mint: (audience) => mintOidcToken(io, audience),
+        logger: io.logger,
+    });
+}
+async function mintOidcToken(io, audience) {
+    try {
+        return await io.idToken(audience);
+    }
+    catch (error) {
+        throw new RemoteError({
+            remote: 'GitHub OIDC token service',
+            operation: `mint a token for audience ${audience}`,
+            detail: errorMessage(error),
+            hint: 'the job needs `permissions: id-token: write`; if it has it, re-run the job (the token service may be failing)',
+            transient: true,
+        }, { cause: error });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/core/niks3/api-types.ts
 /**
  * The niks3 wire formats (shared/spec/niks3.md §3) and strict readers for the server's answers: a
@@ -39055,67 +39147,6 @@ async function writeSummary(io, markdown) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/actions/common-inputs.ts
-/** Inputs shared by several actions, declared once. */
-
-const SERVER_URL = {
-    name: 'server-url',
-    description: 'The niks3 write/admin URL, e.g. the `server-url` output of deploy (`https://<app>.fly.dev`).',
-    type: 'url',
-    required: true,
-    example: 'https://my-cache.fly.dev',
-};
-const AUTH = {
-    name: 'auth',
-    description: 'How to authenticate to niks3: `oidc` (a GitHub OIDC token for `audience`, re-minted before it expires; needs `permissions: id-token: write`) or `token` (the static niks3 token in `token`).',
-    type: 'enum',
-    values: ['oidc', 'token'],
-    // No default in action.yml: a runner passes declared defaults, and then "only `token` was given"
-    // could not be told apart from an explicit `auth: oidc`.
-    defaultText: '`oidc`, or `token` when only `token` is given',
-};
-const TOKEN = {
-    name: 'token',
-    description: 'The niks3 API token, for `auth: token`. Never put it on a command line; pass it from a secret.',
-    type: 'string',
-    secret: true,
-};
-const AUDIENCE = {
-    name: 'audience',
-    description: 'Audience of the GitHub OIDC token; must equal the audience in the server OIDC policy.',
-    type: 'string',
-    defaultText: 'the server-url',
-};
-const CONNECT_TIMEOUT = {
-    name: 'connect-timeout',
-    description: 'Seconds to keep retrying while the server wakes up (Fly auto-stop, Neon suspend) before the first request is given up.',
-    type: 'integer',
-    default: '120',
-    min: 1,
-    max: 3600,
-};
-const MODE = {
-    name: 'mode',
-    description: '`plan` reads and lists the changes only; `apply` converges; `destroy` removes (needs `confirm`).',
-    type: 'enum',
-    values: ['apply', 'plan', 'destroy'],
-    default: 'apply',
-};
-/** The `auth` of push and gc: `oidc` unless only `token` is given; `token` needs a token. */
-function readAuth(inputs, logger) {
-    const token = inputs.optional('token');
-    const given = inputs.optional('auth');
-    let auth = given ?? 'oidc';
-    if (token && given === undefined) {
-        logger.info("Input 'token' is set and 'auth' is not: authenticating with the token (`auth: token`).");
-        auth = 'token';
-    }
-    if (auth === 'token' && !token) {
-        throw new errors_ConfigurationError("Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_API_TOKEN }}`), or use `auth: oidc` with `permissions: id-token: write`.");
-    }
-    return { auth, token };
-}
-
 ;// CONCATENATED MODULE: ./src/actions/gc/inputs.ts
 /** The gc action's inputs as one typed object, with the cross-field checks made before any request. */
 
@@ -39292,19 +39323,10 @@ function defaultDeps() {
         repositoryRefs: githubRepositoryRefs,
     };
 }
-function tokenSourceFor(inputs, io) {
-    if (inputs.auth === 'token')
-        return new StaticTokenSource(inputs.token ?? '');
-    return new OidcTokenSource({
-        audience: inputs.audience,
-        mint: (audience) => io.idToken(audience),
-        logger: io.logger,
-    });
-}
 async function run(io = actionsStepIO(), deps = defaultDeps()) {
     await runStep(GC_SPEC, io, async (reader) => {
         const inputs = readGcInputs(reader, io.env, io.logger);
-        const client = deps.niks3({ serverUrl: inputs.serverUrl, tokenSource: tokenSourceFor(inputs, io), io });
+        const client = deps.niks3({ serverUrl: inputs.serverUrl, tokenSource: niks3TokenSource(inputs, io), io });
         const refs = inputs.prunePins && inputs.githubToken && inputs.repository
             ? deps.repositoryRefs({
                 token: inputs.githubToken,

@@ -1,6 +1,8 @@
 /** Inputs shared by several actions, declared once. */
-import { ConfigurationError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
+import { ConfigurationError, RemoteError, errorMessage } from '../core/errors.js';
+import { OidcTokenSource, StaticTokenSource, type TokenSource } from '../core/github/token-source.js';
+import { maskSecret, type Logger } from '../core/logger.js';
+import type { StepIO } from '../core/step/step-io.js';
 import type { InputReader } from '../core/settings/input-reader.js';
 import type { InputSpec } from '../core/settings/input-spec.js';
 
@@ -75,4 +77,40 @@ export function readAuth(
     );
   }
   return { auth, token };
+}
+
+/**
+ * The niks3 credentials of push and gc, from what `readAuth` decided: the static token (masked), or
+ * OIDC tokens for `audience`, minted through the step and refreshed before they expire.
+ */
+export function niks3TokenSource(
+  auth: { readonly auth: 'oidc' | 'token'; readonly token: string | undefined; readonly audience: string },
+  io: StepIO,
+): TokenSource {
+  if (auth.auth === 'token') {
+    maskSecret(io.logger, auth.token);
+    return new StaticTokenSource(auth.token ?? '');
+  }
+  return new OidcTokenSource({
+    audience: auth.audience,
+    mint: (audience) => mintOidcToken(io, audience),
+    logger: io.logger,
+  });
+}
+
+async function mintOidcToken(io: StepIO, audience: string): Promise<string> {
+  try {
+    return await io.idToken(audience);
+  } catch (error) {
+    throw new RemoteError(
+      {
+        remote: 'GitHub OIDC token service',
+        operation: `mint a token for audience ${audience}`,
+        detail: errorMessage(error),
+        hint: 'the job needs `permissions: id-token: write`; if it has it, re-run the job (the token service may be failing)',
+        transient: true,
+      },
+      { cause: error },
+    );
+  }
 }

@@ -3,12 +3,13 @@ import { gcOutputs, gcReport } from '../../core/gc/gc-report.js';
 import type { RepositoryRefs } from '../../core/gc/pin-pruning.js';
 import { githubRepositoryRefs } from '../../core/gc/repository-refs.js';
 import { RemoteError, errorMessage } from '../../core/errors.js';
-import { OidcTokenSource, StaticTokenSource, type TokenSource } from '../../core/github/token-source.js';
+import type { TokenSource } from '../../core/github/token-source.js';
+import { niks3TokenSource } from '../common-inputs.js';
 import type { Sleep } from '../../core/http.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
 import { actionsStepIO } from '../actions-io.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
-import { readGcInputs, type GcInputs } from './inputs.js';
+import { readGcInputs } from './inputs.js';
 import { GC_SPEC } from './spec.js';
 
 export interface GcDeps {
@@ -26,19 +27,10 @@ export function defaultDeps(): GcDeps {
   };
 }
 
-function tokenSourceFor(inputs: GcInputs, io: StepIO): TokenSource {
-  if (inputs.auth === 'token') return new StaticTokenSource(inputs.token ?? '');
-  return new OidcTokenSource({
-    audience: inputs.audience,
-    mint: (audience) => io.idToken(audience),
-    logger: io.logger,
-  });
-}
-
 export async function run(io: StepIO = actionsStepIO(), deps: GcDeps = defaultDeps()): Promise<void> {
   await runStep(GC_SPEC, io, async (reader) => {
     const inputs = readGcInputs(reader, io.env, io.logger);
-    const client = deps.niks3({ serverUrl: inputs.serverUrl, tokenSource: tokenSourceFor(inputs, io), io });
+    const client = deps.niks3({ serverUrl: inputs.serverUrl, tokenSource: niks3TokenSource(inputs, io), io });
     const refs =
       inputs.prunePins && inputs.githubToken && inputs.repository
         ? deps.repositoryRefs({

@@ -1,12 +1,6 @@
-import { ConfigurationError, RemoteError, errorMessage } from '../../core/errors.js';
-import {
-  OidcTokenSource,
-  StaticTokenSource,
-  oidcUnavailableReason,
-  type TokenSource,
-} from '../../core/github/token-source.js';
+import { ConfigurationError } from '../../core/errors.js';
+import { oidcUnavailableReason } from '../../core/github/token-source.js';
 import type { Sleep } from '../../core/http.js';
-import { maskSecret } from '../../core/logger.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
 import { PresignedUploader } from '../../core/niks3/presigned-upload.js';
 import type { ExecFn } from '../../core/nix/nix-command.js';
@@ -18,6 +12,7 @@ import { pushHeadline, pushOutputs, pushReport } from '../../core/push/push-repo
 import { resolveRoots } from '../../core/push/push-roots.js';
 import { Report } from '../../core/report/markdown.js';
 import { actionsStepIO } from '../actions-io.js';
+import { niks3TokenSource } from '../common-inputs.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readPushInputs, type PushInputs } from './inputs.js';
 import { PUSH_SPEC } from './spec.js';
@@ -44,22 +39,14 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
     const inputs = readPushInputs(reader, io.logger);
     const { logger } = io;
 
-    let tokenSource: TokenSource;
     if (inputs.auth === 'oidc') {
       const reason = oidcUnavailableReason(io.env);
       if (reason) {
         await noOidc(io, inputs, reason);
         return;
       }
-      tokenSource = new OidcTokenSource({
-        audience: inputs.audience,
-        mint: (audience) => mintOidcToken(io, audience),
-        logger,
-      });
-    } else {
-      maskSecret(logger, inputs.token);
-      tokenSource = new StaticTokenSource(inputs.token ?? '');
     }
+    const tokenSource = niks3TokenSource(inputs, io);
 
     const client = new Niks3Client({
       serverUrl: inputs.serverUrl,
@@ -144,23 +131,6 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
 }
 
 /** A GitHub OIDC token for the audience; a failure names GitHub's token service and the fix. */
-async function mintOidcToken(io: StepIO, audience: string): Promise<string> {
-  try {
-    return await io.idToken(audience);
-  } catch (error) {
-    throw new RemoteError(
-      {
-        remote: 'GitHub OIDC token service',
-        operation: `mint a token for audience ${audience}`,
-        detail: errorMessage(error),
-        hint: 'the job needs `permissions: id-token: write`; if it has it, re-run the job (the token service may be failing)',
-        transient: true,
-      },
-      { cause: error },
-    );
-  }
-}
-
 /** No OIDC token in this job: warn with the reason and fix, push nothing, stay green unless told to fail. */
 async function noOidc(io: StepIO, inputs: PushInputs, reason: string): Promise<void> {
   const message = `Nothing was pushed: ${reason}`;
