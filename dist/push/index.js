@@ -31028,7 +31028,11 @@ function planSessions(roots, closure, push) {
     }
     return sessions;
 }
-/** The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing), NAR, listing, log. */
+/**
+ * The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing, build
+ * log), NAR, listing, log. The log is in the narinfo's refs because niks3's GC marks only what the
+ * closures reach through refs: a log nothing refers to is deleted after the grace period.
+ */
 function pathObjects(planned) {
     const refs = [];
     for (const ref of planned.info.references) {
@@ -31037,6 +31041,8 @@ function pathObjects(planned) {
         refs.push(narInfoKey(ref));
     }
     refs.push(planned.narKey, planned.listingKey);
+    if (planned.buildLog)
+        refs.push(planned.buildLog.key);
     const objects = [
         { key: planned.narinfoKey, type: 'narinfo', refs },
         { key: planned.narKey, type: 'nar', refs: [], nar_size: planned.info.narSize },

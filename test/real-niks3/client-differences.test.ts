@@ -1,0 +1,68 @@
+/**
+ * Differences between our push client and the real niks3 v1.7.0, each settled against the real
+ * server (these tests failed before the client was changed):
+ * - a build log survives a forced GC while its path is live (its key is in the narinfo's refs);
+ */
+import { buildFixtureClosure, type FixtureClosure } from '../helpers/nix-fixtures.js';
+import { runAction } from '../helpers/run-action.js';
+import { storeHash } from '../push/push-test-support.js';
+import { startRealNiks3, type RealNiks3 } from './stack.js';
+import { describeRealNiks3 } from './tools.js';
+
+describeRealNiks3('push client differences, settled against the real niks3 v1.7.0', () => {
+  let stack: RealNiks3;
+  let fx: FixtureClosure;
+
+  beforeAll(async () => {
+    [stack, fx] = await Promise.all([startRealNiks3(), buildFixtureClosure({ large: false })]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const secrets = (): string[] => [stack.apiToken, ...stack.secretKeys, stack.s3.secretKey];
+  const tokenInputs = (extra: Record<string, string>): Record<string, string> => ({
+    'server-url': stack.url,
+    auth: 'token',
+    token: stack.apiToken,
+    'upstream-filter': 'false',
+    ...extra,
+  });
+
+  it('build logs: a forced GC keeps the log of a pinned path (the log key is in its narinfo refs)', async () => {
+    const root = fx.byName.diamondTop;
+    const pushed = await runAction('push', {
+      inputs: tokenInputs({ paths: root, pin: 'logs' }),
+      secrets: secrets(),
+    });
+    expect(pushed.errors).toEqual([]);
+    expect(pushed.code).toBe(0);
+    const logKey = (await stack.objectKeys()).find(
+      (k) => k.startsWith('log/') && k.endsWith('-fx-diamondTop.drv'),
+    );
+    expect(logKey).toBeDefined();
+    const [row] = await stack.query<{ refs: string[] }>('SELECT refs FROM objects WHERE key = $1', [
+      `${storeHash(root)}.narinfo`,
+    ]);
+    expect(row?.refs).toContain(logKey);
+
+    const gc = await runAction('gc', {
+      inputs: {
+        'server-url': stack.url,
+        auth: 'token',
+        token: stack.apiToken,
+        'older-than': '0s',
+        'failed-uploads-older-than': '0s',
+        force: 'true',
+        confirm: 'force',
+      },
+      secrets: secrets(),
+    });
+    expect(gc.errors).toEqual([]);
+    expect(gc.code).toBe(0);
+    const keys = await stack.objectKeys();
+    expect(keys).toContain(`${storeHash(root)}.narinfo`);
+    expect(keys).toContain(logKey);
+  }, 120_000);
+});
