@@ -30842,6 +30842,27 @@ function checkNarinfo(root, body, options) {
         ? 'the narinfo has no signature'
         : `no signature verifies with the server's public key(s) ${options.publicKeys.join(', ')}`;
 }
+/**
+ * Whether the object `key` is readable at the public cache URL (a HEAD that answers 2xx). niks3
+ * v1.7.0 has no `HEAD /api/objects`, so this is how a push learns that a NAR whose multipart
+ * complete lost its answer was stored after all. Network errors and other statuses count as absent.
+ */
+async function publicObjectExists(cacheUrl, key, options = {}) {
+    const fetchFn = options.fetch ?? fetch;
+    const url = `${cacheUrl.replace(/\/+$/, '')}/${key.split('/').map(encodeURIComponent).join('/')}`;
+    try {
+        const response = await fetchFn(url, {
+            method: 'HEAD',
+            headers: { 'user-agent': USER_AGENT },
+            signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+        });
+        await response.body?.cancel();
+        return response.ok;
+    }
+    catch {
+        return false;
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/core/glob.ts
 /**
@@ -32024,7 +32045,8 @@ class PartSink {
     }
     /** After a 404 the upload is gone: fine if another session stored the NAR, fatal otherwise. */
     async probeSuperseded(what) {
-        if (await this.ctx.client.objectExists(this.key)) {
+        const stored = this.ctx.objectStored ?? ((key) => this.ctx.client.objectExists(key));
+        if (await stored(this.key)) {
             this.superseded = true;
             return;
         }
@@ -32220,6 +32242,7 @@ class PushRun {
                 this.progress.uploadedBytes += bytes;
             },
             refreshUrl: (planned, key) => this.refreshUrl(planned, key),
+            ...(this.deps.objectStored ? { objectStored: this.deps.objectStored } : {}),
         };
     }
     async uploadAll(work) {
@@ -32712,6 +32735,10 @@ async function pushClosure(request, deps) {
         ...(deps.memoryBudget !== undefined ? { memoryBudget: deps.memoryBudget } : {}),
         ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
         ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
+        // niks3 v1.7.0 answers 404 to every HEAD /api/objects: also look at the public URL.
+        objectStored: async (key) => (await deps.client.objectExists(key)) ||
+            (cacheUrl !== undefined &&
+                (await publicObjectExists(cacheUrl, key, deps.fetch ? { fetch: deps.fetch } : {}))),
     });
     const uploadMs = now() - uploadStarted;
     warnings.push(...run.warnings);

@@ -2,8 +2,18 @@
  * Differences between our push client and the real niks3 v1.7.0, each settled against the real
  * server (these tests failed before the client was changed):
  * - a build log survives a forced GC while its path is live (its key is in the narinfo's refs);
+ * - a retried multipart complete whose first answer was lost succeeds: v1.7.0 has no
+ *   `HEAD /api/objects` (always 404), so the NAR is probed at the public URL;
  */
-import { buildFixtureClosure, type FixtureClosure } from '../helpers/nix-fixtures.js';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import {
+  buildFixtureClosure,
+  buildRandomPath,
+  copyFromCache,
+  type FixtureClosure,
+} from '../helpers/nix-fixtures.js';
+import { startCuttingProxy } from '../reliability/cutting-proxy.js';
 import { runAction } from '../helpers/run-action.js';
 import { storeHash } from '../push/push-test-support.js';
 import { startRealNiks3, type RealNiks3 } from './stack.js';
@@ -12,6 +22,7 @@ import { describeRealNiks3 } from './tools.js';
 describeRealNiks3('push client differences, settled against the real niks3 v1.7.0', () => {
   let stack: RealNiks3;
   let fx: FixtureClosure;
+  const storeRoots: string[] = [];
 
   beforeAll(async () => {
     [stack, fx] = await Promise.all([startRealNiks3(), buildFixtureClosure({ large: false })]);
@@ -19,6 +30,10 @@ describeRealNiks3('push client differences, settled against the real niks3 v1.7.
 
   afterAll(async () => {
     await stack?.close();
+    for (const root of storeRoots) {
+      execFileSync('chmod', ['-R', 'u+w', root]);
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   const secrets = (): string[] => [stack.apiToken, ...stack.secretKeys, stack.s3.secretKey];
@@ -64,5 +79,29 @@ describeRealNiks3('push client differences, settled against the real niks3 v1.7.
     const keys = await stack.objectKeys();
     expect(keys).toContain(`${storeHash(root)}.narinfo`);
     expect(keys).toContain(logKey);
+  }, 120_000);
+
+  it('multipart: the answer of a complete is lost, the retry hears 404, and the NAR is found at the public URL', async () => {
+    const large = await buildRandomPath(11 * 1024 * 1024);
+    const proxy = await startCuttingProxy(stack.url);
+    try {
+      const cut = proxy.cut({ method: 'POST', path: /^\/api\/multipart\/complete$/, drop: true });
+      const run = await runAction('push', {
+        inputs: { ...tokenInputs({ paths: large }), 'server-url': proxy.url },
+        secrets: secrets(),
+      });
+      expect(cut.hits()).toBe(1);
+      expect(run.errors).toEqual([]);
+      expect(run.code).toBe(0);
+      expect(run.outputs['pushed']).toBe('1');
+      const copy = await copyFromCache(stack.publicUrl, large, { trustedPublicKeys: stack.publicKeys });
+      storeRoots.push(copy.storeRoot);
+      expect({ code: copy.code, stderr: copy.code === 0 ? '' : copy.stderr }).toEqual({
+        code: 0,
+        stderr: '',
+      });
+    } finally {
+      await proxy.close();
+    }
   }, 120_000);
 });

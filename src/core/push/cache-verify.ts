@@ -107,3 +107,28 @@ function checkNarinfo(root: string, body: Buffer, options: VerifyOptions): strin
     ? 'the narinfo has no signature'
     : `no signature verifies with the server's public key(s) ${options.publicKeys.join(', ')}`;
 }
+
+/**
+ * Whether the object `key` is readable at the public cache URL (a HEAD that answers 2xx). niks3
+ * v1.7.0 has no `HEAD /api/objects`, so this is how a push learns that a NAR whose multipart
+ * complete lost its answer was stored after all. Network errors and other statuses count as absent.
+ */
+export async function publicObjectExists(
+  cacheUrl: string,
+  key: string,
+  options: { fetch?: typeof fetch; timeoutMs?: number } = {},
+): Promise<boolean> {
+  const fetchFn = options.fetch ?? fetch;
+  const url = `${cacheUrl.replace(/\/+$/, '')}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  try {
+    const response = await fetchFn(url, {
+      method: 'HEAD',
+      headers: { 'user-agent': USER_AGENT },
+      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+    });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}

@@ -70,6 +70,11 @@ export interface UploadContext {
    * undefined when the server says the object is present now (nothing to upload).
    */
   readonly refreshUrl: (planned: PlannedPath, key: string) => Promise<string | undefined>;
+  /**
+   * Whether `key` is stored, after a 404 on its multipart upload (default: the server's
+   * `HEAD /api/objects`, which v1.7.0 lacks; the push also asks the public URL).
+   */
+  readonly objectStored?: (key: string) => Promise<boolean>;
 }
 
 export interface NarUploadResult {
@@ -504,7 +509,8 @@ class PartSink {
 
   /** After a 404 the upload is gone: fine if another session stored the NAR, fatal otherwise. */
   private async probeSuperseded(what: string): Promise<void> {
-    if (await this.ctx.client.objectExists(this.key)) {
+    const stored = this.ctx.objectStored ?? ((key: string) => this.ctx.client.objectExists(key));
+    if (await stored(this.key)) {
       this.superseded = true;
       return;
     }

@@ -13,7 +13,7 @@ import type { PresignedUploader } from '../niks3/presigned-upload.js';
 import { queryPathInfo, type ExecFn, type PathInfo } from '../nix/path-info.js';
 import { formatBytes } from '../settings/values.js';
 import { localBuildLogFinder, type BuildLogFinder } from './build-log.js';
-import { verifyAtPublicUrl, type VerifyResult } from './cache-verify.js';
+import { publicObjectExists, verifyAtPublicUrl, type VerifyResult } from './cache-verify.js';
 import { PathFilter, type PathFilterOptions } from './path-filter.js';
 import { applyFilter, planPush, type PushPlan, type SkippedPath } from './push-plan.js';
 import { runPush, type PathOutcome, type PushRunResult } from './push-run.js';
@@ -170,6 +170,11 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
     ...(deps.memoryBudget !== undefined ? { memoryBudget: deps.memoryBudget } : {}),
     ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
     ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
+    // niks3 v1.7.0 answers 404 to every HEAD /api/objects: also look at the public URL.
+    objectStored: async (key) =>
+      (await deps.client.objectExists(key)) ||
+      (cacheUrl !== undefined &&
+        (await publicObjectExists(cacheUrl, key, deps.fetch ? { fetch: deps.fetch } : {}))),
   });
   const uploadMs = now() - uploadStarted;
   warnings.push(...run.warnings);

@@ -85,6 +85,8 @@ export interface PushRunDeps {
   /** NARs serialised and compressed at once (default: cores + 2). */
   readonly cpuSlots?: number;
   readonly signal?: AbortSignal;
+  /** Whether an object is stored (after a 404 on its upload); default the server's `HEAD /api/objects`. */
+  readonly objectStored?: (key: string) => Promise<boolean>;
 }
 
 interface MergedPending {
@@ -219,6 +221,7 @@ class PushRun {
         this.progress.uploadedBytes += bytes;
       },
       refreshUrl: (planned, key) => this.refreshUrl(planned, key),
+      ...(this.deps.objectStored ? { objectStored: this.deps.objectStored } : {}),
     };
   }
 
