@@ -30772,6 +30772,7 @@ const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 async function verifyAtPublicUrl(roots, options) {
     const verified = [];
     const problems = [];
+    const missingNars = [];
     const base = options.cacheUrl.replace(/\/+$/, '');
     const fetchFn = options.fetch ?? fetch;
     const doSleep = options.sleep ?? sleep;
@@ -30802,9 +30803,15 @@ async function verifyAtPublicUrl(roots, options) {
                 lastProblem = `${url} could not be fetched: ${networkDetail(error)}: check that the public cache URL (cache-url, or the server's --cache-url) is reachable from here, then re-run`;
                 continue;
             }
-            const problem = checkNarinfo(root, body, options);
-            if (problem) {
-                problems.push(`${url}: ${problem}`);
+            const checked = checkNarinfo(root, body, options);
+            if (typeof checked === 'string') {
+                problems.push(`${url}: ${checked}`);
+                return;
+            }
+            // The NAR too: a narinfo whose NAR is gone makes every substitution of the root fail.
+            if (!(await publicObjectExists(base, checked.url, { fetch: fetchFn }))) {
+                missingNars.push(root);
+                problems.push(`${base}/${checked.url} (the NAR of ${root}) is not served although its narinfo is: the bucket lost it; push with verify-s3: true to upload it again`);
                 return;
             }
             verified.push(root);
@@ -30813,8 +30820,9 @@ async function verifyAtPublicUrl(roots, options) {
         problems.push(lastProblem);
     };
     await new WorkerPool().run(roots, 32, check);
-    return { verified, problems };
+    return { verified, problems, missingNars };
 }
+/** The parsed narinfo when it is right, else the problem. */
 function checkNarinfo(root, body, options) {
     let text;
     try {
@@ -30833,11 +30841,11 @@ function checkNarinfo(root, body, options) {
     if (info.storePath !== root)
         return `the narinfo is for ${info.storePath}, not ${root}`;
     if (options.publicKeys.length === 0)
-        return undefined;
+        return info;
     const fp = fingerprint(info.storePath, info.narHash, info.narSize, info.references.map((ref) => toFullStorePath(ref, options.storeDir)));
     const good = info.sigs.some((sig) => options.publicKeys.some((key) => verifySignature(key, fp, sig)));
     if (good)
-        return undefined;
+        return info;
     return info.sigs.length === 0
         ? 'the narinfo has no signature'
         : `no signature verifies with the server's public key(s) ${options.publicKeys.join(', ')}`;
@@ -32196,6 +32204,7 @@ class PushRun {
             created[index] = await this.deps.client.createPendingClosure({
                 closure: session.closureKey,
                 objects: sessionObjects(session, this.plan),
+                ...(this.deps.verifyS3 ? { verify_s3: true } : {}),
             });
         });
         const failed = outcomes.find((outcome) => outcome.error !== undefined);
@@ -32735,6 +32744,7 @@ async function pushClosure(request, deps) {
         ...(deps.memoryBudget !== undefined ? { memoryBudget: deps.memoryBudget } : {}),
         ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
         ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
+        ...(request.verifyS3 ? { verifyS3: true } : {}),
         // niks3 v1.7.0 answers 404 to every HEAD /api/objects: also look at the public URL.
         objectStored: async (key) => (await deps.client.objectExists(key)) ||
             (cacheUrl !== undefined &&
@@ -32799,19 +32809,40 @@ async function pushClosure(request, deps) {
                 logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}`);
                 return result;
             });
-            for (const problem of verify.problems)
-                problems.push(`verify: ${problem}`);
         }
     }
+    // A root whose narinfo is served but whose NAR is not: the database calls the NAR stored, the
+    // bucket lost it. Push those roots again with verify_s3, so the server checks the bucket.
+    let again;
+    if (verify && verify.missingNars.length > 0 && !request.verifyS3) {
+        logger.warn(`${verify.missingNars.length} root NAR(s) missing at the public URL: pushing them again with verify_s3 (the server checks the bucket)`);
+        again = await pushClosure({ ...request, roots: verify.missingNars, verifyS3: true, pins: undefined }, { ...deps, now });
+        const missing = new Set(verify.missingNars);
+        verify = {
+            verified: [...verify.verified, ...(again.verify?.verified ?? [])],
+            problems: [
+                ...verify.problems.filter((p) => ![...missing].some((root) => p.includes(`(the NAR of ${root})`))),
+                ...(again.verify?.problems ?? []),
+            ],
+            missingNars: again.verify?.missingNars ?? [],
+        };
+        problems.push(...again.problems.filter((p) => !p.startsWith('verify: ')));
+        warnings.push(...again.warnings);
+    }
+    for (const problem of verify?.problems ?? [])
+        problems.push(`verify: ${problem}`);
+    const reuploaded = new Set(again?.uploaded.map((o) => o.path));
+    if (again)
+        uploaded.push(...again.uploaded);
     return {
         ...base,
         uploaded,
-        cached,
+        cached: cached.filter((o) => !reuploaded.has(o.path)),
         notPushed,
         narBytes: uploaded.reduce((sum, o) => sum + o.narSize, 0),
         compressedNarBytes: uploaded.reduce((sum, o) => sum + o.compressedBytes, 0),
-        uploadedBytes: run.uploadedBytes,
-        logsUploaded: run.logsUploaded,
+        uploadedBytes: run.uploadedBytes + (again?.uploadedBytes ?? 0),
+        logsUploaded: run.logsUploaded + (again?.logsUploaded ?? 0),
         durationMs: now() - started,
         uploadMs,
         waitedMs: contact.waitedMs,
@@ -36399,6 +36430,7 @@ function readPushInputs(inputs, logger) {
         maxPathSize: inputs.size('max-path-size'),
         pin: inputs.optional('pin'),
         verify: inputs.boolean('verify'),
+        verifyS3: inputs.boolean('verify-s3'),
         cacheUrl: inputs.url('cache-url'),
         connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
         onFailure: (inputs.optional('on-failure') ?? 'fail'),
@@ -36495,9 +36527,15 @@ const PUSH_SPEC = {
         },
         {
             name: 'verify',
-            description: 'After the push, check each root narinfo at the public cache URL.',
+            description: 'After the push, check each root narinfo and NAR at the public cache URL; a root whose NAR is missing is pushed again with `verify-s3`.',
             type: 'boolean',
             default: 'true',
+        },
+        {
+            name: 'verify-s3',
+            description: 'Ask the server to check that every object its database calls stored is really in the bucket (one S3 HEAD per object, so slower on large closures), and upload what is missing.',
+            type: 'boolean',
+            default: 'false',
         },
         {
             name: 'cache-url',
@@ -36599,6 +36637,7 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
                 },
                 ...(pins ? { pins } : {}),
                 verify: inputs.verify,
+                verifyS3: inputs.verifyS3,
                 ...(inputs.cacheUrl ? { cacheUrl: inputs.cacheUrl } : {}),
                 connectTimeoutMs: inputs.connectTimeoutMs,
                 storeDir,

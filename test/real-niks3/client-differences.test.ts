@@ -4,12 +4,16 @@
  * - a build log survives a forced GC while its path is live (its key is in the narinfo's refs);
  * - a retried multipart complete whose first answer was lost succeeds: v1.7.0 has no
  *   `HEAD /api/objects` (always 404), so the NAR is probed at the public URL;
+ * - a NAR the database calls stored but the bucket lost: `verify-s3: true` sends `verify_s3` and
+ *   re-uploads it, and without the input a `verify` that finds a root's NAR missing at the public
+ *   URL pushes that root again with `verify_s3`;
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import {
   buildFixtureClosure,
   buildRandomPath,
+  buildTextPath,
   copyFromCache,
   type FixtureClosure,
 } from '../helpers/nix-fixtures.js';
@@ -103,5 +107,54 @@ describeRealNiks3('push client differences, settled against the real niks3 v1.7.
     } finally {
       await proxy.close();
     }
+  }, 120_000);
+
+  /** Pushes `path`, then deletes its NAR from the bucket behind the server's back. */
+  const pushThenLoseNar = async (path: string): Promise<string> => {
+    const first = await runAction('push', { inputs: tokenInputs({ paths: path }), secrets: secrets() });
+    expect(first.code).toBe(0);
+    const nar = (await stack.objectKeys()).filter((k) => k.startsWith('nar/'));
+    const [row] = await stack.query<{ refs: string[] }>('SELECT refs FROM objects WHERE key = $1', [
+      `${storeHash(path)}.narinfo`,
+    ]);
+    const narKey = row?.refs.find((ref) => ref.startsWith('nar/')) ?? '';
+    expect(nar).toContain(narKey);
+    await stack.s3.deleteObject(stack.bucket, narKey);
+    return narKey;
+  };
+
+  it('verify-s3: true re-uploads a NAR the bucket lost (the database still calls it stored)', async () => {
+    const path = await buildTextPath('its NAR goes missing\n');
+    const narKey = await pushThenLoseNar(path);
+    const plain = await runAction('push', {
+      inputs: tokenInputs({ paths: path, verify: 'false' }),
+      secrets: secrets(),
+    });
+    expect(plain.outputs['pushed']).toBe('0');
+    expect(await stack.objectKeys()).not.toContain(narKey);
+
+    const run = await runAction('push', {
+      inputs: tokenInputs({ paths: path, 'verify-s3': 'true' }),
+      secrets: secrets(),
+    });
+    expect(run.errors).toEqual([]);
+    expect(run.code).toBe(0);
+    expect(await stack.objectKeys()).toContain(narKey);
+    const copy = await copyFromCache(stack.publicUrl, path, { trustedPublicKeys: stack.publicKeys });
+    storeRoots.push(copy.storeRoot);
+    expect({ code: copy.code, stderr: copy.code === 0 ? '' : copy.stderr }).toEqual({ code: 0, stderr: '' });
+  }, 120_000);
+
+  it('verify finds a root NAR missing at the public URL and pushes that root again with verify_s3', async () => {
+    const path = await buildTextPath('its NAR goes missing too\n');
+    const narKey = await pushThenLoseNar(path);
+    const run = await runAction('push', { inputs: tokenInputs({ paths: path }), secrets: secrets() });
+    expect(run.errors).toEqual([]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/verify_s3/);
+    expect(await stack.objectKeys()).toContain(narKey);
+    const copy = await copyFromCache(stack.publicUrl, path, { trustedPublicKeys: stack.publicKeys });
+    storeRoots.push(copy.storeRoot);
+    expect({ code: copy.code, stderr: copy.code === 0 ? '' : copy.stderr }).toEqual({ code: 0, stderr: '' });
   }, 120_000);
 });

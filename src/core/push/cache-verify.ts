@@ -6,7 +6,7 @@
  */
 import { zstdDecompressSync } from 'node:zlib';
 import { sleep as realSleep, networkDetail, type Sleep } from '../http.js';
-import { parseNarInfo } from '../nix/narinfo.js';
+import { parseNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { fingerprint, verifySignature } from '../nix/signing-key.js';
 import { narInfoKey } from '../nix/object-keys.js';
 import { toFullStorePath } from '../nix/store-path.js';
@@ -27,6 +27,8 @@ export interface VerifyOptions {
 export interface VerifyResult {
   readonly verified: readonly string[];
   readonly problems: readonly string[];
+  /** Roots whose narinfo verifies but whose NAR the public URL does not serve (the bucket lost it). */
+  readonly missingNars: readonly string[];
 }
 
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
@@ -37,6 +39,7 @@ export async function verifyAtPublicUrl(
 ): Promise<VerifyResult> {
   const verified: string[] = [];
   const problems: string[] = [];
+  const missingNars: string[] = [];
   const base = options.cacheUrl.replace(/\/+$/, '');
   const fetchFn = options.fetch ?? fetch;
   const doSleep = options.sleep ?? realSleep;
@@ -66,9 +69,17 @@ export async function verifyAtPublicUrl(
         lastProblem = `${url} could not be fetched: ${networkDetail(error)}: check that the public cache URL (cache-url, or the server's --cache-url) is reachable from here, then re-run`;
         continue;
       }
-      const problem = checkNarinfo(root, body, options);
-      if (problem) {
-        problems.push(`${url}: ${problem}`);
+      const checked = checkNarinfo(root, body, options);
+      if (typeof checked === 'string') {
+        problems.push(`${url}: ${checked}`);
+        return;
+      }
+      // The NAR too: a narinfo whose NAR is gone makes every substitution of the root fail.
+      if (!(await publicObjectExists(base, checked.url, { fetch: fetchFn }))) {
+        missingNars.push(root);
+        problems.push(
+          `${base}/${checked.url} (the NAR of ${root}) is not served although its narinfo is: the bucket lost it; push with verify-s3: true to upload it again`,
+        );
         return;
       }
       verified.push(root);
@@ -77,10 +88,11 @@ export async function verifyAtPublicUrl(
     problems.push(lastProblem);
   };
   await new WorkerPool().run(roots, 32, check);
-  return { verified, problems };
+  return { verified, problems, missingNars };
 }
 
-function checkNarinfo(root: string, body: Buffer, options: VerifyOptions): string | undefined {
+/** The parsed narinfo when it is right, else the problem. */
+function checkNarinfo(root: string, body: Buffer, options: VerifyOptions): NarInfo | string {
   let text: string;
   try {
     text = (body.subarray(0, 4).equals(ZSTD_MAGIC) ? zstdDecompressSync(body) : body).toString('utf8');
@@ -94,7 +106,7 @@ function checkNarinfo(root: string, body: Buffer, options: VerifyOptions): strin
     return error instanceof Error ? error.message : String(error);
   }
   if (info.storePath !== root) return `the narinfo is for ${info.storePath}, not ${root}`;
-  if (options.publicKeys.length === 0) return undefined;
+  if (options.publicKeys.length === 0) return info;
   const fp = fingerprint(
     info.storePath,
     info.narHash,
@@ -102,7 +114,7 @@ function checkNarinfo(root: string, body: Buffer, options: VerifyOptions): strin
     info.references.map((ref) => toFullStorePath(ref, options.storeDir)),
   );
   const good = info.sigs.some((sig) => options.publicKeys.some((key) => verifySignature(key, fp, sig)));
-  if (good) return undefined;
+  if (good) return info;
   return info.sigs.length === 0
     ? 'the narinfo has no signature'
     : `no signature verifies with the server's public key(s) ${options.publicKeys.join(', ')}`;

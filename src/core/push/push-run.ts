@@ -85,6 +85,8 @@ export interface PushRunDeps {
   /** NARs serialised and compressed at once (default: cores + 2). */
   readonly cpuSlots?: number;
   readonly signal?: AbortSignal;
+  /** Send `verify_s3`: the server checks that what its database calls stored is in the bucket. */
+  readonly verifyS3?: boolean;
   /** Whether an object is stored (after a 404 on its upload); default the server's `HEAD /api/objects`. */
   readonly objectStored?: (key: string) => Promise<boolean>;
 }
@@ -168,6 +170,7 @@ class PushRun {
       created[index] = await this.deps.client.createPendingClosure({
         closure: session.closureKey,
         objects: sessionObjects(session, this.plan),
+        ...(this.deps.verifyS3 ? { verify_s3: true } : {}),
       });
     });
     const failed = outcomes.find((outcome) => outcome.error !== undefined);
