@@ -7,12 +7,15 @@
  * - a NAR the database calls stored but the bucket lost: `verify-s3: true` sends `verify_s3` and
  *   re-uploads it, and without the input a `verify` that finds a root's NAR missing at the public
  *   URL pushes that root again with `verify_s3`;
+ * - a partly failed push registers what it fully stored (a completed session per stored
+ *   sub-closure), so GC keeps it and Nix substitutes it, instead of leaving it in an open session;
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import {
   buildFixtureClosure,
   buildRandomPath,
+  buildDerivations,
   buildTextPath,
   copyFromCache,
   type FixtureClosure,
@@ -20,7 +23,7 @@ import {
 import { startCuttingProxy } from '../reliability/cutting-proxy.js';
 import { runAction } from '../helpers/run-action.js';
 import { storeHash } from '../push/push-test-support.js';
-import { startRealNiks3, type RealNiks3 } from './stack.js';
+import { startRealNiks3, type ProxiedRequest, type ProxyVerdict, type RealNiks3 } from './stack.js';
 import { describeRealNiks3 } from './tools.js';
 
 describeRealNiks3('push client differences, settled against the real niks3 v1.7.0', () => {
@@ -28,8 +31,14 @@ describeRealNiks3('push client differences, settled against the real niks3 v1.7.
   let fx: FixtureClosure;
   const storeRoots: string[] = [];
 
+  /** What the S3 proxy in front of versitygw answers itself (undefined: forward). */
+  let s3Rule: (req: ProxiedRequest) => ProxyVerdict = () => undefined;
+
   beforeAll(async () => {
-    [stack, fx] = await Promise.all([startRealNiks3(), buildFixtureClosure({ large: false })]);
+    [stack, fx] = await Promise.all([
+      startRealNiks3({ s3Proxy: (req) => s3Rule(req) }),
+      buildFixtureClosure({ large: false }),
+    ]);
   }, 120_000);
 
   afterAll(async () => {
@@ -154,6 +163,49 @@ describeRealNiks3('push client differences, settled against the real niks3 v1.7.
     expect(run.stdout).toMatch(/verify_s3/);
     expect(await stack.objectKeys()).toContain(narKey);
     const copy = await copyFromCache(stack.publicUrl, path, { trustedPublicKeys: stack.publicKeys });
+    storeRoots.push(copy.storeRoot);
+    expect({ code: copy.code, stderr: copy.code === 0 ? '' : copy.stderr }).toEqual({ code: 0, stderr: '' });
+  }, 120_000);
+
+  it('a partly failed push registers the sub-closure it fully stored; GC keeps it and Nix substitutes it', async () => {
+    const built = await buildDerivations({
+      big: '/usr/bin/head -c 11534336 /dev/urandom > $out',
+      small: 'echo small > $out',
+      top: 'echo ${big} ${small} > $out',
+    });
+    const [top, small, big] = [built.top as string, built.small as string, built.big as string];
+    // Every part of the one multipart NAR (big) is refused for good; the rest goes through.
+    s3Rule = (req) =>
+      req.method === 'PUT' && /partNumber=/.test(req.url)
+        ? { status: 400, code: 'InvalidArgument' }
+        : undefined;
+    let run;
+    try {
+      run = await runAction('push', { inputs: tokenInputs({ paths: top }), secrets: secrets() });
+    } finally {
+      s3Rule = () => undefined;
+    }
+    expect(run.code).toBe(1);
+    expect(run.errors.join('\n')).toContain(big);
+    // small was fully stored: it is registered (a closure of its own), not left in the open session.
+    const closures = (await stack.query<{ key: string }>('SELECT key FROM closures')).map((c) => c.key);
+    expect(closures).toContain(`${storeHash(small)}.narinfo`);
+    expect(closures).not.toContain(`${storeHash(top)}.narinfo`);
+
+    const gc = await runAction('gc', {
+      inputs: {
+        'server-url': stack.url,
+        auth: 'token',
+        token: stack.apiToken,
+        'older-than': '1h',
+        'failed-uploads-older-than': '0s',
+        force: 'true',
+        confirm: 'force',
+      },
+      secrets: secrets(),
+    });
+    expect(gc.code).toBe(0);
+    const copy = await copyFromCache(stack.publicUrl, small, { trustedPublicKeys: stack.publicKeys });
     storeRoots.push(copy.storeRoot);
     expect({ code: copy.code, stderr: copy.code === 0 ? '' : copy.stderr }).toEqual({ code: 0, stderr: '' });
   }, 120_000);

@@ -126,7 +126,7 @@ export function planPush(input: PlanInput): PushPlan {
 }
 
 /** Pushed paths reachable from `start` through pushed paths only (start first, then depth-first). */
-function reachablePushed(
+export function reachablePushed(
   start: string,
   closure: ReadonlyMap<string, PlannedPath>,
   push: ReadonlyMap<string, PlannedPath>,
