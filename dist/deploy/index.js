@@ -28845,7 +28845,9 @@ class HttpClient {
             let retryAfterMs;
             try {
                 this.options.logger.debug(`${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`);
+                await this.options.rateLimiter?.acquire(signal);
                 const response = await fetchFn(url, { method: req.method, headers, body, signal });
+                this.options.rateLimiter?.record(response.status);
                 const text = req.method === 'HEAD' ? '' : await response.text();
                 const ok = (response.status >= 200 && response.status < 300) || req.accept?.includes(response.status);
                 if (ok) {

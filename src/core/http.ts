@@ -5,6 +5,7 @@
 import { RemoteError } from './errors.js';
 import type { Logger } from './logger.js';
 import { USER_AGENT } from './version.js';
+import type { AdaptiveRateLimiter } from './rate-limiter.js';
 
 export interface RetryPolicy {
   /** Total attempts, the first included. */
@@ -76,6 +77,8 @@ export interface HttpClientOptions {
   readonly headers?: () => Promise<Record<string, string>> | Record<string, string>;
   /** Maps an error response to a hint for the user. */
   readonly hint?: (status: number, operation: string) => string | undefined;
+  /** Shared by every request of this remote: slows all of them down after a 429/503. */
+  readonly rateLimiter?: AdaptiveRateLimiter;
 }
 
 export interface HttpRequest {
@@ -152,7 +155,9 @@ export class HttpClient {
         this.options.logger.debug(
           `${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`,
         );
+        await this.options.rateLimiter?.acquire(signal);
         const response = await fetchFn(url, { method: req.method, headers, body, signal });
+        this.options.rateLimiter?.record(response.status);
         const text = req.method === 'HEAD' ? '' : await response.text();
         const ok = (response.status >= 200 && response.status < 300) || req.accept?.includes(response.status);
         if (ok) {

@@ -9,6 +9,9 @@
  *   URL pushes that root again with `verify_s3`;
  * - a partly failed push registers what it fully stored (a completed session per stored
  *   sub-closure), so GC keeps it and Nix substitutes it, instead of leaving it in an open session;
+ * - adaptive rate limiting: behind an S3 that answers 503 SlowDown whenever more than 10 requests
+ *   arrived in the last second, 30 workers that only retry on their own stay a herd and run out of
+ *   attempts; the push slows down on the first 503 and finishes;
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -208,5 +211,37 @@ describeRealNiks3('push client differences, settled against the real niks3 v1.7.
     const copy = await copyFromCache(stack.publicUrl, small, { trustedPublicKeys: stack.publicKeys });
     storeRoots.push(copy.storeRoot);
     expect({ code: copy.code, stderr: copy.code === 0 ? '' : copy.stderr }).toEqual({ code: 0, stderr: '' });
+  }, 120_000);
+
+  it('rate limiting: a push behind a throttling S3 slows down and finishes', async () => {
+    const scripts: Record<string, string> = {};
+    for (let i = 0; i < 16; i++) scripts[`p${i}`] = `echo throttled ${i} > $out`;
+    const built = await buildDerivations(scripts);
+    const paths = Object.values(built);
+    const arrivals: number[] = [];
+    let throttled = 0;
+    s3Rule = (req) => {
+      if (req.method !== 'PUT') return undefined;
+      const now = Date.now();
+      arrivals.push(now);
+      while ((arrivals[0] ?? now) < now - 1000) arrivals.shift();
+      if (arrivals.length <= 10) return undefined;
+      throttled += 1;
+      return { status: 503, code: 'SlowDown' };
+    };
+    let run;
+    try {
+      run = await runAction('push', {
+        inputs: tokenInputs({ paths: paths.join('\n'), 'max-concurrent-uploads': '30' }),
+        secrets: secrets(),
+        timeoutMs: 110_000,
+      });
+    } finally {
+      s3Rule = () => undefined;
+    }
+    expect(throttled).toBeGreaterThan(0);
+    expect(run.errors).toEqual([]);
+    expect(run.code).toBe(0);
+    expect(Number(run.outputs['pushed'])).toBe(paths.length);
   }, 120_000);
 });
