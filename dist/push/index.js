@@ -30877,9 +30877,12 @@ async function verifyAtPublicUrl(roots, options) {
     const check = async (root) => {
         const url = `${base}/${narInfoKey(root)}`;
         let lastProblem = '';
+        const expectedNar = options.narKeys?.get(root);
         for (let attempt = 1; attempt <= attempts; attempt++) {
             if (attempt > 1)
                 await doSleep(1000);
+            // The NAR probe runs alongside the narinfo fetch when the NAR key is known.
+            const narProbe = expectedNar ? publicObjectExists(base, expectedNar, { fetch: fetchFn }) : undefined;
             let body;
             try {
                 const response = await fetchFn(url, {
@@ -30906,7 +30909,10 @@ async function verifyAtPublicUrl(roots, options) {
                 return;
             }
             // The NAR too: a narinfo whose NAR is gone makes every substitution of the root fail.
-            if (!(await publicObjectExists(base, checked.url, { fetch: fetchFn }))) {
+            const narServed = narProbe && checked.url === expectedNar
+                ? await narProbe
+                : await publicObjectExists(base, checked.url, { fetch: fetchFn });
+            if (!narServed) {
                 missingNars.push(root);
                 problems.push(`${base}/${checked.url} (the NAR of ${root}) is not served although its narinfo is: the bucket lost it; push with verify-s3: true to upload it again`);
                 return;
@@ -32971,6 +32977,7 @@ async function pushClosure(request, deps) {
                     ...(deps.fetch ? { fetch: deps.fetch } : {}),
                     ...(deps.sleep ? { sleep: deps.sleep } : {}),
                     ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+                    narKeys: new Map(toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? ''])),
                 });
                 logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}`);
                 return result;

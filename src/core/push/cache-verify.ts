@@ -22,6 +22,8 @@ export interface VerifyOptions {
   /** Tries per narinfo on 404 / network errors (default 3, 1 s apart). */
   readonly attempts?: number;
   readonly storeDir?: string;
+  /** Root -> the NAR key its narinfo should name (the NAR is then probed while the narinfo is fetched). */
+  readonly narKeys?: ReadonlyMap<string, string>;
 }
 
 export interface VerifyResult {
@@ -48,8 +50,11 @@ export async function verifyAtPublicUrl(
   const check = async (root: string): Promise<void> => {
     const url = `${base}/${narInfoKey(root)}`;
     let lastProblem = '';
+    const expectedNar = options.narKeys?.get(root);
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) await doSleep(1000);
+      // The NAR probe runs alongside the narinfo fetch when the NAR key is known.
+      const narProbe = expectedNar ? publicObjectExists(base, expectedNar, { fetch: fetchFn }) : undefined;
       let body: Buffer;
       try {
         const response = await fetchFn(url, {
@@ -75,7 +80,11 @@ export async function verifyAtPublicUrl(
         return;
       }
       // The NAR too: a narinfo whose NAR is gone makes every substitution of the root fail.
-      if (!(await publicObjectExists(base, checked.url, { fetch: fetchFn }))) {
+      const narServed =
+        narProbe && checked.url === expectedNar
+          ? await narProbe
+          : await publicObjectExists(base, checked.url, { fetch: fetchFn });
+      if (!narServed) {
         missingNars.push(root);
         problems.push(
           `${base}/${checked.url} (the NAR of ${root}) is not served although its narinfo is: the bucket lost it; push with verify-s3: true to upload it again`,

@@ -236,6 +236,9 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
           ...(deps.fetch ? { fetch: deps.fetch } : {}),
           ...(deps.sleep ? { sleep: deps.sleep } : {}),
           ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+          narKeys: new Map(
+            toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? '']),
+          ),
         });
         logger.info(
           `${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}`,
