@@ -28972,12 +28972,14 @@ class HttpClient {
             let text;
             try {
                 this.options.logger.debug(`${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`);
+                await this.options.rateLimiter?.acquire(signal);
                 response = await fetchFn(url, {
                     method: req.method,
                     headers,
                     signal,
                     ...(body !== undefined ? { body } : {}),
                 });
+                this.options.rateLimiter?.record(response.status);
                 text = req.method === 'HEAD' ? '' : await response.text();
             }
             catch (error) {

@@ -29215,7 +29215,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9163);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8798);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -29224,7 +29224,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9163:
+/***/ 8798:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29492,12 +29492,14 @@ class HttpClient {
             let text;
             try {
                 this.options.logger.debug(`${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`);
+                await this.options.rateLimiter?.acquire(signal);
                 response = await fetchFn(url, {
                     method: req.method,
                     headers,
                     signal,
                     ...(body !== undefined ? { body } : {}),
                 });
+                this.options.rateLimiter?.record(response.status);
                 text = req.method === 'HEAD' ? '' : await response.text();
             }
             catch (error) {
@@ -35548,6 +35550,85 @@ function readCacheStats(json) {
     return { objects: reader.number(body, 'objects'), logicalBytes: reader.number(body, 'logical_bytes') };
 }
 
+;// CONCATENATED MODULE: ./src/core/rate-limiter.ts
+const realSleep = (ms, signal) => new Promise((resolve, reject) => {
+    if (signal?.aborted)
+        return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+    }, { once: true });
+});
+const RATE_MIN = 5;
+const RATE_MAX = 500;
+const BACKOFF = 0.7;
+const RECOVERY = 1.1;
+const RECOVER_AFTER = 10;
+/** Statuses that mean "too many requests" (S3 SlowDown is a 503, niks3 turns it into a 429). */
+const THROTTLE_STATUSES = [429, 503];
+class AdaptiveRateLimiter {
+    rate;
+    /** When the next request may start (ms on `now`): each caller reserves its own slot, in order. */
+    nextFree = 0;
+    successes = 0;
+    now;
+    doSleep;
+    onChange;
+    constructor(options = {}) {
+        this.now = options.now ?? Date.now;
+        this.doSleep = options.sleep ?? realSleep;
+        this.onChange = options.onChange;
+    }
+    /** Requests per second now, or undefined while unlimited. */
+    get currentRate() {
+        return this.rate;
+    }
+    /** Waits for this request's slot (returns at once while unlimited). */
+    async acquire(signal) {
+        if (this.rate === undefined)
+            return;
+        const now = this.now();
+        const start = Math.max(this.nextFree, now);
+        this.nextFree = start + 1000 / this.rate;
+        if (start > now)
+            await this.doSleep(start - now, signal);
+    }
+    /** An answer that was not a throttle. */
+    succeeded() {
+        if (this.rate === undefined)
+            return;
+        this.successes += 1;
+        if (this.successes < RECOVER_AFTER)
+            return;
+        this.successes = 0;
+        this.setRate(Math.min(RATE_MAX, this.rate * RECOVERY));
+    }
+    /** A 429/503 answer. */
+    throttled() {
+        this.successes = 0;
+        if (this.rate === undefined) {
+            this.nextFree = this.now() + 1000 / RATE_MIN;
+            this.setRate(RATE_MIN);
+            return;
+        }
+        this.setRate(Math.max(RATE_MIN, this.rate * BACKOFF));
+    }
+    /** Records the answer of one request by its status. */
+    record(status) {
+        if (THROTTLE_STATUSES.includes(status))
+            this.throttled();
+        else
+            this.succeeded();
+    }
+    setRate(rate) {
+        if (rate === this.rate)
+            return;
+        this.rate = rate;
+        this.onChange?.(rate);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/core/niks3/niks3-client.ts
 /**
  * The niks3 HTTP API (shared/spec/niks3.md §3), one method per route: upload sessions, multipart,
@@ -35555,6 +35636,7 @@ function readCacheStats(json) {
  * bearer token from a TokenSource, fetched per attempt; a 401 drops the cached token and tries once
  * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10).
  */
+
 
 
 
@@ -35597,6 +35679,11 @@ class Niks3Client {
         this.publicHttp = new HttpClient(common);
         this.http = new HttpClient({
             ...common,
+            // Protected routes only: the first contact with a cold server keeps its own patient retries.
+            rateLimiter: new AdaptiveRateLimiter({
+                ...(options.sleep ? { sleep: options.sleep } : {}),
+                onChange: (rate) => this.logger.debug(`niks3: API requests limited to ${rate.toFixed(1)}/s`),
+            }),
             headers: async () => {
                 if (!tokenSource)
                     return {};

@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5529);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5522);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5529:
+/***/ 5522:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28787,12 +28787,14 @@ class HttpClient {
             let text;
             try {
                 this.options.logger.debug(`${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`);
+                await this.options.rateLimiter?.acquire(signal);
                 response = await fetchFn(url, {
                     method: req.method,
                     headers,
                     signal,
                     ...(body !== undefined ? { body } : {}),
                 });
+                this.options.rateLimiter?.record(response.status);
                 text = req.method === 'HEAD' ? '' : await response.text();
             }
             catch (error) {
@@ -29036,6 +29038,85 @@ function readCacheStats(json) {
     return { objects: reader.number(body, 'objects'), logicalBytes: reader.number(body, 'logical_bytes') };
 }
 
+;// CONCATENATED MODULE: ./src/core/rate-limiter.ts
+const realSleep = (ms, signal) => new Promise((resolve, reject) => {
+    if (signal?.aborted)
+        return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+    }, { once: true });
+});
+const RATE_MIN = 5;
+const RATE_MAX = 500;
+const BACKOFF = 0.7;
+const RECOVERY = 1.1;
+const RECOVER_AFTER = 10;
+/** Statuses that mean "too many requests" (S3 SlowDown is a 503, niks3 turns it into a 429). */
+const THROTTLE_STATUSES = [429, 503];
+class AdaptiveRateLimiter {
+    rate;
+    /** When the next request may start (ms on `now`): each caller reserves its own slot, in order. */
+    nextFree = 0;
+    successes = 0;
+    now;
+    doSleep;
+    onChange;
+    constructor(options = {}) {
+        this.now = options.now ?? Date.now;
+        this.doSleep = options.sleep ?? realSleep;
+        this.onChange = options.onChange;
+    }
+    /** Requests per second now, or undefined while unlimited. */
+    get currentRate() {
+        return this.rate;
+    }
+    /** Waits for this request's slot (returns at once while unlimited). */
+    async acquire(signal) {
+        if (this.rate === undefined)
+            return;
+        const now = this.now();
+        const start = Math.max(this.nextFree, now);
+        this.nextFree = start + 1000 / this.rate;
+        if (start > now)
+            await this.doSleep(start - now, signal);
+    }
+    /** An answer that was not a throttle. */
+    succeeded() {
+        if (this.rate === undefined)
+            return;
+        this.successes += 1;
+        if (this.successes < RECOVER_AFTER)
+            return;
+        this.successes = 0;
+        this.setRate(Math.min(RATE_MAX, this.rate * RECOVERY));
+    }
+    /** A 429/503 answer. */
+    throttled() {
+        this.successes = 0;
+        if (this.rate === undefined) {
+            this.nextFree = this.now() + 1000 / RATE_MIN;
+            this.setRate(RATE_MIN);
+            return;
+        }
+        this.setRate(Math.max(RATE_MIN, this.rate * BACKOFF));
+    }
+    /** Records the answer of one request by its status. */
+    record(status) {
+        if (THROTTLE_STATUSES.includes(status))
+            this.throttled();
+        else
+            this.succeeded();
+    }
+    setRate(rate) {
+        if (rate === this.rate)
+            return;
+        this.rate = rate;
+        this.onChange?.(rate);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/core/niks3/niks3-client.ts
 /**
  * The niks3 HTTP API (shared/spec/niks3.md §3), one method per route: upload sessions, multipart,
@@ -29043,6 +29124,7 @@ function readCacheStats(json) {
  * bearer token from a TokenSource, fetched per attempt; a 401 drops the cached token and tries once
  * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10).
  */
+
 
 
 
@@ -29085,6 +29167,11 @@ class Niks3Client {
         this.publicHttp = new HttpClient(common);
         this.http = new HttpClient({
             ...common,
+            // Protected routes only: the first contact with a cold server keeps its own patient retries.
+            rateLimiter: new AdaptiveRateLimiter({
+                ...(options.sleep ? { sleep: options.sleep } : {}),
+                onChange: (rate) => this.logger.debug(`niks3: API requests limited to ${rate.toFixed(1)}/s`),
+            }),
             headers: async () => {
                 if (!tokenSource)
                     return {};
@@ -29453,12 +29540,14 @@ const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(imp
 
 
 
+
 const REMOTE = 'cache storage';
 class PresignedUploader {
     logger;
     doSleep;
     retry;
     timeoutMs;
+    rateLimiter;
     httpAgent = new external_node_http_.Agent({ keepAlive: true });
     httpsAgent = new external_node_https_namespaceObject.Agent({ keepAlive: true });
     constructor(options) {
@@ -29466,6 +29555,12 @@ class PresignedUploader {
         this.doSleep = options.sleep ?? sleep;
         this.retry = options.retry ?? NIKS3_RETRY;
         this.timeoutMs = options.timeoutMs ?? 120_000;
+        this.rateLimiter =
+            options.rateLimiter ??
+                new AdaptiveRateLimiter({
+                    ...(options.sleep ? { sleep: options.sleep } : {}),
+                    onChange: (rate) => this.logger.debug(`${REMOTE}: upload rate limited to ${rate.toFixed(1)} requests/s`),
+                });
     }
     async put(url, body, options) {
         const headers = {
@@ -29479,7 +29574,9 @@ class PresignedUploader {
         return withRetries(async (attempt) => {
             let response;
             try {
+                await this.rateLimiter.acquire(options.signal);
                 response = await this.once(url, body, headers, options.signal);
+                this.rateLimiter.record(response.status);
             }
             catch (error) {
                 if (options.signal?.aborted)
@@ -30628,6 +30725,7 @@ const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 async function verifyAtPublicUrl(roots, options) {
     const verified = [];
     const problems = [];
+    const missingNars = [];
     const base = normaliseBaseUrl(options.cacheUrl);
     const fetchFn = options.fetch ?? fetch;
     const doSleep = options.sleep ?? sleep;
@@ -30635,9 +30733,12 @@ async function verifyAtPublicUrl(roots, options) {
     const check = async (root) => {
         const url = `${base}/${narInfoKey(root)}`;
         let lastProblem = '';
+        const expectedNar = options.narKeys?.get(root);
         for (let attempt = 1; attempt <= attempts; attempt++) {
             if (attempt > 1)
                 await doSleep(1000);
+            // The NAR probe runs alongside the narinfo fetch when the NAR key is known.
+            const narProbe = expectedNar ? publicObjectExists(base, expectedNar, { fetch: fetchFn }) : undefined;
             let body;
             try {
                 const response = await fetchFn(url, {
@@ -30658,9 +30759,18 @@ async function verifyAtPublicUrl(roots, options) {
                 lastProblem = `${url} could not be fetched: ${networkDetail(error)}: check that the public cache URL (cache-url, or the server's --cache-url) is reachable from here, then re-run`;
                 continue;
             }
-            const problem = checkNarinfo(root, body, options);
-            if (problem) {
-                problems.push(`${url}: ${problem}`);
+            const checked = checkNarinfo(root, body, options);
+            if (typeof checked === 'string') {
+                problems.push(`${url}: ${checked}`);
+                return;
+            }
+            // The NAR too: a narinfo whose NAR is gone makes every substitution of the root fail.
+            const narServed = narProbe && checked.url === expectedNar
+                ? await narProbe
+                : await publicObjectExists(base, checked.url, { fetch: fetchFn });
+            if (!narServed) {
+                missingNars.push(root);
+                problems.push(`${base}/${checked.url} (the NAR of ${root}) is not served although its narinfo is: the bucket lost it; push with verify-s3: true to upload it again`);
                 return;
             }
             verified.push(root);
@@ -30669,8 +30779,9 @@ async function verifyAtPublicUrl(roots, options) {
         problems.push(lastProblem);
     };
     await new WorkerPool().run(roots, 32, check);
-    return { verified, problems };
+    return { verified, problems, missingNars };
 }
+/** The parsed narinfo when it is right, else the problem. */
 function checkNarinfo(root, body, options) {
     let text;
     try {
@@ -30689,14 +30800,35 @@ function checkNarinfo(root, body, options) {
     if (info.storePath !== root)
         return `the narinfo is for ${info.storePath}, not ${root}`;
     if (options.publicKeys.length === 0)
-        return undefined;
+        return info;
     const fp = fingerprint(info.storePath, info.narHash, info.narSize, info.references.map((ref) => toFullStorePath(ref, options.storeDir)));
     const good = info.sigs.some((sig) => options.publicKeys.some((key) => verifySignature(key, fp, sig)));
     if (good)
-        return undefined;
+        return info;
     return info.sigs.length === 0
         ? 'the narinfo has no signature'
         : `no signature verifies with the server's public key(s) ${options.publicKeys.join(', ')}`;
+}
+/**
+ * Whether the object `key` is readable at the public cache URL (a HEAD that answers 2xx). niks3
+ * v1.7.0 has no `HEAD /api/objects`, so this is how a push learns that a NAR whose multipart
+ * complete lost its answer was stored after all. Network errors and other statuses count as absent.
+ */
+async function publicObjectExists(cacheUrl, key, options = {}) {
+    const fetchFn = options.fetch ?? fetch;
+    const url = `${cacheUrl.replace(/\/+$/, '')}/${key.split('/').map(encodeURIComponent).join('/')}`;
+    try {
+        const response = await fetchFn(url, {
+            method: 'HEAD',
+            headers: { 'user-agent': USER_AGENT },
+            signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+        });
+        await response.body?.cancel();
+        return response.ok;
+    }
+    catch {
+        return false;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/core/glob.ts
@@ -30884,7 +31016,11 @@ function planSessions(roots, closure, push) {
     }
     return sessions;
 }
-/** The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing), NAR, listing, log. */
+/**
+ * The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing, build
+ * log), NAR, listing, log. The log is in the narinfo's refs because niks3's GC marks only what the
+ * closures reach through refs: a log nothing refers to is deleted after the grace period.
+ */
 function pathObjects(planned) {
     const refs = [];
     for (const ref of planned.info.references) {
@@ -30893,6 +31029,8 @@ function pathObjects(planned) {
         refs.push(narInfoKey(ref));
     }
     refs.push(planned.narKey, planned.listingKey);
+    if (planned.buildLog)
+        refs.push(planned.buildLog.key);
     const objects = [
         { key: planned.narinfoKey, type: 'narinfo', refs },
         { key: planned.narKey, type: 'nar', refs: [], nar_size: planned.info.narSize },
@@ -31825,7 +31963,8 @@ class PartSink {
     }
     /** After a 404 the upload is gone: fine if another session stored the NAR, fatal otherwise. */
     async probeSuperseded(what) {
-        if (await this.ctx.client.objectExists(this.key)) {
+        const stored = this.ctx.objectStored ?? ((key) => this.ctx.client.objectExists(key));
+        if (await stored(this.key)) {
             this.superseded = true;
             return;
         }
@@ -32172,7 +32311,9 @@ class PushProgress {
  *  3. narinfos signed by the server and PUT **last**, only for paths whose NAR is stored and whose
  *     pushed references all made it (so every narinfo in the cache has a substitutable closure);
  *  4. `complete` for each session whose objects were all stored. A session with a failure is left
- *     open: completing it would register objects that are not in the bucket.
+ *     open: completing it would register objects that are not in the bucket; its fully stored
+ *     sub-closures are then registered through sessions of their own (v1.7.0 keeps nothing of an
+ *     open session).
  *
  * A path that fails does not stop the others; a transient failure that outlived every retry (the
  * server or the storage stopped answering) stops new work, and the result says what was and was
@@ -32239,6 +32380,8 @@ class PushRun {
             if (writable.length > 0)
                 await this.logger.group('Narinfos', () => this.signAndWriteNarinfos(writable));
             await this.logger.group('Complete', () => this.completeSessions());
+            if (this.sessionOutcomes.some((outcome) => !outcome.completed))
+                await this.logger.group('Register stored paths', () => this.registerStored());
         }
         finally {
             this.progress.stop();
@@ -32247,7 +32390,7 @@ class PushRun {
     }
     // ---- 1. sessions ----------------------------------------------------------------------------
     async openSessions() {
-        this.adopt(await openSessions(this.plan, this.deps.client, this.logger));
+        this.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true));
     }
     adopt(opened) {
         for (const [index, session] of opened.entries()) {
@@ -32289,6 +32432,7 @@ class PushRun {
                 this.progress.uploadedBytes += bytes;
             },
             refreshUrl: (planned, key) => this.refreshUrl(planned, key),
+            ...(this.deps.objectStored ? { objectStored: this.deps.objectStored } : {}),
         };
     }
     async uploadAll(work) {
@@ -32559,6 +32703,71 @@ class PushRun {
         });
         this.sessionOutcomes.push(...outcomes);
     }
+    /**
+     * niks3 v1.7.0 registers nothing of a session that stays open: its GC deletes those objects after
+     * `failed-uploads-older-than`, although their narinfos are served. So each fully stored
+     * sub-closure of an open session gets a session of its own (its topmost stored paths as roots),
+     * completed at once: everything in it is in the bucket already, so nothing is uploaded. What
+     * cannot be registered is reported as stored but not registered.
+     */
+    async registerStored() {
+        const registered = new Set();
+        for (const [index, outcome] of this.sessionOutcomes.entries())
+            if (outcome.completed)
+                for (const member of this.opened[index].plan.members)
+                    registered.add(member);
+        const memo = new Map();
+        const stored = (path) => {
+            const planned = this.plan.push.get(path);
+            // Narinfos written by this run (cached paths are registered already).
+            return (this.merged.has(planned.narinfoKey) &&
+                this.satisfied.has(planned.narinfoKey) &&
+                this.closureStored(path, memo));
+        };
+        const tops = new Set();
+        for (const [index, outcome] of this.sessionOutcomes.entries()) {
+            if (outcome.completed)
+                continue;
+            const members = this.opened[index].plan.members.filter((member) => !registered.has(member) && stored(member));
+            const referenced = new Set();
+            for (const member of members)
+                for (const ref of this.plan.push.get(member).info.references)
+                    if (ref !== member)
+                        referenced.add(ref);
+            for (const member of members)
+                if (!referenced.has(member))
+                    tops.add(member);
+        }
+        if (tops.size === 0)
+            return;
+        const unregistered = [];
+        await new WorkerPool().run([...tops], SESSION_CONCURRENCY, async (top) => {
+            const session = {
+                root: top,
+                closureKey: this.plan.push.get(top).narinfoKey,
+                members: reachablePushed(top, this.plan.closure, this.plan.push),
+                derived: true,
+            };
+            try {
+                const closure = await this.deps.client.createPendingClosure({
+                    closure: session.closureKey,
+                    objects: sessionObjects(session, this.plan),
+                });
+                await this.deps.client.complete(closure.id);
+                this.sessionOutcomes.push({ root: top, id: closure.id, completed: true, derived: true });
+                this.logger.info(`registered ${top} and what it references (session ${closure.id}): fully stored`);
+            }
+            catch (error) {
+                unregistered.push(top);
+                this.logger.error(`registering ${top} failed: ${errorMessage(error)}`);
+            }
+        });
+        if (unregistered.length > 0) {
+            const warning = `${unregistered.length} fully stored path(s) are stored, not registered (their upload session stayed open), so niks3's GC deletes them after failed-uploads-older-than: ${unregistered.slice(0, 5).join(', ')}${unregistered.length > 5 ? ', …' : ''}; run the push again`;
+            this.warnings.push(warning);
+            this.logger.warn(warning);
+        }
+    }
     // ---- result ---------------------------------------------------------------------------------
     result() {
         const paths = new Map();
@@ -32607,7 +32816,7 @@ class PushRun {
  * Opens the plan's upload sessions, a few at a time (a push of many roots is many sessions). Merged
  * later in plan order, so a later session's URL wins for a key pending in several, as in the Go client.
  */
-async function openSessions(plan, client, logger) {
+async function openSessions(plan, client, logger, verifyS3 = false) {
     const created = new Array(plan.sessions.length);
     const indexes = plan.sessions.map((_, index) => index);
     const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
@@ -32615,6 +32824,7 @@ async function openSessions(plan, client, logger) {
         created[index] = await client.createPendingClosure({
             closure: session.closureKey,
             objects: sessionObjects(session, plan),
+            ...(verifyS3 ? { verify_s3: true } : {}),
         });
     });
     const failed = outcomes.find((outcome) => outcome.error !== undefined);
@@ -32874,6 +33084,11 @@ async function pushClosure(request, deps) {
         ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
         ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
         ...(opened ? { opened } : {}),
+        ...(request.verifyS3 ? { verifyS3: true } : {}),
+        // niks3 v1.7.0 answers 404 to every HEAD /api/objects: also look at the public URL.
+        objectStored: async (key) => (await deps.client.objectExists(key)) ||
+            (cacheUrl !== undefined &&
+                (await publicObjectExists(cacheUrl, key, deps.fetch ? { fetch: deps.fetch } : {}))),
     });
     const uploadMs = now() - uploadStarted;
     warnings.push(...run.warnings);
@@ -32930,23 +33145,46 @@ async function pushClosure(request, deps) {
                     ...(deps.fetch ? { fetch: deps.fetch } : {}),
                     ...(deps.sleep ? { sleep: deps.sleep } : {}),
                     ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+                    narKeys: new Map(toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? ''])),
                 });
                 logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}`);
                 return result;
             });
-            for (const problem of verify.problems)
-                problems.push(`verify: ${problem}`);
         }
     }
+    // A root whose narinfo is served but whose NAR is not: the database calls the NAR stored, the
+    // bucket lost it. Push those roots again with verify_s3, so the server checks the bucket.
+    let again;
+    if (verify && verify.missingNars.length > 0 && !request.verifyS3) {
+        logger.warn(`${verify.missingNars.length} root NAR(s) missing at the public URL: pushing them again with verify_s3 (the server checks the bucket)`);
+        const { pins: _pins, ...withoutPins } = request;
+        again = await pushClosure({ ...withoutPins, roots: verify.missingNars, verifyS3: true }, { ...deps, now });
+        const missing = new Set(verify.missingNars);
+        verify = {
+            verified: [...verify.verified, ...(again.verify?.verified ?? [])],
+            problems: [
+                ...verify.problems.filter((p) => ![...missing].some((root) => p.includes(`(the NAR of ${root})`))),
+                ...(again.verify?.problems ?? []),
+            ],
+            missingNars: again.verify?.missingNars ?? [],
+        };
+        problems.push(...again.problems.filter((p) => !p.startsWith('verify: ')));
+        warnings.push(...again.warnings);
+    }
+    for (const problem of verify?.problems ?? [])
+        problems.push(`verify: ${problem}`);
+    const reuploaded = new Set(again?.uploaded.map((o) => o.path));
+    if (again)
+        uploaded.push(...again.uploaded);
     return {
         ...base,
         uploaded,
-        cached,
+        cached: cached.filter((o) => !reuploaded.has(o.path)),
         notPushed,
         narBytes: uploaded.reduce((sum, o) => sum + o.narSize, 0),
         compressedNarBytes: uploaded.reduce((sum, o) => sum + o.compressedBytes, 0),
-        uploadedBytes: run.uploadedBytes,
-        logsUploaded: run.logsUploaded,
+        uploadedBytes: run.uploadedBytes + (again?.uploadedBytes ?? 0),
+        logsUploaded: run.logsUploaded + (again?.logsUploaded ?? 0),
         durationMs: now() - started,
         uploadMs,
         waitedMs: contact.waitedMs,
@@ -36683,6 +36921,7 @@ function readPushInputs(inputs, logger) {
         maxPathSize: inputs.size('max-path-size'),
         pin: inputs.optional('pin'),
         verify: inputs.boolean('verify'),
+        verifyS3: inputs.boolean('verify-s3'),
         cacheUrl: inputs.url('cache-url'),
         connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
         onFailure: (inputs.optional('on-failure') ?? 'fail'),
@@ -36779,9 +37018,15 @@ const PUSH_SPEC = {
         },
         {
             name: 'verify',
-            description: 'After the push, check each root narinfo at the public cache URL.',
+            description: 'After the push, check each root narinfo and NAR at the public cache URL; a root whose NAR is missing is pushed again with `verify-s3`.',
             type: 'boolean',
             default: 'true',
+        },
+        {
+            name: 'verify-s3',
+            description: 'Ask the server to check that every object its database calls stored is really in the bucket (one S3 HEAD per object, so slower on large closures), and upload what is missing.',
+            type: 'boolean',
+            default: 'false',
         },
         {
             name: 'cache-url',
@@ -36874,6 +37119,7 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
                 },
                 ...(pins ? { pins } : {}),
                 verify: inputs.verify,
+                verifyS3: inputs.verifyS3,
                 ...(inputs.cacheUrl ? { cacheUrl: inputs.cacheUrl } : {}),
                 connectTimeoutMs: inputs.connectTimeoutMs,
                 storeDir,

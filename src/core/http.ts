@@ -6,6 +6,7 @@ import { RemoteError } from './errors.js';
 import type { Logger } from './logger.js';
 import { normaliseBaseUrl } from './settings/values.js';
 import { USER_AGENT } from './version.js';
+import type { AdaptiveRateLimiter } from './rate-limiter.js';
 
 export interface RetryPolicy {
   /** Total attempts, the first included. */
@@ -130,6 +131,8 @@ export interface HttpClientOptions {
   readonly headers?: () => Promise<Record<string, string>> | Record<string, string>;
   /** Maps an error response to a hint for the user. */
   readonly hint?: (status: number, operation: string) => string | undefined;
+  /** Shared by every request of this remote: slows all of them down after a 429/503. */
+  readonly rateLimiter?: AdaptiveRateLimiter;
 }
 
 export interface HttpRequest {
@@ -205,12 +208,14 @@ export class HttpClient {
         this.options.logger.debug(
           `${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`,
         );
+        await this.options.rateLimiter?.acquire(signal);
         response = await fetchFn(url, {
           method: req.method,
           headers,
           signal,
           ...(body !== undefined ? { body } : {}),
         });
+        this.options.rateLimiter?.record(response.status);
         text = req.method === 'HEAD' ? '' : await response.text();
       } catch (error) {
         if (req.signal?.aborted) throw error;

@@ -19,7 +19,7 @@ export interface RunActionOptions {
   readonly inputs?: Record<string, string | undefined>;
   readonly env?: Record<string, string | undefined>;
   /** Provide an OIDC token service (as with `permissions: id-token: write`). */
-  readonly oidc?: OidcIssuer;
+  readonly oidc?: OidcIssuer | undefined;
   /** Secrets to scan every output for (the helper also adds every OIDC token minted). */
   readonly secrets?: readonly string[];
   /** State saved by the main step (for post). */

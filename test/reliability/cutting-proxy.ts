@@ -31,6 +31,8 @@ export interface CutRule {
   readonly path: RegExp;
   /** How many matching responses are cut (default 1). */
   readonly times?: number;
+  /** Send nothing back at all (not even the head) once the upstream answered: a lost 204. */
+  readonly drop?: boolean;
 }
 
 export interface CutHandle {
@@ -85,6 +87,11 @@ export async function startCuttingProxy(upstream: string): Promise<CuttingProxy>
           return;
         }
         rule.hits += 1;
+        if (rule.rule.drop) {
+          answer.resume();
+          answer.on('end', () => res.socket?.destroy());
+          return;
+        }
         const chunks: Buffer[] = [];
         answer.on('data', (chunk: Buffer) => chunks.push(chunk));
         answer.on('end', () => {

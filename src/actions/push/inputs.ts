@@ -22,6 +22,7 @@ export interface PushInputs {
   readonly maxPathSize: number;
   readonly pin: string | undefined;
   readonly verify: boolean;
+  readonly verifyS3: boolean;
   readonly cacheUrl: string | undefined;
   readonly connectTimeoutMs: number;
   readonly onFailure: 'fail' | 'warn';
@@ -63,6 +64,7 @@ export function readPushInputs(inputs: InputReader, logger: Logger): PushInputs 
     maxPathSize: inputs.size('max-path-size'),
     pin: inputs.optional('pin'),
     verify: inputs.boolean('verify'),
+    verifyS3: inputs.boolean('verify-s3'),
     cacheUrl: inputs.url('cache-url'),
     connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
     onFailure: (inputs.optional('on-failure') ?? 'fail') as 'fail' | 'warn',

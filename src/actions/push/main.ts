@@ -85,6 +85,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
           },
           ...(pins ? { pins } : {}),
           verify: inputs.verify,
+          verifyS3: inputs.verifyS3,
           ...(inputs.cacheUrl ? { cacheUrl: inputs.cacheUrl } : {}),
           connectTimeoutMs: inputs.connectTimeoutMs,
           storeDir,

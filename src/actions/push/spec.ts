@@ -94,9 +94,17 @@ export const PUSH_SPEC: ActionSpec = {
     },
     {
       name: 'verify',
-      description: 'After the push, check each root narinfo at the public cache URL.',
+      description:
+        'After the push, check each root narinfo and NAR at the public cache URL; a root whose NAR is missing is pushed again with `verify-s3`.',
       type: 'boolean',
       default: 'true',
+    },
+    {
+      name: 'verify-s3',
+      description:
+        'Ask the server to check that every object its database calls stored is really in the bucket (one S3 HEAD per object, so slower on large closures), and upload what is missing.',
+      type: 'boolean',
+      default: 'false',
     },
     {
       name: 'cache-url',

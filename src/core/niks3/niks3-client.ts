@@ -36,6 +36,7 @@ import {
   type Pin,
   type SignEntry,
 } from './api-types.js';
+import { AdaptiveRateLimiter } from '../rate-limiter.js';
 
 /** §5.10: 1 try plus up to 5 retries on 408, 429 and 5xx (507 included), back-off doubling from ~100 ms to 30 s. */
 export const NIKS3_RETRY: RetryPolicy = {
@@ -100,6 +101,11 @@ export class Niks3Client {
     this.publicHttp = new HttpClient(common);
     this.http = new HttpClient({
       ...common,
+      // Protected routes only: the first contact with a cold server keeps its own patient retries.
+      rateLimiter: new AdaptiveRateLimiter({
+        ...(options.sleep ? { sleep: options.sleep } : {}),
+        onChange: (rate) => this.logger.debug(`niks3: API requests limited to ${rate.toFixed(1)}/s`),
+      }),
       headers: async (): Promise<Record<string, string>> => {
         if (!tokenSource) return {};
         const token = await tokenSource.get();

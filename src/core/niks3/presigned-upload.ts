@@ -24,6 +24,7 @@ import {
 import type { Logger } from '../logger.js';
 import { USER_AGENT } from '../version.js';
 import { NIKS3_RETRY } from './niks3-client.js';
+import { AdaptiveRateLimiter } from '../rate-limiter.js';
 
 export type PutOutcome =
   | { readonly kind: 'stored'; readonly etag: string | undefined; readonly attempts: number }
@@ -44,6 +45,8 @@ export interface PresignedUploaderOptions {
   readonly logger: Logger;
   readonly sleep?: Sleep;
   readonly retry?: RetryPolicy;
+  /** Shared by every upload: slows all of them down after a 429/503 (S3 SlowDown); default one of its own. */
+  readonly rateLimiter?: AdaptiveRateLimiter;
   /** Per-attempt timeout: no progress for this long aborts the attempt (default 2 min). */
   readonly timeoutMs?: number;
 }
@@ -61,6 +64,7 @@ export class PresignedUploader {
   private readonly doSleep: Sleep;
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
+  private readonly rateLimiter: AdaptiveRateLimiter;
   private readonly httpAgent = new HttpAgent({ keepAlive: true });
   private readonly httpsAgent = new HttpsAgent({ keepAlive: true });
 
@@ -69,6 +73,13 @@ export class PresignedUploader {
     this.doSleep = options.sleep ?? realSleep;
     this.retry = options.retry ?? NIKS3_RETRY;
     this.timeoutMs = options.timeoutMs ?? 120_000;
+    this.rateLimiter =
+      options.rateLimiter ??
+      new AdaptiveRateLimiter({
+        ...(options.sleep ? { sleep: options.sleep } : {}),
+        onChange: (rate) =>
+          this.logger.debug(`${REMOTE}: upload rate limited to ${rate.toFixed(1)} requests/s`),
+      });
   }
 
   async put(url: string, body: Uint8Array, options: PutOptions): Promise<PutOutcome> {
@@ -83,7 +94,9 @@ export class PresignedUploader {
       async (attempt) => {
         let response: RawResponse;
         try {
+          await this.rateLimiter.acquire(options.signal);
           response = await this.once(url, body, headers, options.signal);
+          this.rateLimiter.record(response.status);
         } catch (error) {
           if (options.signal?.aborted) throw error;
           const networkError = new RemoteError(

@@ -7,7 +7,7 @@
 import { normaliseBaseUrl } from '../settings/values.js';
 import { zstdDecompressSync } from 'node:zlib';
 import { sleep as realSleep, networkDetail, type Sleep } from '../http.js';
-import { parseNarInfo } from '../nix/narinfo.js';
+import { parseNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { fingerprint, verifySignature } from '../nix/signing-key.js';
 import { narInfoKey } from '../nix/object-keys.js';
 import { toFullStorePath } from '../nix/store-path.js';
@@ -23,11 +23,15 @@ export interface VerifyOptions {
   /** Tries per narinfo on 404 / network errors (default 3, 1 s apart). */
   readonly attempts?: number;
   readonly storeDir?: string;
+  /** Root -> the NAR key its narinfo should name (the NAR is then probed while the narinfo is fetched). */
+  readonly narKeys?: ReadonlyMap<string, string>;
 }
 
 export interface VerifyResult {
   readonly verified: readonly string[];
   readonly problems: readonly string[];
+  /** Roots whose narinfo verifies but whose NAR the public URL does not serve (the bucket lost it). */
+  readonly missingNars: readonly string[];
 }
 
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
@@ -38,6 +42,7 @@ export async function verifyAtPublicUrl(
 ): Promise<VerifyResult> {
   const verified: string[] = [];
   const problems: string[] = [];
+  const missingNars: string[] = [];
   const base = normaliseBaseUrl(options.cacheUrl);
   const fetchFn = options.fetch ?? fetch;
   const doSleep = options.sleep ?? realSleep;
@@ -46,8 +51,11 @@ export async function verifyAtPublicUrl(
   const check = async (root: string): Promise<void> => {
     const url = `${base}/${narInfoKey(root)}`;
     let lastProblem = '';
+    const expectedNar = options.narKeys?.get(root);
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) await doSleep(1000);
+      // The NAR probe runs alongside the narinfo fetch when the NAR key is known.
+      const narProbe = expectedNar ? publicObjectExists(base, expectedNar, { fetch: fetchFn }) : undefined;
       let body: Buffer;
       try {
         const response = await fetchFn(url, {
@@ -67,9 +75,21 @@ export async function verifyAtPublicUrl(
         lastProblem = `${url} could not be fetched: ${networkDetail(error)}: check that the public cache URL (cache-url, or the server's --cache-url) is reachable from here, then re-run`;
         continue;
       }
-      const problem = checkNarinfo(root, body, options);
-      if (problem) {
-        problems.push(`${url}: ${problem}`);
+      const checked = checkNarinfo(root, body, options);
+      if (typeof checked === 'string') {
+        problems.push(`${url}: ${checked}`);
+        return;
+      }
+      // The NAR too: a narinfo whose NAR is gone makes every substitution of the root fail.
+      const narServed =
+        narProbe && checked.url === expectedNar
+          ? await narProbe
+          : await publicObjectExists(base, checked.url, { fetch: fetchFn });
+      if (!narServed) {
+        missingNars.push(root);
+        problems.push(
+          `${base}/${checked.url} (the NAR of ${root}) is not served although its narinfo is: the bucket lost it; push with verify-s3: true to upload it again`,
+        );
         return;
       }
       verified.push(root);
@@ -78,10 +98,11 @@ export async function verifyAtPublicUrl(
     problems.push(lastProblem);
   };
   await new WorkerPool().run(roots, 32, check);
-  return { verified, problems };
+  return { verified, problems, missingNars };
 }
 
-function checkNarinfo(root: string, body: Buffer, options: VerifyOptions): string | undefined {
+/** The parsed narinfo when it is right, else the problem. */
+function checkNarinfo(root: string, body: Buffer, options: VerifyOptions): NarInfo | string {
   let text: string;
   try {
     text = (body.subarray(0, 4).equals(ZSTD_MAGIC) ? zstdDecompressSync(body) : body).toString('utf8');
@@ -95,7 +116,7 @@ function checkNarinfo(root: string, body: Buffer, options: VerifyOptions): strin
     return error instanceof Error ? error.message : String(error);
   }
   if (info.storePath !== root) return `the narinfo is for ${info.storePath}, not ${root}`;
-  if (options.publicKeys.length === 0) return undefined;
+  if (options.publicKeys.length === 0) return info;
   const fp = fingerprint(
     info.storePath,
     info.narHash,
@@ -103,8 +124,33 @@ function checkNarinfo(root: string, body: Buffer, options: VerifyOptions): strin
     info.references.map((ref) => toFullStorePath(ref, options.storeDir)),
   );
   const good = info.sigs.some((sig) => options.publicKeys.some((key) => verifySignature(key, fp, sig)));
-  if (good) return undefined;
+  if (good) return info;
   return info.sigs.length === 0
     ? 'the narinfo has no signature'
     : `no signature verifies with the server's public key(s) ${options.publicKeys.join(', ')}`;
+}
+
+/**
+ * Whether the object `key` is readable at the public cache URL (a HEAD that answers 2xx). niks3
+ * v1.7.0 has no `HEAD /api/objects`, so this is how a push learns that a NAR whose multipart
+ * complete lost its answer was stored after all. Network errors and other statuses count as absent.
+ */
+export async function publicObjectExists(
+  cacheUrl: string,
+  key: string,
+  options: { fetch?: typeof fetch; timeoutMs?: number } = {},
+): Promise<boolean> {
+  const fetchFn = options.fetch ?? fetch;
+  const url = `${cacheUrl.replace(/\/+$/, '')}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  try {
+    const response = await fetchFn(url, {
+      method: 'HEAD',
+      headers: { 'user-agent': USER_AGENT },
+      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+    });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
 }

@@ -192,7 +192,8 @@ export class PartSink {
 
   /** After a 404 the upload is gone: fine if another session stored the NAR, fatal otherwise. */
   private async probeSuperseded(what: string): Promise<void> {
-    if (await this.ctx.client.objectExists(this.key)) {
+    const stored = this.ctx.objectStored ?? ((key: string) => this.ctx.client.objectExists(key));
+    if (await stored(this.key)) {
       this.superseded = true;
       return;
     }

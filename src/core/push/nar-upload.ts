@@ -62,6 +62,11 @@ export interface UploadContext {
    * undefined when the server says the object is present now (nothing to upload).
    */
   readonly refreshUrl: (planned: PlannedPath, key: string) => Promise<string | undefined>;
+  /**
+   * Whether `key` is stored, after a 404 on its multipart upload (default: the server's
+   * `HEAD /api/objects`, which v1.7.0 lacks; the push also asks the public URL).
+   */
+  readonly objectStored?: (key: string) => Promise<boolean>;
 }
 
 export interface NarUploadResult {

@@ -14,7 +14,7 @@ import type { ExecFn } from '../nix/nix-command.js';
 import { queryPathInfo, type PathInfo } from '../nix/path-info.js';
 import { formatBytes, normaliseBaseUrl } from '../settings/values.js';
 import { localBuildLogFinder, type BuildLogFinder } from './build-log.js';
-import { verifyAtPublicUrl, type VerifyResult } from './cache-verify.js';
+import { publicObjectExists, verifyAtPublicUrl, type VerifyResult } from './cache-verify.js';
 import { PathFilter, type PathFilterOptions } from './path-filter.js';
 import { applyFilter, planPush, type PushPlan, type SkippedPath } from './push-plan.js';
 import {
@@ -41,6 +41,8 @@ export interface PushRequest {
   /** Pin names, one per root (same order), or undefined for no pins. */
   readonly pins?: readonly string[];
   readonly verify: boolean;
+  /** Send `verify_s3` (the server checks the bucket for what its database calls stored). */
+  readonly verifyS3?: boolean;
   /** The user's public cache URL; else the one the server announces. */
   readonly cacheUrl?: string;
   readonly connectTimeoutMs: number;
@@ -219,6 +221,12 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
     ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
     ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
     ...(opened ? { opened } : {}),
+    ...(request.verifyS3 ? { verifyS3: true } : {}),
+    // niks3 v1.7.0 answers 404 to every HEAD /api/objects: also look at the public URL.
+    objectStored: async (key) =>
+      (await deps.client.objectExists(key)) ||
+      (cacheUrl !== undefined &&
+        (await publicObjectExists(cacheUrl, key, deps.fetch ? { fetch: deps.fetch } : {}))),
   });
   const uploadMs = now() - uploadStarted;
   warnings.push(...run.warnings);
@@ -277,25 +285,55 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
           ...(deps.fetch ? { fetch: deps.fetch } : {}),
           ...(deps.sleep ? { sleep: deps.sleep } : {}),
           ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+          narKeys: new Map(
+            toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? '']),
+          ),
         });
         logger.info(
           `${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}`,
         );
         return result;
       });
-      for (const problem of verify.problems) problems.push(`verify: ${problem}`);
     }
   }
+
+  // A root whose narinfo is served but whose NAR is not: the database calls the NAR stored, the
+  // bucket lost it. Push those roots again with verify_s3, so the server checks the bucket.
+  let again: PushSummary | undefined;
+  if (verify && verify.missingNars.length > 0 && !request.verifyS3) {
+    logger.warn(
+      `${verify.missingNars.length} root NAR(s) missing at the public URL: pushing them again with verify_s3 (the server checks the bucket)`,
+    );
+    const { pins: _pins, ...withoutPins } = request;
+    again = await pushClosure(
+      { ...withoutPins, roots: verify.missingNars, verifyS3: true },
+      { ...deps, now },
+    );
+    const missing = new Set(verify.missingNars);
+    verify = {
+      verified: [...verify.verified, ...(again.verify?.verified ?? [])],
+      problems: [
+        ...verify.problems.filter((p) => ![...missing].some((root) => p.includes(`(the NAR of ${root})`))),
+        ...(again.verify?.problems ?? []),
+      ],
+      missingNars: again.verify?.missingNars ?? [],
+    };
+    problems.push(...again.problems.filter((p) => !p.startsWith('verify: ')));
+    warnings.push(...again.warnings);
+  }
+  for (const problem of verify?.problems ?? []) problems.push(`verify: ${problem}`);
+  const reuploaded = new Set(again?.uploaded.map((o) => o.path));
+  if (again) uploaded.push(...again.uploaded);
 
   return {
     ...base,
     uploaded,
-    cached,
+    cached: cached.filter((o) => !reuploaded.has(o.path)),
     notPushed,
     narBytes: uploaded.reduce((sum, o) => sum + o.narSize, 0),
     compressedNarBytes: uploaded.reduce((sum, o) => sum + o.compressedBytes, 0),
-    uploadedBytes: run.uploadedBytes,
-    logsUploaded: run.logsUploaded,
+    uploadedBytes: run.uploadedBytes + (again?.uploadedBytes ?? 0),
+    logsUploaded: run.logsUploaded + (again?.logsUploaded ?? 0),
     durationMs: now() - started,
     uploadMs,
     waitedMs: contact.waitedMs,

@@ -126,7 +126,7 @@ export function planPush(input: PlanInput): PushPlan {
 }
 
 /** Pushed paths reachable from `start` through pushed paths only (start first, then depth-first). */
-function reachablePushed(
+export function reachablePushed(
   start: string,
   closure: ReadonlyMap<string, PlannedPath>,
   push: ReadonlyMap<string, PlannedPath>,
@@ -178,7 +178,11 @@ function planSessions(
   return sessions;
 }
 
-/** The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing), NAR, listing, log. */
+/**
+ * The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing, build
+ * log), NAR, listing, log. The log is in the narinfo's refs because niks3's GC marks only what the
+ * closures reach through refs: a log nothing refers to is deleted after the grace period.
+ */
 export function pathObjects(planned: PlannedPath): ClosureObject[] {
   const refs: string[] = [];
   for (const ref of planned.info.references) {
@@ -186,6 +190,7 @@ export function pathObjects(planned: PlannedPath): ClosureObject[] {
     refs.push(narInfoKey(ref));
   }
   refs.push(planned.narKey, planned.listingKey);
+  if (planned.buildLog) refs.push(planned.buildLog.key);
   const objects: ClosureObject[] = [
     { key: planned.narinfoKey, type: 'narinfo', refs },
     { key: planned.narKey, type: 'nar', refs: [], nar_size: planned.info.narSize },

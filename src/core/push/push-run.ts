@@ -7,7 +7,9 @@
  *  3. narinfos signed by the server and PUT **last**, only for paths whose NAR is stored and whose
  *     pushed references all made it (so every narinfo in the cache has a substitutable closure);
  *  4. `complete` for each session whose objects were all stored. A session with a failure is left
- *     open: completing it would register objects that are not in the bucket.
+ *     open: completing it would register objects that are not in the bucket; its fully stored
+ *     sub-closures are then registered through sessions of their own (v1.7.0 keeps nothing of an
+ *     open session).
  *
  * A path that fails does not stop the others; a transient failure that outlived every retry (the
  * server or the storage stopped answering) stops new work, and the result says what was and was
@@ -34,6 +36,7 @@ import {
 import { PushProgress } from './push-progress.js';
 import {
   pathObjects,
+  reachablePushed,
   sessionObjects,
   type PlannedPath,
   type PushPlan,
@@ -85,6 +88,10 @@ export interface PushRunDeps {
   /** NARs serialised and compressed at once (default: cores + 2). */
   readonly cpuSlots?: number;
   readonly signal?: AbortSignal;
+  /** Send `verify_s3`: the server checks that what its database calls stored is in the bucket. */
+  readonly verifyS3?: boolean;
+  /** Whether an object is stored (after a 404 on its upload); default the server's `HEAD /api/objects`. */
+  readonly objectStored?: (key: string) => Promise<boolean>;
   /** Sessions already opened for exactly this plan (by `openSessions`); else the run opens them. */
   readonly opened?: readonly OpenedSession[];
 }
@@ -157,6 +164,8 @@ class PushRun {
       const writable = this.writableNarinfos();
       if (writable.length > 0) await this.logger.group('Narinfos', () => this.signAndWriteNarinfos(writable));
       await this.logger.group('Complete', () => this.completeSessions());
+      if (this.sessionOutcomes.some((outcome) => !outcome.completed))
+        await this.logger.group('Register stored paths', () => this.registerStored());
     } finally {
       this.progress.stop();
     }
@@ -166,7 +175,7 @@ class PushRun {
   // ---- 1. sessions ----------------------------------------------------------------------------
 
   private async openSessions(): Promise<void> {
-    this.adopt(await openSessions(this.plan, this.deps.client, this.logger));
+    this.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true));
   }
 
   private adopt(opened: readonly OpenedSession[]): void {
@@ -215,6 +224,7 @@ class PushRun {
         this.progress.uploadedBytes += bytes;
       },
       refreshUrl: (planned, key) => this.refreshUrl(planned, key),
+      ...(this.deps.objectStored ? { objectStored: this.deps.objectStored } : {}),
     };
   }
 
@@ -477,6 +487,70 @@ class PushRun {
     this.sessionOutcomes.push(...outcomes);
   }
 
+  /**
+   * niks3 v1.7.0 registers nothing of a session that stays open: its GC deletes those objects after
+   * `failed-uploads-older-than`, although their narinfos are served. So each fully stored
+   * sub-closure of an open session gets a session of its own (its topmost stored paths as roots),
+   * completed at once: everything in it is in the bucket already, so nothing is uploaded. What
+   * cannot be registered is reported as stored but not registered.
+   */
+  private async registerStored(): Promise<void> {
+    const registered = new Set<string>();
+    for (const [index, outcome] of this.sessionOutcomes.entries())
+      if (outcome.completed)
+        for (const member of (this.opened[index] as { plan: SessionPlan }).plan.members)
+          registered.add(member);
+    const memo = new Map<string, boolean>();
+    const stored = (path: string): boolean => {
+      const planned = this.plan.push.get(path) as PlannedPath;
+      // Narinfos written by this run (cached paths are registered already).
+      return (
+        this.merged.has(planned.narinfoKey) &&
+        this.satisfied.has(planned.narinfoKey) &&
+        this.closureStored(path, memo)
+      );
+    };
+    const tops = new Set<string>();
+    for (const [index, outcome] of this.sessionOutcomes.entries()) {
+      if (outcome.completed) continue;
+      const members = (this.opened[index] as { plan: SessionPlan }).plan.members.filter(
+        (member) => !registered.has(member) && stored(member),
+      );
+      const referenced = new Set<string>();
+      for (const member of members)
+        for (const ref of (this.plan.push.get(member) as PlannedPath).info.references)
+          if (ref !== member) referenced.add(ref);
+      for (const member of members) if (!referenced.has(member)) tops.add(member);
+    }
+    if (tops.size === 0) return;
+    const unregistered: string[] = [];
+    await new WorkerPool().run([...tops], SESSION_CONCURRENCY, async (top) => {
+      const session: SessionPlan = {
+        root: top,
+        closureKey: (this.plan.push.get(top) as PlannedPath).narinfoKey,
+        members: reachablePushed(top, this.plan.closure, this.plan.push),
+        derived: true,
+      };
+      try {
+        const closure = await this.deps.client.createPendingClosure({
+          closure: session.closureKey,
+          objects: sessionObjects(session, this.plan),
+        });
+        await this.deps.client.complete(closure.id);
+        this.sessionOutcomes.push({ root: top, id: closure.id, completed: true, derived: true });
+        this.logger.info(`registered ${top} and what it references (session ${closure.id}): fully stored`);
+      } catch (error) {
+        unregistered.push(top);
+        this.logger.error(`registering ${top} failed: ${errorMessage(error)}`);
+      }
+    });
+    if (unregistered.length > 0) {
+      const warning = `${unregistered.length} fully stored path(s) are stored, not registered (their upload session stayed open), so niks3's GC deletes them after failed-uploads-older-than: ${unregistered.slice(0, 5).join(', ')}${unregistered.length > 5 ? ', …' : ''}; run the push again`;
+      this.warnings.push(warning);
+      this.logger.warn(warning);
+    }
+  }
+
   // ---- result ---------------------------------------------------------------------------------
 
   private result(): PushRunResult {
@@ -529,6 +603,7 @@ export async function openSessions(
   plan: PushPlan,
   client: Niks3Client,
   logger: Logger,
+  verifyS3 = false,
 ): Promise<OpenedSession[]> {
   const created = new Array<PendingClosure | undefined>(plan.sessions.length);
   const indexes = plan.sessions.map((_, index) => index);
@@ -537,6 +612,7 @@ export async function openSessions(
     created[index] = await client.createPendingClosure({
       closure: session.closureKey,
       objects: sessionObjects(session, plan),
+      ...(verifyS3 ? { verify_s3: true } : {}),
     });
   });
   const failed = outcomes.find((outcome) => outcome.error !== undefined);

@@ -61,7 +61,8 @@ function goTypeName(t: GoType): string {
     case 'map':
       return 'map[string]' + goTypeName(t.elem);
     case 'struct':
-      return t.name;
+      // reflect.Type.String(): struct types carry their package (every request struct is in niks3's `server`).
+      return `server.${t.name}`;
   }
 }
 
