@@ -20,6 +20,7 @@ import { Report } from '../../core/report/markdown.js';
 import { actionsStepIO } from '../../core/step/actions-io.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readPushInputs, type PushInputs } from './inputs.js';
+import { startJobCache } from './job-main.js';
 import { PUSH_SPEC } from './spec.js';
 
 /** Everything the push needs from outside, injectable (tests, the CLI). */
@@ -33,6 +34,8 @@ export interface PushActionDeps {
   readonly partSize?: number;
   readonly memoryBudget?: number;
   readonly progressIntervalMs?: number;
+  /** The uploader bundle (watch mode; default: `uploader/index.js` beside the running bundle). */
+  readonly uploaderScript?: string;
 }
 
 export function defaultDeps(): PushActionDeps {
@@ -41,8 +44,12 @@ export function defaultDeps(): PushActionDeps {
 
 export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = defaultDeps()): Promise<void> {
   await runStep(PUSH_SPEC, io, async (reader) => {
-    const inputs = readPushInputs(reader, io.logger);
+    const inputs = readPushInputs(reader, io.logger, io.hasPostStep);
     const { logger } = io;
+    if (inputs.requestedMode !== 'explicit') {
+      await startJobCache(io, inputs, deps);
+      return;
+    }
 
     let tokenSource: TokenSource;
     if (inputs.auth === 'oidc') {
@@ -144,7 +151,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
 }
 
 /** A GitHub OIDC token for the audience; a failure names GitHub's token service and the fix. */
-async function mintOidcToken(io: StepIO, audience: string): Promise<string> {
+export async function mintOidcToken(io: StepIO, audience: string): Promise<string> {
   try {
     return await io.idToken(audience);
   } catch (error) {
