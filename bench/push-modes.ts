@@ -5,9 +5,11 @@
  * step with the 50 paths after the build; its post step does nothing).
  *
  * Runs the dist bundles as a runner does (`npm run bundle` first) against the niks3 stand-in, with
- * real Nix single-user as root. Each derivation writes 256 KiB of random data and takes ~0.2 s to
- * build, so the uploader has something to overlap with. Usage:
- *   node --import ./scripts/register-ts.mjs bench/push-modes.ts [--paths 50] [--rounds 1]
+ * real Nix single-user as root. Each derivation writes `--size-kib` (256) KiB of random data and
+ * takes ~0.2 s more to build, so the uploader has something to overlap with. The store is the
+ * machine's: paths other processes add meanwhile are pushed too in scan mode (and by watch mode's
+ * post step, which pushes what the hook did not see). Usage:
+ *   node --import ./scripts/register-ts.mjs bench/push-modes.ts [--paths 50] [--rounds 1] [--size-kib 256]
  */
 import { startFakeNiks3 } from '../test/fakes/niks3/index.js';
 import { RunnerJob } from '../test/helpers/run-job.js';
@@ -17,6 +19,7 @@ import { nixBuild, nixSandbox, writeDerivations } from '../test/push/watch-suppo
 const args = process.argv.slice(2);
 const count = Number(args[args.indexOf('--paths') + 1] ?? '') || 50;
 const rounds = Number(args[args.indexOf('--rounds') + 1] ?? '') || 1;
+const sizeKiB = Number(args[args.indexOf('--size-kib') + 1] ?? '') || 256;
 
 function log(message: string): void {
   process.stderr.write(`${message}\n`);
@@ -32,7 +35,7 @@ try {
     for (const mode of ['watch', 'scan', 'explicit'] as const) {
       const scripts: Record<string, string> = {};
       for (let i = 0; i < count; i++)
-        scripts[`p${i}`] = '/usr/bin/head -c 262144 /dev/urandom > $out; /bin/sleep 0.2';
+        scripts[`p${i}`] = `/usr/bin/head -c ${sizeKiB * 1024} /dev/urandom > $out; /bin/sleep 0.2`;
       const drvs = writeDerivations(nix.dir, scripts, { prefix: `bench-${mode}-`, env: nix.env });
       const inputs = pushFakeInputs(fake, mode === 'scan' ? { mode: 'scan' } : {});
       const job = new RunnerJob('push', { inputs, env: nix.env, secrets: [fake.apiToken] });
@@ -85,7 +88,9 @@ try {
 }
 const median = (values: number[]): number =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-process.stdout.write(`push after a build of ${count} fresh paths (median of ${rounds}):\n`);
+process.stdout.write(
+  `push after a build of ${count} fresh paths of ${sizeKiB} KiB each (median of ${rounds}):\n`,
+);
 for (const mode of ['watch', 'scan', 'explicit'] as const) {
   process.stdout.write(
     `  ${mode.padEnd(8)} post step ${(median(results[mode]) / 1000).toFixed(2)} s   (build ${(median(builds[mode]) / 1000).toFixed(2)} s)\n`,

@@ -36108,6 +36108,15 @@ async function runUploaderLoop(options) {
             await push(batch, phase, false);
         else
             await uploader_loop_sleep(pollMs);
+        const dirGone = await (0,promises_namespaceObject.stat)(dir.root).then(() => false, () => true);
+        if (dirGone) {
+            logger.warn(`${dir.root} is gone (the job ended without a post step): exiting`);
+            return {
+                at: now(),
+                failed: [...retries.values()].map((r) => ({ path: r.path, reason: r.reason })),
+                uploadedBytes,
+            };
+        }
         if (options.maxLifetimeMs !== undefined && now() - started > options.maxLifetimeMs) {
             logger.warn('no post step asked to stop within the job time limit: exiting');
             break;

@@ -167,6 +167,18 @@ export async function runUploaderLoop(options: UploaderLoopOptions): Promise<Upl
     }
     if (batch.length > 0) await push(batch, phase, false);
     else await sleep(pollMs);
+    const dirGone = await stat(dir.root).then(
+      () => false,
+      () => true,
+    );
+    if (dirGone) {
+      logger.warn(`${dir.root} is gone (the job ended without a post step): exiting`);
+      return {
+        at: now(),
+        failed: [...retries.values()].map((r) => ({ path: r.path, reason: r.reason })),
+        uploadedBytes,
+      };
+    }
     if (options.maxLifetimeMs !== undefined && now() - started > options.maxLifetimeMs) {
       logger.warn('no post step asked to stop within the job time limit: exiting');
       break;
