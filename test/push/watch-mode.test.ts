@@ -17,7 +17,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
+import { startOidcIssuer } from '../helpers/oidc-issuer.js';
 import { copyFromCache } from '../helpers/nix-fixtures.js';
 import { RunnerJob, processAlive } from '../helpers/run-job.js';
 import { findLeaks } from '../helpers/secret-scan.js';
@@ -203,6 +205,7 @@ describe('push, watch mode (no paths): the cache of the whole job', () => {
     );
     const j = job(pushFakeInputs(fake));
     expect((await j.main()).code).toBe(0);
+    const log = join((JSON.parse(j.state['job'] ?? '{}') as { dir: string }).dir, 'uploader.log');
     await fake.down('api');
     try {
       const build = await nixBuild(drvs, j.stepEnv());
@@ -210,6 +213,9 @@ describe('push, watch mode (no paths): the cache of the whole job', () => {
         code: 0,
         stderr: '',
       });
+      expect(build.stderr).toMatch(/running post-build-hook/);
+      // The uploader found the server down and keeps the builds for a retry.
+      await until(() => /failed, will retry/.test(readFileSync(log, 'utf8')), 60_000, 'a failed push');
     } finally {
       await fake.up('api');
     }
@@ -255,6 +261,59 @@ describe('push, watch mode (no paths): the cache of the whole job', () => {
       await until(() => !processAlive(pid), 5_000, 'the uploader to be gone');
     } finally {
       hang.remove();
+    }
+  }, 120_000);
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+describe('push, watch mode with GitHub OIDC', () => {
+  it('the uploader mints its own OIDC tokens; none is printed or written anywhere', async () => {
+    const issuer = await startOidcIssuer();
+    const port = await freePort();
+    const oidcFake = await startFakeNiks3({
+      ports: { api: port },
+      oidc: [
+        { issuer: issuer.issuer, audience: `http://127.0.0.1:${port}`, boundSubject: ['repo:octo-org/*:*'] },
+      ],
+    });
+    try {
+      const drvs = writeDerivations(nix.dir, { viaOidc: 'echo oidc > $out' }, { env: nix.env });
+      const j = new RunnerJob('push', {
+        inputs: { 'server-url': oidcFake.url, 'upstream-filter': 'false', 'connect-timeout': '10' },
+        env: nix.env,
+        oidc: issuer,
+        secrets: [oidcFake.apiToken, ...oidcFake.secretKeys],
+      });
+      jobs.push(j);
+      const main = await j.main();
+      expect(main.errors).toEqual([]);
+      expect(main.outputs['mode']).toBe('watch');
+      expect((await nixBuild(drvs, j.stepEnv())).code).toBe(0);
+      const post = await j.post();
+      expect(post.errors).toEqual([]);
+      expect(post.code).toBe(0);
+      expect(inCache(oidcFake, drvs.paths.viaOidc as string)).toBe(true);
+      expect(issuer.minted.length).toBeGreaterThanOrEqual(1);
+      const authed = oidcFake.requests.filter((r) => r.target === 'api' && r.auth);
+      expect(authed.length).toBeGreaterThan(0);
+      expect(authed.every((r) => r.auth?.startsWith('oidc:'))).toBe(true);
+      // Every step's output and RUNNER_TEMP (hook, settings, uploader log) were scanned for the
+      // minted tokens by the runner helper; scan the uploader's log once more after the post step.
+      const log = readFileSync(
+        join((JSON.parse(j.state['job'] ?? '{}') as { dir: string }).dir, 'uploader.log'),
+        'utf8',
+      );
+      expect(findLeaks([...issuer.minted], { log })).toEqual([]);
+    } finally {
+      await oidcFake.close();
+      await issuer.close();
     }
   }, 120_000);
 });
