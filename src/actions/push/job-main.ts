@@ -93,9 +93,10 @@ export async function startJobCache(io: StepIO, inputs: PushInputs, deps: PushAc
       renderHookScript({ queueDir: dir.queue, mv, ...(previousHook ? { previousHook } : {}) }),
     );
     await chmod(dir.hook, 0o755);
-    // The queue is written by the hook, which runs as root under a daemon: readable by all, ours to clean.
+    // The hook runs as this user (single-user) or as root (in the daemon): both may write the queue,
+    // which stays ours (0755, not world-writable, so no other user can queue paths for us to push).
     await chmod(root, 0o755);
-    await chmod(dir.queue, 0o1777);
+    await chmod(dir.queue, 0o755);
     hook = dir.hook;
     if (previousHook)
       logger.info(`The post-build hook already configured (${previousHook}) still runs, after ours.`);
