@@ -1,5 +1,5 @@
-// Builds one ncc bundle per action found from actions/*/action.yml (plus its post step, if the
-// action has one) and one for the CLI. `node scripts/bundle.mjs push deploy` rebuilds only those.
+// Builds one ncc bundle per action found from actions/*/action.yml (plus its post step and its
+// background uploader, if the action has them) and one for the CLI. `node scripts/bundle.mjs push deploy` rebuilds only those.
 // Source maps are written beside each bundle but not committed (.gitignore): a map is one long
 // line, so every rebuild would otherwise rewrite megabytes of history.
 import { execFileSync } from 'node:child_process';
@@ -16,8 +16,10 @@ const actions = readdirSync(join(root, 'actions')).filter((name) =>
 const targets = [];
 for (const name of actions) {
   targets.push({ entry: `src/actions/${name}/index.ts`, out: `dist/${name}`, name });
-  if (existsSync(join(root, 'src', 'actions', name, 'post.ts'))) {
-    targets.push({ entry: `src/actions/${name}/post.ts`, out: `dist/${name}/post`, name });
+  for (const extra of ['post', 'uploader']) {
+    if (existsSync(join(root, 'src', 'actions', name, `${extra}.ts`))) {
+      targets.push({ entry: `src/actions/${name}/${extra}.ts`, out: `dist/${name}/${extra}`, name });
+    }
   }
 }
 targets.push({ entry: 'src/cli/index.ts', out: 'dist/cli', name: 'cli' });

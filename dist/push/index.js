@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5522);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5797);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5522:
+/***/ 5797:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29876,7 +29876,7 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 
 
 /** Runs a program without a shell and collects its output. Rejects only when it cannot be started. */
-const execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
+const nix_command_execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
     const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, {
         env: opts.env ?? process.env,
         cwd: opts.cwd,
@@ -29915,7 +29915,7 @@ const execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
         child.stdin.end(opts.input);
     }
 });
-const NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
+const nix_command_NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
 const NIX_FLAKE_FEATURES = ['--extra-experimental-features', 'nix-command flakes'];
 /** The last lines of Nix's error output, without its download warnings. */
 function lastLines(text, count = 20) {
@@ -30123,7 +30123,7 @@ function parseOne(pathHint, raw, storeDir) {
  * structured hashes/CA and base names). Base names are made full with the entry's `storeDir` or
  * `storeDir`. An invalid path (`valid: false` or `null`) is an error naming it.
  */
-function parsePathInfoJson(json, storeDir = NIX_STORE_DIR) {
+function path_info_parsePathInfoJson(json, storeDir = NIX_STORE_DIR) {
     const value = typeof json === 'string' ? JSON.parse(json) : json;
     if (Array.isArray(value))
         return value.map((item) => parseOne(undefined, item, storeDir));
@@ -30140,14 +30140,14 @@ const PATH_INFO_CHUNK = 1000;
  * path came back.
  */
 async function queryPathInfo(paths, options) {
-    const exec = options.exec ?? execFile;
+    const exec = options.exec ?? nix_command_execFile;
     const storeDir = options.storeDir ?? NIX_STORE_DIR;
     const unique = [...new Set(paths)];
     const byPath = new Map();
     for (let i = 0; i < unique.length; i += PATH_INFO_CHUNK) {
         const chunk = unique.slice(i, i + PATH_INFO_CHUNK);
         const args = [
-            ...NIX_COMMAND_FEATURES,
+            ...nix_command_NIX_COMMAND_FEATURES,
             'path-info',
             '--json',
             ...(options.recursive ? ['--recursive'] : []),
@@ -30161,7 +30161,7 @@ async function queryPathInfo(paths, options) {
         }
         let infos;
         try {
-            infos = parsePathInfoJson(JSON.parse(result.stdout), storeDir);
+            infos = path_info_parsePathInfoJson(JSON.parse(result.stdout), storeDir);
         }
         catch (error) {
             const message = error instanceof Error ? error.message : String(error);
@@ -33457,7 +33457,7 @@ function pushReport(summary, serverUrl) {
 async function buildInstallables(installables, options = {}) {
     if (installables.length === 0)
         return [];
-    const exec = options.exec ?? execFile;
+    const exec = options.exec ?? nix_command_execFile;
     const args = [
         ...NIX_FLAKE_FEATURES,
         'build',
@@ -33592,7 +33592,7 @@ const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta
  * Sanitizes an input into a string so it can be passed into issueCommand safely
  * @param input input to sanitize into a string
  */
-function utils_toCommandValue(input) {
+function toCommandValue(input) {
     if (input === null || input === undefined) {
         return '';
     }
@@ -33699,13 +33699,13 @@ class Command {
     }
 }
 function escapeData(s) {
-    return utils_toCommandValue(s)
+    return toCommandValue(s)
         .replace(/%/g, '%25')
         .replace(/\r/g, '%0D')
         .replace(/\n/g, '%0A');
 }
 function escapeProperty(s) {
-    return utils_toCommandValue(s)
+    return toCommandValue(s)
         .replace(/%/g, '%25')
         .replace(/\r/g, '%0D')
         .replace(/\n/g, '%0A')
@@ -33733,13 +33733,13 @@ function file_command_issueFileCommand(command, message) {
     if (!external_fs_namespaceObject.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
     }
-    external_fs_namespaceObject.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_namespaceObject.EOL}`, {
+    external_fs_namespaceObject.appendFileSync(filePath, `${toCommandValue(message)}${external_os_namespaceObject.EOL}`, {
         encoding: 'utf8'
     });
 }
-function file_command_prepareKeyValueMessage(key, value) {
+function prepareKeyValueMessage(key, value) {
     const delimiter = `ghadelimiter_${external_crypto_namespaceObject.randomUUID()}`;
-    const convertedValue = utils_toCommandValue(value);
+    const convertedValue = toCommandValue(value);
     // These should realistically never happen, but just in case someone finds a
     // way to exploit uuid generation let's not allow keys or values that contain
     // the delimiter.
@@ -35037,7 +35037,7 @@ var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_namespaceObject.promises;
+const { chmod, copyFile, lstat: io_util_lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_namespaceObject.promises;
 // export const {open} = 'fs'
 const IS_WINDOWS = process.platform === 'win32';
 /**
@@ -35081,7 +35081,7 @@ function exists(fsPath) {
 }
 function isDirectory(fsPath_1) {
     return io_util_awaiter(this, arguments, void 0, function* (fsPath, useStat = false) {
-        const stats = useStat ? yield stat(fsPath) : yield lstat(fsPath);
+        const stats = useStat ? yield stat(fsPath) : yield io_util_lstat(fsPath);
         return stats.isDirectory();
     });
 }
@@ -36256,9 +36256,9 @@ function exportVariable(name, val) {
     process.env[name] = convertedVal;
     const filePath = process.env['GITHUB_ENV'] || '';
     if (filePath) {
-        return issueFileCommand('ENV', prepareKeyValueMessage(name, val));
+        return file_command_issueFileCommand('ENV', prepareKeyValueMessage(name, val));
     }
-    issueCommand('set-env', { name }, convertedVal);
+    command_issueCommand('set-env', { name }, convertedVal);
 }
 /**
  * Registers a secret which will get masked from logs
@@ -36373,10 +36373,10 @@ function getBooleanInput(name, options) {
 function setOutput(name, value) {
     const filePath = process.env['GITHUB_OUTPUT'] || '';
     if (filePath) {
-        return file_command_issueFileCommand('OUTPUT', file_command_prepareKeyValueMessage(name, value));
+        return file_command_issueFileCommand('OUTPUT', prepareKeyValueMessage(name, value));
     }
     process.stdout.write(external_os_namespaceObject.EOL);
-    command_issueCommand('set-output', { name }, utils_toCommandValue(value));
+    command_issueCommand('set-output', { name }, toCommandValue(value));
 }
 /**
  * Enables or disables the echoing of commands into stdout for the rest of the step.
@@ -36495,9 +36495,9 @@ function group(name, fn) {
 function saveState(name, value) {
     const filePath = process.env['GITHUB_STATE'] || '';
     if (filePath) {
-        return file_command_issueFileCommand('STATE', file_command_prepareKeyValueMessage(name, value));
+        return file_command_issueFileCommand('STATE', prepareKeyValueMessage(name, value));
     }
-    command_issueCommand('save-state', { name }, utils_toCommandValue(value));
+    command_issueCommand('save-state', { name }, toCommandValue(value));
 }
 /**
  * Gets the value of an state set by this action's main execution.
@@ -36572,6 +36572,7 @@ function actionsStepIO() {
         },
         fail: (message) => setFailed(message),
         saveState: (name, value) => saveState(name, value),
+        exportVariable: (name, value) => exportVariable(name, value),
         getState: (name) => getState(name),
         idToken: (audience) => getIDToken(audience),
     };
@@ -36654,6 +36655,7 @@ function niks3TokenSource(auth, io) {
         logger: io.logger,
     });
 }
+/** A GitHub OIDC token for `audience`, with an error that says what to fix when none can be had. */
 async function mintOidcToken(io, audience) {
     try {
         return await io.idToken(audience);
@@ -36891,20 +36893,39 @@ async function writeSummary(io, markdown) {
 
 
 
-function readPushInputs(inputs, logger) {
+function readPushInputs(inputs, logger, hasPostStep = true) {
     const serverUrl = inputs.requiredUrl('server-url');
     const installables = inputs.lines('installables');
     const paths = inputs.lines('paths');
-    if (installables.length === 0 && paths.length === 0) {
+    const explicit = installables.length > 0 || paths.length > 0;
+    const mode = inputs.optional('mode') ?? 'auto';
+    const pullOnly = inputs.boolean('pull-only');
+    if (!explicit && !hasPostStep) {
         throw new errors_ConfigurationError("Input 'paths' or 'installables' is required: nothing to push. Set `paths:` to store paths or `./result` links, or `installables:` to e.g. `.#default`.");
     }
-    const { auth, token } = readAuth(inputs, logger);
+    if (explicit && mode !== 'auto') {
+        throw new errors_ConfigurationError(`Input 'mode' is "${mode}", but 'paths'/'installables' are given, which push them in this step (explicit mode). Remove \`mode:\`, or remove \`paths:\`/\`installables:\` to push what the job builds.`);
+    }
+    if (explicit && pullOnly) {
+        throw new errors_ConfigurationError("Input 'pull-only' is true, but 'paths'/'installables' are given to push. Remove `pull-only: true` to push them, or remove `paths:`/`installables:` to only pull from the cache.");
+    }
+    const requestedMode = explicit
+        ? 'explicit'
+        : pullOnly
+            ? 'pull-only'
+            : mode;
+    // Pull-only needs no credentials: a missing token is fine there.
+    const { auth, token } = requestedMode === 'pull-only' && !inputs.optional('token') && inputs.optional('auth') === 'token'
+        ? { auth: 'token', token: undefined }
+        : readAuth(inputs, logger);
     for (const path of paths) {
         if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path.includes('#')) {
             throw new errors_ConfigurationError(`Input 'paths' has the line "${path}", which is not a filesystem path: put flake references and installables under \`installables:\`.`);
         }
     }
     return {
+        requestedMode,
+        drainTimeoutMs: inputs.integer('drain-timeout') * 1000,
         serverUrl,
         installables,
         paths,
@@ -36929,25 +36950,575 @@ function readPushInputs(inputs, logger) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/core/push/watch/hook-script.ts
+/**
+ * The Nix post-build hook of watch mode. Nix runs it after every local build, synchronously: the
+ * build loop waits while it runs, and a hook that fails stops all further builds. So it only drops
+ * the build's `.drv` and output paths into the queue directory (a write and a rename) and exits 0,
+ * whatever happens; the background uploader does the pushing. It holds no secret.
+ *
+ * Nix 2.8.0 passes an empty `OUT_PATHS` (NixOS/nix#6446); `DRV_PATH` is always set, so the hook
+ * records both and the uploader takes the outputs from the `.drv` when `OUT_PATHS` is empty.
+ * A post-build hook the user had already configured still runs, after ours, with its own exit code.
+ */
+function shellQuote(text) {
+    return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+function renderHookScript(options) {
+    const last = options.previousHook ? `exec ${shellQuote(options.previousHook)}` : 'exit 0';
+    return [
+        '#!/bin/sh',
+        '# nix-cache push (watch mode): queues the outputs of this build for the background uploader.',
+        '# Never fails the build and never waits for the network.',
+        `queue=${shellQuote(options.queueDir)}`,
+        'name="${DRV_PATH##*/}.$$"',
+        `( umask 022; printf '%s\\n%s\\n' "$DRV_PATH" "$OUT_PATHS" > "$queue/.$name" && ${shellQuote(options.mv)} -f "$queue/.$name" "$queue/$name" ) >/dev/null 2>&1`,
+        last,
+        '',
+    ].join('\n');
+}
+/** One queue file: the `.drv` (may be empty) and the output paths Nix reported (may be empty). */
+function parseQueueFile(text) {
+    const [drv = '', outs = ''] = text.split('\n');
+    return {
+        drv: drv.trim() || undefined,
+        outputs: outs.split(/\s+/).filter((path) => path.startsWith('/')),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/core/push/watch/job-dir.ts
+/**
+ * The files of one job-wide push (watch, scan and pull-only modes), all in one private directory
+ * under RUNNER_TEMP that the main step creates (mode 0700):
+ *
+ * - `queue/`: the post-build hook drops one file per finished build (line 1 the `.drv`, line 2 the
+ *   output paths); a name starting with `.` is still being written.
+ * - `post-build-hook`: the hook (a shell script without any secret).
+ * - `nix.conf`: the settings the rest of the job reads through `NIX_USER_CONF_FILES`.
+ * - `ready`: written by the uploader once it has read its settings (token included) from its stdin,
+ *   a pipe from the main step: the token is never on disk, in argv, in the environment or a log.
+ * - `uploader.log`: everything the uploader printed (secrets redacted).
+ * - `events.jsonl`: one JSON line per path the uploader handled (see UploaderEvent).
+ * - `uploader-done.json`: written by the uploader when it exits (what it could not push).
+ * - `stop`: written by the post step; the uploader then drains the queue and exits.
+ * - `baseline.json`: the store's entries when the main step ran (scan, and what the job pulled).
+ */
+
+function jobDir(root) {
+    return {
+        root,
+        queue: (0,external_node_path_namespaceObject.join)(root, 'queue'),
+        hook: (0,external_node_path_namespaceObject.join)(root, 'post-build-hook'),
+        nixConf: (0,external_node_path_namespaceObject.join)(root, 'nix.conf'),
+        ready: (0,external_node_path_namespaceObject.join)(root, 'ready'),
+        uploaderLog: (0,external_node_path_namespaceObject.join)(root, 'uploader.log'),
+        events: (0,external_node_path_namespaceObject.join)(root, 'events.jsonl'),
+        done: (0,external_node_path_namespaceObject.join)(root, 'uploader-done.json'),
+        stop: (0,external_node_path_namespaceObject.join)(root, 'stop'),
+        baseline: (0,external_node_path_namespaceObject.join)(root, 'baseline.json'),
+    };
+}
+function parseEvents(text) {
+    const events = [];
+    for (const line of text.split('\n')) {
+        if (!line.trim())
+            continue;
+        try {
+            events.push(JSON.parse(line));
+        }
+        catch {
+            // a line cut short by a kill: ignored
+        }
+    }
+    return events;
+}
+
+;// CONCATENATED MODULE: ./src/core/push/watch/nix-setup.ts
+/**
+ * How the rest of the job reads from the cache and reports its builds, decided from the Nix
+ * installation the job has:
+ *
+ * - **Trusted** (a store this user writes itself, root, or a user the daemon lists in
+ *   `trusted-users`): one file of settings (`extra-substituters`, `extra-trusted-public-keys`, and in
+ *   watch mode `post-build-hook`) put first in `NIX_USER_CONF_FILES` through `GITHUB_ENV`, followed
+ *   by the files Nix would have read anyway, so the user's own settings still apply. Not
+ *   `NIX_CONFIG`: a later step's `env: NIX_CONFIG` would replace ours without a trace, and a user
+ *   rarely sets `NIX_USER_CONF_FILES`. A trusted client's settings are honoured by the daemon too.
+ * - **Not trusted by the daemon**: the daemon ignores the client's substituters and hooks, so the
+ *   substituter goes into `/etc/nix/nix.conf` (with `sudo -n`, as on hosted runners) and the daemon
+ *   is restarted; no hook can be installed, so the push falls back to scan mode.
+ * - **Nix older than 2.3** has no `post-build-hook`: scan mode.
+ */
+
+
+
+
+
+
+function versionAtLeast(version, major, minor) {
+    const match = /^(\d+)\.(\d+)/.exec(version);
+    if (!match)
+        return true;
+    const [maj, min] = [Number(match[1]), Number(match[2])];
+    return maj > major || (maj === major && min >= minor);
+}
+async function writable(path) {
+    try {
+        await (0,promises_namespaceObject.access)(path, external_node_fs_namespaceObject.constants.W_OK);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+async function inspectNix(options = {}) {
+    const exec = options.exec ?? nix_command_execFile;
+    const env = options.env ?? process.env;
+    const user = env['USER'] || (0,external_node_os_namespaceObject.userInfo)().username;
+    let version;
+    try {
+        const result = await exec('nix', ['--version'], { env });
+        version = /(\d+\.\d+(?:\.\d+)?)/.exec(result.stdout)?.[1];
+    }
+    catch (error) {
+        return {
+            version: undefined,
+            daemon: false,
+            trusted: false,
+            user,
+            existingHook: undefined,
+            noHookReason: `Nix could not be run (${errorMessage(error)})`,
+        };
+    }
+    let settings = {};
+    const shown = await exec('nix', [...nix_command_NIX_COMMAND_FEATURES, 'show-config', '--json'], { env });
+    if (shown.code === 0) {
+        try {
+            settings = JSON.parse(shown.stdout);
+        }
+        catch {
+            settings = {};
+        }
+    }
+    const text = (name) => {
+        const value = settings[name]?.value;
+        return typeof value === 'string' ? value : '';
+    };
+    const list = (name) => {
+        const value = settings[name]?.value;
+        return Array.isArray(value) ? value.map(String) : typeof value === 'string' ? value.split(/\s+/) : [];
+    };
+    const store = env['NIX_REMOTE'] || text('store') || 'auto';
+    const stateDir = options.stateDir ?? env['NIX_STATE_DIR'] ?? '/nix/var/nix';
+    const daemon = store === 'daemon' ||
+        store.startsWith('unix://') ||
+        ((store === 'auto' || store === '') && !(await writable((0,external_node_path_namespaceObject.join)(stateDir, 'db'))));
+    let trusted = !daemon || user === 'root';
+    if (!trusted) {
+        const trustedUsers = list('trusted-users');
+        let groups = [];
+        if (trustedUsers.some((entry) => entry.startsWith('@'))) {
+            const id = await exec('id', ['-Gn'], { env }).catch(() => undefined);
+            groups = id?.stdout.split(/\s+/).filter(Boolean) ?? [];
+        }
+        trusted = trustedUsers.some((entry) => entry === '*' || entry === user || (entry.startsWith('@') && groups.includes(entry.slice(1))));
+    }
+    let noHookReason;
+    if (version && !versionAtLeast(version, 2, 3))
+        noHookReason = `Nix ${version} has no post-build-hook (it came in Nix 2.3)`;
+    else if (!trusted)
+        noHookReason = `the Nix daemon does not trust user ${user} (it is not in trusted-users), so it ignores a post-build-hook set by this job`;
+    const hook = text('post-build-hook');
+    return { version, daemon, trusted, user, existingHook: hook || undefined, noHookReason };
+}
+/** The files Nix reads for user settings when `NIX_USER_CONF_FILES` is unset. */
+function defaultUserConfFiles(env = process.env) {
+    if (env['NIX_USER_CONF_FILES'])
+        return env['NIX_USER_CONF_FILES'].split(':').filter(Boolean);
+    const home = env['HOME'] || (0,external_node_os_namespaceObject.homedir)();
+    const configHome = env['XDG_CONFIG_HOME'] || (0,external_node_path_namespaceObject.join)(home, '.config');
+    const configDirs = (env['XDG_CONFIG_DIRS'] || '/etc/xdg').split(':').filter(Boolean);
+    return [(0,external_node_path_namespaceObject.join)(configHome, 'nix', 'nix.conf'), ...configDirs.map((dir) => (0,external_node_path_namespaceObject.join)(dir, 'nix', 'nix.conf'))];
+}
+function renderNixConf(options) {
+    const lines = [`# nix-cache push (${options.serverUrl}): settings for the rest of this job.`];
+    if (options.substituter)
+        lines.push(`extra-substituters = ${options.substituter}`);
+    if (options.publicKeys.length > 0)
+        lines.push(`extra-trusted-public-keys = ${options.publicKeys.join(' ')}`);
+    if (options.hook)
+        lines.push(`post-build-hook = ${options.hook}`);
+    return `${lines.join('\n')}\n`;
+}
+/**
+ * For a user the daemon does not trust: appends the substituter and key to /etc/nix/nix.conf with
+ * `sudo -n` and restarts the daemon (systemd or launchd). Returns undefined when done, else why not.
+ */
+async function configureDaemonSubstituter(substituter, publicKeys, options = {}) {
+    const exec = options.exec ?? nix_command_execFile;
+    const env = options.env ?? process.env;
+    const lines = `\n# nix-cache push\nextra-substituters = ${substituter}\n` +
+        (publicKeys.length ? `extra-trusted-public-keys = ${publicKeys.join(' ')}\n` : '');
+    try {
+        const tee = await exec('sudo', ['-n', 'tee', '-a', '/etc/nix/nix.conf'], { env, input: lines });
+        if (tee.code !== 0)
+            return `sudo -n tee -a /etc/nix/nix.conf failed: ${tee.stderr.trim()}`;
+        const restart = process.platform === 'darwin'
+            ? await exec('sudo', ['-n', 'launchctl', 'kickstart', '-k', 'system/org.nixos.nix-daemon'], { env })
+            : await exec('sudo', ['-n', 'systemctl', 'restart', 'nix-daemon.service'], { env });
+        if (restart.code !== 0)
+            return `the Nix daemon could not be restarted: ${restart.stderr.trim()}`;
+        return undefined;
+    }
+    catch (error) {
+        return errorMessage(error);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/watch/store-scan.ts
+/**
+ * What appeared in the store during the job. The main step records the store directory's entries
+ * (a directory read: fast on any store size); the post step reads it again and keeps, of the new
+ * entries, the store paths Nix registers as valid: a path still being built, a lock (`.lock`), a
+ * `--check` output (`.check`), a derivation (`.drv`) and Nix's own `.links` are never candidates.
+ *
+ * A candidate is pushed only when this job could have made it:
+ * - it is "ultimate" (built or added on this machine): a substituted path came from a cache that
+ *   already serves it (ours: counted as pulled from the cache; another: not ours to re-publish);
+ * - it was registered after the main step ran;
+ * - on a store this user writes itself (single-user), it is owned by this user: a path owned by
+ *   another uid was added by another user. Through a daemon every path is owned by root; there
+ *   another local user could only add paths the daemon built itself or content-addressed files
+ *   (`nix-store --add`), so on a shared machine narrow the push with `include`/`exclude`.
+ */
+
+
+
+const SKIPPED_SUFFIXES = (/* unused pure expression or super */ null && (['.drv', '.lock', '.check', '.chroot', '.tmp']));
+async function storeEntries(storeDir) {
+    return (await (0,promises_namespaceObject.readdir)(storeDir)).filter((name) => !name.startsWith('.'));
+}
+/** New entries that could be store paths we push (no `.drv`, `.lock`, `.check`…). */
+function newCandidates(before, after, storeDir) {
+    return after
+        .filter((name) => !before.has(name))
+        .filter((name) => /^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/.test(name))
+        .filter((name) => !SKIPPED_SUFFIXES.some((suffix) => name.endsWith(suffix)))
+        .map((name) => `${storeDir}/${name}`);
+}
+/** The valid ones among `paths` (no substitution is tried: `nix-store --check-validity`). */
+async function validPaths(paths, exec = execFile) {
+    const invalid = new Set();
+    for (let i = 0; i < paths.length; i += 1000) {
+        const chunk = paths.slice(i, i + 1000);
+        const result = await exec('nix-store', ['--check-validity', '--print-invalid', ...chunk]);
+        if (result.code !== 0)
+            throw new Error(`nix-store --check-validity failed: ${result.stderr.trim()}`);
+        for (const line of result.stdout.split('\n'))
+            if (line.trim())
+                invalid.add(line.trim());
+    }
+    return paths.filter((path) => !invalid.has(path));
+}
+/** `nix path-info --json` of valid paths, with the `ultimate` flag that PathInfo leaves out. */
+async function scanPathInfo(paths, options = {}) {
+    const exec = options.exec ?? execFile;
+    const out = [];
+    for (let i = 0; i < paths.length; i += 1000) {
+        const chunk = paths.slice(i, i + 1000);
+        const result = await exec('nix', [...NIX_COMMAND_FEATURES, 'path-info', '--json', '--', ...chunk]);
+        if (result.code !== 0)
+            throw new Error(`nix path-info failed: ${result.stderr.trim()}`);
+        const raw = JSON.parse(result.stdout);
+        const entries = Array.isArray(raw)
+            ? raw
+            : Object.entries(raw).map(([path, value]) => ({
+                path,
+                ...value,
+            }));
+        const live = entries.filter((entry) => entry && entry['valid'] !== false);
+        const infos = parsePathInfoJson(live, options.storeDir);
+        infos.forEach((info, index) => out.push({ info, ultimate: live[index]?.['ultimate'] === true }));
+    }
+    return out;
+}
+async function classify(scanned, options) {
+    const made = [];
+    const pulled = [];
+    const skipped = [];
+    for (const { info, ultimate } of scanned) {
+        const ours = info.signatures.some((sig) => options.ourKeyNames.includes(sig.slice(0, sig.indexOf(':'))));
+        if (!ultimate) {
+            if (ours)
+                pulled.push(info);
+            else
+                skipped.push({ path: info.path, reason: 'substituted from another cache' });
+            continue;
+        }
+        if (info.registrationTime !== undefined && info.registrationTime + 1 < options.sinceSeconds) {
+            skipped.push({ path: info.path, reason: 'registered before the push step ran' });
+            continue;
+        }
+        if (options.checkOwner && options.uid !== undefined) {
+            const owner = await lstat(info.path).then((stat) => stat.uid, () => undefined);
+            if (owner !== undefined && owner !== options.uid) {
+                skipped.push({ path: info.path, reason: `owned by uid ${owner}: added by another user` });
+                continue;
+            }
+        }
+        made.push(info);
+    }
+    return { made, pulled, skipped };
+}
+/** The paths of `infos` that no other path of `infos` refers to: the roots of their closures. */
+function topPaths(infos) {
+    const referenced = new Set();
+    for (const info of infos)
+        for (const ref of info.references)
+            if (ref !== info.path)
+                referenced.add(ref);
+    return infos.map((info) => info.path).filter((path) => !referenced.has(path));
+}
+
+;// CONCATENATED MODULE: ./src/actions/push/state.ts
+/** What the push's main step hands to its post step (one JSON value under one state key). */
+/** The state keys, in one place (a const object: `enum` is not erasable syntax). */
+const PushStateKey = {
+    Job: 'job',
+};
+function parseJobState(text) {
+    if (!text)
+        return undefined;
+    try {
+        const value = JSON.parse(text);
+        return typeof value.dir === 'string' && typeof value.mode === 'string' ? value : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/actions/push/job-main.ts
+/**
+ * The main step of the job-wide modes (no `paths`/`installables`): reads the cache's config, makes
+ * the cache a substituter for the rest of the job, records the store, and in watch mode installs
+ * the post-build hook and starts the background uploader. Returns at once; the post step
+ * (job-post.ts) finishes the push.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+async function startJobCache(io, inputs, deps) {
+    const { logger } = io;
+    const exec = deps.exec ?? nix_command_execFile;
+    const storeDir = io.env['NIX_STORE_DIR']?.replace(/\/+$/, '') || NIX_STORE_DIR;
+    if (inputs.pin)
+        logger.warn("Input 'pin' applies to explicit mode only (with `paths`/`installables`); ignored here.");
+    let mode;
+    let pullOnlyReason;
+    const nix = await inspectNix({ exec, env: io.env });
+    if (inputs.requestedMode === 'pull-only') {
+        mode = 'pull-only';
+        pullOnlyReason = '`pull-only: true`';
+    }
+    else if (inputs.auth === 'oidc' && oidcUnavailableReason(io.env)) {
+        mode = 'pull-only';
+        pullOnlyReason = oidcUnavailableReason(io.env);
+    }
+    else if (inputs.requestedMode === 'scan') {
+        mode = 'scan';
+    }
+    else if (nix.noHookReason) {
+        if (inputs.requestedMode === 'watch')
+            throw new errors_ConfigurationError(`Input 'mode' is "watch", but a post-build hook cannot be installed: ${nix.noHookReason}. Use \`mode: auto\` (falls back to scan) or \`mode: scan\`, or add the user to trusted-users.`);
+        mode = 'scan';
+        logger.info(`Scan mode: ${nix.noHookReason}; the post step pushes the store paths that appear during the job.`);
+    }
+    else {
+        mode = 'watch';
+    }
+    if (inputs.token)
+        logger_maskSecret(logger, inputs.token);
+    const client = new Niks3Client({
+        serverUrl: inputs.serverUrl,
+        logger,
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+        ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    });
+    const contact = await logger.group('Cache', () => client.connect(inputs.connectTimeoutMs));
+    const publicKeys = contact.config?.publicKeys ?? [];
+    const substituter = inputs.cacheUrl ??
+        (contact.config?.substituterUrl ? contact.config.substituterUrl.replace(/\/+$/, '') : undefined);
+    const root = await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)(io.env['RUNNER_TEMP'] || (0,external_node_os_namespaceObject.tmpdir)(), 'nix-cache-push-'));
+    await (0,promises_namespaceObject.chmod)(root, 0o700);
+    const dir = jobDir(root);
+    await (0,promises_namespaceObject.mkdir)(dir.queue, { recursive: true });
+    // The store as it is now: the post step pushes (scan) or counts (pulled) what is new.
+    const startedAt = Date.now();
+    await (0,promises_namespaceObject.writeFile)(dir.baseline, JSON.stringify(await storeEntries(storeDir).catch(() => [])));
+    let hook;
+    if (mode === 'watch') {
+        const mv = (await exec('sh', ['-c', 'command -v mv'])).stdout.trim() || '/bin/mv';
+        const previousHook = nix.existingHook && nix.existingHook !== dir.hook ? nix.existingHook : undefined;
+        await (0,promises_namespaceObject.writeFile)(dir.hook, renderHookScript({ queueDir: dir.queue, mv, ...(previousHook ? { previousHook } : {}) }));
+        await (0,promises_namespaceObject.chmod)(dir.hook, 0o755);
+        // The hook runs as this user (single-user) or as root (in the daemon): both may write the queue,
+        // which stays ours (0755, not world-writable, so no other user can queue paths for us to push).
+        await (0,promises_namespaceObject.chmod)(root, 0o755);
+        await (0,promises_namespaceObject.chmod)(dir.queue, 0o755);
+        hook = dir.hook;
+        if (previousHook)
+            logger.info(`The post-build hook already configured (${previousHook}) still runs, after ours.`);
+    }
+    // Substituter and hook for the rest of the job.
+    let configuredBy;
+    if (!substituter) {
+        logger.warn('The server announces no public cache URL, so the job cannot pull from the cache: set `cache-url` to the public read URL.');
+    }
+    if (nix.trusted) {
+        await (0,promises_namespaceObject.writeFile)(dir.nixConf, renderNixConf({ substituter, publicKeys, hook, serverUrl: inputs.serverUrl }));
+        const files = [dir.nixConf, ...defaultUserConfFiles(io.env)].join(':');
+        if (io.exportVariable)
+            io.exportVariable('NIX_USER_CONF_FILES', files);
+        configuredBy = `NIX_USER_CONF_FILES (${dir.nixConf}, then the usual user files): Nix ${nix.daemon ? 'trusts this user, so the daemon honours' : 'is single-user here, so it reads'} these settings`;
+    }
+    else if (substituter) {
+        const problem = await configureDaemonSubstituter(substituter, publicKeys, { exec, env: io.env });
+        configuredBy = problem
+            ? `nothing (${problem}); the daemon does not trust ${nix.user}, so only /etc/nix/nix.conf could add the substituter`
+            : `/etc/nix/nix.conf and a daemon restart: the daemon does not trust ${nix.user}, so it would ignore the job's own settings`;
+        if (problem)
+            logger.warn(`The job cannot pull from the cache: ${problem}.`);
+    }
+    else {
+        configuredBy = 'nothing';
+    }
+    if (substituter)
+        logger.info(`Substituter ${substituter} (${publicKeys.join(' ') || 'no key'}) for the rest of the job, through ${configuredBy}.`);
+    let uploaderPid;
+    if (mode === 'watch') {
+        const config = {
+            dir: root,
+            serverUrl: inputs.serverUrl,
+            auth: inputs.auth,
+            ...(inputs.token ? { token: inputs.token } : {}),
+            audience: inputs.audience,
+            concurrency: inputs.maxConcurrentUploads,
+            compressionLevel: inputs.compressionLevel,
+            include: inputs.include,
+            exclude: inputs.exclude,
+            maxPathSize: inputs.maxPathSize,
+            upstreamFilter: inputs.upstreamFilter,
+            upstreamCaches: inputs.upstreamCaches,
+            upstreamKeys: inputs.upstreamKeys,
+            connectTimeoutMs: inputs.connectTimeoutMs,
+            storeDir,
+            ...(substituter ? { cacheUrl: substituter } : {}),
+        };
+        // The settings (token included) reach the uploader through a pipe: never argv, env, disk or log.
+        const script = deps.uploaderScript ?? (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(process.argv[1] ?? '.'), 'uploader', 'index.js');
+        const log = (0,external_node_fs_namespaceObject.openSync)(dir.uploaderLog, 'a', 0o644);
+        const env = {};
+        for (const [key, value] of Object.entries(io.env))
+            if (!key.startsWith('INPUT_'))
+                env[key] = value;
+        try {
+            const child = (0,external_node_child_process_namespaceObject.spawn)(process.execPath, [script, root], {
+                detached: true,
+                stdio: ['pipe', log, log],
+                env,
+            });
+            child.on('error', () => undefined);
+            if (child.pid === undefined)
+                throw new Error(`could not start ${script}`);
+            uploaderPid = child.pid;
+            child.stdin?.on('error', () => undefined);
+            child.stdin?.end(JSON.stringify(config));
+            child.unref();
+            await waitForReady(dir.ready, child, 15_000);
+        }
+        catch (error) {
+            const tail = (await (0,promises_namespaceObject.readFile)(dir.uploaderLog, 'utf8').catch(() => ''))
+                .split('\n')
+                .slice(-10)
+                .join('\n');
+            throw new Error(`the background uploader could not be started: ${errorMessage(error)}\n${tail}`, {
+                cause: error,
+            });
+        }
+        finally {
+            (0,external_node_fs_namespaceObject.closeSync)(log);
+        }
+        logger.info(`Watch mode: every build of the rest of the job is queued by a post-build hook and pushed by a background uploader (pid ${uploaderPid}, log ${dir.uploaderLog}); the post step waits for the queue.`);
+    }
+    else if (mode === 'scan') {
+        logger.info('Scan mode: the post step pushes the valid store paths that appear during the job.');
+    }
+    else {
+        logger.warn(`Pull-only: nothing will be pushed (${pullOnlyReason ?? ''}); the cache is a substituter for the rest of the job.`);
+    }
+    const state = {
+        mode,
+        dir: root,
+        storeDir,
+        startedAt,
+        ...(uploaderPid !== undefined ? { uploaderPid } : {}),
+        ...(substituter ? { substituter } : {}),
+        publicKeys,
+        localStore: !nix.daemon,
+        ...(pullOnlyReason ? { pullOnlyReason } : {}),
+    };
+    io.saveState(PushStateKey.Job, JSON.stringify(state));
+    io.setOutput('mode', mode);
+    io.setOutput('cache-url', substituter ?? '');
+    io.setOutput('public-key', publicKeys[0] ?? '');
+}
+/** Resolves once the uploader has read its settings (it writes `ready`); rejects if it exits first. */
+async function waitForReady(ready, child, timeoutMs) {
+    const started = Date.now();
+    for (;;) {
+        if (await (0,promises_namespaceObject.access)(ready).then(() => true, () => false))
+            return;
+        if (child.exitCode !== null)
+            throw new Error(`it exited with code ${child.exitCode}`);
+        if (Date.now() - started > timeoutMs)
+            throw new Error(`it did not start within ${timeoutMs / 1000} s`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/actions/push/spec.ts
 
 const PUSH_SPEC = {
     name: 'push',
     title: 'nix-cache push',
-    description: 'Push Nix closures to your niks3 binary cache, signed by the server, authenticated with GitHub OIDC.',
+    description: 'Make your niks3 cache the substituter of the job and push every path the job builds (or the closures you list), signed by the server, authenticated with GitHub OIDC.',
     icon: 'upload-cloud',
     color: 'blue',
     inputs: [
         SERVER_URL,
         {
             name: 'installables',
-            description: 'Installables, one per line (e.g. `.#default`); built with `nix build --no-link`, then pushed.',
+            description: 'Installables, one per line (e.g. `.#default`); built with `nix build --no-link`, then pushed in this step (explicit mode).',
             type: 'lines',
             example: '.#default',
         },
         {
             name: 'paths',
-            description: 'Store paths, one per line, or symlinks to them (e.g. `./result`). At least one of `installables` and `paths` is required.',
+            description: 'Store paths, one per line, or symlinks to them (e.g. `./result`), pushed in this step (explicit mode). With neither `paths` nor `installables`, the step makes the cache a substituter and pushes what the rest of the job builds (watch or scan mode).',
             type: 'lines',
             example: './result',
         },
@@ -37035,6 +37606,27 @@ const PUSH_SPEC = {
         },
         CONNECT_TIMEOUT,
         {
+            name: 'mode',
+            description: 'Without `paths`/`installables`: `auto` picks `watch` (a Nix post-build hook hands each build to a background uploader) when the hook can be installed, else `scan` (the post step pushes the store paths that appeared during the job); `watch` or `scan` forces one.',
+            type: 'enum',
+            values: ['auto', 'watch', 'scan'],
+            default: 'auto',
+        },
+        {
+            name: 'pull-only',
+            description: 'Only make the cache a substituter for the rest of the job; push nothing (no token needed).',
+            type: 'boolean',
+            default: 'false',
+        },
+        {
+            name: 'drain-timeout',
+            description: 'Seconds the post step waits for the background uploader to finish the queue (watch mode) and for its own push, before it stops and reports what was not pushed.',
+            type: 'integer',
+            default: '600',
+            min: 1,
+            max: 21600,
+        },
+        {
             name: 'on-failure',
             description: '`fail` or `warn`: whether a failed push fails the step. A job without an OIDC token (fork pull requests) only warns and pushes nothing, unless `fail` is set explicitly.',
             type: 'enum',
@@ -37053,10 +37645,33 @@ const PUSH_SPEC = {
         { name: 'nar-bytes', description: 'Uncompressed NAR bytes of the uploaded paths.' },
         { name: 'cache-url', description: 'Public read URL of the cache.' },
         { name: 'public-key', description: 'Public key the cache signs with (`name:base64`).' },
+        {
+            name: 'mode',
+            description: '`explicit`, `watch`, `scan` or `pull-only`: how this step ran (see the mode rule).',
+        },
+        {
+            name: 'pushed-during-build',
+            description: 'Watch mode (post step): paths the background uploader pushed while the job was building.',
+        },
+        {
+            name: 'pushed-in-post',
+            description: 'Watch and scan mode (post step): paths pushed by the post step (queue drain, unseen paths, retries).',
+        },
+        {
+            name: 'substituted',
+            description: 'Watch, scan and pull-only mode (post step): paths the job substituted from this cache.',
+        },
+        {
+            name: 'substituted-bytes',
+            description: 'Watch, scan and pull-only mode (post step): NAR bytes of the paths substituted from this cache.',
+        },
     ],
+    post: true,
+    postIf: 'always()',
 };
 
 ;// CONCATENATED MODULE: ./src/actions/push/main.ts
+
 
 
 
@@ -37077,8 +37692,12 @@ function defaultDeps() {
 }
 async function run(io = actionsStepIO(), deps = defaultDeps()) {
     await runStep(PUSH_SPEC, io, async (reader) => {
-        const inputs = readPushInputs(reader, io.logger);
+        const inputs = readPushInputs(reader, io.logger, io.hasPostStep);
         const { logger } = io;
+        if (inputs.requestedMode !== 'explicit') {
+            await startJobCache(io, inputs, deps);
+            return;
+        }
         if (inputs.auth === 'oidc') {
             const reason = oidcUnavailableReason(io.env);
             if (reason) {

@@ -42,6 +42,7 @@ export function actionsStepIO(): StepIO {
     },
     fail: (message) => core.setFailed(message),
     saveState: (name, value) => core.saveState(name, value),
+    exportVariable: (name, value) => core.exportVariable(name, value),
     getState: (name) => core.getState(name),
     idToken: (audience) => core.getIDToken(audience),
   };

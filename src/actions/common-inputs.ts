@@ -98,7 +98,8 @@ export function niks3TokenSource(
   });
 }
 
-async function mintOidcToken(io: StepIO, audience: string): Promise<string> {
+/** A GitHub OIDC token for `audience`, with an error that says what to fix when none can be had. */
+export async function mintOidcToken(io: StepIO, audience: string): Promise<string> {
   try {
     return await io.idToken(audience);
   } catch (error) {

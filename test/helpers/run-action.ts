@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { OidcIssuer } from './oidc-issuer.js';
-import { findLeaks } from './secret-scan.js';
+import { filesUnder, findLeaks } from './secret-scan.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const GUARD = join(ROOT, 'test', 'helpers', 'loopback-guard.mjs');
@@ -39,6 +39,12 @@ export interface RunActionOptions {
   };
   /** Skip the leak check (only for the test that plants a leak on purpose). */
   readonly allowLeaks?: boolean;
+  /**
+   * A job directory shared by the steps of one job (see run-job.ts): RUNNER_TEMP and the workspace
+   * live there and outlive the step; each step still gets its own GITHUB_* files. Every file under
+   * RUNNER_TEMP is scanned for the secrets too.
+   */
+  readonly jobDir?: string;
 }
 
 export interface ActionRun {
@@ -106,8 +112,17 @@ export function declaredDefaults(action: string): Record<string, string> {
   return defaults;
 }
 
+/** The `runs:` of an action.yml: a post step must be declared there to be run. */
+export function declaredRuns(action: string): { main?: string; post?: string; 'post-if'?: string } {
+  const file = join(ROOT, 'actions', action, 'action.yml');
+  if (!existsSync(file)) return {};
+  const metadata = parseYaml(readFileSync(file, 'utf8')) as { runs?: Record<string, string> };
+  return metadata.runs ?? {};
+}
+
 export async function runAction(action: string, options: RunActionOptions = {}): Promise<ActionRun> {
-  const dir = mkdtempSync(join(tmpdir(), `nix-cache-runner-${action}-`));
+  if (options.jobDir) mkdirSync(options.jobDir, { recursive: true });
+  const dir = mkdtempSync(join(options.jobDir ?? tmpdir(), `nix-cache-runner-${action}-`));
   const files = {
     GITHUB_OUTPUT: join(dir, 'output'),
     GITHUB_STATE: join(dir, 'state'),
@@ -116,9 +131,9 @@ export async function runAction(action: string, options: RunActionOptions = {}):
     GITHUB_PATH: join(dir, 'path'),
   };
   for (const file of Object.values(files)) writeFileSync(file, '');
-  const runnerTemp = join(dir, 'runner-temp');
-  mkdirSync(runnerTemp);
-  const workspace = options.cwd ?? join(dir, 'workspace');
+  const runnerTemp = join(options.jobDir ?? dir, 'runner-temp');
+  mkdirSync(runnerTemp, { recursive: true });
+  const workspace = options.cwd ?? join(options.jobDir ?? dir, 'workspace');
   mkdirSync(workspace, { recursive: true });
 
   const env: Record<string, string> = {};
@@ -174,6 +189,9 @@ export async function runAction(action: string, options: RunActionOptions = {}):
     else env[name] = value;
   }
 
+  if (options.entry === 'post' && !declaredRuns(action).post) {
+    throw new Error(`actions/${action}/action.yml declares no post step (runs.post)`);
+  }
   const script = join(ROOT, 'dist', action, ...(options.entry === 'post' ? ['post'] : []), 'index.js');
   const started = Date.now();
   const child = spawn(process.execPath, [script], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -208,7 +226,6 @@ export async function runAction(action: string, options: RunActionOptions = {}):
   const state = parseFileCommands(read(files.GITHUB_STATE));
   const summary = read(files.GITHUB_STEP_SUMMARY);
   const exportedEnv = parseFileCommands(read(files.GITHUB_ENV));
-  rmSync(dir, { recursive: true, force: true });
 
   const secrets = [...(options.secrets ?? []), ...(options.oidc?.minted ?? [])];
   const leaks = findLeaks(secrets, {
@@ -218,7 +235,9 @@ export async function runAction(action: string, options: RunActionOptions = {}):
     state: JSON.stringify(state),
     summary,
     env: JSON.stringify(exportedEnv),
+    ...filesUnder(runnerTemp, 'RUNNER_TEMP'),
   });
+  rmSync(dir, { recursive: true, force: true });
   const run: ActionRun = {
     code,
     signal,

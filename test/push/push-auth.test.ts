@@ -130,7 +130,16 @@ describe('push authentication (bundle)', () => {
 
 describe('push input checks (bundle)', () => {
   const cases: Array<[string, Record<string, string>, RegExp]> = [
-    ['no paths and no installables', {}, /Input 'paths' or 'installables' is required/],
+    [
+      'mode next to paths',
+      { mode: 'watch' },
+      /Input 'mode' is "watch", but 'paths'\/'installables' are given/,
+    ],
+    [
+      'pull-only next to paths',
+      { 'pull-only': 'true' },
+      /Input 'pull-only' is true, but 'paths'\/'installables'/,
+    ],
     ['a path outside the Nix store', { paths: '/tmp' }, /Input 'paths': "\/tmp" is not in the Nix store/],
     ['a path that does not exist', { paths: './no-such-result' }, /Input 'paths': path does not exist/],
     [
@@ -154,7 +163,7 @@ describe('push input checks (bundle)', () => {
     'fails on %s, naming the input',
     async (_name, extra, message) => {
       const inputs: Record<string, string> = { ...pushFakeInputs(fake), paths: '', ...extra };
-      if (!('paths' in extra) && _name !== 'no paths and no installables') inputs['paths'] = path;
+      if (!('paths' in extra)) inputs['paths'] = path;
       const run = await runAction('push', { inputs, secrets: [fake.apiToken] });
       expect(run.code).toBe(1);
       expect(run.errors.join('\n')).toMatch(message);

@@ -287,7 +287,7 @@ describe('the real workflows', () => {
     const spec = ACTION_SPECS.find((s) => s.name === 'push');
     const options = (spec?.inputs ?? [])
       .map((input) => input.name)
-      .filter((n) => !['paths', 'token'].includes(n));
+      .filter((n) => !['paths', 'installables', 'token'].includes(n));
     expect(options.length).toBeGreaterThan(5);
     expect(Object.keys(inputs)).toEqual(expect.arrayContaining(options));
     expect(dig(push, 'on', 'workflow_call', 'secrets', 'niks3-token', 'required')).toBe(false);
@@ -297,6 +297,12 @@ describe('the real workflows', () => {
     expect(dig(steps, at, 'with', 'token')).toBe('${{ secrets.niks3-token }}');
     expect(steps.findIndex((s) => text(s['uses']).startsWith('actions/checkout@'))).toBeLessThan(at);
     expect(steps.findIndex((s) => /nix-bin/.test(text(s['run'])))).toBeLessThan(at);
+    // The one-step form: no list for the push step, which comes before the build it pushes.
+    expect(dig(steps, at, 'with', 'installables')).toBeUndefined();
+    expect(dig(steps, at, 'with', 'paths')).toBeUndefined();
+    const build = steps.findIndex((s) => /nix build/.test(text(s['run'])));
+    expect(build).toBeGreaterThan(at);
+    expect(text(dig(steps, build, 'env', 'INSTALLABLES'))).toBe('${{ inputs.installables }}');
   });
 
   it('pass only declared inputs to our actions, and every required one', () => {

@@ -5,7 +5,16 @@ import { ConfigurationError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { InputReader } from '../../core/settings/input-reader.js';
 
+/**
+ * The mode rule: `installables` or `paths` given -> `explicit` (push them in this step); else
+ * `pull-only: true` -> `pull-only`; else `mode` (`auto` picks `watch` when a post-build hook can be
+ * installed, `scan` when not; decided in the main step, which knows the Nix installation).
+ */
+export type RequestedMode = 'explicit' | 'pull-only' | 'auto' | 'watch' | 'scan';
+
 export interface PushInputs {
+  readonly requestedMode: RequestedMode;
+  readonly drainTimeoutMs: number;
   readonly serverUrl: string;
   readonly installables: readonly string[];
   readonly paths: readonly string[];
@@ -30,16 +39,38 @@ export interface PushInputs {
   readonly onFailureGiven: boolean;
 }
 
-export function readPushInputs(inputs: InputReader, logger: Logger): PushInputs {
+export function readPushInputs(inputs: InputReader, logger: Logger, hasPostStep = true): PushInputs {
   const serverUrl = inputs.requiredUrl('server-url');
   const installables = inputs.lines('installables');
   const paths = inputs.lines('paths');
-  if (installables.length === 0 && paths.length === 0) {
+  const explicit = installables.length > 0 || paths.length > 0;
+  const mode = inputs.optional('mode') ?? 'auto';
+  const pullOnly = inputs.boolean('pull-only');
+  if (!explicit && !hasPostStep) {
     throw new ConfigurationError(
       "Input 'paths' or 'installables' is required: nothing to push. Set `paths:` to store paths or `./result` links, or `installables:` to e.g. `.#default`.",
     );
   }
-  const { auth, token } = readAuth(inputs, logger);
+  if (explicit && mode !== 'auto') {
+    throw new ConfigurationError(
+      `Input 'mode' is "${mode}", but 'paths'/'installables' are given, which push them in this step (explicit mode). Remove \`mode:\`, or remove \`paths:\`/\`installables:\` to push what the job builds.`,
+    );
+  }
+  if (explicit && pullOnly) {
+    throw new ConfigurationError(
+      "Input 'pull-only' is true, but 'paths'/'installables' are given to push. Remove `pull-only: true` to push them, or remove `paths:`/`installables:` to only pull from the cache.",
+    );
+  }
+  const requestedMode: RequestedMode = explicit
+    ? 'explicit'
+    : pullOnly
+      ? 'pull-only'
+      : (mode as 'auto' | 'watch' | 'scan');
+  // Pull-only needs no credentials: a missing token is fine there.
+  const { auth, token } =
+    requestedMode === 'pull-only' && !inputs.optional('token') && inputs.optional('auth') === 'token'
+      ? { auth: 'token' as const, token: undefined }
+      : readAuth(inputs, logger);
   for (const path of paths) {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path.includes('#')) {
       throw new ConfigurationError(
@@ -48,6 +79,8 @@ export function readPushInputs(inputs: InputReader, logger: Logger): PushInputs 
     }
   }
   return {
+    requestedMode,
+    drainTimeoutMs: inputs.integer('drain-timeout') * 1000,
     serverUrl,
     installables,
     paths,

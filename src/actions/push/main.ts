@@ -15,6 +15,7 @@ import { actionsStepIO } from '../actions-io.js';
 import { niks3TokenSource } from '../common-inputs.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readPushInputs, type PushInputs } from './inputs.js';
+import { startJobCache } from './job-main.js';
 import { PUSH_SPEC } from './spec.js';
 
 /** Everything the push needs from outside, injectable (tests, the CLI). */
@@ -28,6 +29,8 @@ export interface PushActionDeps {
   readonly partSize?: number;
   readonly memoryBudget?: number;
   readonly progressIntervalMs?: number;
+  /** The uploader bundle (watch mode; default: `uploader/index.js` beside the running bundle). */
+  readonly uploaderScript?: string;
 }
 
 export function defaultDeps(): PushActionDeps {
@@ -36,8 +39,12 @@ export function defaultDeps(): PushActionDeps {
 
 export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = defaultDeps()): Promise<void> {
   await runStep(PUSH_SPEC, io, async (reader) => {
-    const inputs = readPushInputs(reader, io.logger);
+    const inputs = readPushInputs(reader, io.logger, io.hasPostStep);
     const { logger } = io;
+    if (inputs.requestedMode !== 'explicit') {
+      await startJobCache(io, inputs, deps);
+      return;
+    }
 
     if (inputs.auth === 'oidc') {
       const reason = oidcUnavailableReason(io.env);

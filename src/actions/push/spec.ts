@@ -5,7 +5,7 @@ export const PUSH_SPEC: ActionSpec = {
   name: 'push',
   title: 'nix-cache push',
   description:
-    'Push Nix closures to your niks3 binary cache, signed by the server, authenticated with GitHub OIDC.',
+    'Make your niks3 cache the substituter of the job and push every path the job builds (or the closures you list), signed by the server, authenticated with GitHub OIDC.',
   icon: 'upload-cloud',
   color: 'blue',
   inputs: [
@@ -13,14 +13,14 @@ export const PUSH_SPEC: ActionSpec = {
     {
       name: 'installables',
       description:
-        'Installables, one per line (e.g. `.#default`); built with `nix build --no-link`, then pushed.',
+        'Installables, one per line (e.g. `.#default`); built with `nix build --no-link`, then pushed in this step (explicit mode).',
       type: 'lines',
       example: '.#default',
     },
     {
       name: 'paths',
       description:
-        'Store paths, one per line, or symlinks to them (e.g. `./result`). At least one of `installables` and `paths` is required.',
+        'Store paths, one per line, or symlinks to them (e.g. `./result`), pushed in this step (explicit mode). With neither `paths` nor `installables`, the step makes the cache a substituter and pushes what the rest of the job builds (watch or scan mode).',
       type: 'lines',
       example: './result',
     },
@@ -113,6 +113,30 @@ export const PUSH_SPEC: ActionSpec = {
     },
     CONNECT_TIMEOUT,
     {
+      name: 'mode',
+      description:
+        'Without `paths`/`installables`: `auto` picks `watch` (a Nix post-build hook hands each build to a background uploader) when the hook can be installed, else `scan` (the post step pushes the store paths that appeared during the job); `watch` or `scan` forces one.',
+      type: 'enum',
+      values: ['auto', 'watch', 'scan'],
+      default: 'auto',
+    },
+    {
+      name: 'pull-only',
+      description:
+        'Only make the cache a substituter for the rest of the job; push nothing (no token needed).',
+      type: 'boolean',
+      default: 'false',
+    },
+    {
+      name: 'drain-timeout',
+      description:
+        'Seconds the post step waits for the background uploader to finish the queue (watch mode) and for its own push, before it stops and reports what was not pushed.',
+      type: 'integer',
+      default: '600',
+      min: 1,
+      max: 21600,
+    },
+    {
       name: 'on-failure',
       description:
         '`fail` or `warn`: whether a failed push fails the step. A job without an OIDC token (fork pull requests) only warns and pushes nothing, unless `fail` is set explicitly.',
@@ -132,5 +156,29 @@ export const PUSH_SPEC: ActionSpec = {
     { name: 'nar-bytes', description: 'Uncompressed NAR bytes of the uploaded paths.' },
     { name: 'cache-url', description: 'Public read URL of the cache.' },
     { name: 'public-key', description: 'Public key the cache signs with (`name:base64`).' },
+    {
+      name: 'mode',
+      description: '`explicit`, `watch`, `scan` or `pull-only`: how this step ran (see the mode rule).',
+    },
+    {
+      name: 'pushed-during-build',
+      description: 'Watch mode (post step): paths the background uploader pushed while the job was building.',
+    },
+    {
+      name: 'pushed-in-post',
+      description:
+        'Watch and scan mode (post step): paths pushed by the post step (queue drain, unseen paths, retries).',
+    },
+    {
+      name: 'substituted',
+      description: 'Watch, scan and pull-only mode (post step): paths the job substituted from this cache.',
+    },
+    {
+      name: 'substituted-bytes',
+      description:
+        'Watch, scan and pull-only mode (post step): NAR bytes of the paths substituted from this cache.',
+    },
   ],
+  post: true,
+  postIf: 'always()',
 };

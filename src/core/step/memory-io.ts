@@ -6,6 +6,8 @@ export class MemoryStepIO implements StepIO {
   readonly logger = new MemoryLogger();
   readonly outputs = new Map<string, string>();
   readonly state = new Map<string, string>();
+  /** Variables exported for the rest of the job. */
+  readonly exported = new Map<string, string>();
   readonly summaries: string[] = [];
   failure: string | undefined;
   readonly env: NodeJS.ProcessEnv;
@@ -41,6 +43,9 @@ export class MemoryStepIO implements StepIO {
   }
   saveState(name: string, value: string): void {
     this.state.set(name, value);
+  }
+  exportVariable(name: string, value: string): void {
+    this.exported.set(name, value);
   }
   getState(name: string): string {
     return this.state.get(name) ?? '';

@@ -19,6 +19,8 @@ export interface StepIO {
   /** Marks the step failed (exit code 1) with this message. */
   fail(message: string): void;
   saveState(name: string, value: string): void;
+  /** Sets an environment variable for the rest of the job (Actions: GITHUB_ENV); absent in the CLI. */
+  exportVariable?(name: string, value: string): void;
   getState(name: string): string;
   /** Mints a GitHub OIDC token for the audience. */
   idToken(audience: string): Promise<string>;

@@ -1,0 +1,2 @@
+import { runPost } from './job-post.js';
+await runPost();

@@ -1,0 +1,2 @@
+import { runUploader } from './uploader-main.js';
+await runUploader();
