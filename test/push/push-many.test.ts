@@ -50,8 +50,8 @@ describe('push of 200 paths (bundle, real Nix)', () => {
     expect(second.outputs['pushed']).toBe('0');
     expect(second.outputs['skipped-cached']).toBe('200');
     expect(fake.requests.slice(before).filter((r) => r.target === 's3')).toEqual([]);
-    // The only public read is verify's look at the one root's narinfo.
-    expect(fake.requests.slice(before).filter((r) => r.target === 'public').length).toBeLessThanOrEqual(1);
+    // The only public reads are verify's look at the one root's narinfo and its NAR.
+    expect(fake.requests.slice(before).filter((r) => r.target === 'public').length).toBeLessThanOrEqual(2);
     const calls = apiCalls(before);
     // First contact (health, cache-config), one session for the one root, its complete: no request per path.
     expect(calls.filter((c) => c === 'POST /api/pending_closures')).toHaveLength(1);
@@ -68,7 +68,7 @@ describe('push of 200 paths (bundle, real Nix)', () => {
     expect(asRoots.outputs['skipped-cached']).toBe('200');
     expect(fake.requests.slice(beforeRoots).filter((r) => r.target === 's3')).toEqual([]);
     expect(fake.requests.slice(beforeRoots).filter((r) => r.target === 'public').length).toBeLessThanOrEqual(
-      200,
+      400,
     );
     const rootCalls = apiCalls(beforeRoots);
     // One session per root (the protocol's unit), nothing else per path.
