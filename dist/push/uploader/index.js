@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4116:
+/***/ 6164:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34064,43 +34064,113 @@ class ByteBudget {
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
-;// CONCATENATED MODULE: external "node:timers/promises"
-const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
-;// CONCATENATED MODULE: ./src/core/nix/nar-mismatch.ts
+;// CONCATENATED MODULE: ./src/core/nix/nar-listing.ts
+function compareUtf8(a, b) {
+    return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+function renderEntry(entry) {
+    switch (entry.type) {
+        case 'regular': {
+            let out = `{"type":"regular","size":${entry.size}`;
+            if (entry.executable)
+                out += ',"executable":true';
+            if (entry.narOffset !== undefined)
+                out += `,"narOffset":${entry.narOffset}`;
+            return `${out}}`;
+        }
+        case 'symlink':
+            return `{"type":"symlink","target":${JSON.stringify(entry.target)}}`;
+        case 'directory': {
+            const names = Object.keys(entry.entries).sort(compareUtf8);
+            const parts = names.map((name) => `${JSON.stringify(name)}:${renderEntry(entry.entries[name])}`);
+            return `{"type":"directory","entries":{${parts.join(',')}}}`;
+        }
+    }
+}
 /**
- * A NAR whose bytes differ from what Nix reported in path-info (shared/spec/niks3.md §4.4): the path
- * is not pushed (a NAR that differs by one byte makes a cache Nix rejects), and a retry would not
- * help. Thrown where the difference is found: the NAR writers and the NAR verifier.
+ * The `.ls` JSON text as the Go client writes it: fields in the order type, size, executable,
+ * narOffset / entries / target, directory entries sorted by name bytes (JSON.stringify would put
+ * integer-like names such as "10" first). No trailing newline.
+ */
+function renderNarListing(listing) {
+    return `{"version":1,"root":${renderEntry(listing.root)}}`;
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/nar-fs.ts
+/**
+ * The filesystem steps both NAR writers share: byte-sorted directory entries, lstat, readlink and
+ * whole-file reads, each failing with a message that names the path and what could not be done.
  */
 
-class NarMismatchError extends Error {
-    name = 'NarMismatchError';
-    /** `got`: what was found instead ("sha256-…, 123 bytes", "more than 120 bytes"). */
-    constructor(expected, got) {
-        super(`the NAR serialised for ${expected.path ?? 'the path'} does not match Nix's path-info (expected ${formatNarHash(expected.narHash)}, ${expected.narSize} bytes; got ${got}). ` +
-            'The store path may be corrupt: run `nix-store --verify-path` on it, or `nix store repair`.');
+/** A path for messages, quoted. */
+function describe(path) {
+    return JSON.stringify(path.toString('utf8'));
+}
+/** A filesystem error of the NAR walk, naming the action and the path. */
+function wrapFsError(error, action, path) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new Error(`NAR serialisation: cannot ${action} ${describe(path)}: ${message}`, { cause: error });
+}
+/** The entries of a directory as raw names, sorted byte-wise (the NAR order). */
+function sortedNames(path) {
+    let names;
+    try {
+        names = (0,external_node_fs_namespaceObject.readdirSync)(path, { encoding: 'buffer' });
+    }
+    catch (error) {
+        throw wrapFsError(error, 'list the directory', path);
+    }
+    return names.sort((a, b) => Buffer.compare(a, b));
+}
+/** A symlink's target as raw bytes. */
+function readLink(path) {
+    try {
+        return (0,external_node_fs_namespaceObject.readlinkSync)(path, { encoding: 'buffer' });
+    }
+    catch (error) {
+        throw wrapFsError(error, 'read the symlink', path);
+    }
+}
+/** lstat that names the path when it fails. */
+function lstatPath(path) {
+    try {
+        return (0,external_node_fs_namespaceObject.lstatSync)(path);
+    }
+    catch (error) {
+        throw wrapFsError(error, 'stat', path);
+    }
+}
+/** Reads the whole file (`size` bytes) synchronously into `target` at `offset`. */
+function readFileInto(path, target, offset, size) {
+    let fd;
+    try {
+        fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
+    }
+    catch (error) {
+        throw wrapFsError(error, 'open', path);
+    }
+    try {
+        let got = 0;
+        while (got < size) {
+            const n = (0,external_node_fs_namespaceObject.readSync)(fd, target, offset + got, size - got, got);
+            if (n === 0)
+                throw new Error(`NAR serialisation: ${describe(path)} shrank while being read (expected ${size} bytes, got ${got})`);
+            got += n;
+        }
+    }
+    catch (error) {
+        if (error instanceof Error && error.message.startsWith('NAR serialisation'))
+            throw error;
+        throw wrapFsError(error, 'read', path);
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
     }
 }
 
+;// CONCATENATED MODULE: external "node:timers/promises"
+const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 ;// CONCATENATED MODULE: ./src/core/nix/nar-writer.ts
-/**
- * NAR serialisation of a filesystem path, byte-identical to `nix-store --dump` (niks3 spec §4.4),
- * plus the `.ls` listing (§4.5) produced in the same pass. Memory stays bounded: small files are read
- * whole (at most SMALL_FILE_BYTES), large ones in fresh 1 MiB chunks, and headers are batched into
- * ~128 KiB chunks so trees of many small files do not become a flood of tiny writes.
- *
- * Speed: metadata and small files use the synchronous fs calls (a promise round trip through the
- * libuv pool per lstat/open/read/close made 20k small files ~30x slower than `nix-store --dump`);
- * the walk gives the event loop a turn at least every TIME_SLICE_MS so concurrent uploads keep
- * moving. Large files are read asynchronously.
- *
- * Linux semantics: a file is executable when its owner-execute bit is set (what Nix checks; in the
- * store every execute bit is set or none); names are raw bytes sorted byte-wise; no case-hack
- * (that is macOS only, see §11.7). Sockets, devices and FIFOs are an error.
- */
-
-
-
 
 
 
@@ -34149,44 +34219,6 @@ function padding(length) {
 }
 function joinPath(dir, name) {
     return Buffer.concat([dir, SLASH, name]);
-}
-/** A path for messages, quoted. */
-function describe(path) {
-    return JSON.stringify(path.toString('utf8'));
-}
-/** A filesystem error of the NAR walk, naming the action and the path. */
-function wrapFsError(error, action, path) {
-    const message = error instanceof Error ? error.message : String(error);
-    return new Error(`NAR serialisation: cannot ${action} ${describe(path)}: ${message}`, { cause: error });
-}
-/** The entries of a directory as raw names, sorted byte-wise (the NAR order). */
-function sortedNames(path) {
-    let names;
-    try {
-        names = (0,external_node_fs_namespaceObject.readdirSync)(path, { encoding: 'buffer' });
-    }
-    catch (error) {
-        throw wrapFsError(error, 'list the directory', path);
-    }
-    return names.sort((a, b) => Buffer.compare(a, b));
-}
-/** A symlink's target as raw bytes. */
-function readLink(path) {
-    try {
-        return (0,external_node_fs_namespaceObject.readlinkSync)(path, { encoding: 'buffer' });
-    }
-    catch (error) {
-        throw wrapFsError(error, 'read the symlink', path);
-    }
-}
-/** lstat that names the path when it fails. */
-function lstatPath(path) {
-    try {
-        return (0,external_node_fs_namespaceObject.lstatSync)(path);
-    }
-    catch (error) {
-        throw wrapFsError(error, 'stat', path);
-    }
 }
 /** The serialiser: batches small writes, tracks the NAR position, yields chunks. */
 class NarWriter {
@@ -34404,33 +34436,6 @@ function readSmallFile(path, size) {
     readFileInto(path, data, 0, size);
     return data;
 }
-/** Reads the whole file (`size` bytes) synchronously into `target` at `offset`. */
-function readFileInto(path, target, offset, size) {
-    let fd;
-    try {
-        fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
-    }
-    catch (error) {
-        throw wrapFsError(error, 'open', path);
-    }
-    try {
-        let got = 0;
-        while (got < size) {
-            const n = (0,external_node_fs_namespaceObject.readSync)(fd, target, offset + got, size - got, got);
-            if (n === 0)
-                throw new Error(`NAR serialisation: ${describe(path)} shrank while being read (expected ${size} bytes, got ${got})`);
-            got += n;
-        }
-    }
-    catch (error) {
-        if (error instanceof Error && error.message.startsWith('NAR serialisation'))
-            throw error;
-        throw wrapFsError(error, 'read', path);
-    }
-    finally {
-        (0,external_node_fs_namespaceObject.closeSync)(fd);
-    }
-}
 async function* serialise(root, options, done) {
     const path = Buffer.from(root, 'utf8');
     const writer = new NarWriter(options);
@@ -34516,90 +34521,21 @@ function stripOffsets(entry) {
         for (const child of Object.values(entry.entries))
             stripOffsets(child);
 }
-function compareUtf8(a, b) {
-    return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-function renderEntry(entry) {
-    switch (entry.type) {
-        case 'regular': {
-            let out = `{"type":"regular","size":${entry.size}`;
-            if (entry.executable)
-                out += ',"executable":true';
-            if (entry.narOffset !== undefined)
-                out += `,"narOffset":${entry.narOffset}`;
-            return `${out}}`;
-        }
-        case 'symlink':
-            return `{"type":"symlink","target":${JSON.stringify(entry.target)}}`;
-        case 'directory': {
-            const names = Object.keys(entry.entries).sort(compareUtf8);
-            const parts = names.map((name) => `${JSON.stringify(name)}:${renderEntry(entry.entries[name])}`);
-            return `{"type":"directory","entries":{${parts.join(',')}}}`;
-        }
-    }
-}
+
+;// CONCATENATED MODULE: ./src/core/nix/nar-mismatch.ts
 /**
- * The `.ls` JSON text as the Go client writes it: fields in the order type, size, executable,
- * narOffset / entries / target, directory entries sorted by name bytes (JSON.stringify would put
- * integer-like names such as "10" first). No trailing newline.
+ * A NAR whose bytes differ from what Nix reported in path-info (shared/spec/niks3.md §4.4): the path
+ * is not pushed (a NAR that differs by one byte makes a cache Nix rejects), and a retry would not
+ * help. Thrown where the difference is found: the NAR writers and the NAR verifier.
  */
-function renderNarListing(listing) {
-    return `{"version":1,"root":${renderEntry(listing.root)}}`;
-}
-/**
- * A pass-through that sha256-hashes and counts the NAR flowing through it. With `expected`, it fails
- * the stream at its end when the hash or size differ from what Nix reported (§4.4: a NAR that differs
- * by one byte makes a cache Nix rejects), before downstream sees the end.
- */
-class NarVerifier extends external_node_stream_.Transform {
-    size = 0;
-    hash = (0,external_node_crypto_.createHash)('sha256');
-    digestValue;
-    expected;
-    constructor(expected) {
-        super();
-        this.expected = expected;
+
+class NarMismatchError extends Error {
+    name = 'NarMismatchError';
+    /** `got`: what was found instead ("sha256-…, 123 bytes", "more than 120 bytes"). */
+    constructor(expected, got) {
+        super(`the NAR serialised for ${expected.path ?? 'the path'} does not match Nix's path-info (expected ${formatNarHash(expected.narHash)}, ${expected.narSize} bytes; got ${got}). ` +
+            'The store path may be corrupt: run `nix-store --verify-path` on it, or `nix store repair`.');
     }
-    _transform(chunk, _encoding, callback) {
-        this.hash.update(chunk);
-        this.size += chunk.length;
-        if (this.expected && this.size > this.expected.narSize) {
-            callback(this.mismatch());
-            return;
-        }
-        callback(null, chunk);
-    }
-    _flush(callback) {
-        this.digestValue = this.hash.digest();
-        if (this.expected &&
-            (this.size !== this.expected.narSize || !this.digestValue.equals(this.expected.narHash))) {
-            callback(this.mismatch());
-            return;
-        }
-        callback();
-    }
-    /** The sha256 of everything that passed (available after the end). */
-    digest() {
-        if (!this.digestValue)
-            throw new Error('NarVerifier: the digest is only known after the stream ended');
-        return this.digestValue;
-    }
-    mismatch() {
-        const got = this.digestValue
-            ? `${formatNarHash(this.digestValue)}, ${this.size} bytes`
-            : `more than ${this.expected?.narSize ?? 0} bytes`;
-        return new NarMismatchError(this.expected ?? { narHash: new Uint8Array(32), narSize: 0 }, got);
-    }
-}
-/** sha256 and size of the NAR of `path` (streams it once). */
-async function hashNar(path) {
-    const hash = createHash('sha256');
-    let size = 0;
-    for await (const chunk of narStream(path)) {
-        hash.update(chunk);
-        size += chunk.length;
-    }
-    return { narHash: hash.digest(), narSize: size };
 }
 
 ;// CONCATENATED MODULE: ./src/core/nix/nar-buffer.ts
@@ -34954,6 +34890,7 @@ class PartSink {
 
 
 
+
 const zstdCompressAsync = (0,external_node_util_.promisify)(external_node_zlib_.zstdCompress);
 const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
@@ -35252,6 +35189,60 @@ class PushProgress {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/push/push-sessions.ts
+
+
+
+/** Sessions created, signed or completed at once. */
+const SESSION_CONCURRENCY = 8;
+/**
+ * Opens the plan's upload sessions, a few at a time (a push of many roots is many sessions). Merged
+ * later in plan order, so a later session's URL wins for a key pending in several, as in the Go client.
+ */
+async function openSessions(plan, client, logger, verifyS3 = false) {
+    const created = new Array(plan.sessions.length);
+    const indexes = plan.sessions.map((_, index) => index);
+    const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
+        const session = plan.sessions[index];
+        created[index] = await client.createPendingClosure({
+            closure: session.closureKey,
+            objects: sessionObjects(session, plan),
+            ...(verifyS3 ? { verify_s3: true } : {}),
+        });
+    });
+    const failed = outcomes.find((outcome) => outcome.error !== undefined);
+    if (failed)
+        throw failed.error;
+    return plan.sessions.map((session, index) => {
+        const closure = created[index];
+        logger.info(`session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`);
+        return { plan: session, closure };
+    });
+}
+/** The planned paths that have an object pending in some opened session (our cache lacks them). */
+function pathsLacking(plan, opened) {
+    const pending = new Set();
+    for (const session of opened)
+        for (const key of session.closure.pending.keys())
+            pending.add(key);
+    return [...plan.push.values()].filter((planned) => [planned.narinfoKey, planned.narKey, planned.listingKey].some((key) => pending.has(key)));
+}
+/** The sign request entry of one path (§3.2, §5.6). */
+function signEntry(planned) {
+    const { info } = planned;
+    return {
+        store_path: info.path,
+        url: planned.narKey,
+        compression: 'zstd',
+        nar_hash: formatNarHash(info.narHash),
+        nar_size: info.narSize,
+        references: [...info.references],
+        ...(info.deriver ? { deriver: info.deriver } : {}),
+        ...(info.signatures.length > 0 ? { signatures: [...info.signatures] } : {}),
+        ...(info.ca ? { ca: info.ca } : {}),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/core/push/push-run.ts
 /**
  * Runs a PushPlan against niks3 (shared/spec/niks3.md §5.4–§5.7):
@@ -35282,7 +35273,6 @@ class PushProgress {
 
 const SIGN_CHUNK = 500;
 /** Sessions created or completed at once. */
-const SESSION_CONCURRENCY = 8;
 async function runPush(plan, deps) {
     return new PushRun(plan, deps).run();
 }
@@ -35763,53 +35753,6 @@ class PushRun {
         };
     }
 }
-/**
- * Opens the plan's upload sessions, a few at a time (a push of many roots is many sessions). Merged
- * later in plan order, so a later session's URL wins for a key pending in several, as in the Go client.
- */
-async function openSessions(plan, client, logger, verifyS3 = false) {
-    const created = new Array(plan.sessions.length);
-    const indexes = plan.sessions.map((_, index) => index);
-    const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
-        const session = plan.sessions[index];
-        created[index] = await client.createPendingClosure({
-            closure: session.closureKey,
-            objects: sessionObjects(session, plan),
-            ...(verifyS3 ? { verify_s3: true } : {}),
-        });
-    });
-    const failed = outcomes.find((outcome) => outcome.error !== undefined);
-    if (failed)
-        throw failed.error;
-    return plan.sessions.map((session, index) => {
-        const closure = created[index];
-        logger.info(`session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`);
-        return { plan: session, closure };
-    });
-}
-/** The planned paths that have an object pending in some opened session (our cache lacks them). */
-function pathsLacking(plan, opened) {
-    const pending = new Set();
-    for (const session of opened)
-        for (const key of session.closure.pending.keys())
-            pending.add(key);
-    return [...plan.push.values()].filter((planned) => [planned.narinfoKey, planned.narKey, planned.listingKey].some((key) => pending.has(key)));
-}
-/** The sign request entry of one path (§3.2, §5.6). */
-function signEntry(planned) {
-    const { info } = planned;
-    return {
-        store_path: info.path,
-        url: planned.narKey,
-        compression: 'zstd',
-        nar_hash: formatNarHash(info.narHash),
-        nar_size: info.narSize,
-        references: [...info.references],
-        ...(info.deriver ? { deriver: info.deriver } : {}),
-        ...(info.signatures.length > 0 ? { signatures: [...info.signatures] } : {}),
-        ...(info.ca ? { ca: info.ca } : {}),
-    };
-}
 
 ;// CONCATENATED MODULE: ./src/core/push/upstream-filter.ts
 /**
@@ -35927,6 +35870,7 @@ function formatSeconds(ms) {
 
 
 
+
 async function pushClosure(request, deps) {
     const now = deps.now ?? Date.now;
     const started = now();
@@ -36001,7 +35945,7 @@ async function pushClosure(request, deps) {
     // closure makes no upstream request.
     let opened;
     if (request.upstream.enabled && request.upstream.caches.length > 0) {
-        const first = await logger.group('Upload sessions', () => openSessions(plan, deps.client, logger));
+        const first = await logger.group('Upload sessions', () => openSessions(plan, deps.client, logger, request.verifyS3 === true));
         const lacking = pathsLacking(plan, first);
         const served = await logger.group('Upstream', async () => {
             const verdicts = await askUpstream(lacking.map((planned) => upstreamCandidate(planned.info)), {
@@ -36674,7 +36618,7 @@ async function runUploader(root = process.argv[2] ?? '') {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4116);
+/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6164);
 
 await (0,_uploader_main_js__WEBPACK_IMPORTED_MODULE_0__/* .runUploader */ .S)();
 

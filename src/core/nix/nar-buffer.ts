@@ -10,17 +10,8 @@
  */
 import type { Stats } from 'node:fs';
 import { NarMismatchError, type NarExpectation } from './nar-mismatch.js';
-import {
-  describe,
-  lstatPath,
-  readFileInto,
-  readLink,
-  sortedNames,
-  type NarListing,
-  type NarListingDirectory,
-  type NarListingEntry,
-  type NarListingRegular,
-} from './nar-writer.js';
+import { describe, lstatPath, readFileInto, readLink, sortedNames } from './nar-fs.js';
+import type { NarListing, NarListingDirectory, NarListingEntry, NarListingRegular } from './nar-listing.js';
 
 const enc = (text: string): Buffer => {
   const bytes = Buffer.from(text, 'utf8');

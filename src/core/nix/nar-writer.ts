@@ -13,36 +13,12 @@
  * store every execute bit is set or none); names are raw bytes sorted byte-wise; no case-hack
  * (that is macOS only, see §11.7). Sockets, devices and FIFOs are an error.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { describe, lstatPath, readFileInto, readLink, sortedNames, wrapFsError } from './nar-fs.js';
 import { open } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { formatNarHash } from './nar-hash.js';
-import { NarMismatchError, type NarExpectation } from './nar-mismatch.js';
-
-export interface NarListingRegular {
-  type: 'regular';
-  size: number;
-  executable?: true;
-  /** Offset in the uncompressed NAR where the contents start (just after their 8-byte length). */
-  narOffset?: number;
-}
-export interface NarListingDirectory {
-  type: 'directory';
-  entries: Record<string, NarListingEntry>;
-}
-export interface NarListingSymlink {
-  type: 'symlink';
-  target: string;
-}
-export type NarListingEntry = NarListingRegular | NarListingDirectory | NarListingSymlink;
-
-/** The `.ls` document: `{"version":1,"root":<entry>}`. */
-export interface NarListing {
-  version: 1;
-  root: NarListingEntry;
-}
+import { Readable } from 'node:stream';
+import type { NarListing, NarListingEntry, NarListingRegular } from './nar-listing.js';
 
 /**
  * Files up to this size are read with one synchronous read (from the page cache that is well under
@@ -93,46 +69,6 @@ function padding(length: number): number {
 
 function joinPath(dir: Buffer, name: Buffer): Buffer {
   return Buffer.concat([dir, SLASH, name]);
-}
-
-/** A path for messages, quoted. */
-export function describe(path: Buffer): string {
-  return JSON.stringify(path.toString('utf8'));
-}
-
-/** A filesystem error of the NAR walk, naming the action and the path. */
-export function wrapFsError(error: unknown, action: string, path: Buffer): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  return new Error(`NAR serialisation: cannot ${action} ${describe(path)}: ${message}`, { cause: error });
-}
-
-/** The entries of a directory as raw names, sorted byte-wise (the NAR order). */
-export function sortedNames(path: Buffer): Buffer[] {
-  let names: Buffer[];
-  try {
-    names = readdirSync(path, { encoding: 'buffer' });
-  } catch (error) {
-    throw wrapFsError(error, 'list the directory', path);
-  }
-  return names.sort((a, b) => Buffer.compare(a, b));
-}
-
-/** A symlink's target as raw bytes. */
-export function readLink(path: Buffer): Buffer {
-  try {
-    return readlinkSync(path, { encoding: 'buffer' });
-  } catch (error) {
-    throw wrapFsError(error, 'read the symlink', path);
-  }
-}
-
-/** lstat that names the path when it fails. */
-export function lstatPath(path: Buffer): Stats {
-  try {
-    return lstatSync(path);
-  } catch (error) {
-    throw wrapFsError(error, 'stat', path);
-  }
 }
 
 interface WalkOptions {
@@ -360,32 +296,6 @@ function readSmallFile(path: Buffer, size: number): Buffer {
   return data;
 }
 
-/** Reads the whole file (`size` bytes) synchronously into `target` at `offset`. */
-export function readFileInto(path: Buffer, target: Buffer, offset: number, size: number): void {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (error) {
-    throw wrapFsError(error, 'open', path);
-  }
-  try {
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, target, offset + got, size - got, got);
-      if (n === 0)
-        throw new Error(
-          `NAR serialisation: ${describe(path)} shrank while being read (expected ${size} bytes, got ${got})`,
-        );
-      got += n;
-    }
-  } catch (error) {
-    if (error instanceof Error && error.message.startsWith('NAR serialisation')) throw error;
-    throw wrapFsError(error, 'read', path);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 async function* serialise(
   root: string,
   options: WalkOptions,
@@ -486,100 +396,4 @@ export async function narListing(
 function stripOffsets(entry: NarListingEntry): void {
   if (entry.type === 'regular') delete entry.narOffset;
   else if (entry.type === 'directory') for (const child of Object.values(entry.entries)) stripOffsets(child);
-}
-
-function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-function renderEntry(entry: NarListingEntry): string {
-  switch (entry.type) {
-    case 'regular': {
-      let out = `{"type":"regular","size":${entry.size}`;
-      if (entry.executable) out += ',"executable":true';
-      if (entry.narOffset !== undefined) out += `,"narOffset":${entry.narOffset}`;
-      return `${out}}`;
-    }
-    case 'symlink':
-      return `{"type":"symlink","target":${JSON.stringify(entry.target)}}`;
-    case 'directory': {
-      const names = Object.keys(entry.entries).sort(compareUtf8);
-      const parts = names.map(
-        (name) => `${JSON.stringify(name)}:${renderEntry(entry.entries[name] as NarListingEntry)}`,
-      );
-      return `{"type":"directory","entries":{${parts.join(',')}}}`;
-    }
-  }
-}
-
-/**
- * The `.ls` JSON text as the Go client writes it: fields in the order type, size, executable,
- * narOffset / entries / target, directory entries sorted by name bytes (JSON.stringify would put
- * integer-like names such as "10" first). No trailing newline.
- */
-export function renderNarListing(listing: NarListing): string {
-  return `{"version":1,"root":${renderEntry(listing.root)}}`;
-}
-
-/**
- * A pass-through that sha256-hashes and counts the NAR flowing through it. With `expected`, it fails
- * the stream at its end when the hash or size differ from what Nix reported (§4.4: a NAR that differs
- * by one byte makes a cache Nix rejects), before downstream sees the end.
- */
-export class NarVerifier extends Transform {
-  size = 0;
-  private readonly hash: Hash = createHash('sha256');
-  private digestValue: Buffer | undefined;
-  private readonly expected: NarExpectation | undefined;
-
-  constructor(expected?: NarExpectation) {
-    super();
-    this.expected = expected;
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.size += chunk.length;
-    if (this.expected && this.size > this.expected.narSize) {
-      callback(this.mismatch());
-      return;
-    }
-    callback(null, chunk);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.digestValue = this.hash.digest();
-    if (
-      this.expected &&
-      (this.size !== this.expected.narSize || !this.digestValue.equals(this.expected.narHash))
-    ) {
-      callback(this.mismatch());
-      return;
-    }
-    callback();
-  }
-
-  /** The sha256 of everything that passed (available after the end). */
-  digest(): Buffer {
-    if (!this.digestValue) throw new Error('NarVerifier: the digest is only known after the stream ended');
-    return this.digestValue;
-  }
-
-  private mismatch(): Error {
-    const got = this.digestValue
-      ? `${formatNarHash(this.digestValue)}, ${this.size} bytes`
-      : `more than ${this.expected?.narSize ?? 0} bytes`;
-    return new NarMismatchError(this.expected ?? { narHash: new Uint8Array(32), narSize: 0 }, got);
-  }
-}
-
-/** sha256 and size of the NAR of `path` (streams it once). */
-export async function hashNar(path: string): Promise<{ narHash: Buffer; narSize: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of narStream(path)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { narHash: hash.digest(), narSize: size };
 }

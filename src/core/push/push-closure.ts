@@ -17,14 +17,8 @@ import { localBuildLogFinder, type BuildLogFinder } from './build-log.js';
 import { publicObjectExists, verifyAtPublicUrl, type VerifyResult } from './cache-verify.js';
 import { PathFilter, type PathFilterOptions } from './path-filter.js';
 import { applyFilter, planPush, type PushPlan, type SkippedPath } from './push-plan.js';
-import {
-  openSessions,
-  pathsLacking,
-  runPush,
-  type OpenedSession,
-  type PathOutcome,
-  type PushRunResult,
-} from './push-run.js';
+import { runPush, type PathOutcome, type PushRunResult } from './push-run.js';
+import { openSessions, pathsLacking, type OpenedSession } from './push-sessions.js';
 import { askUpstream, signedUpstream, type UpstreamCandidate } from './upstream-filter.js';
 
 export interface PushRequest {
@@ -180,7 +174,9 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
   // closure makes no upstream request.
   let opened: readonly OpenedSession[] | undefined;
   if (request.upstream.enabled && request.upstream.caches.length > 0) {
-    const first = await logger.group('Upload sessions', () => openSessions(plan, deps.client, logger));
+    const first = await logger.group('Upload sessions', () =>
+      openSessions(plan, deps.client, logger, request.verifyS3 === true),
+    );
     const lacking = pathsLacking(plan, first);
     const served = await logger.group('Upstream', async () => {
       const verdicts = await askUpstream(

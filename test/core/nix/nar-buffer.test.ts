@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { narToBuffer } from '../../../src/core/nix/nar-buffer.js';
 import { NarMismatchError } from '../../../src/core/nix/nar-mismatch.js';
-import { narStreamWithListing, renderNarListing } from '../../../src/core/nix/nar-writer.js';
+import { renderNarListing } from '../../../src/core/nix/nar-listing.js';
+import { narStreamWithListing } from '../../../src/core/nix/nar-writer.js';
 import { parsePathInfoJson } from '../../../src/core/nix/path-info.js';
 import {
   buildFixtureClosure,

@@ -5,15 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import {
-  NarVerifier,
-  hashNar,
-  narListing,
-  narStream,
-  narStreamWithListing,
-  renderNarListing,
-  type NarListingEntry,
-} from '../../../src/core/nix/nar-writer.js';
+import { renderNarListing, type NarListingEntry } from '../../../src/core/nix/nar-listing.js';
+import { narListing, narStream, narStreamWithListing } from '../../../src/core/nix/nar-writer.js';
+import { NarVerifier, hashNar } from '../../helpers/nar-check.js';
 import { formatNarHash } from '../../../src/core/nix/nar-hash.js';
 import { parsePathInfoJson } from '../../../src/core/nix/path-info.js';
 import {
