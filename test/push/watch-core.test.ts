@@ -33,7 +33,14 @@ import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
 import { ROOT } from '../helpers/run-action.js';
 import { processAlive } from '../helpers/run-job.js';
 import { pushFakeInputs } from './push-test-support.js';
-import { inCache, nixBuild, nixSandbox, writeDerivations, type NixSandbox } from './watch-support.js';
+import {
+  inCache,
+  nixBuild,
+  nixSandbox,
+  writeDerivations,
+  type NixSandbox,
+  describeWithHooks,
+} from './watch-support.js';
 
 let fake: FakeNiks3;
 let nix: NixSandbox;
@@ -215,7 +222,7 @@ describe('store scan and uploader loop', () => {
   }, 120_000);
 });
 
-describe('main and post steps through run()', () => {
+describeWithHooks('main and post steps through run()', () => {
   it('watch mode end to end in process: main configures and starts the uploader, post drains and reports', async () => {
     const runnerTemp = mkdtempSync(join(tmp, 'rt-'));
     const env = { ...process.env, ...nix.env, RUNNER_TEMP: runnerTemp };

@@ -32,6 +32,7 @@ import {
   nixSandbox,
   writeDerivations,
   type NixSandbox,
+  describeWithHooks,
 } from './watch-support.js';
 
 let fake: FakeNiks3;
@@ -77,7 +78,7 @@ afterAll(async () => {
   nix?.close();
 });
 
-describe('push, watch mode (no paths): the cache of the whole job', () => {
+describeWithHooks('push, watch mode (no paths): the cache of the whole job', () => {
   it('pushes each build while the job builds, drains in post, and a second job substitutes everything', async () => {
     const flag = join(nix.dir, `flag-${Date.now()}`);
     const drvs = writeDerivations(
@@ -273,7 +274,7 @@ async function freePort(): Promise<number> {
   return typeof address === 'object' && address ? address.port : 0;
 }
 
-describe('push, watch mode with GitHub OIDC', () => {
+describeWithHooks('push, watch mode with GitHub OIDC', () => {
   it('the uploader mints its own OIDC tokens; none is printed or written anywhere', async () => {
     const issuer = await startOidcIssuer();
     const port = await freePort();

@@ -5,7 +5,7 @@
  * helpers to read the fake's request log.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FakeNiks3 } from '../fakes/niks3/index.js';
@@ -130,4 +130,46 @@ export function inCache(fake: FakeNiks3, path: string): boolean {
 /** Removes store paths (and nothing else): a fresh machine for the second job. */
 export function deleteFromStore(paths: readonly string[]): void {
   execFileSync('nix-store', ['--delete', ...paths], { stdio: 'pipe' });
+}
+
+/**
+ * Why Nix cannot run a post-build hook here, or undefined: one tiny real build with a script hook
+ * decides. Nix enters its saved mount namespace (setns) before it runs a hook, and in a chroot that
+ * puts the hook outside the chroot, where the hook file does not exist (ENOENT). A real machine,
+ * container or runner is not a chroot; the fresh-machine check of the project's set-up is one.
+ */
+export function postBuildHookUnavailable(): string | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'hook-probe-'));
+  try {
+    const marker = join(dir, 'ran');
+    writeFileSync(join(dir, 'hook'), `#!/bin/sh\n: > '${marker}'\n`, { mode: 0o755 });
+    writeFileSync(join(dir, 'nix.conf'), `post-build-hook = ${join(dir, 'hook')}\n`);
+    writeFileSync(
+      join(dir, 'probe.nix'),
+      `derivation { name = "hook-probe-${uniqueSalt()}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }`,
+    );
+    let output = '';
+    try {
+      execFileSync('nix-build', [join(dir, 'probe.nix'), '--no-out-link', '--option', 'substituters', ''], {
+        env: { ...process.env, NIX_USER_CONF_FILES: join(dir, 'nix.conf') },
+        stdio: 'pipe',
+      });
+    } catch (error) {
+      output = String((error as { stderr?: unknown }).stderr ?? error);
+    }
+    if (existsSync(marker)) return undefined;
+    const why = /post-build-hook: error: ([^\n]*)/.exec(output)?.[1] ?? 'the hook did not run';
+    return `Nix cannot run a post-build hook here (${why}); in a chroot Nix runs hooks in its mount namespace, outside the chroot`;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `describe` where Nix can run a post-build hook; elsewhere skipped, saying why. */
+export function describeWithHooks(name: string, fn: () => void): void {
+  const reason = postBuildHookUnavailable();
+  if (reason) {
+    process.stderr.write(`skipped "${name}": ${reason}\n`);
+    describe.skip(name, fn);
+  } else describe(name, fn);
 }
