@@ -36833,7 +36833,6 @@ async function writeSummary(io, markdown) {
 }
 
 ;// CONCATENATED MODULE: ./src/actions/push/inputs.ts
-/** The push action's inputs as one readonly typed object, with the cross-field checks. */
 
 
 
@@ -36891,6 +36890,19 @@ function readPushInputs(inputs, logger, hasPostStep = true) {
         connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
         onFailure: (inputs.optional('on-failure') ?? 'fail'),
         onFailureGiven: inputs.optional('on-failure') !== undefined,
+    };
+}
+/** The tuning of every push this job makes, from its inputs. */
+function pushTuning(inputs) {
+    return {
+        concurrency: inputs.maxConcurrentUploads,
+        compressionLevel: inputs.compressionLevel,
+        filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
+        upstream: {
+            enabled: inputs.upstreamFilter,
+            caches: inputs.upstreamCaches,
+            keyNames: inputs.upstreamKeys,
+        },
     };
 }
 
@@ -37265,6 +37277,7 @@ function parseJobState(text) {
 
 
 
+
 async function startJobCache(io, inputs, deps) {
     const { logger } = io;
     const exec = deps.exec ?? nix_command_execFile;
@@ -37360,14 +37373,7 @@ async function startJobCache(io, inputs, deps) {
             auth: inputs.auth,
             ...(inputs.token ? { token: inputs.token } : {}),
             audience: inputs.audience,
-            concurrency: inputs.maxConcurrentUploads,
-            compressionLevel: inputs.compressionLevel,
-            include: inputs.include,
-            exclude: inputs.exclude,
-            maxPathSize: inputs.maxPathSize,
-            upstreamFilter: inputs.upstreamFilter,
-            upstreamCaches: inputs.upstreamCaches,
-            upstreamKeys: inputs.upstreamKeys,
+            tuning: pushTuning(inputs),
             connectTimeoutMs: inputs.connectTimeoutMs,
             storeDir,
             ...(substituter ? { cacheUrl: substituter } : {}),
@@ -37672,14 +37678,7 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
         try {
             summary = await pushClosure({
                 roots,
-                concurrency: inputs.maxConcurrentUploads,
-                compressionLevel: inputs.compressionLevel,
-                filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
-                upstream: {
-                    enabled: inputs.upstreamFilter,
-                    caches: inputs.upstreamCaches,
-                    keyNames: inputs.upstreamKeys,
-                },
+                ...pushTuning(inputs),
                 ...(pins ? { pins } : {}),
                 verify: inputs.verify,
                 verifyS3: inputs.verifyS3,

@@ -36674,7 +36674,6 @@ async function mintOidcToken(io, audience) {
 }
 
 ;// CONCATENATED MODULE: ./src/actions/push/inputs.ts
-/** The push action's inputs as one readonly typed object, with the cross-field checks. */
 
 
 
@@ -36732,6 +36731,19 @@ function readPushInputs(inputs, logger, hasPostStep = true) {
         connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
         onFailure: (inputs.optional('on-failure') ?? 'fail'),
         onFailureGiven: inputs.optional('on-failure') !== undefined,
+    };
+}
+/** The tuning of every push this job makes, from its inputs. */
+function pushTuning(inputs) {
+    return {
+        concurrency: inputs.maxConcurrentUploads,
+        compressionLevel: inputs.compressionLevel,
+        filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
+        upstream: {
+            enabled: inputs.upstreamFilter,
+            caches: inputs.upstreamCaches,
+            keyNames: inputs.upstreamKeys,
+        },
     };
 }
 
@@ -37084,14 +37096,7 @@ async function runPost(io = actionsStepIO(), deps = {}) {
             try {
                 const pushing = pushClosure({
                     roots,
-                    concurrency: inputs.maxConcurrentUploads,
-                    compressionLevel: inputs.compressionLevel,
-                    filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
-                    upstream: {
-                        enabled: inputs.upstreamFilter,
-                        caches: inputs.upstreamCaches,
-                        keyNames: inputs.upstreamKeys,
-                    },
+                    ...pushTuning(inputs),
                     verify: inputs.verify,
                     ...(state.substituter ? { cacheUrl: state.substituter } : {}),
                     connectTimeoutMs: Math.min(inputs.connectTimeoutMs, Math.max(1_000, deadline - Date.now())),

@@ -36584,14 +36584,7 @@ async function runUploader(root = process.argv[2] ?? '') {
             pushBatch: async (roots, final) => {
                 const summary = await pushClosure({
                     roots,
-                    concurrency: config.concurrency,
-                    compressionLevel: config.compressionLevel,
-                    filter: { include: config.include, exclude: config.exclude, maxPathSize: config.maxPathSize },
-                    upstream: {
-                        enabled: config.upstreamFilter,
-                        caches: config.upstreamCaches,
-                        keyNames: config.upstreamKeys,
-                    },
+                    ...config.tuning,
                     verify: false,
                     ...(config.cacheUrl ? { cacheUrl: config.cacheUrl } : {}),
                     // A server that is down is retried by the loop: do not sit in one batch for long.

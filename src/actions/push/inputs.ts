@@ -1,4 +1,5 @@
 /** The push action's inputs as one readonly typed object, with the cross-field checks. */
+import type { PushTuning } from '../../core/push/push-closure.js';
 import { normaliseBaseUrl } from '../../core/settings/values.js';
 import { readAuth } from '../common-inputs.js';
 import { ConfigurationError } from '../../core/errors.js';
@@ -102,5 +103,19 @@ export function readPushInputs(inputs: InputReader, logger: Logger, hasPostStep 
     connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
     onFailure: (inputs.optional('on-failure') ?? 'fail') as 'fail' | 'warn',
     onFailureGiven: inputs.optional('on-failure') !== undefined,
+  };
+}
+
+/** The tuning of every push this job makes, from its inputs. */
+export function pushTuning(inputs: PushInputs): PushTuning {
+  return {
+    concurrency: inputs.maxConcurrentUploads,
+    compressionLevel: inputs.compressionLevel,
+    filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
+    upstream: {
+      enabled: inputs.upstreamFilter,
+      caches: inputs.upstreamCaches,
+      keyNames: inputs.upstreamKeys,
+    },
   };
 }

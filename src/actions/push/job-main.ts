@@ -4,6 +4,7 @@
  * the post-build hook and starts the background uploader. Returns at once; the post step
  * (job-post.ts) finishes the push.
  */
+import { pushTuning } from './inputs.js';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
@@ -139,14 +140,7 @@ export async function startJobCache(io: StepIO, inputs: PushInputs, deps: PushAc
       auth: inputs.auth,
       ...(inputs.token ? { token: inputs.token } : {}),
       audience: inputs.audience,
-      concurrency: inputs.maxConcurrentUploads,
-      compressionLevel: inputs.compressionLevel,
-      include: inputs.include,
-      exclude: inputs.exclude,
-      maxPathSize: inputs.maxPathSize,
-      upstreamFilter: inputs.upstreamFilter,
-      upstreamCaches: inputs.upstreamCaches,
-      upstreamKeys: inputs.upstreamKeys,
+      tuning: pushTuning(inputs),
       connectTimeoutMs: inputs.connectTimeoutMs,
       storeDir,
       ...(substituter ? { cacheUrl: substituter } : {}),

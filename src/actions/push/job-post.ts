@@ -27,7 +27,7 @@ import {
 } from '../../core/push/watch/store-scan.js';
 import { actionsStepIO } from '../actions-io.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
-import { readPushInputs, type PushInputs } from './inputs.js';
+import { readPushInputs, type PushInputs, pushTuning } from './inputs.js';
 import { mintOidcToken } from '../common-inputs.js';
 import { PUSH_SPEC } from './spec.js';
 import { parseJobState, PushStateKey, type JobState } from './state.js';
@@ -182,14 +182,7 @@ export async function runPost(io: StepIO = actionsStepIO(), deps: PostDeps = {})
         const pushing = pushClosure(
           {
             roots,
-            concurrency: inputs.maxConcurrentUploads,
-            compressionLevel: inputs.compressionLevel,
-            filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
-            upstream: {
-              enabled: inputs.upstreamFilter,
-              caches: inputs.upstreamCaches,
-              keyNames: inputs.upstreamKeys,
-            },
+            ...pushTuning(inputs),
             verify: inputs.verify,
             ...(state.substituter ? { cacheUrl: state.substituter } : {}),
             connectTimeoutMs: Math.min(inputs.connectTimeoutMs, Math.max(1_000, deadline - Date.now())),

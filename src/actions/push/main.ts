@@ -14,7 +14,7 @@ import { Report } from '../../core/report/markdown.js';
 import { actionsStepIO } from '../actions-io.js';
 import { niks3TokenSource } from '../common-inputs.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
-import { readPushInputs, type PushInputs } from './inputs.js';
+import { pushTuning, readPushInputs, type PushInputs } from './inputs.js';
 import { startJobCache } from './job-main.js';
 import { PUSH_SPEC } from './spec.js';
 
@@ -82,14 +82,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
       summary = await pushClosure(
         {
           roots,
-          concurrency: inputs.maxConcurrentUploads,
-          compressionLevel: inputs.compressionLevel,
-          filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
-          upstream: {
-            enabled: inputs.upstreamFilter,
-            caches: inputs.upstreamCaches,
-            keyNames: inputs.upstreamKeys,
-          },
+          ...pushTuning(inputs),
           ...(pins ? { pins } : {}),
           verify: inputs.verify,
           verifyS3: inputs.verifyS3,

@@ -12,7 +12,7 @@ import { OidcTokenSource, StaticTokenSource, type TokenSource } from '../../core
 import { maskSecret } from '../../core/logger.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
 import { PresignedUploader } from '../../core/niks3/presigned-upload.js';
-import { pushClosure, type PushSummary } from '../../core/push/push-closure.js';
+import { pushClosure, type PushSummary, type PushTuning } from '../../core/push/push-closure.js';
 import { jobDir } from '../../core/push/watch/job-dir.js';
 import { runUploaderLoop, type BatchOutcome, type BatchResult } from '../../core/push/watch/uploader-loop.js';
 
@@ -22,14 +22,7 @@ export interface UploaderConfig {
   readonly auth: 'oidc' | 'token';
   readonly token?: string;
   readonly audience: string;
-  readonly concurrency: number;
-  readonly compressionLevel: number;
-  readonly include: readonly string[];
-  readonly exclude: readonly string[];
-  readonly maxPathSize: number;
-  readonly upstreamFilter: boolean;
-  readonly upstreamCaches: readonly string[];
-  readonly upstreamKeys: readonly string[];
+  readonly tuning: PushTuning;
   readonly connectTimeoutMs: number;
   readonly storeDir: string;
   readonly cacheUrl?: string;
@@ -114,14 +107,7 @@ export async function runUploader(root = process.argv[2] ?? ''): Promise<void> {
         const summary = await pushClosure(
           {
             roots,
-            concurrency: config.concurrency,
-            compressionLevel: config.compressionLevel,
-            filter: { include: config.include, exclude: config.exclude, maxPathSize: config.maxPathSize },
-            upstream: {
-              enabled: config.upstreamFilter,
-              caches: config.upstreamCaches,
-              keyNames: config.upstreamKeys,
-            },
+            ...config.tuning,
             verify: false,
             ...(config.cacheUrl ? { cacheUrl: config.cacheUrl } : {}),
             // A server that is down is retried by the loop: do not sit in one batch for long.

@@ -21,9 +21,8 @@ import { runPush, type PathOutcome, type PushRunResult } from './push-run.js';
 import { openSessions, pathsLacking, type OpenedSession } from './push-sessions.js';
 import { askUpstream, signedUpstream, type UpstreamCandidate } from './upstream-filter.js';
 
-export interface PushRequest {
-  /** Top-level store paths, resolved. */
-  readonly roots: readonly string[];
+/** How a push runs, from the push inputs: the same for every push of a job (main, uploader, post). */
+export interface PushTuning {
   readonly concurrency: number;
   readonly compressionLevel: number;
   readonly filter: PathFilterOptions;
@@ -32,6 +31,11 @@ export interface PushRequest {
     readonly caches: readonly string[];
     readonly keyNames: readonly string[];
   };
+}
+
+export interface PushRequest extends PushTuning {
+  /** Top-level store paths, resolved. */
+  readonly roots: readonly string[];
   /** Pin names, one per root (same order), or undefined for no pins. */
   readonly pins?: readonly string[];
   readonly verify: boolean;
