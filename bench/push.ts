@@ -253,7 +253,7 @@ async function nixCopy(paths: readonly string[]): Promise<Timing> {
  * The push bundle's start-up: from spawning it to its first request (to a listener that only
  * notes the time), next to a bare `node -e 0` measured the same way.
  */
-async function startupToFirstRequest(): Promise<{ bundleMs: number; nodeMs: number }> {
+async function startupToFirstRequest(path: string): Promise<{ bundleMs: number; nodeMs: number }> {
   const times: number[] = [];
   let started = 0;
   const server = createServer((socket) => {
@@ -276,7 +276,7 @@ async function startupToFirstRequest(): Promise<{ bundleMs: number; nodeMs: numb
         'INPUT_SERVER-URL': url,
         INPUT_AUTH: 'token',
         INPUT_TOKEN: 'bench-token-0123456789',
-        INPUT_PATHS: '/nix/store/00000000000000000000000000000000-missing',
+        INPUT_PATHS: path,
         'INPUT_CONNECT-TIMEOUT': '1',
       };
       times.length = 0;
@@ -355,7 +355,7 @@ async function main(): Promise<void> {
     });
     silent.close();
     log('bundle start-up …');
-    const startup = await startupToFirstRequest();
+    const startup = await startupToFirstRequest(paths[0] as string);
     log('nix copy --to file://…?compression=zstd …');
     const copied = await nixCopy(paths);
 
