@@ -248,7 +248,9 @@ describeWithHooks('main and post steps through run()', () => {
     expect(post.summaries.join('\n')).toMatch(/watch mode/);
     expect(processAlive(state.uploaderPid)).toBe(false);
   }, 120_000);
+});
 
+describe('main and post steps through run(), without a hook', () => {
   it('an explicit-mode main step leaves nothing for the post step; the CLI (no post step) still needs a list', async () => {
     const post = new MemoryStepIO({ inputs: pushFakeInputs(fake), hasPostStep: true });
     await runPost(post);
@@ -258,4 +260,24 @@ describeWithHooks('main and post steps through run()', () => {
     await run(cli);
     expect(cli.failure).toMatch(/Input 'paths' or 'installables' is required/);
   });
+
+  it('scan mode in process: main records the store, post pushes what the job built', async () => {
+    const runnerTemp = mkdtempSync(join(tmp, 'rt-scan-'));
+    const env = { ...process.env, ...nix.env, RUNNER_TEMP: runnerTemp };
+    const inputs = pushFakeInputs(fake, { mode: 'scan' });
+    const main = new MemoryStepIO({ inputs, env, hasPostStep: true });
+    await run(main);
+    expect(main.failure).toBeUndefined();
+    expect(main.outputs.get('mode')).toBe('scan');
+
+    const drvs = writeDerivations(tmp, { scanned: 'echo scanned > $out' }, { env: nix.env });
+    expect((await nixBuild(drvs, env)).code).toBe(0);
+
+    const post = new MemoryStepIO({ inputs, env, hasPostStep: true });
+    post.state.set('job', main.state.get('job') ?? '');
+    await runPost(post, { heartbeatMs: 1, pollMs: 10 });
+    expect(post.failure).toBeUndefined();
+    expect(inCache(fake, drvs.paths.scanned as string)).toBe(true);
+    expect(post.summaries.join('\n')).toMatch(/scan mode/);
+  }, 120_000);
 });
