@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
 import { startOidcIssuer } from '../helpers/oidc-issuer.js';
-import { copyFromCache } from '../helpers/nix-fixtures.js';
+import { copyFromCache, removeStoreRoot } from '../helpers/nix-fixtures.js';
 import { RunnerJob, processAlive } from '../helpers/run-job.js';
 import { findLeaks } from '../helpers/secret-scan.js';
 import { pushFakeInputs, storeHash } from './push-test-support.js';
@@ -71,10 +71,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const j of jobs) j.close();
   await fake?.close();
-  for (const root of storeRoots) {
-    execFileSync('chmod', ['-R', 'u+w', root]);
-    execFileSync('rm', ['-rf', root]);
-  }
+  for (const root of storeRoots) removeStoreRoot(root);
   nix?.close();
 });
 

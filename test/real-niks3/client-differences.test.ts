@@ -13,8 +13,6 @@
  *   arrived in the last second, 30 workers that only retry on their own stay a herd and run out of
  *   attempts; the push slows down on the first 503 and finishes;
  */
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import {
   buildFixtureClosure,
   buildRandomPath,
@@ -22,6 +20,7 @@ import {
   buildTextPath,
   copyFromCache,
   type FixtureClosure,
+  removeStoreRoot,
 } from '../helpers/nix-fixtures.js';
 import { startCuttingProxy } from '../reliability/cutting-proxy.js';
 import { runAction } from '../helpers/run-action.js';
@@ -46,10 +45,7 @@ describeRealNiks3('push client differences, settled against the real niks3 v1.7.
 
   afterAll(async () => {
     await stack?.close();
-    for (const root of storeRoots) {
-      execFileSync('chmod', ['-R', 'u+w', root]);
-      rmSync(root, { recursive: true, force: true });
-    }
+    for (const root of storeRoots) removeStoreRoot(root);
   });
 
   const secrets = (): string[] => [stack.apiToken, ...stack.secretKeys, stack.s3.secretKey];

@@ -4,14 +4,13 @@
  * token, real Nix substitutes every path from the bucket's public URL with signatures required, a
  * pin holds through a gc with `older-than: 0s`, and gc/status report what the server said.
  */
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import {
   buildFixtureClosure,
   buildTextPath,
   copyFromCache,
   nixStoreDump,
   type FixtureClosure,
+  removeStoreRoot,
 } from '../helpers/nix-fixtures.js';
 import { runAction } from '../helpers/run-action.js';
 import { storeHash } from '../push/push-test-support.js';
@@ -35,10 +34,7 @@ describeRealNiks3('push, gc and status against the real niks3 v1.7.0', () => {
 
   afterAll(async () => {
     await stack?.close();
-    for (const root of storeRoots) {
-      execFileSync('chmod', ['-R', 'u+w', root]);
-      rmSync(root, { recursive: true, force: true });
-    }
+    for (const root of storeRoots) removeStoreRoot(root);
   });
 
   const secrets = (): string[] => [stack.apiToken, ...stack.secretKeys, stack.s3.secretKey];
