@@ -19,7 +19,7 @@
  *
  * The push runs as a GitHub runner runs it: the dist bundle (`npm run bundle -- push` first) in a
  * child process, inputs in INPUT_* variables. Flags: --concurrency N (default 30), --no-1g,
- * --profile DIR (writes a V8 CPU profile of the first push's process and of the stand-in to DIR).
+ * --profile DIR (writes V8 CPU profiles of the first push and of the re-push, each with the stand-in's, to DIR).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -126,6 +126,7 @@ async function runPush(
   paths: readonly string[],
   profile?: string,
   extraInputs: Record<string, string> = {},
+  profileName = 'push',
 ): Promise<PushRun> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-push-'));
   try {
@@ -163,7 +164,7 @@ async function runPush(
     const bundle = join(ROOT, 'dist', 'push', 'index.js');
     const node = process.execPath;
     const nodeArgs = profile
-      ? ['--cpu-prof', `--cpu-prof-dir=${profile}`, '--cpu-prof-name=push.cpuprofile']
+      ? ['--cpu-prof', `--cpu-prof-dir=${profile}`, `--cpu-prof-name=${profileName}.cpuprofile`]
       : [];
     let session: Session | undefined;
     if (profile) {
@@ -177,7 +178,7 @@ async function runPush(
     const cpuAfter = process.cpuUsage(cpuBefore);
     if (session) {
       const { profile: standIn } = await session.post('Profiler.stop');
-      writeFileSync(join(profile as string, 'stand-in.cpuprofile'), JSON.stringify(standIn));
+      writeFileSync(join(profile as string, `${profileName}-stand-in.cpuprofile`), JSON.stringify(standIn));
       session.disconnect();
     }
     if (result.code !== 0)
@@ -345,7 +346,7 @@ async function main(): Promise<void> {
     const push = await runPush(fake, paths, profileDir);
     log(`  ${push.headline}`);
     log('re-push …');
-    const repush = await runPush(fake, paths);
+    const repush = await runPush(fake, paths, profileDir, {}, 're-push');
     log('re-push with an upstream cache that never answers …');
     const silent = await silentUpstream();
     const repushSilent = await runPush(fake, paths, undefined, {

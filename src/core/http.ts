@@ -7,6 +7,7 @@ import type { Logger } from './logger.js';
 import { normaliseBaseUrl } from './settings/values.js';
 import { USER_AGENT } from './version.js';
 import type { AdaptiveRateLimiter } from './rate-limiter.js';
+import { nodeFetch } from './node-http.js';
 
 export interface RetryPolicy {
   /** Total attempts, the first included. */
@@ -182,7 +183,7 @@ export class HttpClient {
 
   async request(req: HttpRequest): Promise<HttpResponse> {
     const policy = req.retry ?? this.options.retry ?? DEFAULT_RETRY;
-    const fetchFn = this.options.fetch ?? fetch;
+    const fetchFn = this.options.fetch ?? nodeFetch;
     const operation = req.operation ?? `${req.method} ${req.path.replace(/\?.*$/, '')}`;
     const idempotent = req.idempotent ?? ['GET', 'HEAD', 'PUT', 'DELETE'].includes(req.method);
     const url = this.url(req.path, req.query);

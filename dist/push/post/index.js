@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4445:
+/***/ 2945:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28663,11 +28663,178 @@ function parseLines(text) {
 const VERSION = '0.1.0';
 const USER_AGENT = `nix-cache/${VERSION}`;
 
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./src/core/node-http.ts
+/**
+ * HTTP/1.1 requests over node:http(s) with kept-alive connections, and `nodeFetch`, a `fetch` for
+ * the requests the suite makes (a string or URL, a string or byte body, headers, a signal) built
+ * on them.
+ *
+ * Why not the global fetch everywhere: each fetch request costs about three times the CPU of a
+ * node:http one (measured on Node 24: ~0.9 ms against ~0.3 ms per small JSON request), and a push
+ * makes several requests per path; fetch also copies every request body. Connections idle for
+ * more than 4 s are closed (undici's default), earlier when the server announces a shorter
+ * `Keep-Alive: timeout`, so a request rarely meets a connection the server has just dropped.
+ *
+ * `nodeFetch` answers like fetch: network failures reject with `TypeError('fetch failed')` whose
+ * `cause` is the system error, an aborted signal rejects with its reason, gzip/deflate/br/zstd
+ * bodies are decoded, redirects are followed. What it does not do itself it leaves to the global
+ * fetch: a `Request` object, a streamed body, a `redirect` mode other than follow, or a machine
+ * with proxy variables set.
+ */
+
+
+
+const IDLE_SOCKET_MS = 4_000;
+/** A pair of keep-alive agents (http and https) and the one way requests are sent through them. */
+class KeptConnections {
+    http = new external_node_http_.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
+    https = new external_node_https_namespaceObject.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
+    send(url, req) {
+        const secure = url.protocol === 'https:';
+        const request = secure ? external_node_https_namespaceObject.request : external_node_http_.request;
+        const idle = req.idleTimeoutMs;
+        const limit = req.maxBodyBytes ?? Infinity;
+        return new Promise((resolve, reject) => {
+            const outgoing = request(url, {
+                method: req.method,
+                headers: req.headers,
+                agent: secure ? this.https : this.http,
+                ...(idle !== undefined ? { timeout: idle } : {}),
+                ...(req.signal ? { signal: req.signal } : {}),
+            });
+            if (idle !== undefined)
+                outgoing.on('timeout', () => outgoing.destroy(new Error(`no progress for ${Math.round(idle / 1000)} s`)));
+            outgoing.on('error', reject);
+            outgoing.on('response', (res) => {
+                const chunks = [];
+                let kept = 0;
+                res.on('data', (chunk) => {
+                    if (kept >= limit)
+                        return;
+                    const room = limit - kept;
+                    chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+                    kept += Math.min(chunk.length, room);
+                });
+                res.on('error', reject);
+                res.on('end', () => resolve({
+                    status: res.statusCode ?? 0,
+                    statusText: res.statusMessage ?? '',
+                    headers: res.headers,
+                    body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, kept),
+                }));
+            });
+            outgoing.end(req.body);
+        });
+    }
+    /** Drops the idle connections (they never hold the process open; this frees them at once). */
+    close() {
+        this.http.destroy();
+        this.https.destroy();
+    }
+}
+const shared = new KeptConnections();
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+const REDIRECT = new Set([301, 302, 303, 307, 308]);
+const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'];
+function plainBody(body) {
+    return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
+}
+/** A `fetch` over kept-alive node:http connections (see the module comment for what it covers). */
+const nodeFetch = (input, init = {}) => fetchFollowing(input, init, 0);
+const MAX_REDIRECTS = 20;
+async function fetchFollowing(input, init, redirects) {
+    if ((typeof input !== 'string' && !(input instanceof URL)) ||
+        !plainBody(init.body) ||
+        (init.redirect !== undefined && init.redirect !== 'follow') ||
+        PROXY_VARIABLES.some((name) => process.env[name]))
+        return globalThis.fetch(input, init);
+    const url = new URL(input);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        return globalThis.fetch(input, init);
+    const method = (init.method ?? 'GET').toUpperCase();
+    const headers = {};
+    new Headers(init.headers).forEach((value, name) => (headers[name] = value));
+    const body = init.body ?? undefined;
+    if (body !== undefined && headers['content-length'] === undefined)
+        headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+    const signal = init.signal ?? undefined;
+    if (signal?.aborted)
+        throw signal.reason;
+    let raw;
+    try {
+        raw = await shared.send(url, { method, headers, body, signal });
+    }
+    catch (error) {
+        if (signal?.aborted)
+            throw signal.reason;
+        throw new TypeError('fetch failed', { cause: error });
+    }
+    const location = raw.headers.location;
+    if (REDIRECT.has(raw.status) && location) {
+        if (redirects >= MAX_REDIRECTS)
+            throw new TypeError('fetch failed', { cause: new Error('too many redirects') });
+        // As fetch: 303, and 301/302 after a POST, become a GET without a body.
+        const toGet = raw.status === 303 || ((raw.status === 301 || raw.status === 302) && method === 'POST');
+        const { body: _dropped, ...rest } = init;
+        const next = toGet ? { ...rest, method: method === 'HEAD' ? 'HEAD' : 'GET' } : init;
+        return fetchFollowing(new URL(location, url), next, redirects + 1);
+    }
+    const responseHeaders = new Headers();
+    for (const [name, value] of Object.entries(raw.headers)) {
+        if (Array.isArray(value))
+            for (const item of value)
+                responseHeaders.append(name, item);
+        else if (value !== undefined)
+            responseHeaders.set(name, value);
+    }
+    const content = method === 'HEAD' || NULL_BODY.has(raw.status)
+        ? null
+        : decoded(raw.body, responseHeaders.get('content-encoding'));
+    return new Response(content, { status: raw.status, statusText: raw.statusText, headers: responseHeaders });
+}
+/**
+ * The body as fetch hands it over: content codings undone, the last one applied first (a body that
+ * does not decode is handed over as it came, for the caller to judge).
+ */
+function decoded(body, encoding) {
+    if (!encoding || body.length === 0)
+        return body;
+    let out = body;
+    try {
+        for (const coding of encoding
+            .split(',')
+            .map((c) => c.trim().toLowerCase())
+            .reverse()) {
+            if (coding === 'gzip' || coding === 'x-gzip')
+                out = (0,external_node_zlib_.gunzipSync)(out);
+            else if (coding === 'deflate')
+                out = (0,external_node_zlib_.inflateSync)(out);
+            else if (coding === 'br')
+                out = (0,external_node_zlib_.brotliDecompressSync)(out);
+            else if (coding === 'zstd')
+                out = (0,external_node_zlib_.zstdDecompressSync)(out);
+            else if (coding !== 'identity')
+                return out;
+        }
+    }
+    catch {
+        return body;
+    }
+    return out;
+}
+
 ;// CONCATENATED MODULE: ./src/core/http.ts
 /**
  * fetch with timeouts, retries and back-off. Each remote module builds its own HttpClient with
  * the retry policy written next to it; this module knows no API.
  */
+
 
 
 
@@ -28752,7 +28919,7 @@ class HttpClient {
     }
     async request(req) {
         const policy = req.retry ?? this.options.retry ?? DEFAULT_RETRY;
-        const fetchFn = this.options.fetch ?? fetch;
+        const fetchFn = this.options.fetch ?? nodeFetch;
         const operation = req.operation ?? `${req.method} ${req.path.replace(/\?.*$/, '')}`;
         const idempotent = req.idempotent ?? ['GET', 'HEAD', 'PUT', 'DELETE'].includes(req.method);
         const url = this.url(req.path, req.query);
@@ -29506,10 +29673,6 @@ class Niks3Client {
     }
 }
 
-// EXTERNAL MODULE: external "node:http"
-var external_node_http_ = __nccwpck_require__(7067);
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 ;// CONCATENATED MODULE: ./src/core/niks3/presigned-upload.ts
 /**
  * PUTs to the presigned S3/R2 URLs niks3 hands out (shared/spec/niks3.md §4.8, §5.11): URLs used as
@@ -29529,7 +29692,6 @@ const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(imp
 
 
 
-
 const REMOTE = 'cache storage';
 class PresignedUploader {
     logger;
@@ -29537,8 +29699,7 @@ class PresignedUploader {
     retry;
     timeoutMs;
     rateLimiter;
-    httpAgent = new external_node_http_.Agent({ keepAlive: true });
-    httpsAgent = new external_node_https_namespaceObject.Agent({ keepAlive: true });
+    connections = new KeptConnections();
     constructor(options) {
         this.logger = options.logger;
         this.doSleep = options.sleep ?? sleep;
@@ -29594,7 +29755,7 @@ class PresignedUploader {
                 remote: REMOTE,
                 operation,
                 status: response.status,
-                detail: s3ErrorDetail(response.text),
+                detail: s3ErrorDetail(response.body.toString('utf8')),
                 hint: response.status >= 500
                     ? 'the object storage behind niks3 (R2/S3) failed; a later retry may work'
                     : 'the object storage refused the upload; check the server S3 settings (endpoint, bucket, keys)',
@@ -29617,40 +29778,18 @@ class PresignedUploader {
     }
     /** Drops idle keep-alive connections (so a finished push does not hold the process open). */
     close() {
-        this.httpAgent.destroy();
-        this.httpsAgent.destroy();
+        this.connections.close();
     }
     once(url, body, headers, signal) {
         const target = new URL(url);
-        const secure = target.protocol === 'https:';
-        const request = secure ? external_node_https_namespaceObject.request : external_node_http_.request;
         this.logger.debug(`${REMOTE}: PUT ${target.origin}${target.pathname}?… (${body.length} bytes)`);
-        return new Promise((resolve, reject) => {
-            const req = request(target, {
-                method: 'PUT',
-                headers,
-                agent: secure ? this.httpsAgent : this.httpAgent,
-                timeout: this.timeoutMs,
-                ...(signal ? { signal } : {}),
-            });
-            req.on('timeout', () => req.destroy(new Error(`no progress for ${Math.round(this.timeoutMs / 1000)} s`)));
-            req.on('error', reject);
-            req.on('response', (res) => {
-                const chunks = [];
-                let size = 0;
-                res.on('data', (chunk) => {
-                    if (size < 65_536)
-                        chunks.push(chunk);
-                    size += chunk.length;
-                });
-                res.on('error', reject);
-                res.on('end', () => resolve({
-                    status: res.statusCode ?? 0,
-                    headers: res.headers,
-                    text: Buffer.concat(chunks).toString('utf8'),
-                }));
-            });
-            req.end(body);
+        return this.connections.send(target, {
+            method: 'PUT',
+            headers,
+            body,
+            signal,
+            idleTimeoutMs: this.timeoutMs,
+            maxBodyBytes: 65_536,
         });
     }
 }
@@ -30318,8 +30457,6 @@ class BuildLogReader {
     }
 }
 
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
 ;// CONCATENATED MODULE: ./src/core/nix/narinfo.ts
 /**
  * The narinfo text (niks3 spec §4.2): written by the client, signed by the server. Field order and
@@ -30672,13 +30809,14 @@ class WorkerPool {
 
 
 
+
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 async function verifyAtPublicUrl(roots, options) {
     const verified = [];
     const problems = [];
     const missingNars = [];
     const base = normaliseBaseUrl(options.cacheUrl);
-    const fetchFn = options.fetch ?? fetch;
+    const fetchFn = options.fetch ?? nodeFetch;
     const doSleep = options.sleep ?? sleep;
     const attempts = options.attempts ?? 3;
     const check = async (root) => {
@@ -30766,7 +30904,7 @@ function checkNarinfo(root, body, options) {
  * complete lost its answer was stored after all. Network errors and other statuses count as absent.
  */
 async function publicObjectExists(cacheUrl, key, options = {}) {
-    const fetchFn = options.fetch ?? fetch;
+    const fetchFn = options.fetch ?? nodeFetch;
     const url = `${cacheUrl.replace(/\/+$/, '')}/${key.split('/').map(encodeURIComponent).join('/')}`;
     try {
         const response = await fetchFn(url, {
@@ -32772,6 +32910,7 @@ class PushRun {
 
 
 
+
 const UPSTREAM_PROBE_TIMEOUT_MS = 1_000;
 /** Paths signed by one of the upstream key names: no request needed. */
 function signedUpstream(candidates, keyNames) {
@@ -32791,7 +32930,7 @@ async function askUpstream(candidates, options) {
     const caches = options.caches.map(normaliseBaseUrl);
     if (candidates.length === 0 || caches.length === 0)
         return verdicts;
-    const fetchFn = options.fetch ?? fetch;
+    const fetchFn = options.fetch ?? nodeFetch;
     const probeTimeoutMs = options.probeTimeoutMs ?? UPSTREAM_PROBE_TIMEOUT_MS;
     const timeoutMs = options.timeoutMs ?? 5_000;
     const down = new Set();
@@ -33686,11 +33825,11 @@ var HttpCodes;
     HttpCodes[HttpCodes["ServiceUnavailable"] = 503] = "ServiceUnavailable";
     HttpCodes[HttpCodes["GatewayTimeout"] = 504] = "GatewayTimeout";
 })(HttpCodes || (HttpCodes = {}));
-var Headers;
+var lib_Headers;
 (function (Headers) {
     Headers["Accept"] = "accept";
     Headers["ContentType"] = "content-type";
-})(Headers || (Headers = {}));
+})(lib_Headers || (lib_Headers = {}));
 var MediaTypes;
 (function (MediaTypes) {
     MediaTypes["ApplicationJson"] = "application/json";
@@ -33845,7 +33984,7 @@ class lib_HttpClient {
      */
     getJson(requestUrl_1) {
         return __awaiter(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[lib_Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, lib_Headers.Accept, MediaTypes.ApplicationJson);
             const res = yield this.get(requestUrl, additionalHeaders);
             return this._processResponse(res, this.requestOptions);
         });
@@ -33853,8 +33992,8 @@ class lib_HttpClient {
     postJson(requestUrl_1, obj_1) {
         return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
             const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
+            additionalHeaders[lib_Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, lib_Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[lib_Headers.ContentType] =
                 this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
             const res = yield this.post(requestUrl, data, additionalHeaders);
             return this._processResponse(res, this.requestOptions);
@@ -33863,8 +34002,8 @@ class lib_HttpClient {
     putJson(requestUrl_1, obj_1) {
         return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
             const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
+            additionalHeaders[lib_Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, lib_Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[lib_Headers.ContentType] =
                 this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
             const res = yield this.put(requestUrl, data, additionalHeaders);
             return this._processResponse(res, this.requestOptions);
@@ -33873,8 +34012,8 @@ class lib_HttpClient {
     patchJson(requestUrl_1, obj_1) {
         return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
             const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
+            additionalHeaders[lib_Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, lib_Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[lib_Headers.ContentType] =
                 this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
             const res = yield this.patch(requestUrl, data, additionalHeaders);
             return this._processResponse(res, this.requestOptions);
@@ -34141,7 +34280,7 @@ class lib_HttpClient {
     _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default) {
         let clientHeader;
         if (this.requestOptions && this.requestOptions.headers) {
-            const headerValue = lowercaseKeys(this.requestOptions.headers)[Headers.ContentType];
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[lib_Headers.ContentType];
             if (headerValue) {
                 if (typeof headerValue === 'number') {
                     clientHeader = String(headerValue);
@@ -34154,7 +34293,7 @@ class lib_HttpClient {
                 }
             }
         }
-        const additionalValue = additionalHeaders[Headers.ContentType];
+        const additionalValue = additionalHeaders[lib_Headers.ContentType];
         // Return the first non-undefined value, converting numbers or arrays to strings if necessary
         if (additionalValue !== undefined) {
             if (typeof additionalValue === 'number') {
@@ -37219,7 +37358,7 @@ async function runPost(io = actionsStepIO(), deps = {}) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _job_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4445);
+/* harmony import */ var _job_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2945);
 
 await (0,_job_post_js__WEBPACK_IMPORTED_MODULE_0__/* .runPost */ .a)();
 

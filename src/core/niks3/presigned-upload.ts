@@ -10,8 +10,6 @@
  * jitter and Retry-After. 403 (expired or refused signature) and 404 (upload aborted or completed)
  * are answers the caller handles, not errors.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { RemoteError } from '../errors.js';
 import {
   networkDetail,
@@ -22,6 +20,7 @@ import {
   type Sleep,
 } from '../http.js';
 import type { Logger } from '../logger.js';
+import { KeptConnections, type RawResponse } from '../node-http.js';
 import { USER_AGENT } from '../version.js';
 import { NIKS3_RETRY } from './niks3-client.js';
 import { AdaptiveRateLimiter } from '../rate-limiter.js';
@@ -51,12 +50,6 @@ export interface PresignedUploaderOptions {
   readonly timeoutMs?: number;
 }
 
-interface RawResponse {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly text: string;
-}
-
 const REMOTE = 'cache storage';
 
 export class PresignedUploader {
@@ -65,8 +58,7 @@ export class PresignedUploader {
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
   private readonly rateLimiter: AdaptiveRateLimiter;
-  private readonly httpAgent = new HttpAgent({ keepAlive: true });
-  private readonly httpsAgent = new HttpsAgent({ keepAlive: true });
+  private readonly connections = new KeptConnections();
 
   constructor(options: PresignedUploaderOptions) {
     this.logger = options.logger;
@@ -125,7 +117,7 @@ export class PresignedUploader {
           remote: REMOTE,
           operation,
           status: response.status,
-          detail: s3ErrorDetail(response.text),
+          detail: s3ErrorDetail(response.body.toString('utf8')),
           hint:
             response.status >= 500
               ? 'the object storage behind niks3 (R2/S3) failed; a later retry may work'
@@ -152,8 +144,7 @@ export class PresignedUploader {
 
   /** Drops idle keep-alive connections (so a finished push does not hold the process open). */
   close(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.connections.close();
   }
 
   private once(
@@ -163,38 +154,14 @@ export class PresignedUploader {
     signal: AbortSignal | undefined,
   ): Promise<RawResponse> {
     const target = new URL(url);
-    const secure = target.protocol === 'https:';
-    const request = secure ? httpsRequest : httpRequest;
     this.logger.debug(`${REMOTE}: PUT ${target.origin}${target.pathname}?… (${body.length} bytes)`);
-    return new Promise<RawResponse>((resolve, reject) => {
-      const req = request(target, {
-        method: 'PUT',
-        headers,
-        agent: secure ? this.httpsAgent : this.httpAgent,
-        timeout: this.timeoutMs,
-        ...(signal ? { signal } : {}),
-      });
-      req.on('timeout', () =>
-        req.destroy(new Error(`no progress for ${Math.round(this.timeoutMs / 1000)} s`)),
-      );
-      req.on('error', reject);
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          if (size < 65_536) chunks.push(chunk);
-          size += chunk.length;
-        });
-        res.on('error', reject);
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
-      });
-      req.end(body);
+    return this.connections.send(target, {
+      method: 'PUT',
+      headers,
+      body,
+      signal,
+      idleTimeoutMs: this.timeoutMs,
+      maxBodyBytes: 65_536,
     });
   }
 }

@@ -13,6 +13,7 @@ import { narInfoKey } from '../nix/object-keys.js';
 import { toFullStorePath } from '../nix/store-path.js';
 import { USER_AGENT } from '../version.js';
 import { WorkerPool } from './worker-pool.js';
+import { nodeFetch } from '../node-http.js';
 
 export interface VerifyOptions {
   readonly cacheUrl: string;
@@ -44,7 +45,7 @@ export async function verifyAtPublicUrl(
   const problems: string[] = [];
   const missingNars: string[] = [];
   const base = normaliseBaseUrl(options.cacheUrl);
-  const fetchFn = options.fetch ?? fetch;
+  const fetchFn = options.fetch ?? nodeFetch;
   const doSleep = options.sleep ?? realSleep;
   const attempts = options.attempts ?? 3;
 
@@ -140,7 +141,7 @@ export async function publicObjectExists(
   key: string,
   options: { fetch?: typeof fetch; timeoutMs?: number } = {},
 ): Promise<boolean> {
-  const fetchFn = options.fetch ?? fetch;
+  const fetchFn = options.fetch ?? nodeFetch;
   const url = `${cacheUrl.replace(/\/+$/, '')}/${key.split('/').map(encodeURIComponent).join('/')}`;
   try {
     const response = await fetchFn(url, {

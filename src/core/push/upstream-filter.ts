@@ -16,6 +16,7 @@ import { networkDetail } from '../http.js';
 import type { Logger } from '../logger.js';
 import { USER_AGENT } from '../version.js';
 import { WorkerPool } from './worker-pool.js';
+import { nodeFetch } from '../node-http.js';
 
 export interface UpstreamFilterOptions {
   readonly caches: readonly string[];
@@ -67,7 +68,7 @@ export async function askUpstream(
   const caches = options.caches.map(normaliseBaseUrl);
   if (candidates.length === 0 || caches.length === 0) return verdicts;
 
-  const fetchFn = options.fetch ?? fetch;
+  const fetchFn = options.fetch ?? nodeFetch;
   const probeTimeoutMs = options.probeTimeoutMs ?? UPSTREAM_PROBE_TIMEOUT_MS;
   const timeoutMs = options.timeoutMs ?? 5_000;
   const down = new Set<string>();
