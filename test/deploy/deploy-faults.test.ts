@@ -18,7 +18,12 @@ describe('deploy under faults', () => {
 
   it('a create that times out but succeeded leaves exactly one machine', async () => {
     // The machine is created, then the connection hangs and is dropped without an answer.
-    fx.fly.inject('POST /v1/apps/:app/machines', { kind: 'after-commit', then: { kind: 'hang', ms: 300 } });
+    fx.fly.faults.add({
+      route: 'POST /v1/apps/:app/machines',
+      times: 1,
+      afterHandling: true,
+      action: { kind: 'hang', ms: 300 },
+    });
     const run = await fx.run();
     expect(run.code).toBe(0);
     expect(creates()).toBe(1);
@@ -39,9 +44,11 @@ describe('deploy under faults', () => {
   it('a 408 after commit, with a lagging machine list, still leaves exactly one machine', async () => {
     await fx.close();
     fx = await deployFixture({ listLag: 1 });
-    fx.fly.inject('POST /v1/apps/:app/machines', {
-      kind: 'after-commit',
-      then: { kind: 'status', status: 408 },
+    fx.fly.faults.add({
+      route: 'POST /v1/apps/:app/machines',
+      times: 1,
+      afterHandling: true,
+      action: { status: 408 },
     });
     const run = await fx.run();
     expect(run.code).toBe(0);
@@ -50,7 +57,7 @@ describe('deploy under faults', () => {
   });
 
   it('a 503 before the create did anything is retried after looking for the machine', async () => {
-    fx.fly.inject('POST /v1/apps/:app/machines', { kind: 'status', status: 503 });
+    fx.fly.faults.add({ route: 'POST /v1/apps/:app/machines', times: 1, action: { status: 503 } });
     const run = await fx.run();
     expect(run.code).toBe(0);
     expect(creates()).toBe(2);
@@ -58,15 +65,27 @@ describe('deploy under faults', () => {
   });
 
   it('429 (with Retry-After) and 5xx answers on every kind of call still converge', async () => {
-    fx.fly.inject('GET /v1/apps/:app', { kind: 'status', status: 429, retryAfter: '1' });
-    fx.fly.inject('POST /v1/apps', { kind: 'status', status: 502 });
-    fx.fly.inject('POST /v1/apps/:app/secrets', { kind: 'status', status: 500 });
-    fx.fly.inject('POST /v1/apps/:app/secrets', { kind: 'status', status: 429 });
-    fx.fly.inject('POST /v1/apps/:app/ip_assignments', { kind: 'status', status: 429 });
-    fx.fly.inject('POST /v1/apps/:app/machines', { kind: 'status', status: 429, retryAfter: '1' });
-    fx.fly.inject('GET /v1/apps/:app/machines/:id/wait', { kind: 'status', status: 503 });
-    fx.fly.inject('GET /v1/apps/:app/machines/:id', { kind: 'reset' });
-    fx.fly.inject('DELETE /v1/apps/:app/machines/:id/lease', { kind: 'status', status: 500 });
+    fx.fly.faults.add({
+      route: 'GET /v1/apps/:app',
+      times: 1,
+      action: { status: 429, headers: { 'retry-after': '1' } },
+    });
+    fx.fly.faults.add({ route: 'POST /v1/apps', times: 1, action: { status: 502 } });
+    fx.fly.faults.add({ route: 'POST /v1/apps/:app/secrets', times: 1, action: { status: 500 } });
+    fx.fly.faults.add({ route: 'POST /v1/apps/:app/secrets', times: 1, action: { status: 429 } });
+    fx.fly.faults.add({ route: 'POST /v1/apps/:app/ip_assignments', times: 1, action: { status: 429 } });
+    fx.fly.faults.add({
+      route: 'POST /v1/apps/:app/machines',
+      times: 1,
+      action: { status: 429, headers: { 'retry-after': '1' } },
+    });
+    fx.fly.faults.add({ route: 'GET /v1/apps/:app/machines/:id/wait', times: 1, action: { status: 503 } });
+    fx.fly.faults.add({ route: 'GET /v1/apps/:app/machines/:id', times: 1, action: { kind: 'reset' } });
+    fx.fly.faults.add({
+      route: 'DELETE /v1/apps/:app/machines/:id/lease',
+      times: 1,
+      action: { status: 500 },
+    });
     const run = await fx.run();
     expect(run.code).toBe(0);
     expect(fx.fly.world.apps.size).toBe(1);
@@ -79,8 +98,8 @@ describe('deploy under faults', () => {
     );
 
     // Faults during an update under a lease: the update is retried and the lease still released.
-    fx.fly.inject('POST /v1/apps/:app/machines/:id', { kind: 'status', status: 503 });
-    fx.fly.inject('POST /v1/apps/:app/machines/:id/lease', { kind: 'status', status: 429 });
+    fx.fly.faults.add({ route: 'POST /v1/apps/:app/machines/:id', times: 1, action: { status: 503 } });
+    fx.fly.faults.add({ route: 'POST /v1/apps/:app/machines/:id/lease', times: 1, action: { status: 429 } });
     const update = await fx.run({ 'niks3-image': 'ghcr.io/mic92/niks3:v1.7.1' });
     expect(update.code).toBe(0);
     const machine = app?.liveMachines()[0];
@@ -90,7 +109,12 @@ describe('deploy under faults', () => {
   });
 
   it('an IPv6 allocation whose answer is lost is not repeated', async () => {
-    fx.fly.inject('POST /v1/apps/:app/ip_assignments', { kind: 'after-commit', then: { kind: 'reset' } });
+    fx.fly.faults.add({
+      route: 'POST /v1/apps/:app/ip_assignments',
+      times: 1,
+      afterHandling: true,
+      action: { kind: 'reset' },
+    });
     const run = await fx.run();
     expect(run.code).toBe(0);
     expect(

@@ -47,7 +47,7 @@ describe.each([
 
   it('an ambiguous first create, then name_taken on the retry, still deploys the app', async () => {
     // The app is created, the answer is lost (503), the client sends the create again.
-    fx.fly.inject('POST /v1/apps', { kind: 'after-commit', then: { kind: 'status', status: 503 } });
+    fx.fly.faults.add({ route: 'POST /v1/apps', times: 1, afterHandling: true, action: { status: 503 } });
     const run = await fx.run();
     expect(run.errors).toEqual([]);
     expect(run.code).toBe(0);
@@ -235,10 +235,10 @@ describe('lease refresh', () => {
     const { client, keeper } = keeperFor(logger);
     const got = await client.acquireLease('lease-app', machineId(), 3, 't');
     if (got.kind !== 'acquired') throw new Error('no lease');
-    fly.inject('POST /v1/apps/:app/machines/:id/lease', { kind: 'status', status: 500 }, 10);
+    fly.faults.add({ route: 'POST /v1/apps/:app/machines/:id/lease', times: 10, action: { status: 500 } });
     keeper.adopt('lease-app', machineId(), got.lease, 3);
     await new Promise((resolve) => setTimeout(resolve, 1_300));
-    fly.clearFaults();
+    fly.faults.clear();
     await keeper.releaseAll();
     expect(logger.lines.join('\n')).toMatch(/warning: could not refresh the lease of machine \w+ \(.*500/);
   });

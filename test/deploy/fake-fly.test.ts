@@ -278,16 +278,20 @@ describe('fake Fly', () => {
   });
 
   it('injects faults per route, including answers lost after the work was done', async () => {
-    fly.inject('POST /v1/apps', { kind: 'after-commit', then: { kind: 'status', status: 408 } });
+    fly.faults.add({ route: 'POST /v1/apps', times: 1, afterHandling: true, action: { status: 408 } });
     expect((await call('POST', '/v1/apps', { name: 'ghost', org_slug: LOCAL_ORG_SLUG })).status).toBe(408);
     expect(fly.app('ghost')).toBeDefined();
-    fly.inject('GET /v1/apps/:app', { kind: 'status', status: 429, retryAfter: '2' }, 2);
+    fly.faults.add({
+      route: 'GET /v1/apps/:app',
+      times: 2,
+      action: { status: 429, headers: { 'retry-after': '2' } },
+    });
     const limited = await call('GET', '/v1/apps/ghost');
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('2');
     expect((await call('GET', '/v1/apps/ghost')).status).toBe(429);
     expect((await call('GET', '/v1/apps/ghost')).status).toBe(200);
-    fly.inject('*', { kind: 'reset' });
+    fly.faults.add({ times: 1, action: { kind: 'reset' } });
     await expect(call('GET', '/v1/apps/ghost')).rejects.toThrow();
     expect(fly.requests.map((r) => r.fault).filter(Boolean)).toEqual([
       'after-commit',
@@ -295,6 +299,20 @@ describe('fake Fly', () => {
       'status',
       'reset',
     ]);
+  });
+
+  it('speaks the shared fault language: delays, raw bodies, paths, and no delay after handling', async () => {
+    await call('POST', '/v1/apps', { name: 'slow', org_slug: LOCAL_ORG_SLUG });
+    fly.faults.add({ path: /^\/v1\/apps\/slow$/, times: 1, action: { kind: 'delay', ms: 150 } });
+    const started = performance.now();
+    expect((await call('GET', '/v1/apps/slow')).status).toBe(200);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+    fly.faults.add({ route: 'GET /v1/apps/:app', times: 1, action: { status: 503, body: '{"error":"x"}' } });
+    expect(await call('GET', '/v1/apps/slow')).toMatchObject({ status: 503, json: { error: 'x' } });
+    expect(fly.requests.slice(-2).map((r) => r.fault)).toEqual(['delay', 'status']);
+    expect(() => fly.faults.add({ afterHandling: true, action: { kind: 'delay', ms: 1 } })).toThrow(
+      /no "delay" after handling/,
+    );
   });
 
   it('the client waits for a contended lease, then fails clearly', async () => {
@@ -324,7 +342,12 @@ describe('fake Fly', () => {
   });
 
   it('a machine create that really times out (no answer at all) is found by its launch id', async () => {
-    fly.inject('POST /v1/apps/:app/machines', { kind: 'after-commit', then: { kind: 'hang' } });
+    fly.faults.add({
+      route: 'POST /v1/apps/:app/machines',
+      times: 1,
+      afterHandling: true,
+      action: { kind: 'hang' },
+    });
     const { secretKeyText } = generateSecretKey('k-1');
     const io = new MemoryStepIO({
       inputs: {

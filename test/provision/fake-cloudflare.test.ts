@@ -253,7 +253,11 @@ describe('fake Cloudflare API', () => {
   });
 
   it('injects faults: status with retry-after, HTML bodies, the global rate limit, after-handling answers', async () => {
-    cf.faults.status(429, { path: '/tokens/verify', retryAfterSeconds: 7 });
+    cf.faults.add({
+      path: '/tokens/verify',
+      times: 1,
+      action: { status: 429, headers: { 'retry-after': '7' } },
+    });
     const limited = await raw(`/accounts/${account.id}/tokens/verify`, { headers: auth() });
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('7');
@@ -267,7 +271,13 @@ describe('fake Cloudflare API', () => {
     expect(cf.faults.rateLimited).toBe(2);
     cf.faults.clear();
 
-    cf.faults.add({ path: '/r2/buckets', method: 'POST', status: 500, afterHandling: true });
+    cf.faults.add({
+      path: '/r2/buckets',
+      method: 'POST',
+      times: 1,
+      afterHandling: true,
+      action: { status: 500 },
+    });
     await expect(
       client.r2.buckets.create({ account_id: account.id, name: 'lost-answer' }, { maxRetries: 0 }),
     ).rejects.toMatchObject({ status: 500 });

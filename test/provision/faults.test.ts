@@ -37,27 +37,25 @@ function expectConverged(): void {
 describe('apply under faults', () => {
   it('converges through 429 + retry-after, 5xx, an HTML 502 and a connection reset', async () => {
     const A = f.account.id;
-    f.cf.faults.status(500, { path: '/zones', times: 1 });
+    f.cf.faults.add({ path: '/zones', times: 1, action: { status: 500 } });
     f.cf.faults.add({
       path: `/accounts/${A}/r2/buckets/${BUCKET}`,
       method: 'GET',
-      status: 502,
-      body: HTML_502,
-      contentType: 'text/html',
       times: 1,
+      action: { status: 502, body: HTML_502, contentType: 'text/html' },
     });
-    f.cf.faults.status(429, {
+    f.cf.faults.add({
       path: `/accounts/${A}/r2/buckets`,
       method: 'POST',
       times: 2,
-      retryAfterSeconds: 1,
+      action: { status: 429, headers: { 'retry-after': '1' } },
     });
-    f.cf.faults.add({ path: '/domains/custom', method: 'POST', action: 'reset', times: 1 });
-    f.cf.faults.status(503, { path: `/domains/custom/${HOST}`, method: 'GET', times: 1 });
+    f.cf.faults.add({ path: '/domains/custom', method: 'POST', times: 1, action: { kind: 'reset' } });
+    f.cf.faults.add({ path: `/domains/custom/${HOST}`, method: 'GET', times: 1, action: { status: 503 } });
     const run = await f.run();
     expectExit(run, 0, f.cf);
     expectConverged();
-    for (const fault of f.cf.faults.active) expect(fault.fired).toBe(fault.rule.times);
+    for (const fault of f.cf.faults.handles()) expect(fault.hits()).toBe(fault.rule.times);
     // Creates were re-sent only after a read showed the resource still missing.
     const posts = f.cf.log.writes().filter((w) => w.method === 'POST');
     expect(posts.filter((p) => p.path.endsWith('/r2/buckets'))).toHaveLength(3);
@@ -67,8 +65,20 @@ describe('apply under faults', () => {
   }, 60_000);
 
   it('does not create twice when a create took effect but its answer was lost', async () => {
-    f.cf.faults.add({ path: '/r2/buckets', method: 'POST', status: 500, afterHandling: true, times: 1 });
-    f.cf.faults.add({ path: '/domains/custom', method: 'POST', status: 502, afterHandling: true, times: 1 });
+    f.cf.faults.add({
+      path: '/r2/buckets',
+      method: 'POST',
+      times: 1,
+      afterHandling: true,
+      action: { status: 500 },
+    });
+    f.cf.faults.add({
+      path: '/domains/custom',
+      method: 'POST',
+      times: 1,
+      afterHandling: true,
+      action: { status: 502 },
+    });
     const run = await f.run();
     expectExit(run, 0, f.cf);
     expectConverged();
@@ -85,7 +95,7 @@ describe('apply under faults', () => {
   }, 60_000);
 
   it('gives up with a clear message when 5xx persist', async () => {
-    f.cf.faults.status(500, { path: '/zones', times: Infinity });
+    f.cf.faults.add({ path: '/zones', action: { status: 500 } });
     const io = new MemoryStepIO({ inputs: f.inputs() as Record<string, string> });
     await runProvision(io, { ...defaultDeps(), sleep: async () => undefined });
     expect(io.failure).toMatch(
@@ -95,7 +105,7 @@ describe('apply under faults', () => {
   });
 
   it('retries a request that hangs past the timeout (in-process, short timeout)', async () => {
-    f.cf.faults.add({ path: `/r2/buckets/${BUCKET}`, method: 'GET', action: 'hang', times: 1 });
+    f.cf.faults.add({ path: `/r2/buckets/${BUCKET}`, method: 'GET', times: 1, action: { kind: 'hang' } });
     const io = new MemoryStepIO({ inputs: f.inputs() as Record<string, string> });
     await runProvision(io, { ...defaultDeps(), timeoutMs: 400 });
     expect(io.failure).toBeUndefined();

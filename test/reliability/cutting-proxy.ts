@@ -8,6 +8,8 @@
  * ```ts
  * const proxy = await startCuttingProxy(fly.apiUrl);
  * const rule = proxy.cut({ method: 'POST', path: /\/machines$/, times: 1 });
+ * // (matching and counting are those of the fakes' fault rules, `test/fakes/faults.ts`:
+ * // `times` is unlimited unless given)
  * // point the action at proxy.url instead of the fake …
  * rule.hits();          // responses cut so far
  * await proxy.down();   // refuse connections, keep the fake running
@@ -23,22 +25,24 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { FaultInjector, type FaultHandle, type FaultRule } from '../fakes/faults.js';
 
-export interface CutRule {
-  /** Exact method; any when unset. */
-  readonly method?: string;
-  /** Tested against the request path (without the query). */
-  readonly path: RegExp;
-  /** How many matching responses are cut (default 1). */
-  readonly times?: number;
+/**
+ * Which responses to cut, matched and counted as a fault rule (`method`, `path` on the path without
+ * the query, `query`, `skip`, `times` unlimited unless given, `probability`, `seed`).
+ */
+export interface CutRule extends Pick<
+  FaultRule,
+  'method' | 'path' | 'query' | 'skip' | 'times' | 'probability' | 'seed' | 'name'
+> {
   /** Send nothing back at all (not even the head) once the upstream answered: a lost 204. */
   readonly drop?: boolean;
 }
 
-export interface CutHandle {
-  /** How many responses this rule cut. */
-  hits(): number;
-}
+/** A cut is a fault after handling: `reset-mid-body` (half the body), or `reset` with `drop`. */
+type ProxyRule = FaultRule<never, { readonly kind: 'reset' } | { readonly kind: 'reset-mid-body' }>;
+
+export type CutHandle = FaultHandle<ProxyRule>;
 
 export interface CuttingProxy {
   /** `http://127.0.0.1:PORT` (no trailing slash); paths and queries are forwarded unchanged. */
@@ -54,25 +58,23 @@ export interface CuttingProxy {
   close(): Promise<void>;
 }
 
-interface ActiveRule {
-  readonly rule: CutRule;
-  hits: number;
-}
-
 /** Starts a proxy that forwards to `upstream` (an `http://127.0.0.1:PORT` origin, any path ignored). */
 export async function startCuttingProxy(upstream: string): Promise<CuttingProxy> {
   const target = new URL(upstream);
-  let rules: ActiveRule[] = [];
+  const rules = new FaultInjector<ProxyRule>({
+    fake: 'cutting proxy',
+    support: { kinds: ['reset', 'reset-mid-body'], afterHandling: ['reset', 'reset-mid-body'] },
+  });
   const sockets = new Set<Socket>();
 
-  const pick = (req: IncomingMessage): ActiveRule | undefined => {
-    const path = (req.url ?? '/').replace(/\?.*$/, '');
-    return rules.find(
-      (r) =>
-        (r.rule.method === undefined || r.rule.method.toUpperCase() === req.method) &&
-        r.rule.path.test(path) &&
-        r.hits < (r.rule.times ?? 1),
-    );
+  const pick = (req: IncomingMessage): ProxyRule | undefined => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    return rules.pick({
+      method: req.method ?? 'GET',
+      path: q < 0 ? url : url.slice(0, q),
+      query: q < 0 ? '' : url.slice(q + 1),
+    });
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -86,8 +88,7 @@ export async function startCuttingProxy(upstream: string): Promise<CuttingProxy>
           answer.pipe(res);
           return;
         }
-        rule.hits += 1;
-        if (rule.rule.drop) {
+        if (rule.action.kind === 'reset') {
           answer.resume();
           answer.on('end', () => res.socket?.destroy());
           return;
@@ -137,13 +138,15 @@ export async function startCuttingProxy(upstream: string): Promise<CuttingProxy>
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    cut(rule: CutRule): CutHandle {
-      const active: ActiveRule = { rule, hits: 0 };
-      rules.push(active);
-      return { hits: () => active.hits };
+    cut({ drop, ...match }: CutRule): CutHandle {
+      return rules.add({
+        ...match,
+        afterHandling: true,
+        action: { kind: drop ? 'reset' : 'reset-mid-body' },
+      });
     },
     clear(): void {
-      rules = [];
+      rules.clear();
     },
     down: stop,
     up: async () => {

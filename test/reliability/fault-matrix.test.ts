@@ -24,9 +24,20 @@
  * Cases run concurrently (each with its own fakes), so the few that wait 30 s overlap with the
  * rest. The counts per action are printed at the end.
  */
-import { startFakeCloudflare, type FakeCloudflare } from '../fakes/cloudflare/index.js';
-import { LOCAL_ORG_TOKEN, seedAppWithMachine, startFakeFly, type FakeFly } from '../fakes/fly/index.js';
-import { startFakeNiks3, type FakeNiks3 } from '../fakes/niks3/index.js';
+import {
+  startFakeCloudflare,
+  type CloudflareFaultRule,
+  type FakeCloudflare,
+} from '../fakes/cloudflare/index.js';
+import type { FaultInjector, FaultRule } from '../fakes/faults.js';
+import {
+  LOCAL_ORG_TOKEN,
+  seedAppWithMachine,
+  startFakeFly,
+  type FakeFly,
+  type FlyFaultRule,
+} from '../fakes/fly/index.js';
+import { startFakeNiks3, type FakeNiks3, type Niks3FaultRule } from '../fakes/niks3/index.js';
 import { seedClosure, type SeededClosure } from '../gc/seed-closures.js';
 import { buildFixtureClosure, type FixtureClosure } from '../helpers/nix-fixtures.js';
 import { runAction, type ActionRun } from '../helpers/run-action.js';
@@ -181,9 +192,14 @@ interface ProvisionH {
   readonly proxy: CuttingProxy;
 }
 
-function cfFault(h: ProvisionH, rule: Parameters<FakeCloudflare['faults']['add']>[0]): Injected {
-  const fault = h.f.cf.faults.add(rule);
-  return { fired: () => fault.fired, lift: () => h.f.cf.faults.clear() };
+/** A rule on one of the fakes (they share one fault language, `test/fakes/faults.ts`). */
+function ruleFault<R extends FaultRule>(faults: FaultInjector<R>, rule: R): Injected {
+  const handle = faults.add(rule);
+  return { fired: () => handle.hits(), lift: () => faults.clear() };
+}
+
+function cfFault(h: ProvisionH, rule: CloudflareFaultRule): Injected {
+  return ruleFault(h.f.cf.faults, rule);
 }
 
 function proxyDown(proxy: CuttingProxy): Promise<Injected> {
@@ -256,36 +272,46 @@ const provisionApply: Harness<ProvisionH> = {
           path: '/r2/buckets',
           method: 'POST',
           times: 2,
-          status: 429,
-          errors: [{ code: 10058, message: 'TooManyRequests' }],
-          headers: { 'retry-after': '1' },
+          action: {
+            status: 429,
+            errors: [{ code: 10058, message: 'TooManyRequests' }],
+            headers: { 'retry-after': '1' },
+          },
         }),
     },
     {
       kind: 'burst of 503s',
       where: 'bucket reads, three in a row',
       expect: 'converge',
-      inject: (h) => cfFault(h, { path: `/r2/buckets/${BUCKET}`, method: 'GET', times: 3, status: 503 }),
+      inject: (h) =>
+        cfFault(h, { path: `/r2/buckets/${BUCKET}`, method: 'GET', times: 3, action: { status: 503 } }),
     },
     {
       kind: '500 on a write',
       where: 'custom domain create, after it took effect',
       expect: 'converge',
       inject: (h) =>
-        cfFault(h, { path: '/domains/custom', method: 'POST', status: 500, afterHandling: true, times: 1 }),
+        cfFault(h, {
+          path: '/domains/custom',
+          method: 'POST',
+          times: 1,
+          afterHandling: true,
+          action: { status: 500 },
+        }),
     },
     {
       kind: 'hang past the timeout',
       where: 'bucket read (30 s client timeout)',
       expect: 'converge',
-      inject: (h) => cfFault(h, { path: `/r2/buckets/${BUCKET}`, method: 'GET', action: 'hang', times: 1 }),
+      inject: (h) =>
+        cfFault(h, { path: `/r2/buckets/${BUCKET}`, method: 'GET', times: 1, action: { kind: 'hang' } }),
     },
     {
       kind: 'reset mid-body',
       where: 'bucket create answer, after it took effect',
       expect: 'converge',
       inject: (h) => {
-        const rule = h.proxy.cut({ method: 'POST', path: /\/r2\/buckets$/ });
+        const rule = h.proxy.cut({ method: 'POST', path: /\/r2\/buckets$/, times: 1 });
         return { fired: () => rule.hits(), lift: () => h.proxy.clear() };
       },
     },
@@ -336,9 +362,11 @@ const provisionDestroy: Harness<ProvisionH> = {
           path: `/r2/buckets/${BUCKET}`,
           method: 'DELETE',
           times: 1,
-          status: 429,
-          errors: [{ code: 10058, message: 'TooManyRequests' }],
-          headers: { 'retry-after': '1' },
+          action: {
+            status: 429,
+            errors: [{ code: 10058, message: 'TooManyRequests' }],
+            headers: { 'retry-after': '1' },
+          },
         }),
     },
     {
@@ -347,7 +375,8 @@ const provisionDestroy: Harness<ProvisionH> = {
       expect: 'converge',
       inputs: DESTROY,
       prepare: provisioned,
-      inject: (h) => cfFault(h, { path: '/domains/custom', method: 'GET', times: 3, status: 503 }),
+      inject: (h) =>
+        cfFault(h, { path: '/domains/custom', method: 'GET', times: 3, action: { status: 503 } }),
     },
     {
       kind: '500 on a write',
@@ -357,7 +386,7 @@ const provisionDestroy: Harness<ProvisionH> = {
       operation: /custom domain/,
       prepare: provisioned,
       inject: (h) =>
-        cfFault(h, { path: `/domains/custom/${HOST}`, method: 'DELETE', times: Infinity, status: 500 }),
+        cfFault(h, { path: `/domains/custom/${HOST}`, method: 'DELETE', action: { status: 500 } }),
     },
     {
       kind: 'hang past the timeout',
@@ -366,7 +395,7 @@ const provisionDestroy: Harness<ProvisionH> = {
       inputs: DESTROY,
       prepare: provisioned,
       inject: (h) =>
-        cfFault(h, { path: `/domains/custom/${HOST}`, method: 'DELETE', action: 'hang', times: 1 }),
+        cfFault(h, { path: `/domains/custom/${HOST}`, method: 'DELETE', times: 1, action: { kind: 'hang' } }),
     },
     {
       kind: 'reset mid-body',
@@ -375,7 +404,7 @@ const provisionDestroy: Harness<ProvisionH> = {
       inputs: DESTROY,
       prepare: provisioned,
       inject: (h) => {
-        const rule = h.proxy.cut({ method: 'DELETE', path: new RegExp(`/r2/buckets/${BUCKET}$`) });
+        const rule = h.proxy.cut({ method: 'DELETE', path: new RegExp(`/r2/buckets/${BUCKET}$`), times: 1 });
         return { fired: () => rule.hits(), lift: () => h.proxy.clear() };
       },
     },
@@ -409,13 +438,8 @@ const SECRET_NAMES = [
 const NEW_API_TOKEN = 'tok-rotated-0123456789abcdef0123456789abcdef01';
 const NEW_IMAGE = 'ghcr.io/mic92/niks3:v1.7.1';
 
-function flyFault(h: DeployH, route: string, fault: Parameters<FakeFly['inject']>[1], times = 1): Injected {
-  const before = h.fx.fly.requests.filter((r) => r.route === route && r.fault !== undefined).length;
-  h.fx.fly.inject(route, fault, times);
-  return {
-    fired: () => h.fx.fly.requests.filter((r) => r.route === route && r.fault !== undefined).length - before,
-    lift: () => h.fx.fly.clearFaults(),
-  };
+function flyFault(h: DeployH, rule: FlyFaultRule): Injected {
+  return ruleFault(h.fx.fly.faults, rule);
 }
 
 async function deployed(h: DeployH): Promise<void> {
@@ -487,13 +511,17 @@ const deploy: Harness<DeployH> = {
       where: 'machine create',
       expect: 'converge',
       inject: (h) =>
-        flyFault(h, 'POST /v1/apps/:app/machines', { kind: 'status', status: 429, retryAfter: '1' }),
+        flyFault(h, {
+          route: 'POST /v1/apps/:app/machines',
+          times: 1,
+          action: { status: 429, headers: { 'retry-after': '1' } },
+        }),
     },
     {
       kind: 'burst of 503s',
       where: 'app reads, three in a row',
       expect: 'converge',
-      inject: (h) => flyFault(h, 'GET /v1/apps/:app', { kind: 'status', status: 503 }, 3),
+      inject: (h) => flyFault(h, { route: 'GET /v1/apps/:app', times: 3, action: { status: 503 } }),
     },
     {
       kind: '500 on a write',
@@ -502,20 +530,20 @@ const deploy: Harness<DeployH> = {
       operation: /machine/,
       prepare: deployed,
       inputs: { 'niks3-api-token': NEW_API_TOKEN, 'niks3-image': NEW_IMAGE },
-      inject: (h) => flyFault(h, 'POST /v1/apps/:app/machines/:id', { kind: 'status', status: 500 }, 1000),
+      inject: (h) => flyFault(h, { route: 'POST /v1/apps/:app/machines/:id', action: { status: 500 } }),
     },
     {
       kind: 'hang past the timeout',
       where: 'secrets write (30 s client timeout)',
       expect: 'converge',
-      inject: (h) => flyFault(h, 'POST /v1/apps/:app/secrets', { kind: 'hang' }),
+      inject: (h) => flyFault(h, { route: 'POST /v1/apps/:app/secrets', times: 1, action: { kind: 'hang' } }),
     },
     {
       kind: 'reset mid-body',
       where: 'machine create answer, after it took effect',
       expect: 'converge',
       inject: (h) => {
-        const rule = h.proxy.cut({ method: 'POST', path: /^\/v1\/apps\/[^/]+\/machines$/ });
+        const rule = h.proxy.cut({ method: 'POST', path: /^\/v1\/apps\/[^/]+\/machines$/, times: 1 });
         return { fired: () => rule.hits(), lift: () => h.proxy.clear() };
       },
     },
@@ -538,9 +566,8 @@ interface PushH {
   readonly fx: FixtureClosure;
 }
 
-function niks3Fault(fake: FakeNiks3, rule: Parameters<FakeNiks3['faults']['add']>[0]): Injected {
-  const handle = fake.faults.add(rule);
-  return { fired: () => handle.hits(), lift: () => fake.faults.clear() };
+function niks3Fault(fake: FakeNiks3, rule: Niks3FaultRule): Injected {
+  return ruleFault(fake.faults, rule);
 }
 
 function niks3Down(fake: FakeNiks3, target?: 'api' | 's3' | 'public'): Promise<Injected> {
@@ -921,15 +948,13 @@ const status: Harness<StatusH> = {
       kind: '429 + Retry-After',
       where: 'Cloudflare bucket read',
       expect: 'converge',
-      inject: (h) => {
-        const fault = h.cf.faults.status(429, {
+      inject: (h) =>
+        ruleFault(h.cf.faults, {
           path: '/r2/buckets/my-cache-niks3',
           method: 'GET',
           times: 1,
-          retryAfterSeconds: 1,
-        });
-        return { fired: () => fault.fired, lift: () => h.cf.faults.clear() };
-      },
+          action: { status: 429, headers: { 'retry-after': '1' } },
+        }),
     },
     {
       kind: 'burst of 503s',
@@ -944,14 +969,8 @@ const status: Harness<StatusH> = {
       where: 'Fly machine list, three in a row',
       expect: 'either',
       operation: /Fly/,
-      inject: (h) => {
-        const before = h.fly.requests.length;
-        h.fly.inject('GET /v1/apps/:app/machines', { kind: 'status', status: 503 }, 3);
-        return {
-          fired: () => h.fly.requests.slice(before).filter((r) => r.fault !== undefined).length,
-          lift: () => h.fly.clearFaults(),
-        };
-      },
+      inject: (h) =>
+        ruleFault(h.fly.faults, { route: 'GET /v1/apps/:app/machines', times: 3, action: { status: 503 } }),
     },
     {
       kind: '500 on a write',
@@ -996,14 +1015,8 @@ const status: Harness<StatusH> = {
       where: 'Fly machine list (timeout 4 s)',
       expect: 'either',
       operation: /Fly/,
-      inject: (h) => {
-        const before = h.fly.requests.length;
-        h.fly.inject('GET /v1/apps/:app/machines', { kind: 'hang' });
-        return {
-          fired: () => h.fly.requests.slice(before).filter((r) => r.fault !== undefined).length,
-          lift: () => h.fly.clearFaults(),
-        };
-      },
+      inject: (h) =>
+        ruleFault(h.fly.faults, { route: 'GET /v1/apps/:app/machines', times: 1, action: { kind: 'hang' } }),
     },
     {
       kind: 'reset mid-body',
@@ -1011,7 +1024,7 @@ const status: Harness<StatusH> = {
       expect: 'either',
       operation: /R2|bucket/,
       inject: (h) => {
-        const rule = h.cfProxy.cut({ method: 'GET', path: /\/r2\/buckets\/my-cache-niks3$/ });
+        const rule = h.cfProxy.cut({ method: 'GET', path: /\/r2\/buckets\/my-cache-niks3$/, times: 1 });
         return { fired: () => rule.hits(), lift: () => h.cfProxy.clear() };
       },
     },

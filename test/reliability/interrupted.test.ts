@@ -165,7 +165,7 @@ describe('a deploy killed with SIGTERM', () => {
     const first = await d.run();
     expect(first.code).toBe(0);
     // The update request never gets an answer (and does not take effect) until the job is cancelled.
-    d.fly.inject('POST /v1/apps/:app/machines/:id', { kind: 'hang' });
+    d.fly.faults.add({ route: 'POST /v1/apps/:app/machines/:id', times: 1, action: { kind: 'hang' } });
     const updateSent = (): boolean =>
       d.fly.requests.some((r) => r.route === 'POST /v1/apps/:app/machines/:id');
     const killed = await d.run(
@@ -180,7 +180,7 @@ describe('a deploy killed with SIGTERM', () => {
     expect(machine.current.config['image']).toBe('ghcr.io/mic92/niks3:v1.7.0');
     expect(machine.activeLease()).toBeUndefined();
 
-    d.fly.clearFaults();
+    d.fly.faults.clear();
     const next = await d.run({ 'niks3-api-token': NEW_TOKEN, 'niks3-image': NEW_IMAGE });
     expectRepaired(next, NEW_TOKEN, NEW_IMAGE);
     expect(next.outputs['changed']).toBe('true');

@@ -1,52 +1,35 @@
 /**
- * Fault injection for the Cloudflare stand-in (spec §8 items 13 and 15): per route and per request
- * count, any status with any envelope or a raw body (Cloudflare's HTML 502), `retry-after` /
- * `retry-after-ms` / `x-should-retry` headers, a delay, a hang (no answer until the client gives
- * up), a connection reset; and a global rate limit that answers 429 after N requests in a window.
+ * Fault injection for the Cloudflare stand-in (spec §8 items 13 and 15), in the language of every
+ * fake (`../faults.ts`: matching, `skip`, `times` unlimited unless given, `probability` and `seed`).
+ * What is Cloudflare's own:
+ *
+ * - targets `api` (the v4 API) and `s3` (the S3 endpoints); an API `path` is the one below the API
+ *   prefix (e.g. `/accounts/A/r2/buckets/b`), an S3 path the request path;
+ * - a `status` answer on the API is an envelope with `errors` (default by status: 10058
+ *   TooManyRequests for a 429, 10001 InternalError for a 5xx, 10000 otherwise), or a raw `body`
+ *   (e.g. {@link HTML_502}, Cloudflare's HTML error page) sent as `contentType` (default
+ *   `text/html`); on S3 an S3 XML error. `retry-after` / `retry-after-ms` / `x-should-retry` go in
+ *   `headers`;
+ * - `reset`, `delay` and `hang`; `afterHandling` with a `status` answer on the API (a create takes
+ *   effect, its answer is lost);
+ * - a global rate limit that answers 429 after N requests in a window (`rateLimit`).
  */
+import { FaultInjector, type FaultAction, type FaultRule, type StatusAnswer } from '../faults.js';
 import type { CfErrorItem } from './envelope.js';
 
 export type FaultService = 'api' | 's3';
 
-export interface FaultRule {
-  /** Which server: the v4 API (default) or the S3 endpoint. */
-  readonly service?: FaultService | undefined;
-  /** HTTP method to match (any when unset). */
-  readonly method?: string | undefined;
-  /**
-   * Path to match, below the API prefix (e.g. `/accounts/A/r2/buckets/b`): a string matches when
-   * the path contains it, a RegExp when it matches.
-   */
-  readonly path?: string | RegExp | undefined;
-  /** Let this many matching requests through before the fault starts. */
-  readonly skip?: number;
-  /** How many matching requests get the fault (default 1; Infinity for all). */
-  readonly times?: number;
-  /**
-   * respond: answer `status` with `errors` (or `body`); delay: wait `delayMs`, then answer normally;
-   * hang: never answer (until the server closes); reset: destroy the socket.
-   */
-  readonly action?: 'respond' | 'delay' | 'hang' | 'reset';
-  readonly status?: number;
+/** A `status` answer with Cloudflare's envelope errors. */
+export interface CloudflareAnswer extends StatusAnswer {
   readonly errors?: readonly CfErrorItem[];
-  /** A raw body instead of the envelope (e.g. an HTML error page). */
-  readonly body?: string;
+  /** The content type of a raw `body` (default `text/html`). */
   readonly contentType?: string;
-  readonly headers?: Record<string, string>;
-  readonly delayMs?: number;
-  /**
-   * respond only: handle the request first (so a create takes effect), then answer with the fault,
-   * as when a response is lost after the server acted. API only.
-   */
-  readonly afterHandling?: boolean;
 }
 
-/** A rule as stored: with how often it matched and fired. */
-export interface ActiveFault {
-  readonly rule: FaultRule;
-  matched: number;
-  fired: number;
-}
+export type CloudflareFaultAction = Exclude<FaultAction<CloudflareAnswer>, { kind: 'reset-mid-body' }>;
+
+/** A fault rule of the Cloudflare stand-in. */
+export type CloudflareFaultRule = FaultRule<FaultService, CloudflareFaultAction>;
 
 export interface RateLimitSetting {
   /** Requests allowed per window. */
@@ -56,24 +39,14 @@ export interface RateLimitSetting {
   readonly retryAfterSeconds?: number;
 }
 
-/** The decision for one request. */
-export type FaultDecision =
-  | { readonly kind: 'none' }
-  | {
-      readonly kind: 'respond';
-      readonly status: number;
-      readonly errors: readonly CfErrorItem[];
-      readonly body?: string;
-      readonly contentType?: string;
-      readonly headers: Record<string, string>;
-      readonly afterHandling?: boolean;
-    }
-  | { readonly kind: 'delay'; readonly delayMs: number }
-  | { readonly kind: 'hang' }
-  | { readonly kind: 'reset' };
+/** The envelope errors of an injected status without its own. */
+export function defaultErrors(status: number): readonly CfErrorItem[] {
+  if (status === 429) return [{ code: 10058, message: 'TooManyRequests' }];
+  if (status >= 500) return [{ code: 10001, message: 'InternalError' }];
+  return [{ code: 10000, message: 'Injected error' }];
+}
 
-export class Faults {
-  readonly active: ActiveFault[] = [];
+export class CloudflareFaults extends FaultInjector<CloudflareFaultRule> {
   private rate: RateLimitSetting | undefined;
   private windowStart = 0;
   private windowCount = 0;
@@ -82,44 +55,11 @@ export class Faults {
   private readonly now: () => number;
 
   constructor(now: () => number = Date.now) {
-    this.now = now;
-  }
-
-  /** Adds a rule; returns it so a test can read `matched` / `fired`. */
-  add(rule: FaultRule): ActiveFault {
-    const fault = { rule, matched: 0, fired: 0 };
-    this.active.push(fault);
-    return fault;
-  }
-
-  /** Shorthand: the next `times` requests matching `path` (and method) answer `status`. */
-  status(
-    status: number,
-    match: {
-      path?: string | RegExp;
-      method?: string;
-      times?: number;
-      retryAfterSeconds?: number;
-      service?: FaultService;
-    } = {},
-  ): ActiveFault {
-    const headers: Record<string, string> = {};
-    if (match.retryAfterSeconds !== undefined) headers['retry-after'] = String(match.retryAfterSeconds);
-    const code = status === 429 ? 10058 : status >= 500 ? 10001 : 10000;
-    return this.add({
-      service: match.service,
-      path: match.path,
-      method: match.method,
-      times: match.times ?? 1,
-      status,
-      errors: [
-        {
-          code,
-          message: status === 429 ? 'TooManyRequests' : status >= 500 ? 'InternalError' : 'Injected error',
-        },
-      ],
-      headers,
+    super({
+      fake: 'Cloudflare',
+      support: { kinds: ['status', 'reset', 'delay', 'hang'], afterHandling: ['status'] },
     });
+    this.now = now;
   }
 
   /** Turns the global rate limit on (or off with undefined). */
@@ -129,59 +69,30 @@ export class Faults {
     this.windowCount = 0;
   }
 
-  clear(): void {
-    this.active.length = 0;
+  /** Removes every rule and the rate limit. */
+  override clear(): void {
+    super.clear();
     this.rateLimit(undefined);
     this.rateLimited = 0;
   }
 
-  /** Decides what happens to one request. */
-  decide(service: FaultService, method: string, path: string): FaultDecision {
-    if (service === 'api' && this.rate) {
-      const now = this.now();
-      if (now - this.windowStart >= this.rate.windowMs) {
-        this.windowStart = now;
-        this.windowCount = 0;
-      }
-      this.windowCount += 1;
-      if (this.windowCount > this.rate.limit) {
-        this.rateLimited += 1;
-        const rest = Math.max(1, Math.ceil((this.windowStart + this.rate.windowMs - now) / 1000));
-        return {
-          kind: 'respond',
-          status: 429,
-          errors: [{ code: 971, message: 'Please wait and consider throttling your request speed' }],
-          headers: { 'retry-after': String(this.rate.retryAfterSeconds ?? rest) },
-        };
-      }
+  /** The global rate limit's answer to this API request, if it refuses it. */
+  rateLimitAnswer(): CloudflareAnswer | undefined {
+    if (!this.rate) return undefined;
+    const now = this.now();
+    if (now - this.windowStart >= this.rate.windowMs) {
+      this.windowStart = now;
+      this.windowCount = 0;
     }
-    for (const fault of this.active) {
-      const rule = fault.rule;
-      if ((rule.service ?? 'api') !== service) continue;
-      if (rule.method && rule.method.toUpperCase() !== method.toUpperCase()) continue;
-      if (rule.path !== undefined) {
-        const hit = typeof rule.path === 'string' ? path.includes(rule.path) : rule.path.test(path);
-        if (!hit) continue;
-      }
-      fault.matched += 1;
-      if (fault.matched <= (rule.skip ?? 0)) continue;
-      if (fault.fired >= (rule.times ?? 1)) continue;
-      fault.fired += 1;
-      const action = rule.action ?? 'respond';
-      if (action === 'hang') return { kind: 'hang' };
-      if (action === 'reset') return { kind: 'reset' };
-      if (action === 'delay') return { kind: 'delay', delayMs: rule.delayMs ?? 1000 };
-      return {
-        kind: 'respond',
-        status: rule.status ?? 500,
-        errors: rule.errors ?? [{ code: 10001, message: 'InternalError' }],
-        ...(rule.body !== undefined ? { body: rule.body } : {}),
-        ...(rule.contentType !== undefined ? { contentType: rule.contentType } : {}),
-        headers: rule.headers ?? {},
-        ...(rule.afterHandling ? { afterHandling: true } : {}),
-      };
-    }
-    return { kind: 'none' };
+    this.windowCount += 1;
+    if (this.windowCount <= this.rate.limit) return undefined;
+    this.rateLimited += 1;
+    const rest = Math.max(1, Math.ceil((this.windowStart + this.rate.windowMs - now) / 1000));
+    return {
+      status: 429,
+      errors: [{ code: 971, message: 'Please wait and consider throttling your request speed' }],
+      headers: { 'retry-after': String(this.rate.retryAfterSeconds ?? rest) },
+    };
   }
 }
 

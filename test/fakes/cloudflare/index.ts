@@ -10,7 +10,7 @@
  * const token = cf.state.addToken();              // R2 write + zone read on every account
  * // SDK: new Cloudflare({ apiToken: token.value, baseURL: cf.url, ... })
  * // S3:  endpoint cf.s3Url('default'), keys cf.state.s3Credentials(token)
- * cf.faults.status(429, { path: '/r2/buckets', retryAfterSeconds: 1 });
+ * cf.faults.add({ path: '/r2/buckets', times: 1, action: { status: 429, headers: { 'retry-after': '1' } } });
  * cf.log.writes();                                // requests that could change something
  * await cf.close();
  * ```
@@ -19,7 +19,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ApiRoutes, defaultApiSettings, type ApiSettings } from './api-routes.js';
 import { CfApiError, send, sendError, sendResult } from './envelope.js';
-import { Faults, type FaultService } from './faults.js';
+import { CloudflareFaults, defaultErrors, type CloudflareAnswer, type FaultService } from './faults.js';
 import { RequestLog, type LoggedRequest } from './request-log.js';
 import { S3Endpoint } from './s3-endpoint.js';
 import { sendS3Error, s3ErrorForStatus } from '../s3-store/s3-error.js';
@@ -27,7 +27,13 @@ import { FakeCloudflareState, type FakeJurisdiction } from './state.js';
 
 export * from './state.js';
 export { CF_CODES, CfApiError } from './envelope.js';
-export { Faults, HTML_502, type FaultRule, type ActiveFault, type RateLimitSetting } from './faults.js';
+export {
+  CloudflareFaults,
+  HTML_502,
+  type CloudflareFaultAction,
+  type CloudflareFaultRule,
+  type RateLimitSetting,
+} from './faults.js';
 export { RequestLog, type LoggedRequest } from './request-log.js';
 export type { ApiSettings } from './api-routes.js';
 
@@ -50,7 +56,7 @@ export interface FakeCloudflare {
   /** Behaviour switches; may be changed while running. */
   readonly settings: ApiSettings;
   readonly log: RequestLog;
-  readonly faults: Faults;
+  readonly faults: CloudflareFaults;
   /** The S3 endpoint URL of a jurisdiction (path-style, no trailing slash). */
   s3Url(jurisdiction?: FakeJurisdiction): string;
   close(): Promise<void>;
@@ -106,13 +112,32 @@ export async function startFakeCloudflare(options: FakeCloudflareOptions = {}): 
   const state = new FakeCloudflareState(now);
   const settings: ApiSettings = { ...defaultApiSettings(), ...options.settings };
   const log = new RequestLog();
-  const faults = new Faults(now);
+  const faults = new CloudflareFaults(now);
   const routes = new ApiRoutes(state, settings);
   const servers: Server[] = [];
 
+  /** Sends an injected `status` answer: an S3 error, a raw body or an envelope. */
+  function answer(
+    service: FaultService,
+    entry: LoggedRequest,
+    res: ServerResponse,
+    a: CloudflareAnswer,
+  ): void {
+    const headers = { ...a.headers };
+    entry.fault = `status ${a.status}`;
+    entry.status = a.status;
+    if (service === 's3') {
+      sendS3Error(res, s3ErrorForStatus(a.status), entry.path, headers);
+    } else if (a.body !== undefined) {
+      send(res, a.status, a.body, headers, a.contentType ?? 'text/html');
+    } else {
+      sendError(res, new CfApiError(a.status, a.errors ?? defaultErrors(a.status), headers));
+    }
+  }
+
   /**
-   * Applies a fault decision; returns true when the request was answered (or dropped) by it.
-   * `handle` runs the request for real first when the fault says `afterHandling`.
+   * Applies the global rate limit and the fault rules; returns true when the request was answered
+   * (or dropped) by them. `handle` runs the request for real first when a rule says `afterHandling`.
    */
   async function applyFault(
     service: FaultService,
@@ -121,38 +146,38 @@ export async function startFakeCloudflare(options: FakeCloudflareOptions = {}): 
     req: IncomingMessage,
     handle?: () => void,
   ): Promise<boolean> {
-    const decision = faults.decide(service, entry.method, entry.path);
-    if (decision.kind === 'respond' && decision.afterHandling && handle) {
+    const limited = service === 'api' ? faults.rateLimitAnswer() : undefined;
+    if (limited) {
+      answer(service, entry, res, limited);
+      return true;
+    }
+    const query = new URL(entry.rawUrl, 'http://cf.local').search.slice(1);
+    const rule = faults.pick({ target: service, method: entry.method, path: entry.path, query });
+    if (rule === undefined) return false;
+    const action = rule.action;
+    if (rule.afterHandling && handle) {
       try {
         handle();
       } catch {
         // The fault's answer replaces whatever the route said.
       }
     }
-    switch (decision.kind) {
-      case 'none':
-        return false;
+    if ('status' in action) {
+      answer(service, entry, res, action);
+      return true;
+    }
+    switch (action.kind) {
       case 'delay':
-        entry.fault = `delay ${decision.delayMs} ms`;
-        await new Promise((resolve) => setTimeout(resolve, decision.delayMs));
+        entry.fault = `delay ${action.ms} ms`;
+        await new Promise((resolve) => setTimeout(resolve, action.ms));
         return false;
       case 'hang':
         entry.fault = 'hang';
+        if (action.ms !== undefined) setTimeout(() => req.socket.destroy(), action.ms).unref();
         return true;
       case 'reset':
         entry.fault = 'reset';
         req.socket.destroy();
-        return true;
-      case 'respond':
-        entry.fault = `status ${decision.status}`;
-        entry.status = decision.status;
-        if (service === 's3') {
-          sendS3Error(res, s3ErrorForStatus(decision.status), entry.path, decision.headers);
-        } else if (decision.body !== undefined) {
-          send(res, decision.status, decision.body, decision.headers, decision.contentType ?? 'text/html');
-        } else {
-          sendError(res, new CfApiError(decision.status, decision.errors, decision.headers));
-        }
         return true;
     }
   }

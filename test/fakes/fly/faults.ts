@@ -1,51 +1,33 @@
 /**
- * Fault injection (spec fly.md §8.7). A rule names a route as the router does
- * (`POST /v1/apps/:app/machines`, or `*` for any) and a number of calls it applies to.
+ * Fault injection for the Fly stand-in (spec fly.md §8.7), in the language of every fake
+ * (`../faults.ts`: matching, `skip`, `times` unlimited unless given, `probability` and `seed`).
+ * What is Fly's own:
+ *
+ * - one listener, so no `target`; `route` names a route as the router does and as the request
+ *   log's `route` shows it (`POST /v1/apps/:app/machines`, `POST /graphql`); `path` is the request
+ *   path without a trailing slash;
+ * - a `status` answer without a body is `{ "error": … }` (rate limit exceeded for a 429, request
+ *   timed out for a 408, internal error otherwise); a given `body` is sent as is, as JSON;
+ *   `Retry-After` goes in `headers`;
+ * - `reset`, `delay` and `hang` (with `ms`: the connection is dropped after that long);
+ * - `afterHandling` with `status`, `reset` or `hang`: the work is done (state changes happen), the
+ *   answer is lost or replaced (an ambiguous create). The request log's `fault` says `after-commit`.
  */
-export type Fault =
-  /** Answer with this status instead (e.g. 429 with Retry-After, 500, 502, 503, 408). */
-  | {
-      readonly kind: 'status';
-      readonly status: number;
-      readonly retryAfter?: string;
-      readonly body?: Record<string, unknown>;
-    }
-  /** Send nothing; after `ms` real milliseconds (if given) drop the connection. */
-  | { readonly kind: 'hang'; readonly ms?: number }
-  /** Drop the connection at once (connection reset). */
-  | { readonly kind: 'reset' }
-  /** Do the work (state changes happen), then answer with `then` instead: the ambiguous failure. */
-  | { readonly kind: 'after-commit'; readonly then: Exclude<Fault, { kind: 'after-commit' }> };
+import { FaultInjector, type FaultAction, type FaultKind, type FaultRule } from '../faults.js';
 
-export interface FaultRule {
-  /** `METHOD /route/:param` as in the request log's `route`, or `*`. */
-  readonly route: string;
-  readonly fault: Fault;
-  /** Calls left to hit. */
-  remaining: number;
-}
+export type FlyFaultAction = Exclude<FaultAction, { kind: 'reset-mid-body' }>;
 
-export class FaultPlan {
-  private readonly rules: FaultRule[] = [];
+/** A fault rule of the Fly stand-in. */
+export type FlyFaultRule = FaultRule<never, FlyFaultAction>;
 
-  add(route: string, fault: Fault, times = 1): void {
-    this.rules.push({ route, fault, remaining: times });
-  }
+/** What the request log records of a fault. */
+export type FlyFaultLabel = Exclude<FaultKind, 'reset-mid-body'> | 'after-commit';
 
-  /** The fault for this call, consuming one use of the first matching rule. */
-  take(route: string): Fault | undefined {
-    const rule = this.rules.find((r) => r.remaining > 0 && (r.route === '*' || r.route === route));
-    if (!rule) return undefined;
-    rule.remaining -= 1;
-    return rule.fault;
-  }
-
-  clear(): void {
-    this.rules.length = 0;
-  }
-
-  /** Rules that still have uses left (a test may assert its faults were all hit). */
-  pending(): FaultRule[] {
-    return this.rules.filter((r) => r.remaining > 0);
+export class FlyFaults extends FaultInjector<FlyFaultRule> {
+  constructor() {
+    super({
+      fake: 'Fly',
+      support: { kinds: ['status', 'reset', 'delay', 'hang'], afterHandling: ['status', 'reset', 'hang'] },
+    });
   }
 }

@@ -6,9 +6,10 @@
  * - State you can seed and read: `fake.world` (orgs, tokens, apps with IPs, versioned secrets and
  *   machines with versions, leases, checks and what each version booted with).
  * - A request log: `fake.requests` (Authorization headers are never recorded).
- * - Fault injection per route: `fake.inject('POST /v1/apps/:app/machines', fault, times)`, with
- *   statuses (429 + Retry-After, 5xx, 408), hangs, resets and "after commit" (the work is done,
- *   the answer is lost or a 408: an ambiguous create).
+ * - Fault injection per route, in the language of every fake (`../faults.ts`):
+ *   `fake.faults.add({ route: 'POST /v1/apps/:app/machines', times: 1, action: { status: 503 } })`,
+ *   with statuses (429 + Retry-After, 5xx, 408), delays, hangs, resets and `afterHandling` (the work
+ *   is done, the answer is lost or a 408: an ambiguous create).
  * - Time: machines boot, checks pass, leases lapse and deleted apps vanish on a virtual clock
  *   (`speed` times real time; `fake.clock.advance(ms)` jumps).
  * - Platform behaviour hooks: `idle(app)` (autostop) and `request(app)` (autostart).
@@ -24,13 +25,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { FakeApp } from './apps.js';
 import { FakeClock } from './clock.js';
-import { FaultPlan, type Fault } from './faults.js';
+import { FlyFaults } from './faults.js';
 import { normaliseConfig, ulid } from './machines.js';
 import { handleRequest, type RequestLogEntry } from './server.js';
 import type { FakeTokenSpec } from './tokens.js';
 import { DEFAULT_SETTINGS, FlyWorld, type FakeFlySettings, type FakeOrg } from './world.js';
 
-export type { Fault } from './faults.js';
+export { FlyFaults, type FlyFaultAction, type FlyFaultRule } from './faults.js';
 export type { RequestLogEntry } from './server.js';
 export type { FakeTokenSpec } from './tokens.js';
 export type { FakeFlySettings, FakeOrg } from './world.js';
@@ -66,9 +67,8 @@ export interface FakeFly {
   readonly requests: RequestLogEntry[];
   /** Requests that could change state (anything but GET/HEAD). */
   writes(): RequestLogEntry[];
-  /** Injects a fault into the next `times` calls of a route (`METHOD /template`, or `*`). */
-  inject(route: string, fault: Fault, times?: number): void;
-  clearFaults(): void;
+  /** Fault rules (`faults.add({ route, times, action })`, `faults.clear()`). */
+  readonly faults: FlyFaults;
   /** The app by name, or undefined (after deletion completed). */
   app(name: string): FakeApp | undefined;
   /** Platform autostop: started machines with autostop and no lease stop. */
@@ -100,7 +100,7 @@ export async function startFakeFly(options: FakeFlyOptions = {}): Promise<FakeFl
   for (const [text, spec] of Object.entries(tokens)) world.addToken(text, spec);
   for (const name of options.takenAppNames ?? []) world.seedTakenName(name);
 
-  const faults = new FaultPlan();
+  const faults = new FlyFaults();
   const requests: RequestLogEntry[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
@@ -126,8 +126,7 @@ export async function startFakeFly(options: FakeFlyOptions = {}): Promise<FakeFl
     clock,
     requests,
     writes: () => requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD'),
-    inject: (route, fault, times = 1) => faults.add(route, fault, times),
-    clearFaults: () => faults.clear(),
+    faults,
     app: (name) => {
       world.purge();
       return world.apps.get(name);

@@ -1,13 +1,13 @@
 /**
  * The HTTP face of the fake: the Machines API under `/v1/…` and GraphQL at `POST /graphql`, on one
- * port (spec fly.md §1, §4, §8). Every request is logged (without its Authorization header); faults
- * from the FaultPlan are applied per route; unknown routes answer 404 "not implemented in fake".
+ * port (spec fly.md §1, §4, §8). Every request is logged (without its Authorization header); fault
+ * rules (`faults.ts`) are applied per route; unknown routes answer 404 "not implemented in fake".
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FakeApp, ipJson, secretJson } from './apps.js';
 import { FlyFakeError, badRequest, forbidden, notFound, unauthorized } from './fake-error.js';
-import type { Fault, FaultPlan } from './faults.js';
+import type { FlyFaultAction, FlyFaultLabel, FlyFaults } from './faults.js';
 import { jsonText } from './json-text.js';
 import { FakeMachine, normaliseConfig, ulid, type MachineVersion } from './machines.js';
 import { TokenRegistry, type RegisteredToken } from './tokens.js';
@@ -29,8 +29,8 @@ export interface RequestLogEntry {
   /** Id of the token that made the request, when it was recognised. */
   readonly tokenId: string | undefined;
   status: number;
-  /** The fault applied, if any. */
-  fault: Fault['kind'] | undefined;
+  /** The fault applied, if any (`after-commit` for one applied after handling). */
+  fault: FlyFaultLabel | undefined;
 }
 
 interface Ctx {
@@ -46,6 +46,8 @@ interface Ctx {
 interface Reply {
   readonly status: number;
   readonly body?: unknown;
+  /** Sent as is instead of `body` as JSON (an injected body). */
+  readonly raw?: string;
   readonly headers?: Record<string, string>;
 }
 
@@ -690,7 +692,7 @@ function graphql(world: FlyWorld, token: RegisteredToken | undefined, body: unkn
 
 export interface ServerParts {
   readonly world: FlyWorld;
-  readonly faults: FaultPlan;
+  readonly faults: FlyFaults;
   readonly log: RequestLogEntry[];
 }
 
@@ -784,11 +786,17 @@ async function handle(
   };
   log.push(entry);
 
-  const fault = faults.take(template);
-  if (fault && fault.kind !== 'after-commit') {
-    entry.fault = fault.kind;
-    applyFault(res, fault, entry);
-    return;
+  const fault = faults.pick({ method, path, query: url.search.slice(1), route: template });
+  if (fault && !fault.afterHandling) {
+    const action = fault.action;
+    if (!('status' in action) && action.kind === 'delay') {
+      entry.fault = 'delay';
+      await new Promise((resolve) => setTimeout(resolve, action.ms));
+    } else {
+      entry.fault = 'status' in action ? 'status' : action.kind;
+      applyFault(res, action, entry);
+      return;
+    }
   }
   if (rateLimited(world, template, params)) {
     entry.status = 429;
@@ -819,9 +827,10 @@ async function handle(
     if (!(error instanceof FlyFakeError)) throw error;
     reply = { status: error.httpStatus, body: error.body };
   }
-  if (fault?.kind === 'after-commit') {
+  // (A delay after handling is refused when the rule is added.)
+  if (fault?.afterHandling && ('status' in fault.action || fault.action.kind !== 'delay')) {
     entry.fault = 'after-commit';
-    applyFault(res, fault.then, entry);
+    applyFault(res, fault.action, entry);
     return;
   }
   entry.status = reply.status;
@@ -830,25 +839,30 @@ async function handle(
 
 function applyFault(
   res: ServerResponse,
-  fault: Exclude<Fault, { kind: 'after-commit' }>,
+  fault: Exclude<FlyFaultAction, { kind: 'delay' }>,
   entry: RequestLogEntry,
 ): void {
+  if ('status' in fault) {
+    entry.status = fault.status;
+    send(res, {
+      status: fault.status,
+      ...(fault.body !== undefined
+        ? { raw: fault.body }
+        : {
+            body: {
+              error:
+                fault.status === 429
+                  ? 'rate limit exceeded'
+                  : fault.status === 408
+                    ? 'request timed out'
+                    : 'internal error (injected)',
+            },
+          }),
+      ...(fault.headers !== undefined ? { headers: { ...fault.headers } } : {}),
+    });
+    return;
+  }
   switch (fault.kind) {
-    case 'status':
-      entry.status = fault.status;
-      send(res, {
-        status: fault.status,
-        body: fault.body ?? {
-          error:
-            fault.status === 429
-              ? 'rate limit exceeded'
-              : fault.status === 408
-                ? 'request timed out'
-                : 'internal error (injected)',
-        },
-        ...(fault.retryAfter !== undefined ? { headers: { 'retry-after': fault.retryAfter } } : {}),
-      });
-      return;
     case 'reset':
       entry.status = -1;
       res.socket?.destroy();
@@ -866,11 +880,11 @@ function send(res: ServerResponse, reply: Reply): void {
     'fly-trace-id': randomBytes(8).toString('hex'),
     ...reply.headers,
   };
-  if (reply.body === undefined) {
+  if (reply.body === undefined && reply.raw === undefined) {
     res.writeHead(reply.status, headers).end();
     return;
   }
-  const text = JSON.stringify(reply.body);
+  const text = reply.raw ?? JSON.stringify(reply.body);
   res
     .writeHead(reply.status, {
       ...headers,

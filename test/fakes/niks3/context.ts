@@ -3,7 +3,7 @@
  * object store, the signing keys, the presigner and the clock.
  */
 import type { ObjectStore } from '../s3-store/object-store.js';
-import type { FaultInjector } from './faults.js';
+import type { Niks3Faults } from './faults.js';
 import type { OidcValidator } from './oidc.js';
 import type { SigningKey } from './signing.js';
 import type { Niks3State } from './state.js';
@@ -54,7 +54,7 @@ export interface Niks3Context {
   readonly store: ObjectStore;
   readonly keys: readonly SigningKey[];
   readonly oidc: OidcValidator | undefined;
-  readonly faults: FaultInjector;
+  readonly faults: Niks3Faults;
   now(): number;
   /** A presigned S3 URL for `key` (PUT by default); `query` adds `partNumber`/`uploadId`. */
   presign(key: string, query?: Record<string, string>): string;

@@ -23,7 +23,7 @@ import { ObjectStore, type StoredObject } from '../s3-store/object-store.js';
 import { presignUrl, type SigV4Credentials } from '../s3-store/sigv4-presign.js';
 import { apiHandler, publicHandler } from './api-server.js';
 import { featuresOf, type Niks3Context, type ResolvedConfig } from './context.js';
-import { FaultInjector, type FaultTarget } from './faults.js';
+import { Niks3Faults, type FaultTarget } from './faults.js';
 import { gcTaskJson } from './gc.js';
 import { FakeListener, type RequestLogEntry } from './listener.js';
 import {
@@ -36,16 +36,8 @@ import { s3Handler } from './s3-endpoint.js';
 import { generateSigningKey, parseSigningKey, type SigningKey } from './signing.js';
 import { Niks3State, type GcTask } from './state.js';
 
-export type {
-  FaultAction,
-  FaultHandle,
-  FaultRule,
-  FaultTarget,
-  GcFailure,
-  GcPhase,
-  InjectedFault,
-} from './faults.js';
-export { FaultInjector } from './faults.js';
+export type { FaultTarget, GcFailure, GcPhase, Niks3FaultRule } from './faults.js';
+export { Niks3Faults } from './faults.js';
 export type { RequestLogEntry } from './listener.js';
 export type { OidcConfigDocument, OidcProviderOptions } from './oidc.js';
 export { globMatch } from './oidc.js';
@@ -142,7 +134,7 @@ export interface FakeNiks3 {
   readonly store: ObjectStore;
   /** Every request to every listener, in arrival order. */
   readonly requests: RequestLogEntry[];
-  readonly faults: FaultInjector;
+  readonly faults: Niks3Faults;
   /** The fake's clock (ms). */
   now(): number;
   /** Moves the clock to `ms` (it keeps running from there). */
@@ -209,7 +201,7 @@ export async function startFakeNiks3(opts: FakeNiks3Options = {}): Promise<FakeN
   const store = await ObjectStore.open({ dir: dataDir, now });
   const state = new Niks3State();
   const requests: RequestLogEntry[] = [];
-  const faults = new FaultInjector(opts.faultSeed ?? 1);
+  const faults = new Niks3Faults(opts.faultSeed ?? 1);
   const host = opts.host ?? '127.0.0.1';
   const bucket = opts.bucket ?? 'niks3';
   const creds: SigV4Credentials = {

@@ -6,7 +6,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { s3ErrorForStatus, sendS3Error } from '../s3-store/s3-error.js';
-import type { FaultAction, FaultInjector, FaultTarget } from './faults.js';
+import type { FaultAction } from '../faults.js';
+import type { FaultTarget, Niks3Faults } from './faults.js';
 import { httpError, statusText } from './http-io.js';
 
 /** One logged request. */
@@ -46,7 +47,7 @@ export interface ListenerOptions {
   port: number;
   handler: ListenerHandler;
   log: RequestLogEntry[];
-  faults: FaultInjector;
+  faults: Niks3Faults;
   now: () => number;
   /** Logger for unexpected handler errors. */
   warn: (message: string) => void;
@@ -205,7 +206,12 @@ export class FakeListener {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, entry: RequestLogEntry): Promise<void> {
-    const action = this.opts.faults.pick(this.opts.target, entry.method, entry.path, entry.query);
+    const action = this.opts.faults.pick({
+      target: this.opts.target,
+      method: entry.method,
+      path: entry.path,
+      query: entry.query,
+    })?.action;
     if (action !== undefined) {
       entry.fault = 'status' in action ? `status:${action.status}` : action.kind;
       const handled = await this.applyFault(action, req, res);
@@ -248,6 +254,7 @@ export class FakeListener {
         return true;
       case 'hang':
         req.resume();
+        if (action.ms !== undefined) setTimeout(() => req.socket.destroy(), action.ms).unref();
         return true;
       case 'delay':
         await new Promise((r) => setTimeout(r, action.ms));
