@@ -154,6 +154,42 @@ describe('push core (in process, real Nix)', () => {
     expect(two.logger.lines.join('\n')).toMatch(/2 of 2 root narinfo\(s\) verified/);
   }, 60_000);
 
+  it('verifies every root it uploaded for, and of the roots that were cached already at most eight', async () => {
+    const fake = await fakeServer();
+    const scripts: Record<string, string> = {};
+    for (let i = 0; i < 11; i++) scripts[`r${i}`] = `echo root ${i} > $out`;
+    const built = await buildDerivations(scripts);
+    const roots = Object.values(built);
+    const publicNarinfoGets = (): number =>
+      fake.requests.filter((r) => r.target === 'public' && r.method === 'GET' && r.path.endsWith('.narinfo'))
+        .length;
+    const push = async (paths: readonly string[]): Promise<MemoryStepIO> => {
+      const io = new MemoryStepIO({ inputs: pushFakeInputs(fake, { paths: paths.join('\n') }) });
+      await run(io);
+      expect(io.failure).toBeUndefined();
+      return io;
+    };
+    const first = await push(roots.slice(0, 10));
+    expect(publicNarinfoGets()).toBe(10);
+    expect(first.logger.lines.join('\n')).toMatch(/10 of 10 root narinfo\(s\) verified at \S+\n?/);
+    fake.requests.length = 0;
+    const again = await push(roots.slice(0, 10));
+    expect(publicNarinfoGets()).toBe(8);
+    expect(again.logger.lines.join('\n')).toMatch(
+      /8 of 8 root narinfo\(s\) verified at \S+ \(2 other root\(s\) were cached already/,
+    );
+    fake.requests.length = 0;
+    // One new root among ten cached ones: the new one is always checked.
+    const mixed = await push(roots);
+    expect(publicNarinfoGets()).toBe(9);
+    expect(
+      fake.requests.some(
+        (r) => r.target === 'public' && r.path.endsWith(`${storeHash(roots[10] as string)}.narinfo`),
+      ),
+    ).toBe(true);
+    expect(mixed.logger.lines.join('\n')).toMatch(/9 of 9 root narinfo\(s\) verified/);
+  }, 120_000);
+
   it('fails verification when the public URL does not serve the cache', async () => {
     const fake = await fakeServer();
     const other = await fakeServer();

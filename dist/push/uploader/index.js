@@ -34825,6 +34825,21 @@ function narToBuffer(path, expected, into) {
 
 
 const MAX_PARTS = 10_000;
+/**
+ * Part buffers of finished uploads, reused by the next large NARs: without them every large NAR
+ * allocates two fresh parts, and each such allocation counts towards the garbage collector's next
+ * full collection. A few are kept (the number of large NARs a push streams at once is small).
+ */
+const sparePartBuffers = [];
+const SPARE_PART_BUFFERS = 4;
+function partBuffer(size) {
+    const index = sparePartBuffers.findIndex((buffer) => buffer.length === size);
+    return index === -1 ? Buffer.allocUnsafe(size) : sparePartBuffers.splice(index, 1)[0];
+}
+function keepPartBuffer(buffer) {
+    if (buffer && buffer.length > 0 && sparePartBuffers.length < SPARE_PART_BUFFERS)
+        sparePartBuffers.push(buffer);
+}
 /** Thrown into the pipeline to stop reading once another session has stored the same NAR. */
 class SupersededUpload extends Error {
     name = 'SupersededUpload';
@@ -34856,7 +34871,7 @@ class PartSink {
         this.partUrls = [...multipart.partUrls];
         this.partSize = partSize;
         this.ctx = ctx;
-        this.buffer = Buffer.allocUnsafe(partSize);
+        this.buffer = partBuffer(partSize);
     }
     get partsDone() {
         return this.done.length;
@@ -34886,7 +34901,7 @@ class PartSink {
         }
     }
     /** Waits for the part in flight, then starts sending the filled buffer and fills the other one. */
-    async dispatch() {
+    async dispatch(last = false) {
         await this.inFlight;
         this.inFlight = undefined;
         if (this.superseded)
@@ -34894,7 +34909,7 @@ class PartSink {
         const body = this.buffer.subarray(0, this.filled);
         const partNumber = this.nextPart++;
         const sent = this.buffer;
-        this.buffer = this.spare ?? Buffer.allocUnsafe(this.partSize);
+        this.buffer = this.spare ?? (last ? Buffer.alloc(0) : partBuffer(this.partSize));
         this.spare = undefined;
         this.filled = 0;
         const flight = this.sendPart(partNumber, body).then(() => {
@@ -34910,9 +34925,12 @@ class PartSink {
     /** Sends the last part (if any bytes are left) and completes the upload. */
     async finish() {
         if (!this.superseded && (this.filled > 0 || this.nextPart === 1))
-            await this.dispatch();
+            await this.dispatch(true);
         await this.inFlight;
         this.inFlight = undefined;
+        // Nothing is in flight now: both buffers go back for the next large NAR.
+        keepPartBuffer(this.buffer);
+        keepPartBuffer(this.spare);
         this.buffer = Buffer.alloc(0);
         this.spare = undefined;
         if (this.superseded)
@@ -36162,7 +36180,7 @@ async function pushClosure(request, deps) {
         });
     }
     let verify;
-    const toVerify = plan.roots.filter((root) => completedRoots.has(root));
+    const toVerify = rootsToVerify(plan, plan.roots.filter((root) => completedRoots.has(root)), outcomes);
     if (request.verify && toVerify.length > 0) {
         if (!cacheUrl) {
             const warning = 'not verified: the server announces no public cache URL; set `cache-url` to check the push from the reader side.';
@@ -36179,7 +36197,11 @@ async function pushClosure(request, deps) {
                     ...(request.storeDir ? { storeDir: request.storeDir } : {}),
                     narKeys: new Map(toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? ''])),
                 });
-                logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}`);
+                const unchecked = completedRoots.size - toVerify.length;
+                logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}` +
+                    (unchecked > 0
+                        ? ` (${unchecked} other root(s) were cached already and are not checked this time; verify-s3 has the server check them all)`
+                        : ''));
                 return result;
             });
         }
@@ -36289,6 +36311,32 @@ function describeNotPushed(notPushed, considered, stoppedBecause) {
         `No narinfo was written for any path that is not pushed, so Nix will not try to substitute them. Run the push again to finish it.\n  ` +
         lines.join('\n  ') +
         more);
+}
+/** At most this many roots of a run that uploaded nothing for them are verified (a random few). */
+const CACHED_ROOTS_VERIFIED = 8;
+/**
+ * The roots to check at the public URL: every root this run uploaded something for, and of the
+ * roots that were cached already (the server answered that nothing was missing) a random few, so
+ * a re-push of a large cached closure makes no requests per root beyond its session, while a
+ * bucket that lost objects is still found within a few runs (`verify-s3` checks them all).
+ */
+function rootsToVerify(plan, completed, outcomes) {
+    const uploaded = new Set(outcomes.filter((o) => o.status === 'uploaded').map((o) => o.path));
+    const members = new Map(plan.sessions.map((session) => [session.root, session.members]));
+    const fresh = new Set();
+    const cached = [];
+    for (const root of completed) {
+        if ((members.get(root) ?? [root]).some((path) => uploaded.has(path)))
+            fresh.add(root);
+        else
+            cached.push(root);
+    }
+    for (let i = cached.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [cached[i], cached[j]] = [cached[j], cached[i]];
+    }
+    const sampled = new Set(cached.slice(0, CACHED_ROOTS_VERIFIED));
+    return completed.filter((root) => fresh.has(root) || sampled.has(root));
 }
 
 ;// CONCATENATED MODULE: ./src/core/push/watch/job-dir.ts

@@ -95,7 +95,7 @@ export const PUSH_SPEC: ActionSpec = {
     {
       name: 'verify',
       description:
-        'After the push, check each root narinfo and NAR at the public cache URL; a root whose NAR is missing is pushed again with `verify-s3`.',
+        'After the push, check each root narinfo and NAR at the public cache URL (every root this run uploaded something for, and up to 8 roots that were cached already, picked at random); a root whose NAR is missing is pushed again with `verify-s3`.',
       type: 'boolean',
       default: 'true',
     },

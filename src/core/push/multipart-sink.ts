@@ -13,6 +13,24 @@ import type { PlannedPath } from './push-plan.js';
 
 const MAX_PARTS = 10_000;
 
+/**
+ * Part buffers of finished uploads, reused by the next large NARs: without them every large NAR
+ * allocates two fresh parts, and each such allocation counts towards the garbage collector's next
+ * full collection. A few are kept (the number of large NARs a push streams at once is small).
+ */
+const sparePartBuffers: Buffer[] = [];
+const SPARE_PART_BUFFERS = 4;
+
+function partBuffer(size: number): Buffer {
+  const index = sparePartBuffers.findIndex((buffer) => buffer.length === size);
+  return index === -1 ? Buffer.allocUnsafe(size) : (sparePartBuffers.splice(index, 1)[0] as Buffer);
+}
+
+function keepPartBuffer(buffer: Buffer | undefined): void {
+  if (buffer && buffer.length > 0 && sparePartBuffers.length < SPARE_PART_BUFFERS)
+    sparePartBuffers.push(buffer);
+}
+
 /** Thrown into the pipeline to stop reading once another session has stored the same NAR. */
 export class SupersededUpload extends Error {
   override readonly name = 'SupersededUpload';
@@ -52,7 +70,7 @@ export class PartSink {
     this.partUrls = [...multipart.partUrls];
     this.partSize = partSize;
     this.ctx = ctx;
-    this.buffer = Buffer.allocUnsafe(partSize);
+    this.buffer = partBuffer(partSize);
   }
 
   get partsDone(): number {
@@ -87,14 +105,14 @@ export class PartSink {
   }
 
   /** Waits for the part in flight, then starts sending the filled buffer and fills the other one. */
-  private async dispatch(): Promise<void> {
+  private async dispatch(last = false): Promise<void> {
     await this.inFlight;
     this.inFlight = undefined;
     if (this.superseded) return;
     const body = this.buffer.subarray(0, this.filled);
     const partNumber = this.nextPart++;
     const sent = this.buffer;
-    this.buffer = this.spare ?? Buffer.allocUnsafe(this.partSize);
+    this.buffer = this.spare ?? (last ? Buffer.alloc(0) : partBuffer(this.partSize));
     this.spare = undefined;
     this.filled = 0;
     const flight = this.sendPart(partNumber, body).then(() => {
@@ -111,9 +129,12 @@ export class PartSink {
 
   /** Sends the last part (if any bytes are left) and completes the upload. */
   async finish(): Promise<void> {
-    if (!this.superseded && (this.filled > 0 || this.nextPart === 1)) await this.dispatch();
+    if (!this.superseded && (this.filled > 0 || this.nextPart === 1)) await this.dispatch(true);
     await this.inFlight;
     this.inFlight = undefined;
+    // Nothing is in flight now: both buffers go back for the next large NAR.
+    keepPartBuffer(this.buffer);
+    keepPartBuffer(this.spare);
     this.buffer = Buffer.alloc(0);
     this.spare = undefined;
     if (this.superseded) return;

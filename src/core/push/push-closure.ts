@@ -270,7 +270,11 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
   }
 
   let verify: VerifyResult | undefined;
-  const toVerify = plan.roots.filter((root) => completedRoots.has(root));
+  const toVerify = rootsToVerify(
+    plan,
+    plan.roots.filter((root) => completedRoots.has(root)),
+    outcomes,
+  );
   if (request.verify && toVerify.length > 0) {
     if (!cacheUrl) {
       const warning =
@@ -289,8 +293,12 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
             toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? '']),
           ),
         });
+        const unchecked = completedRoots.size - toVerify.length;
         logger.info(
-          `${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}`,
+          `${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}` +
+            (unchecked > 0
+              ? ` (${unchecked} other root(s) were cached already and are not checked this time; verify-s3 has the server check them all)`
+              : ''),
         );
         return result;
       });
@@ -431,4 +439,34 @@ function describeNotPushed(
     lines.join('\n  ') +
     more
   );
+}
+
+/** At most this many roots of a run that uploaded nothing for them are verified (a random few). */
+export const CACHED_ROOTS_VERIFIED = 8;
+
+/**
+ * The roots to check at the public URL: every root this run uploaded something for, and of the
+ * roots that were cached already (the server answered that nothing was missing) a random few, so
+ * a re-push of a large cached closure makes no requests per root beyond its session, while a
+ * bucket that lost objects is still found within a few runs (`verify-s3` checks them all).
+ */
+function rootsToVerify(
+  plan: PushPlan,
+  completed: readonly string[],
+  outcomes: readonly PathOutcome[],
+): string[] {
+  const uploaded = new Set(outcomes.filter((o) => o.status === 'uploaded').map((o) => o.path));
+  const members = new Map(plan.sessions.map((session) => [session.root, session.members]));
+  const fresh = new Set<string>();
+  const cached: string[] = [];
+  for (const root of completed) {
+    if ((members.get(root) ?? [root]).some((path) => uploaded.has(path))) fresh.add(root);
+    else cached.push(root);
+  }
+  for (let i = cached.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [cached[i], cached[j]] = [cached[j] as string, cached[i] as string];
+  }
+  const sampled = new Set(cached.slice(0, CACHED_ROOTS_VERIFIED));
+  return completed.filter((root) => fresh.has(root) || sampled.has(root));
 }
