@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9500);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2191);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9500:
+/***/ 2191:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -33736,6 +33736,19 @@ function actionsStepIO() {
     };
 }
 
+;// CONCATENATED MODULE: ./src/actions/deps.ts
+/**
+ * The primitives every action takes from the outside world, under the same names in all five
+ * `run(io, deps)`. Each action's deps type extends `ActionDeps` with its own fields; its remote
+ * clients are built inside `run` from these primitives and the URLs of its inputs, so a test points
+ * the real clients at the stand-ins and replaces only a primitive or a knob.
+ */
+
+/** The real primitives: the global `fetch`, a timer, `Date.now`. */
+function actionDeps() {
+    return { fetch: globalThis.fetch, sleep: sleep, now: Date.now };
+}
+
 ;// CONCATENATED MODULE: ./src/core/settings/input-reader.ts
 
 
@@ -34897,9 +34910,7 @@ const DEPLOY_SPEC = {
 
 function defaultDeps() {
     return {
-        fetch: globalThis.fetch,
-        sleep: sleep,
-        now: Date.now,
+        ...actionDeps(),
         signals: process,
         exit: (code) => process.exit(code),
         launchId: (env) => {
