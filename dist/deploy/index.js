@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1120);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4871);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1120:
+/***/ 4871:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29434,38 +29434,14 @@ function defaultPath(requestPath) {
     return slash <= 0 ? '/' : requestPath.slice(0, slash);
 }
 
-;// CONCATENATED MODULE: ./src/core/fly/fly-client.ts
-/**
- * The Fly Machines API (and the one GraphQL query it lacks), over `fetch` with the suite's
- * HttpClient (spec fly.md). One instance per run: it owns the Authorization headers built from the
- * token (§2.2), a cookie jar for affinity cookies (§3.1), and the retry policy below.
- *
- * Retry policy (§3.3, §3.4): 408, 429 and 5xx are transient; reads, deletes, secret writes and
- * machine updates are retried; machine create is not (an ambiguous failure may have created the
- * machine, so the applier reconciles with a launch id instead), nor is IP allocation (the applier
- * re-lists). `Retry-After` is honoured when sent (whether Fly sends it is unconfirmed).
- */
-
-
-
-
-
-const FLY_RETRY = {
-    attempts: 8,
-    baseDelayMs: 500,
-    maxDelayMs: 10_000,
-    retryAfterCapMs: 60_000,
-    retryStatuses: [408, 429, 500, 502, 503, 504],
-    deadlineMs: 120_000,
-};
-const MACHINES_REMOTE = 'Fly Machines API';
-const GRAPHQL_REMOTE = 'Fly GraphQL API';
+;// CONCATENATED MODULE: ./src/core/fly/fly-hints.ts
+/** The hints of Fly's error answers, for both Fly remotes (Machines API and GraphQL). */
 /**
  * What to tell the user about an error answer. For 401/403 it names the token power the operation
  * needs: what a token may do is only guessed from `/v1/tokens/current` (an undocumented field), so
  * the suite tries the operation and explains a refusal here.
  */
-function hint(status, operation = '') {
+function flyHint(status, operation = '') {
     if (status === 401 || status === 403) {
         const power = tokenPower(operation);
         const base = status === 401
@@ -29495,6 +29471,34 @@ function tokenPower(operation) {
         return 'managing machines needs a token that may deploy this app (`fly tokens create deploy -a APP`, or an org token)';
     return undefined;
 }
+
+;// CONCATENATED MODULE: ./src/core/fly/fly-client.ts
+/**
+ * The Fly Machines API (and the one GraphQL query it lacks), over `fetch` with the suite's
+ * HttpClient (spec fly.md). One instance per run: it owns the Authorization headers built from the
+ * token (§2.2), a cookie jar for affinity cookies (§3.1), and the retry policy below.
+ *
+ * Retry policy (§3.3, §3.4): 408, 429 and 5xx are transient; reads, deletes, secret writes and
+ * machine updates are retried; machine create is not (an ambiguous failure may have created the
+ * machine, so the applier reconciles with a launch id instead), nor is IP allocation (the applier
+ * re-lists). `Retry-After` is honoured when sent (whether Fly sends it is unconfirmed).
+ */
+
+
+
+
+
+
+const FLY_RETRY = {
+    attempts: 8,
+    baseDelayMs: 500,
+    maxDelayMs: 10_000,
+    retryAfterCapMs: 60_000,
+    retryStatuses: [408, 429, 500, 502, 503, 504],
+    deadlineMs: 120_000,
+};
+const MACHINES_REMOTE = 'Fly Machines API';
+const GRAPHQL_REMOTE = 'Fly GraphQL API';
 class FlyClient {
     machines;
     graphql;
@@ -29516,7 +29520,7 @@ class FlyClient {
             retry: options.retry ?? FLY_RETRY,
             sleep: options.sleep ?? sleep,
             timeoutMs: options.timeoutMs ?? 30_000,
-            hint,
+            hint: flyHint,
         };
         this.machines = new HttpClient({
             ...common,
@@ -29564,7 +29568,7 @@ class FlyClient {
                 operation: 'GraphQL organizations',
                 status: res.status,
                 detail: message,
-                hint: /authenticated/i.test(message) ? hint(401) : 'Set fly-org-slug to the organisation to use',
+                hint: /authenticated/i.test(message) ? flyHint(401) : 'Set fly-org-slug to the organisation to use',
             });
         }
         return body?.data?.organizations?.nodes ?? [];
@@ -30277,6 +30281,7 @@ function appMachines(machines) {
  * under a lease with its nonce), a wait for `started` and passing checks, and last the removal of
  * extra machines. Leases are released by `withLeases` on every path (see lease-keeper.ts).
  */
+
 
 
 
@@ -33903,6 +33908,19 @@ function actionsStepIO() {
     };
 }
 
+;// CONCATENATED MODULE: ./src/actions/deps.ts
+/**
+ * The primitives every action takes from the outside world, under the same names in all five
+ * `run(io, deps)`. Each action's deps type extends `ActionDeps` with its own fields; its remote
+ * clients are built inside `run` from these primitives and the URLs of its inputs, so a test points
+ * the real clients at the stand-ins and replaces only a primitive or a knob.
+ */
+
+/** The real primitives: the global `fetch`, a timer, `Date.now`. */
+function actionDeps() {
+    return { fetch: globalThis.fetch, sleep: sleep, now: Date.now };
+}
+
 ;// CONCATENATED MODULE: ./src/core/settings/input-reader.ts
 
 
@@ -35064,9 +35082,7 @@ const DEPLOY_SPEC = {
 
 function defaultDeps() {
     return {
-        fetch: globalThis.fetch,
-        sleep: sleep,
-        now: Date.now,
+        ...actionDeps(),
         signals: process,
         exit: (code) => process.exit(code),
         launchId: (env) => {

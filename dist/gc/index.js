@@ -29215,7 +29215,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(675);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6585);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -29224,7 +29224,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 675:
+/***/ 6585:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39186,6 +39186,19 @@ function actionsStepIO() {
     };
 }
 
+;// CONCATENATED MODULE: ./src/actions/deps.ts
+/**
+ * The primitives every action takes from the outside world, under the same names in all five
+ * `run(io, deps)`. Each action's deps type extends `ActionDeps` with its own fields; its remote
+ * clients are built inside `run` from these primitives and the URLs of its inputs, so a test points
+ * the real clients at the stand-ins and replaces only a primitive or a knob.
+ */
+
+/** The real primitives: the global `fetch`, a timer, `Date.now`. */
+function actionDeps() {
+    return { fetch: globalThis.fetch, sleep: sleep, now: Date.now };
+}
+
 ;// CONCATENATED MODULE: ./src/core/settings/input-reader.ts
 
 
@@ -39573,18 +39586,22 @@ const GC_SPEC = {
 
 
 
+
 function defaultDeps() {
-    return {
-        niks3: ({ serverUrl, tokenSource, io }) => new Niks3Client({ serverUrl, tokenSource, logger: io.logger }),
-        repositoryRefs: githubRepositoryRefs,
-    };
+    return actionDeps();
 }
 async function run(io = actionsStepIO(), deps = defaultDeps()) {
     await runStep(GC_SPEC, io, async (reader) => {
         const inputs = readGcInputs(reader, io.env, io.logger);
-        const client = deps.niks3({ serverUrl: inputs.serverUrl, tokenSource: niks3TokenSource(inputs, io), io });
+        const client = new Niks3Client({
+            serverUrl: inputs.serverUrl,
+            tokenSource: niks3TokenSource(inputs, io),
+            logger: io.logger,
+            fetch: deps.fetch,
+            sleep: deps.sleep,
+        });
         const refs = inputs.prunePins && inputs.githubToken && inputs.repository
-            ? deps.repositoryRefs({
+            ? githubRepositoryRefs({
                 token: inputs.githubToken,
                 repository: inputs.repository,
                 apiUrl: inputs.githubApiUrl,
@@ -39602,8 +39619,8 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
             timeoutMs: inputs.timeoutMs,
             connectTimeoutMs: inputs.connectTimeoutMs,
             ...(refs ? { pruning: { refs, keep: inputs.keepPins } } : {}),
-            ...(deps.sleep ? { sleep: deps.sleep } : {}),
-            ...(deps.now ? { now: deps.now } : {}),
+            sleep: deps.sleep,
+            now: deps.now,
             ...(deps.pollIntervalMs !== undefined ? { pollIntervalMs: deps.pollIntervalMs } : {}),
         });
         for (const [name, value] of Object.entries(gcOutputs(result)))

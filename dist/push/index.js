@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1700);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6126);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1700:
+/***/ 6126:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29813,6 +29813,79 @@ function s3ErrorDetail(text) {
     return text.replace(/\s+/g, ' ').trim().slice(0, 300);
 }
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./src/core/nix/nix-command.ts
+/**
+ * Running programs, Nix above all: `execFile` (no shell, output collected, stdin fed), the feature
+ * flags every `nix` call needs, the options shared by the Nix commands, and how Nix's own error
+ * output is shortened for a message.
+ */
+
+
+/** Runs a program without a shell and collects its output. Rejects only when it cannot be started. */
+const nix_command_execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
+    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+    });
+    const out = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    const err = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    let stdout = '';
+    let stderr = '';
+    let failed = false;
+    child.stdout?.on('data', (chunk) => {
+        stdout += out.write(chunk);
+    });
+    child.stderr?.on('data', (chunk) => {
+        stderr += err.write(chunk);
+    });
+    child.on('error', (error) => {
+        failed = true;
+        const hint = error.code === 'ENOENT' ? ` (is ${cmd} installed and on PATH?)` : '';
+        reject(new Error(`could not run ${cmd}: ${error.message}${hint}`, { cause: error }));
+    });
+    child.on('close', (code, signal) => {
+        if (failed)
+            return;
+        stdout += out.end();
+        stderr += err.end();
+        resolve({
+            code: code ?? (signal ? 128 : 1),
+            stdout,
+            stderr: signal && code === null ? `${stderr}killed by ${signal}\n` : stderr,
+        });
+    });
+    if (opts.input !== undefined && child.stdin) {
+        child.stdin.on('error', () => { }); // a child that exits without reading stdin
+        child.stdin.end(opts.input);
+    }
+});
+const nix_command_NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
+const NIX_FLAKE_FEATURES = ['--extra-experimental-features', 'nix-command flakes'];
+/** The last lines of Nix's error output, without its download warnings. */
+function lastLines(text, count = 20) {
+    const lines = text
+        .split('\n')
+        .map((l) => l.trimEnd())
+        .filter((l) => l !== '' && !/^warning: (error: )?unable to download '/.test(l));
+    return lines.slice(-count).join('\n');
+}
+/** Up to three paths, then a count. */
+function describePaths(paths) {
+    if (paths.length <= 3)
+        return paths.join(', ');
+    return `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more`;
+}
+/** A JSON object (not null, not an array). */
+function isObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 ;// CONCATENATED MODULE: ./src/core/nix/base32.ts
 /**
  * Nix's own base-32 ("nix32"): alphabet `0123456789abcdfghijklmnpqrsvwxyz` (no e, o, t, u), characters
@@ -30000,79 +30073,6 @@ function pinNamesFor(base, rootCount) {
     if (rootCount <= 1)
         return [base];
     return Array.from({ length: rootCount }, (_, i) => `${base}.${i + 1}`);
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-;// CONCATENATED MODULE: ./src/core/nix/nix-command.ts
-/**
- * Running programs, Nix above all: `execFile` (no shell, output collected, stdin fed), the feature
- * flags every `nix` call needs, the options shared by the Nix commands, and how Nix's own error
- * output is shortened for a message.
- */
-
-
-/** Runs a program without a shell and collects its output. Rejects only when it cannot be started. */
-const nix_command_execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
-    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, {
-        env: opts.env ?? process.env,
-        cwd: opts.cwd,
-        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        windowsHide: true,
-    });
-    const out = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    const err = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    let stdout = '';
-    let stderr = '';
-    let failed = false;
-    child.stdout?.on('data', (chunk) => {
-        stdout += out.write(chunk);
-    });
-    child.stderr?.on('data', (chunk) => {
-        stderr += err.write(chunk);
-    });
-    child.on('error', (error) => {
-        failed = true;
-        const hint = error.code === 'ENOENT' ? ` (is ${cmd} installed and on PATH?)` : '';
-        reject(new Error(`could not run ${cmd}: ${error.message}${hint}`, { cause: error }));
-    });
-    child.on('close', (code, signal) => {
-        if (failed)
-            return;
-        stdout += out.end();
-        stderr += err.end();
-        resolve({
-            code: code ?? (signal ? 128 : 1),
-            stdout,
-            stderr: signal && code === null ? `${stderr}killed by ${signal}\n` : stderr,
-        });
-    });
-    if (opts.input !== undefined && child.stdin) {
-        child.stdin.on('error', () => { }); // a child that exits without reading stdin
-        child.stdin.end(opts.input);
-    }
-});
-const nix_command_NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
-const NIX_FLAKE_FEATURES = ['--extra-experimental-features', 'nix-command flakes'];
-/** The last lines of Nix's error output, without its download warnings. */
-function lastLines(text, count = 20) {
-    const lines = text
-        .split('\n')
-        .map((l) => l.trimEnd())
-        .filter((l) => l !== '' && !/^warning: (error: )?unable to download '/.test(l));
-    return lines.slice(-count).join('\n');
-}
-/** Up to three paths, then a count. */
-function describePaths(paths) {
-    if (paths.length <= 3)
-        return paths.join(', ');
-    return `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more`;
-}
-/** A JSON object (not null, not an array). */
-function isObject(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 ;// CONCATENATED MODULE: ./src/core/nix/nar-hash.ts
@@ -36707,6 +36707,19 @@ function actionsStepIO() {
     };
 }
 
+;// CONCATENATED MODULE: ./src/actions/deps.ts
+/**
+ * The primitives every action takes from the outside world, under the same names in all five
+ * `run(io, deps)`. Each action's deps type extends `ActionDeps` with its own fields; its remote
+ * clients are built inside `run` from these primitives and the URLs of its inputs, so a test points
+ * the real clients at the stand-ins and replaces only a primitive or a knob.
+ */
+
+/** The real primitives: the global `fetch`, a timer, `Date.now`. */
+function actionDeps() {
+    return { fetch: globalThis.fetch, sleep: sleep, now: Date.now };
+}
+
 ;// CONCATENATED MODULE: ./src/actions/common-inputs.ts
 /** Inputs shared by several actions, declared once. */
 
@@ -37462,10 +37475,9 @@ function parseJobState(text) {
 
 
 
-
 async function startJobCache(io, inputs, deps) {
     const { logger } = io;
-    const exec = deps.exec ?? nix_command_execFile;
+    const { exec } = deps;
     const storeDir = io.env['NIX_STORE_DIR']?.replace(/\/+$/, '') || NIX_STORE_DIR;
     if (inputs.pin)
         logger.warn("Input 'pin' applies to explicit mode only (with `paths`/`installables`); ignored here.");
@@ -37497,8 +37509,8 @@ async function startJobCache(io, inputs, deps) {
     const client = new Niks3Client({
         serverUrl: inputs.serverUrl,
         logger,
-        ...(deps.fetch ? { fetch: deps.fetch } : {}),
-        ...(deps.sleep ? { sleep: deps.sleep } : {}),
+        fetch: deps.fetch,
+        sleep: deps.sleep,
     });
     const contact = await logger.group('Cache', () => client.connect(inputs.connectTimeoutMs));
     const publicKeys = contact.config?.publicKeys ?? [];
@@ -37822,8 +37834,10 @@ const PUSH_SPEC = {
 
 
 
+
+
 function defaultDeps() {
-    return {};
+    return { ...actionDeps(), exec: nix_command_execFile, cwd: process.cwd() };
 }
 async function run(io = actionsStepIO(), deps = defaultDeps()) {
     await runStep(PUSH_SPEC, io, async (reader) => {
@@ -37845,18 +37859,18 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
             serverUrl: inputs.serverUrl,
             tokenSource,
             logger,
-            ...(deps.fetch ? { fetch: deps.fetch } : {}),
-            ...(deps.sleep ? { sleep: deps.sleep } : {}),
+            fetch: deps.fetch,
+            sleep: deps.sleep,
         });
-        const uploader = new PresignedUploader({ logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
+        const uploader = new PresignedUploader({ logger, sleep: deps.sleep });
         const storeDir = (io.env['NIX_STORE_DIR'] && normaliseStoreDir(io.env['NIX_STORE_DIR'])) || NIX_STORE_DIR;
         const roots = await logger.group('Store paths', () => resolveRoots({
             installables: inputs.installables,
             paths: inputs.paths,
-            cwd: deps.cwd ?? process.cwd(),
+            cwd: deps.cwd,
             storeDir,
             logger,
-            ...(deps.exec ? { exec: deps.exec } : {}),
+            exec: deps.exec,
         }));
         const pins = inputs.pin ? pinNamesFor(resolvePinName(inputs.pin, io.env), roots.length) : undefined;
         let summary;
@@ -37874,9 +37888,10 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
                 client,
                 uploader,
                 logger,
-                ...(deps.exec ? { exec: deps.exec } : {}),
-                ...(deps.fetch ? { fetch: deps.fetch } : {}),
-                ...(deps.sleep ? { sleep: deps.sleep } : {}),
+                exec: deps.exec,
+                fetch: deps.fetch,
+                sleep: deps.sleep,
+                now: deps.now,
                 ...(deps.findBuildLog ? { findBuildLog: deps.findBuildLog } : {}),
                 ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
                 ...(deps.memoryBudget !== undefined ? { memoryBudget: deps.memoryBudget } : {}),

@@ -6,7 +6,7 @@ import { FlyClient } from '../../src/core/fly/fly-client.js';
 import { LeaseKeeper } from '../../src/core/fly/lease-keeper.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { MemoryStepIO } from '../../src/core/step/memory-io.js';
-import { run } from '../../src/actions/deploy/main.js';
+import { defaultDeps, run } from '../../src/actions/deploy/main.js';
 import { generateSecretKey } from '../../src/core/nix/signing-key.js';
 import type {
   FlyApp,
@@ -369,9 +369,8 @@ describe('fake Fly', () => {
       env: {},
     });
     await run(io, {
-      fetch: globalThis.fetch,
+      ...defaultDeps(),
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 200))),
-      now: Date.now,
       signals: undefined,
       exit: () => undefined,
       launchId: () => 'launch-test-1',

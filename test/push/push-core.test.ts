@@ -5,7 +5,7 @@
  * not match Nix's path-info, pins, and verification against a wrong public URL.
  */
 import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
-import { run } from '../../src/actions/push/main.js';
+import { defaultDeps, run } from '../../src/actions/push/main.js';
 import { execFile, type ExecFn } from '../../src/core/nix/nix-command.js';
 import { narKey } from '../../src/core/nix/object-keys.js';
 import { MemoryStepIO } from '../../src/core/step/memory-io.js';
@@ -50,7 +50,7 @@ describe('push core (in process, real Nix)', () => {
   it('uploads a NAR in many small parts, asking for part URLs as it goes, within the memory budget', async () => {
     const fake = await fakeServer({ multipart: { minPartSize: 1 } });
     const io = new MemoryStepIO({ inputs: pushFakeInputs(fake, { paths: large }) });
-    await run(io, { partSize: PART, memoryBudget: 2 * PART, progressIntervalMs: 20 });
+    await run(io, { ...defaultDeps(), partSize: PART, memoryBudget: 2 * PART, progressIntervalMs: 20 });
     expect(io.failure).toBeUndefined();
     const parts = fake.requests.filter(
       (r) => r.target === 's3' && /partNumber=/.test(r.query) && r.status === 200,
@@ -75,7 +75,7 @@ describe('push core (in process, real Nix)', () => {
       action: { kind: 'delay', ms: 4500 },
     });
     const io = new MemoryStepIO({ inputs: pushFakeInputs(fake, { paths: large }) });
-    await run(io, { partSize: PART });
+    await run(io, { ...defaultDeps(), partSize: PART });
     expect(io.failure).toBeUndefined();
     expect(fake.requests.filter((r) => r.target === 's3' && r.status === 403).length).toBeGreaterThanOrEqual(
       2,
@@ -124,7 +124,7 @@ describe('push core (in process, real Nix)', () => {
     const io = new MemoryStepIO({
       inputs: pushFakeInputs(fake, { paths: `${paths['top']}\n${paths['other']}` }),
     });
-    await run(io, { exec: lying });
+    await run(io, { ...defaultDeps(), exec: lying });
     expect(io.failure).toMatch(/2 of 3 path\(s\) were NOT pushed/);
     expect(io.failure).toMatch(/does not match Nix's path-info/);
     expect(io.failure).toMatch(/its reference \/nix\/store\/\S+-leaf was not pushed/);
@@ -197,7 +197,7 @@ describe('push core (in process, real Nix)', () => {
     const io = new MemoryStepIO({
       inputs: pushFakeInputs(fake, { paths: paths['v'] as string, 'cache-url': other.publicUrl }),
     });
-    await run(io, { sleep: () => Promise.resolve() });
+    await run(io, { ...defaultDeps(), sleep: () => Promise.resolve() });
     expect(io.failure).toMatch(/verify: .*answered 404: check cache-url/);
     // The narinfo itself is fine at the right URL.
     const narinfo = zstdDecompressSync(

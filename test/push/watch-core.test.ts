@@ -8,8 +8,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runPost } from '../../src/actions/push/job-post.js';
-import { run } from '../../src/actions/push/main.js';
+import { defaultPostDeps, runPost } from '../../src/actions/push/job-post.js';
+import { defaultDeps, run } from '../../src/actions/push/main.js';
 import { batchOutcomes } from '../../src/actions/push/uploader-main.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { Niks3Client } from '../../src/core/niks3/niks3-client.js';
@@ -228,7 +228,7 @@ describeWithHooks('main and post steps through run()', () => {
     const env = { ...process.env, ...nix.env, RUNNER_TEMP: runnerTemp };
     const inputs = pushFakeInputs(fake);
     const main = new MemoryStepIO({ inputs, env, hasPostStep: true });
-    await run(main, { uploaderScript: join(ROOT, 'dist', 'push', 'uploader', 'index.js') });
+    await run(main, { ...defaultDeps(), uploaderScript: join(ROOT, 'dist', 'push', 'uploader', 'index.js') });
     expect(main.failure).toBeUndefined();
     expect(main.outputs.get('mode')).toBe('watch');
     const state = JSON.parse(main.state.get('job') ?? '{}') as { uploaderPid: number; dir: string };
@@ -241,7 +241,7 @@ describeWithHooks('main and post steps through run()', () => {
 
     const post = new MemoryStepIO({ inputs, env, hasPostStep: true });
     post.state.set('job', main.state.get('job') ?? '');
-    await runPost(post, { heartbeatMs: 1, pollMs: 10 });
+    await runPost(post, { ...defaultPostDeps(), heartbeatMs: 1, pollMs: 10 });
     expect(post.failure).toBeUndefined();
     expect(inCache(fake, drvs.paths.inproc as string)).toBe(true);
     expect(Number(post.outputs.get('pushed'))).toBeGreaterThanOrEqual(1);
@@ -275,7 +275,7 @@ describe('main and post steps through run(), without a hook', () => {
 
     const post = new MemoryStepIO({ inputs, env, hasPostStep: true });
     post.state.set('job', main.state.get('job') ?? '');
-    await runPost(post, { heartbeatMs: 1, pollMs: 10 });
+    await runPost(post, { ...defaultPostDeps(), heartbeatMs: 1, pollMs: 10 });
     expect(post.failure).toBeUndefined();
     expect(inCache(fake, drvs.paths.scanned as string)).toBe(true);
     expect(post.summaries.join('\n')).toMatch(/scan mode/);

@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2945:
+/***/ 6874:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28378,6 +28378,8 @@ module.exports = {
 __nccwpck_require__.d(__webpack_exports__, {
   a: () => (/* binding */ runPost)
 });
+
+// UNUSED EXPORTS: defaultPostDeps
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
@@ -36548,6 +36550,19 @@ function actionsStepIO() {
     };
 }
 
+;// CONCATENATED MODULE: ./src/actions/deps.ts
+/**
+ * The primitives every action takes from the outside world, under the same names in all five
+ * `run(io, deps)`. Each action's deps type extends `ActionDeps` with its own fields; its remote
+ * clients are built inside `run` from these primitives and the URLs of its inputs, so a test points
+ * the real clients at the stand-ins and replaces only a primitive or a knob.
+ */
+
+/** The real primitives: the global `fetch`, a timer, `Date.now`. */
+function actionDeps() {
+    return { fetch: globalThis.fetch, sleep: sleep, now: Date.now };
+}
+
 ;// CONCATENATED MODULE: ./src/core/settings/input-reader.ts
 
 
@@ -37147,7 +37162,10 @@ function parseJobState(text) {
 
 
 
-const job_post_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function defaultPostDeps() {
+    return actionDeps();
+}
 function alive(pid) {
     try {
         process.kill(pid, 0);
@@ -37168,9 +37186,10 @@ function seconds(ms) {
 }
 /** Asks the uploader to stop and waits for it within the deadline; kills its group after it. */
 async function drainUploader(io, state, deadline, deps) {
+    const { now, sleep } = deps;
     const pid = state.uploaderPid;
     const dir = jobDir(state.dir);
-    const started = Date.now();
+    const started = now();
     await (0,promises_namespaceObject.writeFile)(dir.stop, String(started));
     if (pid === undefined)
         return { waitedMs: 0, timedOut: false };
@@ -37178,29 +37197,29 @@ async function drainUploader(io, state, deadline, deps) {
     let nextBeat = started + heartbeatMs;
     io.logger.info(`Waiting for the background uploader (pid ${pid}) to push the queue (at most ${seconds(deadline - started)})…`);
     while (alive(pid)) {
-        if (Date.now() >= deadline) {
+        if (now() >= deadline) {
             io.logger.warn(`The uploader did not finish within drain-timeout: stopping its process group ${pid}.`);
             try {
                 process.kill(-pid, 'SIGTERM');
-                await job_post_sleep(1_000);
+                await sleep(1_000);
                 if (alive(pid))
                     process.kill(-pid, 'SIGKILL');
             }
             catch {
                 // already gone
             }
-            return { waitedMs: Date.now() - started, timedOut: true };
+            return { waitedMs: now() - started, timedOut: true };
         }
-        if (Date.now() >= nextBeat) {
+        if (now() >= nextBeat) {
             nextBeat += heartbeatMs;
             const events = parseEvents(await (0,promises_namespaceObject.readFile)(dir.events, 'utf8').catch(() => ''));
-            io.logger.info(`still draining after ${seconds(Date.now() - started)}: ${events.filter((e) => e.status === 'uploaded').length} path(s) pushed so far`);
+            io.logger.info(`still draining after ${seconds(now() - started)}: ${events.filter((e) => e.status === 'uploaded').length} path(s) pushed so far`);
         }
-        await job_post_sleep(deps.pollMs ?? 100);
+        await sleep(deps.pollMs ?? 100);
     }
-    return { waitedMs: Date.now() - started, timedOut: false };
+    return { waitedMs: now() - started, timedOut: false };
 }
-function makeClient(io, inputs) {
+function makeClient(io, inputs, deps) {
     let tokenSource;
     if (inputs.auth === 'oidc') {
         tokenSource = new token_source_OidcTokenSource({
@@ -37213,13 +37232,19 @@ function makeClient(io, inputs) {
         logger_maskSecret(io.logger, inputs.token);
         tokenSource = new token_source_StaticTokenSource(inputs.token ?? '');
     }
-    return new Niks3Client({ serverUrl: inputs.serverUrl, tokenSource, logger: io.logger });
+    return new Niks3Client({
+        serverUrl: inputs.serverUrl,
+        tokenSource,
+        logger: io.logger,
+        fetch: deps.fetch,
+        sleep: deps.sleep,
+    });
 }
 /** A promise that gives up at `deadline` (the push keeps running; the step exits after the summary). */
-async function withDeadline(promise, deadline) {
+async function withDeadline(promise, deadline, now) {
     let timer;
     const timeout = new Promise((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
+        timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - now()));
     });
     try {
         return await Promise.race([promise, timeout]);
@@ -37228,7 +37253,8 @@ async function withDeadline(promise, deadline) {
         clearTimeout(timer);
     }
 }
-async function runPost(io = actionsStepIO(), deps = {}) {
+async function runPost(io = actionsStepIO(), deps = defaultPostDeps()) {
+    const { now } = deps;
     let exitNow = false;
     await runStep(PUSH_SPEC, io, async (reader) => {
         const state = parseJobState(io.getState(PushStateKey.Job));
@@ -37238,7 +37264,7 @@ async function runPost(io = actionsStepIO(), deps = {}) {
         }
         const inputs = readPushInputs(reader, io.logger, true);
         const { logger } = io;
-        const postStarted = Date.now();
+        const postStarted = now();
         const deadline = postStarted + inputs.drainTimeoutMs;
         const dir = jobDir(state.dir);
         const drain = state.mode === 'watch'
@@ -37277,19 +37303,27 @@ async function runPost(io = actionsStepIO(), deps = {}) {
         if (state.mode !== 'pull-only' && unseen.length > 0) {
             const roots = topPaths(unseen);
             logger.info(`${unseen.length} path(s) made by the job are not in the cache yet (${state.mode === 'watch' ? 'the hook did not see them, or their push failed' : 'scan mode'}): pushing the closures of ${roots.length} root(s).`);
-            const uploader = new PresignedUploader({ logger });
+            const uploader = new PresignedUploader({ logger, sleep: deps.sleep });
             try {
                 const pushing = pushClosure({
                     roots,
                     ...pushTuning(inputs),
                     verify: inputs.verify,
                     ...(state.substituter ? { cacheUrl: state.substituter } : {}),
-                    connectTimeoutMs: Math.min(inputs.connectTimeoutMs, Math.max(1_000, deadline - Date.now())),
+                    connectTimeoutMs: Math.min(inputs.connectTimeoutMs, Math.max(1_000, deadline - now())),
                     storeDir: state.storeDir,
-                }, { client: makeClient(io, inputs), uploader, logger, progressIntervalMs: 30_000 });
+                }, {
+                    client: makeClient(io, inputs, deps),
+                    uploader,
+                    logger,
+                    fetch: deps.fetch,
+                    sleep: deps.sleep,
+                    now,
+                    progressIntervalMs: 30_000,
+                });
                 pushing.catch(() => undefined);
                 // At least min(drain-timeout, 60 s) for the post step's own push, even after a long drain.
-                const result = await withDeadline(pushing, Math.max(deadline, Date.now() + Math.min(60_000, inputs.drainTimeoutMs)));
+                const result = await withDeadline(pushing, Math.max(deadline, now() + Math.min(60_000, inputs.drainTimeoutMs)), now);
                 if (result === 'timeout') {
                     postProblem = `the post step's push did not finish within drain-timeout (${seconds(inputs.drainTimeoutMs)})`;
                     exitNow = true;
@@ -37330,7 +37364,7 @@ async function runPost(io = actionsStepIO(), deps = {}) {
         const uploadedEvents = [...last.values()].filter((e) => e.status === 'uploaded');
         const narBytes = uploadedEvents.reduce((sum, e) => sum + e.narSize, 0) + (post?.narBytes ?? 0);
         const uploadedBytes = (done?.uploadedBytes ?? 0) + (post?.uploadedBytes ?? 0);
-        const postMs = Date.now() - postStarted;
+        const postMs = now() - postStarted;
         const outputs = {
             mode: state.mode,
             'store-paths': JSON.stringify(classified.made.map((info) => info.path)),
@@ -37404,7 +37438,7 @@ async function runPost(io = actionsStepIO(), deps = {}) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _job_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2945);
+/* harmony import */ var _job_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6874);
 
 await (0,_job_post_js__WEBPACK_IMPORTED_MODULE_0__/* .runPost */ .a)();
 

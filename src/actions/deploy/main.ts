@@ -8,17 +8,14 @@ import { deployApp, destroyApp, type DeploymentContext } from '../../core/fly/de
 import { FlyClient } from '../../core/fly/fly-client.js';
 import { renderFlyToml } from '../../core/fly/fly-toml.js';
 import type { SignalSource } from '../../core/fly/lease-keeper.js';
-import { sleep as realSleep, type Sleep } from '../../core/http.js';
 import { actionsStepIO } from '../actions-io.js';
+import { actionDeps, type ActionDeps } from '../deps.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readDeployInputs } from './inputs.js';
 import { DEPLOY_SPEC } from './spec.js';
 
-/** Everything the deploy needs from the outside world, replaceable by tests and the CLI. */
-export interface DeployDeps {
-  readonly fetch: typeof fetch;
-  readonly sleep: Sleep;
-  readonly now: () => number;
+/** The shared primitives plus the deploy's own: signals, exit, launch id and knobs. */
+export interface DeployDeps extends ActionDeps {
   /** SIGTERM/SIGINT source: leases are released before the process ends. */
   readonly signals: SignalSource | undefined;
   readonly exit: (code: number) => void;
@@ -34,9 +31,7 @@ export interface DeployDeps {
 
 export function defaultDeps(): DeployDeps {
   return {
-    fetch: globalThis.fetch,
-    sleep: realSleep,
-    now: Date.now,
+    ...actionDeps(),
     signals: process,
     exit: (code) => process.exit(code),
     launchId: (env) => {

@@ -1,39 +1,38 @@
-import { collectGarbage, type GcClient } from '../../core/gc/collect-garbage.js';
+import { collectGarbage } from '../../core/gc/collect-garbage.js';
 import { gcOutputs, gcReport } from '../../core/gc/gc-report.js';
-import type { RepositoryRefs } from '../../core/gc/pin-pruning.js';
 import { githubRepositoryRefs } from '../../core/gc/repository-refs.js';
 import { RemoteError, errorMessage } from '../../core/errors.js';
-import type { TokenSource } from '../../core/github/token-source.js';
 import { niks3TokenSource } from '../common-inputs.js';
-import type { Sleep } from '../../core/http.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
 import { actionsStepIO } from '../actions-io.js';
+import { actionDeps, type ActionDeps } from '../deps.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readGcInputs } from './inputs.js';
 import { GC_SPEC } from './spec.js';
 
-export interface GcDeps {
-  readonly niks3: (options: { serverUrl: string; tokenSource: TokenSource; io: StepIO }) => GcClient;
-  readonly repositoryRefs: (options: { token: string; repository: string; apiUrl: string }) => RepositoryRefs;
-  readonly sleep?: Sleep;
-  readonly now?: () => number;
+/** The shared primitives plus the GC status poll interval. */
+export interface GcDeps extends ActionDeps {
+  /** Pause between two reads of the GC status (ms; default in core/gc). */
   readonly pollIntervalMs?: number;
 }
 
 export function defaultDeps(): GcDeps {
-  return {
-    niks3: ({ serverUrl, tokenSource, io }) => new Niks3Client({ serverUrl, tokenSource, logger: io.logger }),
-    repositoryRefs: githubRepositoryRefs,
-  };
+  return actionDeps();
 }
 
 export async function run(io: StepIO = actionsStepIO(), deps: GcDeps = defaultDeps()): Promise<void> {
   await runStep(GC_SPEC, io, async (reader) => {
     const inputs = readGcInputs(reader, io.env, io.logger);
-    const client = deps.niks3({ serverUrl: inputs.serverUrl, tokenSource: niks3TokenSource(inputs, io), io });
+    const client = new Niks3Client({
+      serverUrl: inputs.serverUrl,
+      tokenSource: niks3TokenSource(inputs, io),
+      logger: io.logger,
+      fetch: deps.fetch,
+      sleep: deps.sleep,
+    });
     const refs =
       inputs.prunePins && inputs.githubToken && inputs.repository
-        ? deps.repositoryRefs({
+        ? githubRepositoryRefs({
             token: inputs.githubToken,
             repository: inputs.repository,
             apiUrl: inputs.githubApiUrl,
@@ -51,8 +50,8 @@ export async function run(io: StepIO = actionsStepIO(), deps: GcDeps = defaultDe
       timeoutMs: inputs.timeoutMs,
       connectTimeoutMs: inputs.connectTimeoutMs,
       ...(refs ? { pruning: { refs, keep: inputs.keepPins } } : {}),
-      ...(deps.sleep ? { sleep: deps.sleep } : {}),
-      ...(deps.now ? { now: deps.now } : {}),
+      sleep: deps.sleep,
+      now: deps.now,
       ...(deps.pollIntervalMs !== undefined ? { pollIntervalMs: deps.pollIntervalMs } : {}),
     });
     for (const [name, value] of Object.entries(gcOutputs(result))) io.setOutput(name, value);

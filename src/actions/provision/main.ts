@@ -1,18 +1,16 @@
-import { createCloudflareClient } from '../../core/cloudflare/cloudflare-client.js';
-import { provisionR2, type ProvisionDeps } from '../../core/cloudflare/r2-provisioner.js';
-import { sleep } from '../../core/http.js';
+import { provisionR2, type ProvisionOptions } from '../../core/cloudflare/r2-provisioner.js';
 import { actionsStepIO } from '../actions-io.js';
+import { actionDeps, type ActionDeps } from '../deps.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readProvisionInputs } from './inputs.js';
 import { PROVISION_SPEC } from './spec.js';
 
-/** What provision needs from the outside world; tests and the CLI may replace any of it. */
+/** The shared primitives plus the provisioner's timeouts; tests and the CLI may replace any of it. */
+export type ProvisionDeps = ActionDeps & ProvisionOptions;
+
 export function defaultDeps(): ProvisionDeps {
   return {
-    createClient: createCloudflareClient,
-    fetch: undefined,
-    sleep,
-    now: Date.now,
+    ...actionDeps(),
     timeoutMs: 30_000,
     pollStartMs: 1_000,
     pollMaxMs: 10_000,

@@ -15,7 +15,6 @@ import { ConfigurationError, errorMessage } from '../../core/errors.js';
 import { oidcUnavailableReason } from '../../core/github/token-source.js';
 import { maskSecret } from '../../core/logger.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
-import { execFile } from '../../core/nix/nix-command.js';
 import { NIX_STORE_DIR } from '../../core/nix/store-path.js';
 import { renderHookScript } from '../../core/push/watch/hook-script.js';
 import { jobDir } from '../../core/push/watch/job-dir.js';
@@ -34,7 +33,7 @@ import type { UploaderConfig } from './uploader-main.js';
 
 export async function startJobCache(io: StepIO, inputs: PushInputs, deps: PushActionDeps): Promise<void> {
   const { logger } = io;
-  const exec = deps.exec ?? execFile;
+  const { exec } = deps;
   const storeDir = io.env['NIX_STORE_DIR']?.replace(/\/+$/, '') || NIX_STORE_DIR;
   if (inputs.pin)
     logger.warn("Input 'pin' applies to explicit mode only (with `paths`/`installables`); ignored here.");
@@ -67,8 +66,8 @@ export async function startJobCache(io: StepIO, inputs: PushInputs, deps: PushAc
   const client = new Niks3Client({
     serverUrl: inputs.serverUrl,
     logger,
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
-    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    fetch: deps.fetch,
+    sleep: deps.sleep,
   });
   const contact = await logger.group('Cache', () => client.connect(inputs.connectTimeoutMs));
   const publicKeys = contact.config?.publicKeys ?? [];

@@ -26,18 +26,24 @@ import {
   validPaths,
 } from '../../core/push/watch/store-scan.js';
 import { actionsStepIO } from '../actions-io.js';
+import { actionDeps, type ActionDeps } from '../deps.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { readPushInputs, type PushInputs, pushTuning } from './inputs.js';
 import { mintOidcToken } from '../common-inputs.js';
 import { PUSH_SPEC } from './spec.js';
 import { parseJobState, PushStateKey, type JobState } from './state.js';
 
-export interface PostDeps {
+/** The shared primitives plus the drain's knobs. */
+export interface PushPostDeps extends ActionDeps {
+  /** Interval of the "still draining" line (ms, default 30 s). */
   readonly heartbeatMs?: number;
+  /** Pause between two looks at the uploader (ms, default 100). */
   readonly pollMs?: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export function defaultPostDeps(): PushPostDeps {
+  return actionDeps();
+}
 
 function alive(pid: number): boolean {
   try {
@@ -63,10 +69,16 @@ interface Drain {
 }
 
 /** Asks the uploader to stop and waits for it within the deadline; kills its group after it. */
-async function drainUploader(io: StepIO, state: JobState, deadline: number, deps: PostDeps): Promise<Drain> {
+async function drainUploader(
+  io: StepIO,
+  state: JobState,
+  deadline: number,
+  deps: PushPostDeps,
+): Promise<Drain> {
+  const { now, sleep } = deps;
   const pid = state.uploaderPid;
   const dir = jobDir(state.dir);
-  const started = Date.now();
+  const started = now();
   await writeFile(dir.stop, String(started));
   if (pid === undefined) return { waitedMs: 0, timedOut: false };
   const heartbeatMs = deps.heartbeatMs ?? 30_000;
@@ -75,7 +87,7 @@ async function drainUploader(io: StepIO, state: JobState, deadline: number, deps
     `Waiting for the background uploader (pid ${pid}) to push the queue (at most ${seconds(deadline - started)})…`,
   );
   while (alive(pid)) {
-    if (Date.now() >= deadline) {
+    if (now() >= deadline) {
       io.logger.warn(`The uploader did not finish within drain-timeout: stopping its process group ${pid}.`);
       try {
         process.kill(-pid, 'SIGTERM');
@@ -84,21 +96,21 @@ async function drainUploader(io: StepIO, state: JobState, deadline: number, deps
       } catch {
         // already gone
       }
-      return { waitedMs: Date.now() - started, timedOut: true };
+      return { waitedMs: now() - started, timedOut: true };
     }
-    if (Date.now() >= nextBeat) {
+    if (now() >= nextBeat) {
       nextBeat += heartbeatMs;
       const events = parseEvents(await readFile(dir.events, 'utf8').catch(() => ''));
       io.logger.info(
-        `still draining after ${seconds(Date.now() - started)}: ${events.filter((e) => e.status === 'uploaded').length} path(s) pushed so far`,
+        `still draining after ${seconds(now() - started)}: ${events.filter((e) => e.status === 'uploaded').length} path(s) pushed so far`,
       );
     }
     await sleep(deps.pollMs ?? 100);
   }
-  return { waitedMs: Date.now() - started, timedOut: false };
+  return { waitedMs: now() - started, timedOut: false };
 }
 
-function makeClient(io: StepIO, inputs: PushInputs): Niks3Client {
+function makeClient(io: StepIO, inputs: PushInputs, deps: PushPostDeps): Niks3Client {
   let tokenSource: TokenSource;
   if (inputs.auth === 'oidc') {
     tokenSource = new OidcTokenSource({
@@ -110,14 +122,24 @@ function makeClient(io: StepIO, inputs: PushInputs): Niks3Client {
     maskSecret(io.logger, inputs.token);
     tokenSource = new StaticTokenSource(inputs.token ?? '');
   }
-  return new Niks3Client({ serverUrl: inputs.serverUrl, tokenSource, logger: io.logger });
+  return new Niks3Client({
+    serverUrl: inputs.serverUrl,
+    tokenSource,
+    logger: io.logger,
+    fetch: deps.fetch,
+    sleep: deps.sleep,
+  });
 }
 
 /** A promise that gives up at `deadline` (the push keeps running; the step exits after the summary). */
-async function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | 'timeout'> {
+async function withDeadline<T>(
+  promise: Promise<T>,
+  deadline: number,
+  now: () => number,
+): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
+    timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - now()));
   });
   try {
     return await Promise.race([promise, timeout]);
@@ -126,7 +148,11 @@ async function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T
   }
 }
 
-export async function runPost(io: StepIO = actionsStepIO(), deps: PostDeps = {}): Promise<void> {
+export async function runPost(
+  io: StepIO = actionsStepIO(),
+  deps: PushPostDeps = defaultPostDeps(),
+): Promise<void> {
+  const { now } = deps;
   let exitNow = false;
   await runStep(PUSH_SPEC, io, async (reader) => {
     const state = parseJobState(io.getState(PushStateKey.Job));
@@ -136,7 +162,7 @@ export async function runPost(io: StepIO = actionsStepIO(), deps: PostDeps = {})
     }
     const inputs = readPushInputs(reader, io.logger, true);
     const { logger } = io;
-    const postStarted = Date.now();
+    const postStarted = now();
     const deadline = postStarted + inputs.drainTimeoutMs;
     const dir = jobDir(state.dir);
 
@@ -177,7 +203,7 @@ export async function runPost(io: StepIO = actionsStepIO(), deps: PostDeps = {})
       logger.info(
         `${unseen.length} path(s) made by the job are not in the cache yet (${state.mode === 'watch' ? 'the hook did not see them, or their push failed' : 'scan mode'}): pushing the closures of ${roots.length} root(s).`,
       );
-      const uploader = new PresignedUploader({ logger });
+      const uploader = new PresignedUploader({ logger, sleep: deps.sleep });
       try {
         const pushing = pushClosure(
           {
@@ -185,16 +211,25 @@ export async function runPost(io: StepIO = actionsStepIO(), deps: PostDeps = {})
             ...pushTuning(inputs),
             verify: inputs.verify,
             ...(state.substituter ? { cacheUrl: state.substituter } : {}),
-            connectTimeoutMs: Math.min(inputs.connectTimeoutMs, Math.max(1_000, deadline - Date.now())),
+            connectTimeoutMs: Math.min(inputs.connectTimeoutMs, Math.max(1_000, deadline - now())),
             storeDir: state.storeDir,
           },
-          { client: makeClient(io, inputs), uploader, logger, progressIntervalMs: 30_000 },
+          {
+            client: makeClient(io, inputs, deps),
+            uploader,
+            logger,
+            fetch: deps.fetch,
+            sleep: deps.sleep,
+            now,
+            progressIntervalMs: 30_000,
+          },
         );
         pushing.catch(() => undefined);
         // At least min(drain-timeout, 60 s) for the post step's own push, even after a long drain.
         const result = await withDeadline(
           pushing,
-          Math.max(deadline, Date.now() + Math.min(60_000, inputs.drainTimeoutMs)),
+          Math.max(deadline, now() + Math.min(60_000, inputs.drainTimeoutMs)),
+          now,
         );
         if (result === 'timeout') {
           postProblem = `the post step's push did not finish within drain-timeout (${seconds(inputs.drainTimeoutMs)})`;
@@ -235,7 +270,7 @@ export async function runPost(io: StepIO = actionsStepIO(), deps: PostDeps = {})
     const uploadedEvents = [...last.values()].filter((e) => e.status === 'uploaded');
     const narBytes = uploadedEvents.reduce((sum, e) => sum + e.narSize, 0) + (post?.narBytes ?? 0);
     const uploadedBytes = (done?.uploadedBytes ?? 0) + (post?.uploadedBytes ?? 0);
-    const postMs = Date.now() - postStarted;
+    const postMs = now() - postStarted;
 
     const outputs: Record<string, string> = {
       mode: state.mode,

@@ -1,9 +1,8 @@
 import { ConfigurationError } from '../../core/errors.js';
 import { oidcUnavailableReason } from '../../core/github/token-source.js';
-import type { Sleep } from '../../core/http.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
 import { PresignedUploader } from '../../core/niks3/presigned-upload.js';
-import type { ExecFn } from '../../core/nix/nix-command.js';
+import { execFile, type ExecFn } from '../../core/nix/nix-command.js';
 import { NIX_STORE_DIR, normaliseStoreDir } from '../../core/nix/store-path.js';
 import type { BuildLogFinder } from '../../core/push/build-log.js';
 import { pinNamesFor, resolvePinName } from '../../core/push/pin-names.js';
@@ -12,19 +11,19 @@ import { pushHeadline, pushOutputs, pushReport } from '../../core/push/push-repo
 import { resolveRoots } from '../../core/push/push-roots.js';
 import { Report } from '../../core/report/markdown.js';
 import { actionsStepIO } from '../actions-io.js';
+import { actionDeps, type ActionDeps } from '../deps.js';
 import { niks3TokenSource } from '../common-inputs.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
 import { pushTuning, readPushInputs, type PushInputs } from './inputs.js';
 import { startJobCache } from './job-main.js';
 import { PUSH_SPEC } from './spec.js';
 
-/** Everything the push needs from outside, injectable (tests, the CLI). */
-export interface PushActionDeps {
-  readonly fetch?: typeof fetch;
-  readonly exec?: ExecFn;
-  readonly sleep?: Sleep;
-  /** Where relative `paths` are resolved (default: the current directory, the workspace in Actions). */
-  readonly cwd?: string;
+/** The shared primitives plus the push's own: the program runner, the directory and knobs. */
+export interface PushActionDeps extends ActionDeps {
+  /** Runs nix and the other programs. */
+  readonly exec: ExecFn;
+  /** Where relative `paths` are resolved (the current directory: the workspace in Actions). */
+  readonly cwd: string;
   readonly findBuildLog?: BuildLogFinder;
   readonly partSize?: number;
   readonly memoryBudget?: number;
@@ -34,7 +33,7 @@ export interface PushActionDeps {
 }
 
 export function defaultDeps(): PushActionDeps {
-  return {};
+  return { ...actionDeps(), exec: execFile, cwd: process.cwd() };
 }
 
 export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = defaultDeps()): Promise<void> {
@@ -59,20 +58,20 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
       serverUrl: inputs.serverUrl,
       tokenSource,
       logger,
-      ...(deps.fetch ? { fetch: deps.fetch } : {}),
-      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+      fetch: deps.fetch,
+      sleep: deps.sleep,
     });
-    const uploader = new PresignedUploader({ logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
+    const uploader = new PresignedUploader({ logger, sleep: deps.sleep });
     const storeDir = (io.env['NIX_STORE_DIR'] && normaliseStoreDir(io.env['NIX_STORE_DIR'])) || NIX_STORE_DIR;
 
     const roots = await logger.group('Store paths', () =>
       resolveRoots({
         installables: inputs.installables,
         paths: inputs.paths,
-        cwd: deps.cwd ?? process.cwd(),
+        cwd: deps.cwd,
         storeDir,
         logger,
-        ...(deps.exec ? { exec: deps.exec } : {}),
+        exec: deps.exec,
       }),
     );
     const pins = inputs.pin ? pinNamesFor(resolvePinName(inputs.pin, io.env), roots.length) : undefined;
@@ -94,9 +93,10 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
           client,
           uploader,
           logger,
-          ...(deps.exec ? { exec: deps.exec } : {}),
-          ...(deps.fetch ? { fetch: deps.fetch } : {}),
-          ...(deps.sleep ? { sleep: deps.sleep } : {}),
+          exec: deps.exec,
+          fetch: deps.fetch,
+          sleep: deps.sleep,
+          now: deps.now,
           ...(deps.findBuildLog ? { findBuildLog: deps.findBuildLog } : {}),
           ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
           ...(deps.memoryBudget !== undefined ? { memoryBudget: deps.memoryBudget } : {}),

@@ -7,7 +7,7 @@ import { ConfigurationError, errorMessage } from '../errors.js';
 import type { RetryPolicy, Sleep } from '../http.js';
 import type { Logger } from '../logger.js';
 import { CloudflareCalls } from './cloudflare-calls.js';
-import type { CloudflareClient, CloudflareClientOptions } from './cloudflare-client.js';
+import { createCloudflareClient } from './cloudflare-client.js';
 import { checkDatabase } from '../postgres/database-check.js';
 import { R2Api } from './r2-api.js';
 import { applyR2Plan, waitForDomain } from './r2-applier.js';
@@ -39,10 +39,10 @@ export interface ProvisionConfig {
   readonly databaseUrl: string | undefined;
 }
 
-export interface ProvisionDeps {
-  readonly createClient: (options: CloudflareClientOptions) => CloudflareClient;
-  /** fetch for the SDK and the S3 probe (undefined: the global one). */
-  readonly fetch: typeof fetch | undefined;
+/** The primitives and timeouts of one run (the provision action's deps). */
+export interface ProvisionOptions {
+  /** fetch for the SDK and the S3 probe. */
+  readonly fetch: typeof fetch;
   readonly sleep: Sleep;
   readonly now: () => number;
   /** Per-request timeout for the Cloudflare API and the S3 endpoint (ms). */
@@ -76,16 +76,16 @@ export interface ProvisionOutcome {
 
 export async function provisionR2(
   config: ProvisionConfig,
-  deps: ProvisionDeps,
+  deps: ProvisionOptions,
   logger: Logger,
 ): Promise<ProvisionOutcome> {
   const r2 = config.r2;
-  const client = deps.createClient({
+  const client = createCloudflareClient({
     apiToken: config.apiToken,
     baseUrl: config.apiUrl,
     logger,
     timeoutMs: deps.timeoutMs,
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    fetch: deps.fetch,
   });
   const calls = new CloudflareCalls({
     logger,
@@ -95,7 +95,7 @@ export async function provisionR2(
   });
   const api = new R2Api(client, calls, r2.accountId);
   const s3 = config.s3
-    ? new R2S3(config.s3, { logger, timeoutMs: deps.timeoutMs, ...(deps.fetch ? { fetch: deps.fetch } : {}) })
+    ? new R2S3(config.s3, { logger, timeoutMs: deps.timeoutMs, fetch: deps.fetch })
     : undefined;
   const applyOptions = {
     logger,
@@ -236,7 +236,7 @@ export async function provisionR2(
 async function runChecks(
   config: ProvisionConfig,
   actual: R2Actual,
-  deps: ProvisionDeps,
+  deps: ProvisionOptions,
   logger: Logger,
   checks: CheckLine[],
 ): Promise<Error | undefined> {
@@ -258,7 +258,7 @@ async function runChecks(
           logger,
           write: r2.mode === 'apply',
           timeoutMs: deps.timeoutMs,
-          ...(deps.fetch ? { fetch: deps.fetch } : {}),
+          fetch: deps.fetch,
         });
         for (const step of result.steps) logger.info(step);
         checks.push({

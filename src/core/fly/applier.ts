@@ -17,7 +17,8 @@ import {
   type Machine,
   type MachineRequest,
 } from './fly-api-types.js';
-import { MACHINES_REMOTE, tokenPower, type FlyClient } from './fly-client.js';
+import { MACHINES_REMOTE, type FlyClient } from './fly-client.js';
+import { tokenPower } from './fly-hints.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import { METADATA, type MachineConfig } from './machine-config.js';
 import { waitUntilHealthy } from './machine-health.js';

@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import { maskSecret } from '../logger.js';
 import { graphqlAuthorization, machinesAuthorization, parseFlyToken, tokenPieces } from './auth-header.js';
 import { CookieJar } from './cookie-jar.js';
+import { flyHint } from './fly-hints.js';
 import type {
   FlyApp,
   FlyOrganization,
@@ -66,42 +67,6 @@ export type WaitOutcome = 'reached' | 'timeout' | 'replaced' | 'missing';
 export type LeaseOutcome =
   { readonly kind: 'acquired'; readonly lease: Lease } | { readonly kind: 'held'; readonly detail: string };
 
-/**
- * What to tell the user about an error answer. For 401/403 it names the token power the operation
- * needs: what a token may do is only guessed from `/v1/tokens/current` (an undocumented field), so
- * the suite tries the operation and explains a refusal here.
- */
-function hint(status: number, operation = ''): string | undefined {
-  if (status === 401 || status === 403) {
-    const power = tokenPower(operation);
-    const base =
-      status === 401
-        ? 'Check fly-api-token: pass the whole output of `fly tokens create` (including `FlyV1 `), and that it has not expired'
-        : 'The token may not do this';
-    return power
-      ? `${base}; ${power}`
-      : `${base}: an org token (\`fly tokens create org\`) can create and delete apps, a deploy token only manage its own app`;
-  }
-  if (status === 429) return 'Fly rate-limited the calls; wait a minute and run again';
-  if (status >= 500) return 'Fly had a platform error; run again later (see https://status.flyio.net)';
-  return undefined;
-}
-
-/** The token power an operation needs, in words, or undefined for reads. */
-export function tokenPower(operation: string): string | undefined {
-  if (/^create app\b/.test(operation))
-    return 'creating an app needs an org token of its organisation (`fly tokens create org`); a deploy token cannot create apps';
-  if (/^delete app\b/.test(operation))
-    return 'deleting the app needs an org token (`fly tokens create org`); a deploy token cannot delete its app';
-  if (/secrets/.test(operation))
-    return 'setting secrets needs a token that may deploy this app (`fly tokens create deploy -a APP`, or an org token)';
-  if (/IP/.test(operation))
-    return 'allocating IPs needs a token that may deploy this app (an org token, or a deploy token of the app)';
-  if (/machine|lease/.test(operation))
-    return 'managing machines needs a token that may deploy this app (`fly tokens create deploy -a APP`, or an org token)';
-  return undefined;
-}
-
 export class FlyClient {
   readonly machines: HttpClient;
   readonly graphql: HttpClient;
@@ -123,7 +88,7 @@ export class FlyClient {
       retry: options.retry ?? FLY_RETRY,
       sleep: options.sleep ?? realSleep,
       timeoutMs: options.timeoutMs ?? 30_000,
-      hint,
+      hint: flyHint,
     };
     this.machines = new HttpClient({
       ...common,
@@ -175,7 +140,7 @@ export class FlyClient {
         operation: 'GraphQL organizations',
         status: res.status,
         detail: message,
-        hint: /authenticated/i.test(message) ? hint(401) : 'Set fly-org-slug to the organisation to use',
+        hint: /authenticated/i.test(message) ? flyHint(401) : 'Set fly-org-slug to the organisation to use',
       });
     }
     return body?.data?.organizations?.nodes ?? [];
