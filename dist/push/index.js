@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4698);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2326);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4698:
+/***/ 2326:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -30180,12 +30180,6 @@ async function queryPathInfo(paths, options) {
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/core/nix/object-keys.ts
 /**
  * Cache bucket keys and the headers each object is PUT with (niks3 spec §4.1, §4.8), and the
@@ -30251,6 +30245,172 @@ function objectPutHeaders(type) {
         : { 'Content-Type': h.contentType };
 }
 
+;// CONCATENATED MODULE: ./src/core/nix/realisations.ts
+/**
+ * Realisations of content-addressed derivations (niks3 spec §4.7): which output of which derivation
+ * is which store path. Nix reads `realisations/<id>.doi` from a cache to substitute the output of a
+ * floating content-addressed derivation (`__contentAddressed = true`) before it knows the output's
+ * path; without it Nix builds the derivation again, although its output is in the cache.
+ *
+ * Only floating CA outputs have realisations: their derivation (the deriver) names the output with an
+ * empty path. Fixed-output derivations (fetchers) carry a `ca` too but have none, and
+ * `nix realisation info` fails for them, so the deriver file is read first (no process for them).
+ * Nix is asked with `<drv>^*` (Nix 2.13+), then with the plain `<drv>` (Nix 2.4–2.12 read that as
+ * "its outputs"); a Nix without `nix realisation` (older than 2.4) reports none, and the paths are
+ * pushed without them.
+ */
+
+
+
+
+/** Derivers per `nix realisation info` call (keeps the argument list well under ARG_MAX). */
+const REALISATION_CHUNK = 500;
+const FEATURES = ['--extra-experimental-features', 'nix-command ca-derivations'];
+/** The object key of a realisation (`realisations/<id>.doi`). */
+function realisationObjectKey(realisation) {
+    return realisationKey(realisation.id);
+}
+/**
+ * The body niks3's own client stores (before zstd): JSON with `id`, `outPath`, then `signatures`
+ * and `dependentRealisations` only when not empty, the form Nix's `Realisation::fromJSON` reads.
+ */
+function realisationBody(realisation) {
+    return JSON.stringify({
+        id: realisation.id,
+        outPath: realisation.outPath,
+        ...(realisation.signatures.length > 0 ? { signatures: [...realisation.signatures] } : {}),
+        ...(Object.keys(realisation.dependentRealisations).length > 0
+            ? { dependentRealisations: { ...realisation.dependentRealisations } }
+            : {}),
+    });
+}
+/**
+ * Whether the derivation file names an output without a path (a floating content-addressed
+ * output). An unreadable file is "no": Nix could not report on it either.
+ */
+function hasFloatingOutput(drvFile) {
+    let head;
+    try {
+        const fd = (0,external_node_fs_namespaceObject.openSync)(drvFile, 'r');
+        try {
+            const buffer = Buffer.alloc(64 * 1024);
+            head = buffer.toString('utf8', 0, (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, buffer.length, 0));
+        }
+        finally {
+            (0,external_node_fs_namespaceObject.closeSync)(fd);
+        }
+    }
+    catch {
+        return false;
+    }
+    // ATerm: Derive([("out","","r:sha256",""),…],…) — an output is (name, path, hashAlgo, hash).
+    const outputs = /^Derive\(\[((?:\("[^"]*","[^"]*","[^"]*","[^"]*"\),?)*)\]/.exec(head)?.[1];
+    if (outputs === undefined)
+        return false;
+    return /\("[^"]*","","[^"]*",""\)/.test(outputs);
+}
+/** The realisations Nix has for the floating content-addressed outputs among `infos`. */
+async function queryRealisations(infos, options = {}) {
+    const storeDir = options.storeDir ?? NIX_STORE_DIR;
+    const isFloating = options.isFloating ?? hasFloatingOutput;
+    const wanted = new Set();
+    const derivers = new Set();
+    for (const info of infos) {
+        if (!info.ca || !info.deriver || !isFloating(info.deriver))
+            continue;
+        wanted.add(info.path);
+        derivers.add(info.deriver);
+    }
+    const byPath = new Map();
+    const failed = [];
+    if (derivers.size === 0)
+        return { byPath, failed };
+    const ask = async (drvs) => {
+        let error = '';
+        for (const form of [(d) => `${d}^*`, (d) => d]) {
+            const result = await (options.exec ?? nix_command_execFile)(options.nix ?? 'nix', [...FEATURES, 'realisation', 'info', '--json', ...(options.nixArgs ?? []), '--', ...drvs.map(form)], { env: options.env, cwd: options.cwd });
+            if (result.code === 0) {
+                try {
+                    return parseRealisations(JSON.parse(result.stdout));
+                }
+                catch (parseError) {
+                    return `nix realisation info printed JSON it does not understand: ${parseError instanceof Error ? parseError.message : String(parseError)}`;
+                }
+            }
+            error = lastLines(result.stderr, 1) || `exit code ${result.code}`;
+        }
+        return error;
+    };
+    const list = [...derivers];
+    for (let i = 0; i < list.length; i += REALISATION_CHUNK) {
+        const chunk = list.slice(i, i + REALISATION_CHUNK);
+        let answers = [];
+        const whole = await ask(chunk);
+        if (typeof whole !== 'string')
+            answers = whole;
+        else if (chunk.length === 1)
+            failed.push({ deriver: chunk[0], error: whole });
+        else {
+            // One deriver Nix cannot report on (say, an output substituted without its realisation) fails
+            // the whole call: ask for each one alone.
+            for (const deriver of chunk) {
+                const one = await ask([deriver]);
+                if (typeof one === 'string')
+                    failed.push({ deriver, error: one });
+                else
+                    answers.push(...one);
+            }
+        }
+        for (const realisation of answers) {
+            const path = toFullStorePath(realisation.outPath, storeDir);
+            if (!wanted.has(path))
+                continue;
+            const known = byPath.get(path) ?? [];
+            if (!known.some((r) => r.id === realisation.id))
+                byPath.set(path, [...known, realisation]);
+        }
+    }
+    return { byPath, failed };
+}
+/** `nix realisation info --json` output: realisations, and `{opaquePath}` entries (skipped). */
+function parseRealisations(json) {
+    if (!Array.isArray(json))
+        throw new Error('not a JSON array');
+    const realisations = [];
+    for (const entry of json) {
+        if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.outPath !== 'string')
+            continue;
+        if (!OBJECT_KEY_PATTERNS.realisation.test(realisationKey(entry.id)))
+            throw new Error(`the realisation id ${JSON.stringify(entry.id)} is not of the form <algo>:<hash>!<output>`);
+        const signatures = Array.isArray(entry.signatures)
+            ? entry.signatures.filter((s) => typeof s === 'string')
+            : [];
+        const dependent = {};
+        if (isObject(entry.dependentRealisations))
+            for (const [id, path] of Object.entries(entry.dependentRealisations))
+                if (typeof path === 'string')
+                    dependent[id] = path;
+        realisations.push({
+            id: entry.id,
+            outPath: entry.outPath,
+            signatures,
+            dependentRealisations: dependent,
+        });
+    }
+    return realisations;
+}
+/** One line for a warning: which derivers Nix could not report on, and why. */
+function describeFailedRealisations(failed) {
+    const first = failed[0]?.error ?? '';
+    return `${describePaths(failed.map((f) => f.deriver))}: ${first}`;
+}
+
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/core/push/build-log.ts
 /**
  * Build logs (shared/spec/niks3.md §4.6): for a path with a deriver, the local log under
@@ -30904,7 +31064,8 @@ class PathFilter {
 ;// CONCATENATED MODULE: ./src/core/push/push-plan.ts
 
 
-function plannedPath(info, findBuildLog) {
+
+function plannedPath(info, findBuildLog, realisations) {
     const baseName = store_path_storePathBaseName(info.path);
     const hash = baseName.slice(0, 32);
     const buildLog = info.deriver && findBuildLog ? findBuildLog(info.deriver) : undefined;
@@ -30917,6 +31078,11 @@ function plannedPath(info, findBuildLog) {
         narKey: narKey(info.narHash),
         listingKey: listingKey(hash),
         ...(buildLog ? { buildLog } : {}),
+        ...(realisations && realisations.length > 0
+            ? {
+                realisations: realisations.map((r) => ({ key: realisationObjectKey(r), body: realisationBody(r) })),
+            }
+            : {}),
     };
 }
 /** Splits the closure by the user's filters (applied first, without any request). */
@@ -30936,7 +31102,7 @@ function applyFilter(infos, filter) {
 function planPush(input) {
     const closure = new Map();
     for (const info of input.infos)
-        closure.set(info.path, plannedPath(info, input.findBuildLog));
+        closure.set(info.path, plannedPath(info, input.findBuildLog, input.realisations?.get(info.path)));
     for (const root of input.roots) {
         if (!closure.has(root))
             throw new Error(`internal: root ${root} is missing from the path-info of its closure`);
@@ -31018,8 +31184,9 @@ function planSessions(roots, closure, push) {
 }
 /**
  * The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing, build
- * log), NAR, listing, log. The log is in the narinfo's refs because niks3's GC marks only what the
- * closures reach through refs: a log nothing refers to is deleted after the grace period.
+ * log, realisations), NAR, listing, log, realisations. The log is in the narinfo's refs because
+ * niks3's GC marks only what the closures reach through refs: a log nothing refers to is deleted
+ * after the grace period. The realisations are in them as in niks3's own client.
  */
 function pathObjects(planned) {
     const refs = [];
@@ -31031,6 +31198,8 @@ function pathObjects(planned) {
     refs.push(planned.narKey, planned.listingKey);
     if (planned.buildLog)
         refs.push(planned.buildLog.key);
+    for (const realisation of planned.realisations ?? [])
+        refs.push(realisation.key);
     const objects = [
         { key: planned.narinfoKey, type: 'narinfo', refs },
         { key: planned.narKey, type: 'nar', refs: [], nar_size: planned.info.narSize },
@@ -31038,6 +31207,8 @@ function pathObjects(planned) {
     ];
     if (planned.buildLog)
         objects.push({ key: planned.buildLog.key, type: 'build_log', refs: [] });
+    for (const realisation of planned.realisations ?? [])
+        objects.push({ key: realisation.key, type: 'realisation', refs: [] });
     return objects;
 }
 /** Every object of a session's members, without duplicate keys. */
@@ -32321,6 +32492,9 @@ function signEntry(planned) {
 
 
 const SIGN_CHUNK = 500;
+function realisationKeys(planned) {
+    return (planned.realisations ?? []).map((realisation) => realisation.key);
+}
 /** Sessions created or completed at once. */
 async function runPush(plan, deps) {
     return new PushRun(plan, deps).run();
@@ -32396,7 +32570,13 @@ class PushRun {
     pathsWithWork() {
         const work = [];
         for (const planned of this.plan.push.values()) {
-            const keys = [planned.narinfoKey, planned.narKey, planned.listingKey, planned.buildLog?.key];
+            const keys = [
+                planned.narinfoKey,
+                planned.narKey,
+                planned.listingKey,
+                planned.buildLog?.key,
+                ...realisationKeys(planned),
+            ];
             if (keys.some((key) => key !== undefined && this.merged.has(key)))
                 work.push(planned);
         }
@@ -32468,8 +32648,18 @@ class PushRun {
     async uploadPath(planned, ctx, narJobs) {
         const nar = this.pendingObject(planned.narKey);
         const listing = this.pendingObject(planned.listingKey);
-        if (!nar && !listing)
-            return;
+        if (nar || listing)
+            await this.uploadNarOf(planned, nar, listing, ctx, narJobs);
+        // Realisations before the narinfo, like every other object of the path; a failure fails the path.
+        for (const realisation of planned.realisations ?? []) {
+            const target = this.pendingObject(realisation.key);
+            if (!target || this.satisfied.has(realisation.key))
+                continue;
+            await putSmall(planned, target, compressSmall(realisation.body, this.deps.compressionLevel), ctx);
+            this.satisfied.add(realisation.key);
+        }
+    }
+    async uploadNarOf(planned, nar, listing, ctx, narJobs) {
         let result;
         const running = narJobs.get(planned.narKey);
         if (nar && !running) {
@@ -32543,7 +32733,7 @@ class PushRun {
         if (planned) {
             if (this.failures.has(path) || this.notAttempted.has(path))
                 ok = false;
-            for (const key of [planned.narKey, planned.listingKey]) {
+            for (const key of [planned.narKey, planned.listingKey, ...realisationKeys(planned)]) {
                 if (this.merged.has(key) && !this.satisfied.has(key) && !this.waived.has(key))
                     ok = false;
             }
@@ -32920,6 +33110,7 @@ function formatSeconds(ms) {
 
 
 
+
 async function pushClosure(request, deps) {
     const now = deps.now ?? Date.now;
     const started = now();
@@ -32931,14 +33122,22 @@ async function pushClosure(request, deps) {
     const contactPromise = deps.client.connect(request.connectTimeoutMs, { signal: contactAbort.signal });
     contactPromise.catch(() => { });
     let plan;
+    let realisations;
     try {
-        const infos = await logger.group('Closure', async () => {
+        const closure = await logger.group('Closure', async () => {
             const result = await queryClosure(request.roots, deps.exec, request.storeDir);
             const total = result.reduce((sum, info) => sum + info.narSize, 0);
             logger.info(`${result.length} store path(s) in the closure of ${request.roots.length} root(s), ${formatBytes(total)} of NAR.`);
-            return result;
+            const found = await (deps.queryRealisations ?? queryRealisations)(result, {
+                ...(deps.exec ? { exec: deps.exec } : {}),
+                ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+            });
+            reportRealisations(found, logger, warnings);
+            return { infos: result, realisations: found.byPath };
         });
-        plan = await logger.group('Filters', () => makePlan(request, infos, deps));
+        const infos = closure.infos;
+        realisations = closure.realisations;
+        plan = await logger.group('Filters', () => makePlan(request, infos, deps, realisations));
     }
     catch (error) {
         contactAbort.abort(new Error('the push stopped before contacting the server'));
@@ -33011,7 +33210,7 @@ async function pushClosure(request, deps) {
             // The sessions above register the upstream paths too: plan again without them. The first
             // sessions stay open, uncommitted, and the server's GC removes them (failed-uploads-older-than);
             // nothing of them is ever visible.
-            plan = replan(plan, request, deps, new Map([...signedVerdicts(plan), ...served]));
+            plan = replan(plan, request, deps, new Map([...signedVerdicts(plan), ...served]), realisations);
             logger.info(`${first.length} session(s) opened before the upstream answer are left for the server's GC; ${plan.sessions.length} new session(s).`);
             base.considered = plan.push.size;
             base.upstream = plan.upstream;
@@ -33154,7 +33353,7 @@ async function queryClosure(roots, exec, storeDir) {
     }
 }
 /** The plan before any request: the user's filters, and upstream by signature (no request needed). */
-async function makePlan(request, infos, deps) {
+async function makePlan(request, infos, deps, realisations) {
     const { logger } = deps;
     const filter = new PathFilter(request.filter);
     const { kept, filtered } = applyFilter(infos, filter);
@@ -33171,19 +33370,36 @@ async function makePlan(request, infos, deps) {
         filter,
         upstream,
         findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
+        realisations,
     });
     logger.info(`${plan.push.size} path(s) to send in ${plan.sessions.length} upload session(s).`);
     return Promise.resolve(plan);
 }
 /** The same closure planned again with more upstream verdicts. */
-function replan(plan, request, deps, upstream) {
+function replan(plan, request, deps, upstream, realisations) {
     return planPush({
         roots: request.roots,
         infos: [...plan.closure.values()].map((planned) => planned.info),
         filter: new PathFilter(request.filter),
         upstream,
         findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
+        realisations,
     });
+}
+/**
+ * Says how many realisations go up; warns when Nix could not report some (a Nix older than 2.4
+ * has no `nix realisation`): those outputs are pushed without, so Nix substitutes them by store
+ * path, but a build of their derivation elsewhere does not find them in the cache and builds again.
+ */
+function reportRealisations(found, logger, warnings) {
+    const count = [...found.byPath.values()].reduce((sum, list) => sum + list.length, 0);
+    if (count > 0)
+        logger.info(`${count} realisation(s) of content-addressed derivation outputs to push with their paths.`);
+    if (found.failed.length > 0) {
+        const warning = `Nix reported no realisation for the outputs of ${found.failed.length} content-addressed derivation(s) (${describeFailedRealisations(found.failed)}); they are pushed without: Nix substitutes them by store path, but a build of the derivation elsewhere does not find them in the cache.`;
+        warnings.push(warning);
+        logger.warn(warning);
+    }
 }
 function signedVerdicts(plan) {
     return new Map(plan.upstream.map((skipped) => [skipped.path, skipped.reason]));

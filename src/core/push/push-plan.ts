@@ -10,6 +10,7 @@
 import type { ClosureObject } from '../niks3/api-types.js';
 import { listingKey, narInfoKey, narKey } from '../nix/object-keys.js';
 import type { PathInfo } from '../nix/path-info.js';
+import { realisationBody, realisationObjectKey, type Realisation } from '../nix/realisations.js';
 import { compareBytes, storePathBaseName } from '../nix/store-path.js';
 import type { BuildLogFile, BuildLogFinder } from './build-log.js';
 import type { PathFilter } from './path-filter.js';
@@ -23,6 +24,14 @@ export interface PlannedPath {
   readonly narKey: string;
   readonly listingKey: string;
   readonly buildLog?: BuildLogFile;
+  /** Realisations of a floating content-addressed output: key and body (JSON, before zstd). */
+  readonly realisations?: readonly RealisationObject[];
+}
+
+export interface RealisationObject {
+  /** `realisations/<id>.doi` */
+  readonly key: string;
+  readonly body: string;
 }
 
 export interface SkippedPath {
@@ -60,9 +69,15 @@ export interface PlanInput {
   /** Path -> reason, for paths an upstream cache serves. */
   readonly upstream?: ReadonlyMap<string, string>;
   readonly findBuildLog?: BuildLogFinder;
+  /** Output path -> the realisations Nix reported for it (floating content-addressed outputs). */
+  readonly realisations?: ReadonlyMap<string, readonly Realisation[]>;
 }
 
-export function plannedPath(info: PathInfo, findBuildLog?: BuildLogFinder): PlannedPath {
+export function plannedPath(
+  info: PathInfo,
+  findBuildLog?: BuildLogFinder,
+  realisations?: readonly Realisation[],
+): PlannedPath {
   const baseName = storePathBaseName(info.path);
   const hash = baseName.slice(0, 32);
   const buildLog = info.deriver && findBuildLog ? findBuildLog(info.deriver) : undefined;
@@ -75,6 +90,11 @@ export function plannedPath(info: PathInfo, findBuildLog?: BuildLogFinder): Plan
     narKey: narKey(info.narHash),
     listingKey: listingKey(hash),
     ...(buildLog ? { buildLog } : {}),
+    ...(realisations && realisations.length > 0
+      ? {
+          realisations: realisations.map((r) => ({ key: realisationObjectKey(r), body: realisationBody(r) })),
+        }
+      : {}),
   };
 }
 
@@ -96,7 +116,8 @@ export function applyFilter(
 
 export function planPush(input: PlanInput): PushPlan {
   const closure = new Map<string, PlannedPath>();
-  for (const info of input.infos) closure.set(info.path, plannedPath(info, input.findBuildLog));
+  for (const info of input.infos)
+    closure.set(info.path, plannedPath(info, input.findBuildLog, input.realisations?.get(info.path)));
   for (const root of input.roots) {
     if (!closure.has(root))
       throw new Error(`internal: root ${root} is missing from the path-info of its closure`);
@@ -180,8 +201,9 @@ function planSessions(
 
 /**
  * The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing, build
- * log), NAR, listing, log. The log is in the narinfo's refs because niks3's GC marks only what the
- * closures reach through refs: a log nothing refers to is deleted after the grace period.
+ * log, realisations), NAR, listing, log, realisations. The log is in the narinfo's refs because
+ * niks3's GC marks only what the closures reach through refs: a log nothing refers to is deleted
+ * after the grace period. The realisations are in them as in niks3's own client.
  */
 export function pathObjects(planned: PlannedPath): ClosureObject[] {
   const refs: string[] = [];
@@ -191,12 +213,15 @@ export function pathObjects(planned: PlannedPath): ClosureObject[] {
   }
   refs.push(planned.narKey, planned.listingKey);
   if (planned.buildLog) refs.push(planned.buildLog.key);
+  for (const realisation of planned.realisations ?? []) refs.push(realisation.key);
   const objects: ClosureObject[] = [
     { key: planned.narinfoKey, type: 'narinfo', refs },
     { key: planned.narKey, type: 'nar', refs: [], nar_size: planned.info.narSize },
     { key: planned.listingKey, type: 'listing', refs: [] },
   ];
   if (planned.buildLog) objects.push({ key: planned.buildLog.key, type: 'build_log', refs: [] });
+  for (const realisation of planned.realisations ?? [])
+    objects.push({ key: realisation.key, type: 'realisation', refs: [] });
   return objects;
 }
 

@@ -103,6 +103,10 @@ interface MergedPending {
 }
 
 const SIGN_CHUNK = 500;
+
+function realisationKeys(planned: PlannedPath): string[] {
+  return (planned.realisations ?? []).map((realisation) => realisation.key);
+}
 /** Sessions created or completed at once. */
 
 export async function runPush(plan: PushPlan, deps: PushRunDeps): Promise<PushRunResult> {
@@ -186,7 +190,13 @@ class PushRun {
   private pathsWithWork(): PlannedPath[] {
     const work: PlannedPath[] = [];
     for (const planned of this.plan.push.values()) {
-      const keys = [planned.narinfoKey, planned.narKey, planned.listingKey, planned.buildLog?.key];
+      const keys = [
+        planned.narinfoKey,
+        planned.narKey,
+        planned.listingKey,
+        planned.buildLog?.key,
+        ...realisationKeys(planned),
+      ];
       if (keys.some((key) => key !== undefined && this.merged.has(key))) work.push(planned);
     }
     return work.sort((a, b) => b.info.narSize - a.info.narSize);
@@ -266,7 +276,23 @@ class PushRun {
   ): Promise<void> {
     const nar = this.pendingObject(planned.narKey);
     const listing = this.pendingObject(planned.listingKey);
-    if (!nar && !listing) return;
+    if (nar || listing) await this.uploadNarOf(planned, nar, listing, ctx, narJobs);
+    // Realisations before the narinfo, like every other object of the path; a failure fails the path.
+    for (const realisation of planned.realisations ?? []) {
+      const target = this.pendingObject(realisation.key);
+      if (!target || this.satisfied.has(realisation.key)) continue;
+      await putSmall(planned, target, compressSmall(realisation.body, this.deps.compressionLevel), ctx);
+      this.satisfied.add(realisation.key);
+    }
+  }
+
+  private async uploadNarOf(
+    planned: PlannedPath,
+    nar: PendingObject | undefined,
+    listing: PendingObject | undefined,
+    ctx: UploadContext,
+    narJobs: Map<string, Promise<NarUploadResult>>,
+  ): Promise<void> {
     let result: NarUploadResult;
     const running = narJobs.get(planned.narKey);
     if (nar && !running) {
@@ -333,7 +359,7 @@ class PushRun {
     let ok = true;
     if (planned) {
       if (this.failures.has(path) || this.notAttempted.has(path)) ok = false;
-      for (const key of [planned.narKey, planned.listingKey]) {
+      for (const key of [planned.narKey, planned.listingKey, ...realisationKeys(planned)]) {
         if (this.merged.has(key) && !this.satisfied.has(key) && !this.waived.has(key)) ok = false;
       }
       for (const ref of planned.info.references)
