@@ -31678,7 +31678,7 @@ const DEFAULT_RETRY = {
     retryAfterCapMs: 60_000,
     retryStatuses: [408, 429, 500, 502, 503, 504],
 };
-const sleep = (ms, signal) => new Promise((resolve, reject) => {
+const http_sleep = (ms, signal) => new Promise((resolve, reject) => {
     if (signal?.aborted) {
         reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
         return;
@@ -31717,7 +31717,7 @@ function backoffDelay(attempt, policy, random = Math.random) {
 async function withRetries(send, options) {
     const { policy } = options;
     const now = options.now ?? Date.now;
-    const doSleep = options.sleep ?? sleep;
+    const doSleep = options.sleep ?? http_sleep;
     const started = now();
     for (let attempt = 1;; attempt++) {
         const outcome = await send(attempt);
@@ -31799,7 +31799,7 @@ class http_HttpClient {
                     transient: true,
                 }, { cause: error });
                 // A request that may have taken effect is repeated only when that is safe.
-                return { ok: false, error: networkError, retry: idempotent };
+                return { ok: false, error: networkError, retry: idempotent && req.retryWithoutAnswer !== false };
             }
             if ((response.status >= 200 && response.status < 300) || req.accept?.includes(response.status)) {
                 return {
@@ -32126,6 +32126,10 @@ const NIKS3_RETRY = {
     retryAfterCapMs: 60_000,
     retryStatuses: [408, 429, 500, 502, 503, 504, 507],
 };
+/** niks3's `WriteTimeout` (server/server.go): a handler that runs longer cannot answer. */
+const SERVER_WRITE_TIMEOUT_MS = 60_000;
+/** Per-attempt timeout of a session creation: above the server's write timeout. */
+const CREATE_TIMEOUT_MS = SERVER_WRITE_TIMEOUT_MS + 15_000;
 class Niks3Client {
     serverUrl;
     /** Protected routes: a bearer token on every attempt. */
@@ -32136,12 +32140,14 @@ class Niks3Client {
     logger;
     doSleep;
     serverUrlInput;
+    createTimeoutMs;
     constructor(options) {
         this.serverUrl = normaliseBaseUrl(options.serverUrl);
         this.tokenSource = options.tokenSource;
         this.logger = options.logger;
-        this.doSleep = options.sleep ?? sleep;
+        this.doSleep = options.sleep ?? http_sleep;
         this.serverUrlInput = options.serverUrlInput ?? 'server-url';
+        this.createTimeoutMs = options.createTimeoutMs ?? CREATE_TIMEOUT_MS;
         const tokenSource = options.tokenSource;
         const common = {
             remote: 'niks3',
@@ -32278,13 +32284,18 @@ class Niks3Client {
     /**
      * `POST /api/pending_closures`: starts a session and says which objects need uploading. A retry
      * after a lost answer makes a second session; the orphan is harmless (GC removes it, §5.9).
+     * With `retryWithoutAnswer: false`, an attempt that got no answer (the server took longer than
+     * its write timeout, or the connection was cut) throws at once instead of sending the same slow
+     * request again: the caller splits the session (see `openSessions`).
      */
-    async createPendingClosure(request) {
+    async createPendingClosure(request, options = {}) {
         const response = await this.authed({
             method: 'POST',
             path: '/api/pending_closures',
             json: request,
             idempotent: true,
+            timeoutMs: this.createTimeoutMs,
+            ...(options.retryWithoutAnswer === false ? { retryWithoutAnswer: false } : {}),
         });
         return readPendingClosure(response.json);
     }
@@ -32541,7 +32552,7 @@ class PresignedUploader {
     httpsAgent = new external_node_https_namespaceObject.Agent({ keepAlive: true });
     constructor(options) {
         this.logger = options.logger;
-        this.doSleep = options.sleep ?? sleep;
+        this.doSleep = options.sleep ?? http_sleep;
         this.retry = options.retry ?? NIKS3_RETRY;
         this.timeoutMs = options.timeoutMs ?? 120_000;
         this.rateLimiter =
@@ -33841,7 +33852,7 @@ async function verifyAtPublicUrl(roots, options) {
     const missingNars = [];
     const base = normaliseBaseUrl(options.cacheUrl);
     const fetchFn = options.fetch ?? fetch;
-    const doSleep = options.sleep ?? sleep;
+    const doSleep = options.sleep ?? http_sleep;
     const attempts = options.attempts ?? 3;
     const check = async (root) => {
         const url = `${base}/${narInfoKey(root)}`;
@@ -34018,6 +34029,12 @@ class PathFilter {
 
 
 
+/**
+ * Store paths per upload session. niks3 answers a create only within its 60 s write timeout, and
+ * its work grows with the objects (presigned URLs, a multipart upload per large NAR, waits for
+ * objects GC is deleting); a larger session is split (`splitSession`).
+ */
+const MAX_SESSION_PATHS = 2000;
 function plannedPath(info, findBuildLog, realisations) {
     const baseName = store_path_storePathBaseName(info.path);
     const hash = baseName.slice(0, 32);
@@ -34074,7 +34091,8 @@ function planPush(input) {
         if (!filteredSet.has(path) && !upstreamSet.has(path))
             push.set(path, planned);
     const roots = [...new Set(input.roots)];
-    const sessions = planSessions(roots, closure, push);
+    const max = input.maxSessionPaths ?? MAX_SESSION_PATHS;
+    const sessions = planSessions(roots, closure, push).flatMap((session) => splitSession(session, closure, max));
     return {
         roots,
         closure,
@@ -34099,6 +34117,72 @@ function reachablePushed(start, closure, push) {
             }
         }
     }
+    return order;
+}
+/**
+ * Splits a session of more than `maxPaths` members into shares of at most `maxPaths`: the members
+ * in dependency order (references first), cut into runs. Every share has the root's narinfo as its
+ * closure key, so everything stays reachable from the one GC root; the root's own share (first in
+ * the result, holding the root) registers that narinfo, the others are parts.
+ */
+function splitSession(session, closure, maxPaths) {
+    const max = Math.max(1, Math.floor(maxPaths));
+    if (session.members.length <= max)
+        return [session];
+    if (session.part) {
+        // A part does not hold its root: any cut of it is parts again.
+        const parts = [];
+        for (let i = 0; i < session.members.length; i += max)
+            parts.push({ ...session, members: session.members.slice(i, i + max) });
+        return parts;
+    }
+    const members = new Set(session.members);
+    const order = dependencyOrder(session.root, members, closure);
+    const runs = [];
+    for (let i = 0; i < order.length; i += max)
+        runs.push(order.slice(i, i + max));
+    const last = runs.pop(); // ends with the root
+    const holder = {
+        root: session.root,
+        closureKey: session.closureKey,
+        members: [session.root, ...last.filter((path) => path !== session.root)],
+        derived: session.derived,
+    };
+    return [
+        holder,
+        ...runs.map((run) => ({
+            root: session.root,
+            closureKey: session.closureKey,
+            members: run,
+            derived: true,
+            part: true,
+        })),
+    ];
+}
+/** `members` in post-order from `root` (each path after the members it references; root last). */
+function dependencyOrder(root, members, closure) {
+    const order = [];
+    const seen = new Set([root]);
+    const stack = [
+        { path: root, refs: closure.get(root)?.info.references ?? [], next: 0 },
+    ];
+    while (stack.length > 0) {
+        const top = stack[stack.length - 1];
+        if (top.next < top.refs.length) {
+            const ref = top.refs[top.next++];
+            if (!seen.has(ref) && members.has(ref)) {
+                seen.add(ref);
+                stack.push({ path: ref, refs: closure.get(ref)?.info.references ?? [], next: 0 });
+            }
+            continue;
+        }
+        stack.pop();
+        order.push(top.path);
+    }
+    // Members reachable only through paths outside this session (none for a planned session).
+    for (const member of members)
+        if (!seen.has(member))
+            order.unshift(member);
     return order;
 }
 function planSessions(roots, closure, push) {
@@ -35361,34 +35445,68 @@ class PushProgress {
 }
 
 ;// CONCATENATED MODULE: ./src/core/push/push-sessions.ts
+/**
+ * The upload sessions of a push plan (shared/spec/niks3.md §3.1, §5.4): opening them (what the
+ * server says is missing), which planned paths our cache lacks, and the sign request of a path.
+ */
+
+
 
 
 
 /** Sessions created, signed or completed at once. */
 const SESSION_CONCURRENCY = 8;
+/** First pause before the halves of a session whose creation got no answer (doubles per split). */
+const SPLIT_BACKOFF_MS = 2_000;
 /**
  * Opens the plan's upload sessions, a few at a time (a push of many roots is many sessions). Merged
  * later in plan order, so a later session's URL wins for a key pending in several, as in the Go client.
+ *
+ * A creation that gets no answer (niks3 took longer than its 60 s write timeout, or the connection
+ * was cut) is not sent again as it is: the same request would be as slow and leave one more orphan
+ * session each time. After a pause (the server may still be working on it), the session is split in
+ * two (`splitSession`) and each half is created, down to one path, which is retried as any request.
  */
-async function openSessions(plan, client, logger, verifyS3 = false) {
+async function openSessions(plan, client, logger, verifyS3 = false, sleep = http_sleep) {
+    const open = async (session, depth) => {
+        try {
+            const closure = await client.createPendingClosure({
+                closure: session.closureKey,
+                objects: sessionObjects(session, plan),
+                ...(verifyS3 ? { verify_s3: true } : {}),
+            }, { retryWithoutAnswer: session.members.length <= 1 });
+            return [{ plan: session, closure }];
+        }
+        catch (error) {
+            if (!gotNoAnswer(error) || session.members.length <= 1)
+                throw error;
+            const halves = splitSession(session, plan.closure, Math.ceil(session.members.length / 2));
+            const pause = SPLIT_BACKOFF_MS * 2 ** depth;
+            logger.warn(`creating the upload session for ${session.root} (${session.members.length} paths) got no answer (${errorMessage(error)}); ` +
+                `its session, if the server made one, is left for the server's GC. In ${Math.round(pause / 1000)} s: ${halves.length} smaller sessions.`);
+            await sleep(pause);
+            const opened = [];
+            for (const half of halves)
+                opened.push(...(await open(half, depth + 1)));
+            return opened;
+        }
+    };
     const created = new Array(plan.sessions.length);
     const indexes = plan.sessions.map((_, index) => index);
     const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
-        const session = plan.sessions[index];
-        created[index] = await client.createPendingClosure({
-            closure: session.closureKey,
-            objects: sessionObjects(session, plan),
-            ...(verifyS3 ? { verify_s3: true } : {}),
-        });
+        created[index] = await open(plan.sessions[index], 0);
     });
     const failed = outcomes.find((outcome) => outcome.error !== undefined);
     if (failed)
         throw failed.error;
-    return plan.sessions.map((session, index) => {
-        const closure = created[index];
-        logger.info(`session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`);
-        return { plan: session, closure };
-    });
+    const opened = created.flatMap((sessions) => sessions ?? []);
+    for (const { plan: session, closure } of opened)
+        logger.info(`session ${closure.id} for ${session.root}${session.part ? ` (a part, ${session.members.length} paths)` : ''}: ${closure.pending.size} object(s) to upload`);
+    return opened;
+}
+/** A request that got no answer at all: a timeout or a cut connection, not an HTTP status. */
+function gotNoAnswer(error) {
+    return error instanceof RemoteError && error.status === undefined && error.transient;
 }
 /** The planned paths that have an object pending in some opened session (our cache lacks them). */
 function pathsLacking(plan, opened) {
@@ -35505,7 +35623,7 @@ class PushRun {
     }
     // ---- 1. sessions ----------------------------------------------------------------------------
     async openSessions() {
-        this.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true));
+        this.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true, ...(this.deps.sleep ? [this.deps.sleep] : [])));
     }
     adopt(opened) {
         for (const [index, session] of opened.entries()) {
@@ -35796,10 +35914,33 @@ class PushRun {
         return `${missing.length} of its objects were not stored (e.g. ${missing[0] ?? ''})`;
     }
     sessionOutcomes = [];
+    /**
+     * Completes the sessions whose objects were all stored. The parts of a split session come after
+     * the share that holds their root: a part completed without it would register objects no GC root
+     * reaches. A part whose root's share stays open stays open too (`registerStored` takes it up).
+     */
     async completeSessions() {
         const outcomes = new Array(this.opened.length);
         const indexes = this.opened.map((_, index) => index);
-        await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
+        const isPart = (index) => this.opened[index].plan.part === true;
+        await this.completeWave(indexes.filter((index) => !isPart(index)), outcomes);
+        const holderDone = new Set(indexes
+            .filter((index) => !isPart(index) && outcomes[index]?.completed)
+            .map((index) => this.opened[index].plan.closureKey));
+        const parts = indexes.filter(isPart);
+        for (const index of parts) {
+            const { plan, closure } = this.opened[index];
+            if (holderDone.has(plan.closureKey))
+                continue;
+            const reason = `a part of the session of ${plan.root}, which was not completed`;
+            outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: true, reason };
+            this.logger.info(`session ${closure.id} is left open: ${reason}`);
+        }
+        await this.completeWave(parts.filter((index) => holderDone.has(this.opened[index].plan.closureKey)), outcomes);
+        this.sessionOutcomes.push(...outcomes);
+    }
+    async completeWave(indexes, outcomes) {
+        await new WorkerPool().run([...indexes], SESSION_CONCURRENCY, async (index) => {
             const { plan, closure } = this.opened[index];
             const problem = this.sessionProblem(index);
             if (problem || this.apiDown) {
@@ -35832,7 +35973,6 @@ class PushRun {
                     this.apiDown ??= error.message;
             }
         });
-        this.sessionOutcomes.push(...outcomes);
     }
     /**
      * niks3 v1.7.0 registers nothing of a session that stays open: its GC deletes those objects after
@@ -35880,13 +36020,18 @@ class PushRun {
                 derived: true,
             };
             try {
-                const closure = await this.deps.client.createPendingClosure({
-                    closure: session.closureKey,
-                    objects: sessionObjects(session, this.plan),
-                });
-                await this.deps.client.complete(closure.id);
-                this.sessionOutcomes.push({ root: top, id: closure.id, completed: true, derived: true });
-                this.logger.info(`registered ${top} and what it references (session ${closure.id}): fully stored`);
+                // The share holding the root first, then its parts (see completeSessions).
+                const ids = [];
+                for (const share of splitSession(session, this.plan.closure, this.maxSessionPaths())) {
+                    const closure = await this.deps.client.createPendingClosure({
+                        closure: share.closureKey,
+                        objects: sessionObjects(share, this.plan),
+                    });
+                    await this.deps.client.complete(closure.id);
+                    ids.push(closure.id);
+                }
+                this.sessionOutcomes.push({ root: top, id: ids.join(','), completed: true, derived: true });
+                this.logger.info(`registered ${top} and what it references (session ${ids.join(', ')}): fully stored`);
             }
             catch (error) {
                 unregistered.push(top);
@@ -35898,6 +36043,10 @@ class PushRun {
             this.warnings.push(warning);
             this.logger.warn(warning);
         }
+    }
+    /** The largest share of a session (what the plan was split with). */
+    maxSessionPaths() {
+        return this.deps.maxSessionPaths ?? MAX_SESSION_PATHS;
     }
     // ---- result ---------------------------------------------------------------------------------
     result() {
@@ -36144,7 +36293,7 @@ async function pushClosure(request, deps) {
     // closure makes no upstream request.
     let opened;
     if (request.upstream.enabled && request.upstream.caches.length > 0) {
-        const first = await logger.group('Upload sessions', () => openSessions(plan, deps.client, logger, request.verifyS3 === true));
+        const first = await logger.group('Upload sessions', () => openSessions(plan, deps.client, logger, request.verifyS3 === true, ...(deps.sleep ? [deps.sleep] : [])));
         const lacking = pathsLacking(plan, first);
         const served = await logger.group('Upstream', async () => {
             const verdicts = await askUpstream(lacking.map((planned) => upstreamCandidate(planned.info)), {
@@ -36179,6 +36328,8 @@ async function pushClosure(request, deps) {
         ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
         ...(opened ? { opened } : {}),
         ...(request.verifyS3 ? { verifyS3: true } : {}),
+        ...(deps.sleep ? { sleep: deps.sleep } : {}),
+        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
         // niks3 v1.7.0 answers 404 to every HEAD /api/objects: also look at the public URL.
         objectStored: async (key) => (await deps.client.objectExists(key)) ||
             (cacheUrl !== undefined &&
@@ -36322,6 +36473,7 @@ async function makePlan(request, infos, deps, realisations) {
         upstream,
         findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
         realisations,
+        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
     });
     logger.info(`${plan.push.size} path(s) to send in ${plan.sessions.length} upload session(s).`);
     return Promise.resolve(plan);
@@ -36335,6 +36487,7 @@ function replan(plan, request, deps, upstream, realisations) {
         upstream,
         findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
         realisations,
+        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
     });
 }
 /**
@@ -36572,7 +36725,7 @@ function topPaths(infos) {
 
 
 
-const uploader_loop_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function runUploaderLoop(options) {
     const { dir, logger } = options;
     const exec = options.exec ?? nix_command_execFile;
@@ -36683,7 +36836,7 @@ async function runUploaderLoop(options) {
         if (batch.length > 0)
             await push(batch, phase, false);
         else
-            await uploader_loop_sleep(pollMs);
+            await sleep(pollMs);
         const dirGone = await (0,promises_namespaceObject.stat)(dir.root).then(() => false, () => true);
         if (dirGone) {
             logger.warn(`${dir.root} is gone (the job ended without a post step): exiting`);

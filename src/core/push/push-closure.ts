@@ -67,6 +67,8 @@ export interface PushDeps {
   readonly memoryBudget?: number;
   readonly progressIntervalMs?: number;
   readonly now?: () => number;
+  /** Largest upload session before it is split (default MAX_SESSION_PATHS). */
+  readonly maxSessionPaths?: number;
 }
 
 export interface PushSummary {
@@ -195,7 +197,7 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
   let opened: readonly OpenedSession[] | undefined;
   if (request.upstream.enabled && request.upstream.caches.length > 0) {
     const first = await logger.group('Upload sessions', () =>
-      openSessions(plan, deps.client, logger, request.verifyS3 === true),
+      openSessions(plan, deps.client, logger, request.verifyS3 === true, ...(deps.sleep ? [deps.sleep] : [])),
     );
     const lacking = pathsLacking(plan, first);
     const served = await logger.group('Upstream', async () => {
@@ -238,6 +240,8 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
     ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
     ...(opened ? { opened } : {}),
     ...(request.verifyS3 ? { verifyS3: true } : {}),
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
     // niks3 v1.7.0 answers 404 to every HEAD /api/objects: also look at the public URL.
     objectStored: async (key) =>
       (await deps.client.objectExists(key)) ||
@@ -405,6 +409,7 @@ async function makePlan(
     upstream,
     findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
     realisations,
+    ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
   });
   logger.info(`${plan.push.size} path(s) to send in ${plan.sessions.length} upload session(s).`);
   return Promise.resolve(plan);
@@ -425,6 +430,7 @@ function replan(
     upstream,
     findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
     realisations,
+    ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
   });
 }
 

@@ -46,9 +46,21 @@ export interface SessionPlan {
   readonly closureKey: string;
   /** Pushed paths reachable from the root through pushed paths, root first. */
   readonly members: readonly string[];
-  /** True when the root was not one the user named (its own root was skipped). */
+  /** True when the root was not one the user named (its own root was skipped), or for a part. */
   readonly derived: boolean;
+  /**
+   * A share of a session too large for one request (`splitSession`): its closure key is the root's
+   * narinfo, which the root's own share (not a part) registers; a part is completed only after it.
+   */
+  readonly part?: boolean;
 }
+
+/**
+ * Store paths per upload session. niks3 answers a create only within its 60 s write timeout, and
+ * its work grows with the objects (presigned URLs, a multipart upload per large NAR, waits for
+ * objects GC is deleting); a larger session is split (`splitSession`).
+ */
+export const MAX_SESSION_PATHS = 2000;
 
 export interface PushPlan {
   /** The roots as the user gave them (resolved, without duplicates). */
@@ -71,6 +83,8 @@ export interface PlanInput {
   readonly findBuildLog?: BuildLogFinder;
   /** Output path -> the realisations Nix reported for it (floating content-addressed outputs). */
   readonly realisations?: ReadonlyMap<string, readonly Realisation[]>;
+  /** Largest session before it is split (default MAX_SESSION_PATHS). */
+  readonly maxSessionPaths?: number;
 }
 
 export function plannedPath(
@@ -135,7 +149,10 @@ export function planPush(input: PlanInput): PushPlan {
     if (!filteredSet.has(path) && !upstreamSet.has(path)) push.set(path, planned);
 
   const roots = [...new Set(input.roots)];
-  const sessions = planSessions(roots, closure, push);
+  const max = input.maxSessionPaths ?? MAX_SESSION_PATHS;
+  const sessions = planSessions(roots, closure, push).flatMap((session) =>
+    splitSession(session, closure, max),
+  );
   return {
     roots,
     closure,
@@ -165,6 +182,78 @@ export function reachablePushed(
       }
     }
   }
+  return order;
+}
+
+/**
+ * Splits a session of more than `maxPaths` members into shares of at most `maxPaths`: the members
+ * in dependency order (references first), cut into runs. Every share has the root's narinfo as its
+ * closure key, so everything stays reachable from the one GC root; the root's own share (first in
+ * the result, holding the root) registers that narinfo, the others are parts.
+ */
+export function splitSession(
+  session: SessionPlan,
+  closure: ReadonlyMap<string, PlannedPath>,
+  maxPaths: number,
+): SessionPlan[] {
+  const max = Math.max(1, Math.floor(maxPaths));
+  if (session.members.length <= max) return [session];
+  if (session.part) {
+    // A part does not hold its root: any cut of it is parts again.
+    const parts: SessionPlan[] = [];
+    for (let i = 0; i < session.members.length; i += max)
+      parts.push({ ...session, members: session.members.slice(i, i + max) });
+    return parts;
+  }
+  const members = new Set(session.members);
+  const order = dependencyOrder(session.root, members, closure);
+  const runs: string[][] = [];
+  for (let i = 0; i < order.length; i += max) runs.push(order.slice(i, i + max));
+  const last = runs.pop() as string[]; // ends with the root
+  const holder: SessionPlan = {
+    root: session.root,
+    closureKey: session.closureKey,
+    members: [session.root, ...last.filter((path) => path !== session.root)],
+    derived: session.derived,
+  };
+  return [
+    holder,
+    ...runs.map((run) => ({
+      root: session.root,
+      closureKey: session.closureKey,
+      members: run,
+      derived: true,
+      part: true,
+    })),
+  ];
+}
+
+/** `members` in post-order from `root` (each path after the members it references; root last). */
+function dependencyOrder(
+  root: string,
+  members: ReadonlySet<string>,
+  closure: ReadonlyMap<string, PlannedPath>,
+): string[] {
+  const order: string[] = [];
+  const seen = new Set<string>([root]);
+  const stack: Array<{ path: string; refs: readonly string[]; next: number }> = [
+    { path: root, refs: closure.get(root)?.info.references ?? [], next: 0 },
+  ];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1] as { path: string; refs: readonly string[]; next: number };
+    if (top.next < top.refs.length) {
+      const ref = top.refs[top.next++] as string;
+      if (!seen.has(ref) && members.has(ref)) {
+        seen.add(ref);
+        stack.push({ path: ref, refs: closure.get(ref)?.info.references ?? [], next: 0 });
+      }
+      continue;
+    }
+    stack.pop();
+    order.push(top.path);
+  }
+  // Members reachable only through paths outside this session (none for a planned session).
+  for (const member of members) if (!seen.has(member)) order.unshift(member);
   return order;
 }
 

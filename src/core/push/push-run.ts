@@ -17,6 +17,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { RemoteError, errorMessage } from '../errors.js';
+import type { Sleep } from '../http.js';
 import type { Logger } from '../logger.js';
 import type { PendingClosure, PendingObject, SignEntry } from '../niks3/api-types.js';
 import type { Niks3Client } from '../niks3/niks3-client.js';
@@ -34,9 +35,11 @@ import {
 } from './nar-upload.js';
 import { PushProgress } from './push-progress.js';
 import {
+  MAX_SESSION_PATHS,
   pathObjects,
   reachablePushed,
   sessionObjects,
+  splitSession,
   type PlannedPath,
   type PushPlan,
   type SessionPlan,
@@ -94,6 +97,10 @@ export interface PushRunDeps {
   readonly objectStored?: (key: string) => Promise<boolean>;
   /** Sessions already opened for exactly this plan (by `openSessions`); else the run opens them. */
   readonly opened?: readonly OpenedSession[];
+  /** Pauses (before the halves of a session whose creation got no answer). */
+  readonly sleep?: Sleep;
+  /** Largest session registered at once by `registerStored` (default MAX_SESSION_PATHS). */
+  readonly maxSessionPaths?: number;
 }
 
 interface MergedPending {
@@ -172,7 +179,15 @@ class PushRun {
   // ---- 1. sessions ----------------------------------------------------------------------------
 
   private async openSessions(): Promise<void> {
-    this.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true));
+    this.adopt(
+      await openSessions(
+        this.plan,
+        this.deps.client,
+        this.logger,
+        this.deps.verifyS3 === true,
+        ...(this.deps.sleep ? [this.deps.sleep] : []),
+      ),
+    );
   }
 
   private adopt(opened: readonly OpenedSession[]): void {
@@ -469,10 +484,41 @@ class PushRun {
 
   private readonly sessionOutcomes: SessionOutcome[] = [];
 
+  /**
+   * Completes the sessions whose objects were all stored. The parts of a split session come after
+   * the share that holds their root: a part completed without it would register objects no GC root
+   * reaches. A part whose root's share stays open stays open too (`registerStored` takes it up).
+   */
   private async completeSessions(): Promise<void> {
     const outcomes = new Array<SessionOutcome>(this.opened.length);
     const indexes = this.opened.map((_, index) => index);
-    await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
+    const isPart = (index: number): boolean => (this.opened[index] as OpenedSession).plan.part === true;
+    await this.completeWave(
+      indexes.filter((index) => !isPart(index)),
+      outcomes,
+    );
+    const holderDone = new Set(
+      indexes
+        .filter((index) => !isPart(index) && outcomes[index]?.completed)
+        .map((index) => (this.opened[index] as OpenedSession).plan.closureKey),
+    );
+    const parts = indexes.filter(isPart);
+    for (const index of parts) {
+      const { plan, closure } = this.opened[index] as OpenedSession;
+      if (holderDone.has(plan.closureKey)) continue;
+      const reason = `a part of the session of ${plan.root}, which was not completed`;
+      outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: true, reason };
+      this.logger.info(`session ${closure.id} is left open: ${reason}`);
+    }
+    await this.completeWave(
+      parts.filter((index) => holderDone.has((this.opened[index] as OpenedSession).plan.closureKey)),
+      outcomes,
+    );
+    this.sessionOutcomes.push(...outcomes);
+  }
+
+  private async completeWave(indexes: readonly number[], outcomes: SessionOutcome[]): Promise<void> {
+    await new WorkerPool().run([...indexes], SESSION_CONCURRENCY, async (index) => {
       const { plan, closure } = this.opened[index] as { plan: SessionPlan; closure: PendingClosure };
       const problem = this.sessionProblem(index);
       if (problem || this.apiDown) {
@@ -503,7 +549,6 @@ class PushRun {
         if (error instanceof RemoteError && error.transient) this.apiDown ??= error.message;
       }
     });
-    this.sessionOutcomes.push(...outcomes);
   }
 
   /**
@@ -551,13 +596,20 @@ class PushRun {
         derived: true,
       };
       try {
-        const closure = await this.deps.client.createPendingClosure({
-          closure: session.closureKey,
-          objects: sessionObjects(session, this.plan),
-        });
-        await this.deps.client.complete(closure.id);
-        this.sessionOutcomes.push({ root: top, id: closure.id, completed: true, derived: true });
-        this.logger.info(`registered ${top} and what it references (session ${closure.id}): fully stored`);
+        // The share holding the root first, then its parts (see completeSessions).
+        const ids: string[] = [];
+        for (const share of splitSession(session, this.plan.closure, this.maxSessionPaths())) {
+          const closure = await this.deps.client.createPendingClosure({
+            closure: share.closureKey,
+            objects: sessionObjects(share, this.plan),
+          });
+          await this.deps.client.complete(closure.id);
+          ids.push(closure.id);
+        }
+        this.sessionOutcomes.push({ root: top, id: ids.join(','), completed: true, derived: true });
+        this.logger.info(
+          `registered ${top} and what it references (session ${ids.join(', ')}): fully stored`,
+        );
       } catch (error) {
         unregistered.push(top);
         this.logger.error(`registering ${top} failed: ${errorMessage(error)}`);
@@ -568,6 +620,11 @@ class PushRun {
       this.warnings.push(warning);
       this.logger.warn(warning);
     }
+  }
+
+  /** The largest share of a session (what the plan was split with). */
+  private maxSessionPaths(): number {
+    return this.deps.maxSessionPaths ?? MAX_SESSION_PATHS;
   }
 
   // ---- result ---------------------------------------------------------------------------------
