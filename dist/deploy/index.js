@@ -29162,7 +29162,7 @@ class HttpClient {
                     transient: true,
                 }, { cause: error });
                 // A request that may have taken effect is repeated only when that is safe.
-                return { ok: false, error: networkError, retry: idempotent };
+                return { ok: false, error: networkError, retry: idempotent && req.retryWithoutAnswer !== false };
             }
             if ((response.status >= 200 && response.status < 300) || req.accept?.includes(response.status)) {
                 return {

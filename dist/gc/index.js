@@ -29682,7 +29682,7 @@ class HttpClient {
                     transient: true,
                 }, { cause: error });
                 // A request that may have taken effect is repeated only when that is safe.
-                return { ok: false, error: networkError, retry: idempotent };
+                return { ok: false, error: networkError, retry: idempotent && req.retryWithoutAnswer !== false };
             }
             if ((response.status >= 200 && response.status < 300) || req.accept?.includes(response.status)) {
                 return {
@@ -35817,6 +35817,10 @@ const NIKS3_RETRY = {
     retryAfterCapMs: 60_000,
     retryStatuses: [408, 429, 500, 502, 503, 504, 507],
 };
+/** niks3's `WriteTimeout` (server/server.go): a handler that runs longer cannot answer. */
+const SERVER_WRITE_TIMEOUT_MS = 60_000;
+/** Per-attempt timeout of a session creation: above the server's write timeout. */
+const CREATE_TIMEOUT_MS = SERVER_WRITE_TIMEOUT_MS + 15_000;
 class Niks3Client {
     serverUrl;
     /** Protected routes: a bearer token on every attempt. */
@@ -35827,12 +35831,14 @@ class Niks3Client {
     logger;
     doSleep;
     serverUrlInput;
+    createTimeoutMs;
     constructor(options) {
         this.serverUrl = normaliseBaseUrl(options.serverUrl);
         this.tokenSource = options.tokenSource;
         this.logger = options.logger;
         this.doSleep = options.sleep ?? sleep;
         this.serverUrlInput = options.serverUrlInput ?? 'server-url';
+        this.createTimeoutMs = options.createTimeoutMs ?? CREATE_TIMEOUT_MS;
         const tokenSource = options.tokenSource;
         const common = {
             remote: 'niks3',
@@ -35969,13 +35975,18 @@ class Niks3Client {
     /**
      * `POST /api/pending_closures`: starts a session and says which objects need uploading. A retry
      * after a lost answer makes a second session; the orphan is harmless (GC removes it, §5.9).
+     * With `retryWithoutAnswer: false`, an attempt that got no answer (the server took longer than
+     * its write timeout, or the connection was cut) throws at once instead of sending the same slow
+     * request again: the caller splits the session (see `openSessions`).
      */
-    async createPendingClosure(request) {
+    async createPendingClosure(request, options = {}) {
         const response = await this.authed({
             method: 'POST',
             path: '/api/pending_closures',
             json: request,
             idempotent: true,
+            timeoutMs: this.createTimeoutMs,
+            ...(options.retryWithoutAnswer === false ? { retryWithoutAnswer: false } : {}),
         });
         return readPendingClosure(response.json);
     }

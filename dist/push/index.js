@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6126);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2512);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6126:
+/***/ 2512:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28856,7 +28856,7 @@ const DEFAULT_RETRY = {
     retryAfterCapMs: 60_000,
     retryStatuses: [408, 429, 500, 502, 503, 504],
 };
-const sleep = (ms, signal) => new Promise((resolve, reject) => {
+const http_sleep = (ms, signal) => new Promise((resolve, reject) => {
     if (signal?.aborted) {
         reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
         return;
@@ -28895,7 +28895,7 @@ function backoffDelay(attempt, policy, random = Math.random) {
 async function withRetries(send, options) {
     const { policy } = options;
     const now = options.now ?? Date.now;
-    const doSleep = options.sleep ?? sleep;
+    const doSleep = options.sleep ?? http_sleep;
     const started = now();
     for (let attempt = 1;; attempt++) {
         const outcome = await send(attempt);
@@ -28977,7 +28977,7 @@ class HttpClient {
                     transient: true,
                 }, { cause: error });
                 // A request that may have taken effect is repeated only when that is safe.
-                return { ok: false, error: networkError, retry: idempotent };
+                return { ok: false, error: networkError, retry: idempotent && req.retryWithoutAnswer !== false };
             }
             if ((response.status >= 200 && response.status < 300) || req.accept?.includes(response.status)) {
                 return {
@@ -29304,6 +29304,10 @@ const NIKS3_RETRY = {
     retryAfterCapMs: 60_000,
     retryStatuses: [408, 429, 500, 502, 503, 504, 507],
 };
+/** niks3's `WriteTimeout` (server/server.go): a handler that runs longer cannot answer. */
+const SERVER_WRITE_TIMEOUT_MS = 60_000;
+/** Per-attempt timeout of a session creation: above the server's write timeout. */
+const CREATE_TIMEOUT_MS = SERVER_WRITE_TIMEOUT_MS + 15_000;
 class Niks3Client {
     serverUrl;
     /** Protected routes: a bearer token on every attempt. */
@@ -29314,12 +29318,14 @@ class Niks3Client {
     logger;
     doSleep;
     serverUrlInput;
+    createTimeoutMs;
     constructor(options) {
         this.serverUrl = normaliseBaseUrl(options.serverUrl);
         this.tokenSource = options.tokenSource;
         this.logger = options.logger;
-        this.doSleep = options.sleep ?? sleep;
+        this.doSleep = options.sleep ?? http_sleep;
         this.serverUrlInput = options.serverUrlInput ?? 'server-url';
+        this.createTimeoutMs = options.createTimeoutMs ?? CREATE_TIMEOUT_MS;
         const tokenSource = options.tokenSource;
         const common = {
             remote: 'niks3',
@@ -29456,13 +29462,18 @@ class Niks3Client {
     /**
      * `POST /api/pending_closures`: starts a session and says which objects need uploading. A retry
      * after a lost answer makes a second session; the orphan is harmless (GC removes it, §5.9).
+     * With `retryWithoutAnswer: false`, an attempt that got no answer (the server took longer than
+     * its write timeout, or the connection was cut) throws at once instead of sending the same slow
+     * request again: the caller splits the session (see `openSessions`).
      */
-    async createPendingClosure(request) {
+    async createPendingClosure(request, options = {}) {
         const response = await this.authed({
             method: 'POST',
             path: '/api/pending_closures',
             json: request,
             idempotent: true,
+            timeoutMs: this.createTimeoutMs,
+            ...(options.retryWithoutAnswer === false ? { retryWithoutAnswer: false } : {}),
         });
         return readPendingClosure(response.json);
     }
@@ -29713,7 +29724,7 @@ class PresignedUploader {
     connections = new KeptConnections();
     constructor(options) {
         this.logger = options.logger;
-        this.doSleep = options.sleep ?? sleep;
+        this.doSleep = options.sleep ?? http_sleep;
         this.retry = options.retry ?? NIKS3_RETRY;
         this.timeoutMs = options.timeoutMs ?? 120_000;
         this.rateLimiter =
@@ -30319,12 +30330,6 @@ async function queryPathInfo(paths, options) {
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/core/nix/object-keys.ts
 /**
  * Cache bucket keys and the headers each object is PUT with (niks3 spec §4.1, §4.8), and the
@@ -30390,6 +30395,172 @@ function objectPutHeaders(type) {
         : { 'Content-Type': h.contentType };
 }
 
+;// CONCATENATED MODULE: ./src/core/nix/realisations.ts
+/**
+ * Realisations of content-addressed derivations (niks3 spec §4.7): which output of which derivation
+ * is which store path. Nix reads `realisations/<id>.doi` from a cache to substitute the output of a
+ * floating content-addressed derivation (`__contentAddressed = true`) before it knows the output's
+ * path; without it Nix builds the derivation again, although its output is in the cache.
+ *
+ * Only floating CA outputs have realisations: their derivation (the deriver) names the output with an
+ * empty path. Fixed-output derivations (fetchers) carry a `ca` too but have none, and
+ * `nix realisation info` fails for them, so the deriver file is read first (no process for them).
+ * Nix is asked with `<drv>^*` (Nix 2.13+), then with the plain `<drv>` (Nix 2.4–2.12 read that as
+ * "its outputs"); a Nix without `nix realisation` (older than 2.4) reports none, and the paths are
+ * pushed without them.
+ */
+
+
+
+
+/** Derivers per `nix realisation info` call (keeps the argument list well under ARG_MAX). */
+const REALISATION_CHUNK = 500;
+const FEATURES = ['--extra-experimental-features', 'nix-command ca-derivations'];
+/** The object key of a realisation (`realisations/<id>.doi`). */
+function realisationObjectKey(realisation) {
+    return realisationKey(realisation.id);
+}
+/**
+ * The body niks3's own client stores (before zstd): JSON with `id`, `outPath`, then `signatures`
+ * and `dependentRealisations` only when not empty, the form Nix's `Realisation::fromJSON` reads.
+ */
+function realisationBody(realisation) {
+    return JSON.stringify({
+        id: realisation.id,
+        outPath: realisation.outPath,
+        ...(realisation.signatures.length > 0 ? { signatures: [...realisation.signatures] } : {}),
+        ...(Object.keys(realisation.dependentRealisations).length > 0
+            ? { dependentRealisations: { ...realisation.dependentRealisations } }
+            : {}),
+    });
+}
+/**
+ * Whether the derivation file names an output without a path (a floating content-addressed
+ * output). An unreadable file is "no": Nix could not report on it either.
+ */
+function hasFloatingOutput(drvFile) {
+    let head;
+    try {
+        const fd = (0,external_node_fs_namespaceObject.openSync)(drvFile, 'r');
+        try {
+            const buffer = Buffer.alloc(64 * 1024);
+            head = buffer.toString('utf8', 0, (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, buffer.length, 0));
+        }
+        finally {
+            (0,external_node_fs_namespaceObject.closeSync)(fd);
+        }
+    }
+    catch {
+        return false;
+    }
+    // ATerm: Derive([("out","","r:sha256",""),…],…) — an output is (name, path, hashAlgo, hash).
+    const outputs = /^Derive\(\[((?:\("[^"]*","[^"]*","[^"]*","[^"]*"\),?)*)\]/.exec(head)?.[1];
+    if (outputs === undefined)
+        return false;
+    return /\("[^"]*","","[^"]*",""\)/.test(outputs);
+}
+/** The realisations Nix has for the floating content-addressed outputs among `infos`. */
+async function queryRealisations(infos, options = {}) {
+    const storeDir = options.storeDir ?? NIX_STORE_DIR;
+    const isFloating = options.isFloating ?? hasFloatingOutput;
+    const wanted = new Set();
+    const derivers = new Set();
+    for (const info of infos) {
+        if (!info.ca || !info.deriver || !isFloating(info.deriver))
+            continue;
+        wanted.add(info.path);
+        derivers.add(info.deriver);
+    }
+    const byPath = new Map();
+    const failed = [];
+    if (derivers.size === 0)
+        return { byPath, failed };
+    const ask = async (drvs) => {
+        let error = '';
+        for (const form of [(d) => `${d}^*`, (d) => d]) {
+            const result = await (options.exec ?? nix_command_execFile)(options.nix ?? 'nix', [...FEATURES, 'realisation', 'info', '--json', ...(options.nixArgs ?? []), '--', ...drvs.map(form)], { env: options.env, cwd: options.cwd });
+            if (result.code === 0) {
+                try {
+                    return parseRealisations(JSON.parse(result.stdout));
+                }
+                catch (parseError) {
+                    return `nix realisation info printed JSON it does not understand: ${parseError instanceof Error ? parseError.message : String(parseError)}`;
+                }
+            }
+            error = lastLines(result.stderr, 1) || `exit code ${result.code}`;
+        }
+        return error;
+    };
+    const list = [...derivers];
+    for (let i = 0; i < list.length; i += REALISATION_CHUNK) {
+        const chunk = list.slice(i, i + REALISATION_CHUNK);
+        let answers = [];
+        const whole = await ask(chunk);
+        if (typeof whole !== 'string')
+            answers = whole;
+        else if (chunk.length === 1)
+            failed.push({ deriver: chunk[0], error: whole });
+        else {
+            // One deriver Nix cannot report on (say, an output substituted without its realisation) fails
+            // the whole call: ask for each one alone.
+            for (const deriver of chunk) {
+                const one = await ask([deriver]);
+                if (typeof one === 'string')
+                    failed.push({ deriver, error: one });
+                else
+                    answers.push(...one);
+            }
+        }
+        for (const realisation of answers) {
+            const path = toFullStorePath(realisation.outPath, storeDir);
+            if (!wanted.has(path))
+                continue;
+            const known = byPath.get(path) ?? [];
+            if (!known.some((r) => r.id === realisation.id))
+                byPath.set(path, [...known, realisation]);
+        }
+    }
+    return { byPath, failed };
+}
+/** `nix realisation info --json` output: realisations, and `{opaquePath}` entries (skipped). */
+function parseRealisations(json) {
+    if (!Array.isArray(json))
+        throw new Error('not a JSON array');
+    const realisations = [];
+    for (const entry of json) {
+        if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.outPath !== 'string')
+            continue;
+        if (!OBJECT_KEY_PATTERNS.realisation.test(realisationKey(entry.id)))
+            throw new Error(`the realisation id ${JSON.stringify(entry.id)} is not of the form <algo>:<hash>!<output>`);
+        const signatures = Array.isArray(entry.signatures)
+            ? entry.signatures.filter((s) => typeof s === 'string')
+            : [];
+        const dependent = {};
+        if (isObject(entry.dependentRealisations))
+            for (const [id, path] of Object.entries(entry.dependentRealisations))
+                if (typeof path === 'string')
+                    dependent[id] = path;
+        realisations.push({
+            id: entry.id,
+            outPath: entry.outPath,
+            signatures,
+            dependentRealisations: dependent,
+        });
+    }
+    return realisations;
+}
+/** One line for a warning: which derivers Nix could not report on, and why. */
+function describeFailedRealisations(failed) {
+    const first = failed[0]?.error ?? '';
+    return `${describePaths(failed.map((f) => f.deriver))}: ${first}`;
+}
+
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/core/push/build-log.ts
 /**
  * Build logs (shared/spec/niks3.md §4.6): for a path with a deriver, the local log under
@@ -30866,7 +31037,7 @@ async function verifyAtPublicUrl(roots, options) {
     const missingNars = [];
     const base = normaliseBaseUrl(options.cacheUrl);
     const fetchFn = options.fetch ?? nodeFetch;
-    const doSleep = options.sleep ?? sleep;
+    const doSleep = options.sleep ?? http_sleep;
     const attempts = options.attempts ?? 3;
     const check = async (root) => {
         const url = `${base}/${narInfoKey(root)}`;
@@ -31042,7 +31213,14 @@ class PathFilter {
 ;// CONCATENATED MODULE: ./src/core/push/push-plan.ts
 
 
-function plannedPath(info, findBuildLog) {
+
+/**
+ * Store paths per upload session. niks3 answers a create only within its 60 s write timeout, and
+ * its work grows with the objects (presigned URLs, a multipart upload per large NAR, waits for
+ * objects GC is deleting); a larger session is split (`splitSession`).
+ */
+const MAX_SESSION_PATHS = 2000;
+function plannedPath(info, findBuildLog, realisations) {
     const baseName = store_path_storePathBaseName(info.path);
     const hash = baseName.slice(0, 32);
     const buildLog = info.deriver && findBuildLog ? findBuildLog(info.deriver) : undefined;
@@ -31055,6 +31233,11 @@ function plannedPath(info, findBuildLog) {
         narKey: narKey(info.narHash),
         listingKey: listingKey(hash),
         ...(buildLog ? { buildLog } : {}),
+        ...(realisations && realisations.length > 0
+            ? {
+                realisations: realisations.map((r) => ({ key: realisationObjectKey(r), body: realisationBody(r) })),
+            }
+            : {}),
     };
 }
 /** Splits the closure by the user's filters (applied first, without any request). */
@@ -31074,7 +31257,7 @@ function applyFilter(infos, filter) {
 function planPush(input) {
     const closure = new Map();
     for (const info of input.infos)
-        closure.set(info.path, plannedPath(info, input.findBuildLog));
+        closure.set(info.path, plannedPath(info, input.findBuildLog, input.realisations?.get(info.path)));
     for (const root of input.roots) {
         if (!closure.has(root))
             throw new Error(`internal: root ${root} is missing from the path-info of its closure`);
@@ -31093,7 +31276,8 @@ function planPush(input) {
         if (!filteredSet.has(path) && !upstreamSet.has(path))
             push.set(path, planned);
     const roots = [...new Set(input.roots)];
-    const sessions = planSessions(roots, closure, push);
+    const max = input.maxSessionPaths ?? MAX_SESSION_PATHS;
+    const sessions = planSessions(roots, closure, push).flatMap((session) => splitSession(session, closure, max));
     return {
         roots,
         closure,
@@ -31118,6 +31302,72 @@ function reachablePushed(start, closure, push) {
             }
         }
     }
+    return order;
+}
+/**
+ * Splits a session of more than `maxPaths` members into shares of at most `maxPaths`: the members
+ * in dependency order (references first), cut into runs. Every share has the root's narinfo as its
+ * closure key, so everything stays reachable from the one GC root; the root's own share (first in
+ * the result, holding the root) registers that narinfo, the others are parts.
+ */
+function splitSession(session, closure, maxPaths) {
+    const max = Math.max(1, Math.floor(maxPaths));
+    if (session.members.length <= max)
+        return [session];
+    if (session.part) {
+        // A part does not hold its root: any cut of it is parts again.
+        const parts = [];
+        for (let i = 0; i < session.members.length; i += max)
+            parts.push({ ...session, members: session.members.slice(i, i + max) });
+        return parts;
+    }
+    const members = new Set(session.members);
+    const order = dependencyOrder(session.root, members, closure);
+    const runs = [];
+    for (let i = 0; i < order.length; i += max)
+        runs.push(order.slice(i, i + max));
+    const last = runs.pop(); // ends with the root
+    const holder = {
+        root: session.root,
+        closureKey: session.closureKey,
+        members: [session.root, ...last.filter((path) => path !== session.root)],
+        derived: session.derived,
+    };
+    return [
+        holder,
+        ...runs.map((run) => ({
+            root: session.root,
+            closureKey: session.closureKey,
+            members: run,
+            derived: true,
+            part: true,
+        })),
+    ];
+}
+/** `members` in post-order from `root` (each path after the members it references; root last). */
+function dependencyOrder(root, members, closure) {
+    const order = [];
+    const seen = new Set([root]);
+    const stack = [
+        { path: root, refs: closure.get(root)?.info.references ?? [], next: 0 },
+    ];
+    while (stack.length > 0) {
+        const top = stack[stack.length - 1];
+        if (top.next < top.refs.length) {
+            const ref = top.refs[top.next++];
+            if (!seen.has(ref) && members.has(ref)) {
+                seen.add(ref);
+                stack.push({ path: ref, refs: closure.get(ref)?.info.references ?? [], next: 0 });
+            }
+            continue;
+        }
+        stack.pop();
+        order.push(top.path);
+    }
+    // Members reachable only through paths outside this session (none for a planned session).
+    for (const member of members)
+        if (!seen.has(member))
+            order.unshift(member);
     return order;
 }
 function planSessions(roots, closure, push) {
@@ -31156,8 +31406,9 @@ function planSessions(roots, closure, push) {
 }
 /**
  * The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing, build
- * log), NAR, listing, log. The log is in the narinfo's refs because niks3's GC marks only what the
- * closures reach through refs: a log nothing refers to is deleted after the grace period.
+ * log, realisations), NAR, listing, log, realisations. The log is in the narinfo's refs because
+ * niks3's GC marks only what the closures reach through refs: a log nothing refers to is deleted
+ * after the grace period. The realisations are in them as in niks3's own client.
  */
 function pathObjects(planned) {
     const refs = [];
@@ -31169,6 +31420,8 @@ function pathObjects(planned) {
     refs.push(planned.narKey, planned.listingKey);
     if (planned.buildLog)
         refs.push(planned.buildLog.key);
+    for (const realisation of planned.realisations ?? [])
+        refs.push(realisation.key);
     const objects = [
         { key: planned.narinfoKey, type: 'narinfo', refs },
         { key: planned.narKey, type: 'nar', refs: [], nar_size: planned.info.narSize },
@@ -31176,6 +31429,8 @@ function pathObjects(planned) {
     ];
     if (planned.buildLog)
         objects.push({ key: planned.buildLog.key, type: 'build_log', refs: [] });
+    for (const realisation of planned.realisations ?? [])
+        objects.push({ key: realisation.key, type: 'realisation', refs: [] });
     return objects;
 }
 /** Every object of a session's members, without duplicate keys. */
@@ -32393,34 +32648,68 @@ class PushProgress {
 }
 
 ;// CONCATENATED MODULE: ./src/core/push/push-sessions.ts
+/**
+ * The upload sessions of a push plan (shared/spec/niks3.md §3.1, §5.4): opening them (what the
+ * server says is missing), which planned paths our cache lacks, and the sign request of a path.
+ */
+
+
 
 
 
 /** Sessions created, signed or completed at once. */
 const SESSION_CONCURRENCY = 8;
+/** First pause before the halves of a session whose creation got no answer (doubles per split). */
+const SPLIT_BACKOFF_MS = 2_000;
 /**
  * Opens the plan's upload sessions, a few at a time (a push of many roots is many sessions). Merged
  * later in plan order, so a later session's URL wins for a key pending in several, as in the Go client.
+ *
+ * A creation that gets no answer (niks3 took longer than its 60 s write timeout, or the connection
+ * was cut) is not sent again as it is: the same request would be as slow and leave one more orphan
+ * session each time. After a pause (the server may still be working on it), the session is split in
+ * two (`splitSession`) and each half is created, down to one path, which is retried as any request.
  */
-async function openSessions(plan, client, logger, verifyS3 = false) {
+async function openSessions(plan, client, logger, verifyS3 = false, sleep = http_sleep) {
+    const open = async (session, depth) => {
+        try {
+            const closure = await client.createPendingClosure({
+                closure: session.closureKey,
+                objects: sessionObjects(session, plan),
+                ...(verifyS3 ? { verify_s3: true } : {}),
+            }, { retryWithoutAnswer: session.members.length <= 1 });
+            return [{ plan: session, closure }];
+        }
+        catch (error) {
+            if (!gotNoAnswer(error) || session.members.length <= 1)
+                throw error;
+            const halves = splitSession(session, plan.closure, Math.ceil(session.members.length / 2));
+            const pause = SPLIT_BACKOFF_MS * 2 ** depth;
+            logger.warn(`creating the upload session for ${session.root} (${session.members.length} paths) got no answer (${errorMessage(error)}); ` +
+                `its session, if the server made one, is left for the server's GC. In ${Math.round(pause / 1000)} s: ${halves.length} smaller sessions.`);
+            await sleep(pause);
+            const opened = [];
+            for (const half of halves)
+                opened.push(...(await open(half, depth + 1)));
+            return opened;
+        }
+    };
     const created = new Array(plan.sessions.length);
     const indexes = plan.sessions.map((_, index) => index);
     const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
-        const session = plan.sessions[index];
-        created[index] = await client.createPendingClosure({
-            closure: session.closureKey,
-            objects: sessionObjects(session, plan),
-            ...(verifyS3 ? { verify_s3: true } : {}),
-        });
+        created[index] = await open(plan.sessions[index], 0);
     });
     const failed = outcomes.find((outcome) => outcome.error !== undefined);
     if (failed)
         throw failed.error;
-    return plan.sessions.map((session, index) => {
-        const closure = created[index];
-        logger.info(`session ${closure.id} for ${session.root}: ${closure.pending.size} object(s) to upload`);
-        return { plan: session, closure };
-    });
+    const opened = created.flatMap((sessions) => sessions ?? []);
+    for (const { plan: session, closure } of opened)
+        logger.info(`session ${closure.id} for ${session.root}${session.part ? ` (a part, ${session.members.length} paths)` : ''}: ${closure.pending.size} object(s) to upload`);
+    return opened;
+}
+/** A request that got no answer at all: a timeout or a cut connection, not an HTTP status. */
+function gotNoAnswer(error) {
+    return error instanceof RemoteError && error.status === undefined && error.transient;
 }
 /** The planned paths that have an object pending in some opened session (our cache lacks them). */
 function pathsLacking(plan, opened) {
@@ -32475,6 +32764,9 @@ function signEntry(planned) {
 
 
 const SIGN_CHUNK = 500;
+function realisationKeys(planned) {
+    return (planned.realisations ?? []).map((realisation) => realisation.key);
+}
 /** Sessions created or completed at once. */
 async function runPush(plan, deps) {
     return new PushRun(plan, deps).run();
@@ -32534,7 +32826,7 @@ class PushRun {
     }
     // ---- 1. sessions ----------------------------------------------------------------------------
     async openSessions() {
-        this.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true));
+        this.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true, ...(this.deps.sleep ? [this.deps.sleep] : [])));
     }
     adopt(opened) {
         for (const [index, session] of opened.entries()) {
@@ -32550,7 +32842,13 @@ class PushRun {
     pathsWithWork() {
         const work = [];
         for (const planned of this.plan.push.values()) {
-            const keys = [planned.narinfoKey, planned.narKey, planned.listingKey, planned.buildLog?.key];
+            const keys = [
+                planned.narinfoKey,
+                planned.narKey,
+                planned.listingKey,
+                planned.buildLog?.key,
+                ...realisationKeys(planned),
+            ];
             if (keys.some((key) => key !== undefined && this.merged.has(key)))
                 work.push(planned);
         }
@@ -32622,8 +32920,18 @@ class PushRun {
     async uploadPath(planned, ctx, narJobs) {
         const nar = this.pendingObject(planned.narKey);
         const listing = this.pendingObject(planned.listingKey);
-        if (!nar && !listing)
-            return;
+        if (nar || listing)
+            await this.uploadNarOf(planned, nar, listing, ctx, narJobs);
+        // Realisations before the narinfo, like every other object of the path; a failure fails the path.
+        for (const realisation of planned.realisations ?? []) {
+            const target = this.pendingObject(realisation.key);
+            if (!target || this.satisfied.has(realisation.key))
+                continue;
+            await putSmall(planned, target, compressSmall(realisation.body, this.deps.compressionLevel), ctx);
+            this.satisfied.add(realisation.key);
+        }
+    }
+    async uploadNarOf(planned, nar, listing, ctx, narJobs) {
         let result;
         const running = narJobs.get(planned.narKey);
         if (nar && !running) {
@@ -32697,7 +33005,7 @@ class PushRun {
         if (planned) {
             if (this.failures.has(path) || this.notAttempted.has(path))
                 ok = false;
-            for (const key of [planned.narKey, planned.listingKey]) {
+            for (const key of [planned.narKey, planned.listingKey, ...realisationKeys(planned)]) {
                 if (this.merged.has(key) && !this.satisfied.has(key) && !this.waived.has(key))
                     ok = false;
             }
@@ -32809,10 +33117,33 @@ class PushRun {
         return `${missing.length} of its objects were not stored (e.g. ${missing[0] ?? ''})`;
     }
     sessionOutcomes = [];
+    /**
+     * Completes the sessions whose objects were all stored. The parts of a split session come after
+     * the share that holds their root: a part completed without it would register objects no GC root
+     * reaches. A part whose root's share stays open stays open too (`registerStored` takes it up).
+     */
     async completeSessions() {
         const outcomes = new Array(this.opened.length);
         const indexes = this.opened.map((_, index) => index);
-        await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
+        const isPart = (index) => this.opened[index].plan.part === true;
+        await this.completeWave(indexes.filter((index) => !isPart(index)), outcomes);
+        const holderDone = new Set(indexes
+            .filter((index) => !isPart(index) && outcomes[index]?.completed)
+            .map((index) => this.opened[index].plan.closureKey));
+        const parts = indexes.filter(isPart);
+        for (const index of parts) {
+            const { plan, closure } = this.opened[index];
+            if (holderDone.has(plan.closureKey))
+                continue;
+            const reason = `a part of the session of ${plan.root}, which was not completed`;
+            outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: true, reason };
+            this.logger.info(`session ${closure.id} is left open: ${reason}`);
+        }
+        await this.completeWave(parts.filter((index) => holderDone.has(this.opened[index].plan.closureKey)), outcomes);
+        this.sessionOutcomes.push(...outcomes);
+    }
+    async completeWave(indexes, outcomes) {
+        await new WorkerPool().run([...indexes], SESSION_CONCURRENCY, async (index) => {
             const { plan, closure } = this.opened[index];
             const problem = this.sessionProblem(index);
             if (problem || this.apiDown) {
@@ -32845,7 +33176,6 @@ class PushRun {
                     this.apiDown ??= error.message;
             }
         });
-        this.sessionOutcomes.push(...outcomes);
     }
     /**
      * niks3 v1.7.0 registers nothing of a session that stays open: its GC deletes those objects after
@@ -32893,13 +33223,18 @@ class PushRun {
                 derived: true,
             };
             try {
-                const closure = await this.deps.client.createPendingClosure({
-                    closure: session.closureKey,
-                    objects: sessionObjects(session, this.plan),
-                });
-                await this.deps.client.complete(closure.id);
-                this.sessionOutcomes.push({ root: top, id: closure.id, completed: true, derived: true });
-                this.logger.info(`registered ${top} and what it references (session ${closure.id}): fully stored`);
+                // The share holding the root first, then its parts (see completeSessions).
+                const ids = [];
+                for (const share of splitSession(session, this.plan.closure, this.maxSessionPaths())) {
+                    const closure = await this.deps.client.createPendingClosure({
+                        closure: share.closureKey,
+                        objects: sessionObjects(share, this.plan),
+                    });
+                    await this.deps.client.complete(closure.id);
+                    ids.push(closure.id);
+                }
+                this.sessionOutcomes.push({ root: top, id: ids.join(','), completed: true, derived: true });
+                this.logger.info(`registered ${top} and what it references (session ${ids.join(', ')}): fully stored`);
             }
             catch (error) {
                 unregistered.push(top);
@@ -32911,6 +33246,10 @@ class PushRun {
             this.warnings.push(warning);
             this.logger.warn(warning);
         }
+    }
+    /** The largest share of a session (what the plan was split with). */
+    maxSessionPaths() {
+        return this.deps.maxSessionPaths ?? MAX_SESSION_PATHS;
     }
     // ---- result ---------------------------------------------------------------------------------
     result() {
@@ -33075,6 +33414,7 @@ function formatSeconds(ms) {
 
 
 
+
 async function pushClosure(request, deps) {
     const now = deps.now ?? Date.now;
     const started = now();
@@ -33086,14 +33426,22 @@ async function pushClosure(request, deps) {
     const contactPromise = deps.client.connect(request.connectTimeoutMs, { signal: contactAbort.signal });
     contactPromise.catch(() => { });
     let plan;
+    let realisations;
     try {
-        const infos = await logger.group('Closure', async () => {
+        const closure = await logger.group('Closure', async () => {
             const result = await queryClosure(request.roots, deps.exec, request.storeDir);
             const total = result.reduce((sum, info) => sum + info.narSize, 0);
             logger.info(`${result.length} store path(s) in the closure of ${request.roots.length} root(s), ${formatBytes(total)} of NAR.`);
-            return result;
+            const found = await (deps.queryRealisations ?? queryRealisations)(result, {
+                ...(deps.exec ? { exec: deps.exec } : {}),
+                ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+            });
+            reportRealisations(found, logger, warnings);
+            return { infos: result, realisations: found.byPath };
         });
-        plan = await logger.group('Filters', () => makePlan(request, infos, deps));
+        const infos = closure.infos;
+        realisations = closure.realisations;
+        plan = await logger.group('Filters', () => makePlan(request, infos, deps, realisations));
     }
     catch (error) {
         contactAbort.abort(new Error('the push stopped before contacting the server'));
@@ -33149,7 +33497,7 @@ async function pushClosure(request, deps) {
     // closure makes no upstream request.
     let opened;
     if (request.upstream.enabled && request.upstream.caches.length > 0) {
-        const first = await logger.group('Upload sessions', () => openSessions(plan, deps.client, logger, request.verifyS3 === true));
+        const first = await logger.group('Upload sessions', () => openSessions(plan, deps.client, logger, request.verifyS3 === true, ...(deps.sleep ? [deps.sleep] : [])));
         const lacking = pathsLacking(plan, first);
         const served = await logger.group('Upstream', async () => {
             const verdicts = await askUpstream(lacking.map((planned) => upstreamCandidate(planned.info)), {
@@ -33166,7 +33514,7 @@ async function pushClosure(request, deps) {
             // The sessions above register the upstream paths too: plan again without them. The first
             // sessions stay open, uncommitted, and the server's GC removes them (failed-uploads-older-than);
             // nothing of them is ever visible.
-            plan = replan(plan, request, deps, new Map([...signedVerdicts(plan), ...served]));
+            plan = replan(plan, request, deps, new Map([...signedVerdicts(plan), ...served]), realisations);
             logger.info(`${first.length} session(s) opened before the upstream answer are left for the server's GC; ${plan.sessions.length} new session(s).`);
             base.considered = plan.push.size;
             base.upstream = plan.upstream;
@@ -33184,6 +33532,8 @@ async function pushClosure(request, deps) {
         ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
         ...(opened ? { opened } : {}),
         ...(request.verifyS3 ? { verifyS3: true } : {}),
+        ...(deps.sleep ? { sleep: deps.sleep } : {}),
+        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
         // niks3 v1.7.0 answers 404 to every HEAD /api/objects: also look at the public URL.
         objectStored: async (key) => (await deps.client.objectExists(key)) ||
             (cacheUrl !== undefined &&
@@ -33313,7 +33663,7 @@ async function queryClosure(roots, exec, storeDir) {
     }
 }
 /** The plan before any request: the user's filters, and upstream by signature (no request needed). */
-async function makePlan(request, infos, deps) {
+async function makePlan(request, infos, deps, realisations) {
     const { logger } = deps;
     const filter = new PathFilter(request.filter);
     const { kept, filtered } = applyFilter(infos, filter);
@@ -33330,19 +33680,38 @@ async function makePlan(request, infos, deps) {
         filter,
         upstream,
         findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
+        realisations,
+        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
     });
     logger.info(`${plan.push.size} path(s) to send in ${plan.sessions.length} upload session(s).`);
     return Promise.resolve(plan);
 }
 /** The same closure planned again with more upstream verdicts. */
-function replan(plan, request, deps, upstream) {
+function replan(plan, request, deps, upstream, realisations) {
     return planPush({
         roots: request.roots,
         infos: [...plan.closure.values()].map((planned) => planned.info),
         filter: new PathFilter(request.filter),
         upstream,
         findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
+        realisations,
+        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
     });
+}
+/**
+ * Says how many realisations go up; warns when Nix could not report some (a Nix older than 2.4
+ * has no `nix realisation`): those outputs are pushed without, so Nix substitutes them by store
+ * path, but a build of their derivation elsewhere does not find them in the cache and builds again.
+ */
+function reportRealisations(found, logger, warnings) {
+    const count = [...found.byPath.values()].reduce((sum, list) => sum + list.length, 0);
+    if (count > 0)
+        logger.info(`${count} realisation(s) of content-addressed derivation outputs to push with their paths.`);
+    if (found.failed.length > 0) {
+        const warning = `Nix reported no realisation for the outputs of ${found.failed.length} content-addressed derivation(s) (${describeFailedRealisations(found.failed)}); they are pushed without: Nix substitutes them by store path, but a build of the derivation elsewhere does not find them in the cache.`;
+        warnings.push(warning);
+        logger.warn(warning);
+    }
 }
 function signedVerdicts(plan) {
     return new Map(plan.upstream.map((skipped) => [skipped.path, skipped.reason]));
@@ -36717,7 +37086,7 @@ function actionsStepIO() {
 
 /** The real primitives: the global `fetch`, a timer, `Date.now`. */
 function actionDeps() {
-    return { fetch: globalThis.fetch, sleep: sleep, now: Date.now };
+    return { fetch: globalThis.fetch, sleep: http_sleep, now: Date.now };
 }
 
 ;// CONCATENATED MODULE: ./src/actions/common-inputs.ts

@@ -148,6 +148,11 @@ export interface HttpRequest {
   readonly accept?: readonly number[];
   /** Whether a retry after an ambiguous failure (timeout, 5xx, reset) is safe. Default: GET/HEAD/PUT/DELETE. */
   readonly idempotent?: boolean;
+  /**
+   * False: an attempt that got no answer at all (timeout, connection closed) is not repeated, the
+   * error is thrown at once; for requests the caller would rather change than send again as they are.
+   */
+  readonly retryWithoutAnswer?: boolean;
   /** Overrides the client's retry policy for this call. */
   readonly retry?: RetryPolicy;
   readonly timeoutMs?: number;
@@ -233,7 +238,7 @@ export class HttpClient {
           { cause: error },
         );
         // A request that may have taken effect is repeated only when that is safe.
-        return { ok: false, error: networkError, retry: idempotent };
+        return { ok: false, error: networkError, retry: idempotent && req.retryWithoutAnswer !== false };
       }
       if ((response.status >= 200 && response.status < 300) || req.accept?.includes(response.status)) {
         return {

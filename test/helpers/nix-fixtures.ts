@@ -23,6 +23,13 @@
  *   (two calls with the same content give different paths with byte-identical NARs: dedup tests).
  * - `nixStoreDump(path)`: `nix-store --dump` as a Buffer.
  * - `nixPathInfoJson(paths, recursive)`: the parsed `nix path-info --json` output.
+ * - `buildContentAddressed(scripts)`: like `buildDerivations`, but floating content-addressed
+ *   derivations (`__contentAddressed = true`, experimental feature `ca-derivations`); returns
+ *   `{ paths, file, dispose }` (`file` is the Nix expression, kept for `buildFromCache`).
+ * - `buildFromCache(cacheUri, file, attr, { trustedPublicKeys, storeRoot? })`: `nix-build` of one
+ *   attribute of such a file into a fresh local store with only `cacheUri` as substituter. The
+ *   store cannot run builders, so this succeeds only if Nix substitutes the output (for a CA
+ *   derivation: through its realisation in the cache).
  * - `copyFromCache(cacheUri, path, { trustedPublicKeys, storeRoot? })`: `nix copy --from cacheUri`
  *   into a fresh local store under `storeRoot` (a temp dir), signatures required. Resolves to
  *   `{ code, stdout, stderr, storeRoot }`; code 0 means Nix substituted and verified the path.
@@ -112,6 +119,80 @@ export async function buildDerivations(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Builds floating content-addressed derivations (one per script, `${name}` of another entry is a
+ * reference) in one `nix-build`; the expression file stays until `dispose()`.
+ */
+export async function buildContentAddressed(
+  scripts: Record<string, string>,
+  options: { salt?: string } = {},
+): Promise<{ paths: Record<string, string>; file: string; dispose(): void }> {
+  const salt = options.salt ?? uniqueSalt();
+  const names = Object.keys(scripts);
+  const attrs = names
+    .map((name) => `  ${name} = mk "ca-${name}" ''\n${nixIndented(scripts[name] ?? '')}\n'';`)
+    .join('\n');
+  const expr =
+    `let\n  salt = "${salt}";\n  mk = name: script: derivation {\n    inherit name salt;\n` +
+    `    system = builtins.currentSystem;\n    builder = "/bin/sh";\n    args = [ "-e" "-c" script ];\n` +
+    `    __contentAddressed = true;\n    outputHashMode = "recursive";\n    outputHashAlgo = "sha256";\n` +
+    `  };\nin rec {\n${attrs}\n}\n`;
+  const dir = mkdtempSync(join(tmpdir(), 'nix-ca-fixture-'));
+  const file = join(dir, 'default.nix');
+  writeFileSync(file, expr);
+  const built = await run('nix-build', [
+    file,
+    '--no-out-link',
+    '--extra-experimental-features',
+    'ca-derivations',
+    ...NIX_TEST_ARGS,
+    ...names.flatMap((name) => ['-A', name]),
+  ]);
+  if (built.code !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`nix-build of content-addressed fixtures failed: ${built.stderr}\n${expr}`);
+  }
+  const outs = built.stdout.trim().split('\n');
+  const paths = Object.fromEntries(names.map((name, i) => [name, outs[i] ?? '']));
+  return { paths, file, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * `nix-build <file> -A <attr>` into a fresh local store (a chroot store, which cannot run the
+ * `/bin/sh` builders) with `cacheUri` as the only substituter and signatures required.
+ */
+export async function buildFromCache(
+  cacheUri: string,
+  file: string,
+  attr: string,
+  options: { trustedPublicKeys: readonly string[]; storeRoot?: string },
+): Promise<{ code: number; stdout: string; stderr: string; storeRoot: string }> {
+  const storeRoot = options.storeRoot ?? mkdtempSync(join(tmpdir(), 'nix-store2-'));
+  const result = await run('nix-build', [
+    file,
+    '-A',
+    attr,
+    '--no-out-link',
+    '--store',
+    storeRoot,
+    '--extra-experimental-features',
+    'ca-derivations',
+    '--option',
+    'substituters',
+    cacheUri,
+    '--option',
+    'trusted-public-keys',
+    options.trustedPublicKeys.join(' '),
+    '--option',
+    'require-sigs',
+    'true',
+    '--option',
+    'connect-timeout',
+    '1',
+  ]);
+  return { ...result, storeRoot };
 }
 
 /** The standard cases of buildFixtureClosure (attribute -> builder script). */

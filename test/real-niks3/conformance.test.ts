@@ -42,6 +42,8 @@ const STORE_HASH = hash(32);
 const NAR_HASH = hash(52);
 const NARINFO = `${STORE_HASH}.narinfo`;
 const NAR = `nar/${NAR_HASH}.nar.zst`;
+const CA_NARINFO = `${hash(32)}.narinfo`;
+const REALISATION = `realisations/sha256:${randomBytes(32).toString('hex')}!out.doi`;
 
 /** Types in place of values: JSON bodies are compared by structure. Keys stay (they are the protocol). */
 function shape(value: unknown): unknown {
@@ -174,6 +176,36 @@ const SCENARIOS: readonly Scenario[] = [
         t,
         '/api/pending_closures',
         JSON.stringify({ closure: NARINFO, objects: [{ key: NARINFO, type: 'weird', refs: [] }] }),
+      ),
+  ],
+  [
+    'create: a narinfo with its realisation (a content-addressed output)',
+    (t) =>
+      post(
+        t,
+        '/api/pending_closures',
+        JSON.stringify({
+          closure: CA_NARINFO,
+          objects: [
+            { key: CA_NARINFO, type: 'narinfo', refs: [REALISATION] },
+            { key: REALISATION, type: 'realisation', refs: [] },
+          ],
+        }),
+      ),
+  ],
+  [
+    'create: a realisation key of the wrong form',
+    (t) =>
+      post(
+        t,
+        '/api/pending_closures',
+        JSON.stringify({
+          closure: CA_NARINFO,
+          objects: [
+            { key: CA_NARINFO, type: 'narinfo', refs: [] },
+            { key: 'realisations/no-id.doi', type: 'realisation', refs: [] },
+          ],
+        }),
       ),
   ],
   [

@@ -47,6 +47,11 @@ export const NIKS3_RETRY: RetryPolicy = {
   retryStatuses: [408, 429, 500, 502, 503, 504, 507],
 };
 
+/** niks3's `WriteTimeout` (server/server.go): a handler that runs longer cannot answer. */
+export const SERVER_WRITE_TIMEOUT_MS = 60_000;
+/** Per-attempt timeout of a session creation: above the server's write timeout. */
+export const CREATE_TIMEOUT_MS = SERVER_WRITE_TIMEOUT_MS + 15_000;
+
 export interface Niks3ClientOptions {
   /** The niks3 base URL (API paths are joined under it, so a path prefix works). */
   readonly serverUrl: string;
@@ -56,8 +61,13 @@ export interface Niks3ClientOptions {
   readonly fetch?: typeof fetch;
   readonly sleep?: Sleep;
   readonly retry?: RetryPolicy;
-  /** Per-attempt timeout of API calls (default 60 s: a large create can take the server a while). */
+  /** Per-attempt timeout of API calls (default 60 s). */
   readonly timeoutMs?: number;
+  /**
+   * Per-attempt timeout of `POST /api/pending_closures` (default 75 s): longer than the server's
+   * 60 s write timeout, so any answer the server can still send arrives (past 60 s it cannot).
+   */
+  readonly createTimeoutMs?: number;
   /** The name of the input that holds the server URL, for hints (default `server-url`). */
   readonly serverUrlInput?: string;
 }
@@ -80,6 +90,7 @@ export class Niks3Client {
   private readonly logger: Logger;
   private readonly doSleep: Sleep;
   private readonly serverUrlInput: string;
+  private readonly createTimeoutMs: number;
 
   constructor(options: Niks3ClientOptions) {
     this.serverUrl = normaliseBaseUrl(options.serverUrl);
@@ -87,6 +98,7 @@ export class Niks3Client {
     this.logger = options.logger;
     this.doSleep = options.sleep ?? realSleep;
     this.serverUrlInput = options.serverUrlInput ?? 'server-url';
+    this.createTimeoutMs = options.createTimeoutMs ?? CREATE_TIMEOUT_MS;
     const tokenSource = options.tokenSource;
     const common = {
       remote: 'niks3',
@@ -239,13 +251,21 @@ export class Niks3Client {
   /**
    * `POST /api/pending_closures`: starts a session and says which objects need uploading. A retry
    * after a lost answer makes a second session; the orphan is harmless (GC removes it, §5.9).
+   * With `retryWithoutAnswer: false`, an attempt that got no answer (the server took longer than
+   * its write timeout, or the connection was cut) throws at once instead of sending the same slow
+   * request again: the caller splits the session (see `openSessions`).
    */
-  async createPendingClosure(request: CreateClosureRequest): Promise<PendingClosure> {
+  async createPendingClosure(
+    request: CreateClosureRequest,
+    options: { readonly retryWithoutAnswer?: boolean } = {},
+  ): Promise<PendingClosure> {
     const response = await this.authed({
       method: 'POST',
       path: '/api/pending_closures',
       json: request,
       idempotent: true,
+      timeoutMs: this.createTimeoutMs,
+      ...(options.retryWithoutAnswer === false ? { retryWithoutAnswer: false } : {}),
     });
     return readPendingClosure(response.json);
   }

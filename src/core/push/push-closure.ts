@@ -12,6 +12,12 @@ import type { Niks3Client, ServerContact } from '../niks3/niks3-client.js';
 import type { PresignedUploader } from '../niks3/presigned-upload.js';
 import type { ExecFn } from '../nix/nix-command.js';
 import { queryPathInfo, type PathInfo } from '../nix/path-info.js';
+import {
+  describeFailedRealisations,
+  queryRealisations,
+  type Realisation,
+  type RealisationQuery,
+} from '../nix/realisations.js';
 import { formatBytes, normaliseBaseUrl } from '../settings/values.js';
 import { localBuildLogFinder, type BuildLogFinder } from './build-log.js';
 import { publicObjectExists, verifyAtPublicUrl, type VerifyResult } from './cache-verify.js';
@@ -55,10 +61,14 @@ export interface PushDeps {
   readonly fetch?: typeof fetch;
   readonly sleep?: Sleep;
   readonly findBuildLog?: BuildLogFinder;
+  /** Realisations of the closure's floating content-addressed outputs (default: ask Nix). */
+  readonly queryRealisations?: typeof queryRealisations;
   readonly partSize?: number;
   readonly memoryBudget?: number;
   readonly progressIntervalMs?: number;
   readonly now?: () => number;
+  /** Largest upload session before it is split (default MAX_SESSION_PATHS). */
+  readonly maxSessionPaths?: number;
 }
 
 export interface PushSummary {
@@ -101,16 +111,24 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
   contactPromise.catch(() => {});
 
   let plan: PushPlan;
+  let realisations: ReadonlyMap<string, readonly Realisation[]>;
   try {
-    const infos = await logger.group('Closure', async () => {
+    const closure = await logger.group('Closure', async () => {
       const result = await queryClosure(request.roots, deps.exec, request.storeDir);
       const total = result.reduce((sum, info) => sum + info.narSize, 0);
       logger.info(
         `${result.length} store path(s) in the closure of ${request.roots.length} root(s), ${formatBytes(total)} of NAR.`,
       );
-      return result;
+      const found = await (deps.queryRealisations ?? queryRealisations)(result, {
+        ...(deps.exec ? { exec: deps.exec } : {}),
+        ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+      });
+      reportRealisations(found, logger, warnings);
+      return { infos: result, realisations: found.byPath };
     });
-    plan = await logger.group('Filters', () => makePlan(request, infos, deps));
+    const infos = closure.infos;
+    realisations = closure.realisations;
+    plan = await logger.group('Filters', () => makePlan(request, infos, deps, realisations));
   } catch (error) {
     contactAbort.abort(new Error('the push stopped before contacting the server'));
     throw error;
@@ -179,7 +197,7 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
   let opened: readonly OpenedSession[] | undefined;
   if (request.upstream.enabled && request.upstream.caches.length > 0) {
     const first = await logger.group('Upload sessions', () =>
-      openSessions(plan, deps.client, logger, request.verifyS3 === true),
+      openSessions(plan, deps.client, logger, request.verifyS3 === true, ...(deps.sleep ? [deps.sleep] : [])),
     );
     const lacking = pathsLacking(plan, first);
     const served = await logger.group('Upstream', async () => {
@@ -201,7 +219,7 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
       // The sessions above register the upstream paths too: plan again without them. The first
       // sessions stay open, uncommitted, and the server's GC removes them (failed-uploads-older-than);
       // nothing of them is ever visible.
-      plan = replan(plan, request, deps, new Map([...signedVerdicts(plan), ...served]));
+      plan = replan(plan, request, deps, new Map([...signedVerdicts(plan), ...served]), realisations);
       logger.info(
         `${first.length} session(s) opened before the upstream answer are left for the server's GC; ${plan.sessions.length} new session(s).`,
       );
@@ -222,6 +240,8 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
     ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
     ...(opened ? { opened } : {}),
     ...(request.verifyS3 ? { verifyS3: true } : {}),
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
     // niks3 v1.7.0 answers 404 to every HEAD /api/objects: also look at the public URL.
     objectStored: async (key) =>
       (await deps.client.objectExists(key)) ||
@@ -374,7 +394,12 @@ async function queryClosure(
 }
 
 /** The plan before any request: the user's filters, and upstream by signature (no request needed). */
-async function makePlan(request: PushRequest, infos: PathInfo[], deps: PushDeps): Promise<PushPlan> {
+async function makePlan(
+  request: PushRequest,
+  infos: PathInfo[],
+  deps: PushDeps,
+  realisations: ReadonlyMap<string, readonly Realisation[]>,
+): Promise<PushPlan> {
   const { logger } = deps;
   const filter = new PathFilter(request.filter);
   const { kept, filtered } = applyFilter(infos, filter);
@@ -391,6 +416,8 @@ async function makePlan(request: PushRequest, infos: PathInfo[], deps: PushDeps)
     filter,
     upstream,
     findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
+    realisations,
+    ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
   });
   logger.info(`${plan.push.size} path(s) to send in ${plan.sessions.length} upload session(s).`);
   return Promise.resolve(plan);
@@ -402,6 +429,7 @@ function replan(
   request: PushRequest,
   deps: PushDeps,
   upstream: ReadonlyMap<string, string>,
+  realisations: ReadonlyMap<string, readonly Realisation[]>,
 ): PushPlan {
   return planPush({
     roots: request.roots,
@@ -409,7 +437,25 @@ function replan(
     filter: new PathFilter(request.filter),
     upstream,
     findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
+    realisations,
+    ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
   });
+}
+
+/**
+ * Says how many realisations go up; warns when Nix could not report some (a Nix older than 2.4
+ * has no `nix realisation`): those outputs are pushed without, so Nix substitutes them by store
+ * path, but a build of their derivation elsewhere does not find them in the cache and builds again.
+ */
+function reportRealisations(found: RealisationQuery, logger: Logger, warnings: string[]): void {
+  const count = [...found.byPath.values()].reduce((sum, list) => sum + list.length, 0);
+  if (count > 0)
+    logger.info(`${count} realisation(s) of content-addressed derivation outputs to push with their paths.`);
+  if (found.failed.length > 0) {
+    const warning = `Nix reported no realisation for the outputs of ${found.failed.length} content-addressed derivation(s) (${describeFailedRealisations(found.failed)}); they are pushed without: Nix substitutes them by store path, but a build of the derivation elsewhere does not find them in the cache.`;
+    warnings.push(warning);
+    logger.warn(warning);
+  }
 }
 
 function signedVerdicts(plan: PushPlan): Map<string, string> {

@@ -10,6 +10,7 @@
 import type { ClosureObject } from '../niks3/api-types.js';
 import { listingKey, narInfoKey, narKey } from '../nix/object-keys.js';
 import type { PathInfo } from '../nix/path-info.js';
+import { realisationBody, realisationObjectKey, type Realisation } from '../nix/realisations.js';
 import { compareBytes, storePathBaseName } from '../nix/store-path.js';
 import type { BuildLogFile, BuildLogFinder } from './build-log.js';
 import type { PathFilter } from './path-filter.js';
@@ -23,6 +24,14 @@ export interface PlannedPath {
   readonly narKey: string;
   readonly listingKey: string;
   readonly buildLog?: BuildLogFile;
+  /** Realisations of a floating content-addressed output: key and body (JSON, before zstd). */
+  readonly realisations?: readonly RealisationObject[];
+}
+
+export interface RealisationObject {
+  /** `realisations/<id>.doi` */
+  readonly key: string;
+  readonly body: string;
 }
 
 export interface SkippedPath {
@@ -37,9 +46,21 @@ export interface SessionPlan {
   readonly closureKey: string;
   /** Pushed paths reachable from the root through pushed paths, root first. */
   readonly members: readonly string[];
-  /** True when the root was not one the user named (its own root was skipped). */
+  /** True when the root was not one the user named (its own root was skipped), or for a part. */
   readonly derived: boolean;
+  /**
+   * A share of a session too large for one request (`splitSession`): its closure key is the root's
+   * narinfo, which the root's own share (not a part) registers; a part is completed only after it.
+   */
+  readonly part?: boolean;
 }
+
+/**
+ * Store paths per upload session. niks3 answers a create only within its 60 s write timeout, and
+ * its work grows with the objects (presigned URLs, a multipart upload per large NAR, waits for
+ * objects GC is deleting); a larger session is split (`splitSession`).
+ */
+export const MAX_SESSION_PATHS = 2000;
 
 export interface PushPlan {
   /** The roots as the user gave them (resolved, without duplicates). */
@@ -60,9 +81,17 @@ export interface PlanInput {
   /** Path -> reason, for paths an upstream cache serves. */
   readonly upstream?: ReadonlyMap<string, string>;
   readonly findBuildLog?: BuildLogFinder;
+  /** Output path -> the realisations Nix reported for it (floating content-addressed outputs). */
+  readonly realisations?: ReadonlyMap<string, readonly Realisation[]>;
+  /** Largest session before it is split (default MAX_SESSION_PATHS). */
+  readonly maxSessionPaths?: number;
 }
 
-export function plannedPath(info: PathInfo, findBuildLog?: BuildLogFinder): PlannedPath {
+export function plannedPath(
+  info: PathInfo,
+  findBuildLog?: BuildLogFinder,
+  realisations?: readonly Realisation[],
+): PlannedPath {
   const baseName = storePathBaseName(info.path);
   const hash = baseName.slice(0, 32);
   const buildLog = info.deriver && findBuildLog ? findBuildLog(info.deriver) : undefined;
@@ -75,6 +104,11 @@ export function plannedPath(info: PathInfo, findBuildLog?: BuildLogFinder): Plan
     narKey: narKey(info.narHash),
     listingKey: listingKey(hash),
     ...(buildLog ? { buildLog } : {}),
+    ...(realisations && realisations.length > 0
+      ? {
+          realisations: realisations.map((r) => ({ key: realisationObjectKey(r), body: realisationBody(r) })),
+        }
+      : {}),
   };
 }
 
@@ -96,7 +130,8 @@ export function applyFilter(
 
 export function planPush(input: PlanInput): PushPlan {
   const closure = new Map<string, PlannedPath>();
-  for (const info of input.infos) closure.set(info.path, plannedPath(info, input.findBuildLog));
+  for (const info of input.infos)
+    closure.set(info.path, plannedPath(info, input.findBuildLog, input.realisations?.get(info.path)));
   for (const root of input.roots) {
     if (!closure.has(root))
       throw new Error(`internal: root ${root} is missing from the path-info of its closure`);
@@ -114,7 +149,10 @@ export function planPush(input: PlanInput): PushPlan {
     if (!filteredSet.has(path) && !upstreamSet.has(path)) push.set(path, planned);
 
   const roots = [...new Set(input.roots)];
-  const sessions = planSessions(roots, closure, push);
+  const max = input.maxSessionPaths ?? MAX_SESSION_PATHS;
+  const sessions = planSessions(roots, closure, push).flatMap((session) =>
+    splitSession(session, closure, max),
+  );
   return {
     roots,
     closure,
@@ -144,6 +182,78 @@ export function reachablePushed(
       }
     }
   }
+  return order;
+}
+
+/**
+ * Splits a session of more than `maxPaths` members into shares of at most `maxPaths`: the members
+ * in dependency order (references first), cut into runs. Every share has the root's narinfo as its
+ * closure key, so everything stays reachable from the one GC root; the root's own share (first in
+ * the result, holding the root) registers that narinfo, the others are parts.
+ */
+export function splitSession(
+  session: SessionPlan,
+  closure: ReadonlyMap<string, PlannedPath>,
+  maxPaths: number,
+): SessionPlan[] {
+  const max = Math.max(1, Math.floor(maxPaths));
+  if (session.members.length <= max) return [session];
+  if (session.part) {
+    // A part does not hold its root: any cut of it is parts again.
+    const parts: SessionPlan[] = [];
+    for (let i = 0; i < session.members.length; i += max)
+      parts.push({ ...session, members: session.members.slice(i, i + max) });
+    return parts;
+  }
+  const members = new Set(session.members);
+  const order = dependencyOrder(session.root, members, closure);
+  const runs: string[][] = [];
+  for (let i = 0; i < order.length; i += max) runs.push(order.slice(i, i + max));
+  const last = runs.pop() as string[]; // ends with the root
+  const holder: SessionPlan = {
+    root: session.root,
+    closureKey: session.closureKey,
+    members: [session.root, ...last.filter((path) => path !== session.root)],
+    derived: session.derived,
+  };
+  return [
+    holder,
+    ...runs.map((run) => ({
+      root: session.root,
+      closureKey: session.closureKey,
+      members: run,
+      derived: true,
+      part: true,
+    })),
+  ];
+}
+
+/** `members` in post-order from `root` (each path after the members it references; root last). */
+function dependencyOrder(
+  root: string,
+  members: ReadonlySet<string>,
+  closure: ReadonlyMap<string, PlannedPath>,
+): string[] {
+  const order: string[] = [];
+  const seen = new Set<string>([root]);
+  const stack: Array<{ path: string; refs: readonly string[]; next: number }> = [
+    { path: root, refs: closure.get(root)?.info.references ?? [], next: 0 },
+  ];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1] as { path: string; refs: readonly string[]; next: number };
+    if (top.next < top.refs.length) {
+      const ref = top.refs[top.next++] as string;
+      if (!seen.has(ref) && members.has(ref)) {
+        seen.add(ref);
+        stack.push({ path: ref, refs: closure.get(ref)?.info.references ?? [], next: 0 });
+      }
+      continue;
+    }
+    stack.pop();
+    order.push(top.path);
+  }
+  // Members reachable only through paths outside this session (none for a planned session).
+  for (const member of members) if (!seen.has(member)) order.unshift(member);
   return order;
 }
 
@@ -180,8 +290,9 @@ function planSessions(
 
 /**
  * The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing, build
- * log), NAR, listing, log. The log is in the narinfo's refs because niks3's GC marks only what the
- * closures reach through refs: a log nothing refers to is deleted after the grace period.
+ * log, realisations), NAR, listing, log, realisations. The log is in the narinfo's refs because
+ * niks3's GC marks only what the closures reach through refs: a log nothing refers to is deleted
+ * after the grace period. The realisations are in them as in niks3's own client.
  */
 export function pathObjects(planned: PlannedPath): ClosureObject[] {
   const refs: string[] = [];
@@ -191,12 +302,15 @@ export function pathObjects(planned: PlannedPath): ClosureObject[] {
   }
   refs.push(planned.narKey, planned.listingKey);
   if (planned.buildLog) refs.push(planned.buildLog.key);
+  for (const realisation of planned.realisations ?? []) refs.push(realisation.key);
   const objects: ClosureObject[] = [
     { key: planned.narinfoKey, type: 'narinfo', refs },
     { key: planned.narKey, type: 'nar', refs: [], nar_size: planned.info.narSize },
     { key: planned.listingKey, type: 'listing', refs: [] },
   ];
   if (planned.buildLog) objects.push({ key: planned.buildLog.key, type: 'build_log', refs: [] });
+  for (const realisation of planned.realisations ?? [])
+    objects.push({ key: realisation.key, type: 'realisation', refs: [] });
   return objects;
 }
 

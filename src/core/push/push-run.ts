@@ -17,6 +17,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { RemoteError, errorMessage } from '../errors.js';
+import type { Sleep } from '../http.js';
 import type { Logger } from '../logger.js';
 import type { PendingClosure, PendingObject, SignEntry } from '../niks3/api-types.js';
 import type { Niks3Client } from '../niks3/niks3-client.js';
@@ -34,9 +35,11 @@ import {
 } from './nar-upload.js';
 import { PushProgress } from './push-progress.js';
 import {
+  MAX_SESSION_PATHS,
   pathObjects,
   reachablePushed,
   sessionObjects,
+  splitSession,
   type PlannedPath,
   type PushPlan,
   type SessionPlan,
@@ -94,6 +97,10 @@ export interface PushRunDeps {
   readonly objectStored?: (key: string) => Promise<boolean>;
   /** Sessions already opened for exactly this plan (by `openSessions`); else the run opens them. */
   readonly opened?: readonly OpenedSession[];
+  /** Pauses (before the halves of a session whose creation got no answer). */
+  readonly sleep?: Sleep;
+  /** Largest session registered at once by `registerStored` (default MAX_SESSION_PATHS). */
+  readonly maxSessionPaths?: number;
 }
 
 interface MergedPending {
@@ -103,6 +110,10 @@ interface MergedPending {
 }
 
 const SIGN_CHUNK = 500;
+
+function realisationKeys(planned: PlannedPath): string[] {
+  return (planned.realisations ?? []).map((realisation) => realisation.key);
+}
 /** Sessions created or completed at once. */
 
 export async function runPush(plan: PushPlan, deps: PushRunDeps): Promise<PushRunResult> {
@@ -168,7 +179,15 @@ class PushRun {
   // ---- 1. sessions ----------------------------------------------------------------------------
 
   private async openSessions(): Promise<void> {
-    this.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true));
+    this.adopt(
+      await openSessions(
+        this.plan,
+        this.deps.client,
+        this.logger,
+        this.deps.verifyS3 === true,
+        ...(this.deps.sleep ? [this.deps.sleep] : []),
+      ),
+    );
   }
 
   private adopt(opened: readonly OpenedSession[]): void {
@@ -186,7 +205,13 @@ class PushRun {
   private pathsWithWork(): PlannedPath[] {
     const work: PlannedPath[] = [];
     for (const planned of this.plan.push.values()) {
-      const keys = [planned.narinfoKey, planned.narKey, planned.listingKey, planned.buildLog?.key];
+      const keys = [
+        planned.narinfoKey,
+        planned.narKey,
+        planned.listingKey,
+        planned.buildLog?.key,
+        ...realisationKeys(planned),
+      ];
       if (keys.some((key) => key !== undefined && this.merged.has(key))) work.push(planned);
     }
     return work.sort((a, b) => b.info.narSize - a.info.narSize);
@@ -266,7 +291,23 @@ class PushRun {
   ): Promise<void> {
     const nar = this.pendingObject(planned.narKey);
     const listing = this.pendingObject(planned.listingKey);
-    if (!nar && !listing) return;
+    if (nar || listing) await this.uploadNarOf(planned, nar, listing, ctx, narJobs);
+    // Realisations before the narinfo, like every other object of the path; a failure fails the path.
+    for (const realisation of planned.realisations ?? []) {
+      const target = this.pendingObject(realisation.key);
+      if (!target || this.satisfied.has(realisation.key)) continue;
+      await putSmall(planned, target, compressSmall(realisation.body, this.deps.compressionLevel), ctx);
+      this.satisfied.add(realisation.key);
+    }
+  }
+
+  private async uploadNarOf(
+    planned: PlannedPath,
+    nar: PendingObject | undefined,
+    listing: PendingObject | undefined,
+    ctx: UploadContext,
+    narJobs: Map<string, Promise<NarUploadResult>>,
+  ): Promise<void> {
     let result: NarUploadResult;
     const running = narJobs.get(planned.narKey);
     if (nar && !running) {
@@ -333,7 +374,7 @@ class PushRun {
     let ok = true;
     if (planned) {
       if (this.failures.has(path) || this.notAttempted.has(path)) ok = false;
-      for (const key of [planned.narKey, planned.listingKey]) {
+      for (const key of [planned.narKey, planned.listingKey, ...realisationKeys(planned)]) {
         if (this.merged.has(key) && !this.satisfied.has(key) && !this.waived.has(key)) ok = false;
       }
       for (const ref of planned.info.references)
@@ -443,10 +484,41 @@ class PushRun {
 
   private readonly sessionOutcomes: SessionOutcome[] = [];
 
+  /**
+   * Completes the sessions whose objects were all stored. The parts of a split session come after
+   * the share that holds their root: a part completed without it would register objects no GC root
+   * reaches. A part whose root's share stays open stays open too (`registerStored` takes it up).
+   */
   private async completeSessions(): Promise<void> {
     const outcomes = new Array<SessionOutcome>(this.opened.length);
     const indexes = this.opened.map((_, index) => index);
-    await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
+    const isPart = (index: number): boolean => (this.opened[index] as OpenedSession).plan.part === true;
+    await this.completeWave(
+      indexes.filter((index) => !isPart(index)),
+      outcomes,
+    );
+    const holderDone = new Set(
+      indexes
+        .filter((index) => !isPart(index) && outcomes[index]?.completed)
+        .map((index) => (this.opened[index] as OpenedSession).plan.closureKey),
+    );
+    const parts = indexes.filter(isPart);
+    for (const index of parts) {
+      const { plan, closure } = this.opened[index] as OpenedSession;
+      if (holderDone.has(plan.closureKey)) continue;
+      const reason = `a part of the session of ${plan.root}, which was not completed`;
+      outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: true, reason };
+      this.logger.info(`session ${closure.id} is left open: ${reason}`);
+    }
+    await this.completeWave(
+      parts.filter((index) => holderDone.has((this.opened[index] as OpenedSession).plan.closureKey)),
+      outcomes,
+    );
+    this.sessionOutcomes.push(...outcomes);
+  }
+
+  private async completeWave(indexes: readonly number[], outcomes: SessionOutcome[]): Promise<void> {
+    await new WorkerPool().run([...indexes], SESSION_CONCURRENCY, async (index) => {
       const { plan, closure } = this.opened[index] as { plan: SessionPlan; closure: PendingClosure };
       const problem = this.sessionProblem(index);
       if (problem || this.apiDown) {
@@ -477,7 +549,6 @@ class PushRun {
         if (error instanceof RemoteError && error.transient) this.apiDown ??= error.message;
       }
     });
-    this.sessionOutcomes.push(...outcomes);
   }
 
   /**
@@ -525,13 +596,20 @@ class PushRun {
         derived: true,
       };
       try {
-        const closure = await this.deps.client.createPendingClosure({
-          closure: session.closureKey,
-          objects: sessionObjects(session, this.plan),
-        });
-        await this.deps.client.complete(closure.id);
-        this.sessionOutcomes.push({ root: top, id: closure.id, completed: true, derived: true });
-        this.logger.info(`registered ${top} and what it references (session ${closure.id}): fully stored`);
+        // The share holding the root first, then its parts (see completeSessions).
+        const ids: string[] = [];
+        for (const share of splitSession(session, this.plan.closure, this.maxSessionPaths())) {
+          const closure = await this.deps.client.createPendingClosure({
+            closure: share.closureKey,
+            objects: sessionObjects(share, this.plan),
+          });
+          await this.deps.client.complete(closure.id);
+          ids.push(closure.id);
+        }
+        this.sessionOutcomes.push({ root: top, id: ids.join(','), completed: true, derived: true });
+        this.logger.info(
+          `registered ${top} and what it references (session ${ids.join(', ')}): fully stored`,
+        );
       } catch (error) {
         unregistered.push(top);
         this.logger.error(`registering ${top} failed: ${errorMessage(error)}`);
@@ -542,6 +620,11 @@ class PushRun {
       this.warnings.push(warning);
       this.logger.warn(warning);
     }
+  }
+
+  /** The largest share of a session (what the plan was split with). */
+  private maxSessionPaths(): number {
+    return this.deps.maxSessionPaths ?? MAX_SESSION_PATHS;
   }
 
   // ---- result ---------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ export interface ResolvedConfig {
   singlePutMaxNarSize: number;
   bodyLimits: { pendingClosure: number; multipart: number };
   tombstoneWait: { pollMs: number; maxAgeMs: number };
+  createWork: { perObjectMs: number; writeTimeoutMs: number };
   multipartRules: { minPartSize: number; requireEqualParts: boolean };
   gcPhaseDelayMs: number;
 }

@@ -100,6 +100,11 @@ export interface FakeNiks3Options {
   bodyLimits?: { pendingClosure?: number; multipart?: number };
   /** Waiting for fresh tombstones in create (real: poll 1 s while marked < 30 s ago). */
   tombstoneWait?: { pollMs?: number; maxAgeMs?: number };
+  /**
+   * A slow create: the server's work per requested object (0 = none), and its write timeout (real:
+   * 60 s; 0 = none): a create whose handler ran longer gets its connection closed, no answer.
+   */
+  createWork?: { perObjectMs?: number; writeTimeoutMs?: number };
   /** S3 multipart completion rules: min size of non-last parts (5 MiB) and R2's equal-size rule (on). */
   multipart?: { minPartSize?: number; requireEqualParts?: boolean };
   /** Pause after each GC phase, so a running task can be observed (default 5 ms). */
@@ -226,6 +231,10 @@ export async function startFakeNiks3(opts: FakeNiks3Options = {}): Promise<FakeN
     tombstoneWait: {
       pollMs: opts.tombstoneWait?.pollMs ?? 1000,
       maxAgeMs: opts.tombstoneWait?.maxAgeMs ?? 30_000,
+    },
+    createWork: {
+      perObjectMs: opts.createWork?.perObjectMs ?? 0,
+      writeTimeoutMs: opts.createWork?.writeTimeoutMs ?? 0,
     },
     multipartRules: {
       minPartSize: opts.multipart?.minPartSize ?? 5 * 1024 * 1024,

@@ -203,6 +203,7 @@ export const createPendingClosure: RouteHandler = async (ctx, req, res) => {
   }
 
   const { state, store } = ctx;
+  const started = Date.now();
   const session = state.createSession(body.closure, ctx.now());
   const tombstoned = [...byKey.keys()].filter((k) => state.isTombstoned(k));
   const needsUpload = [...byKey.values()].filter((o) => {
@@ -238,7 +239,15 @@ export const createPendingClosure: RouteHandler = async (ctx, req, res) => {
     return httpError(res, `failed to start upload: ${(err as Error).message}`, 500);
   }
 
+  // The server's work per object (presigning, multipart creation under S3 limits), then its write
+  // timeout: a handler that ran longer cannot answer, the connection is closed (the session stays).
+  const { perObjectMs, writeTimeoutMs } = ctx.config.createWork;
+  if (perObjectMs > 0) await sleep(perObjectMs * byKey.size);
   await waitForTombstones(ctx, tombstoned);
+  if (writeTimeoutMs > 0 && Date.now() - started > writeTimeoutMs) {
+    res.destroy();
+    return;
+  }
   writeJson(res, 200, {
     id: String(session.id),
     started_at: goRfc3339(session.startedAt),
