@@ -7,7 +7,7 @@ import type { Logger } from './logger.js';
 import { normaliseBaseUrl } from './settings/values.js';
 import { USER_AGENT } from './version.js';
 import type { AdaptiveRateLimiter } from './rate-limiter.js';
-import { nodeFetch } from './node-http.js';
+import { nodeFetch, nodeFetchText } from './node-http.js';
 
 export interface RetryPolicy {
   /** Total attempts, the first included. */
@@ -208,21 +208,28 @@ export class HttpClient {
       }
       const timeout = AbortSignal.timeout(timeoutMs);
       const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
-      let response: Response;
+      let response: { readonly status: number; readonly headers: Headers };
       let text: string;
       try {
         this.options.logger.debug(
           `${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`,
         );
         await this.options.rateLimiter?.acquire(signal);
-        response = await fetchFn(url, {
+        const init: RequestInit = {
           method: req.method,
           headers,
           signal,
           ...(body !== undefined ? { body } : {}),
-        });
+        };
+        if (fetchFn === nodeFetch) {
+          // The same request without a Response around the answer (the body is read whole anyway).
+          ({ text, ...response } = await nodeFetchText(url, init));
+        } else {
+          const fetched = await fetchFn(url, init);
+          response = fetched;
+          text = req.method === 'HEAD' ? '' : await fetched.text();
+        }
         this.options.rateLimiter?.record(response.status);
-        text = req.method === 'HEAD' ? '' : await response.text();
       } catch (error) {
         if (req.signal?.aborted) throw error;
         const networkError = new RemoteError(

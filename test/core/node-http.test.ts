@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
-import { nodeFetch } from '../../src/core/node-http.js';
+import { nodeFetch, nodeFetchText } from '../../src/core/node-http.js';
 
 let server: Server;
 let base: string;
@@ -147,5 +147,17 @@ describe('nodeFetch', () => {
     const controller = new AbortController();
     controller.abort(new Error('stop now'));
     await expect(nodeFetch(`${base}/json`, { signal: controller.signal })).rejects.toThrow('stop now');
+  });
+
+  it('nodeFetchText answers the same without a Response: status, headers, decoded text', async () => {
+    const posted = await nodeFetchText(`${base}/json`, { method: 'POST', body: 'abc' });
+    expect(posted.status).toBe(201);
+    expect(posted.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    expect(JSON.parse(posted.text)).toEqual({ echo: 'abc' });
+    expect((await nodeFetchText(`${base}/zstd`, {})).text).toBe('zstd text');
+    expect((await nodeFetchText(`${base}/json`, { method: 'HEAD' })).text).toBe('');
+    const moved = await nodeFetchText(`${base}/moved`, { headers: [['x-test', '1']] });
+    expect(moved.status).toBe(201);
+    expect(seen.at(-1)?.headers['x-test']).toBe('1');
   });
 });
