@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5932:
+/***/ 2365:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35553,51 +35553,6 @@ const narScratch = [];
 const SCRATCH_MIN = 256 * 1024;
 const SCRATCH_MAX = DEFAULT_PART_SIZE + 1024 * 1024;
 
-;// CONCATENATED MODULE: ./src/core/push/push-progress.ts
-
-class PushProgress {
-    pathsTotal = 0;
-    pathsDone = 0;
-    narBytesTotal = 0;
-    narBytesRead = 0;
-    uploadedBytes = 0;
-    logger;
-    intervalMs;
-    now;
-    timer;
-    started = 0;
-    phase = '';
-    constructor(logger, options = {}) {
-        this.logger = logger;
-        this.intervalMs = options.intervalMs ?? 10_000;
-        this.now = options.now ?? Date.now;
-    }
-    start(phase, pathsTotal, narBytesTotal) {
-        this.stop();
-        this.phase = phase;
-        this.pathsTotal = pathsTotal;
-        this.pathsDone = 0;
-        this.narBytesTotal = narBytesTotal;
-        this.narBytesRead = 0;
-        this.started = this.now();
-        this.timer = setInterval(() => this.report(), this.intervalMs);
-        this.timer.unref();
-    }
-    report() {
-        const seconds = Math.max(0.001, (this.now() - this.started) / 1000);
-        const rate = formatBytes(Math.round(this.narBytesRead / seconds));
-        const nar = this.narBytesTotal > 0
-            ? `, ${formatBytes(this.narBytesRead)} of ${formatBytes(this.narBytesTotal)} NAR read (${rate}/s)`
-            : '';
-        this.logger.info(`${this.phase}: ${this.pathsDone} of ${this.pathsTotal} done${nar}, ${formatBytes(this.uploadedBytes)} stored so far`);
-    }
-    stop() {
-        if (this.timer)
-            clearInterval(this.timer);
-        this.timer = undefined;
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/core/push/push-sessions.ts
 /**
  * The upload sessions of a push plan (shared/spec/niks3.md §3.1, §5.4): opening them (what the
@@ -35686,46 +35641,156 @@ function signEntry(planned) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/core/push/push-run.ts
+;// CONCATENATED MODULE: ./src/core/push/push-complete.ts
 /**
- * Runs a PushPlan against niks3 (shared/spec/niks3.md §5.4–§5.7):
- *
- *  1. one upload session per planned root; the server says what is missing;
- *  2. NARs (streamed, verified, zstd, single PUT or multipart), listings and build logs, many at once,
- *     largest first, within a memory budget;
- *  3. narinfos signed by the server and PUT **last**, only for paths whose NAR is stored and whose
- *     pushed references all made it (so every narinfo in the cache has a substitutable closure);
- *  4. `complete` for each session whose objects were all stored. A session with a failure is left
- *     open: completing it would register objects that are not in the bucket; its fully stored
- *     sub-closures are then registered through sessions of their own (v1.7.0 keeps nothing of an
- *     open session).
- *
- * A path that fails does not stop the others; a transient failure that outlived every retry (the
- * server or the storage stopped answering) stops new work, and the result says what was and was
- * not pushed.
+ * The end of a push run (shared/spec/niks3.md §5.7): `complete` for each session whose objects were
+ * all stored, and for a session left open, a session of its own for each fully stored sub-closure,
+ * so what is in the bucket is registered (v1.7.0 keeps nothing of an open session).
  */
 
 
 
 
+function sessionProblem(ledger, index) {
+    const { closure } = ledger.opened[index];
+    const missing = [...closure.pending.keys()].filter((key) => !ledger.satisfied.has(key) && !ledger.waived.has(key));
+    if (missing.length === 0)
+        return undefined;
+    return `${missing.length} of its objects were not stored (e.g. ${missing[0] ?? ''})`;
+}
+/**
+ * Completes the sessions whose objects were all stored. The parts of a split session come after
+ * the share that holds their root: a part completed without it would register objects no GC root
+ * reaches. A part whose root's share stays open stays open too (`registerStored` takes it up).
+ */
+async function completeSessions(ledger, deps) {
+    const outcomes = new Array(ledger.opened.length);
+    const indexes = ledger.opened.map((_, index) => index);
+    const isPart = (index) => ledger.opened[index].plan.part === true;
+    await completeWave(ledger, deps, indexes.filter((index) => !isPart(index)), outcomes);
+    const holderDone = new Set(indexes
+        .filter((index) => !isPart(index) && outcomes[index]?.completed)
+        .map((index) => ledger.opened[index].plan.closureKey));
+    const parts = indexes.filter(isPart);
+    for (const index of parts) {
+        const { plan, closure } = ledger.opened[index];
+        if (holderDone.has(plan.closureKey))
+            continue;
+        const reason = `a part of the session of ${plan.root}, which was not completed`;
+        outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: true, reason };
+        deps.logger.info(`session ${closure.id} is left open: ${reason}`);
+    }
+    await completeWave(ledger, deps, parts.filter((index) => holderDone.has(ledger.opened[index].plan.closureKey)), outcomes);
+    ledger.sessionOutcomes.push(...outcomes);
+}
+async function completeWave(ledger, deps, indexes, outcomes) {
+    await new WorkerPool().run([...indexes], SESSION_CONCURRENCY, async (index) => {
+        const { plan, closure } = ledger.opened[index];
+        const leftOpen = (reason) => ({
+            root: plan.root,
+            id: closure.id,
+            completed: false,
+            derived: plan.derived,
+            reason,
+        });
+        const problem = sessionProblem(ledger, index);
+        if (problem || ledger.apiDown) {
+            const reason = problem ?? `not attempted: ${ledger.apiDown ?? ''}`;
+            outcomes[index] = leftOpen(reason);
+            deps.logger.info(`session ${closure.id} for ${plan.root} is left open: ${reason}`);
+            return;
+        }
+        try {
+            await deps.client.complete(closure.id);
+            outcomes[index] = { root: plan.root, id: closure.id, completed: true, derived: plan.derived };
+        }
+        catch (error) {
+            const reason = errorMessage(error);
+            outcomes[index] = leftOpen(reason);
+            deps.logger.error(`completing session ${closure.id} for ${plan.root} failed: ${reason}`);
+            if (error instanceof RemoteError && error.transient)
+                ledger.apiDown ??= error.message;
+        }
+    });
+}
+/**
+ * niks3 v1.7.0 registers nothing of a session that stays open: its GC deletes those objects after
+ * `failed-uploads-older-than`, although their narinfos are served. So each fully stored
+ * sub-closure of an open session gets a session of its own (its topmost stored paths as roots),
+ * completed at once: everything in it is in the bucket already, so nothing is uploaded. What
+ * cannot be registered is reported as stored but not registered.
+ */
+async function registerStored(ledger, deps) {
+    const { plan } = ledger;
+    const registered = new Set();
+    for (const [index, outcome] of ledger.sessionOutcomes.entries())
+        if (outcome.completed)
+            for (const member of ledger.opened[index].plan.members)
+                registered.add(member);
+    const memo = new Map();
+    const stored = (path) => {
+        const planned = plan.push.get(path);
+        // Narinfos written by this run (cached paths are registered already).
+        return (ledger.merged.has(planned.narinfoKey) &&
+            ledger.satisfied.has(planned.narinfoKey) &&
+            ledger.closureStored(path, memo));
+    };
+    const tops = new Set();
+    for (const [index, outcome] of ledger.sessionOutcomes.entries()) {
+        if (outcome.completed)
+            continue;
+        const members = ledger.opened[index].plan.members.filter((member) => !registered.has(member) && stored(member));
+        const referenced = new Set();
+        for (const member of members)
+            for (const ref of plan.push.get(member).info.references)
+                if (ref !== member)
+                    referenced.add(ref);
+        for (const member of members)
+            if (!referenced.has(member))
+                tops.add(member);
+    }
+    if (tops.size === 0)
+        return;
+    const unregistered = [];
+    await new WorkerPool().run([...tops], SESSION_CONCURRENCY, async (top) => {
+        const session = {
+            root: top,
+            closureKey: plan.push.get(top).narinfoKey,
+            members: reachablePushed(top, plan.closure, plan.push),
+            derived: true,
+        };
+        try {
+            // The share holding the root first, then its parts (see completeSessions).
+            const ids = [];
+            for (const share of splitSession(session, plan.closure, deps.maxSessionPaths)) {
+                const closure = await deps.client.createPendingClosure({
+                    closure: share.closureKey,
+                    objects: sessionObjects(share, plan),
+                });
+                await deps.client.complete(closure.id);
+                ids.push(closure.id);
+            }
+            ledger.sessionOutcomes.push({ root: top, id: ids.join(','), completed: true, derived: true });
+            deps.logger.info(`registered ${top} and what it references (session ${ids.join(', ')}): fully stored`);
+        }
+        catch (error) {
+            unregistered.push(top);
+            deps.logger.error(`registering ${top} failed: ${errorMessage(error)}`);
+        }
+    });
+    if (unregistered.length > 0) {
+        const warning = `${unregistered.length} fully stored path(s) are stored, not registered (their upload session stayed open), so niks3's GC deletes them after failed-uploads-older-than: ${unregistered.slice(0, 5).join(', ')}${unregistered.length > 5 ? ', …' : ''}; run the push again`;
+        ledger.warnings.push(warning);
+        deps.logger.warn(warning);
+    }
+}
 
-
-
-
-
-
-const SIGN_CHUNK = 500;
+;// CONCATENATED MODULE: ./src/core/push/push-ledger.ts
 function realisationKeys(planned) {
     return (planned.realisations ?? []).map((realisation) => realisation.key);
 }
-/** Sessions created or completed at once. */
-async function runPush(plan, deps) {
-    return new PushRun(plan, deps).run();
-}
-class PushRun {
+class PushLedger {
     plan;
-    deps;
-    logger;
     opened = [];
     merged = new Map();
     /** Keys that are in the bucket now (stored by us, or found stored by another session). */
@@ -35736,48 +35801,11 @@ class PushRun {
     notAttempted = new Set();
     compressed = new Map();
     warnings = [];
-    pool = new WorkerPool();
-    narinfoPool = new WorkerPool();
-    progress;
-    abort = new AbortController();
-    uploadedBytes = 0;
-    logsUploaded = 0;
+    sessionOutcomes = [];
+    /** A transient API failure that outlived every retry: no more session requests are made. */
     apiDown;
-    transientFailures = 0;
-    currentPool = this.pool;
-    constructor(plan, deps) {
+    constructor(plan) {
         this.plan = plan;
-        this.deps = deps;
-        this.logger = deps.logger;
-        this.progress = new PushProgress(deps.logger, deps.progressIntervalMs !== undefined ? { intervalMs: deps.progressIntervalMs } : {});
-        deps.signal?.addEventListener('abort', () => this.abort.abort(deps.signal?.reason), { once: true });
-    }
-    async run() {
-        try {
-            if (this.deps.opened)
-                this.adopt(this.deps.opened);
-            else
-                await this.logger.group('Upload sessions', () => this.openSessions());
-            const work = this.pathsWithWork();
-            const cachedCount = this.plan.push.size - work.length;
-            this.logger.info(`Uploading ${work.length} path${work.length === 1 ? '' : 's'} to ${new URL(this.deps.client.serverUrl).host} (${cachedCount} already cached).`);
-            if (work.length > 0)
-                await this.logger.group('Uploads', () => this.uploadAll(work));
-            const writable = this.writableNarinfos();
-            if (writable.length > 0)
-                await this.logger.group('Narinfos', () => this.signAndWriteNarinfos(writable));
-            await this.logger.group('Complete', () => this.completeSessions());
-            if (this.sessionOutcomes.some((outcome) => !outcome.completed))
-                await this.logger.group('Register stored paths', () => this.registerStored());
-        }
-        finally {
-            this.progress.stop();
-        }
-        return this.result();
-    }
-    // ---- 1. sessions ----------------------------------------------------------------------------
-    async openSessions() {
-        this.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true, ...(this.deps.sleep ? [this.deps.sleep] : [])));
     }
     adopt(opened) {
         for (const [index, session] of opened.entries()) {
@@ -35789,162 +35817,6 @@ class PushRun {
     pendingObject(key) {
         return key === undefined ? undefined : this.merged.get(key)?.object;
     }
-    /** Paths with something to upload, largest NAR first (keeps the tail of the pool short). */
-    pathsWithWork() {
-        const work = [];
-        for (const planned of this.plan.push.values()) {
-            const keys = [
-                planned.narinfoKey,
-                planned.narKey,
-                planned.listingKey,
-                planned.buildLog?.key,
-                ...realisationKeys(planned),
-            ];
-            if (keys.some((key) => key !== undefined && this.merged.has(key)))
-                work.push(planned);
-        }
-        return work.sort((a, b) => b.info.narSize - a.info.narSize);
-    }
-    // ---- 2. uploads -----------------------------------------------------------------------------
-    uploadContext() {
-        const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
-        const budget = new ByteBudget(this.deps.memoryBudget ??
-            Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 64 * 1024 * 1024)));
-        const cpuSlots = new ByteBudget(this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, (0,external_node_os_namespaceObject.availableParallelism)() + 2)));
-        return {
-            client: this.deps.client,
-            uploader: this.deps.uploader,
-            budget,
-            cpuSlots,
-            compressionLevel: this.deps.compressionLevel,
-            signal: this.abort.signal,
-            ...(this.deps.partSize ? { partSize: this.deps.partSize } : {}),
-            onNarBytes: (bytes) => (this.progress.narBytesRead += bytes),
-            onUploaded: (bytes) => {
-                this.uploadedBytes += bytes;
-                this.progress.uploadedBytes += bytes;
-            },
-            refreshUrl: (planned, key) => this.refreshUrl(planned, key),
-            ...(this.deps.objectStored ? { objectStored: this.deps.objectStored } : {}),
-        };
-    }
-    async uploadAll(work) {
-        const ctx = this.uploadContext();
-        const narBytes = work.reduce((sum, p) => sum + (this.merged.has(p.narKey) ? p.info.narSize : 0), 0);
-        // Build logs go last, each its own task; their decompression starts now, in one child process.
-        const logs = work.filter((planned) => planned.buildLog && this.merged.has(planned.buildLog.key));
-        const logReader = new BuildLogReader(logs.map((planned) => planned.buildLog));
-        const tasks = [
-            ...work.map((planned) => ({ planned, log: false })),
-            ...logs.map((planned) => ({ planned, log: true })),
-        ];
-        this.progress.start('uploading', work.length, narBytes);
-        // Paths with identical contents share one NAR object: the first uploads it, the others wait.
-        const narJobs = new Map();
-        try {
-            const outcomes = await this.pool.run(tasks, this.deps.concurrency, async ({ planned, log }) => {
-                if (log) {
-                    await this.uploadLog(planned, logReader, ctx);
-                    return;
-                }
-                try {
-                    await this.uploadPath(planned, ctx, narJobs);
-                }
-                finally {
-                    this.progress.pathsDone += 1;
-                }
-            });
-            for (const outcome of outcomes) {
-                if (outcome.item.log)
-                    continue;
-                if (outcome.skipped)
-                    this.notAttempted.add(outcome.item.planned.path);
-                else if (outcome.error !== undefined)
-                    this.recordFailure(outcome.item.planned, outcome.error);
-            }
-        }
-        finally {
-            this.progress.stop();
-            await logReader.close();
-        }
-    }
-    async uploadPath(planned, ctx, narJobs) {
-        const nar = this.pendingObject(planned.narKey);
-        const listing = this.pendingObject(planned.listingKey);
-        if (nar || listing)
-            await this.uploadNarOf(planned, nar, listing, ctx, narJobs);
-        // Realisations before the narinfo, like every other object of the path; a failure fails the path.
-        for (const realisation of planned.realisations ?? []) {
-            const target = this.pendingObject(realisation.key);
-            if (!target || this.satisfied.has(realisation.key))
-                continue;
-            await putSmall(planned, target, compressSmall(realisation.body, this.deps.compressionLevel), ctx);
-            this.satisfied.add(realisation.key);
-        }
-    }
-    async uploadNarOf(planned, nar, listing, ctx, narJobs) {
-        let result;
-        const running = narJobs.get(planned.narKey);
-        if (nar && !running) {
-            const job = uploadNarAndListing(planned, nar, listing, ctx);
-            narJobs.set(planned.narKey, job);
-            result = await job;
-        }
-        else {
-            if (running)
-                await running;
-            result = await uploadNarAndListing(planned, undefined, listing, ctx);
-        }
-        if (nar)
-            this.satisfied.add(planned.narKey);
-        if (result.compressedBytes > 0)
-            this.compressed.set(planned.path, result.compressedBytes);
-        if (listing)
-            (result.listingStored ? this.satisfied : this.waived).add(planned.listingKey);
-    }
-    /** A build log is best effort: a failure only warns, and its key is waived. */
-    async uploadLog(planned, reader, ctx) {
-        const log = this.pendingObject(planned.buildLog?.key);
-        if (!log || !planned.buildLog || this.satisfied.has(log.key) || this.waived.has(log.key))
-            return;
-        try {
-            const text = await reader.read(planned.buildLog);
-            await putSmall(planned, log, compressSmall(text, this.deps.compressionLevel), ctx);
-            this.satisfied.add(log.key);
-            this.logsUploaded += 1;
-        }
-        catch (error) {
-            this.waived.add(log.key);
-            this.logger.warn(`the build log of ${planned.path} was not uploaded: ${errorMessage(error)}`);
-        }
-    }
-    recordFailure(planned, error) {
-        const message = error instanceof NarMismatchError ? error.message : errorMessage(error);
-        this.failures.set(planned.path, message);
-        this.logger.error(`${planned.path}: ${message}`);
-        // A failure that outlived every retry: on a network error (nothing answers), or the third such
-        // failure, start no new uploads; the server or the storage is down.
-        if (error instanceof RemoteError && error.transient) {
-            this.transientFailures += 1;
-            if (error.status === undefined || this.transientFailures >= 3)
-                this.currentPool.stop(error.message);
-        }
-    }
-    /** A fresh presigned URL for one object after a 403 (a new session just for that path). */
-    async refreshUrl(planned, key) {
-        this.logger.info(`the upload URL of ${key} was refused (expired?); asking niks3 for a new one`);
-        const closure = await this.deps.client.createPendingClosure({
-            closure: planned.narinfoKey,
-            objects: pathObjects(planned),
-        });
-        const fresh = closure.pending.get(key);
-        if (!fresh)
-            return undefined;
-        if (!fresh.presignedUrl)
-            throw new Error(`internal: a fresh URL for ${key} came as a multipart upload`);
-        return fresh.presignedUrl;
-    }
-    // ---- 3. narinfos ----------------------------------------------------------------------------
     /** Whether a path and every pushed path it references are stored (memoised, cycle-safe). */
     closureStored(path, memo) {
         const known = memo.get(path);
@@ -35967,243 +35839,8 @@ class PushRun {
         memo.set(path, ok);
         return ok;
     }
-    writableNarinfos() {
-        const memo = new Map();
-        const writable = [];
-        for (const planned of this.plan.push.values()) {
-            if (!this.merged.has(planned.narinfoKey))
-                continue;
-            if (this.closureStored(planned.path, memo))
-                writable.push(planned);
-        }
-        return writable;
-    }
-    async signAndWriteNarinfos(writable) {
-        // Sign each narinfo in the session whose URL we use for it (the key is pending there).
-        const bySession = new Map();
-        for (const planned of writable) {
-            const session = this.merged.get(planned.narinfoKey).session;
-            bySession.set(session, [...(bySession.get(session) ?? []), planned]);
-        }
-        const signatures = new Map();
-        const requests = [];
-        for (const [index, paths] of bySession) {
-            const { closure } = this.opened[index];
-            for (let i = 0; i < paths.length; i += SIGN_CHUNK)
-                requests.push({ id: closure.id, chunk: paths.slice(i, i + SIGN_CHUNK) });
-        }
-        await new WorkerPool().run(requests, SESSION_CONCURRENCY, async ({ id, chunk }) => {
-            if (this.apiDown) {
-                for (const planned of chunk)
-                    this.notAttempted.add(planned.path);
-                return;
-            }
-            const entries = {};
-            for (const planned of chunk)
-                entries[planned.narinfoKey] = signEntry(planned);
-            try {
-                const answer = await this.deps.client.sign(id, entries);
-                for (const planned of chunk)
-                    signatures.set(planned.path, answer.get(planned.narinfoKey) ?? []);
-            }
-            catch (error) {
-                for (const planned of chunk)
-                    this.failures.set(planned.path, `signing failed: ${errorMessage(error)}`);
-                if (error instanceof RemoteError && error.transient)
-                    this.apiDown ??= error.message;
-            }
-        });
-        const toWrite = writable.filter((planned) => signatures.has(planned.path));
-        if (toWrite.length > 0 && toWrite.every((planned) => (signatures.get(planned.path) ?? []).length === 0)) {
-            const warning = 'niks3 returned no signatures (the server has no signing key): the narinfos are unsigned, and Nix with signature checking on will refuse them.';
-            this.warnings.push(warning);
-            this.logger.warn(warning);
-        }
-        const ctx = this.uploadContext();
-        this.progress.start('writing narinfos', toWrite.length, 0);
-        this.currentPool = this.narinfoPool;
-        // References first, in waves: a narinfo is written only after the narinfos of the paths it
-        // references (those of this run) are stored, so a cancelled job, or a narinfo that could not be
-        // signed or written, never leaves a narinfo whose closure Nix cannot substitute. A path whose
-        // reference never got its narinfo is withheld (result() names the reference).
-        const ofThisRun = new Set(writable.map((planned) => planned.path));
-        const refsStored = (planned) => planned.info.references.every((ref) => ref === planned.path ||
-            !ofThisRun.has(ref) ||
-            this.satisfied.has(this.plan.push.get(ref).narinfoKey));
-        let remaining = toWrite;
-        for (;;) {
-            const wave = remaining.filter(refsStored);
-            if (wave.length === 0)
-                break;
-            remaining = remaining.filter((planned) => !wave.includes(planned));
-            const outcomes = await this.narinfoPool.run(wave, this.deps.concurrency, async (planned) => {
-                try {
-                    const target = this.pendingObject(planned.narinfoKey);
-                    const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
-                    await putSmall(planned, target, compressSmall(text), ctx);
-                    this.satisfied.add(planned.narinfoKey);
-                }
-                finally {
-                    this.progress.pathsDone += 1;
-                }
-            });
-            for (const outcome of outcomes) {
-                if (outcome.skipped)
-                    this.notAttempted.add(outcome.item.path);
-                else if (outcome.error !== undefined)
-                    this.recordFailure(outcome.item, outcome.error);
-            }
-        }
-        if (this.narinfoPool.isStopped)
-            for (const planned of remaining)
-                this.notAttempted.add(planned.path);
-        this.progress.stop();
-    }
-    // ---- 4. complete ----------------------------------------------------------------------------
-    sessionProblem(index) {
-        const { closure } = this.opened[index];
-        const missing = [...closure.pending.keys()].filter((key) => !this.satisfied.has(key) && !this.waived.has(key));
-        if (missing.length === 0)
-            return undefined;
-        return `${missing.length} of its objects were not stored (e.g. ${missing[0] ?? ''})`;
-    }
-    sessionOutcomes = [];
-    /**
-     * Completes the sessions whose objects were all stored. The parts of a split session come after
-     * the share that holds their root: a part completed without it would register objects no GC root
-     * reaches. A part whose root's share stays open stays open too (`registerStored` takes it up).
-     */
-    async completeSessions() {
-        const outcomes = new Array(this.opened.length);
-        const indexes = this.opened.map((_, index) => index);
-        const isPart = (index) => this.opened[index].plan.part === true;
-        await this.completeWave(indexes.filter((index) => !isPart(index)), outcomes);
-        const holderDone = new Set(indexes
-            .filter((index) => !isPart(index) && outcomes[index]?.completed)
-            .map((index) => this.opened[index].plan.closureKey));
-        const parts = indexes.filter(isPart);
-        for (const index of parts) {
-            const { plan, closure } = this.opened[index];
-            if (holderDone.has(plan.closureKey))
-                continue;
-            const reason = `a part of the session of ${plan.root}, which was not completed`;
-            outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: true, reason };
-            this.logger.info(`session ${closure.id} is left open: ${reason}`);
-        }
-        await this.completeWave(parts.filter((index) => holderDone.has(this.opened[index].plan.closureKey)), outcomes);
-        this.sessionOutcomes.push(...outcomes);
-    }
-    async completeWave(indexes, outcomes) {
-        await new WorkerPool().run([...indexes], SESSION_CONCURRENCY, async (index) => {
-            const { plan, closure } = this.opened[index];
-            const problem = this.sessionProblem(index);
-            if (problem || this.apiDown) {
-                const reason = problem ?? `not attempted: ${this.apiDown ?? ''}`;
-                outcomes[index] = {
-                    root: plan.root,
-                    id: closure.id,
-                    completed: false,
-                    derived: plan.derived,
-                    reason,
-                };
-                this.logger.info(`session ${closure.id} for ${plan.root} is left open: ${reason}`);
-                return;
-            }
-            try {
-                await this.deps.client.complete(closure.id);
-                outcomes[index] = { root: plan.root, id: closure.id, completed: true, derived: plan.derived };
-            }
-            catch (error) {
-                const reason = errorMessage(error);
-                outcomes[index] = {
-                    root: plan.root,
-                    id: closure.id,
-                    completed: false,
-                    derived: plan.derived,
-                    reason,
-                };
-                this.logger.error(`completing session ${closure.id} for ${plan.root} failed: ${reason}`);
-                if (error instanceof RemoteError && error.transient)
-                    this.apiDown ??= error.message;
-            }
-        });
-    }
-    /**
-     * niks3 v1.7.0 registers nothing of a session that stays open: its GC deletes those objects after
-     * `failed-uploads-older-than`, although their narinfos are served. So each fully stored
-     * sub-closure of an open session gets a session of its own (its topmost stored paths as roots),
-     * completed at once: everything in it is in the bucket already, so nothing is uploaded. What
-     * cannot be registered is reported as stored but not registered.
-     */
-    async registerStored() {
-        const registered = new Set();
-        for (const [index, outcome] of this.sessionOutcomes.entries())
-            if (outcome.completed)
-                for (const member of this.opened[index].plan.members)
-                    registered.add(member);
-        const memo = new Map();
-        const stored = (path) => {
-            const planned = this.plan.push.get(path);
-            // Narinfos written by this run (cached paths are registered already).
-            return (this.merged.has(planned.narinfoKey) &&
-                this.satisfied.has(planned.narinfoKey) &&
-                this.closureStored(path, memo));
-        };
-        const tops = new Set();
-        for (const [index, outcome] of this.sessionOutcomes.entries()) {
-            if (outcome.completed)
-                continue;
-            const members = this.opened[index].plan.members.filter((member) => !registered.has(member) && stored(member));
-            const referenced = new Set();
-            for (const member of members)
-                for (const ref of this.plan.push.get(member).info.references)
-                    if (ref !== member)
-                        referenced.add(ref);
-            for (const member of members)
-                if (!referenced.has(member))
-                    tops.add(member);
-        }
-        if (tops.size === 0)
-            return;
-        const unregistered = [];
-        await new WorkerPool().run([...tops], SESSION_CONCURRENCY, async (top) => {
-            const session = {
-                root: top,
-                closureKey: this.plan.push.get(top).narinfoKey,
-                members: reachablePushed(top, this.plan.closure, this.plan.push),
-                derived: true,
-            };
-            try {
-                // The share holding the root first, then its parts (see completeSessions).
-                const ids = [];
-                for (const share of splitSession(session, this.plan.closure, this.maxSessionPaths())) {
-                    const closure = await this.deps.client.createPendingClosure({
-                        closure: share.closureKey,
-                        objects: sessionObjects(share, this.plan),
-                    });
-                    await this.deps.client.complete(closure.id);
-                    ids.push(closure.id);
-                }
-                this.sessionOutcomes.push({ root: top, id: ids.join(','), completed: true, derived: true });
-                this.logger.info(`registered ${top} and what it references (session ${ids.join(', ')}): fully stored`);
-            }
-            catch (error) {
-                unregistered.push(top);
-                this.logger.error(`registering ${top} failed: ${errorMessage(error)}`);
-            }
-        });
-        if (unregistered.length > 0) {
-            const warning = `${unregistered.length} fully stored path(s) are stored, not registered (their upload session stayed open), so niks3's GC deletes them after failed-uploads-older-than: ${unregistered.slice(0, 5).join(', ')}${unregistered.length > 5 ? ', …' : ''}; run the push again`;
-            this.warnings.push(warning);
-            this.logger.warn(warning);
-        }
-    }
-    /** The largest share of a session (what the plan was split with). */
-    maxSessionPaths() {
-        return this.deps.maxSessionPaths ?? MAX_SESSION_PATHS;
-    }
-    // ---- result ---------------------------------------------------------------------------------
-    result() {
+    /** The outcome of every planned path. */
+    pathOutcomes() {
         const paths = new Map();
         const memo = new Map();
         for (const planned of this.plan.push.values()) {
@@ -36235,13 +35872,403 @@ class PushRun {
             }
             paths.set(planned.path, outcome);
         }
-        const stoppedBecause = this.pool.reason ?? this.narinfoPool.reason ?? this.apiDown;
+        return paths;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-progress.ts
+
+class PushProgress {
+    pathsTotal = 0;
+    pathsDone = 0;
+    narBytesTotal = 0;
+    narBytesRead = 0;
+    uploadedBytes = 0;
+    logger;
+    intervalMs;
+    now;
+    timer;
+    started = 0;
+    phase = '';
+    constructor(logger, options = {}) {
+        this.logger = logger;
+        this.intervalMs = options.intervalMs ?? 10_000;
+        this.now = options.now ?? Date.now;
+    }
+    start(phase, pathsTotal, narBytesTotal) {
+        this.stop();
+        this.phase = phase;
+        this.pathsTotal = pathsTotal;
+        this.pathsDone = 0;
+        this.narBytesTotal = narBytesTotal;
+        this.narBytesRead = 0;
+        this.started = this.now();
+        this.timer = setInterval(() => this.report(), this.intervalMs);
+        this.timer.unref();
+    }
+    report() {
+        const seconds = Math.max(0.001, (this.now() - this.started) / 1000);
+        const rate = formatBytes(Math.round(this.narBytesRead / seconds));
+        const nar = this.narBytesTotal > 0
+            ? `, ${formatBytes(this.narBytesRead)} of ${formatBytes(this.narBytesTotal)} NAR read (${rate}/s)`
+            : '';
+        this.logger.info(`${this.phase}: ${this.pathsDone} of ${this.pathsTotal} done${nar}, ${formatBytes(this.uploadedBytes)} stored so far`);
+    }
+    stop() {
+        if (this.timer)
+            clearInterval(this.timer);
+        this.timer = undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-run.ts
+/**
+ * Runs a PushPlan against niks3 (shared/spec/niks3.md §5.4–§5.7):
+ *
+ *  1. one upload session per planned root; the server says what is missing;
+ *  2. NARs (streamed, verified, zstd, single PUT or multipart), listings and build logs, many at once,
+ *     largest first, within a memory budget;
+ *  3. narinfos signed by the server and PUT **last**, only for paths whose NAR is stored and whose
+ *     pushed references all made it (so every narinfo in the cache has a substitutable closure);
+ *  4. `complete` for each session whose objects were all stored. A session with a failure is left
+ *     open: completing it would register objects that are not in the bucket; its fully stored
+ *     sub-closures are then registered through sessions of their own (v1.7.0 keeps nothing of an
+ *     open session).
+ *
+ * A path that fails does not stop the others; a transient failure that outlived every retry (the
+ * server or the storage stopped answering) stops new work, and the result says what was and was
+ * not pushed.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+const SIGN_CHUNK = 500;
+async function runPush(plan, deps) {
+    return new PushRun(plan, deps).run();
+}
+class PushRun {
+    plan;
+    deps;
+    logger;
+    ledger;
+    pool = new WorkerPool();
+    narinfoPool = new WorkerPool();
+    progress;
+    abort = new AbortController();
+    uploadedBytes = 0;
+    logsUploaded = 0;
+    transientFailures = 0;
+    currentPool = this.pool;
+    constructor(plan, deps) {
+        this.plan = plan;
+        this.deps = deps;
+        this.ledger = new PushLedger(plan);
+        this.logger = deps.logger;
+        this.progress = new PushProgress(deps.logger, deps.progressIntervalMs !== undefined ? { intervalMs: deps.progressIntervalMs } : {});
+        deps.signal?.addEventListener('abort', () => this.abort.abort(deps.signal?.reason), { once: true });
+    }
+    async run() {
+        try {
+            if (this.deps.opened)
+                this.ledger.adopt(this.deps.opened);
+            else
+                await this.logger.group('Upload sessions', () => this.openSessions());
+            const work = this.pathsWithWork();
+            const cachedCount = this.plan.push.size - work.length;
+            this.logger.info(`Uploading ${work.length} path${work.length === 1 ? '' : 's'} to ${new URL(this.deps.client.serverUrl).host} (${cachedCount} already cached).`);
+            if (work.length > 0)
+                await this.logger.group('Uploads', () => this.uploadAll(work));
+            const writable = this.writableNarinfos();
+            if (writable.length > 0)
+                await this.logger.group('Narinfos', () => this.signAndWriteNarinfos(writable));
+            await this.logger.group('Complete', () => completeSessions(this.ledger, this.completeDeps()));
+            if (this.ledger.sessionOutcomes.some((outcome) => !outcome.completed))
+                await this.logger.group('Register stored paths', () => registerStored(this.ledger, this.completeDeps()));
+        }
+        finally {
+            this.progress.stop();
+        }
+        return this.result();
+    }
+    // ---- 1. sessions ----------------------------------------------------------------------------
+    async openSessions() {
+        this.ledger.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true, ...(this.deps.sleep ? [this.deps.sleep] : [])));
+    }
+    /** Paths with something to upload, largest NAR first (keeps the tail of the pool short). */
+    pathsWithWork() {
+        const work = [];
+        for (const planned of this.plan.push.values()) {
+            const keys = [
+                planned.narinfoKey,
+                planned.narKey,
+                planned.listingKey,
+                planned.buildLog?.key,
+                ...realisationKeys(planned),
+            ];
+            if (keys.some((key) => key !== undefined && this.ledger.merged.has(key)))
+                work.push(planned);
+        }
+        return work.sort((a, b) => b.info.narSize - a.info.narSize);
+    }
+    // ---- 2. uploads -----------------------------------------------------------------------------
+    uploadContext() {
+        const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
+        const budget = new ByteBudget(this.deps.memoryBudget ??
+            Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 64 * 1024 * 1024)));
+        const cpuSlots = new ByteBudget(this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, (0,external_node_os_namespaceObject.availableParallelism)() + 2)));
+        return {
+            client: this.deps.client,
+            uploader: this.deps.uploader,
+            budget,
+            cpuSlots,
+            compressionLevel: this.deps.compressionLevel,
+            signal: this.abort.signal,
+            ...(this.deps.partSize ? { partSize: this.deps.partSize } : {}),
+            onNarBytes: (bytes) => (this.progress.narBytesRead += bytes),
+            onUploaded: (bytes) => {
+                this.uploadedBytes += bytes;
+                this.progress.uploadedBytes += bytes;
+            },
+            refreshUrl: (planned, key) => this.refreshUrl(planned, key),
+            ...(this.deps.objectStored ? { objectStored: this.deps.objectStored } : {}),
+        };
+    }
+    async uploadAll(work) {
+        const ctx = this.uploadContext();
+        const narBytes = work.reduce((sum, p) => sum + (this.ledger.merged.has(p.narKey) ? p.info.narSize : 0), 0);
+        // Build logs go last, each its own task; their decompression starts now, in one child process.
+        const logs = work.filter((planned) => planned.buildLog && this.ledger.merged.has(planned.buildLog.key));
+        const logReader = new BuildLogReader(logs.map((planned) => planned.buildLog));
+        const tasks = [
+            ...work.map((planned) => ({ planned, log: false })),
+            ...logs.map((planned) => ({ planned, log: true })),
+        ];
+        this.progress.start('uploading', work.length, narBytes);
+        // Paths with identical contents share one NAR object: the first uploads it, the others wait.
+        const narJobs = new Map();
+        try {
+            const outcomes = await this.pool.run(tasks, this.deps.concurrency, async ({ planned, log }) => {
+                if (log) {
+                    await this.uploadLog(planned, logReader, ctx);
+                    return;
+                }
+                try {
+                    await this.uploadPath(planned, ctx, narJobs);
+                }
+                finally {
+                    this.progress.pathsDone += 1;
+                }
+            });
+            for (const outcome of outcomes) {
+                if (outcome.item.log)
+                    continue;
+                if (outcome.skipped)
+                    this.ledger.notAttempted.add(outcome.item.planned.path);
+                else if (outcome.error !== undefined)
+                    this.recordFailure(outcome.item.planned, outcome.error);
+            }
+        }
+        finally {
+            this.progress.stop();
+            await logReader.close();
+        }
+    }
+    async uploadPath(planned, ctx, narJobs) {
+        const nar = this.ledger.pendingObject(planned.narKey);
+        const listing = this.ledger.pendingObject(planned.listingKey);
+        if (nar || listing)
+            await this.uploadNarOf(planned, nar, listing, ctx, narJobs);
+        // Realisations before the narinfo, like every other object of the path; a failure fails the path.
+        for (const realisation of planned.realisations ?? []) {
+            const target = this.ledger.pendingObject(realisation.key);
+            if (!target || this.ledger.satisfied.has(realisation.key))
+                continue;
+            await putSmall(planned, target, compressSmall(realisation.body, this.deps.compressionLevel), ctx);
+            this.ledger.satisfied.add(realisation.key);
+        }
+    }
+    async uploadNarOf(planned, nar, listing, ctx, narJobs) {
+        let result;
+        const running = narJobs.get(planned.narKey);
+        if (nar && !running) {
+            const job = uploadNarAndListing(planned, nar, listing, ctx);
+            narJobs.set(planned.narKey, job);
+            result = await job;
+        }
+        else {
+            if (running)
+                await running;
+            result = await uploadNarAndListing(planned, undefined, listing, ctx);
+        }
+        if (nar)
+            this.ledger.satisfied.add(planned.narKey);
+        if (result.compressedBytes > 0)
+            this.ledger.compressed.set(planned.path, result.compressedBytes);
+        if (listing)
+            (result.listingStored ? this.ledger.satisfied : this.ledger.waived).add(planned.listingKey);
+    }
+    /** A build log is best effort: a failure only warns, and its key is waived. */
+    async uploadLog(planned, reader, ctx) {
+        const log = this.ledger.pendingObject(planned.buildLog?.key);
+        if (!log || !planned.buildLog || this.ledger.satisfied.has(log.key) || this.ledger.waived.has(log.key))
+            return;
+        try {
+            const text = await reader.read(planned.buildLog);
+            await putSmall(planned, log, compressSmall(text, this.deps.compressionLevel), ctx);
+            this.ledger.satisfied.add(log.key);
+            this.logsUploaded += 1;
+        }
+        catch (error) {
+            this.ledger.waived.add(log.key);
+            this.logger.warn(`the build log of ${planned.path} was not uploaded: ${errorMessage(error)}`);
+        }
+    }
+    recordFailure(planned, error) {
+        const message = error instanceof NarMismatchError ? error.message : errorMessage(error);
+        this.ledger.failures.set(planned.path, message);
+        this.logger.error(`${planned.path}: ${message}`);
+        // A failure that outlived every retry: on a network error (nothing answers), or the third such
+        // failure, start no new uploads; the server or the storage is down.
+        if (error instanceof RemoteError && error.transient) {
+            this.transientFailures += 1;
+            if (error.status === undefined || this.transientFailures >= 3)
+                this.currentPool.stop(error.message);
+        }
+    }
+    /** A fresh presigned URL for one object after a 403 (a new session just for that path). */
+    async refreshUrl(planned, key) {
+        this.logger.info(`the upload URL of ${key} was refused (expired?); asking niks3 for a new one`);
+        const closure = await this.deps.client.createPendingClosure({
+            closure: planned.narinfoKey,
+            objects: pathObjects(planned),
+        });
+        const fresh = closure.pending.get(key);
+        if (!fresh)
+            return undefined;
+        if (!fresh.presignedUrl)
+            throw new Error(`internal: a fresh URL for ${key} came as a multipart upload`);
+        return fresh.presignedUrl;
+    }
+    // ---- 3. narinfos ----------------------------------------------------------------------------
+    writableNarinfos() {
+        const memo = new Map();
+        const writable = [];
+        for (const planned of this.plan.push.values()) {
+            if (!this.ledger.merged.has(planned.narinfoKey))
+                continue;
+            if (this.ledger.closureStored(planned.path, memo))
+                writable.push(planned);
+        }
+        return writable;
+    }
+    async signAndWriteNarinfos(writable) {
+        // Sign each narinfo in the session whose URL we use for it (the key is pending there).
+        const bySession = new Map();
+        for (const planned of writable) {
+            const session = this.ledger.merged.get(planned.narinfoKey).session;
+            bySession.set(session, [...(bySession.get(session) ?? []), planned]);
+        }
+        const signatures = new Map();
+        const requests = [];
+        for (const [index, paths] of bySession) {
+            const { closure } = this.ledger.opened[index];
+            for (let i = 0; i < paths.length; i += SIGN_CHUNK)
+                requests.push({ id: closure.id, chunk: paths.slice(i, i + SIGN_CHUNK) });
+        }
+        await new WorkerPool().run(requests, SESSION_CONCURRENCY, async ({ id, chunk }) => {
+            if (this.ledger.apiDown) {
+                for (const planned of chunk)
+                    this.ledger.notAttempted.add(planned.path);
+                return;
+            }
+            const entries = {};
+            for (const planned of chunk)
+                entries[planned.narinfoKey] = signEntry(planned);
+            try {
+                const answer = await this.deps.client.sign(id, entries);
+                for (const planned of chunk)
+                    signatures.set(planned.path, answer.get(planned.narinfoKey) ?? []);
+            }
+            catch (error) {
+                for (const planned of chunk)
+                    this.ledger.failures.set(planned.path, `signing failed: ${errorMessage(error)}`);
+                if (error instanceof RemoteError && error.transient)
+                    this.ledger.apiDown ??= error.message;
+            }
+        });
+        const toWrite = writable.filter((planned) => signatures.has(planned.path));
+        if (toWrite.length > 0 && toWrite.every((planned) => (signatures.get(planned.path) ?? []).length === 0)) {
+            const warning = 'niks3 returned no signatures (the server has no signing key): the narinfos are unsigned, and Nix with signature checking on will refuse them.';
+            this.ledger.warnings.push(warning);
+            this.logger.warn(warning);
+        }
+        const ctx = this.uploadContext();
+        this.progress.start('writing narinfos', toWrite.length, 0);
+        this.currentPool = this.narinfoPool;
+        // References first, in waves: a narinfo is written only after the narinfos of the paths it
+        // references (those of this run) are stored, so a cancelled job, or a narinfo that could not be
+        // signed or written, never leaves a narinfo whose closure Nix cannot substitute. A path whose
+        // reference never got its narinfo is withheld (result() names the reference).
+        const ofThisRun = new Set(writable.map((planned) => planned.path));
+        const refsStored = (planned) => planned.info.references.every((ref) => ref === planned.path ||
+            !ofThisRun.has(ref) ||
+            this.ledger.satisfied.has(this.plan.push.get(ref).narinfoKey));
+        let remaining = toWrite;
+        for (;;) {
+            const wave = remaining.filter(refsStored);
+            if (wave.length === 0)
+                break;
+            remaining = remaining.filter((planned) => !wave.includes(planned));
+            const outcomes = await this.narinfoPool.run(wave, this.deps.concurrency, async (planned) => {
+                try {
+                    const target = this.ledger.pendingObject(planned.narinfoKey);
+                    const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
+                    await putSmall(planned, target, compressSmall(text), ctx);
+                    this.ledger.satisfied.add(planned.narinfoKey);
+                }
+                finally {
+                    this.progress.pathsDone += 1;
+                }
+            });
+            for (const outcome of outcomes) {
+                if (outcome.skipped)
+                    this.ledger.notAttempted.add(outcome.item.path);
+                else if (outcome.error !== undefined)
+                    this.recordFailure(outcome.item, outcome.error);
+            }
+        }
+        if (this.narinfoPool.isStopped)
+            for (const planned of remaining)
+                this.ledger.notAttempted.add(planned.path);
+        this.progress.stop();
+    }
+    // ---- 4. complete ----------------------------------------------------------------------------
+    completeDeps() {
+        return {
+            client: this.deps.client,
+            logger: this.logger,
+            maxSessionPaths: this.deps.maxSessionPaths ?? MAX_SESSION_PATHS,
+        };
+    }
+    // ---- result ---------------------------------------------------------------------------------
+    result() {
+        const paths = this.ledger.pathOutcomes();
+        const stoppedBecause = this.pool.reason ?? this.narinfoPool.reason ?? this.ledger.apiDown;
         return {
             paths,
-            sessions: this.sessionOutcomes,
+            sessions: this.ledger.sessionOutcomes,
             uploadedBytes: this.uploadedBytes,
             logsUploaded: this.logsUploaded,
-            warnings: this.warnings,
+            warnings: this.ledger.warnings,
             ...(stoppedBecause ? { stoppedBecause } : {}),
         };
     }
@@ -37165,7 +37192,7 @@ async function runUploader(root = process.argv[2] ?? '') {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5932);
+/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2365);
 
 await (0,_uploader_main_js__WEBPACK_IMPORTED_MODULE_0__/* .runUploader */ .S)();
 

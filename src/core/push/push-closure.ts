@@ -23,7 +23,8 @@ import { localBuildLogFinder, type BuildLogFinder } from './build-log.js';
 import { publicObjectExists, verifyAtPublicUrl, type VerifyResult } from './cache-verify.js';
 import { PathFilter, type PathFilterOptions } from './path-filter.js';
 import { applyFilter, planPush, type PushPlan, type SkippedPath } from './push-plan.js';
-import { runPush, type PathOutcome, type PushRunResult } from './push-run.js';
+import type { PathOutcome, PushRunResult } from './push-ledger.js';
+import { runPush } from './push-run.js';
 import { openSessions, pathsLacking, type OpenedSession } from './push-sessions.js';
 import { askUpstream, signedUpstream, type UpstreamCandidate } from './upstream-filter.js';
 
