@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8544);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3542);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8544:
+/***/ 3542:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -30086,6 +30086,14 @@ function pinNamesFor(base, rootCount) {
     return Array.from({ length: rootCount }, (_, i) => `${base}.${i + 1}`);
 }
 
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/core/nix/nar-hash.ts
 /**
  * NAR hashes (sha256 of the uncompressed NAR) in every textual form Nix prints: SRI `sha256-<base64>`
@@ -30151,185 +30159,6 @@ function normaliseNarHash(text) {
     return formatNarHash(nar_hash_parseNarHash(text));
 }
 
-;// CONCATENATED MODULE: ./src/core/nix/path-info.ts
-/**
- * Asking Nix about store paths (niks3 spec §5.2): `nix path-info --json` in every shape Nix and Lix
- * print (2.8's array with SRI hashes, newer object keyed by path, JSON v2 with structured hashes and
- * base names), parsed into PathInfo. Child processes run without a shell (nix-command.ts).
- */
-
-
-
-
-/** `{algorithm, format, hash}` (Nix 2.33+ JSON v2) -> algorithm and digest bytes. */
-function decodeStructuredHash(value, where) {
-    const algorithm = value.algorithm;
-    const format = value.format;
-    const hash = value.hash;
-    if (typeof algorithm !== 'string' || typeof hash !== 'string')
-        throw new Error(`${where}: a structured hash needs string "algorithm" and "hash"`);
-    let digest;
-    switch (format) {
-        case 'base64':
-        case undefined:
-            digest = Buffer.from(hash, 'base64');
-            break;
-        case 'nix32':
-        case 'base32':
-            digest = nixBase32Decode(hash);
-            break;
-        case 'base16':
-            digest = Buffer.from(hash, 'hex');
-            break;
-        case 'sri': {
-            const dash = hash.indexOf('-');
-            digest = Buffer.from(dash >= 0 ? hash.slice(dash + 1) : hash, 'base64');
-            break;
-        }
-        default:
-            throw new Error(`${where}: unknown hash format ${JSON.stringify(format)}`);
-    }
-    return { algorithm, digest };
-}
-function parseNarHashField(value, where) {
-    if (typeof value === 'string')
-        return nar_hash_parseNarHash(value);
-    if (isObject(value)) {
-        const { algorithm, digest } = decodeStructuredHash(value, where);
-        if (algorithm !== 'sha256' || digest.length !== 32)
-            throw new Error(`${where}: narHash must be a sha256 digest, got ${algorithm} of ${digest.length} bytes`);
-        return digest;
-    }
-    throw new Error(`${where}: narHash is missing or not a string/object`);
-}
-const CA_METHOD_PREFIX = {
-    text: 'text:',
-    flat: 'fixed:',
-    nar: 'fixed:r:',
-    git: 'fixed:git:',
-};
-function parseCaField(value, where) {
-    if (value === undefined || value === null || value === '')
-        return undefined;
-    if (typeof value === 'string')
-        return value;
-    if (isObject(value)) {
-        const method = value.method;
-        const prefix = typeof method === 'string' ? CA_METHOD_PREFIX[method] : undefined;
-        if (!prefix)
-            throw new Error(`${where}: unknown content-address method ${JSON.stringify(method)}`);
-        if (typeof value.hash === 'string')
-            return `${prefix}${value.hash}`;
-        if (!isObject(value.hash))
-            throw new Error(`${where}: content address without a hash`);
-        const { algorithm, digest } = decodeStructuredHash(value.hash, where);
-        return `${prefix}${algorithm}:${nixBase32Encode(digest)}`;
-    }
-    throw new Error(`${where}: ca is neither a string nor an object`);
-}
-function parseOne(pathHint, raw, storeDir) {
-    const rawPath = isObject(raw) && typeof raw.path === 'string' ? raw.path : pathHint;
-    if (rawPath === undefined)
-        throw new Error('nix path-info JSON: an entry has no "path"');
-    const itemStoreDir = isObject(raw) && typeof raw.storeDir === 'string' ? raw.storeDir : storeDir;
-    const path = toFullStorePath(rawPath, itemStoreDir);
-    if (raw === null || (isObject(raw) && raw.valid === false)) {
-        throw new Error(`path '${path}' is not valid: it is not in the Nix store (build or substitute it first)`);
-    }
-    if (!isObject(raw))
-        throw new Error(`nix path-info JSON: the entry for ${path} is not an object`);
-    const where = `nix path-info JSON for ${path}`;
-    const narSize = raw.narSize;
-    if (typeof narSize !== 'number' || !Number.isSafeInteger(narSize) || narSize < 0)
-        throw new Error(`${where}: narSize is not a non-negative integer`);
-    const refs = raw.references ?? [];
-    if (!Array.isArray(refs) || refs.some((r) => typeof r !== 'string'))
-        throw new Error(`${where}: references is not a list of strings`);
-    const sigs = raw.signatures ?? raw.sigs ?? [];
-    if (!Array.isArray(sigs) || sigs.some((s) => typeof s !== 'string'))
-        throw new Error(`${where}: signatures is not a list of strings`);
-    const deriver = raw.deriver;
-    if (deriver !== undefined && deriver !== null && typeof deriver !== 'string')
-        throw new Error(`${where}: deriver is not a string`);
-    const info = {
-        path,
-        narHash: parseNarHashField(raw.narHash, where),
-        narSize,
-        references: refs.map((r) => toFullStorePath(r, itemStoreDir)).sort(compareBytes),
-        signatures: [...sigs],
-    };
-    if (typeof deriver === 'string' && deriver !== '' && deriver !== 'unknown-deriver')
-        info.deriver = toFullStorePath(deriver, itemStoreDir);
-    const ca = parseCaField(raw.ca, where);
-    if (ca)
-        info.ca = ca;
-    if (typeof raw.registrationTime === 'number')
-        info.registrationTime = raw.registrationTime;
-    return info;
-}
-/**
- * Parses `nix path-info --json` output in any known shape: an array of entries with `path` (Nix 2.8
- * and Lix), or an object keyed by full path or base name (newer Nix; JSON v2 with `version`,
- * structured hashes/CA and base names). Base names are made full with the entry's `storeDir` or
- * `storeDir`. An invalid path (`valid: false` or `null`) is an error naming it.
- */
-function path_info_parsePathInfoJson(json, storeDir = NIX_STORE_DIR) {
-    const value = typeof json === 'string' ? JSON.parse(json) : json;
-    if (Array.isArray(value))
-        return value.map((item) => parseOne(undefined, item, storeDir));
-    if (isObject(value))
-        return Object.entries(value).map(([key, item]) => parseOne(key, item, storeDir));
-    throw new Error('nix path-info JSON is neither an array nor an object');
-}
-// ---------------------------------------------------------------------------------------------
-// Running nix
-const PATH_INFO_CHUNK = 1000;
-/**
- * `nix path-info --json [--recursive] -- paths…`, in chunks of 1000 paths, merged and de-duplicated
- * in Nix's order. Fails with an Error naming the paths and Nix's stderr; checks that every asked
- * path came back.
- */
-async function queryPathInfo(paths, options) {
-    const exec = options.exec ?? nix_command_execFile;
-    const storeDir = options.storeDir ?? NIX_STORE_DIR;
-    const unique = [...new Set(paths)];
-    const byPath = new Map();
-    for (let i = 0; i < unique.length; i += PATH_INFO_CHUNK) {
-        const chunk = unique.slice(i, i + PATH_INFO_CHUNK);
-        const args = [
-            ...nix_command_NIX_COMMAND_FEATURES,
-            'path-info',
-            '--json',
-            ...(options.recursive ? ['--recursive'] : []),
-            ...(options.nixArgs ?? []),
-            '--',
-            ...chunk,
-        ];
-        const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
-        if (result.code !== 0) {
-            throw new Error(`nix path-info failed for ${describePaths(chunk)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
-        }
-        let infos;
-        try {
-            infos = path_info_parsePathInfoJson(JSON.parse(result.stdout), storeDir);
-        }
-        catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            throw new Error(`nix path-info for ${describePaths(chunk)}: ${message}`, { cause: error });
-        }
-        for (const info of infos)
-            if (!byPath.has(info.path))
-                byPath.set(info.path, info);
-        for (const path of chunk) {
-            if (!byPath.has(path))
-                throw new Error(`nix path-info did not report ${path}; is it a valid store path?`);
-        }
-    }
-    return [...byPath.values()];
-}
-
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./src/core/nix/object-keys.ts
 /**
  * Cache bucket keys and the headers each object is PUT with (niks3 spec §4.1, §4.8), and the
@@ -30395,172 +30224,6 @@ function objectPutHeaders(type) {
         : { 'Content-Type': h.contentType };
 }
 
-;// CONCATENATED MODULE: ./src/core/nix/realisations.ts
-/**
- * Realisations of content-addressed derivations (niks3 spec §4.7): which output of which derivation
- * is which store path. Nix reads `realisations/<id>.doi` from a cache to substitute the output of a
- * floating content-addressed derivation (`__contentAddressed = true`) before it knows the output's
- * path; without it Nix builds the derivation again, although its output is in the cache.
- *
- * Only floating CA outputs have realisations: their derivation (the deriver) names the output with an
- * empty path. Fixed-output derivations (fetchers) carry a `ca` too but have none, and
- * `nix realisation info` fails for them, so the deriver file is read first (no process for them).
- * Nix is asked with `<drv>^*` (Nix 2.13+), then with the plain `<drv>` (Nix 2.4–2.12 read that as
- * "its outputs"); a Nix without `nix realisation` (older than 2.4) reports none, and the paths are
- * pushed without them.
- */
-
-
-
-
-/** Derivers per `nix realisation info` call (keeps the argument list well under ARG_MAX). */
-const REALISATION_CHUNK = 500;
-const FEATURES = ['--extra-experimental-features', 'nix-command ca-derivations'];
-/** The object key of a realisation (`realisations/<id>.doi`). */
-function realisationObjectKey(realisation) {
-    return realisationKey(realisation.id);
-}
-/**
- * The body niks3's own client stores (before zstd): JSON with `id`, `outPath`, then `signatures`
- * and `dependentRealisations` only when not empty, the form Nix's `Realisation::fromJSON` reads.
- */
-function realisationBody(realisation) {
-    return JSON.stringify({
-        id: realisation.id,
-        outPath: realisation.outPath,
-        ...(realisation.signatures.length > 0 ? { signatures: [...realisation.signatures] } : {}),
-        ...(Object.keys(realisation.dependentRealisations).length > 0
-            ? { dependentRealisations: { ...realisation.dependentRealisations } }
-            : {}),
-    });
-}
-/**
- * Whether the derivation file names an output without a path (a floating content-addressed
- * output). An unreadable file is "no": Nix could not report on it either.
- */
-function hasFloatingOutput(drvFile) {
-    let head;
-    try {
-        const fd = (0,external_node_fs_namespaceObject.openSync)(drvFile, 'r');
-        try {
-            const buffer = Buffer.alloc(64 * 1024);
-            head = buffer.toString('utf8', 0, (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, buffer.length, 0));
-        }
-        finally {
-            (0,external_node_fs_namespaceObject.closeSync)(fd);
-        }
-    }
-    catch {
-        return false;
-    }
-    // ATerm: Derive([("out","","r:sha256",""),…],…) — an output is (name, path, hashAlgo, hash).
-    const outputs = /^Derive\(\[((?:\("[^"]*","[^"]*","[^"]*","[^"]*"\),?)*)\]/.exec(head)?.[1];
-    if (outputs === undefined)
-        return false;
-    return /\("[^"]*","","[^"]*",""\)/.test(outputs);
-}
-/** The realisations Nix has for the floating content-addressed outputs among `infos`. */
-async function queryRealisations(infos, options = {}) {
-    const storeDir = options.storeDir ?? NIX_STORE_DIR;
-    const isFloating = options.isFloating ?? hasFloatingOutput;
-    const wanted = new Set();
-    const derivers = new Set();
-    for (const info of infos) {
-        if (!info.ca || !info.deriver || !isFloating(info.deriver))
-            continue;
-        wanted.add(info.path);
-        derivers.add(info.deriver);
-    }
-    const byPath = new Map();
-    const failed = [];
-    if (derivers.size === 0)
-        return { byPath, failed };
-    const ask = async (drvs) => {
-        let error = '';
-        for (const form of [(d) => `${d}^*`, (d) => d]) {
-            const result = await (options.exec ?? nix_command_execFile)(options.nix ?? 'nix', [...FEATURES, 'realisation', 'info', '--json', ...(options.nixArgs ?? []), '--', ...drvs.map(form)], { env: options.env, cwd: options.cwd });
-            if (result.code === 0) {
-                try {
-                    return parseRealisations(JSON.parse(result.stdout));
-                }
-                catch (parseError) {
-                    return `nix realisation info printed JSON it does not understand: ${parseError instanceof Error ? parseError.message : String(parseError)}`;
-                }
-            }
-            error = lastLines(result.stderr, 1) || `exit code ${result.code}`;
-        }
-        return error;
-    };
-    const list = [...derivers];
-    for (let i = 0; i < list.length; i += REALISATION_CHUNK) {
-        const chunk = list.slice(i, i + REALISATION_CHUNK);
-        let answers = [];
-        const whole = await ask(chunk);
-        if (typeof whole !== 'string')
-            answers = whole;
-        else if (chunk.length === 1)
-            failed.push({ deriver: chunk[0], error: whole });
-        else {
-            // One deriver Nix cannot report on (say, an output substituted without its realisation) fails
-            // the whole call: ask for each one alone.
-            for (const deriver of chunk) {
-                const one = await ask([deriver]);
-                if (typeof one === 'string')
-                    failed.push({ deriver, error: one });
-                else
-                    answers.push(...one);
-            }
-        }
-        for (const realisation of answers) {
-            const path = toFullStorePath(realisation.outPath, storeDir);
-            if (!wanted.has(path))
-                continue;
-            const known = byPath.get(path) ?? [];
-            if (!known.some((r) => r.id === realisation.id))
-                byPath.set(path, [...known, realisation]);
-        }
-    }
-    return { byPath, failed };
-}
-/** `nix realisation info --json` output: realisations, and `{opaquePath}` entries (skipped). */
-function parseRealisations(json) {
-    if (!Array.isArray(json))
-        throw new Error('not a JSON array');
-    const realisations = [];
-    for (const entry of json) {
-        if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.outPath !== 'string')
-            continue;
-        if (!OBJECT_KEY_PATTERNS.realisation.test(realisationKey(entry.id)))
-            throw new Error(`the realisation id ${JSON.stringify(entry.id)} is not of the form <algo>:<hash>!<output>`);
-        const signatures = Array.isArray(entry.signatures)
-            ? entry.signatures.filter((s) => typeof s === 'string')
-            : [];
-        const dependent = {};
-        if (isObject(entry.dependentRealisations))
-            for (const [id, path] of Object.entries(entry.dependentRealisations))
-                if (typeof path === 'string')
-                    dependent[id] = path;
-        realisations.push({
-            id: entry.id,
-            outPath: entry.outPath,
-            signatures,
-            dependentRealisations: dependent,
-        });
-    }
-    return realisations;
-}
-/** One line for a warning: which derivers Nix could not report on, and why. */
-function describeFailedRealisations(failed) {
-    const first = failed[0]?.error ?? '';
-    return `${describePaths(failed.map((f) => f.deriver))}: ${first}`;
-}
-
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/core/push/build-log.ts
 /**
  * Build logs (shared/spec/niks3.md §4.6): for a path with a deriver, the local log under
@@ -31137,6 +30800,392 @@ async function publicObjectExists(cacheUrl, key, options = {}) {
     }
     catch {
         return false;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/path-info.ts
+/**
+ * Asking Nix about store paths (niks3 spec §5.2): `nix path-info --json` in every shape Nix and Lix
+ * print (2.8's array with SRI hashes, newer object keyed by path, JSON v2 with structured hashes and
+ * base names), parsed into PathInfo. Child processes run without a shell (nix-command.ts).
+ */
+
+
+
+
+/** `{algorithm, format, hash}` (Nix 2.33+ JSON v2) -> algorithm and digest bytes. */
+function decodeStructuredHash(value, where) {
+    const algorithm = value.algorithm;
+    const format = value.format;
+    const hash = value.hash;
+    if (typeof algorithm !== 'string' || typeof hash !== 'string')
+        throw new Error(`${where}: a structured hash needs string "algorithm" and "hash"`);
+    let digest;
+    switch (format) {
+        case 'base64':
+        case undefined:
+            digest = Buffer.from(hash, 'base64');
+            break;
+        case 'nix32':
+        case 'base32':
+            digest = nixBase32Decode(hash);
+            break;
+        case 'base16':
+            digest = Buffer.from(hash, 'hex');
+            break;
+        case 'sri': {
+            const dash = hash.indexOf('-');
+            digest = Buffer.from(dash >= 0 ? hash.slice(dash + 1) : hash, 'base64');
+            break;
+        }
+        default:
+            throw new Error(`${where}: unknown hash format ${JSON.stringify(format)}`);
+    }
+    return { algorithm, digest };
+}
+function parseNarHashField(value, where) {
+    if (typeof value === 'string')
+        return nar_hash_parseNarHash(value);
+    if (isObject(value)) {
+        const { algorithm, digest } = decodeStructuredHash(value, where);
+        if (algorithm !== 'sha256' || digest.length !== 32)
+            throw new Error(`${where}: narHash must be a sha256 digest, got ${algorithm} of ${digest.length} bytes`);
+        return digest;
+    }
+    throw new Error(`${where}: narHash is missing or not a string/object`);
+}
+const CA_METHOD_PREFIX = {
+    text: 'text:',
+    flat: 'fixed:',
+    nar: 'fixed:r:',
+    git: 'fixed:git:',
+};
+function parseCaField(value, where) {
+    if (value === undefined || value === null || value === '')
+        return undefined;
+    if (typeof value === 'string')
+        return value;
+    if (isObject(value)) {
+        const method = value.method;
+        const prefix = typeof method === 'string' ? CA_METHOD_PREFIX[method] : undefined;
+        if (!prefix)
+            throw new Error(`${where}: unknown content-address method ${JSON.stringify(method)}`);
+        if (typeof value.hash === 'string')
+            return `${prefix}${value.hash}`;
+        if (!isObject(value.hash))
+            throw new Error(`${where}: content address without a hash`);
+        const { algorithm, digest } = decodeStructuredHash(value.hash, where);
+        return `${prefix}${algorithm}:${nixBase32Encode(digest)}`;
+    }
+    throw new Error(`${where}: ca is neither a string nor an object`);
+}
+function parseOne(pathHint, raw, storeDir) {
+    const rawPath = isObject(raw) && typeof raw.path === 'string' ? raw.path : pathHint;
+    if (rawPath === undefined)
+        throw new Error('nix path-info JSON: an entry has no "path"');
+    const itemStoreDir = isObject(raw) && typeof raw.storeDir === 'string' ? raw.storeDir : storeDir;
+    const path = toFullStorePath(rawPath, itemStoreDir);
+    if (raw === null || (isObject(raw) && raw.valid === false)) {
+        throw new Error(`path '${path}' is not valid: it is not in the Nix store (build or substitute it first)`);
+    }
+    if (!isObject(raw))
+        throw new Error(`nix path-info JSON: the entry for ${path} is not an object`);
+    const where = `nix path-info JSON for ${path}`;
+    const narSize = raw.narSize;
+    if (typeof narSize !== 'number' || !Number.isSafeInteger(narSize) || narSize < 0)
+        throw new Error(`${where}: narSize is not a non-negative integer`);
+    const refs = raw.references ?? [];
+    if (!Array.isArray(refs) || refs.some((r) => typeof r !== 'string'))
+        throw new Error(`${where}: references is not a list of strings`);
+    const sigs = raw.signatures ?? raw.sigs ?? [];
+    if (!Array.isArray(sigs) || sigs.some((s) => typeof s !== 'string'))
+        throw new Error(`${where}: signatures is not a list of strings`);
+    const deriver = raw.deriver;
+    if (deriver !== undefined && deriver !== null && typeof deriver !== 'string')
+        throw new Error(`${where}: deriver is not a string`);
+    const info = {
+        path,
+        narHash: parseNarHashField(raw.narHash, where),
+        narSize,
+        references: refs.map((r) => toFullStorePath(r, itemStoreDir)).sort(compareBytes),
+        signatures: [...sigs],
+    };
+    if (typeof deriver === 'string' && deriver !== '' && deriver !== 'unknown-deriver')
+        info.deriver = toFullStorePath(deriver, itemStoreDir);
+    const ca = parseCaField(raw.ca, where);
+    if (ca)
+        info.ca = ca;
+    if (typeof raw.registrationTime === 'number')
+        info.registrationTime = raw.registrationTime;
+    return info;
+}
+/**
+ * Parses `nix path-info --json` output in any known shape: an array of entries with `path` (Nix 2.8
+ * and Lix), or an object keyed by full path or base name (newer Nix; JSON v2 with `version`,
+ * structured hashes/CA and base names). Base names are made full with the entry's `storeDir` or
+ * `storeDir`. An invalid path (`valid: false` or `null`) is an error naming it.
+ */
+function path_info_parsePathInfoJson(json, storeDir = NIX_STORE_DIR) {
+    const value = typeof json === 'string' ? JSON.parse(json) : json;
+    if (Array.isArray(value))
+        return value.map((item) => parseOne(undefined, item, storeDir));
+    if (isObject(value))
+        return Object.entries(value).map(([key, item]) => parseOne(key, item, storeDir));
+    throw new Error('nix path-info JSON is neither an array nor an object');
+}
+// ---------------------------------------------------------------------------------------------
+// Running nix
+const PATH_INFO_CHUNK = 1000;
+/**
+ * `nix path-info --json [--recursive] -- paths…`, in chunks of 1000 paths, merged and de-duplicated
+ * in Nix's order. Fails with an Error naming the paths and Nix's stderr; checks that every asked
+ * path came back.
+ */
+async function queryPathInfo(paths, options) {
+    const exec = options.exec ?? nix_command_execFile;
+    const storeDir = options.storeDir ?? NIX_STORE_DIR;
+    const unique = [...new Set(paths)];
+    const byPath = new Map();
+    for (let i = 0; i < unique.length; i += PATH_INFO_CHUNK) {
+        const chunk = unique.slice(i, i + PATH_INFO_CHUNK);
+        const args = [
+            ...nix_command_NIX_COMMAND_FEATURES,
+            'path-info',
+            '--json',
+            ...(options.recursive ? ['--recursive'] : []),
+            ...(options.nixArgs ?? []),
+            '--',
+            ...chunk,
+        ];
+        const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
+        if (result.code !== 0) {
+            throw new Error(`nix path-info failed for ${describePaths(chunk)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
+        }
+        let infos;
+        try {
+            infos = path_info_parsePathInfoJson(JSON.parse(result.stdout), storeDir);
+        }
+        catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            throw new Error(`nix path-info for ${describePaths(chunk)}: ${message}`, { cause: error });
+        }
+        for (const info of infos)
+            if (!byPath.has(info.path))
+                byPath.set(info.path, info);
+        for (const path of chunk) {
+            if (!byPath.has(path))
+                throw new Error(`nix path-info did not report ${path}; is it a valid store path?`);
+        }
+    }
+    return [...byPath.values()];
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/realisations.ts
+/**
+ * Realisations of content-addressed derivations (niks3 spec §4.7): which output of which derivation
+ * is which store path. Nix reads `realisations/<id>.doi` from a cache to substitute the output of a
+ * floating content-addressed derivation (`__contentAddressed = true`) before it knows the output's
+ * path; without it Nix builds the derivation again, although its output is in the cache.
+ *
+ * Only floating CA outputs have realisations: their derivation (the deriver) names the output with an
+ * empty path. Fixed-output derivations (fetchers) carry a `ca` too but have none, and
+ * `nix realisation info` fails for them, so the deriver file is read first (no process for them).
+ * Nix is asked with `<drv>^*` (Nix 2.13+), then with the plain `<drv>` (Nix 2.4–2.12 read that as
+ * "its outputs"); a Nix without `nix realisation` (older than 2.4) reports none, and the paths are
+ * pushed without them.
+ */
+
+
+
+
+/** Derivers per `nix realisation info` call (keeps the argument list well under ARG_MAX). */
+const REALISATION_CHUNK = 500;
+const FEATURES = ['--extra-experimental-features', 'nix-command ca-derivations'];
+/** The object key of a realisation (`realisations/<id>.doi`). */
+function realisationObjectKey(realisation) {
+    return realisationKey(realisation.id);
+}
+/**
+ * The body niks3's own client stores (before zstd): JSON with `id`, `outPath`, then `signatures`
+ * and `dependentRealisations` only when not empty, the form Nix's `Realisation::fromJSON` reads.
+ */
+function realisationBody(realisation) {
+    return JSON.stringify({
+        id: realisation.id,
+        outPath: realisation.outPath,
+        ...(realisation.signatures.length > 0 ? { signatures: [...realisation.signatures] } : {}),
+        ...(Object.keys(realisation.dependentRealisations).length > 0
+            ? { dependentRealisations: { ...realisation.dependentRealisations } }
+            : {}),
+    });
+}
+/**
+ * Whether the derivation file names an output without a path (a floating content-addressed
+ * output). An unreadable file is "no": Nix could not report on it either.
+ */
+function hasFloatingOutput(drvFile) {
+    let head;
+    try {
+        const fd = (0,external_node_fs_namespaceObject.openSync)(drvFile, 'r');
+        try {
+            const buffer = Buffer.alloc(64 * 1024);
+            head = buffer.toString('utf8', 0, (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, buffer.length, 0));
+        }
+        finally {
+            (0,external_node_fs_namespaceObject.closeSync)(fd);
+        }
+    }
+    catch {
+        return false;
+    }
+    // ATerm: Derive([("out","","r:sha256",""),…],…) — an output is (name, path, hashAlgo, hash).
+    const outputs = /^Derive\(\[((?:\("[^"]*","[^"]*","[^"]*","[^"]*"\),?)*)\]/.exec(head)?.[1];
+    if (outputs === undefined)
+        return false;
+    return /\("[^"]*","","[^"]*",""\)/.test(outputs);
+}
+/** The realisations Nix has for the floating content-addressed outputs among `infos`. */
+async function queryRealisations(infos, options = {}) {
+    const storeDir = options.storeDir ?? NIX_STORE_DIR;
+    const isFloating = options.isFloating ?? hasFloatingOutput;
+    const wanted = new Set();
+    const derivers = new Set();
+    for (const info of infos) {
+        if (!info.ca || !info.deriver || !isFloating(info.deriver))
+            continue;
+        wanted.add(info.path);
+        derivers.add(info.deriver);
+    }
+    const byPath = new Map();
+    const failed = [];
+    if (derivers.size === 0)
+        return { byPath, failed };
+    const ask = async (drvs) => {
+        let error = '';
+        for (const form of [(d) => `${d}^*`, (d) => d]) {
+            const result = await (options.exec ?? nix_command_execFile)(options.nix ?? 'nix', [...FEATURES, 'realisation', 'info', '--json', ...(options.nixArgs ?? []), '--', ...drvs.map(form)], { env: options.env, cwd: options.cwd });
+            if (result.code === 0) {
+                try {
+                    return parseRealisations(JSON.parse(result.stdout));
+                }
+                catch (parseError) {
+                    return `nix realisation info printed JSON it does not understand: ${parseError instanceof Error ? parseError.message : String(parseError)}`;
+                }
+            }
+            error = lastLines(result.stderr, 1) || `exit code ${result.code}`;
+        }
+        return error;
+    };
+    const list = [...derivers];
+    for (let i = 0; i < list.length; i += REALISATION_CHUNK) {
+        const chunk = list.slice(i, i + REALISATION_CHUNK);
+        let answers = [];
+        const whole = await ask(chunk);
+        if (typeof whole !== 'string')
+            answers = whole;
+        else if (chunk.length === 1)
+            failed.push({ deriver: chunk[0], error: whole });
+        else {
+            // One deriver Nix cannot report on (say, an output substituted without its realisation) fails
+            // the whole call: ask for each one alone.
+            for (const deriver of chunk) {
+                const one = await ask([deriver]);
+                if (typeof one === 'string')
+                    failed.push({ deriver, error: one });
+                else
+                    answers.push(...one);
+            }
+        }
+        for (const realisation of answers) {
+            const path = toFullStorePath(realisation.outPath, storeDir);
+            if (!wanted.has(path))
+                continue;
+            const known = byPath.get(path) ?? [];
+            if (!known.some((r) => r.id === realisation.id))
+                byPath.set(path, [...known, realisation]);
+        }
+    }
+    return { byPath, failed };
+}
+/** `nix realisation info --json` output: realisations, and `{opaquePath}` entries (skipped). */
+function parseRealisations(json) {
+    if (!Array.isArray(json))
+        throw new Error('not a JSON array');
+    const realisations = [];
+    for (const entry of json) {
+        if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.outPath !== 'string')
+            continue;
+        if (!OBJECT_KEY_PATTERNS.realisation.test(realisationKey(entry.id)))
+            throw new Error(`the realisation id ${JSON.stringify(entry.id)} is not of the form <algo>:<hash>!<output>`);
+        const signatures = Array.isArray(entry.signatures)
+            ? entry.signatures.filter((s) => typeof s === 'string')
+            : [];
+        const dependent = {};
+        if (isObject(entry.dependentRealisations))
+            for (const [id, path] of Object.entries(entry.dependentRealisations))
+                if (typeof path === 'string')
+                    dependent[id] = path;
+        realisations.push({
+            id: entry.id,
+            outPath: entry.outPath,
+            signatures,
+            dependentRealisations: dependent,
+        });
+    }
+    return realisations;
+}
+/** One line for a warning: which derivers Nix could not report on, and why. */
+function describeFailedRealisations(failed) {
+    const first = failed[0]?.error ?? '';
+    return `${describePaths(failed.map((f) => f.deriver))}: ${first}`;
+}
+
+;// CONCATENATED MODULE: ./src/core/push/local-closure.ts
+/**
+ * The closure of a push's roots in the local store: the path infos from `nix path-info --recursive`
+ * and the realisations of its floating content-addressed outputs.
+ */
+
+
+
+
+async function localClosure(roots, storeDir, deps, warnings) {
+    const { logger } = deps;
+    const result = await queryClosure(roots, deps.exec, storeDir);
+    const total = result.reduce((sum, info) => sum + info.narSize, 0);
+    logger.info(`${result.length} store path(s) in the closure of ${roots.length} root(s), ${formatBytes(total)} of NAR.`);
+    const found = await (deps.queryRealisations ?? queryRealisations)(result, {
+        ...(deps.exec ? { exec: deps.exec } : {}),
+        ...(storeDir ? { storeDir } : {}),
+    });
+    reportRealisations(found, logger, warnings);
+    return { infos: result, realisations: found.byPath };
+}
+async function queryClosure(roots, exec, storeDir) {
+    try {
+        return await queryPathInfo([...roots], {
+            recursive: true,
+            ...(exec ? { exec } : {}),
+            ...(storeDir ? { storeDir } : {}),
+        });
+    }
+    catch (error) {
+        throw new errors_ConfigurationError(`${errorMessage(error)}. Check input 'paths' / 'installables': every path must be valid in the local Nix store.`);
+    }
+}
+/**
+ * Says how many realisations go up; warns when Nix could not report some (a Nix older than 2.4
+ * has no `nix realisation`): those outputs are pushed without, so Nix substitutes them by store
+ * path, but a build of their derivation elsewhere does not find them in the cache and builds again.
+ */
+function reportRealisations(found, logger, warnings) {
+    const count = [...found.byPath.values()].reduce((sum, list) => sum + list.length, 0);
+    if (count > 0)
+        logger.info(`${count} realisation(s) of content-addressed derivation outputs to push with their paths.`);
+    if (found.failed.length > 0) {
+        const warning = `Nix reported no realisation for the outputs of ${found.failed.length} content-addressed derivation(s) (${describeFailedRealisations(found.failed)}); they are pushed without: Nix substitutes them by store path, but a build of the derivation elsewhere does not find them in the cache.`;
+        warnings.push(warning);
+        logger.warn(warning);
     }
 }
 
@@ -33323,6 +33372,70 @@ class PushRun {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/push/push-verify.ts
+
+/** At most this many roots of a run that uploaded nothing for them are verified (a random few). */
+const CACHED_ROOTS_VERIFIED = 8;
+/**
+ * The roots to check at the public URL: every root this run uploaded something for, and of the
+ * roots that were cached already (the server answered that nothing was missing) a random few, so
+ * a re-push of a large cached closure makes no requests per root beyond its session, while a
+ * bucket that lost objects is still found within a few runs (`verify-s3` checks them all).
+ */
+function rootsToVerify(plan, completed, outcomes) {
+    const uploaded = new Set(outcomes.filter((o) => o.status === 'uploaded').map((o) => o.path));
+    const members = new Map(plan.sessions.map((session) => [session.root, session.members]));
+    const fresh = new Set();
+    const cached = [];
+    for (const root of completed) {
+        if ((members.get(root) ?? [root]).some((path) => uploaded.has(path)))
+            fresh.add(root);
+        else
+            cached.push(root);
+    }
+    for (let i = cached.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [cached[i], cached[j]] = [cached[j], cached[i]];
+    }
+    const sampled = new Set(cached.slice(0, CACHED_ROOTS_VERIFIED));
+    return completed.filter((root) => fresh.has(root) || sampled.has(root));
+}
+/** Checks `toVerify` at the public URL; undefined when there is no URL to check at. */
+async function verifyRoots(plan, toVerify, options) {
+    const { cacheUrl, logger, warnings, completed, ...check } = options;
+    if (!cacheUrl) {
+        const warning = 'not verified: the server announces no public cache URL; set `cache-url` to check the push from the reader side.';
+        warnings.push(warning);
+        logger.warn(warning);
+        return undefined;
+    }
+    return logger.group('Verify', async () => {
+        const result = await verifyAtPublicUrl(toVerify, {
+            ...check,
+            cacheUrl,
+            narKeys: new Map(toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? ''])),
+        });
+        const unchecked = completed - toVerify.length;
+        logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}` +
+            (unchecked > 0
+                ? ` (${unchecked} other root(s) were cached already and are not checked this time; verify-s3 has the server check them all)`
+                : ''));
+        return result;
+    });
+}
+/** The first check, with its missing NARs replaced by the second check of those roots. */
+function mergeReverified(first, again) {
+    const missing = new Set(first.missingNars);
+    return {
+        verified: [...first.verified, ...(again?.verified ?? [])],
+        problems: [
+            ...first.problems.filter((p) => ![...missing].some((root) => p.includes(`(the NAR of ${root})`))),
+            ...(again?.problems ?? []),
+        ],
+        missingNars: again?.missingNars ?? [],
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/core/push/upstream-filter.ts
 /**
  * Which closure members an upstream cache already serves, so they need not be pushed. Two steps:
@@ -33455,17 +33568,7 @@ async function pushClosure(request, deps) {
     let plan;
     let realisations;
     try {
-        const closure = await logger.group('Closure', async () => {
-            const result = await queryClosure(request.roots, deps.exec, request.storeDir);
-            const total = result.reduce((sum, info) => sum + info.narSize, 0);
-            logger.info(`${result.length} store path(s) in the closure of ${request.roots.length} root(s), ${formatBytes(total)} of NAR.`);
-            const found = await (deps.queryRealisations ?? queryRealisations)(result, {
-                ...(deps.exec ? { exec: deps.exec } : {}),
-                ...(request.storeDir ? { storeDir: request.storeDir } : {}),
-            });
-            reportRealisations(found, logger, warnings);
-            return { infos: result, realisations: found.byPath };
-        });
+        const closure = await logger.group('Closure', () => localClosure(request.roots, request.storeDir, deps, warnings));
         const infos = closure.infos;
         realisations = closure.realisations;
         plan = await logger.group('Filters', () => makePlan(request, infos, deps, realisations));
@@ -33608,29 +33711,16 @@ async function pushClosure(request, deps) {
     let verify;
     const toVerify = rootsToVerify(plan, plan.roots.filter((root) => completedRoots.has(root)), outcomes);
     if (request.verify && toVerify.length > 0) {
-        if (!cacheUrl) {
-            const warning = 'not verified: the server announces no public cache URL; set `cache-url` to check the push from the reader side.';
-            warnings.push(warning);
-            logger.warn(warning);
-        }
-        else {
-            verify = await logger.group('Verify', async () => {
-                const result = await verifyAtPublicUrl(toVerify, {
-                    cacheUrl,
-                    publicKeys,
-                    ...(deps.fetch ? { fetch: deps.fetch } : {}),
-                    ...(deps.sleep ? { sleep: deps.sleep } : {}),
-                    ...(request.storeDir ? { storeDir: request.storeDir } : {}),
-                    narKeys: new Map(toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? ''])),
-                });
-                const unchecked = completedRoots.size - toVerify.length;
-                logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}` +
-                    (unchecked > 0
-                        ? ` (${unchecked} other root(s) were cached already and are not checked this time; verify-s3 has the server check them all)`
-                        : ''));
-                return result;
-            });
-        }
+        verify = await verifyRoots(plan, toVerify, {
+            cacheUrl,
+            publicKeys,
+            logger,
+            warnings,
+            completed: completedRoots.size,
+            ...(deps.fetch ? { fetch: deps.fetch } : {}),
+            ...(deps.sleep ? { sleep: deps.sleep } : {}),
+            ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+        });
     }
     // A root whose narinfo is served but whose NAR is not: the database calls the NAR stored, the
     // bucket lost it. Push those roots again with verify_s3, so the server checks the bucket.
@@ -33639,15 +33729,7 @@ async function pushClosure(request, deps) {
         logger.warn(`${verify.missingNars.length} root NAR(s) missing at the public URL: pushing them again with verify_s3 (the server checks the bucket)`);
         const { pins: _pins, ...withoutPins } = request;
         again = await pushClosure({ ...withoutPins, roots: verify.missingNars, verifyS3: true }, { ...deps, now });
-        const missing = new Set(verify.missingNars);
-        verify = {
-            verified: [...verify.verified, ...(again.verify?.verified ?? [])],
-            problems: [
-                ...verify.problems.filter((p) => ![...missing].some((root) => p.includes(`(the NAR of ${root})`))),
-                ...(again.verify?.problems ?? []),
-            ],
-            missingNars: again.verify?.missingNars ?? [],
-        };
+        verify = mergeReverified(verify, again.verify);
         problems.push(...again.problems.filter((p) => !p.startsWith('verify: ')));
         warnings.push(...again.warnings);
     }
@@ -33676,18 +33758,6 @@ async function pushClosure(request, deps) {
         problems,
         ok: problems.length === 0,
     };
-}
-async function queryClosure(roots, exec, storeDir) {
-    try {
-        return await queryPathInfo([...roots], {
-            recursive: true,
-            ...(exec ? { exec } : {}),
-            ...(storeDir ? { storeDir } : {}),
-        });
-    }
-    catch (error) {
-        throw new errors_ConfigurationError(`${errorMessage(error)}. Check input 'paths' / 'installables': every path must be valid in the local Nix store.`);
-    }
 }
 /** The plan before any request: the user's filters, and upstream by signature (no request needed). */
 async function makePlan(request, infos, deps, realisations) {
@@ -33725,21 +33795,6 @@ function replan(plan, request, deps, upstream, realisations) {
         ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
     });
 }
-/**
- * Says how many realisations go up; warns when Nix could not report some (a Nix older than 2.4
- * has no `nix realisation`): those outputs are pushed without, so Nix substitutes them by store
- * path, but a build of their derivation elsewhere does not find them in the cache and builds again.
- */
-function reportRealisations(found, logger, warnings) {
-    const count = [...found.byPath.values()].reduce((sum, list) => sum + list.length, 0);
-    if (count > 0)
-        logger.info(`${count} realisation(s) of content-addressed derivation outputs to push with their paths.`);
-    if (found.failed.length > 0) {
-        const warning = `Nix reported no realisation for the outputs of ${found.failed.length} content-addressed derivation(s) (${describeFailedRealisations(found.failed)}); they are pushed without: Nix substitutes them by store path, but a build of the derivation elsewhere does not find them in the cache.`;
-        warnings.push(warning);
-        logger.warn(warning);
-    }
-}
 function signedVerdicts(plan) {
     return new Map(plan.upstream.map((skipped) => [skipped.path, skipped.reason]));
 }
@@ -33756,32 +33811,6 @@ function describeNotPushed(notPushed, considered, stoppedBecause) {
         `No narinfo was written for any path that is not pushed, so Nix will not try to substitute them. Run the push again to finish it.\n  ` +
         lines.join('\n  ') +
         more);
-}
-/** At most this many roots of a run that uploaded nothing for them are verified (a random few). */
-const CACHED_ROOTS_VERIFIED = 8;
-/**
- * The roots to check at the public URL: every root this run uploaded something for, and of the
- * roots that were cached already (the server answered that nothing was missing) a random few, so
- * a re-push of a large cached closure makes no requests per root beyond its session, while a
- * bucket that lost objects is still found within a few runs (`verify-s3` checks them all).
- */
-function rootsToVerify(plan, completed, outcomes) {
-    const uploaded = new Set(outcomes.filter((o) => o.status === 'uploaded').map((o) => o.path));
-    const members = new Map(plan.sessions.map((session) => [session.root, session.members]));
-    const fresh = new Set();
-    const cached = [];
-    for (const root of completed) {
-        if ((members.get(root) ?? [root]).some((path) => uploaded.has(path)))
-            fresh.add(root);
-        else
-            cached.push(root);
-    }
-    for (let i = cached.length - 1; i > 0; i--) {
-        const j = Math.floor(Math.random() * (i + 1));
-        [cached[i], cached[j]] = [cached[j], cached[i]];
-    }
-    const sampled = new Set(cached.slice(0, CACHED_ROOTS_VERIFIED));
-    return completed.filter((root) => fresh.has(root) || sampled.has(root));
 }
 
 ;// CONCATENATED MODULE: ./src/core/report/markdown.ts
