@@ -7,7 +7,8 @@
  */
 import { errorMessage } from '../errors.js';
 import type { Sleep } from '../http.js';
-import type { Niks3Client, ServerContact } from '../niks3/niks3-client.js';
+import type { Niks3Client } from '../niks3/niks3-client.js';
+import type { ServerContact } from '../niks3/niks3-contact.js';
 import type { PresignedUploader } from '../niks3/presigned-upload.js';
 import type { PathInfo } from '../nix/path-info.js';
 import type { Realisation } from '../nix/realisations.js';
