@@ -29215,7 +29215,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6585);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9154);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -29224,7 +29224,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6585:
+/***/ 9154:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35728,6 +35728,35 @@ function readGcTask(json, operation) {
         reader.fail(`unknown GC state "${state}"`);
     return body;
 }
+function readClosure(json) {
+    const reader = new ResponseReader('GET /api/closures/{key}');
+    const body = reader.object(json);
+    return {
+        id: reader.string(body, 'id'),
+        updatedAt: reader.string(body, 'updated_at', true),
+        objects: reader.strings(body['objects'], '"objects"'),
+    };
+}
+/** The answer to `DELETE /api/closures`: 409 a conflict, 200 (v1.4.0) finished, else started. */
+function readGcStart(status, json, text) {
+    if (status === 409) {
+        const body = json && typeof json === 'object' ? json : {};
+        const active = body['active_task'];
+        return {
+            kind: 'conflict',
+            error: typeof body['error'] === 'string'
+                ? body['error']
+                : text.trim() || 'a different garbage collection is already running',
+            activeTask: active && typeof active === 'object' ? readGcTask(active, 'DELETE /api/closures') : undefined,
+        };
+    }
+    if (status === 200) {
+        const body = (json ?? {});
+        const stats = (body['stats'] && typeof body['stats'] === 'object' ? body['stats'] : body);
+        return { kind: 'finished', stats };
+    }
+    return { kind: 'started', task: readGcTask(json, 'DELETE /api/closures') };
+}
 function readPins(json) {
     const reader = new ResponseReader('GET /api/pins');
     if (json === null || json === undefined)
@@ -35839,13 +35868,97 @@ class AdaptiveRateLimiter {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/niks3/niks3-contact.ts
+/**
+ * First contact with a niks3 server that may be cold (Fly auto-stop, Neon suspend): the public
+ * `/api/cache-config` (or `/health` on a server older than v1.5.0), tried again with a growing pause
+ * until the server answers or the time is up, with progress in the log.
+ */
+
+
+/**
+ * Reaches the server, waiting up to `timeoutMs` for a cold one: network errors, 408, 429 and 5xx
+ * are retried with a growing pause, and progress is logged every ~10 s. Returns the cache config
+ * (public, no token needed), or undefined on a pre-1.5.0 server.
+ */
+async function firstContact(server, timeoutMs, options = {}) {
+    const opts = typeof options === 'string' ? { connectTimeoutInput: options } : options;
+    const connectTimeoutInput = opts.connectTimeoutInput ?? 'connect-timeout';
+    const signal = opts.signal;
+    const started = Date.now();
+    let attempts = 0;
+    let lastLog = started;
+    let lastError;
+    let path = '/api/cache-config';
+    for (;;) {
+        attempts += 1;
+        const remaining = timeoutMs - (Date.now() - started);
+        try {
+            const response = await server.http.request({
+                method: 'GET',
+                path,
+                retry: server.attemptRetry,
+                timeoutMs: Math.max(1_000, Math.min(30_000, remaining)),
+                accept: [404],
+                operation: `GET ${path} (first contact)`,
+                ...(signal ? { signal } : {}),
+            });
+            const waitedMs = attempts > 1 ? Date.now() - started : 0;
+            if (waitedMs > 0)
+                server.logger.info(`niks3 answered after ${Math.round(waitedMs / 1000)} s (it was waking up).`);
+            if (response.status === 404) {
+                if (path === '/api/cache-config') {
+                    // Older than v1.5.0: no cache-config; /health tells us the server is up.
+                    path = '/health';
+                    attempts -= 1;
+                    continue;
+                }
+                throw new RemoteError({
+                    remote: 'niks3',
+                    operation: 'GET /health',
+                    status: 404,
+                    hint: `check that ${server.serverUrlInput} points at a niks3 server`,
+                });
+            }
+            if (path === '/health')
+                return { config: undefined, waitedMs, attempts };
+            return { config: readCacheConfig(response.json), waitedMs, attempts };
+        }
+        catch (error) {
+            if (signal?.aborted || !(error instanceof RemoteError) || !error.transient)
+                throw error;
+            lastError = error;
+        }
+        const elapsed = Date.now() - started;
+        if (elapsed >= timeoutMs)
+            break;
+        if (attempts === 1)
+            server.logger.info(`niks3 at ${server.serverUrl} is not answering yet (${lastError.message}); waiting up to ${Math.round(timeoutMs / 1000)} s for it to start.`);
+        else if (Date.now() - lastLog >= 10_000) {
+            lastLog = Date.now();
+            server.logger.info(`still waiting for niks3 (${Math.round(elapsed / 1000)} s so far, attempt ${attempts})…`);
+        }
+        await server.sleep(Math.min(5_000, 500 * 2 ** Math.min(attempts - 1, 4), Math.max(0, timeoutMs - elapsed)), signal);
+    }
+    throw new RemoteError({
+        remote: 'niks3',
+        operation: 'first contact',
+        ...(lastError?.status !== undefined ? { status: lastError.status } : {}),
+        detail: `no answer within ${Math.round(timeoutMs / 1000)} s (${lastError?.message ?? 'no attempt'})`,
+        hint: `check ${server.serverUrlInput} (${server.serverUrl}) and that the server is deployed and running; raise ${connectTimeoutInput} if it starts slowly`,
+        transient: true,
+    }, { cause: lastError });
+}
+
 ;// CONCATENATED MODULE: ./src/core/niks3/niks3-client.ts
 /**
  * The niks3 HTTP API (shared/spec/niks3.md §3), one method per route: upload sessions, multipart,
  * sign, complete, object probes, GC, pins, cache-config, cache-stats, health. Authentication is a
  * bearer token from a TokenSource, fetched per attempt; a 401 drops the cached token and tries once
- * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10).
+ * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10). The
+ * answers are read in `api-types.ts`; the patient first contact with a cold server is `niks3-contact.ts`.
  */
+
 
 
 
@@ -35910,78 +36023,18 @@ class Niks3Client {
     }
     // ---- first contact --------------------------------------------------------------------------
     /**
-     * Reaches the server, waiting up to `timeoutMs` for a cold one (Fly auto-stop, Neon suspend):
-     * network errors, 408, 429 and 5xx are retried with a growing pause, and progress is logged every
-     * ~10 s. Returns the cache config (public, no token needed), or undefined on a pre-1.5.0 server.
-     * `options` is the name of the timeout input (for hints), or `{ signal, connectTimeoutInput }`.
+     * Reaches the server, waiting up to `timeoutMs` for a cold one (see `firstContact`). `options` is
+     * the name of the timeout input (for hints), or `{ signal, connectTimeoutInput }`.
      */
     async connect(timeoutMs, options = {}) {
-        const opts = typeof options === 'string' ? { connectTimeoutInput: options } : options;
-        const connectTimeoutInput = opts.connectTimeoutInput ?? 'connect-timeout';
-        const signal = opts.signal;
-        const started = Date.now();
-        let attempts = 0;
-        let lastLog = started;
-        let lastError;
-        let path = '/api/cache-config';
-        for (;;) {
-            attempts += 1;
-            const remaining = timeoutMs - (Date.now() - started);
-            try {
-                const response = await this.publicHttp.request({
-                    method: 'GET',
-                    path,
-                    retry: { ...NIKS3_RETRY, attempts: 1 },
-                    timeoutMs: Math.max(1_000, Math.min(30_000, remaining)),
-                    accept: [404],
-                    operation: `GET ${path} (first contact)`,
-                    ...(signal ? { signal } : {}),
-                });
-                const waitedMs = attempts > 1 ? Date.now() - started : 0;
-                if (waitedMs > 0)
-                    this.logger.info(`niks3 answered after ${Math.round(waitedMs / 1000)} s (it was waking up).`);
-                if (response.status === 404) {
-                    if (path === '/api/cache-config') {
-                        // Older than v1.5.0: no cache-config; /health tells us the server is up.
-                        path = '/health';
-                        attempts -= 1;
-                        continue;
-                    }
-                    throw new RemoteError({
-                        remote: 'niks3',
-                        operation: 'GET /health',
-                        status: 404,
-                        hint: `check that ${this.serverUrlInput} points at a niks3 server`,
-                    });
-                }
-                if (path === '/health')
-                    return { config: undefined, waitedMs, attempts };
-                return { config: readCacheConfig(response.json), waitedMs, attempts };
-            }
-            catch (error) {
-                if (signal?.aborted || !(error instanceof RemoteError) || !error.transient)
-                    throw error;
-                lastError = error;
-            }
-            const elapsed = Date.now() - started;
-            if (elapsed >= timeoutMs)
-                break;
-            if (attempts === 1)
-                this.logger.info(`niks3 at ${this.serverUrl} is not answering yet (${lastError.message}); waiting up to ${Math.round(timeoutMs / 1000)} s for it to start.`);
-            else if (Date.now() - lastLog >= 10_000) {
-                lastLog = Date.now();
-                this.logger.info(`still waiting for niks3 (${Math.round(elapsed / 1000)} s so far, attempt ${attempts})…`);
-            }
-            await this.doSleep(Math.min(5_000, 500 * 2 ** Math.min(attempts - 1, 4), Math.max(0, timeoutMs - elapsed)), signal);
-        }
-        throw new RemoteError({
-            remote: 'niks3',
-            operation: 'first contact',
-            ...(lastError?.status !== undefined ? { status: lastError.status } : {}),
-            detail: `no answer within ${Math.round(timeoutMs / 1000)} s (${lastError?.message ?? 'no attempt'})`,
-            hint: `check ${this.serverUrlInput} (${this.serverUrl}) and that the server is deployed and running; raise ${connectTimeoutInput} if it starts slowly`,
-            transient: true,
-        }, { cause: lastError });
+        return firstContact({
+            http: this.publicHttp,
+            serverUrl: this.serverUrl,
+            serverUrlInput: this.serverUrlInput,
+            logger: this.logger,
+            sleep: this.doSleep,
+            attemptRetry: { ...NIKS3_RETRY, attempts: 1 },
+        }, timeoutMs, options);
     }
     // ---- public routes --------------------------------------------------------------------------
     /** `GET /health`: true when the server answers 200. Never throws for a non-2xx answer. */
@@ -36087,15 +36140,7 @@ class Niks3Client {
             accept: [404],
             operation: 'GET /api/closures/{key}',
         });
-        if (response.status === 404)
-            return undefined;
-        const reader = new ResponseReader('GET /api/closures/{key}');
-        const body = reader.object(response.json);
-        return {
-            id: reader.string(body, 'id'),
-            updatedAt: reader.string(body, 'updated_at', true),
-            objects: reader.strings(body['objects'], '"objects"'),
-        };
+        return response.status === 404 ? undefined : readClosure(response.json);
     }
     // ---- multipart and objects ------------------------------------------------------------------
     /**
@@ -36162,23 +36207,7 @@ class Niks3Client {
             },
             accept: [409],
         });
-        if (response.status === 409) {
-            const body = response.json && typeof response.json === 'object' ? response.json : {};
-            const active = body['active_task'];
-            return {
-                kind: 'conflict',
-                error: typeof body['error'] === 'string'
-                    ? body['error']
-                    : response.text.trim() || 'a different garbage collection is already running',
-                activeTask: active && typeof active === 'object' ? readGcTask(active, 'DELETE /api/closures') : undefined,
-            };
-        }
-        if (response.status === 200) {
-            const body = (response.json ?? {});
-            const stats = (body['stats'] && typeof body['stats'] === 'object' ? body['stats'] : body);
-            return { kind: 'finished', stats };
-        }
-        return { kind: 'started', task: readGcTask(response.json, 'DELETE /api/closures') };
+        return readGcStart(response.status, response.json, response.text);
     }
     /** `GET /api/gc/status`: the latest task, or undefined when this server process has run none. */
     async gcStatus() {

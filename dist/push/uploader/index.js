@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5932:
+/***/ 2181:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -32204,6 +32204,35 @@ function readGcTask(json, operation) {
         reader.fail(`unknown GC state "${state}"`);
     return body;
 }
+function readClosure(json) {
+    const reader = new ResponseReader('GET /api/closures/{key}');
+    const body = reader.object(json);
+    return {
+        id: reader.string(body, 'id'),
+        updatedAt: reader.string(body, 'updated_at', true),
+        objects: reader.strings(body['objects'], '"objects"'),
+    };
+}
+/** The answer to `DELETE /api/closures`: 409 a conflict, 200 (v1.4.0) finished, else started. */
+function readGcStart(status, json, text) {
+    if (status === 409) {
+        const body = json && typeof json === 'object' ? json : {};
+        const active = body['active_task'];
+        return {
+            kind: 'conflict',
+            error: typeof body['error'] === 'string'
+                ? body['error']
+                : text.trim() || 'a different garbage collection is already running',
+            activeTask: active && typeof active === 'object' ? readGcTask(active, 'DELETE /api/closures') : undefined,
+        };
+    }
+    if (status === 200) {
+        const body = (json ?? {});
+        const stats = (body['stats'] && typeof body['stats'] === 'object' ? body['stats'] : body);
+        return { kind: 'finished', stats };
+    }
+    return { kind: 'started', task: readGcTask(json, 'DELETE /api/closures') };
+}
 function readPins(json) {
     const reader = new ResponseReader('GET /api/pins');
     if (json === null || json === undefined)
@@ -32315,13 +32344,97 @@ class AdaptiveRateLimiter {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/niks3/niks3-contact.ts
+/**
+ * First contact with a niks3 server that may be cold (Fly auto-stop, Neon suspend): the public
+ * `/api/cache-config` (or `/health` on a server older than v1.5.0), tried again with a growing pause
+ * until the server answers or the time is up, with progress in the log.
+ */
+
+
+/**
+ * Reaches the server, waiting up to `timeoutMs` for a cold one: network errors, 408, 429 and 5xx
+ * are retried with a growing pause, and progress is logged every ~10 s. Returns the cache config
+ * (public, no token needed), or undefined on a pre-1.5.0 server.
+ */
+async function firstContact(server, timeoutMs, options = {}) {
+    const opts = typeof options === 'string' ? { connectTimeoutInput: options } : options;
+    const connectTimeoutInput = opts.connectTimeoutInput ?? 'connect-timeout';
+    const signal = opts.signal;
+    const started = Date.now();
+    let attempts = 0;
+    let lastLog = started;
+    let lastError;
+    let path = '/api/cache-config';
+    for (;;) {
+        attempts += 1;
+        const remaining = timeoutMs - (Date.now() - started);
+        try {
+            const response = await server.http.request({
+                method: 'GET',
+                path,
+                retry: server.attemptRetry,
+                timeoutMs: Math.max(1_000, Math.min(30_000, remaining)),
+                accept: [404],
+                operation: `GET ${path} (first contact)`,
+                ...(signal ? { signal } : {}),
+            });
+            const waitedMs = attempts > 1 ? Date.now() - started : 0;
+            if (waitedMs > 0)
+                server.logger.info(`niks3 answered after ${Math.round(waitedMs / 1000)} s (it was waking up).`);
+            if (response.status === 404) {
+                if (path === '/api/cache-config') {
+                    // Older than v1.5.0: no cache-config; /health tells us the server is up.
+                    path = '/health';
+                    attempts -= 1;
+                    continue;
+                }
+                throw new RemoteError({
+                    remote: 'niks3',
+                    operation: 'GET /health',
+                    status: 404,
+                    hint: `check that ${server.serverUrlInput} points at a niks3 server`,
+                });
+            }
+            if (path === '/health')
+                return { config: undefined, waitedMs, attempts };
+            return { config: readCacheConfig(response.json), waitedMs, attempts };
+        }
+        catch (error) {
+            if (signal?.aborted || !(error instanceof RemoteError) || !error.transient)
+                throw error;
+            lastError = error;
+        }
+        const elapsed = Date.now() - started;
+        if (elapsed >= timeoutMs)
+            break;
+        if (attempts === 1)
+            server.logger.info(`niks3 at ${server.serverUrl} is not answering yet (${lastError.message}); waiting up to ${Math.round(timeoutMs / 1000)} s for it to start.`);
+        else if (Date.now() - lastLog >= 10_000) {
+            lastLog = Date.now();
+            server.logger.info(`still waiting for niks3 (${Math.round(elapsed / 1000)} s so far, attempt ${attempts})…`);
+        }
+        await server.sleep(Math.min(5_000, 500 * 2 ** Math.min(attempts - 1, 4), Math.max(0, timeoutMs - elapsed)), signal);
+    }
+    throw new RemoteError({
+        remote: 'niks3',
+        operation: 'first contact',
+        ...(lastError?.status !== undefined ? { status: lastError.status } : {}),
+        detail: `no answer within ${Math.round(timeoutMs / 1000)} s (${lastError?.message ?? 'no attempt'})`,
+        hint: `check ${server.serverUrlInput} (${server.serverUrl}) and that the server is deployed and running; raise ${connectTimeoutInput} if it starts slowly`,
+        transient: true,
+    }, { cause: lastError });
+}
+
 ;// CONCATENATED MODULE: ./src/core/niks3/niks3-client.ts
 /**
  * The niks3 HTTP API (shared/spec/niks3.md §3), one method per route: upload sessions, multipart,
  * sign, complete, object probes, GC, pins, cache-config, cache-stats, health. Authentication is a
  * bearer token from a TokenSource, fetched per attempt; a 401 drops the cached token and tries once
- * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10).
+ * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10). The
+ * answers are read in `api-types.ts`; the patient first contact with a cold server is `niks3-contact.ts`.
  */
+
 
 
 
@@ -32386,78 +32499,18 @@ class Niks3Client {
     }
     // ---- first contact --------------------------------------------------------------------------
     /**
-     * Reaches the server, waiting up to `timeoutMs` for a cold one (Fly auto-stop, Neon suspend):
-     * network errors, 408, 429 and 5xx are retried with a growing pause, and progress is logged every
-     * ~10 s. Returns the cache config (public, no token needed), or undefined on a pre-1.5.0 server.
-     * `options` is the name of the timeout input (for hints), or `{ signal, connectTimeoutInput }`.
+     * Reaches the server, waiting up to `timeoutMs` for a cold one (see `firstContact`). `options` is
+     * the name of the timeout input (for hints), or `{ signal, connectTimeoutInput }`.
      */
     async connect(timeoutMs, options = {}) {
-        const opts = typeof options === 'string' ? { connectTimeoutInput: options } : options;
-        const connectTimeoutInput = opts.connectTimeoutInput ?? 'connect-timeout';
-        const signal = opts.signal;
-        const started = Date.now();
-        let attempts = 0;
-        let lastLog = started;
-        let lastError;
-        let path = '/api/cache-config';
-        for (;;) {
-            attempts += 1;
-            const remaining = timeoutMs - (Date.now() - started);
-            try {
-                const response = await this.publicHttp.request({
-                    method: 'GET',
-                    path,
-                    retry: { ...NIKS3_RETRY, attempts: 1 },
-                    timeoutMs: Math.max(1_000, Math.min(30_000, remaining)),
-                    accept: [404],
-                    operation: `GET ${path} (first contact)`,
-                    ...(signal ? { signal } : {}),
-                });
-                const waitedMs = attempts > 1 ? Date.now() - started : 0;
-                if (waitedMs > 0)
-                    this.logger.info(`niks3 answered after ${Math.round(waitedMs / 1000)} s (it was waking up).`);
-                if (response.status === 404) {
-                    if (path === '/api/cache-config') {
-                        // Older than v1.5.0: no cache-config; /health tells us the server is up.
-                        path = '/health';
-                        attempts -= 1;
-                        continue;
-                    }
-                    throw new RemoteError({
-                        remote: 'niks3',
-                        operation: 'GET /health',
-                        status: 404,
-                        hint: `check that ${this.serverUrlInput} points at a niks3 server`,
-                    });
-                }
-                if (path === '/health')
-                    return { config: undefined, waitedMs, attempts };
-                return { config: readCacheConfig(response.json), waitedMs, attempts };
-            }
-            catch (error) {
-                if (signal?.aborted || !(error instanceof RemoteError) || !error.transient)
-                    throw error;
-                lastError = error;
-            }
-            const elapsed = Date.now() - started;
-            if (elapsed >= timeoutMs)
-                break;
-            if (attempts === 1)
-                this.logger.info(`niks3 at ${this.serverUrl} is not answering yet (${lastError.message}); waiting up to ${Math.round(timeoutMs / 1000)} s for it to start.`);
-            else if (Date.now() - lastLog >= 10_000) {
-                lastLog = Date.now();
-                this.logger.info(`still waiting for niks3 (${Math.round(elapsed / 1000)} s so far, attempt ${attempts})…`);
-            }
-            await this.doSleep(Math.min(5_000, 500 * 2 ** Math.min(attempts - 1, 4), Math.max(0, timeoutMs - elapsed)), signal);
-        }
-        throw new RemoteError({
-            remote: 'niks3',
-            operation: 'first contact',
-            ...(lastError?.status !== undefined ? { status: lastError.status } : {}),
-            detail: `no answer within ${Math.round(timeoutMs / 1000)} s (${lastError?.message ?? 'no attempt'})`,
-            hint: `check ${this.serverUrlInput} (${this.serverUrl}) and that the server is deployed and running; raise ${connectTimeoutInput} if it starts slowly`,
-            transient: true,
-        }, { cause: lastError });
+        return firstContact({
+            http: this.publicHttp,
+            serverUrl: this.serverUrl,
+            serverUrlInput: this.serverUrlInput,
+            logger: this.logger,
+            sleep: this.doSleep,
+            attemptRetry: { ...NIKS3_RETRY, attempts: 1 },
+        }, timeoutMs, options);
     }
     // ---- public routes --------------------------------------------------------------------------
     /** `GET /health`: true when the server answers 200. Never throws for a non-2xx answer. */
@@ -32563,15 +32616,7 @@ class Niks3Client {
             accept: [404],
             operation: 'GET /api/closures/{key}',
         });
-        if (response.status === 404)
-            return undefined;
-        const reader = new ResponseReader('GET /api/closures/{key}');
-        const body = reader.object(response.json);
-        return {
-            id: reader.string(body, 'id'),
-            updatedAt: reader.string(body, 'updated_at', true),
-            objects: reader.strings(body['objects'], '"objects"'),
-        };
+        return response.status === 404 ? undefined : readClosure(response.json);
     }
     // ---- multipart and objects ------------------------------------------------------------------
     /**
@@ -32638,23 +32683,7 @@ class Niks3Client {
             },
             accept: [409],
         });
-        if (response.status === 409) {
-            const body = response.json && typeof response.json === 'object' ? response.json : {};
-            const active = body['active_task'];
-            return {
-                kind: 'conflict',
-                error: typeof body['error'] === 'string'
-                    ? body['error']
-                    : response.text.trim() || 'a different garbage collection is already running',
-                activeTask: active && typeof active === 'object' ? readGcTask(active, 'DELETE /api/closures') : undefined,
-            };
-        }
-        if (response.status === 200) {
-            const body = (response.json ?? {});
-            const stats = (body['stats'] && typeof body['stats'] === 'object' ? body['stats'] : body);
-            return { kind: 'finished', stats };
-        }
-        return { kind: 'started', task: readGcTask(response.json, 'DELETE /api/closures') };
+        return readGcStart(response.status, response.json, response.text);
     }
     /** `GET /api/gc/status`: the latest task, or undefined when this server process has run none. */
     async gcStatus() {
@@ -32857,77 +32886,12 @@ function s3ErrorDetail(text) {
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-;// CONCATENATED MODULE: ./src/core/nix/nix-command.ts
-/**
- * Running programs, Nix above all: `execFile` (no shell, output collected, stdin fed), the feature
- * flags every `nix` call needs, the options shared by the Nix commands, and how Nix's own error
- * output is shortened for a message.
- */
-
-
-/** Runs a program without a shell and collects its output. Rejects only when it cannot be started. */
-const nix_command_execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
-    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, {
-        env: opts.env ?? process.env,
-        cwd: opts.cwd,
-        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        windowsHide: true,
-    });
-    const out = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    const err = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    let stdout = '';
-    let stderr = '';
-    let failed = false;
-    child.stdout?.on('data', (chunk) => {
-        stdout += out.write(chunk);
-    });
-    child.stderr?.on('data', (chunk) => {
-        stderr += err.write(chunk);
-    });
-    child.on('error', (error) => {
-        failed = true;
-        const hint = error.code === 'ENOENT' ? ` (is ${cmd} installed and on PATH?)` : '';
-        reject(new Error(`could not run ${cmd}: ${error.message}${hint}`, { cause: error }));
-    });
-    child.on('close', (code, signal) => {
-        if (failed)
-            return;
-        stdout += out.end();
-        stderr += err.end();
-        resolve({
-            code: code ?? (signal ? 128 : 1),
-            stdout,
-            stderr: signal && code === null ? `${stderr}killed by ${signal}\n` : stderr,
-        });
-    });
-    if (opts.input !== undefined && child.stdin) {
-        child.stdin.on('error', () => { }); // a child that exits without reading stdin
-        child.stdin.end(opts.input);
-    }
-});
-const nix_command_NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
-const NIX_FLAKE_FEATURES = (/* unused pure expression or super */ null && (['--extra-experimental-features', 'nix-command flakes']));
-/** The last lines of Nix's error output, without its download warnings. */
-function lastLines(text, count = 20) {
-    const lines = text
-        .split('\n')
-        .map((l) => l.trimEnd())
-        .filter((l) => l !== '' && !/^warning: (error: )?unable to download '/.test(l));
-    return lines.slice(-count).join('\n');
-}
-/** Up to three paths, then a count. */
-function describePaths(paths) {
-    if (paths.length <= 3)
-        return paths.join(', ');
-    return `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more`;
-}
-/** A JSON object (not null, not an array). */
-function isObject(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/core/nix/base32.ts
 /**
  * Nix's own base-32 ("nix32"): alphabet `0123456789abcdfghijklmnpqrsvwxyz` (no e, o, t, u), characters
@@ -32989,71 +32953,6 @@ function nixBase32Decode(text) {
             throw new Error('invalid nix-base32 text: it has bits beyond its byte length');
     }
     return out;
-}
-
-;// CONCATENATED MODULE: ./src/core/nix/nar-hash.ts
-/**
- * NAR hashes (sha256 of the uncompressed NAR) in every textual form Nix prints: SRI `sha256-<base64>`
- * (Nix 2.8 path-info), `sha256:<nix32>` (narinfo, the form signed in fingerprints), `sha256:<base64>`
- * (newer Nix's JSON v1), `sha256:<hex>`, and the bare digests. See niks3 spec §4.1, §4.2, §5.2.
- */
-
-const SHA256_BYTES = 32;
-const NIX32_LENGTH = 52;
-const HEX_LENGTH = 64;
-function decodeDigest(body, original) {
-    let digest;
-    if (body.length === NIX32_LENGTH) {
-        digest = nixBase32Decode(body);
-    }
-    else if (body.length === HEX_LENGTH && /^[0-9a-fA-F]+$/.test(body)) {
-        digest = Buffer.from(body, 'hex');
-    }
-    else if ((body.length === 44 || body.length === 43) && /^[A-Za-z0-9+/]+={0,1}$/.test(body)) {
-        digest = Buffer.from(body, 'base64');
-    }
-    if (!digest || digest.length !== SHA256_BYTES) {
-        throw new Error(`invalid NAR hash ${JSON.stringify(original)}: expected sha256 as SRI (sha256-<base64>), sha256:<nix32>, sha256:<base64> or sha256:<hex>`);
-    }
-    return digest;
-}
-/** Parses a sha256 NAR hash in any of the forms above into its 32-byte digest. */
-function nar_hash_parseNarHash(text) {
-    const trimmed = text.trim();
-    let body = trimmed;
-    if (trimmed.startsWith('sha256-') || trimmed.startsWith('sha256:'))
-        body = trimmed.slice(7);
-    else if (/^[a-z0-9]+[-:]/.test(trimmed)) {
-        throw new Error(`invalid NAR hash ${JSON.stringify(text)}: only sha256 is supported`);
-    }
-    try {
-        return decodeDigest(body, text);
-    }
-    catch (error) {
-        if (error instanceof Error && error.message.startsWith('invalid NAR hash'))
-            throw error;
-        throw new Error(`invalid NAR hash ${JSON.stringify(text)}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-}
-/** `sha256:<nix32>`: the narinfo `NarHash` form and the one signed in fingerprints. */
-function formatNarHash(digest) {
-    if (digest.length !== SHA256_BYTES)
-        throw new Error(`a NAR hash is a 32-byte sha256 digest, got ${digest.length} bytes`);
-    return `sha256:${nixBase32Encode(digest)}`;
-}
-/** SRI form `sha256-<base64>`, as Nix 2.8 prints it in path-info. */
-function formatNarHashSri(digest) {
-    if (digest.length !== SHA256_BYTES)
-        throw new Error(`a NAR hash is a 32-byte sha256 digest, got ${digest.length} bytes`);
-    return `sha256-${Buffer.from(digest).toString('base64')}`;
-}
-/** The nix32 text alone (52 characters), as used in the NAR object key. */
-function narHashNix32(digest) {
-    return formatNarHash(digest).slice(7);
-}
-/** Normalises any accepted form to `sha256:<nix32>`. */
-function normaliseNarHash(text) {
-    return formatNarHash(nar_hash_parseNarHash(text));
 }
 
 ;// CONCATENATED MODULE: ./src/core/nix/store-path.ts
@@ -33148,185 +33047,71 @@ function compareBytes(a, b) {
     return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-;// CONCATENATED MODULE: ./src/core/nix/path-info.ts
+;// CONCATENATED MODULE: ./src/core/nix/nar-hash.ts
 /**
- * Asking Nix about store paths (niks3 spec §5.2): `nix path-info --json` in every shape Nix and Lix
- * print (2.8's array with SRI hashes, newer object keyed by path, JSON v2 with structured hashes and
- * base names), parsed into PathInfo. Child processes run without a shell (nix-command.ts).
+ * NAR hashes (sha256 of the uncompressed NAR) in every textual form Nix prints: SRI `sha256-<base64>`
+ * (Nix 2.8 path-info), `sha256:<nix32>` (narinfo, the form signed in fingerprints), `sha256:<base64>`
+ * (newer Nix's JSON v1), `sha256:<hex>`, and the bare digests. See niks3 spec §4.1, §4.2, §5.2.
  */
 
-
-
-
-/** `{algorithm, format, hash}` (Nix 2.33+ JSON v2) -> algorithm and digest bytes. */
-function decodeStructuredHash(value, where) {
-    const algorithm = value.algorithm;
-    const format = value.format;
-    const hash = value.hash;
-    if (typeof algorithm !== 'string' || typeof hash !== 'string')
-        throw new Error(`${where}: a structured hash needs string "algorithm" and "hash"`);
+const SHA256_BYTES = 32;
+const NIX32_LENGTH = 52;
+const HEX_LENGTH = 64;
+function decodeDigest(body, original) {
     let digest;
-    switch (format) {
-        case 'base64':
-        case undefined:
-            digest = Buffer.from(hash, 'base64');
-            break;
-        case 'nix32':
-        case 'base32':
-            digest = nixBase32Decode(hash);
-            break;
-        case 'base16':
-            digest = Buffer.from(hash, 'hex');
-            break;
-        case 'sri': {
-            const dash = hash.indexOf('-');
-            digest = Buffer.from(dash >= 0 ? hash.slice(dash + 1) : hash, 'base64');
-            break;
-        }
-        default:
-            throw new Error(`${where}: unknown hash format ${JSON.stringify(format)}`);
+    if (body.length === NIX32_LENGTH) {
+        digest = nixBase32Decode(body);
     }
-    return { algorithm, digest };
-}
-function parseNarHashField(value, where) {
-    if (typeof value === 'string')
-        return nar_hash_parseNarHash(value);
-    if (isObject(value)) {
-        const { algorithm, digest } = decodeStructuredHash(value, where);
-        if (algorithm !== 'sha256' || digest.length !== 32)
-            throw new Error(`${where}: narHash must be a sha256 digest, got ${algorithm} of ${digest.length} bytes`);
-        return digest;
+    else if (body.length === HEX_LENGTH && /^[0-9a-fA-F]+$/.test(body)) {
+        digest = Buffer.from(body, 'hex');
     }
-    throw new Error(`${where}: narHash is missing or not a string/object`);
-}
-const CA_METHOD_PREFIX = {
-    text: 'text:',
-    flat: 'fixed:',
-    nar: 'fixed:r:',
-    git: 'fixed:git:',
-};
-function parseCaField(value, where) {
-    if (value === undefined || value === null || value === '')
-        return undefined;
-    if (typeof value === 'string')
-        return value;
-    if (isObject(value)) {
-        const method = value.method;
-        const prefix = typeof method === 'string' ? CA_METHOD_PREFIX[method] : undefined;
-        if (!prefix)
-            throw new Error(`${where}: unknown content-address method ${JSON.stringify(method)}`);
-        if (typeof value.hash === 'string')
-            return `${prefix}${value.hash}`;
-        if (!isObject(value.hash))
-            throw new Error(`${where}: content address without a hash`);
-        const { algorithm, digest } = decodeStructuredHash(value.hash, where);
-        return `${prefix}${algorithm}:${nixBase32Encode(digest)}`;
+    else if ((body.length === 44 || body.length === 43) && /^[A-Za-z0-9+/]+={0,1}$/.test(body)) {
+        digest = Buffer.from(body, 'base64');
     }
-    throw new Error(`${where}: ca is neither a string nor an object`);
-}
-function parseOne(pathHint, raw, storeDir) {
-    const rawPath = isObject(raw) && typeof raw.path === 'string' ? raw.path : pathHint;
-    if (rawPath === undefined)
-        throw new Error('nix path-info JSON: an entry has no "path"');
-    const itemStoreDir = isObject(raw) && typeof raw.storeDir === 'string' ? raw.storeDir : storeDir;
-    const path = toFullStorePath(rawPath, itemStoreDir);
-    if (raw === null || (isObject(raw) && raw.valid === false)) {
-        throw new Error(`path '${path}' is not valid: it is not in the Nix store (build or substitute it first)`);
+    if (!digest || digest.length !== SHA256_BYTES) {
+        throw new Error(`invalid NAR hash ${JSON.stringify(original)}: expected sha256 as SRI (sha256-<base64>), sha256:<nix32>, sha256:<base64> or sha256:<hex>`);
     }
-    if (!isObject(raw))
-        throw new Error(`nix path-info JSON: the entry for ${path} is not an object`);
-    const where = `nix path-info JSON for ${path}`;
-    const narSize = raw.narSize;
-    if (typeof narSize !== 'number' || !Number.isSafeInteger(narSize) || narSize < 0)
-        throw new Error(`${where}: narSize is not a non-negative integer`);
-    const refs = raw.references ?? [];
-    if (!Array.isArray(refs) || refs.some((r) => typeof r !== 'string'))
-        throw new Error(`${where}: references is not a list of strings`);
-    const sigs = raw.signatures ?? raw.sigs ?? [];
-    if (!Array.isArray(sigs) || sigs.some((s) => typeof s !== 'string'))
-        throw new Error(`${where}: signatures is not a list of strings`);
-    const deriver = raw.deriver;
-    if (deriver !== undefined && deriver !== null && typeof deriver !== 'string')
-        throw new Error(`${where}: deriver is not a string`);
-    const info = {
-        path,
-        narHash: parseNarHashField(raw.narHash, where),
-        narSize,
-        references: refs.map((r) => toFullStorePath(r, itemStoreDir)).sort(compareBytes),
-        signatures: [...sigs],
-    };
-    if (typeof deriver === 'string' && deriver !== '' && deriver !== 'unknown-deriver')
-        info.deriver = toFullStorePath(deriver, itemStoreDir);
-    const ca = parseCaField(raw.ca, where);
-    if (ca)
-        info.ca = ca;
-    if (typeof raw.registrationTime === 'number')
-        info.registrationTime = raw.registrationTime;
-    return info;
+    return digest;
 }
-/**
- * Parses `nix path-info --json` output in any known shape: an array of entries with `path` (Nix 2.8
- * and Lix), or an object keyed by full path or base name (newer Nix; JSON v2 with `version`,
- * structured hashes/CA and base names). Base names are made full with the entry's `storeDir` or
- * `storeDir`. An invalid path (`valid: false` or `null`) is an error naming it.
- */
-function path_info_parsePathInfoJson(json, storeDir = NIX_STORE_DIR) {
-    const value = typeof json === 'string' ? JSON.parse(json) : json;
-    if (Array.isArray(value))
-        return value.map((item) => parseOne(undefined, item, storeDir));
-    if (isObject(value))
-        return Object.entries(value).map(([key, item]) => parseOne(key, item, storeDir));
-    throw new Error('nix path-info JSON is neither an array nor an object');
-}
-// ---------------------------------------------------------------------------------------------
-// Running nix
-const PATH_INFO_CHUNK = 1000;
-/**
- * `nix path-info --json [--recursive] -- paths…`, in chunks of 1000 paths, merged and de-duplicated
- * in Nix's order. Fails with an Error naming the paths and Nix's stderr; checks that every asked
- * path came back.
- */
-async function queryPathInfo(paths, options) {
-    const exec = options.exec ?? nix_command_execFile;
-    const storeDir = options.storeDir ?? NIX_STORE_DIR;
-    const unique = [...new Set(paths)];
-    const byPath = new Map();
-    for (let i = 0; i < unique.length; i += PATH_INFO_CHUNK) {
-        const chunk = unique.slice(i, i + PATH_INFO_CHUNK);
-        const args = [
-            ...nix_command_NIX_COMMAND_FEATURES,
-            'path-info',
-            '--json',
-            ...(options.recursive ? ['--recursive'] : []),
-            ...(options.nixArgs ?? []),
-            '--',
-            ...chunk,
-        ];
-        const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
-        if (result.code !== 0) {
-            throw new Error(`nix path-info failed for ${describePaths(chunk)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
-        }
-        let infos;
-        try {
-            infos = path_info_parsePathInfoJson(JSON.parse(result.stdout), storeDir);
-        }
-        catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            throw new Error(`nix path-info for ${describePaths(chunk)}: ${message}`, { cause: error });
-        }
-        for (const info of infos)
-            if (!byPath.has(info.path))
-                byPath.set(info.path, info);
-        for (const path of chunk) {
-            if (!byPath.has(path))
-                throw new Error(`nix path-info did not report ${path}; is it a valid store path?`);
-        }
+/** Parses a sha256 NAR hash in any of the forms above into its 32-byte digest. */
+function nar_hash_parseNarHash(text) {
+    const trimmed = text.trim();
+    let body = trimmed;
+    if (trimmed.startsWith('sha256-') || trimmed.startsWith('sha256:'))
+        body = trimmed.slice(7);
+    else if (/^[a-z0-9]+[-:]/.test(trimmed)) {
+        throw new Error(`invalid NAR hash ${JSON.stringify(text)}: only sha256 is supported`);
     }
-    return [...byPath.values()];
+    try {
+        return decodeDigest(body, text);
+    }
+    catch (error) {
+        if (error instanceof Error && error.message.startsWith('invalid NAR hash'))
+            throw error;
+        throw new Error(`invalid NAR hash ${JSON.stringify(text)}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+}
+/** `sha256:<nix32>`: the narinfo `NarHash` form and the one signed in fingerprints. */
+function formatNarHash(digest) {
+    if (digest.length !== SHA256_BYTES)
+        throw new Error(`a NAR hash is a 32-byte sha256 digest, got ${digest.length} bytes`);
+    return `sha256:${nixBase32Encode(digest)}`;
+}
+/** SRI form `sha256-<base64>`, as Nix 2.8 prints it in path-info. */
+function formatNarHashSri(digest) {
+    if (digest.length !== SHA256_BYTES)
+        throw new Error(`a NAR hash is a 32-byte sha256 digest, got ${digest.length} bytes`);
+    return `sha256-${Buffer.from(digest).toString('base64')}`;
+}
+/** The nix32 text alone (52 characters), as used in the NAR object key. */
+function narHashNix32(digest) {
+    return formatNarHash(digest).slice(7);
+}
+/** Normalises any accepted form to `sha256:<nix32>`. */
+function normaliseNarHash(text) {
+    return formatNarHash(nar_hash_parseNarHash(text));
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./src/core/nix/object-keys.ts
 /**
  * Cache bucket keys and the headers each object is PUT with (niks3 spec §4.1, §4.8), and the
@@ -33392,170 +33177,6 @@ function objectPutHeaders(type) {
         : { 'Content-Type': h.contentType };
 }
 
-;// CONCATENATED MODULE: ./src/core/nix/realisations.ts
-/**
- * Realisations of content-addressed derivations (niks3 spec §4.7): which output of which derivation
- * is which store path. Nix reads `realisations/<id>.doi` from a cache to substitute the output of a
- * floating content-addressed derivation (`__contentAddressed = true`) before it knows the output's
- * path; without it Nix builds the derivation again, although its output is in the cache.
- *
- * Only floating CA outputs have realisations: their derivation (the deriver) names the output with an
- * empty path. Fixed-output derivations (fetchers) carry a `ca` too but have none, and
- * `nix realisation info` fails for them, so the deriver file is read first (no process for them).
- * Nix is asked with `<drv>^*` (Nix 2.13+), then with the plain `<drv>` (Nix 2.4–2.12 read that as
- * "its outputs"); a Nix without `nix realisation` (older than 2.4) reports none, and the paths are
- * pushed without them.
- */
-
-
-
-
-/** Derivers per `nix realisation info` call (keeps the argument list well under ARG_MAX). */
-const REALISATION_CHUNK = 500;
-const FEATURES = ['--extra-experimental-features', 'nix-command ca-derivations'];
-/** The object key of a realisation (`realisations/<id>.doi`). */
-function realisationObjectKey(realisation) {
-    return realisationKey(realisation.id);
-}
-/**
- * The body niks3's own client stores (before zstd): JSON with `id`, `outPath`, then `signatures`
- * and `dependentRealisations` only when not empty, the form Nix's `Realisation::fromJSON` reads.
- */
-function realisationBody(realisation) {
-    return JSON.stringify({
-        id: realisation.id,
-        outPath: realisation.outPath,
-        ...(realisation.signatures.length > 0 ? { signatures: [...realisation.signatures] } : {}),
-        ...(Object.keys(realisation.dependentRealisations).length > 0
-            ? { dependentRealisations: { ...realisation.dependentRealisations } }
-            : {}),
-    });
-}
-/**
- * Whether the derivation file names an output without a path (a floating content-addressed
- * output). An unreadable file is "no": Nix could not report on it either.
- */
-function hasFloatingOutput(drvFile) {
-    let head;
-    try {
-        const fd = (0,external_node_fs_namespaceObject.openSync)(drvFile, 'r');
-        try {
-            const buffer = Buffer.alloc(64 * 1024);
-            head = buffer.toString('utf8', 0, (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, buffer.length, 0));
-        }
-        finally {
-            (0,external_node_fs_namespaceObject.closeSync)(fd);
-        }
-    }
-    catch {
-        return false;
-    }
-    // ATerm: Derive([("out","","r:sha256",""),…],…) — an output is (name, path, hashAlgo, hash).
-    const outputs = /^Derive\(\[((?:\("[^"]*","[^"]*","[^"]*","[^"]*"\),?)*)\]/.exec(head)?.[1];
-    if (outputs === undefined)
-        return false;
-    return /\("[^"]*","","[^"]*",""\)/.test(outputs);
-}
-/** The realisations Nix has for the floating content-addressed outputs among `infos`. */
-async function queryRealisations(infos, options = {}) {
-    const storeDir = options.storeDir ?? NIX_STORE_DIR;
-    const isFloating = options.isFloating ?? hasFloatingOutput;
-    const wanted = new Set();
-    const derivers = new Set();
-    for (const info of infos) {
-        if (!info.ca || !info.deriver || !isFloating(info.deriver))
-            continue;
-        wanted.add(info.path);
-        derivers.add(info.deriver);
-    }
-    const byPath = new Map();
-    const failed = [];
-    if (derivers.size === 0)
-        return { byPath, failed };
-    const ask = async (drvs) => {
-        let error = '';
-        for (const form of [(d) => `${d}^*`, (d) => d]) {
-            const result = await (options.exec ?? nix_command_execFile)(options.nix ?? 'nix', [...FEATURES, 'realisation', 'info', '--json', ...(options.nixArgs ?? []), '--', ...drvs.map(form)], { env: options.env, cwd: options.cwd });
-            if (result.code === 0) {
-                try {
-                    return parseRealisations(JSON.parse(result.stdout));
-                }
-                catch (parseError) {
-                    return `nix realisation info printed JSON it does not understand: ${parseError instanceof Error ? parseError.message : String(parseError)}`;
-                }
-            }
-            error = lastLines(result.stderr, 1) || `exit code ${result.code}`;
-        }
-        return error;
-    };
-    const list = [...derivers];
-    for (let i = 0; i < list.length; i += REALISATION_CHUNK) {
-        const chunk = list.slice(i, i + REALISATION_CHUNK);
-        let answers = [];
-        const whole = await ask(chunk);
-        if (typeof whole !== 'string')
-            answers = whole;
-        else if (chunk.length === 1)
-            failed.push({ deriver: chunk[0], error: whole });
-        else {
-            // One deriver Nix cannot report on (say, an output substituted without its realisation) fails
-            // the whole call: ask for each one alone.
-            for (const deriver of chunk) {
-                const one = await ask([deriver]);
-                if (typeof one === 'string')
-                    failed.push({ deriver, error: one });
-                else
-                    answers.push(...one);
-            }
-        }
-        for (const realisation of answers) {
-            const path = toFullStorePath(realisation.outPath, storeDir);
-            if (!wanted.has(path))
-                continue;
-            const known = byPath.get(path) ?? [];
-            if (!known.some((r) => r.id === realisation.id))
-                byPath.set(path, [...known, realisation]);
-        }
-    }
-    return { byPath, failed };
-}
-/** `nix realisation info --json` output: realisations, and `{opaquePath}` entries (skipped). */
-function parseRealisations(json) {
-    if (!Array.isArray(json))
-        throw new Error('not a JSON array');
-    const realisations = [];
-    for (const entry of json) {
-        if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.outPath !== 'string')
-            continue;
-        if (!OBJECT_KEY_PATTERNS.realisation.test(realisationKey(entry.id)))
-            throw new Error(`the realisation id ${JSON.stringify(entry.id)} is not of the form <algo>:<hash>!<output>`);
-        const signatures = Array.isArray(entry.signatures)
-            ? entry.signatures.filter((s) => typeof s === 'string')
-            : [];
-        const dependent = {};
-        if (isObject(entry.dependentRealisations))
-            for (const [id, path] of Object.entries(entry.dependentRealisations))
-                if (typeof path === 'string')
-                    dependent[id] = path;
-        realisations.push({
-            id: entry.id,
-            outPath: entry.outPath,
-            signatures,
-            dependentRealisations: dependent,
-        });
-    }
-    return realisations;
-}
-/** One line for a warning: which derivers Nix could not report on, and why. */
-function describeFailedRealisations(failed) {
-    const first = failed[0]?.error ?? '';
-    return `${describePaths(failed.map((f) => f.deriver))}: ${first}`;
-}
-
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/core/push/build-log.ts
 /**
  * Build logs (shared/spec/niks3.md §4.6): for a path with a deriver, the local log under
@@ -34132,6 +33753,463 @@ async function publicObjectExists(cacheUrl, key, options = {}) {
     }
     catch {
         return false;
+    }
+}
+
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./src/core/nix/nix-command.ts
+/**
+ * Running programs, Nix above all: `execFile` (no shell, output collected, stdin fed), the feature
+ * flags every `nix` call needs, the options shared by the Nix commands, and how Nix's own error
+ * output is shortened for a message.
+ */
+
+
+/** Runs a program without a shell and collects its output. Rejects only when it cannot be started. */
+const nix_command_execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
+    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+    });
+    const out = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    const err = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    let stdout = '';
+    let stderr = '';
+    let failed = false;
+    child.stdout?.on('data', (chunk) => {
+        stdout += out.write(chunk);
+    });
+    child.stderr?.on('data', (chunk) => {
+        stderr += err.write(chunk);
+    });
+    child.on('error', (error) => {
+        failed = true;
+        const hint = error.code === 'ENOENT' ? ` (is ${cmd} installed and on PATH?)` : '';
+        reject(new Error(`could not run ${cmd}: ${error.message}${hint}`, { cause: error }));
+    });
+    child.on('close', (code, signal) => {
+        if (failed)
+            return;
+        stdout += out.end();
+        stderr += err.end();
+        resolve({
+            code: code ?? (signal ? 128 : 1),
+            stdout,
+            stderr: signal && code === null ? `${stderr}killed by ${signal}\n` : stderr,
+        });
+    });
+    if (opts.input !== undefined && child.stdin) {
+        child.stdin.on('error', () => { }); // a child that exits without reading stdin
+        child.stdin.end(opts.input);
+    }
+});
+const nix_command_NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
+const NIX_FLAKE_FEATURES = (/* unused pure expression or super */ null && (['--extra-experimental-features', 'nix-command flakes']));
+/** The last lines of Nix's error output, without its download warnings. */
+function lastLines(text, count = 20) {
+    const lines = text
+        .split('\n')
+        .map((l) => l.trimEnd())
+        .filter((l) => l !== '' && !/^warning: (error: )?unable to download '/.test(l));
+    return lines.slice(-count).join('\n');
+}
+/** Up to three paths, then a count. */
+function describePaths(paths) {
+    if (paths.length <= 3)
+        return paths.join(', ');
+    return `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more`;
+}
+/** A JSON object (not null, not an array). */
+function isObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/path-info.ts
+/**
+ * Asking Nix about store paths (niks3 spec §5.2): `nix path-info --json` in every shape Nix and Lix
+ * print (2.8's array with SRI hashes, newer object keyed by path, JSON v2 with structured hashes and
+ * base names), parsed into PathInfo. Child processes run without a shell (nix-command.ts).
+ */
+
+
+
+
+/** `{algorithm, format, hash}` (Nix 2.33+ JSON v2) -> algorithm and digest bytes. */
+function decodeStructuredHash(value, where) {
+    const algorithm = value.algorithm;
+    const format = value.format;
+    const hash = value.hash;
+    if (typeof algorithm !== 'string' || typeof hash !== 'string')
+        throw new Error(`${where}: a structured hash needs string "algorithm" and "hash"`);
+    let digest;
+    switch (format) {
+        case 'base64':
+        case undefined:
+            digest = Buffer.from(hash, 'base64');
+            break;
+        case 'nix32':
+        case 'base32':
+            digest = nixBase32Decode(hash);
+            break;
+        case 'base16':
+            digest = Buffer.from(hash, 'hex');
+            break;
+        case 'sri': {
+            const dash = hash.indexOf('-');
+            digest = Buffer.from(dash >= 0 ? hash.slice(dash + 1) : hash, 'base64');
+            break;
+        }
+        default:
+            throw new Error(`${where}: unknown hash format ${JSON.stringify(format)}`);
+    }
+    return { algorithm, digest };
+}
+function parseNarHashField(value, where) {
+    if (typeof value === 'string')
+        return nar_hash_parseNarHash(value);
+    if (isObject(value)) {
+        const { algorithm, digest } = decodeStructuredHash(value, where);
+        if (algorithm !== 'sha256' || digest.length !== 32)
+            throw new Error(`${where}: narHash must be a sha256 digest, got ${algorithm} of ${digest.length} bytes`);
+        return digest;
+    }
+    throw new Error(`${where}: narHash is missing or not a string/object`);
+}
+const CA_METHOD_PREFIX = {
+    text: 'text:',
+    flat: 'fixed:',
+    nar: 'fixed:r:',
+    git: 'fixed:git:',
+};
+function parseCaField(value, where) {
+    if (value === undefined || value === null || value === '')
+        return undefined;
+    if (typeof value === 'string')
+        return value;
+    if (isObject(value)) {
+        const method = value.method;
+        const prefix = typeof method === 'string' ? CA_METHOD_PREFIX[method] : undefined;
+        if (!prefix)
+            throw new Error(`${where}: unknown content-address method ${JSON.stringify(method)}`);
+        if (typeof value.hash === 'string')
+            return `${prefix}${value.hash}`;
+        if (!isObject(value.hash))
+            throw new Error(`${where}: content address without a hash`);
+        const { algorithm, digest } = decodeStructuredHash(value.hash, where);
+        return `${prefix}${algorithm}:${nixBase32Encode(digest)}`;
+    }
+    throw new Error(`${where}: ca is neither a string nor an object`);
+}
+function parseOne(pathHint, raw, storeDir) {
+    const rawPath = isObject(raw) && typeof raw.path === 'string' ? raw.path : pathHint;
+    if (rawPath === undefined)
+        throw new Error('nix path-info JSON: an entry has no "path"');
+    const itemStoreDir = isObject(raw) && typeof raw.storeDir === 'string' ? raw.storeDir : storeDir;
+    const path = toFullStorePath(rawPath, itemStoreDir);
+    if (raw === null || (isObject(raw) && raw.valid === false)) {
+        throw new Error(`path '${path}' is not valid: it is not in the Nix store (build or substitute it first)`);
+    }
+    if (!isObject(raw))
+        throw new Error(`nix path-info JSON: the entry for ${path} is not an object`);
+    const where = `nix path-info JSON for ${path}`;
+    const narSize = raw.narSize;
+    if (typeof narSize !== 'number' || !Number.isSafeInteger(narSize) || narSize < 0)
+        throw new Error(`${where}: narSize is not a non-negative integer`);
+    const refs = raw.references ?? [];
+    if (!Array.isArray(refs) || refs.some((r) => typeof r !== 'string'))
+        throw new Error(`${where}: references is not a list of strings`);
+    const sigs = raw.signatures ?? raw.sigs ?? [];
+    if (!Array.isArray(sigs) || sigs.some((s) => typeof s !== 'string'))
+        throw new Error(`${where}: signatures is not a list of strings`);
+    const deriver = raw.deriver;
+    if (deriver !== undefined && deriver !== null && typeof deriver !== 'string')
+        throw new Error(`${where}: deriver is not a string`);
+    const info = {
+        path,
+        narHash: parseNarHashField(raw.narHash, where),
+        narSize,
+        references: refs.map((r) => toFullStorePath(r, itemStoreDir)).sort(compareBytes),
+        signatures: [...sigs],
+    };
+    if (typeof deriver === 'string' && deriver !== '' && deriver !== 'unknown-deriver')
+        info.deriver = toFullStorePath(deriver, itemStoreDir);
+    const ca = parseCaField(raw.ca, where);
+    if (ca)
+        info.ca = ca;
+    if (typeof raw.registrationTime === 'number')
+        info.registrationTime = raw.registrationTime;
+    return info;
+}
+/**
+ * Parses `nix path-info --json` output in any known shape: an array of entries with `path` (Nix 2.8
+ * and Lix), or an object keyed by full path or base name (newer Nix; JSON v2 with `version`,
+ * structured hashes/CA and base names). Base names are made full with the entry's `storeDir` or
+ * `storeDir`. An invalid path (`valid: false` or `null`) is an error naming it.
+ */
+function path_info_parsePathInfoJson(json, storeDir = NIX_STORE_DIR) {
+    const value = typeof json === 'string' ? JSON.parse(json) : json;
+    if (Array.isArray(value))
+        return value.map((item) => parseOne(undefined, item, storeDir));
+    if (isObject(value))
+        return Object.entries(value).map(([key, item]) => parseOne(key, item, storeDir));
+    throw new Error('nix path-info JSON is neither an array nor an object');
+}
+// ---------------------------------------------------------------------------------------------
+// Running nix
+const PATH_INFO_CHUNK = 1000;
+/**
+ * `nix path-info --json [--recursive] -- paths…`, in chunks of 1000 paths, merged and de-duplicated
+ * in Nix's order. Fails with an Error naming the paths and Nix's stderr; checks that every asked
+ * path came back.
+ */
+async function queryPathInfo(paths, options) {
+    const exec = options.exec ?? nix_command_execFile;
+    const storeDir = options.storeDir ?? NIX_STORE_DIR;
+    const unique = [...new Set(paths)];
+    const byPath = new Map();
+    for (let i = 0; i < unique.length; i += PATH_INFO_CHUNK) {
+        const chunk = unique.slice(i, i + PATH_INFO_CHUNK);
+        const args = [
+            ...nix_command_NIX_COMMAND_FEATURES,
+            'path-info',
+            '--json',
+            ...(options.recursive ? ['--recursive'] : []),
+            ...(options.nixArgs ?? []),
+            '--',
+            ...chunk,
+        ];
+        const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
+        if (result.code !== 0) {
+            throw new Error(`nix path-info failed for ${describePaths(chunk)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
+        }
+        let infos;
+        try {
+            infos = path_info_parsePathInfoJson(JSON.parse(result.stdout), storeDir);
+        }
+        catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            throw new Error(`nix path-info for ${describePaths(chunk)}: ${message}`, { cause: error });
+        }
+        for (const info of infos)
+            if (!byPath.has(info.path))
+                byPath.set(info.path, info);
+        for (const path of chunk) {
+            if (!byPath.has(path))
+                throw new Error(`nix path-info did not report ${path}; is it a valid store path?`);
+        }
+    }
+    return [...byPath.values()];
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/realisations.ts
+/**
+ * Realisations of content-addressed derivations (niks3 spec §4.7): which output of which derivation
+ * is which store path. Nix reads `realisations/<id>.doi` from a cache to substitute the output of a
+ * floating content-addressed derivation (`__contentAddressed = true`) before it knows the output's
+ * path; without it Nix builds the derivation again, although its output is in the cache.
+ *
+ * Only floating CA outputs have realisations: their derivation (the deriver) names the output with an
+ * empty path. Fixed-output derivations (fetchers) carry a `ca` too but have none, and
+ * `nix realisation info` fails for them, so the deriver file is read first (no process for them).
+ * Nix is asked with `<drv>^*` (Nix 2.13+), then with the plain `<drv>` (Nix 2.4–2.12 read that as
+ * "its outputs"); a Nix without `nix realisation` (older than 2.4) reports none, and the paths are
+ * pushed without them.
+ */
+
+
+
+
+/** Derivers per `nix realisation info` call (keeps the argument list well under ARG_MAX). */
+const REALISATION_CHUNK = 500;
+const FEATURES = ['--extra-experimental-features', 'nix-command ca-derivations'];
+/** The object key of a realisation (`realisations/<id>.doi`). */
+function realisationObjectKey(realisation) {
+    return realisationKey(realisation.id);
+}
+/**
+ * The body niks3's own client stores (before zstd): JSON with `id`, `outPath`, then `signatures`
+ * and `dependentRealisations` only when not empty, the form Nix's `Realisation::fromJSON` reads.
+ */
+function realisationBody(realisation) {
+    return JSON.stringify({
+        id: realisation.id,
+        outPath: realisation.outPath,
+        ...(realisation.signatures.length > 0 ? { signatures: [...realisation.signatures] } : {}),
+        ...(Object.keys(realisation.dependentRealisations).length > 0
+            ? { dependentRealisations: { ...realisation.dependentRealisations } }
+            : {}),
+    });
+}
+/**
+ * Whether the derivation file names an output without a path (a floating content-addressed
+ * output). An unreadable file is "no": Nix could not report on it either.
+ */
+function hasFloatingOutput(drvFile) {
+    let head;
+    try {
+        const fd = (0,external_node_fs_namespaceObject.openSync)(drvFile, 'r');
+        try {
+            const buffer = Buffer.alloc(64 * 1024);
+            head = buffer.toString('utf8', 0, (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, buffer.length, 0));
+        }
+        finally {
+            (0,external_node_fs_namespaceObject.closeSync)(fd);
+        }
+    }
+    catch {
+        return false;
+    }
+    // ATerm: Derive([("out","","r:sha256",""),…],…) — an output is (name, path, hashAlgo, hash).
+    const outputs = /^Derive\(\[((?:\("[^"]*","[^"]*","[^"]*","[^"]*"\),?)*)\]/.exec(head)?.[1];
+    if (outputs === undefined)
+        return false;
+    return /\("[^"]*","","[^"]*",""\)/.test(outputs);
+}
+/** The realisations Nix has for the floating content-addressed outputs among `infos`. */
+async function queryRealisations(infos, options = {}) {
+    const storeDir = options.storeDir ?? NIX_STORE_DIR;
+    const isFloating = options.isFloating ?? hasFloatingOutput;
+    const wanted = new Set();
+    const derivers = new Set();
+    for (const info of infos) {
+        if (!info.ca || !info.deriver || !isFloating(info.deriver))
+            continue;
+        wanted.add(info.path);
+        derivers.add(info.deriver);
+    }
+    const byPath = new Map();
+    const failed = [];
+    if (derivers.size === 0)
+        return { byPath, failed };
+    const ask = async (drvs) => {
+        let error = '';
+        for (const form of [(d) => `${d}^*`, (d) => d]) {
+            const result = await (options.exec ?? nix_command_execFile)(options.nix ?? 'nix', [...FEATURES, 'realisation', 'info', '--json', ...(options.nixArgs ?? []), '--', ...drvs.map(form)], { env: options.env, cwd: options.cwd });
+            if (result.code === 0) {
+                try {
+                    return parseRealisations(JSON.parse(result.stdout));
+                }
+                catch (parseError) {
+                    return `nix realisation info printed JSON it does not understand: ${parseError instanceof Error ? parseError.message : String(parseError)}`;
+                }
+            }
+            error = lastLines(result.stderr, 1) || `exit code ${result.code}`;
+        }
+        return error;
+    };
+    const list = [...derivers];
+    for (let i = 0; i < list.length; i += REALISATION_CHUNK) {
+        const chunk = list.slice(i, i + REALISATION_CHUNK);
+        let answers = [];
+        const whole = await ask(chunk);
+        if (typeof whole !== 'string')
+            answers = whole;
+        else if (chunk.length === 1)
+            failed.push({ deriver: chunk[0], error: whole });
+        else {
+            // One deriver Nix cannot report on (say, an output substituted without its realisation) fails
+            // the whole call: ask for each one alone.
+            for (const deriver of chunk) {
+                const one = await ask([deriver]);
+                if (typeof one === 'string')
+                    failed.push({ deriver, error: one });
+                else
+                    answers.push(...one);
+            }
+        }
+        for (const realisation of answers) {
+            const path = toFullStorePath(realisation.outPath, storeDir);
+            if (!wanted.has(path))
+                continue;
+            const known = byPath.get(path) ?? [];
+            if (!known.some((r) => r.id === realisation.id))
+                byPath.set(path, [...known, realisation]);
+        }
+    }
+    return { byPath, failed };
+}
+/** `nix realisation info --json` output: realisations, and `{opaquePath}` entries (skipped). */
+function parseRealisations(json) {
+    if (!Array.isArray(json))
+        throw new Error('not a JSON array');
+    const realisations = [];
+    for (const entry of json) {
+        if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.outPath !== 'string')
+            continue;
+        if (!OBJECT_KEY_PATTERNS.realisation.test(realisationKey(entry.id)))
+            throw new Error(`the realisation id ${JSON.stringify(entry.id)} is not of the form <algo>:<hash>!<output>`);
+        const signatures = Array.isArray(entry.signatures)
+            ? entry.signatures.filter((s) => typeof s === 'string')
+            : [];
+        const dependent = {};
+        if (isObject(entry.dependentRealisations))
+            for (const [id, path] of Object.entries(entry.dependentRealisations))
+                if (typeof path === 'string')
+                    dependent[id] = path;
+        realisations.push({
+            id: entry.id,
+            outPath: entry.outPath,
+            signatures,
+            dependentRealisations: dependent,
+        });
+    }
+    return realisations;
+}
+/** One line for a warning: which derivers Nix could not report on, and why. */
+function describeFailedRealisations(failed) {
+    const first = failed[0]?.error ?? '';
+    return `${describePaths(failed.map((f) => f.deriver))}: ${first}`;
+}
+
+;// CONCATENATED MODULE: ./src/core/push/local-closure.ts
+/**
+ * The closure of a push's roots in the local store: the path infos from `nix path-info --recursive`
+ * and the realisations of its floating content-addressed outputs.
+ */
+
+
+
+
+async function localClosure(roots, storeDir, deps, warnings) {
+    const { logger } = deps;
+    const result = await queryClosure(roots, deps.exec, storeDir);
+    const total = result.reduce((sum, info) => sum + info.narSize, 0);
+    logger.info(`${result.length} store path(s) in the closure of ${roots.length} root(s), ${formatBytes(total)} of NAR.`);
+    const found = await (deps.queryRealisations ?? queryRealisations)(result, {
+        ...(deps.exec ? { exec: deps.exec } : {}),
+        ...(storeDir ? { storeDir } : {}),
+    });
+    reportRealisations(found, logger, warnings);
+    return { infos: result, realisations: found.byPath };
+}
+async function queryClosure(roots, exec, storeDir) {
+    try {
+        return await queryPathInfo([...roots], {
+            recursive: true,
+            ...(exec ? { exec } : {}),
+            ...(storeDir ? { storeDir } : {}),
+        });
+    }
+    catch (error) {
+        throw new errors_ConfigurationError(`${errorMessage(error)}. Check input 'paths' / 'installables': every path must be valid in the local Nix store.`);
+    }
+}
+/**
+ * Says how many realisations go up; warns when Nix could not report some (a Nix older than 2.4
+ * has no `nix realisation`): those outputs are pushed without, so Nix substitutes them by store
+ * path, but a build of their derivation elsewhere does not find them in the cache and builds again.
+ */
+function reportRealisations(found, logger, warnings) {
+    const count = [...found.byPath.values()].reduce((sum, list) => sum + list.length, 0);
+    if (count > 0)
+        logger.info(`${count} realisation(s) of content-addressed derivation outputs to push with their paths.`);
+    if (found.failed.length > 0) {
+        const warning = `Nix reported no realisation for the outputs of ${found.failed.length} content-addressed derivation(s) (${describeFailedRealisations(found.failed)}); they are pushed without: Nix substitutes them by store path, but a build of the derivation elsewhere does not find them in the cache.`;
+        warnings.push(warning);
+        logger.warn(warning);
     }
 }
 
@@ -35595,51 +35673,6 @@ const narScratch = [];
 const SCRATCH_MIN = 256 * 1024;
 const SCRATCH_MAX = DEFAULT_PART_SIZE + 1024 * 1024;
 
-;// CONCATENATED MODULE: ./src/core/push/push-progress.ts
-
-class PushProgress {
-    pathsTotal = 0;
-    pathsDone = 0;
-    narBytesTotal = 0;
-    narBytesRead = 0;
-    uploadedBytes = 0;
-    logger;
-    intervalMs;
-    now;
-    timer;
-    started = 0;
-    phase = '';
-    constructor(logger, options = {}) {
-        this.logger = logger;
-        this.intervalMs = options.intervalMs ?? 10_000;
-        this.now = options.now ?? Date.now;
-    }
-    start(phase, pathsTotal, narBytesTotal) {
-        this.stop();
-        this.phase = phase;
-        this.pathsTotal = pathsTotal;
-        this.pathsDone = 0;
-        this.narBytesTotal = narBytesTotal;
-        this.narBytesRead = 0;
-        this.started = this.now();
-        this.timer = setInterval(() => this.report(), this.intervalMs);
-        this.timer.unref();
-    }
-    report() {
-        const seconds = Math.max(0.001, (this.now() - this.started) / 1000);
-        const rate = formatBytes(Math.round(this.narBytesRead / seconds));
-        const nar = this.narBytesTotal > 0
-            ? `, ${formatBytes(this.narBytesRead)} of ${formatBytes(this.narBytesTotal)} NAR read (${rate}/s)`
-            : '';
-        this.logger.info(`${this.phase}: ${this.pathsDone} of ${this.pathsTotal} done${nar}, ${formatBytes(this.uploadedBytes)} stored so far`);
-    }
-    stop() {
-        if (this.timer)
-            clearInterval(this.timer);
-        this.timer = undefined;
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/core/push/push-sessions.ts
 /**
  * The upload sessions of a push plan (shared/spec/niks3.md §3.1, §5.4): opening them (what the
@@ -35728,46 +35761,156 @@ function signEntry(planned) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/core/push/push-run.ts
+;// CONCATENATED MODULE: ./src/core/push/push-complete.ts
 /**
- * Runs a PushPlan against niks3 (shared/spec/niks3.md §5.4–§5.7):
- *
- *  1. one upload session per planned root; the server says what is missing;
- *  2. NARs (streamed, verified, zstd, single PUT or multipart), listings and build logs, many at once,
- *     largest first, within a memory budget;
- *  3. narinfos signed by the server and PUT **last**, only for paths whose NAR is stored and whose
- *     pushed references all made it (so every narinfo in the cache has a substitutable closure);
- *  4. `complete` for each session whose objects were all stored. A session with a failure is left
- *     open: completing it would register objects that are not in the bucket; its fully stored
- *     sub-closures are then registered through sessions of their own (v1.7.0 keeps nothing of an
- *     open session).
- *
- * A path that fails does not stop the others; a transient failure that outlived every retry (the
- * server or the storage stopped answering) stops new work, and the result says what was and was
- * not pushed.
+ * The end of a push run (shared/spec/niks3.md §5.7): `complete` for each session whose objects were
+ * all stored, and for a session left open, a session of its own for each fully stored sub-closure,
+ * so what is in the bucket is registered (v1.7.0 keeps nothing of an open session).
  */
 
 
 
 
+function sessionProblem(ledger, index) {
+    const { closure } = ledger.opened[index];
+    const missing = [...closure.pending.keys()].filter((key) => !ledger.satisfied.has(key) && !ledger.waived.has(key));
+    if (missing.length === 0)
+        return undefined;
+    return `${missing.length} of its objects were not stored (e.g. ${missing[0] ?? ''})`;
+}
+/**
+ * Completes the sessions whose objects were all stored. The parts of a split session come after
+ * the share that holds their root: a part completed without it would register objects no GC root
+ * reaches. A part whose root's share stays open stays open too (`registerStored` takes it up).
+ */
+async function completeSessions(ledger, deps) {
+    const outcomes = new Array(ledger.opened.length);
+    const indexes = ledger.opened.map((_, index) => index);
+    const isPart = (index) => ledger.opened[index].plan.part === true;
+    await completeWave(ledger, deps, indexes.filter((index) => !isPart(index)), outcomes);
+    const holderDone = new Set(indexes
+        .filter((index) => !isPart(index) && outcomes[index]?.completed)
+        .map((index) => ledger.opened[index].plan.closureKey));
+    const parts = indexes.filter(isPart);
+    for (const index of parts) {
+        const { plan, closure } = ledger.opened[index];
+        if (holderDone.has(plan.closureKey))
+            continue;
+        const reason = `a part of the session of ${plan.root}, which was not completed`;
+        outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: true, reason };
+        deps.logger.info(`session ${closure.id} is left open: ${reason}`);
+    }
+    await completeWave(ledger, deps, parts.filter((index) => holderDone.has(ledger.opened[index].plan.closureKey)), outcomes);
+    ledger.sessionOutcomes.push(...outcomes);
+}
+async function completeWave(ledger, deps, indexes, outcomes) {
+    await new WorkerPool().run([...indexes], SESSION_CONCURRENCY, async (index) => {
+        const { plan, closure } = ledger.opened[index];
+        const leftOpen = (reason) => ({
+            root: plan.root,
+            id: closure.id,
+            completed: false,
+            derived: plan.derived,
+            reason,
+        });
+        const problem = sessionProblem(ledger, index);
+        if (problem || ledger.apiDown) {
+            const reason = problem ?? `not attempted: ${ledger.apiDown ?? ''}`;
+            outcomes[index] = leftOpen(reason);
+            deps.logger.info(`session ${closure.id} for ${plan.root} is left open: ${reason}`);
+            return;
+        }
+        try {
+            await deps.client.complete(closure.id);
+            outcomes[index] = { root: plan.root, id: closure.id, completed: true, derived: plan.derived };
+        }
+        catch (error) {
+            const reason = errorMessage(error);
+            outcomes[index] = leftOpen(reason);
+            deps.logger.error(`completing session ${closure.id} for ${plan.root} failed: ${reason}`);
+            if (error instanceof RemoteError && error.transient)
+                ledger.apiDown ??= error.message;
+        }
+    });
+}
+/**
+ * niks3 v1.7.0 registers nothing of a session that stays open: its GC deletes those objects after
+ * `failed-uploads-older-than`, although their narinfos are served. So each fully stored
+ * sub-closure of an open session gets a session of its own (its topmost stored paths as roots),
+ * completed at once: everything in it is in the bucket already, so nothing is uploaded. What
+ * cannot be registered is reported as stored but not registered.
+ */
+async function registerStored(ledger, deps) {
+    const { plan } = ledger;
+    const registered = new Set();
+    for (const [index, outcome] of ledger.sessionOutcomes.entries())
+        if (outcome.completed)
+            for (const member of ledger.opened[index].plan.members)
+                registered.add(member);
+    const memo = new Map();
+    const stored = (path) => {
+        const planned = plan.push.get(path);
+        // Narinfos written by this run (cached paths are registered already).
+        return (ledger.merged.has(planned.narinfoKey) &&
+            ledger.satisfied.has(planned.narinfoKey) &&
+            ledger.closureStored(path, memo));
+    };
+    const tops = new Set();
+    for (const [index, outcome] of ledger.sessionOutcomes.entries()) {
+        if (outcome.completed)
+            continue;
+        const members = ledger.opened[index].plan.members.filter((member) => !registered.has(member) && stored(member));
+        const referenced = new Set();
+        for (const member of members)
+            for (const ref of plan.push.get(member).info.references)
+                if (ref !== member)
+                    referenced.add(ref);
+        for (const member of members)
+            if (!referenced.has(member))
+                tops.add(member);
+    }
+    if (tops.size === 0)
+        return;
+    const unregistered = [];
+    await new WorkerPool().run([...tops], SESSION_CONCURRENCY, async (top) => {
+        const session = {
+            root: top,
+            closureKey: plan.push.get(top).narinfoKey,
+            members: reachablePushed(top, plan.closure, plan.push),
+            derived: true,
+        };
+        try {
+            // The share holding the root first, then its parts (see completeSessions).
+            const ids = [];
+            for (const share of splitSession(session, plan.closure, deps.maxSessionPaths)) {
+                const closure = await deps.client.createPendingClosure({
+                    closure: share.closureKey,
+                    objects: sessionObjects(share, plan),
+                });
+                await deps.client.complete(closure.id);
+                ids.push(closure.id);
+            }
+            ledger.sessionOutcomes.push({ root: top, id: ids.join(','), completed: true, derived: true });
+            deps.logger.info(`registered ${top} and what it references (session ${ids.join(', ')}): fully stored`);
+        }
+        catch (error) {
+            unregistered.push(top);
+            deps.logger.error(`registering ${top} failed: ${errorMessage(error)}`);
+        }
+    });
+    if (unregistered.length > 0) {
+        const warning = `${unregistered.length} fully stored path(s) are stored, not registered (their upload session stayed open), so niks3's GC deletes them after failed-uploads-older-than: ${unregistered.slice(0, 5).join(', ')}${unregistered.length > 5 ? ', …' : ''}; run the push again`;
+        ledger.warnings.push(warning);
+        deps.logger.warn(warning);
+    }
+}
 
-
-
-
-
-
-const SIGN_CHUNK = 500;
+;// CONCATENATED MODULE: ./src/core/push/push-ledger.ts
 function realisationKeys(planned) {
     return (planned.realisations ?? []).map((realisation) => realisation.key);
 }
-/** Sessions created or completed at once. */
-async function runPush(plan, deps) {
-    return new PushRun(plan, deps).run();
-}
-class PushRun {
+class PushLedger {
     plan;
-    deps;
-    logger;
     opened = [];
     merged = new Map();
     /** Keys that are in the bucket now (stored by us, or found stored by another session). */
@@ -35778,48 +35921,11 @@ class PushRun {
     notAttempted = new Set();
     compressed = new Map();
     warnings = [];
-    pool = new WorkerPool();
-    narinfoPool = new WorkerPool();
-    progress;
-    abort = new AbortController();
-    uploadedBytes = 0;
-    logsUploaded = 0;
+    sessionOutcomes = [];
+    /** A transient API failure that outlived every retry: no more session requests are made. */
     apiDown;
-    transientFailures = 0;
-    currentPool = this.pool;
-    constructor(plan, deps) {
+    constructor(plan) {
         this.plan = plan;
-        this.deps = deps;
-        this.logger = deps.logger;
-        this.progress = new PushProgress(deps.logger, deps.progressIntervalMs !== undefined ? { intervalMs: deps.progressIntervalMs } : {});
-        deps.signal?.addEventListener('abort', () => this.abort.abort(deps.signal?.reason), { once: true });
-    }
-    async run() {
-        try {
-            if (this.deps.opened)
-                this.adopt(this.deps.opened);
-            else
-                await this.logger.group('Upload sessions', () => this.openSessions());
-            const work = this.pathsWithWork();
-            const cachedCount = this.plan.push.size - work.length;
-            this.logger.info(`Uploading ${work.length} path${work.length === 1 ? '' : 's'} to ${new URL(this.deps.client.serverUrl).host} (${cachedCount} already cached).`);
-            if (work.length > 0)
-                await this.logger.group('Uploads', () => this.uploadAll(work));
-            const writable = this.writableNarinfos();
-            if (writable.length > 0)
-                await this.logger.group('Narinfos', () => this.signAndWriteNarinfos(writable));
-            await this.logger.group('Complete', () => this.completeSessions());
-            if (this.sessionOutcomes.some((outcome) => !outcome.completed))
-                await this.logger.group('Register stored paths', () => this.registerStored());
-        }
-        finally {
-            this.progress.stop();
-        }
-        return this.result();
-    }
-    // ---- 1. sessions ----------------------------------------------------------------------------
-    async openSessions() {
-        this.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true, ...(this.deps.sleep ? [this.deps.sleep] : [])));
     }
     adopt(opened) {
         for (const [index, session] of opened.entries()) {
@@ -35831,162 +35937,6 @@ class PushRun {
     pendingObject(key) {
         return key === undefined ? undefined : this.merged.get(key)?.object;
     }
-    /** Paths with something to upload, largest NAR first (keeps the tail of the pool short). */
-    pathsWithWork() {
-        const work = [];
-        for (const planned of this.plan.push.values()) {
-            const keys = [
-                planned.narinfoKey,
-                planned.narKey,
-                planned.listingKey,
-                planned.buildLog?.key,
-                ...realisationKeys(planned),
-            ];
-            if (keys.some((key) => key !== undefined && this.merged.has(key)))
-                work.push(planned);
-        }
-        return work.sort((a, b) => b.info.narSize - a.info.narSize);
-    }
-    // ---- 2. uploads -----------------------------------------------------------------------------
-    uploadContext() {
-        const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
-        const budget = new ByteBudget(this.deps.memoryBudget ??
-            Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 64 * 1024 * 1024)));
-        const cpuSlots = new ByteBudget(this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, (0,external_node_os_namespaceObject.availableParallelism)() + 2)));
-        return {
-            client: this.deps.client,
-            uploader: this.deps.uploader,
-            budget,
-            cpuSlots,
-            compressionLevel: this.deps.compressionLevel,
-            signal: this.abort.signal,
-            ...(this.deps.partSize ? { partSize: this.deps.partSize } : {}),
-            onNarBytes: (bytes) => (this.progress.narBytesRead += bytes),
-            onUploaded: (bytes) => {
-                this.uploadedBytes += bytes;
-                this.progress.uploadedBytes += bytes;
-            },
-            refreshUrl: (planned, key) => this.refreshUrl(planned, key),
-            ...(this.deps.objectStored ? { objectStored: this.deps.objectStored } : {}),
-        };
-    }
-    async uploadAll(work) {
-        const ctx = this.uploadContext();
-        const narBytes = work.reduce((sum, p) => sum + (this.merged.has(p.narKey) ? p.info.narSize : 0), 0);
-        // Build logs go last, each its own task; their decompression starts now, in one child process.
-        const logs = work.filter((planned) => planned.buildLog && this.merged.has(planned.buildLog.key));
-        const logReader = new BuildLogReader(logs.map((planned) => planned.buildLog));
-        const tasks = [
-            ...work.map((planned) => ({ planned, log: false })),
-            ...logs.map((planned) => ({ planned, log: true })),
-        ];
-        this.progress.start('uploading', work.length, narBytes);
-        // Paths with identical contents share one NAR object: the first uploads it, the others wait.
-        const narJobs = new Map();
-        try {
-            const outcomes = await this.pool.run(tasks, this.deps.concurrency, async ({ planned, log }) => {
-                if (log) {
-                    await this.uploadLog(planned, logReader, ctx);
-                    return;
-                }
-                try {
-                    await this.uploadPath(planned, ctx, narJobs);
-                }
-                finally {
-                    this.progress.pathsDone += 1;
-                }
-            });
-            for (const outcome of outcomes) {
-                if (outcome.item.log)
-                    continue;
-                if (outcome.skipped)
-                    this.notAttempted.add(outcome.item.planned.path);
-                else if (outcome.error !== undefined)
-                    this.recordFailure(outcome.item.planned, outcome.error);
-            }
-        }
-        finally {
-            this.progress.stop();
-            await logReader.close();
-        }
-    }
-    async uploadPath(planned, ctx, narJobs) {
-        const nar = this.pendingObject(planned.narKey);
-        const listing = this.pendingObject(planned.listingKey);
-        if (nar || listing)
-            await this.uploadNarOf(planned, nar, listing, ctx, narJobs);
-        // Realisations before the narinfo, like every other object of the path; a failure fails the path.
-        for (const realisation of planned.realisations ?? []) {
-            const target = this.pendingObject(realisation.key);
-            if (!target || this.satisfied.has(realisation.key))
-                continue;
-            await putSmall(planned, target, compressSmall(realisation.body, this.deps.compressionLevel), ctx);
-            this.satisfied.add(realisation.key);
-        }
-    }
-    async uploadNarOf(planned, nar, listing, ctx, narJobs) {
-        let result;
-        const running = narJobs.get(planned.narKey);
-        if (nar && !running) {
-            const job = uploadNarAndListing(planned, nar, listing, ctx);
-            narJobs.set(planned.narKey, job);
-            result = await job;
-        }
-        else {
-            if (running)
-                await running;
-            result = await uploadNarAndListing(planned, undefined, listing, ctx);
-        }
-        if (nar)
-            this.satisfied.add(planned.narKey);
-        if (result.compressedBytes > 0)
-            this.compressed.set(planned.path, result.compressedBytes);
-        if (listing)
-            (result.listingStored ? this.satisfied : this.waived).add(planned.listingKey);
-    }
-    /** A build log is best effort: a failure only warns, and its key is waived. */
-    async uploadLog(planned, reader, ctx) {
-        const log = this.pendingObject(planned.buildLog?.key);
-        if (!log || !planned.buildLog || this.satisfied.has(log.key) || this.waived.has(log.key))
-            return;
-        try {
-            const text = await reader.read(planned.buildLog);
-            await putSmall(planned, log, compressSmall(text, this.deps.compressionLevel), ctx);
-            this.satisfied.add(log.key);
-            this.logsUploaded += 1;
-        }
-        catch (error) {
-            this.waived.add(log.key);
-            this.logger.warn(`the build log of ${planned.path} was not uploaded: ${errorMessage(error)}`);
-        }
-    }
-    recordFailure(planned, error) {
-        const message = error instanceof NarMismatchError ? error.message : errorMessage(error);
-        this.failures.set(planned.path, message);
-        this.logger.error(`${planned.path}: ${message}`);
-        // A failure that outlived every retry: on a network error (nothing answers), or the third such
-        // failure, start no new uploads; the server or the storage is down.
-        if (error instanceof RemoteError && error.transient) {
-            this.transientFailures += 1;
-            if (error.status === undefined || this.transientFailures >= 3)
-                this.currentPool.stop(error.message);
-        }
-    }
-    /** A fresh presigned URL for one object after a 403 (a new session just for that path). */
-    async refreshUrl(planned, key) {
-        this.logger.info(`the upload URL of ${key} was refused (expired?); asking niks3 for a new one`);
-        const closure = await this.deps.client.createPendingClosure({
-            closure: planned.narinfoKey,
-            objects: pathObjects(planned),
-        });
-        const fresh = closure.pending.get(key);
-        if (!fresh)
-            return undefined;
-        if (!fresh.presignedUrl)
-            throw new Error(`internal: a fresh URL for ${key} came as a multipart upload`);
-        return fresh.presignedUrl;
-    }
-    // ---- 3. narinfos ----------------------------------------------------------------------------
     /** Whether a path and every pushed path it references are stored (memoised, cycle-safe). */
     closureStored(path, memo) {
         const known = memo.get(path);
@@ -36009,243 +35959,8 @@ class PushRun {
         memo.set(path, ok);
         return ok;
     }
-    writableNarinfos() {
-        const memo = new Map();
-        const writable = [];
-        for (const planned of this.plan.push.values()) {
-            if (!this.merged.has(planned.narinfoKey))
-                continue;
-            if (this.closureStored(planned.path, memo))
-                writable.push(planned);
-        }
-        return writable;
-    }
-    async signAndWriteNarinfos(writable) {
-        // Sign each narinfo in the session whose URL we use for it (the key is pending there).
-        const bySession = new Map();
-        for (const planned of writable) {
-            const session = this.merged.get(planned.narinfoKey).session;
-            bySession.set(session, [...(bySession.get(session) ?? []), planned]);
-        }
-        const signatures = new Map();
-        const requests = [];
-        for (const [index, paths] of bySession) {
-            const { closure } = this.opened[index];
-            for (let i = 0; i < paths.length; i += SIGN_CHUNK)
-                requests.push({ id: closure.id, chunk: paths.slice(i, i + SIGN_CHUNK) });
-        }
-        await new WorkerPool().run(requests, SESSION_CONCURRENCY, async ({ id, chunk }) => {
-            if (this.apiDown) {
-                for (const planned of chunk)
-                    this.notAttempted.add(planned.path);
-                return;
-            }
-            const entries = {};
-            for (const planned of chunk)
-                entries[planned.narinfoKey] = signEntry(planned);
-            try {
-                const answer = await this.deps.client.sign(id, entries);
-                for (const planned of chunk)
-                    signatures.set(planned.path, answer.get(planned.narinfoKey) ?? []);
-            }
-            catch (error) {
-                for (const planned of chunk)
-                    this.failures.set(planned.path, `signing failed: ${errorMessage(error)}`);
-                if (error instanceof RemoteError && error.transient)
-                    this.apiDown ??= error.message;
-            }
-        });
-        const toWrite = writable.filter((planned) => signatures.has(planned.path));
-        if (toWrite.length > 0 && toWrite.every((planned) => (signatures.get(planned.path) ?? []).length === 0)) {
-            const warning = 'niks3 returned no signatures (the server has no signing key): the narinfos are unsigned, and Nix with signature checking on will refuse them.';
-            this.warnings.push(warning);
-            this.logger.warn(warning);
-        }
-        const ctx = this.uploadContext();
-        this.progress.start('writing narinfos', toWrite.length, 0);
-        this.currentPool = this.narinfoPool;
-        // References first, in waves: a narinfo is written only after the narinfos of the paths it
-        // references (those of this run) are stored, so a cancelled job, or a narinfo that could not be
-        // signed or written, never leaves a narinfo whose closure Nix cannot substitute. A path whose
-        // reference never got its narinfo is withheld (result() names the reference).
-        const ofThisRun = new Set(writable.map((planned) => planned.path));
-        const refsStored = (planned) => planned.info.references.every((ref) => ref === planned.path ||
-            !ofThisRun.has(ref) ||
-            this.satisfied.has(this.plan.push.get(ref).narinfoKey));
-        let remaining = toWrite;
-        for (;;) {
-            const wave = remaining.filter(refsStored);
-            if (wave.length === 0)
-                break;
-            remaining = remaining.filter((planned) => !wave.includes(planned));
-            const outcomes = await this.narinfoPool.run(wave, this.deps.concurrency, async (planned) => {
-                try {
-                    const target = this.pendingObject(planned.narinfoKey);
-                    const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
-                    await putSmall(planned, target, compressSmall(text), ctx);
-                    this.satisfied.add(planned.narinfoKey);
-                }
-                finally {
-                    this.progress.pathsDone += 1;
-                }
-            });
-            for (const outcome of outcomes) {
-                if (outcome.skipped)
-                    this.notAttempted.add(outcome.item.path);
-                else if (outcome.error !== undefined)
-                    this.recordFailure(outcome.item, outcome.error);
-            }
-        }
-        if (this.narinfoPool.isStopped)
-            for (const planned of remaining)
-                this.notAttempted.add(planned.path);
-        this.progress.stop();
-    }
-    // ---- 4. complete ----------------------------------------------------------------------------
-    sessionProblem(index) {
-        const { closure } = this.opened[index];
-        const missing = [...closure.pending.keys()].filter((key) => !this.satisfied.has(key) && !this.waived.has(key));
-        if (missing.length === 0)
-            return undefined;
-        return `${missing.length} of its objects were not stored (e.g. ${missing[0] ?? ''})`;
-    }
-    sessionOutcomes = [];
-    /**
-     * Completes the sessions whose objects were all stored. The parts of a split session come after
-     * the share that holds their root: a part completed without it would register objects no GC root
-     * reaches. A part whose root's share stays open stays open too (`registerStored` takes it up).
-     */
-    async completeSessions() {
-        const outcomes = new Array(this.opened.length);
-        const indexes = this.opened.map((_, index) => index);
-        const isPart = (index) => this.opened[index].plan.part === true;
-        await this.completeWave(indexes.filter((index) => !isPart(index)), outcomes);
-        const holderDone = new Set(indexes
-            .filter((index) => !isPart(index) && outcomes[index]?.completed)
-            .map((index) => this.opened[index].plan.closureKey));
-        const parts = indexes.filter(isPart);
-        for (const index of parts) {
-            const { plan, closure } = this.opened[index];
-            if (holderDone.has(plan.closureKey))
-                continue;
-            const reason = `a part of the session of ${plan.root}, which was not completed`;
-            outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: true, reason };
-            this.logger.info(`session ${closure.id} is left open: ${reason}`);
-        }
-        await this.completeWave(parts.filter((index) => holderDone.has(this.opened[index].plan.closureKey)), outcomes);
-        this.sessionOutcomes.push(...outcomes);
-    }
-    async completeWave(indexes, outcomes) {
-        await new WorkerPool().run([...indexes], SESSION_CONCURRENCY, async (index) => {
-            const { plan, closure } = this.opened[index];
-            const problem = this.sessionProblem(index);
-            if (problem || this.apiDown) {
-                const reason = problem ?? `not attempted: ${this.apiDown ?? ''}`;
-                outcomes[index] = {
-                    root: plan.root,
-                    id: closure.id,
-                    completed: false,
-                    derived: plan.derived,
-                    reason,
-                };
-                this.logger.info(`session ${closure.id} for ${plan.root} is left open: ${reason}`);
-                return;
-            }
-            try {
-                await this.deps.client.complete(closure.id);
-                outcomes[index] = { root: plan.root, id: closure.id, completed: true, derived: plan.derived };
-            }
-            catch (error) {
-                const reason = errorMessage(error);
-                outcomes[index] = {
-                    root: plan.root,
-                    id: closure.id,
-                    completed: false,
-                    derived: plan.derived,
-                    reason,
-                };
-                this.logger.error(`completing session ${closure.id} for ${plan.root} failed: ${reason}`);
-                if (error instanceof RemoteError && error.transient)
-                    this.apiDown ??= error.message;
-            }
-        });
-    }
-    /**
-     * niks3 v1.7.0 registers nothing of a session that stays open: its GC deletes those objects after
-     * `failed-uploads-older-than`, although their narinfos are served. So each fully stored
-     * sub-closure of an open session gets a session of its own (its topmost stored paths as roots),
-     * completed at once: everything in it is in the bucket already, so nothing is uploaded. What
-     * cannot be registered is reported as stored but not registered.
-     */
-    async registerStored() {
-        const registered = new Set();
-        for (const [index, outcome] of this.sessionOutcomes.entries())
-            if (outcome.completed)
-                for (const member of this.opened[index].plan.members)
-                    registered.add(member);
-        const memo = new Map();
-        const stored = (path) => {
-            const planned = this.plan.push.get(path);
-            // Narinfos written by this run (cached paths are registered already).
-            return (this.merged.has(planned.narinfoKey) &&
-                this.satisfied.has(planned.narinfoKey) &&
-                this.closureStored(path, memo));
-        };
-        const tops = new Set();
-        for (const [index, outcome] of this.sessionOutcomes.entries()) {
-            if (outcome.completed)
-                continue;
-            const members = this.opened[index].plan.members.filter((member) => !registered.has(member) && stored(member));
-            const referenced = new Set();
-            for (const member of members)
-                for (const ref of this.plan.push.get(member).info.references)
-                    if (ref !== member)
-                        referenced.add(ref);
-            for (const member of members)
-                if (!referenced.has(member))
-                    tops.add(member);
-        }
-        if (tops.size === 0)
-            return;
-        const unregistered = [];
-        await new WorkerPool().run([...tops], SESSION_CONCURRENCY, async (top) => {
-            const session = {
-                root: top,
-                closureKey: this.plan.push.get(top).narinfoKey,
-                members: reachablePushed(top, this.plan.closure, this.plan.push),
-                derived: true,
-            };
-            try {
-                // The share holding the root first, then its parts (see completeSessions).
-                const ids = [];
-                for (const share of splitSession(session, this.plan.closure, this.maxSessionPaths())) {
-                    const closure = await this.deps.client.createPendingClosure({
-                        closure: share.closureKey,
-                        objects: sessionObjects(share, this.plan),
-                    });
-                    await this.deps.client.complete(closure.id);
-                    ids.push(closure.id);
-                }
-                this.sessionOutcomes.push({ root: top, id: ids.join(','), completed: true, derived: true });
-                this.logger.info(`registered ${top} and what it references (session ${ids.join(', ')}): fully stored`);
-            }
-            catch (error) {
-                unregistered.push(top);
-                this.logger.error(`registering ${top} failed: ${errorMessage(error)}`);
-            }
-        });
-        if (unregistered.length > 0) {
-            const warning = `${unregistered.length} fully stored path(s) are stored, not registered (their upload session stayed open), so niks3's GC deletes them after failed-uploads-older-than: ${unregistered.slice(0, 5).join(', ')}${unregistered.length > 5 ? ', …' : ''}; run the push again`;
-            this.warnings.push(warning);
-            this.logger.warn(warning);
-        }
-    }
-    /** The largest share of a session (what the plan was split with). */
-    maxSessionPaths() {
-        return this.deps.maxSessionPaths ?? MAX_SESSION_PATHS;
-    }
-    // ---- result ---------------------------------------------------------------------------------
-    result() {
+    /** The outcome of every planned path. */
+    pathOutcomes() {
         const paths = new Map();
         const memo = new Map();
         for (const planned of this.plan.push.values()) {
@@ -36277,16 +35992,470 @@ class PushRun {
             }
             paths.set(planned.path, outcome);
         }
-        const stoppedBecause = this.pool.reason ?? this.narinfoPool.reason ?? this.apiDown;
+        return paths;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-progress.ts
+
+class PushProgress {
+    pathsTotal = 0;
+    pathsDone = 0;
+    narBytesTotal = 0;
+    narBytesRead = 0;
+    uploadedBytes = 0;
+    logger;
+    intervalMs;
+    now;
+    timer;
+    started = 0;
+    phase = '';
+    constructor(logger, options = {}) {
+        this.logger = logger;
+        this.intervalMs = options.intervalMs ?? 10_000;
+        this.now = options.now ?? Date.now;
+    }
+    start(phase, pathsTotal, narBytesTotal) {
+        this.stop();
+        this.phase = phase;
+        this.pathsTotal = pathsTotal;
+        this.pathsDone = 0;
+        this.narBytesTotal = narBytesTotal;
+        this.narBytesRead = 0;
+        this.started = this.now();
+        this.timer = setInterval(() => this.report(), this.intervalMs);
+        this.timer.unref();
+    }
+    report() {
+        const seconds = Math.max(0.001, (this.now() - this.started) / 1000);
+        const rate = formatBytes(Math.round(this.narBytesRead / seconds));
+        const nar = this.narBytesTotal > 0
+            ? `, ${formatBytes(this.narBytesRead)} of ${formatBytes(this.narBytesTotal)} NAR read (${rate}/s)`
+            : '';
+        this.logger.info(`${this.phase}: ${this.pathsDone} of ${this.pathsTotal} done${nar}, ${formatBytes(this.uploadedBytes)} stored so far`);
+    }
+    stop() {
+        if (this.timer)
+            clearInterval(this.timer);
+        this.timer = undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-run.ts
+/**
+ * Runs a PushPlan against niks3 (shared/spec/niks3.md §5.4–§5.7):
+ *
+ *  1. one upload session per planned root; the server says what is missing;
+ *  2. NARs (streamed, verified, zstd, single PUT or multipart), listings and build logs, many at once,
+ *     largest first, within a memory budget;
+ *  3. narinfos signed by the server and PUT **last**, only for paths whose NAR is stored and whose
+ *     pushed references all made it (so every narinfo in the cache has a substitutable closure);
+ *  4. `complete` for each session whose objects were all stored. A session with a failure is left
+ *     open: completing it would register objects that are not in the bucket; its fully stored
+ *     sub-closures are then registered through sessions of their own (v1.7.0 keeps nothing of an
+ *     open session).
+ *
+ * A path that fails does not stop the others; a transient failure that outlived every retry (the
+ * server or the storage stopped answering) stops new work, and the result says what was and was
+ * not pushed.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+const SIGN_CHUNK = 500;
+async function runPush(plan, deps) {
+    return new PushRun(plan, deps).run();
+}
+class PushRun {
+    plan;
+    deps;
+    logger;
+    ledger;
+    pool = new WorkerPool();
+    narinfoPool = new WorkerPool();
+    progress;
+    abort = new AbortController();
+    uploadedBytes = 0;
+    logsUploaded = 0;
+    transientFailures = 0;
+    currentPool = this.pool;
+    constructor(plan, deps) {
+        this.plan = plan;
+        this.deps = deps;
+        this.ledger = new PushLedger(plan);
+        this.logger = deps.logger;
+        this.progress = new PushProgress(deps.logger, deps.progressIntervalMs !== undefined ? { intervalMs: deps.progressIntervalMs } : {});
+        deps.signal?.addEventListener('abort', () => this.abort.abort(deps.signal?.reason), { once: true });
+    }
+    async run() {
+        try {
+            if (this.deps.opened)
+                this.ledger.adopt(this.deps.opened);
+            else
+                await this.logger.group('Upload sessions', () => this.openSessions());
+            const work = this.pathsWithWork();
+            const cachedCount = this.plan.push.size - work.length;
+            this.logger.info(`Uploading ${work.length} path${work.length === 1 ? '' : 's'} to ${new URL(this.deps.client.serverUrl).host} (${cachedCount} already cached).`);
+            if (work.length > 0)
+                await this.logger.group('Uploads', () => this.uploadAll(work));
+            const writable = this.writableNarinfos();
+            if (writable.length > 0)
+                await this.logger.group('Narinfos', () => this.signAndWriteNarinfos(writable));
+            await this.logger.group('Complete', () => completeSessions(this.ledger, this.completeDeps()));
+            if (this.ledger.sessionOutcomes.some((outcome) => !outcome.completed))
+                await this.logger.group('Register stored paths', () => registerStored(this.ledger, this.completeDeps()));
+        }
+        finally {
+            this.progress.stop();
+        }
+        return this.result();
+    }
+    // ---- 1. sessions ----------------------------------------------------------------------------
+    async openSessions() {
+        this.ledger.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true, ...(this.deps.sleep ? [this.deps.sleep] : [])));
+    }
+    /** Paths with something to upload, largest NAR first (keeps the tail of the pool short). */
+    pathsWithWork() {
+        const work = [];
+        for (const planned of this.plan.push.values()) {
+            const keys = [
+                planned.narinfoKey,
+                planned.narKey,
+                planned.listingKey,
+                planned.buildLog?.key,
+                ...realisationKeys(planned),
+            ];
+            if (keys.some((key) => key !== undefined && this.ledger.merged.has(key)))
+                work.push(planned);
+        }
+        return work.sort((a, b) => b.info.narSize - a.info.narSize);
+    }
+    // ---- 2. uploads -----------------------------------------------------------------------------
+    uploadContext() {
+        const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
+        const budget = new ByteBudget(this.deps.memoryBudget ??
+            Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 64 * 1024 * 1024)));
+        const cpuSlots = new ByteBudget(this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, (0,external_node_os_namespaceObject.availableParallelism)() + 2)));
+        return {
+            client: this.deps.client,
+            uploader: this.deps.uploader,
+            budget,
+            cpuSlots,
+            compressionLevel: this.deps.compressionLevel,
+            signal: this.abort.signal,
+            ...(this.deps.partSize ? { partSize: this.deps.partSize } : {}),
+            onNarBytes: (bytes) => (this.progress.narBytesRead += bytes),
+            onUploaded: (bytes) => {
+                this.uploadedBytes += bytes;
+                this.progress.uploadedBytes += bytes;
+            },
+            refreshUrl: (planned, key) => this.refreshUrl(planned, key),
+            ...(this.deps.objectStored ? { objectStored: this.deps.objectStored } : {}),
+        };
+    }
+    async uploadAll(work) {
+        const ctx = this.uploadContext();
+        const narBytes = work.reduce((sum, p) => sum + (this.ledger.merged.has(p.narKey) ? p.info.narSize : 0), 0);
+        // Build logs go last, each its own task; their decompression starts now, in one child process.
+        const logs = work.filter((planned) => planned.buildLog && this.ledger.merged.has(planned.buildLog.key));
+        const logReader = new BuildLogReader(logs.map((planned) => planned.buildLog));
+        const tasks = [
+            ...work.map((planned) => ({ planned, log: false })),
+            ...logs.map((planned) => ({ planned, log: true })),
+        ];
+        this.progress.start('uploading', work.length, narBytes);
+        // Paths with identical contents share one NAR object: the first uploads it, the others wait.
+        const narJobs = new Map();
+        try {
+            const outcomes = await this.pool.run(tasks, this.deps.concurrency, async ({ planned, log }) => {
+                if (log) {
+                    await this.uploadLog(planned, logReader, ctx);
+                    return;
+                }
+                try {
+                    await this.uploadPath(planned, ctx, narJobs);
+                }
+                finally {
+                    this.progress.pathsDone += 1;
+                }
+            });
+            for (const outcome of outcomes) {
+                if (outcome.item.log)
+                    continue;
+                if (outcome.skipped)
+                    this.ledger.notAttempted.add(outcome.item.planned.path);
+                else if (outcome.error !== undefined)
+                    this.recordFailure(outcome.item.planned, outcome.error);
+            }
+        }
+        finally {
+            this.progress.stop();
+            await logReader.close();
+        }
+    }
+    async uploadPath(planned, ctx, narJobs) {
+        const nar = this.ledger.pendingObject(planned.narKey);
+        const listing = this.ledger.pendingObject(planned.listingKey);
+        if (nar || listing)
+            await this.uploadNarOf(planned, nar, listing, ctx, narJobs);
+        // Realisations before the narinfo, like every other object of the path; a failure fails the path.
+        for (const realisation of planned.realisations ?? []) {
+            const target = this.ledger.pendingObject(realisation.key);
+            if (!target || this.ledger.satisfied.has(realisation.key))
+                continue;
+            await putSmall(planned, target, compressSmall(realisation.body, this.deps.compressionLevel), ctx);
+            this.ledger.satisfied.add(realisation.key);
+        }
+    }
+    async uploadNarOf(planned, nar, listing, ctx, narJobs) {
+        let result;
+        const running = narJobs.get(planned.narKey);
+        if (nar && !running) {
+            const job = uploadNarAndListing(planned, nar, listing, ctx);
+            narJobs.set(planned.narKey, job);
+            result = await job;
+        }
+        else {
+            if (running)
+                await running;
+            result = await uploadNarAndListing(planned, undefined, listing, ctx);
+        }
+        if (nar)
+            this.ledger.satisfied.add(planned.narKey);
+        if (result.compressedBytes > 0)
+            this.ledger.compressed.set(planned.path, result.compressedBytes);
+        if (listing)
+            (result.listingStored ? this.ledger.satisfied : this.ledger.waived).add(planned.listingKey);
+    }
+    /** A build log is best effort: a failure only warns, and its key is waived. */
+    async uploadLog(planned, reader, ctx) {
+        const log = this.ledger.pendingObject(planned.buildLog?.key);
+        if (!log || !planned.buildLog || this.ledger.satisfied.has(log.key) || this.ledger.waived.has(log.key))
+            return;
+        try {
+            const text = await reader.read(planned.buildLog);
+            await putSmall(planned, log, compressSmall(text, this.deps.compressionLevel), ctx);
+            this.ledger.satisfied.add(log.key);
+            this.logsUploaded += 1;
+        }
+        catch (error) {
+            this.ledger.waived.add(log.key);
+            this.logger.warn(`the build log of ${planned.path} was not uploaded: ${errorMessage(error)}`);
+        }
+    }
+    recordFailure(planned, error) {
+        const message = error instanceof NarMismatchError ? error.message : errorMessage(error);
+        this.ledger.failures.set(planned.path, message);
+        this.logger.error(`${planned.path}: ${message}`);
+        // A failure that outlived every retry: on a network error (nothing answers), or the third such
+        // failure, start no new uploads; the server or the storage is down.
+        if (error instanceof RemoteError && error.transient) {
+            this.transientFailures += 1;
+            if (error.status === undefined || this.transientFailures >= 3)
+                this.currentPool.stop(error.message);
+        }
+    }
+    /** A fresh presigned URL for one object after a 403 (a new session just for that path). */
+    async refreshUrl(planned, key) {
+        this.logger.info(`the upload URL of ${key} was refused (expired?); asking niks3 for a new one`);
+        const closure = await this.deps.client.createPendingClosure({
+            closure: planned.narinfoKey,
+            objects: pathObjects(planned),
+        });
+        const fresh = closure.pending.get(key);
+        if (!fresh)
+            return undefined;
+        if (!fresh.presignedUrl)
+            throw new Error(`internal: a fresh URL for ${key} came as a multipart upload`);
+        return fresh.presignedUrl;
+    }
+    // ---- 3. narinfos ----------------------------------------------------------------------------
+    writableNarinfos() {
+        const memo = new Map();
+        const writable = [];
+        for (const planned of this.plan.push.values()) {
+            if (!this.ledger.merged.has(planned.narinfoKey))
+                continue;
+            if (this.ledger.closureStored(planned.path, memo))
+                writable.push(planned);
+        }
+        return writable;
+    }
+    async signAndWriteNarinfos(writable) {
+        // Sign each narinfo in the session whose URL we use for it (the key is pending there).
+        const bySession = new Map();
+        for (const planned of writable) {
+            const session = this.ledger.merged.get(planned.narinfoKey).session;
+            bySession.set(session, [...(bySession.get(session) ?? []), planned]);
+        }
+        const signatures = new Map();
+        const requests = [];
+        for (const [index, paths] of bySession) {
+            const { closure } = this.ledger.opened[index];
+            for (let i = 0; i < paths.length; i += SIGN_CHUNK)
+                requests.push({ id: closure.id, chunk: paths.slice(i, i + SIGN_CHUNK) });
+        }
+        await new WorkerPool().run(requests, SESSION_CONCURRENCY, async ({ id, chunk }) => {
+            if (this.ledger.apiDown) {
+                for (const planned of chunk)
+                    this.ledger.notAttempted.add(planned.path);
+                return;
+            }
+            const entries = {};
+            for (const planned of chunk)
+                entries[planned.narinfoKey] = signEntry(planned);
+            try {
+                const answer = await this.deps.client.sign(id, entries);
+                for (const planned of chunk)
+                    signatures.set(planned.path, answer.get(planned.narinfoKey) ?? []);
+            }
+            catch (error) {
+                for (const planned of chunk)
+                    this.ledger.failures.set(planned.path, `signing failed: ${errorMessage(error)}`);
+                if (error instanceof RemoteError && error.transient)
+                    this.ledger.apiDown ??= error.message;
+            }
+        });
+        const toWrite = writable.filter((planned) => signatures.has(planned.path));
+        if (toWrite.length > 0 && toWrite.every((planned) => (signatures.get(planned.path) ?? []).length === 0)) {
+            const warning = 'niks3 returned no signatures (the server has no signing key): the narinfos are unsigned, and Nix with signature checking on will refuse them.';
+            this.ledger.warnings.push(warning);
+            this.logger.warn(warning);
+        }
+        const ctx = this.uploadContext();
+        this.progress.start('writing narinfos', toWrite.length, 0);
+        this.currentPool = this.narinfoPool;
+        // References first, in waves: a narinfo is written only after the narinfos of the paths it
+        // references (those of this run) are stored, so a cancelled job, or a narinfo that could not be
+        // signed or written, never leaves a narinfo whose closure Nix cannot substitute. A path whose
+        // reference never got its narinfo is withheld (result() names the reference).
+        const ofThisRun = new Set(writable.map((planned) => planned.path));
+        const refsStored = (planned) => planned.info.references.every((ref) => ref === planned.path ||
+            !ofThisRun.has(ref) ||
+            this.ledger.satisfied.has(this.plan.push.get(ref).narinfoKey));
+        let remaining = toWrite;
+        for (;;) {
+            const wave = remaining.filter(refsStored);
+            if (wave.length === 0)
+                break;
+            remaining = remaining.filter((planned) => !wave.includes(planned));
+            const outcomes = await this.narinfoPool.run(wave, this.deps.concurrency, async (planned) => {
+                try {
+                    const target = this.ledger.pendingObject(planned.narinfoKey);
+                    const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
+                    await putSmall(planned, target, compressSmall(text), ctx);
+                    this.ledger.satisfied.add(planned.narinfoKey);
+                }
+                finally {
+                    this.progress.pathsDone += 1;
+                }
+            });
+            for (const outcome of outcomes) {
+                if (outcome.skipped)
+                    this.ledger.notAttempted.add(outcome.item.path);
+                else if (outcome.error !== undefined)
+                    this.recordFailure(outcome.item, outcome.error);
+            }
+        }
+        if (this.narinfoPool.isStopped)
+            for (const planned of remaining)
+                this.ledger.notAttempted.add(planned.path);
+        this.progress.stop();
+    }
+    // ---- 4. complete ----------------------------------------------------------------------------
+    completeDeps() {
+        return {
+            client: this.deps.client,
+            logger: this.logger,
+            maxSessionPaths: this.deps.maxSessionPaths ?? MAX_SESSION_PATHS,
+        };
+    }
+    // ---- result ---------------------------------------------------------------------------------
+    result() {
+        const paths = this.ledger.pathOutcomes();
+        const stoppedBecause = this.pool.reason ?? this.narinfoPool.reason ?? this.ledger.apiDown;
         return {
             paths,
-            sessions: this.sessionOutcomes,
+            sessions: this.ledger.sessionOutcomes,
             uploadedBytes: this.uploadedBytes,
             logsUploaded: this.logsUploaded,
-            warnings: this.warnings,
+            warnings: this.ledger.warnings,
             ...(stoppedBecause ? { stoppedBecause } : {}),
         };
     }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-verify.ts
+
+/** At most this many roots of a run that uploaded nothing for them are verified (a random few). */
+const CACHED_ROOTS_VERIFIED = 8;
+/**
+ * The roots to check at the public URL: every root this run uploaded something for, and of the
+ * roots that were cached already (the server answered that nothing was missing) a random few, so
+ * a re-push of a large cached closure makes no requests per root beyond its session, while a
+ * bucket that lost objects is still found within a few runs (`verify-s3` checks them all).
+ */
+function rootsToVerify(plan, completed, outcomes) {
+    const uploaded = new Set(outcomes.filter((o) => o.status === 'uploaded').map((o) => o.path));
+    const members = new Map(plan.sessions.map((session) => [session.root, session.members]));
+    const fresh = new Set();
+    const cached = [];
+    for (const root of completed) {
+        if ((members.get(root) ?? [root]).some((path) => uploaded.has(path)))
+            fresh.add(root);
+        else
+            cached.push(root);
+    }
+    for (let i = cached.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [cached[i], cached[j]] = [cached[j], cached[i]];
+    }
+    const sampled = new Set(cached.slice(0, CACHED_ROOTS_VERIFIED));
+    return completed.filter((root) => fresh.has(root) || sampled.has(root));
+}
+/** Checks `toVerify` at the public URL; undefined when there is no URL to check at. */
+async function verifyRoots(plan, toVerify, options) {
+    const { cacheUrl, logger, warnings, completed, ...check } = options;
+    if (!cacheUrl) {
+        const warning = 'not verified: the server announces no public cache URL; set `cache-url` to check the push from the reader side.';
+        warnings.push(warning);
+        logger.warn(warning);
+        return undefined;
+    }
+    return logger.group('Verify', async () => {
+        const result = await verifyAtPublicUrl(toVerify, {
+            ...check,
+            cacheUrl,
+            narKeys: new Map(toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? ''])),
+        });
+        const unchecked = completed - toVerify.length;
+        logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}` +
+            (unchecked > 0
+                ? ` (${unchecked} other root(s) were cached already and are not checked this time; verify-s3 has the server check them all)`
+                : ''));
+        return result;
+    });
+}
+/** The first check, with its missing NARs replaced by the second check of those roots. */
+function mergeReverified(first, again) {
+    const missing = new Set(first.missingNars);
+    return {
+        verified: [...first.verified, ...(again?.verified ?? [])],
+        problems: [
+            ...first.problems.filter((p) => ![...missing].some((root) => p.includes(`(the NAR of ${root})`))),
+            ...(again?.problems ?? []),
+        ],
+        missingNars: again?.missingNars ?? [],
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/core/push/upstream-filter.ts
@@ -36421,17 +36590,7 @@ async function pushClosure(request, deps) {
     let plan;
     let realisations;
     try {
-        const closure = await logger.group('Closure', async () => {
-            const result = await queryClosure(request.roots, deps.exec, request.storeDir);
-            const total = result.reduce((sum, info) => sum + info.narSize, 0);
-            logger.info(`${result.length} store path(s) in the closure of ${request.roots.length} root(s), ${formatBytes(total)} of NAR.`);
-            const found = await (deps.queryRealisations ?? queryRealisations)(result, {
-                ...(deps.exec ? { exec: deps.exec } : {}),
-                ...(request.storeDir ? { storeDir: request.storeDir } : {}),
-            });
-            reportRealisations(found, logger, warnings);
-            return { infos: result, realisations: found.byPath };
-        });
+        const closure = await logger.group('Closure', () => localClosure(request.roots, request.storeDir, deps, warnings));
         const infos = closure.infos;
         realisations = closure.realisations;
         plan = await logger.group('Filters', () => makePlan(request, infos, deps, realisations));
@@ -36574,29 +36733,16 @@ async function pushClosure(request, deps) {
     let verify;
     const toVerify = rootsToVerify(plan, plan.roots.filter((root) => completedRoots.has(root)), outcomes);
     if (request.verify && toVerify.length > 0) {
-        if (!cacheUrl) {
-            const warning = 'not verified: the server announces no public cache URL; set `cache-url` to check the push from the reader side.';
-            warnings.push(warning);
-            logger.warn(warning);
-        }
-        else {
-            verify = await logger.group('Verify', async () => {
-                const result = await verifyAtPublicUrl(toVerify, {
-                    cacheUrl,
-                    publicKeys,
-                    ...(deps.fetch ? { fetch: deps.fetch } : {}),
-                    ...(deps.sleep ? { sleep: deps.sleep } : {}),
-                    ...(request.storeDir ? { storeDir: request.storeDir } : {}),
-                    narKeys: new Map(toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? ''])),
-                });
-                const unchecked = completedRoots.size - toVerify.length;
-                logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}` +
-                    (unchecked > 0
-                        ? ` (${unchecked} other root(s) were cached already and are not checked this time; verify-s3 has the server check them all)`
-                        : ''));
-                return result;
-            });
-        }
+        verify = await verifyRoots(plan, toVerify, {
+            cacheUrl,
+            publicKeys,
+            logger,
+            warnings,
+            completed: completedRoots.size,
+            ...(deps.fetch ? { fetch: deps.fetch } : {}),
+            ...(deps.sleep ? { sleep: deps.sleep } : {}),
+            ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+        });
     }
     // A root whose narinfo is served but whose NAR is not: the database calls the NAR stored, the
     // bucket lost it. Push those roots again with verify_s3, so the server checks the bucket.
@@ -36605,15 +36751,7 @@ async function pushClosure(request, deps) {
         logger.warn(`${verify.missingNars.length} root NAR(s) missing at the public URL: pushing them again with verify_s3 (the server checks the bucket)`);
         const { pins: _pins, ...withoutPins } = request;
         again = await pushClosure({ ...withoutPins, roots: verify.missingNars, verifyS3: true }, { ...deps, now });
-        const missing = new Set(verify.missingNars);
-        verify = {
-            verified: [...verify.verified, ...(again.verify?.verified ?? [])],
-            problems: [
-                ...verify.problems.filter((p) => ![...missing].some((root) => p.includes(`(the NAR of ${root})`))),
-                ...(again.verify?.problems ?? []),
-            ],
-            missingNars: again.verify?.missingNars ?? [],
-        };
+        verify = mergeReverified(verify, again.verify);
         problems.push(...again.problems.filter((p) => !p.startsWith('verify: ')));
         warnings.push(...again.warnings);
     }
@@ -36642,18 +36780,6 @@ async function pushClosure(request, deps) {
         problems,
         ok: problems.length === 0,
     };
-}
-async function queryClosure(roots, exec, storeDir) {
-    try {
-        return await queryPathInfo([...roots], {
-            recursive: true,
-            ...(exec ? { exec } : {}),
-            ...(storeDir ? { storeDir } : {}),
-        });
-    }
-    catch (error) {
-        throw new errors_ConfigurationError(`${errorMessage(error)}. Check input 'paths' / 'installables': every path must be valid in the local Nix store.`);
-    }
 }
 /** The plan before any request: the user's filters, and upstream by signature (no request needed). */
 async function makePlan(request, infos, deps, realisations) {
@@ -36691,21 +36817,6 @@ function replan(plan, request, deps, upstream, realisations) {
         ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
     });
 }
-/**
- * Says how many realisations go up; warns when Nix could not report some (a Nix older than 2.4
- * has no `nix realisation`): those outputs are pushed without, so Nix substitutes them by store
- * path, but a build of their derivation elsewhere does not find them in the cache and builds again.
- */
-function reportRealisations(found, logger, warnings) {
-    const count = [...found.byPath.values()].reduce((sum, list) => sum + list.length, 0);
-    if (count > 0)
-        logger.info(`${count} realisation(s) of content-addressed derivation outputs to push with their paths.`);
-    if (found.failed.length > 0) {
-        const warning = `Nix reported no realisation for the outputs of ${found.failed.length} content-addressed derivation(s) (${describeFailedRealisations(found.failed)}); they are pushed without: Nix substitutes them by store path, but a build of the derivation elsewhere does not find them in the cache.`;
-        warnings.push(warning);
-        logger.warn(warning);
-    }
-}
 function signedVerdicts(plan) {
     return new Map(plan.upstream.map((skipped) => [skipped.path, skipped.reason]));
 }
@@ -36722,32 +36833,6 @@ function describeNotPushed(notPushed, considered, stoppedBecause) {
         `No narinfo was written for any path that is not pushed, so Nix will not try to substitute them. Run the push again to finish it.\n  ` +
         lines.join('\n  ') +
         more);
-}
-/** At most this many roots of a run that uploaded nothing for them are verified (a random few). */
-const CACHED_ROOTS_VERIFIED = 8;
-/**
- * The roots to check at the public URL: every root this run uploaded something for, and of the
- * roots that were cached already (the server answered that nothing was missing) a random few, so
- * a re-push of a large cached closure makes no requests per root beyond its session, while a
- * bucket that lost objects is still found within a few runs (`verify-s3` checks them all).
- */
-function rootsToVerify(plan, completed, outcomes) {
-    const uploaded = new Set(outcomes.filter((o) => o.status === 'uploaded').map((o) => o.path));
-    const members = new Map(plan.sessions.map((session) => [session.root, session.members]));
-    const fresh = new Set();
-    const cached = [];
-    for (const root of completed) {
-        if ((members.get(root) ?? [root]).some((path) => uploaded.has(path)))
-            fresh.add(root);
-        else
-            cached.push(root);
-    }
-    for (let i = cached.length - 1; i > 0; i--) {
-        const j = Math.floor(Math.random() * (i + 1));
-        [cached[i], cached[j]] = [cached[j], cached[i]];
-    }
-    const sampled = new Set(cached.slice(0, CACHED_ROOTS_VERIFIED));
-    return completed.filter((root) => fresh.has(root) || sampled.has(root));
 }
 
 ;// CONCATENATED MODULE: ./src/core/push/watch/job-dir.ts
@@ -37207,7 +37292,7 @@ async function runUploader(root = process.argv[2] ?? '') {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5932);
+/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2181);
 
 await (0,_uploader_main_js__WEBPACK_IMPORTED_MODULE_0__/* .runUploader */ .S)();
 

@@ -239,6 +239,48 @@ export function readGcTask(json: unknown, operation: string): GcTaskStatus {
   return body as unknown as GcTaskStatus;
 }
 
+/** `GET /api/closures/{key}`: a committed closure. */
+export interface ClosureInfo {
+  id: string;
+  updatedAt: string;
+  objects: string[];
+}
+
+export function readClosure(json: unknown): ClosureInfo {
+  const reader = new ResponseReader('GET /api/closures/{key}');
+  const body = reader.object(json);
+  return {
+    id: reader.string(body, 'id'),
+    updatedAt: reader.string(body, 'updated_at', true),
+    objects: reader.strings(body['objects'], '"objects"'),
+  };
+}
+
+/** The answer to `DELETE /api/closures`: 409 a conflict, 200 (v1.4.0) finished, else started. */
+export function readGcStart(status: number, json: unknown, text: string): GcStart {
+  if (status === 409) {
+    const body = json && typeof json === 'object' ? (json as Record<string, unknown>) : {};
+    const active = body['active_task'];
+    return {
+      kind: 'conflict',
+      error:
+        typeof body['error'] === 'string'
+          ? body['error']
+          : text.trim() || 'a different garbage collection is already running',
+      activeTask:
+        active && typeof active === 'object' ? readGcTask(active, 'DELETE /api/closures') : undefined,
+    };
+  }
+  if (status === 200) {
+    const body = (json ?? {}) as Record<string, unknown>;
+    const stats = (
+      body['stats'] && typeof body['stats'] === 'object' ? body['stats'] : body
+    ) as Partial<GcStats>;
+    return { kind: 'finished', stats };
+  }
+  return { kind: 'started', task: readGcTask(json, 'DELETE /api/closures') };
+}
+
 export function readPins(json: unknown): Pin[] {
   const reader = new ResponseReader('GET /api/pins');
   if (json === null || json === undefined) return [];

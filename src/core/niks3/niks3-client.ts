@@ -2,7 +2,8 @@
  * The niks3 HTTP API (shared/spec/niks3.md §3), one method per route: upload sessions, multipart,
  * sign, complete, object probes, GC, pins, cache-config, cache-stats, health. Authentication is a
  * bearer token from a TokenSource, fetched per attempt; a 401 drops the cached token and tries once
- * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10).
+ * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10). The
+ * answers are read in `api-types.ts`; the patient first contact with a cold server is `niks3-contact.ts`.
  */
 import { normaliseBaseUrl } from '../settings/values.js';
 import { RemoteError } from '../errors.js';
@@ -19,24 +20,26 @@ import type { TokenSource } from '../github/token-source.js';
 import {
   readCacheConfig,
   readCacheStats,
+  readClosure,
+  readGcStart,
   readGcTask,
   readPartUrls,
   readPendingClosure,
   readPins,
   readSignatures,
-  ResponseReader,
   type CacheConfig,
   type CacheStats,
+  type ClosureInfo,
   type CompletedPart,
   type CreateClosureRequest,
   type GcParams,
   type GcStart,
-  type GcStats,
   type PendingClosure,
   type Pin,
   type SignEntry,
 } from './api-types.js';
 import { AdaptiveRateLimiter } from '../rate-limiter.js';
+import { firstContact, type ContactOptions, type ServerContact } from './niks3-contact.js';
 
 /** §5.10: 1 try plus up to 5 retries on 408, 429 and 5xx (507 included), back-off doubling from ~100 ms to 30 s. */
 export const NIKS3_RETRY: RetryPolicy = {
@@ -70,14 +73,6 @@ export interface Niks3ClientOptions {
   readonly createTimeoutMs?: number;
   /** The name of the input that holds the server URL, for hints (default `server-url`). */
   readonly serverUrlInput?: string;
-}
-
-export interface ServerContact {
-  /** `/api/cache-config`, or undefined on a server older than v1.5.0. */
-  readonly config: CacheConfig | undefined;
-  /** Time spent before the server first answered, when it had to be woken (0 when it answered at once). */
-  readonly waitedMs: number;
-  readonly attempts: number;
 }
 
 export class Niks3Client {
@@ -129,86 +124,21 @@ export class Niks3Client {
   // ---- first contact --------------------------------------------------------------------------
 
   /**
-   * Reaches the server, waiting up to `timeoutMs` for a cold one (Fly auto-stop, Neon suspend):
-   * network errors, 408, 429 and 5xx are retried with a growing pause, and progress is logged every
-   * ~10 s. Returns the cache config (public, no token needed), or undefined on a pre-1.5.0 server.
-   * `options` is the name of the timeout input (for hints), or `{ signal, connectTimeoutInput }`.
+   * Reaches the server, waiting up to `timeoutMs` for a cold one (see `firstContact`). `options` is
+   * the name of the timeout input (for hints), or `{ signal, connectTimeoutInput }`.
    */
-  async connect(
-    timeoutMs: number,
-    options: string | { readonly signal?: AbortSignal; readonly connectTimeoutInput?: string } = {},
-  ): Promise<ServerContact> {
-    const opts = typeof options === 'string' ? { connectTimeoutInput: options } : options;
-    const connectTimeoutInput = opts.connectTimeoutInput ?? 'connect-timeout';
-    const signal = opts.signal;
-    const started = Date.now();
-    let attempts = 0;
-    let lastLog = started;
-    let lastError: RemoteError | undefined;
-    let path = '/api/cache-config';
-    for (;;) {
-      attempts += 1;
-      const remaining = timeoutMs - (Date.now() - started);
-      try {
-        const response = await this.publicHttp.request({
-          method: 'GET',
-          path,
-          retry: { ...NIKS3_RETRY, attempts: 1 },
-          timeoutMs: Math.max(1_000, Math.min(30_000, remaining)),
-          accept: [404],
-          operation: `GET ${path} (first contact)`,
-          ...(signal ? { signal } : {}),
-        });
-        const waitedMs = attempts > 1 ? Date.now() - started : 0;
-        if (waitedMs > 0)
-          this.logger.info(`niks3 answered after ${Math.round(waitedMs / 1000)} s (it was waking up).`);
-        if (response.status === 404) {
-          if (path === '/api/cache-config') {
-            // Older than v1.5.0: no cache-config; /health tells us the server is up.
-            path = '/health';
-            attempts -= 1;
-            continue;
-          }
-          throw new RemoteError({
-            remote: 'niks3',
-            operation: 'GET /health',
-            status: 404,
-            hint: `check that ${this.serverUrlInput} points at a niks3 server`,
-          });
-        }
-        if (path === '/health') return { config: undefined, waitedMs, attempts };
-        return { config: readCacheConfig(response.json), waitedMs, attempts };
-      } catch (error) {
-        if (signal?.aborted || !(error instanceof RemoteError) || !error.transient) throw error;
-        lastError = error;
-      }
-      const elapsed = Date.now() - started;
-      if (elapsed >= timeoutMs) break;
-      if (attempts === 1)
-        this.logger.info(
-          `niks3 at ${this.serverUrl} is not answering yet (${lastError.message}); waiting up to ${Math.round(timeoutMs / 1000)} s for it to start.`,
-        );
-      else if (Date.now() - lastLog >= 10_000) {
-        lastLog = Date.now();
-        this.logger.info(
-          `still waiting for niks3 (${Math.round(elapsed / 1000)} s so far, attempt ${attempts})…`,
-        );
-      }
-      await this.doSleep(
-        Math.min(5_000, 500 * 2 ** Math.min(attempts - 1, 4), Math.max(0, timeoutMs - elapsed)),
-        signal,
-      );
-    }
-    throw new RemoteError(
+  async connect(timeoutMs: number, options: ContactOptions = {}): Promise<ServerContact> {
+    return firstContact(
       {
-        remote: 'niks3',
-        operation: 'first contact',
-        ...(lastError?.status !== undefined ? { status: lastError.status } : {}),
-        detail: `no answer within ${Math.round(timeoutMs / 1000)} s (${lastError?.message ?? 'no attempt'})`,
-        hint: `check ${this.serverUrlInput} (${this.serverUrl}) and that the server is deployed and running; raise ${connectTimeoutInput} if it starts slowly`,
-        transient: true,
+        http: this.publicHttp,
+        serverUrl: this.serverUrl,
+        serverUrlInput: this.serverUrlInput,
+        logger: this.logger,
+        sleep: this.doSleep,
+        attemptRetry: { ...NIKS3_RETRY, attempts: 1 },
       },
-      { cause: lastError },
+      timeoutMs,
+      options,
     );
   }
 
@@ -321,23 +251,14 @@ export class Niks3Client {
   }
 
   /** `GET /api/closures/{key}`: the object keys of a committed closure, or undefined when unknown. */
-  async getClosure(
-    narinfoKey: string,
-  ): Promise<{ id: string; updatedAt: string; objects: string[] } | undefined> {
+  async getClosure(narinfoKey: string): Promise<ClosureInfo | undefined> {
     const response = await this.authed({
       method: 'GET',
       path: `/api/closures/${encodeURIComponent(narinfoKey)}`,
       accept: [404],
       operation: 'GET /api/closures/{key}',
     });
-    if (response.status === 404) return undefined;
-    const reader = new ResponseReader('GET /api/closures/{key}');
-    const body = reader.object(response.json);
-    return {
-      id: reader.string(body, 'id'),
-      updatedAt: reader.string(body, 'updated_at', true),
-      objects: reader.strings(body['objects'], '"objects"'),
-    };
+    return response.status === 404 ? undefined : readClosure(response.json);
   }
 
   // ---- multipart and objects ------------------------------------------------------------------
@@ -418,28 +339,7 @@ export class Niks3Client {
       },
       accept: [409],
     });
-    if (response.status === 409) {
-      const body =
-        response.json && typeof response.json === 'object' ? (response.json as Record<string, unknown>) : {};
-      const active = body['active_task'];
-      return {
-        kind: 'conflict',
-        error:
-          typeof body['error'] === 'string'
-            ? body['error']
-            : response.text.trim() || 'a different garbage collection is already running',
-        activeTask:
-          active && typeof active === 'object' ? readGcTask(active, 'DELETE /api/closures') : undefined,
-      };
-    }
-    if (response.status === 200) {
-      const body = (response.json ?? {}) as Record<string, unknown>;
-      const stats = (
-        body['stats'] && typeof body['stats'] === 'object' ? body['stats'] : body
-      ) as Partial<GcStats>;
-      return { kind: 'finished', stats };
-    }
-    return { kind: 'started', task: readGcTask(response.json, 'DELETE /api/closures') };
+    return readGcStart(response.status, response.json, response.text);
   }
 
   /** `GET /api/gc/status`: the latest task, or undefined when this server process has run none. */

@@ -5,26 +5,23 @@
  * public URL. Returns a PushSummary; never throws for a failed upload (the summary says what was and
  * was not pushed), only for configuration problems and failures before anything was uploaded.
  */
-import { ConfigurationError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { Sleep } from '../http.js';
-import type { Logger } from '../logger.js';
-import type { Niks3Client, ServerContact } from '../niks3/niks3-client.js';
+import type { Niks3Client } from '../niks3/niks3-client.js';
+import type { ServerContact } from '../niks3/niks3-contact.js';
 import type { PresignedUploader } from '../niks3/presigned-upload.js';
-import type { ExecFn } from '../nix/nix-command.js';
-import { queryPathInfo, type PathInfo } from '../nix/path-info.js';
-import {
-  describeFailedRealisations,
-  queryRealisations,
-  type Realisation,
-  type RealisationQuery,
-} from '../nix/realisations.js';
-import { formatBytes, normaliseBaseUrl } from '../settings/values.js';
+import type { PathInfo } from '../nix/path-info.js';
+import type { Realisation } from '../nix/realisations.js';
+import { normaliseBaseUrl } from '../settings/values.js';
 import { localBuildLogFinder, type BuildLogFinder } from './build-log.js';
-import { publicObjectExists, verifyAtPublicUrl, type VerifyResult } from './cache-verify.js';
+import { publicObjectExists, type VerifyResult } from './cache-verify.js';
+import { localClosure, type LocalClosureDeps } from './local-closure.js';
 import { PathFilter, type PathFilterOptions } from './path-filter.js';
 import { applyFilter, planPush, type PushPlan, type SkippedPath } from './push-plan.js';
-import { runPush, type PathOutcome, type PushRunResult } from './push-run.js';
+import type { PathOutcome, PushRunResult } from './push-ledger.js';
+import { runPush } from './push-run.js';
 import { openSessions, pathsLacking, type OpenedSession } from './push-sessions.js';
+import { mergeReverified, rootsToVerify, verifyRoots } from './push-verify.js';
 import { askUpstream, signedUpstream, type UpstreamCandidate } from './upstream-filter.js';
 
 /** How a push runs, from the push inputs: the same for every push of a job (main, uploader, post). */
@@ -53,16 +50,12 @@ export interface PushRequest extends PushTuning {
   readonly storeDir?: string;
 }
 
-export interface PushDeps {
+export interface PushDeps extends LocalClosureDeps {
   readonly client: Niks3Client;
   readonly uploader: PresignedUploader;
-  readonly logger: Logger;
-  readonly exec?: ExecFn;
   readonly fetch?: typeof fetch;
   readonly sleep?: Sleep;
   readonly findBuildLog?: BuildLogFinder;
-  /** Realisations of the closure's floating content-addressed outputs (default: ask Nix). */
-  readonly queryRealisations?: typeof queryRealisations;
   readonly partSize?: number;
   readonly memoryBudget?: number;
   readonly progressIntervalMs?: number;
@@ -113,19 +106,9 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
   let plan: PushPlan;
   let realisations: ReadonlyMap<string, readonly Realisation[]>;
   try {
-    const closure = await logger.group('Closure', async () => {
-      const result = await queryClosure(request.roots, deps.exec, request.storeDir);
-      const total = result.reduce((sum, info) => sum + info.narSize, 0);
-      logger.info(
-        `${result.length} store path(s) in the closure of ${request.roots.length} root(s), ${formatBytes(total)} of NAR.`,
-      );
-      const found = await (deps.queryRealisations ?? queryRealisations)(result, {
-        ...(deps.exec ? { exec: deps.exec } : {}),
-        ...(request.storeDir ? { storeDir: request.storeDir } : {}),
-      });
-      reportRealisations(found, logger, warnings);
-      return { infos: result, realisations: found.byPath };
-    });
+    const closure = await logger.group('Closure', () =>
+      localClosure(request.roots, request.storeDir, deps, warnings),
+    );
     const infos = closure.infos;
     realisations = closure.realisations;
     plan = await logger.group('Filters', () => makePlan(request, infos, deps, realisations));
@@ -296,33 +279,16 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
     outcomes,
   );
   if (request.verify && toVerify.length > 0) {
-    if (!cacheUrl) {
-      const warning =
-        'not verified: the server announces no public cache URL; set `cache-url` to check the push from the reader side.';
-      warnings.push(warning);
-      logger.warn(warning);
-    } else {
-      verify = await logger.group('Verify', async () => {
-        const result = await verifyAtPublicUrl(toVerify, {
-          cacheUrl,
-          publicKeys,
-          ...(deps.fetch ? { fetch: deps.fetch } : {}),
-          ...(deps.sleep ? { sleep: deps.sleep } : {}),
-          ...(request.storeDir ? { storeDir: request.storeDir } : {}),
-          narKeys: new Map(
-            toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? '']),
-          ),
-        });
-        const unchecked = completedRoots.size - toVerify.length;
-        logger.info(
-          `${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}` +
-            (unchecked > 0
-              ? ` (${unchecked} other root(s) were cached already and are not checked this time; verify-s3 has the server check them all)`
-              : ''),
-        );
-        return result;
-      });
-    }
+    verify = await verifyRoots(plan, toVerify, {
+      cacheUrl,
+      publicKeys,
+      logger,
+      warnings,
+      completed: completedRoots.size,
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+      ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+    });
   }
 
   // A root whose narinfo is served but whose NAR is not: the database calls the NAR stored, the
@@ -337,15 +303,7 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
       { ...withoutPins, roots: verify.missingNars, verifyS3: true },
       { ...deps, now },
     );
-    const missing = new Set(verify.missingNars);
-    verify = {
-      verified: [...verify.verified, ...(again.verify?.verified ?? [])],
-      problems: [
-        ...verify.problems.filter((p) => ![...missing].some((root) => p.includes(`(the NAR of ${root})`))),
-        ...(again.verify?.problems ?? []),
-      ],
-      missingNars: again.verify?.missingNars ?? [],
-    };
+    verify = mergeReverified(verify, again.verify);
     problems.push(...again.problems.filter((p) => !p.startsWith('verify: ')));
     warnings.push(...again.warnings);
   }
@@ -373,24 +331,6 @@ export async function pushClosure(request: PushRequest, deps: PushDeps): Promise
     problems,
     ok: problems.length === 0,
   };
-}
-
-async function queryClosure(
-  roots: readonly string[],
-  exec: ExecFn | undefined,
-  storeDir: string | undefined,
-): Promise<PathInfo[]> {
-  try {
-    return await queryPathInfo([...roots], {
-      recursive: true,
-      ...(exec ? { exec } : {}),
-      ...(storeDir ? { storeDir } : {}),
-    });
-  } catch (error) {
-    throw new ConfigurationError(
-      `${errorMessage(error)}. Check input 'paths' / 'installables': every path must be valid in the local Nix store.`,
-    );
-  }
 }
 
 /** The plan before any request: the user's filters, and upstream by signature (no request needed). */
@@ -442,22 +382,6 @@ function replan(
   });
 }
 
-/**
- * Says how many realisations go up; warns when Nix could not report some (a Nix older than 2.4
- * has no `nix realisation`): those outputs are pushed without, so Nix substitutes them by store
- * path, but a build of their derivation elsewhere does not find them in the cache and builds again.
- */
-function reportRealisations(found: RealisationQuery, logger: Logger, warnings: string[]): void {
-  const count = [...found.byPath.values()].reduce((sum, list) => sum + list.length, 0);
-  if (count > 0)
-    logger.info(`${count} realisation(s) of content-addressed derivation outputs to push with their paths.`);
-  if (found.failed.length > 0) {
-    const warning = `Nix reported no realisation for the outputs of ${found.failed.length} content-addressed derivation(s) (${describeFailedRealisations(found.failed)}); they are pushed without: Nix substitutes them by store path, but a build of the derivation elsewhere does not find them in the cache.`;
-    warnings.push(warning);
-    logger.warn(warning);
-  }
-}
-
 function signedVerdicts(plan: PushPlan): Map<string, string> {
   return new Map(plan.upstream.map((skipped) => [skipped.path, skipped.reason]));
 }
@@ -485,34 +409,4 @@ function describeNotPushed(
     lines.join('\n  ') +
     more
   );
-}
-
-/** At most this many roots of a run that uploaded nothing for them are verified (a random few). */
-export const CACHED_ROOTS_VERIFIED = 8;
-
-/**
- * The roots to check at the public URL: every root this run uploaded something for, and of the
- * roots that were cached already (the server answered that nothing was missing) a random few, so
- * a re-push of a large cached closure makes no requests per root beyond its session, while a
- * bucket that lost objects is still found within a few runs (`verify-s3` checks them all).
- */
-function rootsToVerify(
-  plan: PushPlan,
-  completed: readonly string[],
-  outcomes: readonly PathOutcome[],
-): string[] {
-  const uploaded = new Set(outcomes.filter((o) => o.status === 'uploaded').map((o) => o.path));
-  const members = new Map(plan.sessions.map((session) => [session.root, session.members]));
-  const fresh = new Set<string>();
-  const cached: string[] = [];
-  for (const root of completed) {
-    if ((members.get(root) ?? [root]).some((path) => uploaded.has(path))) fresh.add(root);
-    else cached.push(root);
-  }
-  for (let i = cached.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [cached[i], cached[j]] = [cached[j] as string, cached[i] as string];
-  }
-  const sampled = new Set(cached.slice(0, CACHED_ROOTS_VERIFIED));
-  return completed.filter((root) => fresh.has(root) || sampled.has(root));
 }

@@ -33,49 +33,12 @@ import {
   type NarUploadResult,
   type UploadContext,
 } from './nar-upload.js';
+import { completeSessions, registerStored, type CompleteDeps } from './push-complete.js';
+import { PushLedger, realisationKeys, type MergedPending, type PushRunResult } from './push-ledger.js';
 import { PushProgress } from './push-progress.js';
-import {
-  MAX_SESSION_PATHS,
-  pathObjects,
-  reachablePushed,
-  sessionObjects,
-  splitSession,
-  type PlannedPath,
-  type PushPlan,
-  type SessionPlan,
-} from './push-plan.js';
+import { MAX_SESSION_PATHS, pathObjects, type PlannedPath, type PushPlan } from './push-plan.js';
 import { SESSION_CONCURRENCY, openSessions, signEntry, type OpenedSession } from './push-sessions.js';
 import { WorkerPool } from './worker-pool.js';
-
-export type PathStatus = 'uploaded' | 'cached' | 'failed' | 'withheld' | 'not-attempted';
-
-export interface PathOutcome {
-  readonly path: string;
-  readonly status: PathStatus;
-  readonly narSize: number;
-  /** Compressed NAR bytes we stored for it (0 when the NAR was already there). */
-  readonly compressedBytes: number;
-  readonly reason?: string;
-}
-
-export interface SessionOutcome {
-  readonly root: string;
-  readonly id: string | undefined;
-  readonly completed: boolean;
-  readonly derived: boolean;
-  readonly reason?: string;
-}
-
-export interface PushRunResult {
-  readonly paths: ReadonlyMap<string, PathOutcome>;
-  readonly sessions: readonly SessionOutcome[];
-  /** Every byte stored (NARs, listings, narinfos, logs). */
-  readonly uploadedBytes: number;
-  readonly logsUploaded: number;
-  readonly warnings: readonly string[];
-  /** Why the run stopped early, when it did. */
-  readonly stoppedBecause?: string;
-}
 
 export interface PushRunDeps {
   readonly client: Niks3Client;
@@ -103,18 +66,7 @@ export interface PushRunDeps {
   readonly maxSessionPaths?: number;
 }
 
-interface MergedPending {
-  readonly object: PendingObject;
-  /** Index of the (last) session that has this key pending. */
-  readonly session: number;
-}
-
 const SIGN_CHUNK = 500;
-
-function realisationKeys(planned: PlannedPath): string[] {
-  return (planned.realisations ?? []).map((realisation) => realisation.key);
-}
-/** Sessions created or completed at once. */
 
 export async function runPush(plan: PushPlan, deps: PushRunDeps): Promise<PushRunResult> {
   return new PushRun(plan, deps).run();
@@ -124,29 +76,20 @@ class PushRun {
   private readonly plan: PushPlan;
   private readonly deps: PushRunDeps;
   private readonly logger: Logger;
-  private readonly opened: OpenedSession[] = [];
-  private readonly merged = new Map<string, MergedPending>();
-  /** Keys that are in the bucket now (stored by us, or found stored by another session). */
-  private readonly satisfied = new Set<string>();
-  /** Pending keys we chose not to upload (a listing of a superseded NAR, a log that failed). */
-  private readonly waived = new Set<string>();
-  private readonly failures = new Map<string, string>();
-  private readonly notAttempted = new Set<string>();
-  private readonly compressed = new Map<string, number>();
-  private readonly warnings: string[] = [];
+  private readonly ledger: PushLedger;
   private readonly pool = new WorkerPool();
   private readonly narinfoPool = new WorkerPool();
   private readonly progress: PushProgress;
   private readonly abort = new AbortController();
   private uploadedBytes = 0;
   private logsUploaded = 0;
-  private apiDown: string | undefined;
   private transientFailures = 0;
   private currentPool: WorkerPool = this.pool;
 
   constructor(plan: PushPlan, deps: PushRunDeps) {
     this.plan = plan;
     this.deps = deps;
+    this.ledger = new PushLedger(plan);
     this.logger = deps.logger;
     this.progress = new PushProgress(
       deps.logger,
@@ -157,7 +100,7 @@ class PushRun {
 
   async run(): Promise<PushRunResult> {
     try {
-      if (this.deps.opened) this.adopt(this.deps.opened);
+      if (this.deps.opened) this.ledger.adopt(this.deps.opened);
       else await this.logger.group('Upload sessions', () => this.openSessions());
       const work = this.pathsWithWork();
       const cachedCount = this.plan.push.size - work.length;
@@ -167,9 +110,11 @@ class PushRun {
       if (work.length > 0) await this.logger.group('Uploads', () => this.uploadAll(work));
       const writable = this.writableNarinfos();
       if (writable.length > 0) await this.logger.group('Narinfos', () => this.signAndWriteNarinfos(writable));
-      await this.logger.group('Complete', () => this.completeSessions());
-      if (this.sessionOutcomes.some((outcome) => !outcome.completed))
-        await this.logger.group('Register stored paths', () => this.registerStored());
+      await this.logger.group('Complete', () => completeSessions(this.ledger, this.completeDeps()));
+      if (this.ledger.sessionOutcomes.some((outcome) => !outcome.completed))
+        await this.logger.group('Register stored paths', () =>
+          registerStored(this.ledger, this.completeDeps()),
+        );
     } finally {
       this.progress.stop();
     }
@@ -179,7 +124,7 @@ class PushRun {
   // ---- 1. sessions ----------------------------------------------------------------------------
 
   private async openSessions(): Promise<void> {
-    this.adopt(
+    this.ledger.adopt(
       await openSessions(
         this.plan,
         this.deps.client,
@@ -188,17 +133,6 @@ class PushRun {
         ...(this.deps.sleep ? [this.deps.sleep] : []),
       ),
     );
-  }
-
-  private adopt(opened: readonly OpenedSession[]): void {
-    for (const [index, session] of opened.entries()) {
-      this.opened.push(session);
-      for (const [key, object] of session.closure.pending) this.merged.set(key, { object, session: index });
-    }
-  }
-
-  private pendingObject(key: string | undefined): PendingObject | undefined {
-    return key === undefined ? undefined : this.merged.get(key)?.object;
   }
 
   /** Paths with something to upload, largest NAR first (keeps the tail of the pool short). */
@@ -212,7 +146,7 @@ class PushRun {
         planned.buildLog?.key,
         ...realisationKeys(planned),
       ];
-      if (keys.some((key) => key !== undefined && this.merged.has(key))) work.push(planned);
+      if (keys.some((key) => key !== undefined && this.ledger.merged.has(key))) work.push(planned);
     }
     return work.sort((a, b) => b.info.narSize - a.info.narSize);
   }
@@ -248,9 +182,12 @@ class PushRun {
 
   private async uploadAll(work: PlannedPath[]): Promise<void> {
     const ctx = this.uploadContext();
-    const narBytes = work.reduce((sum, p) => sum + (this.merged.has(p.narKey) ? p.info.narSize : 0), 0);
+    const narBytes = work.reduce(
+      (sum, p) => sum + (this.ledger.merged.has(p.narKey) ? p.info.narSize : 0),
+      0,
+    );
     // Build logs go last, each its own task; their decompression starts now, in one child process.
-    const logs = work.filter((planned) => planned.buildLog && this.merged.has(planned.buildLog.key));
+    const logs = work.filter((planned) => planned.buildLog && this.ledger.merged.has(planned.buildLog.key));
     const logReader = new BuildLogReader(
       logs.map((planned) => planned.buildLog as NonNullable<PlannedPath['buildLog']>),
     );
@@ -275,7 +212,7 @@ class PushRun {
       });
       for (const outcome of outcomes) {
         if (outcome.item.log) continue;
-        if (outcome.skipped) this.notAttempted.add(outcome.item.planned.path);
+        if (outcome.skipped) this.ledger.notAttempted.add(outcome.item.planned.path);
         else if (outcome.error !== undefined) this.recordFailure(outcome.item.planned, outcome.error);
       }
     } finally {
@@ -289,15 +226,15 @@ class PushRun {
     ctx: UploadContext,
     narJobs: Map<string, Promise<NarUploadResult>>,
   ): Promise<void> {
-    const nar = this.pendingObject(planned.narKey);
-    const listing = this.pendingObject(planned.listingKey);
+    const nar = this.ledger.pendingObject(planned.narKey);
+    const listing = this.ledger.pendingObject(planned.listingKey);
     if (nar || listing) await this.uploadNarOf(planned, nar, listing, ctx, narJobs);
     // Realisations before the narinfo, like every other object of the path; a failure fails the path.
     for (const realisation of planned.realisations ?? []) {
-      const target = this.pendingObject(realisation.key);
-      if (!target || this.satisfied.has(realisation.key)) continue;
+      const target = this.ledger.pendingObject(realisation.key);
+      if (!target || this.ledger.satisfied.has(realisation.key)) continue;
       await putSmall(planned, target, compressSmall(realisation.body, this.deps.compressionLevel), ctx);
-      this.satisfied.add(realisation.key);
+      this.ledger.satisfied.add(realisation.key);
     }
   }
 
@@ -318,29 +255,30 @@ class PushRun {
       if (running) await running;
       result = await uploadNarAndListing(planned, undefined, listing, ctx);
     }
-    if (nar) this.satisfied.add(planned.narKey);
-    if (result.compressedBytes > 0) this.compressed.set(planned.path, result.compressedBytes);
-    if (listing) (result.listingStored ? this.satisfied : this.waived).add(planned.listingKey);
+    if (nar) this.ledger.satisfied.add(planned.narKey);
+    if (result.compressedBytes > 0) this.ledger.compressed.set(planned.path, result.compressedBytes);
+    if (listing) (result.listingStored ? this.ledger.satisfied : this.ledger.waived).add(planned.listingKey);
   }
 
   /** A build log is best effort: a failure only warns, and its key is waived. */
   private async uploadLog(planned: PlannedPath, reader: BuildLogReader, ctx: UploadContext): Promise<void> {
-    const log = this.pendingObject(planned.buildLog?.key);
-    if (!log || !planned.buildLog || this.satisfied.has(log.key) || this.waived.has(log.key)) return;
+    const log = this.ledger.pendingObject(planned.buildLog?.key);
+    if (!log || !planned.buildLog || this.ledger.satisfied.has(log.key) || this.ledger.waived.has(log.key))
+      return;
     try {
       const text = await reader.read(planned.buildLog);
       await putSmall(planned, log, compressSmall(text, this.deps.compressionLevel), ctx);
-      this.satisfied.add(log.key);
+      this.ledger.satisfied.add(log.key);
       this.logsUploaded += 1;
     } catch (error) {
-      this.waived.add(log.key);
+      this.ledger.waived.add(log.key);
       this.logger.warn(`the build log of ${planned.path} was not uploaded: ${errorMessage(error)}`);
     }
   }
 
   private recordFailure(planned: PlannedPath, error: unknown): void {
     const message = error instanceof NarMismatchError ? error.message : errorMessage(error);
-    this.failures.set(planned.path, message);
+    this.ledger.failures.set(planned.path, message);
     this.logger.error(`${planned.path}: ${message}`);
     // A failure that outlived every retry: on a network error (nothing answers), or the third such
     // failure, start no new uploads; the server or the storage is down.
@@ -365,31 +303,12 @@ class PushRun {
 
   // ---- 3. narinfos ----------------------------------------------------------------------------
 
-  /** Whether a path and every pushed path it references are stored (memoised, cycle-safe). */
-  private closureStored(path: string, memo: Map<string, boolean>): boolean {
-    const known = memo.get(path);
-    if (known !== undefined) return known;
-    memo.set(path, true); // self-references
-    const planned = this.plan.push.get(path);
-    let ok = true;
-    if (planned) {
-      if (this.failures.has(path) || this.notAttempted.has(path)) ok = false;
-      for (const key of [planned.narKey, planned.listingKey, ...realisationKeys(planned)]) {
-        if (this.merged.has(key) && !this.satisfied.has(key) && !this.waived.has(key)) ok = false;
-      }
-      for (const ref of planned.info.references)
-        if (ok && ref !== path && !this.closureStored(ref, memo)) ok = false;
-    }
-    memo.set(path, ok);
-    return ok;
-  }
-
   private writableNarinfos(): PlannedPath[] {
     const memo = new Map<string, boolean>();
     const writable: PlannedPath[] = [];
     for (const planned of this.plan.push.values()) {
-      if (!this.merged.has(planned.narinfoKey)) continue;
-      if (this.closureStored(planned.path, memo)) writable.push(planned);
+      if (!this.ledger.merged.has(planned.narinfoKey)) continue;
+      if (this.ledger.closureStored(planned.path, memo)) writable.push(planned);
     }
     return writable;
   }
@@ -398,19 +317,19 @@ class PushRun {
     // Sign each narinfo in the session whose URL we use for it (the key is pending there).
     const bySession = new Map<number, PlannedPath[]>();
     for (const planned of writable) {
-      const session = (this.merged.get(planned.narinfoKey) as MergedPending).session;
+      const session = (this.ledger.merged.get(planned.narinfoKey) as MergedPending).session;
       bySession.set(session, [...(bySession.get(session) ?? []), planned]);
     }
     const signatures = new Map<string, string[]>();
     const requests: Array<{ id: string; chunk: PlannedPath[] }> = [];
     for (const [index, paths] of bySession) {
-      const { closure } = this.opened[index] as { closure: PendingClosure };
+      const { closure } = this.ledger.opened[index] as { closure: PendingClosure };
       for (let i = 0; i < paths.length; i += SIGN_CHUNK)
         requests.push({ id: closure.id, chunk: paths.slice(i, i + SIGN_CHUNK) });
     }
     await new WorkerPool().run(requests, SESSION_CONCURRENCY, async ({ id, chunk }) => {
-      if (this.apiDown) {
-        for (const planned of chunk) this.notAttempted.add(planned.path);
+      if (this.ledger.apiDown) {
+        for (const planned of chunk) this.ledger.notAttempted.add(planned.path);
         return;
       }
       const entries: Record<string, SignEntry> = {};
@@ -420,15 +339,15 @@ class PushRun {
         for (const planned of chunk) signatures.set(planned.path, answer.get(planned.narinfoKey) ?? []);
       } catch (error) {
         for (const planned of chunk)
-          this.failures.set(planned.path, `signing failed: ${errorMessage(error)}`);
-        if (error instanceof RemoteError && error.transient) this.apiDown ??= error.message;
+          this.ledger.failures.set(planned.path, `signing failed: ${errorMessage(error)}`);
+        if (error instanceof RemoteError && error.transient) this.ledger.apiDown ??= error.message;
       }
     });
     const toWrite = writable.filter((planned) => signatures.has(planned.path));
     if (toWrite.length > 0 && toWrite.every((planned) => (signatures.get(planned.path) ?? []).length === 0)) {
       const warning =
         'niks3 returned no signatures (the server has no signing key): the narinfos are unsigned, and Nix with signature checking on will refuse them.';
-      this.warnings.push(warning);
+      this.ledger.warnings.push(warning);
       this.logger.warn(warning);
     }
 
@@ -445,7 +364,7 @@ class PushRun {
         (ref) =>
           ref === planned.path ||
           !ofThisRun.has(ref) ||
-          this.satisfied.has((this.plan.push.get(ref) as PlannedPath).narinfoKey),
+          this.ledger.satisfied.has((this.plan.push.get(ref) as PlannedPath).narinfoKey),
       );
     let remaining = toWrite;
     for (;;) {
@@ -454,218 +373,45 @@ class PushRun {
       remaining = remaining.filter((planned) => !wave.includes(planned));
       const outcomes = await this.narinfoPool.run(wave, this.deps.concurrency, async (planned) => {
         try {
-          const target = this.pendingObject(planned.narinfoKey) as PendingObject;
+          const target = this.ledger.pendingObject(planned.narinfoKey) as PendingObject;
           const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
           await putSmall(planned, target, compressSmall(text), ctx);
-          this.satisfied.add(planned.narinfoKey);
+          this.ledger.satisfied.add(planned.narinfoKey);
         } finally {
           this.progress.pathsDone += 1;
         }
       });
       for (const outcome of outcomes) {
-        if (outcome.skipped) this.notAttempted.add(outcome.item.path);
+        if (outcome.skipped) this.ledger.notAttempted.add(outcome.item.path);
         else if (outcome.error !== undefined) this.recordFailure(outcome.item, outcome.error);
       }
     }
-    if (this.narinfoPool.isStopped) for (const planned of remaining) this.notAttempted.add(planned.path);
+    if (this.narinfoPool.isStopped)
+      for (const planned of remaining) this.ledger.notAttempted.add(planned.path);
     this.progress.stop();
   }
 
   // ---- 4. complete ----------------------------------------------------------------------------
 
-  private sessionProblem(index: number): string | undefined {
-    const { closure } = this.opened[index] as { closure: PendingClosure };
-    const missing = [...closure.pending.keys()].filter(
-      (key) => !this.satisfied.has(key) && !this.waived.has(key),
-    );
-    if (missing.length === 0) return undefined;
-    return `${missing.length} of its objects were not stored (e.g. ${missing[0] ?? ''})`;
-  }
-
-  private readonly sessionOutcomes: SessionOutcome[] = [];
-
-  /**
-   * Completes the sessions whose objects were all stored. The parts of a split session come after
-   * the share that holds their root: a part completed without it would register objects no GC root
-   * reaches. A part whose root's share stays open stays open too (`registerStored` takes it up).
-   */
-  private async completeSessions(): Promise<void> {
-    const outcomes = new Array<SessionOutcome>(this.opened.length);
-    const indexes = this.opened.map((_, index) => index);
-    const isPart = (index: number): boolean => (this.opened[index] as OpenedSession).plan.part === true;
-    await this.completeWave(
-      indexes.filter((index) => !isPart(index)),
-      outcomes,
-    );
-    const holderDone = new Set(
-      indexes
-        .filter((index) => !isPart(index) && outcomes[index]?.completed)
-        .map((index) => (this.opened[index] as OpenedSession).plan.closureKey),
-    );
-    const parts = indexes.filter(isPart);
-    for (const index of parts) {
-      const { plan, closure } = this.opened[index] as OpenedSession;
-      if (holderDone.has(plan.closureKey)) continue;
-      const reason = `a part of the session of ${plan.root}, which was not completed`;
-      outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: true, reason };
-      this.logger.info(`session ${closure.id} is left open: ${reason}`);
-    }
-    await this.completeWave(
-      parts.filter((index) => holderDone.has((this.opened[index] as OpenedSession).plan.closureKey)),
-      outcomes,
-    );
-    this.sessionOutcomes.push(...outcomes);
-  }
-
-  private async completeWave(indexes: readonly number[], outcomes: SessionOutcome[]): Promise<void> {
-    await new WorkerPool().run([...indexes], SESSION_CONCURRENCY, async (index) => {
-      const { plan, closure } = this.opened[index] as { plan: SessionPlan; closure: PendingClosure };
-      const problem = this.sessionProblem(index);
-      if (problem || this.apiDown) {
-        const reason = problem ?? `not attempted: ${this.apiDown ?? ''}`;
-        outcomes[index] = {
-          root: plan.root,
-          id: closure.id,
-          completed: false,
-          derived: plan.derived,
-          reason,
-        };
-        this.logger.info(`session ${closure.id} for ${plan.root} is left open: ${reason}`);
-        return;
-      }
-      try {
-        await this.deps.client.complete(closure.id);
-        outcomes[index] = { root: plan.root, id: closure.id, completed: true, derived: plan.derived };
-      } catch (error) {
-        const reason = errorMessage(error);
-        outcomes[index] = {
-          root: plan.root,
-          id: closure.id,
-          completed: false,
-          derived: plan.derived,
-          reason,
-        };
-        this.logger.error(`completing session ${closure.id} for ${plan.root} failed: ${reason}`);
-        if (error instanceof RemoteError && error.transient) this.apiDown ??= error.message;
-      }
-    });
-  }
-
-  /**
-   * niks3 v1.7.0 registers nothing of a session that stays open: its GC deletes those objects after
-   * `failed-uploads-older-than`, although their narinfos are served. So each fully stored
-   * sub-closure of an open session gets a session of its own (its topmost stored paths as roots),
-   * completed at once: everything in it is in the bucket already, so nothing is uploaded. What
-   * cannot be registered is reported as stored but not registered.
-   */
-  private async registerStored(): Promise<void> {
-    const registered = new Set<string>();
-    for (const [index, outcome] of this.sessionOutcomes.entries())
-      if (outcome.completed)
-        for (const member of (this.opened[index] as { plan: SessionPlan }).plan.members)
-          registered.add(member);
-    const memo = new Map<string, boolean>();
-    const stored = (path: string): boolean => {
-      const planned = this.plan.push.get(path) as PlannedPath;
-      // Narinfos written by this run (cached paths are registered already).
-      return (
-        this.merged.has(planned.narinfoKey) &&
-        this.satisfied.has(planned.narinfoKey) &&
-        this.closureStored(path, memo)
-      );
+  private completeDeps(): CompleteDeps {
+    return {
+      client: this.deps.client,
+      logger: this.logger,
+      maxSessionPaths: this.deps.maxSessionPaths ?? MAX_SESSION_PATHS,
     };
-    const tops = new Set<string>();
-    for (const [index, outcome] of this.sessionOutcomes.entries()) {
-      if (outcome.completed) continue;
-      const members = (this.opened[index] as { plan: SessionPlan }).plan.members.filter(
-        (member) => !registered.has(member) && stored(member),
-      );
-      const referenced = new Set<string>();
-      for (const member of members)
-        for (const ref of (this.plan.push.get(member) as PlannedPath).info.references)
-          if (ref !== member) referenced.add(ref);
-      for (const member of members) if (!referenced.has(member)) tops.add(member);
-    }
-    if (tops.size === 0) return;
-    const unregistered: string[] = [];
-    await new WorkerPool().run([...tops], SESSION_CONCURRENCY, async (top) => {
-      const session: SessionPlan = {
-        root: top,
-        closureKey: (this.plan.push.get(top) as PlannedPath).narinfoKey,
-        members: reachablePushed(top, this.plan.closure, this.plan.push),
-        derived: true,
-      };
-      try {
-        // The share holding the root first, then its parts (see completeSessions).
-        const ids: string[] = [];
-        for (const share of splitSession(session, this.plan.closure, this.maxSessionPaths())) {
-          const closure = await this.deps.client.createPendingClosure({
-            closure: share.closureKey,
-            objects: sessionObjects(share, this.plan),
-          });
-          await this.deps.client.complete(closure.id);
-          ids.push(closure.id);
-        }
-        this.sessionOutcomes.push({ root: top, id: ids.join(','), completed: true, derived: true });
-        this.logger.info(
-          `registered ${top} and what it references (session ${ids.join(', ')}): fully stored`,
-        );
-      } catch (error) {
-        unregistered.push(top);
-        this.logger.error(`registering ${top} failed: ${errorMessage(error)}`);
-      }
-    });
-    if (unregistered.length > 0) {
-      const warning = `${unregistered.length} fully stored path(s) are stored, not registered (their upload session stayed open), so niks3's GC deletes them after failed-uploads-older-than: ${unregistered.slice(0, 5).join(', ')}${unregistered.length > 5 ? ', …' : ''}; run the push again`;
-      this.warnings.push(warning);
-      this.logger.warn(warning);
-    }
-  }
-
-  /** The largest share of a session (what the plan was split with). */
-  private maxSessionPaths(): number {
-    return this.deps.maxSessionPaths ?? MAX_SESSION_PATHS;
   }
 
   // ---- result ---------------------------------------------------------------------------------
 
   private result(): PushRunResult {
-    const paths = new Map<string, PathOutcome>();
-    const memo = new Map<string, boolean>();
-    for (const planned of this.plan.push.values()) {
-      const base = {
-        path: planned.path,
-        narSize: planned.info.narSize,
-        compressedBytes: this.compressed.get(planned.path) ?? 0,
-      };
-      const failure = this.failures.get(planned.path);
-      let outcome: PathOutcome;
-      if (failure) outcome = { ...base, status: 'failed', reason: failure };
-      else if (this.notAttempted.has(planned.path)) {
-        outcome = { ...base, status: 'not-attempted', reason: 'not attempted (the push stopped early)' };
-      } else if (!this.merged.has(planned.narinfoKey)) outcome = { ...base, status: 'cached' };
-      else if (this.satisfied.has(planned.narinfoKey)) outcome = { ...base, status: 'uploaded' };
-      else if (this.opened.length < this.plan.sessions.length)
-        outcome = { ...base, status: 'not-attempted', reason: 'no upload session' };
-      else {
-        const blocker = planned.info.references.find(
-          (ref) => ref !== planned.path && this.plan.push.has(ref) && !this.closureStored(ref, memo),
-        );
-        outcome = {
-          ...base,
-          status: 'withheld',
-          reason: blocker ? `its reference ${blocker} was not pushed` : 'not all of its objects were stored',
-        };
-      }
-      paths.set(planned.path, outcome);
-    }
-    const stoppedBecause = this.pool.reason ?? this.narinfoPool.reason ?? this.apiDown;
+    const paths = this.ledger.pathOutcomes();
+    const stoppedBecause = this.pool.reason ?? this.narinfoPool.reason ?? this.ledger.apiDown;
     return {
       paths,
-      sessions: this.sessionOutcomes,
+      sessions: this.ledger.sessionOutcomes,
       uploadedBytes: this.uploadedBytes,
       logsUploaded: this.logsUploaded,
-      warnings: this.warnings,
+      warnings: this.ledger.warnings,
       ...(stoppedBecause ? { stoppedBecause } : {}),
     };
   }
