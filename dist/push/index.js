@@ -32255,7 +32255,7 @@ const MAX_PARTS = 10_000;
  * full collection. A few are kept (the number of large NARs a push streams at once is small).
  */
 const sparePartBuffers = [];
-const SPARE_PART_BUFFERS = 4;
+const SPARE_PART_BUFFERS = 2;
 function partBuffer(size) {
     const index = sparePartBuffers.findIndex((buffer) => buffer.length === size);
     return index === -1 ? Buffer.allocUnsafe(size) : sparePartBuffers.splice(index, 1)[0];
@@ -33192,7 +33192,7 @@ class PushRun {
     uploadContext() {
         const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
         const budget = new ByteBudget(this.deps.memoryBudget ??
-            Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 64 * 1024 * 1024)));
+            Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 48 * 1024 * 1024)));
         const cpuSlots = new ByteBudget(this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, (0,external_node_os_namespaceObject.availableParallelism)() + 2)));
         return {
             client: this.deps.client,

@@ -19,7 +19,7 @@ const MAX_PARTS = 10_000;
  * full collection. A few are kept (the number of large NARs a push streams at once is small).
  */
 const sparePartBuffers: Buffer[] = [];
-const SPARE_PART_BUFFERS = 4;
+const SPARE_PART_BUFFERS = 2;
 
 function partBuffer(size: number): Buffer {
   const index = sparePartBuffers.findIndex((buffer) => buffer.length === size);

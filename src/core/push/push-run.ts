@@ -157,7 +157,7 @@ class PushRun {
     const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
     const budget = new ByteBudget(
       this.deps.memoryBudget ??
-        Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 64 * 1024 * 1024)),
+        Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 48 * 1024 * 1024)),
     );
     const cpuSlots = new ByteBudget(
       this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, availableParallelism() + 2)),
