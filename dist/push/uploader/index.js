@@ -33244,13 +33244,18 @@ class BuildLogReader {
         this.dir = dir;
         const inputs = [];
         compressed.forEach((log, i) => {
-            const copy = (0,external_node_path_namespaceObject.join)(dir, `${i}.bz2`);
+            // A link, not a copy: `bzip2 -d -f` reads through it, writes `<i>` beside it and removes only
+            // the link (the log itself is never touched). `-f` would pass a file that is not bzip2
+            // through as it is, so only files with bzip2's magic are linked.
+            const link = (0,external_node_path_namespaceObject.join)(dir, `${i}.bz2`);
             try {
-                (0,external_node_fs_namespaceObject.copyFileSync)(log.file, copy);
-                inputs.push(copy);
+                if (startsWithBzip2Magic(log.file)) {
+                    (0,external_node_fs_namespaceObject.symlinkSync)(log.file, link);
+                    inputs.push(link);
+                }
             }
             catch {
-                // unreadable: read() reports it
+                // unreadable or no link: read() reports the log as not decompressed
             }
             this.index.set(log.file, (0,external_node_path_namespaceObject.join)(dir, String(i)));
         });
@@ -33258,7 +33263,7 @@ class BuildLogReader {
         for (let start = 0; start < inputs.length; start += BATCH) {
             const files = inputs.slice(start, start + BATCH);
             batches.push(new Promise((resolve) => {
-                const child = (0,external_node_child_process_namespaceObject.spawn)('bzip2', ['-d', '-q', '--', ...files], { stdio: 'ignore' });
+                const child = (0,external_node_child_process_namespaceObject.spawn)('bzip2', ['-d', '-f', '-q', '--', ...files], { stdio: 'ignore' });
                 child.on('error', () => resolve());
                 child.on('close', () => resolve());
             }));
@@ -33290,6 +33295,17 @@ class BuildLogReader {
             return;
         await this.ready;
         (0,external_node_fs_namespaceObject.rmSync)(this.dir, { recursive: true, force: true });
+    }
+}
+const BZIP2_MAGIC = Buffer.from('BZh');
+function startsWithBzip2Magic(file) {
+    const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'r');
+    try {
+        const head = Buffer.alloc(3);
+        return (0,external_node_fs_namespaceObject.readSync)(fd, head, 0, 3, 0) === 3 && head.equals(BZIP2_MAGIC);
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
     }
 }
 

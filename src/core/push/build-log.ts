@@ -7,7 +7,7 @@
  * logs never fail a push.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -75,12 +75,17 @@ export class BuildLogReader {
     this.dir = dir;
     const inputs: string[] = [];
     compressed.forEach((log, i) => {
-      const copy = join(dir, `${i}.bz2`);
+      // A link, not a copy: `bzip2 -d -f` reads through it, writes `<i>` beside it and removes only
+      // the link (the log itself is never touched). `-f` would pass a file that is not bzip2
+      // through as it is, so only files with bzip2's magic are linked.
+      const link = join(dir, `${i}.bz2`);
       try {
-        copyFileSync(log.file, copy);
-        inputs.push(copy);
+        if (startsWithBzip2Magic(log.file)) {
+          symlinkSync(log.file, link);
+          inputs.push(link);
+        }
       } catch {
-        // unreadable: read() reports it
+        // unreadable or no link: read() reports the log as not decompressed
       }
       this.index.set(log.file, join(dir, String(i)));
     });
@@ -89,7 +94,7 @@ export class BuildLogReader {
       const files = inputs.slice(start, start + BATCH);
       batches.push(
         new Promise<void>((resolve) => {
-          const child = spawn('bzip2', ['-d', '-q', '--', ...files], { stdio: 'ignore' });
+          const child = spawn('bzip2', ['-d', '-f', '-q', '--', ...files], { stdio: 'ignore' });
           child.on('error', () => resolve());
           child.on('close', () => resolve());
         }),
@@ -120,5 +125,17 @@ export class BuildLogReader {
     if (!this.dir) return;
     await this.ready;
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+const BZIP2_MAGIC = Buffer.from('BZh');
+
+function startsWithBzip2Magic(file: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(3);
+    return readSync(fd, head, 0, 3, 0) === 3 && head.equals(BZIP2_MAGIC);
+  } finally {
+    closeSync(fd);
   }
 }
