@@ -29461,16 +29461,31 @@ const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy
 function plainBody(body) {
     return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
 }
+/** Headers of a node:http answer, read without building a `Headers` (which loads fetch's code). */
+class IncomingHeaderReader {
+    headers;
+    constructor(headers) {
+        this.headers = headers;
+    }
+    get(name) {
+        const value = this.headers[name.toLowerCase()];
+        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+    }
+}
 /** A `fetch` over kept-alive node:http connections (see the module comment for what it covers). */
 const nodeFetch = async (input, init = {}) => {
     const answer = await fetchFollowing(input, init, 0);
     if (answer instanceof Response)
         return answer;
-    return new Response(answer.body, {
-        status: answer.status,
-        statusText: answer.statusText,
-        headers: answer.headers,
-    });
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(answer.headers)) {
+        if (Array.isArray(value))
+            for (const item of value)
+                headers.append(name, item);
+        else if (value !== undefined)
+            headers.set(name, value);
+    }
+    return new Response(answer.body, { status: answer.status, statusText: answer.statusText, headers });
 };
 /**
  * What `nodeFetch` answers, with the body as text and no `Response` built around it (a third of
@@ -29482,7 +29497,11 @@ async function nodeFetchText(input, init) {
         const text = init.method === 'HEAD' ? '' : await answer.text();
         return { status: answer.status, headers: answer.headers, text };
     }
-    return { status: answer.status, headers: answer.headers, text: answer.body?.toString('utf8') ?? '' };
+    return {
+        status: answer.status,
+        headers: new IncomingHeaderReader(answer.headers),
+        text: answer.body?.toString('utf8') ?? '',
+    };
 }
 const MAX_REDIRECTS = 20;
 async function fetchFollowing(input, init, redirects) {
@@ -29499,12 +29518,11 @@ async function fetchFollowing(input, init, redirects) {
     const given = init.headers;
     // A plain record of strings (what the suite's clients pass) is taken as it is; the rest through Headers.
     if (given &&
-        !(given instanceof Headers) &&
-        !Array.isArray(given) &&
+        Object.getPrototypeOf(given) === Object.prototype &&
         Object.values(given).every((v) => typeof v === 'string'))
         for (const [name, value] of Object.entries(given))
             headers[name.toLowerCase()] = value;
-    else
+    else if (given !== undefined)
         new Headers(given).forEach((value, name) => (headers[name] = value));
     const body = init.body ?? undefined;
     if (body !== undefined && headers['content-length'] === undefined)
@@ -29531,21 +29549,12 @@ async function fetchFollowing(input, init, redirects) {
         const next = toGet ? { ...rest, method: method === 'HEAD' ? 'HEAD' : 'GET' } : init;
         return fetchFollowing(new URL(location, url), next, redirects + 1);
     }
-    const responseHeaders = new Headers();
-    for (const [name, value] of Object.entries(raw.headers)) {
-        if (Array.isArray(value))
-            for (const item of value)
-                responseHeaders.append(name, item);
-        else if (value !== undefined)
-            responseHeaders.set(name, value);
-    }
+    const encoding = raw.headers['content-encoding'];
     return {
         status: raw.status,
         statusText: raw.statusText,
-        headers: responseHeaders,
-        body: method === 'HEAD' || NULL_BODY.has(raw.status)
-            ? null
-            : decoded(raw.body, responseHeaders.get('content-encoding')),
+        headers: raw.headers,
+        body: method === 'HEAD' || NULL_BODY.has(raw.status) ? null : decoded(raw.body, encoding ?? null),
     };
 }
 /**
@@ -39226,10 +39235,16 @@ function getIDToken(aud) {
  * module reaches the runner only through these two seams, so the core never imports @actions/core.
  */
 
-/** The Logger of an action step: workflow commands through @actions/core. */
+/**
+ * The Logger of an action step: workflow commands through @actions/core. Debug lines are written
+ * only when the run has debug logging on (`RUNNER_DEBUG=1`): otherwise the runner drops them, and
+ * a push would spend a write per request on lines nobody sees.
+ */
 class ActionsLogger {
+    debugging = isDebug();
     debug(message) {
-        debug(message);
+        if (this.debugging)
+            debug(message);
     }
     info(message) {
         info(message);

@@ -6,10 +6,15 @@ import * as core from '@actions/core';
 import type { Logger } from '../core/logger.js';
 import type { StepIO } from '../core/step/step-io.js';
 
-/** The Logger of an action step: workflow commands through @actions/core. */
+/**
+ * The Logger of an action step: workflow commands through @actions/core. Debug lines are written
+ * only when the run has debug logging on (`RUNNER_DEBUG=1`): otherwise the runner drops them, and
+ * a push would spend a write per request on lines nobody sees.
+ */
 export class ActionsLogger implements Logger {
+  private readonly debugging = core.isDebug();
   debug(message: string): void {
-    core.debug(message);
+    if (this.debugging) core.debug(message);
   }
   info(message: string): void {
     core.info(message);

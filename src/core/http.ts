@@ -7,7 +7,7 @@ import type { Logger } from './logger.js';
 import { normaliseBaseUrl } from './settings/values.js';
 import { USER_AGENT } from './version.js';
 import type { AdaptiveRateLimiter } from './rate-limiter.js';
-import { nodeFetch, nodeFetchText } from './node-http.js';
+import { nodeFetch, nodeFetchText, type HeaderReader } from './node-http.js';
 
 export interface RetryPolicy {
   /** Total attempts, the first included. */
@@ -163,7 +163,7 @@ export interface HttpRequest {
 
 export interface HttpResponse {
   readonly status: number;
-  readonly headers: Headers;
+  readonly headers: HeaderReader;
   readonly text: string;
   /** Parsed JSON body, or undefined when the body is empty or not JSON. */
   readonly json: unknown;
@@ -208,7 +208,7 @@ export class HttpClient {
       }
       const timeout = AbortSignal.timeout(timeoutMs);
       const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
-      let response: { readonly status: number; readonly headers: Headers };
+      let response: { readonly status: number; readonly headers: HeaderReader };
       let text: string;
       try {
         this.options.logger.debug(

@@ -101,11 +101,28 @@ function plainBody(body: unknown): body is string | Uint8Array | undefined | nul
   return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
 }
 
+/** What a caller reads of an answer's headers (a `Headers` is one). */
+export interface HeaderReader {
+  get(name: string): string | null;
+}
+
+/** Headers of a node:http answer, read without building a `Headers` (which loads fetch's code). */
+class IncomingHeaderReader implements HeaderReader {
+  private readonly headers: IncomingHttpHeaders;
+  constructor(headers: IncomingHttpHeaders) {
+    this.headers = headers;
+  }
+  get(name: string): string | null {
+    const value = this.headers[name.toLowerCase()];
+    return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+  }
+}
+
 /** An answer as `nodeFetch` builds it, before (or instead of) a `Response`. */
-export interface FetchedAnswer {
+interface FetchedAnswer {
   readonly status: number;
   readonly statusText: string;
-  readonly headers: Headers;
+  readonly headers: IncomingHttpHeaders;
   /** The decoded body; null for HEAD and the statuses without one. */
   readonly body: Buffer | null;
 }
@@ -114,11 +131,12 @@ export interface FetchedAnswer {
 export const nodeFetch: typeof fetch = async (input, init = {}) => {
   const answer = await fetchFollowing(input, init, 0);
   if (answer instanceof Response) return answer;
-  return new Response(answer.body, {
-    status: answer.status,
-    statusText: answer.statusText,
-    headers: answer.headers,
-  });
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
+    else if (value !== undefined) headers.set(name, value);
+  }
+  return new Response(answer.body, { status: answer.status, statusText: answer.statusText, headers });
 };
 
 /**
@@ -128,13 +146,17 @@ export const nodeFetch: typeof fetch = async (input, init = {}) => {
 export async function nodeFetchText(
   input: string,
   init: RequestInit,
-): Promise<{ readonly status: number; readonly headers: Headers; readonly text: string }> {
+): Promise<{ readonly status: number; readonly headers: HeaderReader; readonly text: string }> {
   const answer = await fetchFollowing(input, init, 0);
   if (answer instanceof Response) {
     const text = init.method === 'HEAD' ? '' : await answer.text();
     return { status: answer.status, headers: answer.headers, text };
   }
-  return { status: answer.status, headers: answer.headers, text: answer.body?.toString('utf8') ?? '' };
+  return {
+    status: answer.status,
+    headers: new IncomingHeaderReader(answer.headers),
+    text: answer.body?.toString('utf8') ?? '',
+  };
 }
 
 const MAX_REDIRECTS = 20;
@@ -159,13 +181,12 @@ async function fetchFollowing(
   // A plain record of strings (what the suite's clients pass) is taken as it is; the rest through Headers.
   if (
     given &&
-    !(given instanceof Headers) &&
-    !Array.isArray(given) &&
+    Object.getPrototypeOf(given) === Object.prototype &&
     Object.values(given).every((v) => typeof v === 'string')
   )
     for (const [name, value] of Object.entries(given as Record<string, string>))
       headers[name.toLowerCase()] = value;
-  else new Headers(given).forEach((value, name) => (headers[name] = value));
+  else if (given !== undefined) new Headers(given).forEach((value, name) => (headers[name] = value));
   const body = init.body ?? undefined;
   if (body !== undefined && headers['content-length'] === undefined)
     headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.length);
@@ -188,19 +209,12 @@ async function fetchFollowing(
     const next: RequestInit = toGet ? { ...rest, method: method === 'HEAD' ? 'HEAD' : 'GET' } : init;
     return fetchFollowing(new URL(location, url), next, redirects + 1);
   }
-  const responseHeaders = new Headers();
-  for (const [name, value] of Object.entries(raw.headers)) {
-    if (Array.isArray(value)) for (const item of value) responseHeaders.append(name, item);
-    else if (value !== undefined) responseHeaders.set(name, value);
-  }
+  const encoding = raw.headers['content-encoding'];
   return {
     status: raw.status,
     statusText: raw.statusText,
-    headers: responseHeaders,
-    body:
-      method === 'HEAD' || NULL_BODY.has(raw.status)
-        ? null
-        : decoded(raw.body, responseHeaders.get('content-encoding')),
+    headers: raw.headers,
+    body: method === 'HEAD' || NULL_BODY.has(raw.status) ? null : decoded(raw.body, encoding ?? null),
   };
 }
 

@@ -57,8 +57,8 @@ export type FaultAction<Answer extends StatusAnswer = StatusAnswer> =
   | { readonly kind: 'reset' }
   /** Requests with a body: destroy the connection after about half of it arrived. Without one: send half of the response, then destroy. */
   | { readonly kind: 'reset-mid-body' }
-  /** Wait, then handle the request normally. */
-  | { readonly kind: 'delay'; readonly ms: number }
+  /** Wait `ms` (or, given `until`, until it settles, at most `ms`), then handle the request normally. */
+  | { readonly kind: 'delay'; readonly ms: number; readonly until?: Promise<unknown> }
   /** Never answer (until the fake is closed); with `ms`, destroy the connection after `ms` real milliseconds. */
   | { readonly kind: 'hang'; readonly ms?: number };
 

@@ -156,7 +156,8 @@ export async function runAction(action: string, options: RunActionOptions = {}):
     GITHUB_ACTIONS: 'true',
     RUNNER_TEMP: runnerTemp,
     RUNNER_OS: 'Linux',
-    RUNNER_DEBUG: '',
+    // Debug logging on, as in a re-run with debug logging: the secret scan then reads the debug lines too.
+    RUNNER_DEBUG: '1',
     GITHUB_WORKSPACE: workspace,
     GITHUB_REPOSITORY: 'octo-org/octo-repo',
     GITHUB_REPOSITORY_ID: '2000002',

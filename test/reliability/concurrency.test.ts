@@ -83,19 +83,33 @@ async function until(condition: () => boolean, what: string, timeoutMs = 30_000)
 describe('two pushes of overlapping closures at the same time', () => {
   it('both succeed and the cache is consistent, with every path substitutable', async () => {
     const fake = await fakeServer();
-    // Slow session creates and storage, so both pushes are told to upload the shared paths and
-    // their uploads overlap.
+    const b = fx.byName;
+    const first = [b.chain3, b.diamondTop, b.large, b.nested, b.selfRef];
+    const second = [b.chain2, b.diamondLeft, b.diamondRight, b.large, b.symlinks, b.singleFile];
+    // No session create is answered before all of both pushes' creates (one per root) arrived, so
+    // both pushes are told to upload the shared paths, however late the second process starts;
+    // slow storage makes their uploads overlap.
+    let allArrived = (): void => undefined;
+    const barrier = new Promise<void>((resolve) => (allArrived = resolve));
+    const creates = (): number =>
+      fake.requests.filter(
+        (r) => r.target === 'api' && r.method === 'POST' && r.path === '/api/pending_closures',
+      ).length;
     fake.faults.add({
       target: 'api',
       method: 'POST',
       path: /^\/api\/pending_closures$/,
-      action: { kind: 'delay', ms: 1000 },
+      action: { kind: 'delay', ms: 60_000, until: barrier },
     });
     fake.faults.add({ target: 's3', method: 'PUT', action: { kind: 'delay', ms: 40 } });
-    const b = fx.byName;
-    const first = [b.chain3, b.diamondTop, b.large, b.nested, b.selfRef];
-    const second = [b.chain2, b.diamondLeft, b.diamondRight, b.large, b.symlinks, b.singleFile];
-    const [one, two] = await Promise.all([push(fake, first), push(fake, second)]);
+    const pushes = Promise.all([push(fake, first), push(fake, second)]);
+    await until(
+      () => creates() >= first.length + second.length,
+      'the session creates of both pushes',
+      60_000,
+    );
+    allArrived();
+    const [one, two] = await pushes;
     expectOk(one, 'the first push');
     expectOk(two, 'the second push');
     expect(Number(one.outputs['pushed']) + Number(one.outputs['skipped-cached'])).toBe(

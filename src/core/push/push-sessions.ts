@@ -78,10 +78,16 @@ export async function openSessions(
   const failed = outcomes.find((outcome) => outcome.error !== undefined);
   if (failed) throw failed.error;
   const opened = created.flatMap((sessions) => sessions ?? []);
-  for (const { plan: session, closure } of opened)
-    logger.info(
-      `session ${closure.id} for ${session.root}${session.part ? ` (a part, ${session.members.length} paths)` : ''}: ${closure.pending.size} object(s) to upload`,
-    );
+  // One line per session with something to upload; the cached ones (all of a re-push) in one line.
+  let cached = 0;
+  for (const { plan: session, closure } of opened) {
+    if (closure.pending.size === 0) cached++;
+    else
+      logger.info(
+        `session ${closure.id} for ${session.root}${session.part ? ` (a part, ${session.members.length} paths)` : ''}: ${closure.pending.size} object(s) to upload`,
+      );
+  }
+  if (cached > 0) logger.info(`${cached} session(s) with nothing to upload (all their objects are cached)`);
   return opened;
 }
 

@@ -256,9 +256,13 @@ export class FakeListener {
         req.resume();
         if (action.ms !== undefined) setTimeout(() => req.socket.destroy(), action.ms).unref();
         return true;
-      case 'delay':
-        await new Promise((r) => setTimeout(r, action.ms));
+      case 'delay': {
+        let timer: NodeJS.Timeout | undefined;
+        const elapsed = new Promise((r) => (timer = setTimeout(r, action.ms)));
+        await (action.until ? Promise.race([elapsed, action.until.catch(() => undefined)]) : elapsed);
+        clearTimeout(timer);
         return false;
+      }
       case 'reset-mid-body': {
         if (!hasBody(req)) {
           truncateResponse(res);
