@@ -46,7 +46,7 @@ export interface PushRunDeps {
   readonly logger: Logger;
   readonly concurrency: number;
   readonly compressionLevel: number;
-  /** Bytes of upload buffers held at once (default: min(concurrency × part size, 64 MiB), at least two parts). */
+  /** Bytes of upload buffers held at once (default: min(concurrency × part size, 48 MiB), at least two parts). */
   readonly memoryBudget?: number;
   /** Part size override (tests). */
   readonly partSize?: number;
