@@ -7,7 +7,7 @@ import type { Logger } from './logger.js';
 import { normaliseBaseUrl } from './settings/values.js';
 import { USER_AGENT } from './version.js';
 import type { AdaptiveRateLimiter } from './rate-limiter.js';
-import { nodeFetch, nodeFetchText, type HeaderReader } from './node-http.js';
+import { fetchWhole, nodeFetch, type HeaderReader } from './node-http.js';
 
 export interface RetryPolicy {
   /** Total attempts, the first included. */
@@ -221,14 +221,9 @@ export class HttpClient {
           signal,
           ...(body !== undefined ? { body } : {}),
         };
-        if (fetchFn === nodeFetch) {
-          // The same request without a Response around the answer (the body is read whole anyway).
-          ({ text, ...response } = await nodeFetchText(url, init));
-        } else {
-          const fetched = await fetchFn(url, init);
-          response = fetched;
-          text = req.method === 'HEAD' ? '' : await fetched.text();
-        }
+        const answer = await fetchWhole(fetchFn, url, init);
+        response = answer;
+        text = answer.body.toString('utf8');
         this.options.rateLimiter?.record(response.status);
       } catch (error) {
         if (req.signal?.aborted) throw error;

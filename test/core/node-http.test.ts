@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
-import { nodeFetch, nodeFetchText } from '../../src/core/node-http.js';
+import { fetchWhole, nodeFetch } from '../../src/core/node-http.js';
 
 let server: Server;
 let base: string;
@@ -149,16 +149,26 @@ describe('nodeFetch', () => {
     await expect(nodeFetch(`${base}/json`, { signal: controller.signal })).rejects.toThrow('stop now');
   });
 
-  it('nodeFetchText answers the same without a Response: status, headers, decoded text', async () => {
-    const posted = await nodeFetchText(`${base}/json`, { method: 'POST', body: 'abc' });
+  it('fetchWhole with nodeFetch answers the same without a Response: status, headers, decoded body', async () => {
+    const whole = (url: string, init: RequestInit = {}): ReturnType<typeof fetchWhole> =>
+      fetchWhole(nodeFetch, url, init);
+    const posted = await whole(`${base}/json`, { method: 'POST', body: 'abc' });
     expect(posted.status).toBe(201);
     expect(posted.headers.get('Set-Cookie')).toBe('a=1, b=2');
     expect(posted.headers.get('x-missing')).toBeNull();
-    expect(JSON.parse(posted.text)).toEqual({ echo: 'abc' });
-    expect((await nodeFetchText(`${base}/zstd`, {})).text).toBe('zstd text');
-    expect((await nodeFetchText(`${base}/json`, { method: 'HEAD' })).text).toBe('');
-    const moved = await nodeFetchText(`${base}/moved`, { headers: [['x-test', '1']] });
+    expect(JSON.parse(posted.body.toString())).toEqual({ echo: 'abc' });
+    expect((await whole(`${base}/zstd`)).body.toString()).toBe('zstd text');
+    expect((await whole(`${base}/json`, { method: 'HEAD' })).body.length).toBe(0);
+    const moved = await whole(`${base}/moved`, { headers: [['x-test', '1']] });
     expect(moved.status).toBe(201);
     expect(seen.at(-1)?.headers['x-test']).toBe('1');
+    // Another fetch (a test's wrapper) is used as it is.
+    const seenByWrapper: string[] = [];
+    const wrapper: typeof fetch = (input, init) => {
+      seenByWrapper.push(input instanceof Request ? input.url : input.toString());
+      return nodeFetch(input, init);
+    };
+    expect((await fetchWhole(wrapper, `${base}/gzip`, {})).body.toString()).toBe('plain text');
+    expect(seenByWrapper).toEqual([`${base}/gzip`]);
   });
 });

@@ -13,7 +13,7 @@ import { narInfoKey } from '../nix/object-keys.js';
 import { toFullStorePath } from '../nix/store-path.js';
 import { USER_AGENT } from '../version.js';
 import { WorkerPool } from './worker-pool.js';
-import { nodeFetch } from '../node-http.js';
+import { fetchWhole, nodeFetch } from '../node-http.js';
 
 export interface VerifyOptions {
   readonly cacheUrl: string;
@@ -59,11 +59,11 @@ export async function verifyAtPublicUrl(
       const narProbe = expectedNar ? publicObjectExists(base, expectedNar, { fetch: fetchFn }) : undefined;
       let body: Buffer;
       try {
-        const response = await fetchFn(url, {
+        const response = await fetchWhole(fetchFn, url, {
           headers: { 'user-agent': USER_AGENT },
           signal: AbortSignal.timeout(15_000),
         });
-        body = Buffer.from(await response.arrayBuffer());
+        body = response.body;
         if (response.status === 404) {
           lastProblem = `${url} answered 404: check cache-url (or the server's --cache-url) and that the bucket is publicly readable`;
           continue;
@@ -144,13 +144,12 @@ export async function publicObjectExists(
   const fetchFn = options.fetch ?? nodeFetch;
   const url = `${cacheUrl.replace(/\/+$/, '')}/${key.split('/').map(encodeURIComponent).join('/')}`;
   try {
-    const response = await fetchFn(url, {
+    const response = await fetchWhole(fetchFn, url, {
       method: 'HEAD',
       headers: { 'user-agent': USER_AGENT },
       signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
     });
-    await response.body?.cancel();
-    return response.ok;
+    return response.status >= 200 && response.status < 300;
   } catch {
     return false;
   }
