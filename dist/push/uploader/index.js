@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2181:
+/***/ 7551:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35413,6 +35413,104 @@ class PartSink {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/push/zstd-once.ts
+/**
+ * One-shot zstd for whole objects (small NARs, listings, logs, narinfos), with one compression
+ * context per level kept for the whole process and one reused output buffer.
+ *
+ * Why not `zstdCompressSync` per object: each call builds a new context (its tables are fresh
+ * memory, faulted in page by page) and returns a slice of a new output buffer of the size asked
+ * for, so a push of 200 paths allocated about its whole NAR size again in buffers the garbage
+ * collector had to find. Here the frame is written into one scratch buffer of zstd's worst-case
+ * size and copied into a buffer of exactly the compressed size: the same bytes as
+ * `zstdCompressSync` (one `ZSTD_e_end` call, so zstd knows the source size), a fraction of the
+ * allocations.
+ *
+ * The context is driven through the stream's native handle, which node:zlib itself uses for its
+ * synchronous calls but does not document. When that handle is missing or misbehaves (another Node
+ * version), or zstd reports an error, the object is compressed with `zstdCompressSync` instead and
+ * the context is dropped, so a change in Node costs speed, never correctness.
+ */
+
+/** zstd's worst case for `n` input bytes (ZSTD_COMPRESSBOUND), with a little slack. */
+function compressBound(n) {
+    return n + (n >> 8) + (n < 131_072 ? (131_072 - n) >> 11 : 0) + 1024;
+}
+function zstdLevelParams(level) {
+    return { params: { [external_node_zlib_.constants.ZSTD_c_compressionLevel]: level } };
+}
+const contexts = new Map();
+let scratch;
+/** Scratch buffers up to this size are kept between calls (a small NAR's worst case). */
+const SCRATCH_KEPT = 11 * 1024 * 1024;
+function contextFor(level) {
+    const known = contexts.get(level);
+    if (known !== undefined)
+        return known ?? undefined;
+    let context = null;
+    try {
+        const stream = (0,external_node_zlib_.createZstdCompress)(zstdLevelParams(level));
+        const inner = stream;
+        const handle = inner._handle;
+        const state = inner._writeState;
+        if (handle &&
+            typeof handle.writeSync === 'function' &&
+            state instanceof Uint32Array &&
+            state.length >= 2) {
+            const made = { stream, handle: handle, state, error: undefined };
+            stream.on('error', (error) => {
+                made.error = error;
+            });
+            context = made;
+        }
+        else {
+            stream.close();
+        }
+    }
+    catch {
+        context = null;
+    }
+    contexts.set(level, context);
+    return context ?? undefined;
+}
+function drop(level, context) {
+    contexts.set(level, null);
+    try {
+        context.stream.close();
+    }
+    catch {
+        // already gone
+    }
+}
+/** The zstd frame of `data` at `level`, in a buffer of exactly its size. */
+function zstdOnce(data, level) {
+    const input = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const context = contextFor(level);
+    if (context) {
+        const bound = compressBound(input.length);
+        const out = scratch && scratch.length >= bound ? scratch : Buffer.allocUnsafe(bound);
+        try {
+            context.handle.writeSync(external_node_zlib_.constants.ZSTD_e_end, input, 0, input.length, out, 0, out.length);
+            const [outLeft, inLeft] = context.state;
+            // Done when zstd took all input and had room to spare: with ZSTD_e_end, output left over
+            // means the frame is complete.
+            if (context.error === undefined && inLeft === 0 && outLeft > 0) {
+                const size = out.length - outLeft;
+                const body = Buffer.allocUnsafe(size);
+                out.copy(body, 0, 0, size);
+                if (out.length <= SCRATCH_KEPT && out !== scratch)
+                    scratch = out;
+                return body;
+            }
+        }
+        catch {
+            // fall through: the one-call API below
+        }
+        drop(level, context);
+    }
+    return (0,external_node_zlib_.zstdCompressSync)(input, { ...zstdLevelParams(level), chunkSize: compressBound(input.length) });
+}
+
 ;// CONCATENATED MODULE: ./src/core/push/nar-upload.ts
 /**
  * One store path's NAR on its way to the cache (shared/spec/niks3.md §4.4, §5.5, §5.11): serialised
@@ -35438,6 +35536,7 @@ class PartSink {
 
 
 
+
 const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 /** §5.5: 10 MiB parts, unless 9000 of them would not hold the NAR; then multiples of 16 MiB. */
@@ -35449,16 +35548,9 @@ function partSizeFor(narSize) {
     return Math.min(MAX_PART_SIZE, Math.ceil(needed / sixteen) * sixteen);
 }
 
-function zstdLevelParams(level) {
-    return { params: { [external_node_zlib_.constants.ZSTD_c_compressionLevel]: level } };
-}
 /** A streaming zstd compressor with large output chunks (fewer callbacks and allocations than the 16 KiB default). */
 function zstdStream(level) {
     return (0,external_node_zlib_.createZstdCompress)({ ...zstdLevelParams(level), chunkSize: 256 * 1024 });
-}
-/** zstd of a small object (narinfo, listing, log). */
-function compressSmall(data, level = 3) {
-    return (0,external_node_zlib_.zstdCompressSync)(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, zstdLevelParams(level));
 }
 /**
  * Uploads the NAR (when `nar` is pending) and then the listing (when `listing` is pending). With
@@ -35481,7 +35573,7 @@ async function uploadNarAndListing(planned, nar, listing, ctx) {
     }
     if (listing && !result.superseded) {
         listingDoc ??= (await narListing(planned.path)).listing;
-        const body = compressSmall(renderNarListing(listingDoc));
+        const body = zstdOnce(renderNarListing(listingDoc), 3);
         await putSmall(planned, listing, body, ctx);
         result = { ...result, listingStored: true };
     }
@@ -35632,10 +35724,6 @@ function isAbortLike(error) {
     return (error instanceof Error &&
         (error.name === 'AbortError' || error.code === 'ERR_STREAM_PREMATURE_CLOSE'));
 }
-/** zstd's worst case for `n` input bytes (ZSTD_COMPRESSBOUND), with a little slack. */
-function compressBound(n) {
-    return n + (n >> 8) + (n < 131_072 ? (131_072 - n) >> 11 : 0) + 1024;
-}
 async function withSlot(ctx, fn) {
     const release = await ctx.cpuSlots.acquire(1);
     try {
@@ -35665,14 +35753,9 @@ async function compressWhole(planned, ctx) {
         ctx.onNarBytes(nar.length);
         if (ctx.signal.aborted)
             throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
-        // One call on this thread into one output buffer of zstd's worst-case size: measured on Node
-        // 24, a one-shot compression costs about 40 % less CPU than the same on the thread pool (whose
-        // threads fault in fresh memory for every output), and the pages past the compressed size are
-        // never touched, so they take no memory. The CPU slot bounds how many run at once.
-        const body = (0,external_node_zlib_.zstdCompressSync)(nar, {
-            ...zstdLevelParams(ctx.compressionLevel),
-            chunkSize: compressBound(info.narSize),
-        });
+        // One call on this thread (measured on Node 24: about 40 % less CPU than the same on the
+        // thread pool), with a kept context and output buffer (zstd-once.ts).
+        const body = zstdOnce(nar, ctx.compressionLevel);
         return { body, listing: serialised.listing };
     }
     finally {
@@ -36098,6 +36181,7 @@ class PushProgress {
 
 
 
+
 const SIGN_CHUNK = 500;
 async function runPush(plan, deps) {
     return new PushRun(plan, deps).run();
@@ -36239,7 +36323,7 @@ class PushRun {
             const target = this.ledger.pendingObject(realisation.key);
             if (!target || this.ledger.satisfied.has(realisation.key))
                 continue;
-            await putSmall(planned, target, compressSmall(realisation.body, this.deps.compressionLevel), ctx);
+            await putSmall(planned, target, zstdOnce(realisation.body, this.deps.compressionLevel), ctx);
             this.ledger.satisfied.add(realisation.key);
         }
     }
@@ -36270,7 +36354,7 @@ class PushRun {
             return;
         try {
             const text = await reader.read(planned.buildLog);
-            await putSmall(planned, log, compressSmall(text, this.deps.compressionLevel), ctx);
+            await putSmall(planned, log, zstdOnce(text, this.deps.compressionLevel), ctx);
             this.ledger.satisfied.add(log.key);
             this.logsUploaded += 1;
         }
@@ -36379,7 +36463,7 @@ class PushRun {
                 try {
                     const target = this.ledger.pendingObject(planned.narinfoKey);
                     const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
-                    await putSmall(planned, target, compressSmall(text), ctx);
+                    await putSmall(planned, target, zstdOnce(text, 3), ctx);
                     this.ledger.satisfied.add(planned.narinfoKey);
                 }
                 finally {
@@ -37319,7 +37403,7 @@ async function runUploader(root = process.argv[2] ?? '') {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2181);
+/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7551);
 
 await (0,_uploader_main_js__WEBPACK_IMPORTED_MODULE_0__/* .runUploader */ .S)();
 

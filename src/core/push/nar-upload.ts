@@ -13,7 +13,7 @@
  */
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { constants as zlibConstants, createZstdCompress, zstdCompressSync } from 'node:zlib';
+import { createZstdCompress } from 'node:zlib';
 import { RemoteError } from '../errors.js';
 import type { MultipartInfo, PendingObject } from '../niks3/api-types.js';
 import type { Niks3Client } from '../niks3/niks3-client.js';
@@ -27,6 +27,7 @@ import { OBJECT_HEADERS } from '../nix/object-keys.js';
 import type { ByteBudget } from './byte-budget.js';
 import { PartSink, SupersededUpload } from './multipart-sink.js';
 import type { PlannedPath } from './push-plan.js';
+import { compressBound, zstdLevelParams, zstdOnce } from './zstd-once.js';
 
 export const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
@@ -78,21 +79,9 @@ export interface NarUploadResult {
   readonly parts: number;
 }
 
-export function zstdLevelParams(level: number): { params: Record<number, number> } {
-  return { params: { [zlibConstants.ZSTD_c_compressionLevel]: level } };
-}
-
 /** A streaming zstd compressor with large output chunks (fewer callbacks and allocations than the 16 KiB default). */
 function zstdStream(level: number): ReturnType<typeof createZstdCompress> {
   return createZstdCompress({ ...zstdLevelParams(level), chunkSize: 256 * 1024 });
-}
-
-/** zstd of a small object (narinfo, listing, log). */
-export function compressSmall(data: string | Uint8Array, level = 3): Buffer {
-  return zstdCompressSync(
-    typeof data === 'string' ? Buffer.from(data, 'utf8') : data,
-    zstdLevelParams(level),
-  );
 }
 
 /**
@@ -121,7 +110,7 @@ export async function uploadNarAndListing(
   }
   if (listing && !result.superseded) {
     listingDoc ??= (await narListing(planned.path)).listing;
-    const body = compressSmall(renderNarListing(listingDoc));
+    const body = zstdOnce(renderNarListing(listingDoc), 3);
     await putSmall(planned, listing, body, ctx);
     result = { ...result, listingStored: true };
   }
@@ -288,11 +277,6 @@ function isAbortLike(error: unknown): boolean {
   );
 }
 
-/** zstd's worst case for `n` input bytes (ZSTD_COMPRESSBOUND), with a little slack. */
-function compressBound(n: number): number {
-  return n + (n >> 8) + (n < 131_072 ? (131_072 - n) >> 11 : 0) + 1024;
-}
-
 async function withSlot<T>(ctx: UploadContext, fn: () => Promise<T>): Promise<T> {
   const release = await ctx.cpuSlots.acquire(1);
   try {
@@ -325,14 +309,9 @@ async function compressWhole(
     ctx.onNarBytes(nar.length);
     if (ctx.signal.aborted)
       throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
-    // One call on this thread into one output buffer of zstd's worst-case size: measured on Node
-    // 24, a one-shot compression costs about 40 % less CPU than the same on the thread pool (whose
-    // threads fault in fresh memory for every output), and the pages past the compressed size are
-    // never touched, so they take no memory. The CPU slot bounds how many run at once.
-    const body = zstdCompressSync(nar, {
-      ...zstdLevelParams(ctx.compressionLevel),
-      chunkSize: compressBound(info.narSize),
-    });
+    // One call on this thread (measured on Node 24: about 40 % less CPU than the same on the
+    // thread pool), with a kept context and output buffer (zstd-once.ts).
+    const body = zstdOnce(nar, ctx.compressionLevel);
     return { body, listing: serialised.listing };
   } finally {
     // The buffer goes back for the next small NAR: ours, or the new one when it was larger.

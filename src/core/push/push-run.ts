@@ -26,7 +26,6 @@ import { narInfoFromPathInfo, renderNarInfo } from '../nix/narinfo.js';
 import { BuildLogReader } from './build-log.js';
 import { ByteBudget } from './byte-budget.js';
 import {
-  compressSmall,
   NarMismatchError,
   putSmall,
   uploadNarAndListing,
@@ -39,6 +38,7 @@ import { PushProgress } from './push-progress.js';
 import { MAX_SESSION_PATHS, pathObjects, type PlannedPath, type PushPlan } from './push-plan.js';
 import { SESSION_CONCURRENCY, openSessions, signEntry, type OpenedSession } from './push-sessions.js';
 import { WorkerPool } from './worker-pool.js';
+import { zstdOnce } from './zstd-once.js';
 
 export interface PushRunDeps {
   readonly client: Niks3Client;
@@ -233,7 +233,7 @@ class PushRun {
     for (const realisation of planned.realisations ?? []) {
       const target = this.ledger.pendingObject(realisation.key);
       if (!target || this.ledger.satisfied.has(realisation.key)) continue;
-      await putSmall(planned, target, compressSmall(realisation.body, this.deps.compressionLevel), ctx);
+      await putSmall(planned, target, zstdOnce(realisation.body, this.deps.compressionLevel), ctx);
       this.ledger.satisfied.add(realisation.key);
     }
   }
@@ -267,7 +267,7 @@ class PushRun {
       return;
     try {
       const text = await reader.read(planned.buildLog);
-      await putSmall(planned, log, compressSmall(text, this.deps.compressionLevel), ctx);
+      await putSmall(planned, log, zstdOnce(text, this.deps.compressionLevel), ctx);
       this.ledger.satisfied.add(log.key);
       this.logsUploaded += 1;
     } catch (error) {
@@ -375,7 +375,7 @@ class PushRun {
         try {
           const target = this.ledger.pendingObject(planned.narinfoKey) as PendingObject;
           const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
-          await putSmall(planned, target, compressSmall(text), ctx);
+          await putSmall(planned, target, zstdOnce(text, 3), ctx);
           this.ledger.satisfied.add(planned.narinfoKey);
         } finally {
           this.progress.pathsDone += 1;
