@@ -34577,13 +34577,19 @@ function verifySignature(publicKey, fp, sig) {
     const raw = decodeBase64Strict(sig.slice(colon + 1));
     if (!raw || raw.length !== 64)
         return false;
-    const keyObject = createPublicKey({
-        key: Buffer.concat([SPKI_ED25519_PREFIX, pub.key]),
-        format: 'der',
-        type: 'spki',
-    });
+    let keyObject = publicKeyObjects.get(publicKey);
+    if (!keyObject) {
+        keyObject = createPublicKey({
+            key: Buffer.concat([SPKI_ED25519_PREFIX, pub.key]),
+            format: 'der',
+            type: 'spki',
+        });
+        publicKeyObjects.set(publicKey, keyObject);
+    }
     return verify(null, Buffer.from(fp, 'utf8'), keyObject, raw);
 }
+/** Key objects by their `name:base64` text: a verify of many narinfos builds each key once. */
+const publicKeyObjects = new Map();
 
 ;// CONCATENATED MODULE: ./src/actions/deploy/inputs.ts
 /** The deploy inputs as one typed object; every cross-field check happens here, before any request. */

@@ -30597,13 +30597,19 @@ function verifySignature(publicKey, fp, sig) {
     const raw = decodeBase64Strict(sig.slice(colon + 1));
     if (!raw || raw.length !== 64)
         return false;
-    const keyObject = (0,external_node_crypto_.createPublicKey)({
-        key: Buffer.concat([SPKI_ED25519_PREFIX, pub.key]),
-        format: 'der',
-        type: 'spki',
-    });
+    let keyObject = publicKeyObjects.get(publicKey);
+    if (!keyObject) {
+        keyObject = (0,external_node_crypto_.createPublicKey)({
+            key: Buffer.concat([SPKI_ED25519_PREFIX, pub.key]),
+            format: 'der',
+            type: 'spki',
+        });
+        publicKeyObjects.set(publicKey, keyObject);
+    }
     return (0,external_node_crypto_.verify)(null, Buffer.from(fp, 'utf8'), keyObject, raw);
 }
+/** Key objects by their `name:base64` text: a verify of many narinfos builds each key once. */
+const publicKeyObjects = new Map();
 
 ;// CONCATENATED MODULE: ./src/core/push/worker-pool.ts
 class WorkerPool {

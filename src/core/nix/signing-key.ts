@@ -189,10 +189,17 @@ export function verifySignature(publicKey: string, fp: string, sig: string): boo
   if (colon < 0 || sig.slice(0, colon) !== pub.name) return false;
   const raw = decodeBase64Strict(sig.slice(colon + 1));
   if (!raw || raw.length !== 64) return false;
-  const keyObject = createPublicKey({
-    key: Buffer.concat([SPKI_ED25519_PREFIX, pub.key]),
-    format: 'der',
-    type: 'spki',
-  });
+  let keyObject = publicKeyObjects.get(publicKey);
+  if (!keyObject) {
+    keyObject = createPublicKey({
+      key: Buffer.concat([SPKI_ED25519_PREFIX, pub.key]),
+      format: 'der',
+      type: 'spki',
+    });
+    publicKeyObjects.set(publicKey, keyObject);
+  }
   return verify(null, Buffer.from(fp, 'utf8'), keyObject, raw);
 }
+
+/** Key objects by their `name:base64` text: a verify of many narinfos builds each key once. */
+const publicKeyObjects = new Map<string, KeyObject>();
