@@ -1,6 +1,6 @@
 /**
- * The push's build-log reader: plain logs read as they are, `.bz2` logs decompressed by one bzip2
- * process per batch; a log bzip2 cannot decompress fails alone (its read rejects), the others read.
+ * The push's build-log reader: plain logs read as they are, `.bz2` logs decompressed in-process;
+ * a log that cannot be decompressed fails alone (its read rejects), the others read.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';

@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7551:
+/***/ 2465:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -32888,14 +32888,443 @@ function s3ErrorDetail(text) {
     return text.replace(/\s+/g, ' ').trim().slice(0, 300);
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: ./src/core/compress/bunzip2.ts
+/**
+ * An in-process bzip2 decompressor (for Nix's `.bz2` build logs: no child process, no temporary
+ * files). The format, from the outside in:
+ *
+ * - A file is one or more streams (`bzip2 -c a b` and `cat x.bz2 y.bz2` make several); they decode
+ *   to the concatenation of their contents, as `bzip2 -d` does. Anything else after a stream is an
+ *   error (`bzip2 -d` only warns), so a damaged file never yields a silently shortened log.
+ * - A stream: `BZh` and the block size `1`..`9` (x 100 000 bytes), blocks, then the end-of-stream
+ *   magic 0x177245385090, the combined CRC (each block's CRC folded in as `rotl(c, 1) ^ crc`) and
+ *   zero bits to the next byte. Everything after the 4-byte header is a bit stream, most
+ *   significant bit first, with no byte alignment between blocks.
+ * - A block: magic 0x314159265359, its CRC (bzip2's CRC-32: polynomial 0x04c11db7, MSB first, of the
+ *   block's decoded bytes), the obsolete "randomised" flag (rejected here), the 24-bit origin
+ *   pointer of the Burrows-Wheeler transform, a two-level bitmap of the bytes in use, 2..6 Huffman
+ *   tables, the selectors (which table codes each group of 50 symbols; move-to-front coded, each in
+ *   unary), each table's code lengths (a 5-bit start, then per symbol +1/-1 steps until a 0 bit),
+ *   then the Huffman-coded symbols up to end-of-block.
+ * - The symbols are move-to-front indexes, where runs of index 0 are written in bijective base 2
+ *   with the digits RUNA (1) and RUNB (2), least significant first. Undoing the move-to-front gives
+ *   the last column of the sorted rotations; undoing the BWT from the origin pointer gives the
+ *   block, in which every run of 4 equal bytes is followed by a count (0..255) of more of them.
+ *
+ * Written from that description; the output grows in chunks and never past `maxOutput`.
+ */
+const MAX_CODE_LENGTH = 20;
+const GROUP_SIZE = 50;
+const MAX_GROUPS = 6;
+/** The most selectors a 900 000-byte block can use; a few encoders write more, which are unused. */
+const MAX_SELECTORS = 18002;
+/** Codes up to this many bits are decoded with one table look-up, longer ones by walking lengths. */
+const FAST_BITS = 10;
+const FAST_MASK = (1 << FAST_BITS) - 1;
+const CRC_TABLE = new Uint32Array(256);
+for (let i = 0; i < 256; i++) {
+    let c = i << 24;
+    for (let k = 0; k < 8; k++)
+        c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
+    CRC_TABLE[i] = c >>> 0;
+}
+/** One decoder for every call: its block buffer (3.6 MB) costs more to allocate than a small log. */
+let bunzip2_shared;
+/** Decompresses bzip2 data (one or more streams); throws on anything malformed or larger than `maxOutput`. */
+function bunzip2(input, maxOutput) {
+    if (!hasStreamHeader(input, 0))
+        throw new Error('not bzip2 data (no "BZh1".."BZh9" header)');
+    const out = new Output(input.length, maxOutput);
+    const bits = new BitReader(input);
+    const decoder = (bunzip2_shared ??= new BlockDecoder());
+    let streamStart = 0;
+    for (;;) {
+        decodeStream(bits, streamStart, decoder, out);
+        streamStart = bits.alignToByte();
+        if (streamStart >= input.length)
+            break;
+        if (!hasStreamHeader(input, streamStart))
+            throw new Error(`trailing data after the bzip2 stream (at byte ${streamStart})`);
+    }
+    return out.result();
+}
+function hasStreamHeader(input, at) {
+    const level = input[at + 3] ?? 0;
+    return (input[at] === 0x42 && input[at + 1] === 0x5a && input[at + 2] === 0x68 && level >= 0x31 && level <= 0x39);
+}
+function decodeStream(bits, start, decoder, out) {
+    const maxBlock = (bits.data[start + 3] - 0x30) * 100000;
+    bits.skipBytes(4);
+    let combined = 0;
+    for (let block = 1;; block++) {
+        const magicHigh = bits.read(24);
+        const magicLow = bits.read(24);
+        if (magicHigh === 0x177245 && magicLow === 0x385090) {
+            const stored = bits.read32();
+            if (stored !== combined)
+                throw new Error('bzip2 data damaged: combined CRC mismatch');
+            return;
+        }
+        if (magicHigh !== 0x314159 || magicLow !== 0x265359)
+            throw new Error(`bzip2 data damaged: bad block magic (block ${block})`);
+        const storedCrc = bits.read32();
+        const crc = decoder.decode(bits, maxBlock, out, block);
+        if (crc !== storedCrc)
+            throw new Error(`bzip2 data damaged: CRC mismatch in block ${block}`);
+        combined = (((combined << 1) | (combined >>> 31)) ^ crc) >>> 0;
+    }
+}
+/** Bits, most significant first; `buf` holds the next `count` bits in its low bits. */
+class BitReader {
+    pos = 0;
+    buf = 0;
+    count = 0;
+    data;
+    constructor(data) {
+        this.data = data;
+    }
+    /** `n` <= 24 bits. Past the end it reads zeros, then throws once any of them is used. */
+    read(n) {
+        while (this.count < n) {
+            this.buf = (this.buf << 8) | (this.data[this.pos] ?? 0);
+            this.pos++;
+            this.count += 8;
+        }
+        this.count -= n;
+        this.checkEnd();
+        return (this.buf >>> this.count) & ((1 << n) - 1);
+    }
+    read32() {
+        return ((this.read(16) << 16) | this.read(16)) >>> 0;
+    }
+    checkEnd() {
+        if (this.pos > this.data.length && this.pos * 8 - this.count > this.data.length * 8)
+            throw new Error('bzip2 data truncated');
+    }
+    /** Drops the bits left in the current byte; returns the index of the next byte. */
+    alignToByte() {
+        this.pos -= this.count >> 3;
+        this.buf = 0;
+        this.count = 0;
+        return this.pos;
+    }
+    skipBytes(n) {
+        this.alignToByte();
+        this.pos += n;
+    }
+}
+/** The decoded output: grows by doubling, never past `max`. */
+class Output {
+    buf;
+    len = 0;
+    max;
+    constructor(inputLength, max) {
+        this.max = max;
+        // A first guess from the input (logs shrink about 5 times), at most 8 MiB before any is decoded.
+        this.buf = Buffer.alloc(Math.min(max, 8 << 20, Math.max(1 << 12, inputLength * 5)));
+    }
+    /** Room for `n` more bytes, or an error when they would pass the limit. */
+    reserve(n) {
+        const need = this.len + n;
+        if (need <= this.buf.length)
+            return this.buf;
+        if (need > this.max)
+            throw new Error(`bzip2 data decompresses to larger than ${this.max} bytes`);
+        const grown = Buffer.alloc(Math.min(this.max, Math.max(need, this.buf.length * 2)));
+        this.buf.copy(grown, 0, 0, this.len);
+        this.buf = grown;
+        return grown;
+    }
+    result() {
+        if (this.len === this.buf.length)
+            return this.buf;
+        // A copy when much of the buffer is spare, so the caller does not hold on to it.
+        return this.len * 2 > this.buf.length
+            ? this.buf.subarray(0, this.len)
+            : Buffer.from(this.buf.subarray(0, this.len));
+    }
+}
+/** One block's tables and buffers, reused from block to block. */
+class BlockDecoder {
+    tt = new Uint32Array(0);
+    seqToByte = new Uint8Array(256);
+    mtf = new Uint8Array(256);
+    selectors = new Uint8Array(MAX_SELECTORS);
+    lengths = new Uint8Array(258);
+    byteCount = new Int32Array(256);
+    // Per table: the fast look-up (symbol << 5 | length, 0 for longer codes), and for longer codes
+    // the largest code of each length (limit) and the offset from a code to its symbol in perm.
+    fast = Array.from({ length: MAX_GROUPS }, () => new Uint16Array(1 << FAST_BITS));
+    limit = Array.from({ length: MAX_GROUPS }, () => new Int32Array(MAX_CODE_LENGTH + 2));
+    base = Array.from({ length: MAX_GROUPS }, () => new Int32Array(MAX_CODE_LENGTH + 2));
+    perm = Array.from({ length: MAX_GROUPS }, () => new Uint16Array(258));
+    maxLen = new Int32Array(MAX_GROUPS);
+    /** Decodes one block (after its magic and CRC) into `out`; returns the CRC of what it wrote. */
+    decode(bits, maxBlock, out, block) {
+        const damaged = (what) => new Error(`bzip2 data damaged: ${what} in block ${block}`);
+        if (bits.read(1))
+            throw new Error('bzip2 randomised blocks (an obsolete format) are not supported');
+        const origPtr = bits.read(24);
+        // The bytes in use: 16 ranges of 16, each range present in a 16-bit map.
+        const ranges = bits.read(16);
+        let inUse = 0;
+        for (let r = 0; r < 16; r++) {
+            if (!(ranges & (0x8000 >>> r)))
+                continue;
+            const used = bits.read(16);
+            for (let j = 0; j < 16; j++)
+                if (used & (0x8000 >>> j))
+                    this.seqToByte[inUse++] = r * 16 + j;
+        }
+        if (inUse === 0)
+            throw damaged('no bytes in use');
+        const alphaSize = inUse + 2;
+        const groups = bits.read(3);
+        if (groups < 2 || groups > MAX_GROUPS)
+            throw damaged(`${groups} Huffman tables`);
+        const selectorCount = bits.read(15);
+        if (selectorCount < 1)
+            throw damaged('no selectors');
+        const order = [0, 1, 2, 3, 4, 5];
+        for (let i = 0; i < selectorCount; i++) {
+            let j = 0;
+            while (bits.read(1))
+                if (++j >= groups)
+                    throw damaged('bad selector');
+            const group = order[j];
+            for (; j > 0; j--)
+                order[j] = order[j - 1];
+            order[0] = group;
+            if (i < MAX_SELECTORS)
+                this.selectors[i] = group;
+        }
+        const usedSelectors = Math.min(selectorCount, MAX_SELECTORS);
+        for (let g = 0; g < groups; g++) {
+            let len = bits.read(5);
+            for (let s = 0; s < alphaSize; s++) {
+                for (;;) {
+                    if (len < 1 || len > MAX_CODE_LENGTH)
+                        throw damaged('bad code length');
+                    if (!bits.read(1))
+                        break;
+                    len += bits.read(1) ? -1 : 1;
+                }
+                this.lengths[s] = len;
+            }
+            if (!this.buildTable(g, alphaSize))
+                throw damaged('bad Huffman table');
+        }
+        const nblock = this.readSymbols(bits, maxBlock, alphaSize, usedSelectors, damaged);
+        if (origPtr >= nblock)
+            throw damaged('bad BWT origin pointer');
+        return this.unsort(origPtr, nblock, out);
+    }
+    /** Canonical codes from `lengths`: false for an over-full code. */
+    buildTable(g, alphaSize) {
+        const lengths = this.lengths;
+        const fast = this.fast[g];
+        const limit = this.limit[g];
+        const base = this.base[g];
+        const perm = this.perm[g];
+        fast.fill(0);
+        let code = 0;
+        let index = 0;
+        let maxLen = 0;
+        for (let len = 1; len <= MAX_CODE_LENGTH; len++) {
+            base[len] = index - code;
+            for (let s = 0; s < alphaSize; s++) {
+                if (lengths[s] !== len)
+                    continue;
+                perm[index++] = s;
+                if (len <= FAST_BITS) {
+                    const shift = FAST_BITS - len;
+                    fast.fill((s << 5) | len, code << shift, (code + 1) << shift);
+                }
+                code++;
+                maxLen = len;
+            }
+            if (code > 1 << len)
+                return false;
+            limit[len] = code - 1;
+            code <<= 1;
+        }
+        this.maxLen[g] = maxLen;
+        return true;
+    }
+    /**
+     * Huffman symbols -> move-to-front -> bytes in `tt` (low 8 bits), counted in `byteCount`; returns
+     * the block's length. The hot loop keeps the bit reader's state in locals.
+     */
+    readSymbols(bits, maxBlock, alphaSize, selectorCount, damaged) {
+        if (this.tt.length < maxBlock)
+            this.tt = new Uint32Array(maxBlock);
+        const { tt, mtf, byteCount, selectors } = this;
+        const data = bits.data;
+        const end = data.length;
+        for (let i = 0; i < 256; i++)
+            mtf[i] = this.seqToByte[i];
+        byteCount.fill(0);
+        const eob = alphaSize - 1;
+        let { pos, buf, count } = bits;
+        // Bits past the end read as zeros: a truncated block is reported as such, not as damaged.
+        // (The hot loop's state is passed, not captured, so that it stays in registers.)
+        const fail = (what, at, buffered) => {
+            bits.pos = at;
+            bits.count = buffered;
+            bits.checkEnd();
+            return damaged(what);
+        };
+        let nblock = 0;
+        let run = 0;
+        let runWeight = 1;
+        let selector = 0;
+        let left = 0;
+        let g = 0;
+        let fast = this.fast[0];
+        let limit = this.limit[0];
+        let base = this.base[0];
+        let perm = this.perm[0];
+        let maxLen = 0;
+        for (;;) {
+            if (left === 0) {
+                if (pos > end && pos * 8 - count > end * 8)
+                    throw new Error('bzip2 data truncated');
+                if (selector >= selectorCount)
+                    throw fail('more symbols than selectors', pos, count);
+                g = selectors[selector++];
+                fast = this.fast[g];
+                limit = this.limit[g];
+                base = this.base[g];
+                perm = this.perm[g];
+                maxLen = this.maxLen[g];
+                left = GROUP_SIZE;
+            }
+            left--;
+            while (count < 24) {
+                buf = (buf << 8) | (pos < end ? data[pos] : 0);
+                pos++;
+                count += 8;
+            }
+            let sym;
+            const entry = fast[(buf >>> (count - FAST_BITS)) & FAST_MASK];
+            if (entry !== 0) {
+                count -= entry & 31;
+                sym = entry >>> 5;
+            }
+            else {
+                let len = FAST_BITS + 1;
+                let v = (buf >>> (count - len)) & ((1 << len) - 1);
+                while (len <= maxLen && v > limit[len]) {
+                    len++;
+                    v = (buf >>> (count - len)) & ((1 << len) - 1);
+                }
+                if (len > maxLen)
+                    throw fail('bad Huffman code', pos, count);
+                count -= len;
+                sym = perm[base[len] + v];
+            }
+            if (sym <= 1) {
+                // RUNA adds 1 x weight, RUNB 2 x weight; the weight doubles per digit.
+                run += runWeight << sym;
+                runWeight <<= 1;
+                if (nblock + run > maxBlock)
+                    throw fail('block longer than its stream header allows', pos, count);
+                continue;
+            }
+            if (run > 0) {
+                const b = mtf[0];
+                byteCount[b] += run;
+                if (run > 32) {
+                    tt.fill(b, nblock, nblock + run);
+                    nblock += run;
+                }
+                else
+                    for (let k = 0; k < run; k++)
+                        tt[nblock++] = b;
+                run = 0;
+                runWeight = 1;
+            }
+            if (sym === eob)
+                break;
+            if (nblock >= maxBlock)
+                throw fail('block longer than its stream header allows', pos, count);
+            // Move-to-front index sym - 1 to the front.
+            let j = sym - 1;
+            const b = mtf[j];
+            if (j > 16)
+                mtf.copyWithin(1, 0, j);
+            else
+                for (; j > 0; j--)
+                    mtf[j] = mtf[j - 1];
+            mtf[0] = b;
+            byteCount[b]++;
+            tt[nblock++] = b;
+        }
+        bits.pos = pos;
+        bits.buf = buf;
+        bits.count = count;
+        bits.checkEnd();
+        return nblock;
+    }
+    /** Inverse BWT, then the run-length step, into `out`; returns the block's CRC. */
+    unsort(origPtr, nblock, out) {
+        const tt = this.tt;
+        // start[b]: where the rows beginning with byte b start in sorted order.
+        const start = new Int32Array(256);
+        for (let b = 0, sum = 0; b < 256; b++) {
+            start[b] = sum;
+            sum += this.byteCount[b];
+        }
+        for (let i = 0; i < nblock; i++) {
+            const b = tt[i] & 0xff;
+            tt[start[b]++] |= i << 8;
+        }
+        let buf = out.reserve(0);
+        let len = out.len;
+        let crc = 0xffffffff;
+        let pos = tt[origPtr] >>> 8;
+        let last = -1;
+        let same = 0;
+        for (let i = 0; i < nblock; i++) {
+            const entry = tt[pos];
+            const b = entry & 0xff;
+            pos = entry >>> 8;
+            if (same === 4) {
+                // b counts further copies of the run's byte.
+                if (b > 0) {
+                    out.len = len;
+                    buf = out.reserve(b);
+                    buf.fill(last, len, len + b);
+                    for (let k = 0; k < b; k++)
+                        crc = (crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ last) & 0xff];
+                    len += b;
+                }
+                same = 0;
+                last = -1;
+                continue;
+            }
+            if (b === last)
+                same++;
+            else {
+                last = b;
+                same = 1;
+            }
+            if (len === buf.length) {
+                out.len = len;
+                buf = out.reserve(1);
+            }
+            buf[len++] = b;
+            crc = (crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff];
+        }
+        out.len = len;
+        return ~crc >>> 0;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/core/nix/base32.ts
 /**
  * Nix's own base-32 ("nix32"): alphabet `0123456789abcdfghijklmnpqrsvwxyz` (no e, o, t, u), characters
@@ -33186,9 +33615,10 @@ function objectPutHeaders(type) {
  * Build logs (shared/spec/niks3.md §4.6): for a path with a deriver, the local log under
  * `<parent of the store dir>/var/log/nix/drvs/<2 chars>/<rest of the drv name>`, plain or `.bz2`.
  * Sent "when cheap": only logs that exist and are not huge; `.bz2` logs (Nix's default) are
- * decompressed by one `bzip2 -d` process per 500 logs, started before the uploads (not one process
- * per log: each fork costs more CPU than the log's upload). A log that cannot be read only warns;
- * logs never fail a push.
+ * decompressed in-process by `core/compress/bunzip2.ts`, as niks3's own client does: no `bzip2`
+ * process, no temporary files (a fork costs more CPU than a small log's upload, and so do the
+ * inodes of links and decompressed copies). A log that cannot be read only warns; logs never
+ * fail a push.
  */
 
 
@@ -33226,91 +33656,25 @@ function localBuildLogFinder(storeDir, logDir) {
 }
 /** Largest decompressed log that is sent. */
 const MAX_DECOMPRESSED_LOG_BYTES = 256 * 1024 * 1024;
-/** Log files per `bzip2` run (keeps the argument list well under ARG_MAX). */
-const BATCH = 500;
 /**
- * Reads many build logs: plain ones directly, `.bz2` ones from a private temporary directory: each
- * is copied there as `<i>.bz2` and one `bzip2 -d` per batch of files decompresses them all in
- * place (one process for hundreds of logs, not one per log), started as soon as the reader is made.
- * A file bzip2 cannot decompress is left without output (bzip2 goes on with the next one).
+ * Reads build logs: plain ones as they are, `.bz2` ones decompressed in this process (no temporary
+ * files, no child process). `logs` are the logs that will be read; nothing is prepared for them.
  */
 class BuildLogReader {
-    dir;
-    index = new Map();
-    ready;
-    constructor(logs) {
-        const compressed = [...new Map(logs.filter((log) => log.bzip2).map((log) => [log.file, log])).values()];
-        if (compressed.length === 0) {
-            this.ready = Promise.resolve();
-            return;
-        }
-        const dir = (0,external_node_fs_namespaceObject.mkdtempSync)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'nix-cache-logs-'));
-        this.dir = dir;
-        const inputs = [];
-        compressed.forEach((log, i) => {
-            // A link, not a copy: `bzip2 -d -f` reads through it, writes `<i>` beside it and removes only
-            // the link (the log itself is never touched). `-f` would pass a file that is not bzip2
-            // through as it is, so only files with bzip2's magic are linked.
-            const link = (0,external_node_path_namespaceObject.join)(dir, `${i}.bz2`);
-            try {
-                if (startsWithBzip2Magic(log.file)) {
-                    (0,external_node_fs_namespaceObject.symlinkSync)(log.file, link);
-                    inputs.push(link);
-                }
-            }
-            catch {
-                // unreadable or no link: read() reports the log as not decompressed
-            }
-            this.index.set(log.file, (0,external_node_path_namespaceObject.join)(dir, String(i)));
-        });
-        const batches = [];
-        for (let start = 0; start < inputs.length; start += BATCH) {
-            const files = inputs.slice(start, start + BATCH);
-            batches.push(new Promise((resolve) => {
-                const child = (0,external_node_child_process_namespaceObject.spawn)('bzip2', ['-d', '-f', '-q', '--', ...files], { stdio: 'ignore' });
-                child.on('error', () => resolve());
-                child.on('close', () => resolve());
-            }));
-        }
-        this.ready = Promise.all(batches).then(() => undefined);
-    }
-    /** The log text, decompressed; rejects when it cannot be read or is too large. */
+    constructor(_logs = []) { }
+    /** The log text, decompressed; rejects when it cannot be read, is not bzip2 or is too large. */
     async read(log) {
         if (!log.bzip2)
             return (0,promises_namespaceObject.readFile)(log.file);
-        await this.ready;
-        const file = this.index.get(log.file);
-        if (!file)
-            throw new Error(`internal: ${log.file} was not given to the log reader`);
-        let size;
         try {
-            size = (await (0,promises_namespaceObject.stat)(file)).size;
+            return bunzip2(await (0,promises_namespaceObject.readFile)(log.file), MAX_DECOMPRESSED_LOG_BYTES);
         }
-        catch {
-            throw new Error(`bzip2 could not decompress ${log.file} (is bzip2 installed?)`);
+        catch (error) {
+            throw new Error(`bzip2 could not decompress ${log.file}: ${errorMessage(error)}`);
         }
-        if (size > MAX_DECOMPRESSED_LOG_BYTES)
-            throw new Error(`${log.file} is larger than ${MAX_DECOMPRESSED_LOG_BYTES >> 20} MiB decompressed`);
-        return (0,promises_namespaceObject.readFile)(file);
     }
-    /** Removes the temporary directory (after the uploads). */
-    async close() {
-        if (!this.dir)
-            return;
-        await this.ready;
-        (0,external_node_fs_namespaceObject.rmSync)(this.dir, { recursive: true, force: true });
-    }
-}
-const BZIP2_MAGIC = Buffer.from('BZh');
-function startsWithBzip2Magic(file) {
-    const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'r');
-    try {
-        const head = Buffer.alloc(3);
-        return (0,external_node_fs_namespaceObject.readSync)(fd, head, 0, 3, 0) === 3 && head.equals(BZIP2_MAGIC);
-    }
-    finally {
-        (0,external_node_fs_namespaceObject.closeSync)(fd);
-    }
+    /** Nothing to clean up any more; kept so that callers end the reader's use in one place. */
+    async close() { }
 }
 
 ;// CONCATENATED MODULE: ./src/core/nix/narinfo.ts
@@ -33781,6 +34145,8 @@ async function publicObjectExists(cacheUrl, key, options = {}) {
     }
 }
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 ;// CONCATENATED MODULE: ./src/core/nix/nix-command.ts
@@ -34544,6 +34910,8 @@ function sessionObjects(session, plan) {
     return [...byKey.values()];
 }
 
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./src/core/push/byte-budget.ts
 /**
  * A counting semaphore over bytes: every upload buffer (a whole small NAR, one part of a large one)
@@ -36282,7 +36650,7 @@ class PushRun {
     async uploadAll(work) {
         const ctx = this.uploadContext();
         const narBytes = work.reduce((sum, p) => sum + (this.ledger.merged.has(p.narKey) ? p.info.narSize : 0), 0);
-        // Build logs go last, each its own task; their decompression starts now, in one child process.
+        // Build logs go last, each its own task (read and, for `.bz2`, decompressed when its turn comes).
         const logs = work.filter((planned) => planned.buildLog && this.ledger.merged.has(planned.buildLog.key));
         const logReader = new BuildLogReader(logs.map((planned) => planned.buildLog));
         const tasks = [
@@ -37409,7 +37777,7 @@ async function runUploader(root = process.argv[2] ?? '') {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7551);
+/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2465);
 
 await (0,_uploader_main_js__WEBPACK_IMPORTED_MODULE_0__/* .runUploader */ .S)();
 

@@ -186,7 +186,7 @@ class PushRun {
       (sum, p) => sum + (this.ledger.merged.has(p.narKey) ? p.info.narSize : 0),
       0,
     );
-    // Build logs go last, each its own task; their decompression starts now, in one child process.
+    // Build logs go last, each its own task (read and, for `.bz2`, decompressed when its turn comes).
     const logs = work.filter((planned) => planned.buildLog && this.ledger.merged.has(planned.buildLog.key));
     const logReader = new BuildLogReader(
       logs.map((planned) => planned.buildLog as NonNullable<PlannedPath['buildLog']>),
