@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4703:
+/***/ 6880:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -32789,7 +32789,7 @@ class PartSink {
     }
 }
 
-;// CONCATENATED MODULE: ./src/core/push/zstd-once.ts
+;// CONCATENATED MODULE: ./src/core/compress/zstd-once.ts
 /**
  * One-shot zstd for whole objects (small NARs, listings, logs, narinfos), with one compression
  * context per level kept for the whole process and one reused output buffer.
@@ -38430,7 +38430,7 @@ async function runPost(io = actionsStepIO(), deps = defaultPostDeps()) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _job_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4703);
+/* harmony import */ var _job_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6880);
 
 await (0,_job_post_js__WEBPACK_IMPORTED_MODULE_0__/* .runPost */ .a)();
 

@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2465:
+/***/ 6161:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35787,7 +35787,7 @@ class PartSink {
     }
 }
 
-;// CONCATENATED MODULE: ./src/core/push/zstd-once.ts
+;// CONCATENATED MODULE: ./src/core/compress/zstd-once.ts
 /**
  * One-shot zstd for whole objects (small NARs, listings, logs, narinfos), with one compression
  * context per level kept for the whole process and one reused output buffer.
@@ -37777,7 +37777,7 @@ async function runUploader(root = process.argv[2] ?? '') {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2465);
+/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6161);
 
 await (0,_uploader_main_js__WEBPACK_IMPORTED_MODULE_0__/* .runUploader */ .S)();
 

@@ -27,7 +27,7 @@ import { OBJECT_HEADERS } from '../nix/object-keys.js';
 import type { ByteBudget } from './byte-budget.js';
 import { PartSink, SupersededUpload } from './multipart-sink.js';
 import type { PlannedPath } from './push-plan.js';
-import { compressBound, zstdLevelParams, zstdOnce } from './zstd-once.js';
+import { compressBound, zstdLevelParams, zstdOnce } from '../compress/zstd-once.js';
 
 export const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;

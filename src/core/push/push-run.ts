@@ -38,7 +38,7 @@ import { PushProgress } from './push-progress.js';
 import { MAX_SESSION_PATHS, pathObjects, type PlannedPath, type PushPlan } from './push-plan.js';
 import { SESSION_CONCURRENCY, openSessions, signEntry, type OpenedSession } from './push-sessions.js';
 import { WorkerPool } from './worker-pool.js';
-import { zstdOnce } from './zstd-once.js';
+import { zstdOnce } from '../compress/zstd-once.js';
 
 export interface PushRunDeps {
   readonly client: Niks3Client;

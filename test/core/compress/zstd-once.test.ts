@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
-import { compressBound, zstdLevelParams, zstdOnce } from '../../src/core/push/zstd-once.js';
+import { compressBound, zstdLevelParams, zstdOnce } from '../../../src/core/compress/zstd-once.js';
 
 /** What zstdCompressSync writes with an output buffer of zstd's worst case (one pass). */
 function reference(input: Buffer, level: number): Buffer {
