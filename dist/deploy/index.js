@@ -34564,32 +34564,34 @@ function parsePublicKey(text) {
  * names match, as Nix checks against `trusted-public-keys`.
  */
 function verifySignature(publicKey, fp, sig) {
-    let pub;
-    try {
-        pub = parsePublicKey(publicKey);
-    }
-    catch {
+    const pub = publicKeyObject(publicKey);
+    if (!pub)
         return false;
-    }
     const colon = sig.indexOf(':');
     if (colon < 0 || sig.slice(0, colon) !== pub.name)
         return false;
     const raw = decodeBase64Strict(sig.slice(colon + 1));
     if (!raw || raw.length !== 64)
         return false;
-    let keyObject = publicKeyObjects.get(publicKey);
-    if (!keyObject) {
-        keyObject = createPublicKey({
-            key: Buffer.concat([SPKI_ED25519_PREFIX, pub.key]),
-            format: 'der',
-            type: 'spki',
-        });
-        publicKeyObjects.set(publicKey, keyObject);
-    }
-    return verify(null, Buffer.from(fp, 'utf8'), keyObject, raw);
+    return verify(null, Buffer.from(fp, 'utf8'), pub.key, raw);
 }
-/** Key objects by their `name:base64` text: a verify of many narinfos builds each key once. */
+/** Parsed keys by their `name:base64` text (null: not a key): a verify of many narinfos parses each once. */
 const publicKeyObjects = new Map();
+function publicKeyObject(publicKey) {
+    let known = publicKeyObjects.get(publicKey);
+    if (known === undefined) {
+        try {
+            const { name, key } = parsePublicKey(publicKey);
+            const der = Buffer.concat([SPKI_ED25519_PREFIX, key]);
+            known = { name, key: createPublicKey({ key: der, format: 'der', type: 'spki' }) };
+        }
+        catch {
+            known = null;
+        }
+        publicKeyObjects.set(publicKey, known);
+    }
+    return known;
+}
 
 ;// CONCATENATED MODULE: ./src/actions/deploy/inputs.ts
 /** The deploy inputs as one typed object; every cross-field check happens here, before any request. */

@@ -30657,24 +30657,18 @@ function localBuildLogFinder(storeDir, logDir) {
 /** Largest decompressed log that is sent. */
 const MAX_DECOMPRESSED_LOG_BYTES = 256 * 1024 * 1024;
 /**
- * Reads build logs: plain ones as they are, `.bz2` ones decompressed in this process (no temporary
- * files, no child process). `logs` are the logs that will be read; nothing is prepared for them.
+ * The log text: a plain log as it is, a `.bz2` one decompressed in this process. Rejects when it
+ * cannot be read, is not bzip2 or is too large.
  */
-class BuildLogReader {
-    constructor(_logs = []) { }
-    /** The log text, decompressed; rejects when it cannot be read, is not bzip2 or is too large. */
-    async read(log) {
-        if (!log.bzip2)
-            return (0,promises_namespaceObject.readFile)(log.file);
-        try {
-            return bunzip2(await (0,promises_namespaceObject.readFile)(log.file), MAX_DECOMPRESSED_LOG_BYTES);
-        }
-        catch (error) {
-            throw new Error(`bzip2 could not decompress ${log.file}: ${errorMessage(error)}`);
-        }
+async function readBuildLog(log) {
+    if (!log.bzip2)
+        return (0,promises_namespaceObject.readFile)(log.file);
+    try {
+        return bunzip2(await (0,promises_namespaceObject.readFile)(log.file), MAX_DECOMPRESSED_LOG_BYTES);
     }
-    /** Nothing to clean up any more; kept so that callers end the reader's use in one place. */
-    async close() { }
+    catch (error) {
+        throw new Error(`bzip2 could not decompress ${log.file}: ${errorMessage(error)}`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/core/nix/narinfo.ts
@@ -30948,32 +30942,34 @@ function parsePublicKey(text) {
  * names match, as Nix checks against `trusted-public-keys`.
  */
 function verifySignature(publicKey, fp, sig) {
-    let pub;
-    try {
-        pub = parsePublicKey(publicKey);
-    }
-    catch {
+    const pub = publicKeyObject(publicKey);
+    if (!pub)
         return false;
-    }
     const colon = sig.indexOf(':');
     if (colon < 0 || sig.slice(0, colon) !== pub.name)
         return false;
     const raw = decodeBase64Strict(sig.slice(colon + 1));
     if (!raw || raw.length !== 64)
         return false;
-    let keyObject = publicKeyObjects.get(publicKey);
-    if (!keyObject) {
-        keyObject = (0,external_node_crypto_.createPublicKey)({
-            key: Buffer.concat([SPKI_ED25519_PREFIX, pub.key]),
-            format: 'der',
-            type: 'spki',
-        });
-        publicKeyObjects.set(publicKey, keyObject);
-    }
-    return (0,external_node_crypto_.verify)(null, Buffer.from(fp, 'utf8'), keyObject, raw);
+    return (0,external_node_crypto_.verify)(null, Buffer.from(fp, 'utf8'), pub.key, raw);
 }
-/** Key objects by their `name:base64` text: a verify of many narinfos builds each key once. */
+/** Parsed keys by their `name:base64` text (null: not a key): a verify of many narinfos parses each once. */
 const publicKeyObjects = new Map();
+function publicKeyObject(publicKey) {
+    let known = publicKeyObjects.get(publicKey);
+    if (known === undefined) {
+        try {
+            const { name, key } = parsePublicKey(publicKey);
+            const der = Buffer.concat([SPKI_ED25519_PREFIX, key]);
+            known = { name, key: (0,external_node_crypto_.createPublicKey)({ key: der, format: 'der', type: 'spki' }) };
+        }
+        catch {
+            known = null;
+        }
+        publicKeyObjects.set(publicKey, known);
+    }
+    return known;
+}
 
 ;// CONCATENATED MODULE: ./src/core/push/worker-pool.ts
 class WorkerPool {
@@ -33654,7 +33650,6 @@ class PushRun {
         const narBytes = work.reduce((sum, p) => sum + (this.ledger.merged.has(p.narKey) ? p.info.narSize : 0), 0);
         // Build logs go last, each its own task (read and, for `.bz2`, decompressed when its turn comes).
         const logs = work.filter((planned) => planned.buildLog && this.ledger.merged.has(planned.buildLog.key));
-        const logReader = new BuildLogReader(logs.map((planned) => planned.buildLog));
         const tasks = [
             ...work.map((planned) => ({ planned, log: false })),
             ...logs.map((planned) => ({ planned, log: true })),
@@ -33665,7 +33660,7 @@ class PushRun {
         try {
             const outcomes = await this.pool.run(tasks, this.deps.concurrency, async ({ planned, log }) => {
                 if (log) {
-                    await this.uploadLog(planned, logReader, ctx);
+                    await this.uploadLog(planned, ctx);
                     return;
                 }
                 try {
@@ -33686,7 +33681,6 @@ class PushRun {
         }
         finally {
             this.progress.stop();
-            await logReader.close();
         }
     }
     async uploadPath(planned, ctx, narJobs) {
@@ -33724,12 +33718,12 @@ class PushRun {
             (result.listingStored ? this.ledger.satisfied : this.ledger.waived).add(planned.listingKey);
     }
     /** A build log is best effort: a failure only warns, and its key is waived. */
-    async uploadLog(planned, reader, ctx) {
+    async uploadLog(planned, ctx) {
         const log = this.ledger.pendingObject(planned.buildLog?.key);
         if (!log || !planned.buildLog || this.ledger.satisfied.has(log.key) || this.ledger.waived.has(log.key))
             return;
         try {
-            const text = await reader.read(planned.buildLog);
+            const text = await readBuildLog(planned.buildLog);
             await putSmall(planned, log, zstdOnce(text, this.deps.compressionLevel), ctx);
             this.ledger.satisfied.add(log.key);
             this.logsUploaded += 1;

@@ -179,27 +179,29 @@ export function parsePublicKey(text: string): { name: string; key: Buffer } {
  * names match, as Nix checks against `trusted-public-keys`.
  */
 export function verifySignature(publicKey: string, fp: string, sig: string): boolean {
-  let pub: { name: string; key: Buffer };
-  try {
-    pub = parsePublicKey(publicKey);
-  } catch {
-    return false;
-  }
+  const pub = publicKeyObject(publicKey);
+  if (!pub) return false;
   const colon = sig.indexOf(':');
   if (colon < 0 || sig.slice(0, colon) !== pub.name) return false;
   const raw = decodeBase64Strict(sig.slice(colon + 1));
   if (!raw || raw.length !== 64) return false;
-  let keyObject = publicKeyObjects.get(publicKey);
-  if (!keyObject) {
-    keyObject = createPublicKey({
-      key: Buffer.concat([SPKI_ED25519_PREFIX, pub.key]),
-      format: 'der',
-      type: 'spki',
-    });
-    publicKeyObjects.set(publicKey, keyObject);
-  }
-  return verify(null, Buffer.from(fp, 'utf8'), keyObject, raw);
+  return verify(null, Buffer.from(fp, 'utf8'), pub.key, raw);
 }
 
-/** Key objects by their `name:base64` text: a verify of many narinfos builds each key once. */
-const publicKeyObjects = new Map<string, KeyObject>();
+/** Parsed keys by their `name:base64` text (null: not a key): a verify of many narinfos parses each once. */
+const publicKeyObjects = new Map<string, { readonly name: string; readonly key: KeyObject } | null>();
+
+function publicKeyObject(publicKey: string): { readonly name: string; readonly key: KeyObject } | null {
+  let known = publicKeyObjects.get(publicKey);
+  if (known === undefined) {
+    try {
+      const { name, key } = parsePublicKey(publicKey);
+      const der = Buffer.concat([SPKI_ED25519_PREFIX, key]);
+      known = { name, key: createPublicKey({ key: der, format: 'der', type: 'spki' }) };
+    } catch {
+      known = null;
+    }
+    publicKeyObjects.set(publicKey, known);
+  }
+  return known;
+}

@@ -54,22 +54,14 @@ export function localBuildLogFinder(storeDir: string, logDir?: string): BuildLog
 const MAX_DECOMPRESSED_LOG_BYTES = 256 * 1024 * 1024;
 
 /**
- * Reads build logs: plain ones as they are, `.bz2` ones decompressed in this process (no temporary
- * files, no child process). `logs` are the logs that will be read; nothing is prepared for them.
+ * The log text: a plain log as it is, a `.bz2` one decompressed in this process. Rejects when it
+ * cannot be read, is not bzip2 or is too large.
  */
-export class BuildLogReader {
-  constructor(_logs: readonly BuildLogFile[] = []) {}
-
-  /** The log text, decompressed; rejects when it cannot be read, is not bzip2 or is too large. */
-  async read(log: BuildLogFile): Promise<Buffer> {
-    if (!log.bzip2) return readFile(log.file);
-    try {
-      return bunzip2(await readFile(log.file), MAX_DECOMPRESSED_LOG_BYTES);
-    } catch (error) {
-      throw new Error(`bzip2 could not decompress ${log.file}: ${errorMessage(error)}`);
-    }
+export async function readBuildLog(log: BuildLogFile): Promise<Buffer> {
+  if (!log.bzip2) return readFile(log.file);
+  try {
+    return bunzip2(await readFile(log.file), MAX_DECOMPRESSED_LOG_BYTES);
+  } catch (error) {
+    throw new Error(`bzip2 could not decompress ${log.file}: ${errorMessage(error)}`);
   }
-
-  /** Nothing to clean up any more; kept so that callers end the reader's use in one place. */
-  async close(): Promise<void> {}
 }

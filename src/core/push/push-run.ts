@@ -23,7 +23,7 @@ import type { PendingClosure, PendingObject, SignEntry } from '../niks3/api-type
 import type { Niks3Client } from '../niks3/niks3-client.js';
 import type { PresignedUploader } from '../niks3/presigned-upload.js';
 import { narInfoFromPathInfo, renderNarInfo } from '../nix/narinfo.js';
-import { BuildLogReader } from './build-log.js';
+import { readBuildLog } from './build-log.js';
 import { ByteBudget } from './byte-budget.js';
 import {
   NarMismatchError,
@@ -188,9 +188,6 @@ class PushRun {
     );
     // Build logs go last, each its own task (read and, for `.bz2`, decompressed when its turn comes).
     const logs = work.filter((planned) => planned.buildLog && this.ledger.merged.has(planned.buildLog.key));
-    const logReader = new BuildLogReader(
-      logs.map((planned) => planned.buildLog as NonNullable<PlannedPath['buildLog']>),
-    );
     const tasks: Array<{ planned: PlannedPath; log: boolean }> = [
       ...work.map((planned) => ({ planned, log: false })),
       ...logs.map((planned) => ({ planned, log: true })),
@@ -201,7 +198,7 @@ class PushRun {
     try {
       const outcomes = await this.pool.run(tasks, this.deps.concurrency, async ({ planned, log }) => {
         if (log) {
-          await this.uploadLog(planned, logReader, ctx);
+          await this.uploadLog(planned, ctx);
           return;
         }
         try {
@@ -217,7 +214,6 @@ class PushRun {
       }
     } finally {
       this.progress.stop();
-      await logReader.close();
     }
   }
 
@@ -261,12 +257,12 @@ class PushRun {
   }
 
   /** A build log is best effort: a failure only warns, and its key is waived. */
-  private async uploadLog(planned: PlannedPath, reader: BuildLogReader, ctx: UploadContext): Promise<void> {
+  private async uploadLog(planned: PlannedPath, ctx: UploadContext): Promise<void> {
     const log = this.ledger.pendingObject(planned.buildLog?.key);
     if (!log || !planned.buildLog || this.ledger.satisfied.has(log.key) || this.ledger.waived.has(log.key))
       return;
     try {
-      const text = await reader.read(planned.buildLog);
+      const text = await readBuildLog(planned.buildLog);
       await putSmall(planned, log, zstdOnce(text, this.deps.compressionLevel), ctx);
       this.ledger.satisfied.add(log.key);
       this.logsUploaded += 1;
