@@ -3,8 +3,9 @@
 // Source maps are written beside each bundle but not committed (.gitignore): a map is one long
 // line, so every rebuild would otherwise rewrite megabytes of history.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { lazyUndici } from './lazy-undici.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const ncc = join(root, 'node_modules', '@vercel', 'ncc', 'dist', 'ncc', 'cli.js');
@@ -50,4 +51,7 @@ for (const target of targets) {
     ],
     { cwd: root, stdio: 'inherit' },
   );
+  const file = join(root, target.out, 'index.js');
+  const { source, rewritten } = lazyUndici(readFileSync(file, 'utf8'));
+  if (rewritten > 0) writeFileSync(file, source);
 }
