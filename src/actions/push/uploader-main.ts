@@ -8,13 +8,13 @@ import { writeFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { CliLogger } from '../../cli/cli-logger.js';
 import { errorMessage } from '../../core/errors.js';
-import { OidcTokenSource, StaticTokenSource, type TokenSource } from '../../core/github/token-source.js';
 import { maskSecret } from '../../core/logger.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
 import { PresignedUploader } from '../../core/niks3/presigned-upload.js';
 import { pushClosure, type PushSummary, type PushTuning } from '../../core/push/push-closure.js';
 import { jobDir } from '../../core/push/watch/job-dir.js';
 import { runUploaderLoop, type BatchOutcome, type BatchResult } from '../../core/push/watch/uploader-loop.js';
+import { niks3TokenSource } from '../common-inputs.js';
 
 export interface UploaderConfig {
   readonly dir: string;
@@ -87,15 +87,12 @@ export async function runUploader(root = process.argv[2] ?? ''): Promise<void> {
   }
   maskSecret(logger, config.token);
   await writeFile(dir.ready, String(process.pid));
-  const tokenSource: TokenSource =
-    config.auth === 'token'
-      ? new StaticTokenSource(config.token ?? '')
-      : new OidcTokenSource({
-          audience: config.audience,
-          mint: (audience) => core.getIDToken(audience),
-          logger,
-        });
-  const client = new Niks3Client({ serverUrl: config.serverUrl, tokenSource, logger });
+  // No StepIO here: the token comes straight from the runner's token service.
+  const client = new Niks3Client({
+    serverUrl: config.serverUrl,
+    tokenSource: niks3TokenSource(config, logger, (audience) => core.getIDToken(audience)),
+    logger,
+  });
   const uploader = new PresignedUploader({ logger });
   try {
     await runUploaderLoop({
