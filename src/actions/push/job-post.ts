@@ -26,7 +26,7 @@ import {
 import { actionsStepIO } from '../actions-io.js';
 import { actionDeps, type ActionDeps } from '../deps.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
-import { readPushInputs, type PushInputs, pushTuning } from './inputs.js';
+import { readPushInputs, type PushInputs } from './inputs.js';
 import { mintOidcToken, niks3TokenSource } from '../common-inputs.js';
 import { PUSH_SPEC } from './spec.js';
 import { parseJobState, PushStateKey, type JobState } from './state.js';
@@ -195,7 +195,7 @@ export async function runPost(
         const pushing = pushClosure(
           {
             roots,
-            ...pushTuning(inputs),
+            ...inputs.tuning,
             verify: inputs.verify,
             ...(state.substituter ? { cacheUrl: state.substituter } : {}),
             connectTimeoutMs: Math.min(inputs.connectTimeoutMs, Math.max(1_000, deadline - now())),

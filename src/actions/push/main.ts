@@ -14,7 +14,7 @@ import { actionsStepIO } from '../actions-io.js';
 import { actionDeps, type ActionDeps } from '../deps.js';
 import { mintOidcToken, niks3TokenSource } from '../common-inputs.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
-import { pushTuning, readPushInputs, type PushInputs } from './inputs.js';
+import { readPushInputs, type PushInputs } from './inputs.js';
 import { startJobCache } from './job-main.js';
 import { PUSH_SPEC } from './spec.js';
 
@@ -81,7 +81,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
       summary = await pushClosure(
         {
           roots,
-          ...pushTuning(inputs),
+          ...inputs.tuning,
           ...(pins ? { pins } : {}),
           verify: inputs.verify,
           verifyS3: inputs.verifyS3,
