@@ -1,6 +1,7 @@
 /**
- * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step. Every other
- * module reaches the runner only through these two seams, so the core never imports @actions/core.
+ * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step, and the
+ * OIDC token request (also of the detached uploader, which has no step). Every other module reaches
+ * the runner only through these seams, so the core never imports @actions/core.
  */
 import * as core from '@actions/core';
 import type { Logger } from '../core/logger.js';
@@ -33,6 +34,11 @@ export class ActionsLogger implements Logger {
   }
 }
 
+/** A GitHub OIDC token for `audience`, from the runner's token service. */
+export function actionsIdToken(audience: string): Promise<string> {
+  return core.getIDToken(audience);
+}
+
 /** The StepIO of a GitHub Actions step, through @actions/core. */
 export function actionsStepIO(): StepIO {
   return {
@@ -49,6 +55,6 @@ export function actionsStepIO(): StepIO {
     saveState: (name, value) => core.saveState(name, value),
     exportVariable: (name, value) => core.exportVariable(name, value),
     getState: (name) => core.getState(name),
-    idToken: (audience) => core.getIDToken(audience),
+    idToken: actionsIdToken,
   };
 }

@@ -81,21 +81,19 @@ export function readAuth(
 
 /**
  * The niks3 credentials of push and gc, from what `readAuth` decided: the static token (masked), or
- * OIDC tokens for `audience`, minted through the step and refreshed before they expire.
+ * OIDC tokens for `audience` from `mint`, refreshed before they expire. A step mints through its
+ * StepIO (`mintOidcToken`); the detached uploader, which has none, passes its own.
  */
 export function niks3TokenSource(
-  auth: { readonly auth: 'oidc' | 'token'; readonly token: string | undefined; readonly audience: string },
-  io: StepIO,
+  auth: { readonly auth: 'oidc' | 'token'; readonly token?: string | undefined; readonly audience: string },
+  logger: Logger,
+  mint: (audience: string) => Promise<string>,
 ): TokenSource {
   if (auth.auth === 'token') {
-    maskSecret(io.logger, auth.token);
+    maskSecret(logger, auth.token);
     return new StaticTokenSource(auth.token ?? '');
   }
-  return new OidcTokenSource({
-    audience: auth.audience,
-    mint: (audience) => mintOidcToken(io, audience),
-    logger: io.logger,
-  });
+  return new OidcTokenSource({ audience: auth.audience, mint, logger });
 }
 
 /** A GitHub OIDC token for `audience`, with an error that says what to fix when none can be had. */

@@ -24,6 +24,10 @@ export interface RetryPolicy {
   readonly deadlineMs?: number;
 }
 
+/**
+ * The policy of an HttpClient given none, and the base of the remotes' own policies: 408, 429 and
+ * 5xx are worth another try, and a Retry-After is honoured up to a minute.
+ */
 export const DEFAULT_RETRY: RetryPolicy = {
   attempts: 5,
   baseDelayMs: 250,

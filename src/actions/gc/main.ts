@@ -2,7 +2,7 @@ import { collectGarbage } from '../../core/gc/collect-garbage.js';
 import { gcOutputs, gcReport } from '../../core/gc/gc-report.js';
 import { githubRepositoryRefs } from '../../core/gc/repository-refs.js';
 import { RemoteError, errorMessage } from '../../core/errors.js';
-import { niks3TokenSource } from '../common-inputs.js';
+import { mintOidcToken, niks3TokenSource } from '../common-inputs.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
 import { actionsStepIO } from '../actions-io.js';
 import { actionDeps, type ActionDeps } from '../deps.js';
@@ -25,7 +25,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: GcDeps = defaultDe
     const inputs = readGcInputs(reader, io.env, io.logger);
     const client = new Niks3Client({
       serverUrl: inputs.serverUrl,
-      tokenSource: niks3TokenSource(inputs, io),
+      tokenSource: niks3TokenSource(inputs, io.logger, (audience) => mintOidcToken(io, audience)),
       logger: io.logger,
       fetch: deps.fetch,
       sleep: deps.sleep,

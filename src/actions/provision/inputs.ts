@@ -68,14 +68,12 @@ export function readProvisionInputs(inputs: InputReader, logger: Logger): Provis
       `Input '${accessKey === undefined ? 's3-access-key' : 's3-secret-key'}' is missing: give both 's3-access-key' and 's3-secret-key', or neither.`,
     );
   }
-  const checkS3 = inputs.given('check-s3-credentials')
-    ? inputs.boolean('check-s3-credentials')
-    : accessKey !== undefined;
-  if (checkS3 && accessKey === undefined) {
-    throw new ConfigurationError(
-      "Input 'check-s3-credentials' is true but 's3-access-key' and 's3-secret-key' are not given: pass both (from secrets), or set check-s3-credentials: false.",
-    );
-  }
+  const checkS3 = checkSwitch(
+    inputs,
+    'check-s3-credentials',
+    accessKey,
+    "'s3-access-key' and 's3-secret-key' are not given: pass both (from secrets)",
+  );
   const endpointUrl = inputs.url('s3-endpoint-url') ?? `https://${s3EndpointHost(accountId, jurisdiction)}`;
 
   // Database URL and its check.
@@ -84,14 +82,12 @@ export function readProvisionInputs(inputs: InputReader, logger: Logger): Provis
     const target = parseDatabaseUrl(databaseUrl);
     maskSecret(logger, target.password);
   }
-  const checkDb = inputs.given('check-database')
-    ? inputs.boolean('check-database')
-    : databaseUrl !== undefined;
-  if (checkDb && databaseUrl === undefined) {
-    throw new ConfigurationError(
-      "Input 'check-database' is true but 'database-url' is not given: pass it (from a secret), or set check-database: false.",
-    );
-  }
+  const checkDb = checkSwitch(
+    inputs,
+    'check-database',
+    databaseUrl,
+    "'database-url' is not given: pass it (from a secret)",
+  );
 
   return {
     apiToken,
@@ -123,6 +119,22 @@ export function readProvisionInputs(inputs: InputReader, logger: Logger): Provis
     checkS3,
     databaseUrl: checkDb ? databaseUrl : undefined,
   };
+}
+
+/**
+ * A check's switch: by default on exactly when `value` (what it checks) is given; on without it is
+ * a mistake, told with `missing` (which inputs are not given and how to pass them).
+ */
+function checkSwitch(
+  inputs: InputReader,
+  check: string,
+  value: string | undefined,
+  missing: string,
+): boolean {
+  const on = inputs.given(check) ? inputs.boolean(check) : value !== undefined;
+  if (on && value === undefined)
+    throw new ConfigurationError(`Input '${check}' is true but ${missing}, or set ${check}: false.`);
+  return on;
 }
 
 /**

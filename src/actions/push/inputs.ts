@@ -22,14 +22,8 @@ export interface PushInputs {
   readonly auth: 'oidc' | 'token';
   readonly token: string | undefined;
   readonly audience: string;
-  readonly maxConcurrentUploads: number;
-  readonly compressionLevel: number;
-  readonly upstreamFilter: boolean;
-  readonly upstreamCaches: readonly string[];
-  readonly upstreamKeys: readonly string[];
-  readonly include: readonly string[];
-  readonly exclude: readonly string[];
-  readonly maxPathSize: number;
+  /** The tuning of every push this job makes. */
+  readonly tuning: PushTuning;
   readonly pin: string | undefined;
   readonly verify: boolean;
   readonly verifyS3: boolean;
@@ -88,14 +82,20 @@ export function readPushInputs(inputs: InputReader, logger: Logger, hasPostStep 
     auth,
     token,
     audience: inputs.optional('audience') ?? serverUrl,
-    maxConcurrentUploads: inputs.integer('max-concurrent-uploads'),
-    compressionLevel: inputs.integer('compression-level'),
-    upstreamFilter: inputs.boolean('upstream-filter'),
-    upstreamCaches: inputs.lines('upstream-caches').map(normaliseBaseUrl),
-    upstreamKeys: inputs.lines('upstream-keys'),
-    include: inputs.lines('include'),
-    exclude: inputs.lines('exclude'),
-    maxPathSize: inputs.size('max-path-size'),
+    tuning: {
+      concurrency: inputs.integer('max-concurrent-uploads'),
+      compressionLevel: inputs.integer('compression-level'),
+      upstream: {
+        enabled: inputs.boolean('upstream-filter'),
+        caches: inputs.lines('upstream-caches').map(normaliseBaseUrl),
+        keyNames: inputs.lines('upstream-keys'),
+      },
+      filter: {
+        include: inputs.lines('include'),
+        exclude: inputs.lines('exclude'),
+        maxPathSize: inputs.size('max-path-size'),
+      },
+    },
     pin: inputs.optional('pin'),
     verify: inputs.boolean('verify'),
     verifyS3: inputs.boolean('verify-s3'),
@@ -103,19 +103,5 @@ export function readPushInputs(inputs: InputReader, logger: Logger, hasPostStep 
     connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
     onFailure: (inputs.optional('on-failure') ?? 'fail') as 'fail' | 'warn',
     onFailureGiven: inputs.optional('on-failure') !== undefined,
-  };
-}
-
-/** The tuning of every push this job makes, from its inputs. */
-export function pushTuning(inputs: PushInputs): PushTuning {
-  return {
-    concurrency: inputs.maxConcurrentUploads,
-    compressionLevel: inputs.compressionLevel,
-    filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
-    upstream: {
-      enabled: inputs.upstreamFilter,
-      caches: inputs.upstreamCaches,
-      keyNames: inputs.upstreamKeys,
-    },
   };
 }

@@ -4,7 +4,6 @@
  * the post-build hook and starts the background uploader. Returns at once; the post step
  * (job-post.ts) finishes the push.
  */
-import { pushTuning } from './inputs.js';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
@@ -139,7 +138,7 @@ export async function startJobCache(io: StepIO, inputs: PushInputs, deps: PushAc
       auth: inputs.auth,
       ...(inputs.token ? { token: inputs.token } : {}),
       audience: inputs.audience,
-      tuning: pushTuning(inputs),
+      tuning: inputs.tuning,
       connectTimeoutMs: inputs.connectTimeoutMs,
       storeDir,
       ...(substituter ? { cacheUrl: substituter } : {}),

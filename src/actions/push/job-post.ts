@@ -9,8 +9,6 @@
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { errorMessage } from '../../core/errors.js';
-import { OidcTokenSource, StaticTokenSource, type TokenSource } from '../../core/github/token-source.js';
-import { maskSecret } from '../../core/logger.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
 import { PresignedUploader } from '../../core/niks3/presigned-upload.js';
 import { pushClosure, type PushSummary } from '../../core/push/push-closure.js';
@@ -28,8 +26,8 @@ import {
 import { actionsStepIO } from '../actions-io.js';
 import { actionDeps, type ActionDeps } from '../deps.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
-import { readPushInputs, type PushInputs, pushTuning } from './inputs.js';
-import { mintOidcToken } from '../common-inputs.js';
+import { readPushInputs, type PushInputs } from './inputs.js';
+import { mintOidcToken, niks3TokenSource } from '../common-inputs.js';
 import { PUSH_SPEC } from './spec.js';
 import { parseJobState, PushStateKey, type JobState } from './state.js';
 
@@ -111,20 +109,9 @@ async function drainUploader(
 }
 
 function makeClient(io: StepIO, inputs: PushInputs, deps: PushPostDeps): Niks3Client {
-  let tokenSource: TokenSource;
-  if (inputs.auth === 'oidc') {
-    tokenSource = new OidcTokenSource({
-      audience: inputs.audience,
-      mint: (audience) => mintOidcToken(io, audience),
-      logger: io.logger,
-    });
-  } else {
-    maskSecret(io.logger, inputs.token);
-    tokenSource = new StaticTokenSource(inputs.token ?? '');
-  }
   return new Niks3Client({
     serverUrl: inputs.serverUrl,
-    tokenSource,
+    tokenSource: niks3TokenSource(inputs, io.logger, (audience) => mintOidcToken(io, audience)),
     logger: io.logger,
     fetch: deps.fetch,
     sleep: deps.sleep,
@@ -208,7 +195,7 @@ export async function runPost(
         const pushing = pushClosure(
           {
             roots,
-            ...pushTuning(inputs),
+            ...inputs.tuning,
             verify: inputs.verify,
             ...(state.substituter ? { cacheUrl: state.substituter } : {}),
             connectTimeoutMs: Math.min(inputs.connectTimeoutMs, Math.max(1_000, deadline - now())),

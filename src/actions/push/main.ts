@@ -12,9 +12,9 @@ import { resolveRoots } from '../../core/push/push-roots.js';
 import { Report } from '../../core/report/markdown.js';
 import { actionsStepIO } from '../actions-io.js';
 import { actionDeps, type ActionDeps } from '../deps.js';
-import { niks3TokenSource } from '../common-inputs.js';
+import { mintOidcToken, niks3TokenSource } from '../common-inputs.js';
 import { runStep, writeSummary, type StepIO } from '../../core/step/step-io.js';
-import { pushTuning, readPushInputs, type PushInputs } from './inputs.js';
+import { readPushInputs, type PushInputs } from './inputs.js';
 import { startJobCache } from './job-main.js';
 import { PUSH_SPEC } from './spec.js';
 
@@ -52,7 +52,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
         return;
       }
     }
-    const tokenSource = niks3TokenSource(inputs, io);
+    const tokenSource = niks3TokenSource(inputs, logger, (audience) => mintOidcToken(io, audience));
 
     const client = new Niks3Client({
       serverUrl: inputs.serverUrl,
@@ -81,7 +81,7 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
       summary = await pushClosure(
         {
           roots,
-          ...pushTuning(inputs),
+          ...inputs.tuning,
           ...(pins ? { pins } : {}),
           verify: inputs.verify,
           verifyS3: inputs.verifyS3,
@@ -131,7 +131,6 @@ export async function run(io: StepIO = actionsStepIO(), deps: PushActionDeps = d
   });
 }
 
-/** A GitHub OIDC token for the audience; a failure names GitHub's token service and the fix. */
 /** No OIDC token in this job: warn with the reason and fix, push nothing, stay green unless told to fail. */
 async function noOidc(io: StepIO, inputs: PushInputs, reason: string): Promise<void> {
   const message = `Nothing was pushed: ${reason}`;

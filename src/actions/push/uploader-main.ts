@@ -3,18 +3,19 @@
  * process group and its output in `uploader.log`. Its settings (token included) come from its
  * stdin, a pipe from the main step; the token is never on disk, in its argv, environment or log.
  */
-import * as core from '@actions/core';
 import { writeFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { CliLogger } from '../../cli/cli-logger.js';
 import { errorMessage } from '../../core/errors.js';
-import { OidcTokenSource, StaticTokenSource, type TokenSource } from '../../core/github/token-source.js';
 import { maskSecret } from '../../core/logger.js';
 import { Niks3Client } from '../../core/niks3/niks3-client.js';
 import { PresignedUploader } from '../../core/niks3/presigned-upload.js';
 import { pushClosure, type PushSummary, type PushTuning } from '../../core/push/push-closure.js';
 import { jobDir } from '../../core/push/watch/job-dir.js';
 import { runUploaderLoop, type BatchOutcome, type BatchResult } from '../../core/push/watch/uploader-loop.js';
+import { actionsIdToken } from '../actions-io.js';
+import { niks3TokenSource } from '../common-inputs.js';
+import { actionDeps, type ActionDeps } from '../deps.js';
 
 export interface UploaderConfig {
   readonly dir: string;
@@ -72,7 +73,10 @@ export function batchOutcomes(summary: PushSummary): BatchResult {
   return { outcomes, uploadedBytes: summary.uploadedBytes };
 }
 
-export async function runUploader(root = process.argv[2] ?? ''): Promise<void> {
+export async function runUploader(
+  root = process.argv[2] ?? '',
+  deps: ActionDeps = actionDeps(),
+): Promise<void> {
   const logger = new CliLogger(timestamped(process.stderr), true);
   const dir = jobDir(root);
   let config: UploaderConfig;
@@ -87,22 +91,22 @@ export async function runUploader(root = process.argv[2] ?? ''): Promise<void> {
   }
   maskSecret(logger, config.token);
   await writeFile(dir.ready, String(process.pid));
-  const tokenSource: TokenSource =
-    config.auth === 'token'
-      ? new StaticTokenSource(config.token ?? '')
-      : new OidcTokenSource({
-          audience: config.audience,
-          mint: (audience) => core.getIDToken(audience),
-          logger,
-        });
-  const client = new Niks3Client({ serverUrl: config.serverUrl, tokenSource, logger });
-  const uploader = new PresignedUploader({ logger });
+  // No StepIO here: the token comes straight from the runner's token service.
+  const client = new Niks3Client({
+    serverUrl: config.serverUrl,
+    tokenSource: niks3TokenSource(config, logger, actionsIdToken),
+    logger,
+    fetch: deps.fetch,
+    sleep: deps.sleep,
+  });
+  const uploader = new PresignedUploader({ logger, sleep: deps.sleep });
   try {
     await runUploaderLoop({
       dir,
       logger,
       // The job is at most 6 h (hosted runners); an uploader left behind then exits.
       maxLifetimeMs: 6.5 * 60 * 60 * 1000,
+      now: deps.now,
       pushBatch: async (roots, final) => {
         const summary = await pushClosure(
           {
@@ -114,7 +118,15 @@ export async function runUploader(root = process.argv[2] ?? ''): Promise<void> {
             connectTimeoutMs: final ? config.connectTimeoutMs : Math.min(config.connectTimeoutMs, 15_000),
             storeDir: config.storeDir,
           },
-          { client, uploader, logger, progressIntervalMs: 30_000 },
+          {
+            client,
+            uploader,
+            logger,
+            fetch: deps.fetch,
+            sleep: deps.sleep,
+            now: deps.now,
+            progressIntervalMs: 30_000,
+          },
         );
         return batchOutcomes(summary);
       },

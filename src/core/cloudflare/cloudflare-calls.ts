@@ -16,6 +16,7 @@ import {
 } from 'cloudflare/core/error';
 import { ConfigurationError, RemoteError } from '../errors.js';
 import {
+  DEFAULT_RETRY,
   backoffDelay,
   networkDetail,
   parseRetryAfter,
@@ -36,12 +37,11 @@ export const CF_PERMISSIONS = {
   zoneRead: 'Zone Read',
 } as const;
 
+/** The default statuses and Retry-After cap; more attempts, a longer first back-off, a deadline. */
 export const CLOUDFLARE_RETRY: RetryPolicy = {
+  ...DEFAULT_RETRY,
   attempts: 6,
   baseDelayMs: 500,
-  maxDelayMs: 8_000,
-  retryAfterCapMs: 60_000,
-  retryStatuses: [408, 429, 500, 502, 503, 504],
   deadlineMs: 5 * 60_000,
 };
 

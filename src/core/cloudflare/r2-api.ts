@@ -6,7 +6,13 @@
 import type { CustomGetResponse } from 'cloudflare/resources/r2/buckets/domains/custom';
 import type { Bucket } from 'cloudflare/resources/r2/buckets/buckets';
 import { ConfigurationError } from '../errors.js';
-import { CF_PERMISSIONS, CloudflareCalls, apiStatus, isApiStatus } from './cloudflare-calls.js';
+import {
+  CF_PERMISSIONS,
+  CloudflareCalls,
+  apiStatus,
+  isApiStatus,
+  type CfOperation,
+} from './cloudflare-calls.js';
 import type { CloudflareClient } from './cloudflare-client.js';
 import { DESIRED_MIN_TLS, type ActualBucket, type ActualDomain, type ZoneInfo } from './r2-model.js';
 import type { R2Jurisdiction, R2Location, R2StorageClass } from './r2-names.js';
@@ -17,6 +23,7 @@ export const R2_CODES = { noSuchBucket: 10006, bucketExists: [10004, 10073], buc
 const DOMAIN_PERMISSION = `${CF_PERMISSIONS.r2Write}" (custom domains may also need rights on the zone, e.g. "${CF_PERMISSIONS.zoneRead}`;
 
 const notFound = (error: unknown): null | undefined => (apiStatus(error) === 404 ? null : undefined);
+const exists = (error: unknown): 'exists' | undefined => (apiStatus(error) === 409 ? 'exists' : undefined);
 
 export interface TokenIdentity {
   readonly id: string;
@@ -37,6 +44,12 @@ export class R2Api {
 
   private bucketsRoute(method: string, rest = ''): string {
     return `${method} /accounts/${this.accountId}/r2/buckets${rest}`;
+  }
+
+  /** A create, sent once: 'created', or 'exists' when Cloudflare answers 409 (made meanwhile). */
+  private async createOnce(op: CfOperation, create: () => Promise<unknown>): Promise<'created' | 'exists'> {
+    const result = await this.calls.once(op, create, exists);
+    return result === 'exists' ? 'exists' : 'created';
   }
 
   // --- token ------------------------------------------------------------------------------------
@@ -151,7 +164,7 @@ export class R2Api {
     location: R2Location | undefined,
     storageClass: R2StorageClass,
   ): Promise<'created' | 'exists'> {
-    const result = await this.calls.once(
+    return this.createOnce(
       {
         what: `create R2 bucket "${name}"`,
         route: this.bucketsRoute('POST'),
@@ -169,9 +182,7 @@ export class R2Api {
           },
           { maxRetries: 0 },
         ),
-      (error) => (apiStatus(error) === 409 ? ('exists' as const) : undefined),
     );
-    return result === 'exists' ? 'exists' : 'created';
   }
 
   async setStorageClass(
@@ -269,7 +280,7 @@ export class R2Api {
     host: string,
     zoneId: string,
   ): Promise<'created' | 'exists'> {
-    const result = await this.calls.once(
+    return this.createOnce(
       {
         what: `attach custom domain ${host}`,
         route: this.bucketsRoute('POST', `/${bucket}/domains/custom`),
@@ -288,9 +299,7 @@ export class R2Api {
           },
           { maxRetries: 0 },
         ),
-      (error) => (apiStatus(error) === 409 ? ('exists' as const) : undefined),
     );
-    return result === 'exists' ? 'exists' : 'created';
   }
 
   async updateDomain(

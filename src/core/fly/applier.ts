@@ -21,7 +21,7 @@ import { MACHINES_REMOTE, type FlyClient } from './fly-client.js';
 import { tokenPower } from './fly-hints.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import { METADATA, type MachineConfig } from './machine-config.js';
-import { waitUntilHealthy } from './machine-health.js';
+import { healthWait, waitUntilHealthy } from './machine-health.js';
 import { describeChange, type Change, type FlyPlan } from './plan.js';
 
 export interface ApplyContext {
@@ -109,16 +109,6 @@ export async function applyPlan(
   };
   if (secretsVersion !== undefined) metadata[METADATA.secretsVersion] = String(secretsVersion);
   const config: MachineConfig = { ...desired.config, metadata };
-  // Each wait gets the whole wait-timeout from the moment it starts.
-  const waitOptions = () => ({
-    client,
-    logger,
-    sleep: ctx.sleep,
-    now: ctx.now,
-    deadline: ctx.now() + ctx.waitTimeoutMs,
-    ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
-  });
-
   let machine = plan.machine;
   const create = plan.changes.find((c) => c.action === 'create-machine');
   const update = plan.changes.find((c) => c.action === 'update-machine');
@@ -136,7 +126,7 @@ export async function applyPlan(
     logger.info(
       `machine ${created.id} created (${created.state}); waiting for it to start and pass its checks`,
     );
-    machine = await waitUntilHealthy(desired.app, created.id, created.instance_id, waitOptions());
+    machine = await waitUntilHealthy(desired.app, created.id, created.instance_id, healthWait(ctx));
     await ctx.keeper.release(created.id);
     done(create);
   } else if (update && machine) {
@@ -155,7 +145,7 @@ export async function applyPlan(
     logger.info(
       `machine ${id} updated (version ${updated.instance_id}); waiting for it to start and pass its checks`,
     );
-    machine = await waitUntilHealthy(desired.app, id, updated.instance_id, waitOptions());
+    machine = await waitUntilHealthy(desired.app, id, updated.instance_id, healthWait(ctx));
     await ctx.keeper.release(id);
     done(update);
   }

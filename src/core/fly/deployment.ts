@@ -11,7 +11,7 @@ import type { DesiredState } from './desired-state.js';
 import type { FlyApp, Machine } from './fly-api-types.js';
 import { MACHINES_REMOTE, type FlyClient } from './fly-client.js';
 import { LeaseKeeper, withLeases, type SignalSource } from './lease-keeper.js';
-import { describeChecks, relevantChecks, waitUntilHealthy } from './machine-health.js';
+import { describeChecks, healthWait, relevantChecks, waitUntilHealthy } from './machine-health.js';
 import { appScope, resolveOrganization } from './organization.js';
 import { describeChange, planDeploy, planDestroy, type Change, type FlyPlan } from './plan.js';
 
@@ -86,14 +86,7 @@ export async function deployApp(
     if (mode === 'apply' && machine && BOOTING_STATES.includes(machine.state)) {
       const booting = machine;
       machine = await logger.group(`Wait for machine ${booting.id} (${booting.state})`, () =>
-        waitUntilHealthy(desired.app, booting.id, booting.instance_id, {
-          client,
-          logger,
-          sleep: ctx.sleep,
-          now: ctx.now,
-          deadline: ctx.now() + ctx.waitTimeoutMs,
-          ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
-        }),
+        waitUntilHealthy(desired.app, booting.id, booting.instance_id, healthWait(ctx)),
       );
     }
     const critical = relevantChecks(machine?.checks).filter((c) => c.status !== 'passing');

@@ -9,7 +9,14 @@
  * re-lists). `Retry-After` is honoured when sent (whether Fly sends it is unconfirmed).
  */
 import { RemoteError } from '../errors.js';
-import { HttpClient, sleep as realSleep, type HttpResponse, type RetryPolicy, type Sleep } from '../http.js';
+import {
+  DEFAULT_RETRY,
+  HttpClient,
+  sleep as realSleep,
+  type HttpResponse,
+  type RetryPolicy,
+  type Sleep,
+} from '../http.js';
 import type { Logger } from '../logger.js';
 import { maskSecret } from '../logger.js';
 import { graphqlAuthorization, machinesAuthorization, parseFlyToken, tokenPieces } from './auth-header.js';
@@ -27,12 +34,12 @@ import type {
   TokenInfo,
 } from './fly-api-types.js';
 
+/** The default statuses and Retry-After cap; more attempts, longer back-off, a deadline. */
 export const FLY_RETRY: RetryPolicy = {
+  ...DEFAULT_RETRY,
   attempts: 8,
   baseDelayMs: 500,
   maxDelayMs: 10_000,
-  retryAfterCapMs: 60_000,
-  retryStatuses: [408, 429, 500, 502, 503, 504],
   deadlineMs: 120_000,
 };
 

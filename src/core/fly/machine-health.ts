@@ -22,6 +22,25 @@ export interface HealthWaitOptions {
   readonly progressEveryMs?: number;
 }
 
+/**
+ * The options of one wait from a deploy's context: the whole `waitTimeoutMs` from the moment the
+ * wait starts.
+ */
+export function healthWait(
+  ctx: Pick<HealthWaitOptions, 'client' | 'logger' | 'sleep' | 'now' | 'pollMs'> & {
+    readonly waitTimeoutMs: number;
+  },
+): HealthWaitOptions {
+  return {
+    client: ctx.client,
+    logger: ctx.logger,
+    sleep: ctx.sleep,
+    now: ctx.now,
+    deadline: ctx.now() + ctx.waitTimeoutMs,
+    ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
+  };
+}
+
 const FATAL_STATES: readonly string[] = ['failed', 'destroyed', 'destroying', 'launch_failed'];
 
 /** Checks the platform adds for compatibility; clients ignore them (fly-go). */

@@ -9,9 +9,8 @@ import { ConfigurationError } from '../errors.js';
 import {
   NIX_FLAKE_FEATURES,
   describePaths,
-  execFile,
   isObject,
-  lastLines,
+  nixStdout,
   type NixCommandOptions,
 } from './nix-command.js';
 import { NIX_STORE_DIR, parseStorePath, topLevelStorePath, normaliseStoreDir } from './store-path.js';
@@ -25,29 +24,17 @@ export async function buildInstallables(
   options: NixCommandOptions = {},
 ): Promise<string[]> {
   if (installables.length === 0) return [];
-  const exec = options.exec ?? execFile;
-  const args = [
-    ...NIX_FLAKE_FEATURES,
-    'build',
-    '--no-link',
-    '--json',
-    ...(options.nixArgs ?? []),
-    '--',
-    ...installables,
-  ];
-  const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
-  if (result.code !== 0) {
-    throw new Error(
-      `nix build failed for ${describePaths(installables)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`,
-    );
-  }
+  const stdout = await nixStdout(
+    'nix build',
+    [...NIX_FLAKE_FEATURES, 'build', '--no-link', '--json'],
+    installables,
+    options,
+  );
   let parsed: unknown;
   try {
-    parsed = JSON.parse(result.stdout);
+    parsed = JSON.parse(stdout);
   } catch {
-    throw new Error(
-      `nix build for ${describePaths(installables)} printed no JSON: ${result.stdout.slice(0, 200)}`,
-    );
+    throw new Error(`nix build for ${describePaths(installables)} printed no JSON: ${stdout.slice(0, 200)}`);
   }
   if (!Array.isArray(parsed)) throw new Error('nix build --json did not print a list');
   const out: string[] = [];

@@ -1,7 +1,7 @@
 /**
  * Running programs, Nix above all: `execFile` (no shell, output collected, stdin fed), the feature
- * flags every `nix` call needs, the options shared by the Nix commands, and how Nix's own error
- * output is shortened for a message.
+ * flags every `nix` call needs, the options shared by the Nix commands, running one (`runNix`, and
+ * `nixStdout` for one that must succeed), and how Nix's own error output is shortened for a message.
  */
 import { spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
@@ -72,6 +72,35 @@ export interface NixCommandOptions {
   readonly nix?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+}
+
+/** Runs `nix <args…> <options.nixArgs…> -- <operands…>`; `args` are the feature flags, command and flags. */
+export function runNix(
+  args: readonly string[],
+  operands: readonly string[],
+  options: NixCommandOptions,
+): Promise<ExecResult> {
+  const argv = [...args, ...(options.nixArgs ?? []), '--', ...operands];
+  return (options.exec ?? execFile)(options.nix ?? 'nix', argv, { env: options.env, cwd: options.cwd });
+}
+
+/**
+ * `runNix` for a command that must succeed: its stdout, or an Error `<what> failed for <operands>
+ * (exit code N): <the last lines of its stderr>`.
+ */
+export async function nixStdout(
+  what: string,
+  args: readonly string[],
+  operands: readonly string[],
+  options: NixCommandOptions,
+): Promise<string> {
+  const result = await runNix(args, operands, options);
+  if (result.code !== 0) {
+    throw new Error(
+      `${what} failed for ${describePaths(operands)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`,
+    );
+  }
+  return result.stdout;
 }
 
 /** The last lines of Nix's error output, without its download warnings. */

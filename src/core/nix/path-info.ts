@@ -6,10 +6,9 @@
 import {
   NIX_COMMAND_FEATURES,
   describePaths,
-  execFile,
-  lastLines,
-  type NixCommandOptions,
   isObject,
+  nixStdout,
+  type NixCommandOptions,
 } from './nix-command.js';
 import { nixBase32Decode, nixBase32Encode } from './base32.js';
 import { parseNarHash } from './nar-hash.js';
@@ -178,30 +177,20 @@ export async function queryPathInfo(
   paths: string[],
   options: { recursive: boolean; storeDir?: string } & NixCommandOptions,
 ): Promise<PathInfo[]> {
-  const exec = options.exec ?? execFile;
   const storeDir = options.storeDir ?? NIX_STORE_DIR;
   const unique = [...new Set(paths)];
   const byPath = new Map<string, PathInfo>();
   for (let i = 0; i < unique.length; i += PATH_INFO_CHUNK) {
     const chunk = unique.slice(i, i + PATH_INFO_CHUNK);
-    const args = [
-      ...NIX_COMMAND_FEATURES,
-      'path-info',
-      '--json',
-      ...(options.recursive ? ['--recursive'] : []),
-      ...(options.nixArgs ?? []),
-      '--',
-      ...chunk,
-    ];
-    const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
-    if (result.code !== 0) {
-      throw new Error(
-        `nix path-info failed for ${describePaths(chunk)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`,
-      );
-    }
+    const stdout = await nixStdout(
+      'nix path-info',
+      [...NIX_COMMAND_FEATURES, 'path-info', '--json', ...(options.recursive ? ['--recursive'] : [])],
+      chunk,
+      options,
+    );
     let infos: PathInfo[];
     try {
-      infos = parsePathInfoJson(JSON.parse(result.stdout) as unknown, storeDir);
+      infos = parsePathInfoJson(JSON.parse(stdout) as unknown, storeDir);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new Error(`nix path-info for ${describePaths(chunk)}: ${message}`, { cause: error });

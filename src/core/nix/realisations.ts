@@ -12,7 +12,7 @@
  * pushed without them.
  */
 import { openSync, readSync, closeSync } from 'node:fs';
-import { describePaths, execFile, isObject, lastLines, type NixCommandOptions } from './nix-command.js';
+import { describePaths, isObject, lastLines, runNix, type NixCommandOptions } from './nix-command.js';
 import { OBJECT_KEY_PATTERNS, realisationKey } from './object-keys.js';
 import type { PathInfo } from './path-info.js';
 import { NIX_STORE_DIR, toFullStorePath } from './store-path.js';
@@ -102,11 +102,7 @@ export async function queryRealisations(
   const ask = async (drvs: readonly string[]): Promise<Realisation[] | string> => {
     let error = '';
     for (const form of [(d: string) => `${d}^*`, (d: string) => d]) {
-      const result = await (options.exec ?? execFile)(
-        options.nix ?? 'nix',
-        [...FEATURES, 'realisation', 'info', '--json', ...(options.nixArgs ?? []), '--', ...drvs.map(form)],
-        { env: options.env, cwd: options.cwd },
-      );
+      const result = await runNix([...FEATURES, 'realisation', 'info', '--json'], drvs.map(form), options);
       if (result.code === 0) {
         try {
           return parseRealisations(JSON.parse(result.stdout) as unknown);

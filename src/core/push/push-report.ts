@@ -11,6 +11,23 @@ function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
+/** A folded list of paths (the first 200) with why each is there; nothing when there are none. */
+function pathDetails<T extends { readonly path: string }>(
+  report: Report,
+  what: string,
+  items: readonly T[],
+  reason: (item: T) => string,
+): void {
+  if (items.length === 0) return;
+  report.details(
+    `${items.length} path(s) ${what}`,
+    items
+      .slice(0, 200)
+      .map((item) => `- \`${item.path}\`: ${reason(item)}`)
+      .join('\n'),
+  );
+}
+
 export function pushOutputs(summary: PushSummary): Record<string, string> {
   return {
     'store-paths': JSON.stringify(summary.roots),
@@ -103,33 +120,9 @@ export function pushReport(summary: PushSummary, serverUrl: string): Report {
       largest.map((o) => [`\`${o.path}\``, formatBytes(o.narSize), formatBytes(o.compressedBytes)]),
     );
   }
-  if (summary.notPushed.length > 0) {
-    report.details(
-      `${summary.notPushed.length} path(s) not pushed`,
-      summary.notPushed
-        .slice(0, 200)
-        .map((o) => `- \`${o.path}\`: ${o.reason ?? o.status}`)
-        .join('\n'),
-    );
-  }
-  if (summary.filtered.length > 0) {
-    report.details(
-      `${summary.filtered.length} path(s) filtered out`,
-      summary.filtered
-        .slice(0, 200)
-        .map((s) => `- \`${s.path}\`: ${s.reason}`)
-        .join('\n'),
-    );
-  }
-  if (summary.upstream.length > 0) {
-    report.details(
-      `${summary.upstream.length} path(s) served upstream`,
-      summary.upstream
-        .slice(0, 200)
-        .map((s) => `- \`${s.path}\`: ${s.reason}`)
-        .join('\n'),
-    );
-  }
+  pathDetails(report, 'not pushed', summary.notPushed, (o) => o.reason ?? o.status);
+  pathDetails(report, 'filtered out', summary.filtered, (s) => s.reason);
+  pathDetails(report, 'served upstream', summary.upstream, (s) => s.reason);
   if (summary.warnings.length > 0) {
     report.heading('Warnings', 3);
     report.list(summary.warnings);

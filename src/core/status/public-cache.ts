@@ -1,14 +1,15 @@
 /** Anonymous reads of the public cache URL (the R2 custom domain), as Nix makes them. */
-import { HttpClient, type RetryPolicy } from '../http.js';
+import { DEFAULT_RETRY, HttpClient, type RetryPolicy } from '../http.js';
 import type { Logger } from '../logger.js';
 import type { PublicCacheReader } from './cache-status.js';
 
+/** The default statuses; fewer attempts and shorter waits than the remotes' policies. */
 const PUBLIC_RETRY: RetryPolicy = {
+  ...DEFAULT_RETRY,
   attempts: 3,
   baseDelayMs: 500,
   maxDelayMs: 4_000,
   retryAfterCapMs: 10_000,
-  retryStatuses: [408, 429, 500, 502, 503, 504],
 };
 
 export function publicCacheReader(options: {
