@@ -29091,6 +29091,10 @@ function decoded(body, encoding) {
 
 
 
+/**
+ * The policy of an HttpClient given none, and the base of the remotes' own policies: 408, 429 and
+ * 5xx are worth another try, and a Retry-After is honoured up to a minute.
+ */
 const DEFAULT_RETRY = {
     attempts: 5,
     baseDelayMs: 250,
@@ -29548,12 +29552,12 @@ function tokenPower(operation) {
 
 
 
+/** The default statuses and Retry-After cap; more attempts, longer back-off, a deadline. */
 const FLY_RETRY = {
+    ...DEFAULT_RETRY,
     attempts: 8,
     baseDelayMs: 500,
     maxDelayMs: 10_000,
-    retryAfterCapMs: 60_000,
-    retryStatuses: [408, 429, 500, 502, 503, 504],
     deadlineMs: 120_000,
 };
 const MACHINES_REMOTE = 'Fly Machines API';
@@ -29896,6 +29900,20 @@ function logRequestIds(fetchFn, logger) {
 
 
 
+/**
+ * The options of one wait from a deploy's context: the whole `waitTimeoutMs` from the moment the
+ * wait starts.
+ */
+function healthWait(ctx) {
+    return {
+        client: ctx.client,
+        logger: ctx.logger,
+        sleep: ctx.sleep,
+        now: ctx.now,
+        deadline: ctx.now() + ctx.waitTimeoutMs,
+        ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
+    };
+}
 const FATAL_STATES = ['failed', 'destroyed', 'destroying', 'launch_failed'];
 /** Checks the platform adds for compatibility; clients ignore them (fly-go). */
 function relevantChecks(checks) {
@@ -30400,15 +30418,6 @@ async function applyPlan(plan, desired, actual, ctx) {
     if (secretsVersion !== undefined)
         metadata[METADATA.secretsVersion] = String(secretsVersion);
     const config = { ...desired.config, metadata };
-    // Each wait gets the whole wait-timeout from the moment it starts.
-    const waitOptions = () => ({
-        client,
-        logger,
-        sleep: ctx.sleep,
-        now: ctx.now,
-        deadline: ctx.now() + ctx.waitTimeoutMs,
-        ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
-    });
     let machine = plan.machine;
     const create = plan.changes.find((c) => c.action === 'create-machine');
     const update = plan.changes.find((c) => c.action === 'update-machine');
@@ -30424,7 +30433,7 @@ async function applyPlan(plan, desired, actual, ctx) {
         };
         const created = await createMachineOnce(desired.app, request, ctx);
         logger.info(`machine ${created.id} created (${created.state}); waiting for it to start and pass its checks`);
-        machine = await waitUntilHealthy(desired.app, created.id, created.instance_id, waitOptions());
+        machine = await waitUntilHealthy(desired.app, created.id, created.instance_id, healthWait(ctx));
         await ctx.keeper.release(created.id);
         done(create);
     }
@@ -30442,7 +30451,7 @@ async function applyPlan(plan, desired, actual, ctx) {
         };
         const updated = await client.updateMachine(desired.app, id, request, lease.nonce);
         logger.info(`machine ${id} updated (version ${updated.instance_id}); waiting for it to start and pass its checks`);
-        machine = await waitUntilHealthy(desired.app, id, updated.instance_id, waitOptions());
+        machine = await waitUntilHealthy(desired.app, id, updated.instance_id, healthWait(ctx));
         await ctx.keeper.release(id);
         done(update);
     }
@@ -30782,14 +30791,7 @@ async function deployApp(desired, mode, ctx) {
         // waited): wait for it, so this apply too ends with a started, healthy machine.
         if (mode === 'apply' && machine && BOOTING_STATES.includes(machine.state)) {
             const booting = machine;
-            machine = await logger.group(`Wait for machine ${booting.id} (${booting.state})`, () => waitUntilHealthy(desired.app, booting.id, booting.instance_id, {
-                client,
-                logger,
-                sleep: ctx.sleep,
-                now: ctx.now,
-                deadline: ctx.now() + ctx.waitTimeoutMs,
-                ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
-            }));
+            machine = await logger.group(`Wait for machine ${booting.id} (${booting.state})`, () => waitUntilHealthy(desired.app, booting.id, booting.instance_id, healthWait(ctx)));
         }
         const critical = relevantChecks(machine?.checks).filter((c) => c.status !== 'passing');
         if (machine?.state === 'started' && critical.length > 0) {
@@ -33921,8 +33923,9 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 ;// CONCATENATED MODULE: ./src/actions/actions-io.ts
 /**
- * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step. Every other
- * module reaches the runner only through these two seams, so the core never imports @actions/core.
+ * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step, and the
+ * OIDC token request (also of the detached uploader, which has no step). Every other module reaches
+ * the runner only through these seams, so the core never imports @actions/core.
  */
 
 /**
@@ -33952,6 +33955,10 @@ class ActionsLogger {
         setSecret(value);
     }
 }
+/** A GitHub OIDC token for `audience`, from the runner's token service. */
+function actionsIdToken(audience) {
+    return getIDToken(audience);
+}
 /** The StepIO of a GitHub Actions step, through @actions/core. */
 function actionsStepIO() {
     return {
@@ -33969,7 +33976,7 @@ function actionsStepIO() {
         saveState: (name, value) => saveState(name, value),
         exportVariable: (name, value) => exportVariable(name, value),
         getState: (name) => getState(name),
-        idToken: (audience) => getIDToken(audience),
+        idToken: actionsIdToken,
     };
 }
 
@@ -34882,18 +34889,15 @@ function readAuth(inputs, logger) {
 }
 /**
  * The niks3 credentials of push and gc, from what `readAuth` decided: the static token (masked), or
- * OIDC tokens for `audience`, minted through the step and refreshed before they expire.
+ * OIDC tokens for `audience` from `mint`, refreshed before they expire. A step mints through its
+ * StepIO (`mintOidcToken`); the detached uploader, which has none, passes its own.
  */
-function niks3TokenSource(auth, io) {
+function niks3TokenSource(auth, logger, mint) {
     if (auth.auth === 'token') {
-        maskSecret(io.logger, auth.token);
+        maskSecret(logger, auth.token);
         return new StaticTokenSource(auth.token ?? '');
     }
-    return new OidcTokenSource({
-        audience: auth.audience,
-        mint: (audience) => mintOidcToken(io, audience),
-        logger: io.logger,
-    });
+    return new OidcTokenSource({ audience: auth.audience, mint, logger });
 }
 /** A GitHub OIDC token for `audience`, with an error that says what to fix when none can be had. */
 async function mintOidcToken(io, audience) {

@@ -29611,6 +29611,10 @@ function decoded(body, encoding) {
 
 
 
+/**
+ * The policy of an HttpClient given none, and the base of the remotes' own policies: 408, 429 and
+ * 5xx are worth another try, and a Retry-After is honoured up to a minute.
+ */
 const DEFAULT_RETRY = {
     attempts: 5,
     baseDelayMs: 250,
@@ -35604,18 +35608,15 @@ function readAuth(inputs, logger) {
 }
 /**
  * The niks3 credentials of push and gc, from what `readAuth` decided: the static token (masked), or
- * OIDC tokens for `audience`, minted through the step and refreshed before they expire.
+ * OIDC tokens for `audience` from `mint`, refreshed before they expire. A step mints through its
+ * StepIO (`mintOidcToken`); the detached uploader, which has none, passes its own.
  */
-function niks3TokenSource(auth, io) {
+function niks3TokenSource(auth, logger, mint) {
     if (auth.auth === 'token') {
-        maskSecret(io.logger, auth.token);
+        maskSecret(logger, auth.token);
         return new StaticTokenSource(auth.token ?? '');
     }
-    return new OidcTokenSource({
-        audience: auth.audience,
-        mint: (audience) => mintOidcToken(io, audience),
-        logger: io.logger,
-    });
+    return new OidcTokenSource({ audience: auth.audience, mint, logger });
 }
 /** A GitHub OIDC token for `audience`, with an error that says what to fix when none can be had. */
 async function mintOidcToken(io, audience) {
@@ -39239,8 +39240,9 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 ;// CONCATENATED MODULE: ./src/actions/actions-io.ts
 /**
- * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step. Every other
- * module reaches the runner only through these two seams, so the core never imports @actions/core.
+ * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step, and the
+ * OIDC token request (also of the detached uploader, which has no step). Every other module reaches
+ * the runner only through these seams, so the core never imports @actions/core.
  */
 
 /**
@@ -39270,6 +39272,10 @@ class ActionsLogger {
         setSecret(value);
     }
 }
+/** A GitHub OIDC token for `audience`, from the runner's token service. */
+function actionsIdToken(audience) {
+    return getIDToken(audience);
+}
 /** The StepIO of a GitHub Actions step, through @actions/core. */
 function actionsStepIO() {
     return {
@@ -39287,7 +39293,7 @@ function actionsStepIO() {
         saveState: (name, value) => saveState(name, value),
         exportVariable: (name, value) => exportVariable(name, value),
         getState: (name) => getState(name),
-        idToken: (audience) => getIDToken(audience),
+        idToken: actionsIdToken,
     };
 }
 
@@ -39705,7 +39711,7 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
         const inputs = readGcInputs(reader, io.env, io.logger);
         const client = new Niks3Client({
             serverUrl: inputs.serverUrl,
-            tokenSource: niks3TokenSource(inputs, io),
+            tokenSource: niks3TokenSource(inputs, io.logger, (audience) => mintOidcToken(io, audience)),
             logger: io.logger,
             fetch: deps.fetch,
             sleep: deps.sleep,

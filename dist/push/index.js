@@ -28906,6 +28906,10 @@ function decoded(body, encoding) {
 
 
 
+/**
+ * The policy of an HttpClient given none, and the base of the remotes' own policies: 408, 429 and
+ * 5xx are worth another try, and a Retry-After is honoured up to a minute.
+ */
 const DEFAULT_RETRY = {
     attempts: 5,
     baseDelayMs: 250,
@@ -29919,8 +29923,8 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 ;// CONCATENATED MODULE: ./src/core/nix/nix-command.ts
 /**
  * Running programs, Nix above all: `execFile` (no shell, output collected, stdin fed), the feature
- * flags every `nix` call needs, the options shared by the Nix commands, and how Nix's own error
- * output is shortened for a message.
+ * flags every `nix` call needs, the options shared by the Nix commands, running one (`runNix`, and
+ * `nixStdout` for one that must succeed), and how Nix's own error output is shortened for a message.
  */
 
 
@@ -29966,6 +29970,22 @@ const nix_command_execFile = (cmd, args, opts = {}) => new Promise((resolve, rej
 });
 const nix_command_NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
 const NIX_FLAKE_FEATURES = ['--extra-experimental-features', 'nix-command flakes'];
+/** Runs `nix <args…> <options.nixArgs…> -- <operands…>`; `args` are the feature flags, command and flags. */
+function runNix(args, operands, options) {
+    const argv = [...args, ...(options.nixArgs ?? []), '--', ...operands];
+    return (options.exec ?? nix_command_execFile)(options.nix ?? 'nix', argv, { env: options.env, cwd: options.cwd });
+}
+/**
+ * `runNix` for a command that must succeed: its stdout, or an Error `<what> failed for <operands>
+ * (exit code N): <the last lines of its stderr>`.
+ */
+async function nixStdout(what, args, operands, options) {
+    const result = await runNix(args, operands, options);
+    if (result.code !== 0) {
+        throw new Error(`${what} failed for ${describePaths(operands)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
+    }
+    return result.stdout;
+}
 /** The last lines of Nix's error output, without its download warnings. */
 function lastLines(text, count = 20) {
     const lines = text
@@ -31413,28 +31433,15 @@ const PATH_INFO_CHUNK = 1000;
  * path came back.
  */
 async function queryPathInfo(paths, options) {
-    const exec = options.exec ?? nix_command_execFile;
     const storeDir = options.storeDir ?? NIX_STORE_DIR;
     const unique = [...new Set(paths)];
     const byPath = new Map();
     for (let i = 0; i < unique.length; i += PATH_INFO_CHUNK) {
         const chunk = unique.slice(i, i + PATH_INFO_CHUNK);
-        const args = [
-            ...nix_command_NIX_COMMAND_FEATURES,
-            'path-info',
-            '--json',
-            ...(options.recursive ? ['--recursive'] : []),
-            ...(options.nixArgs ?? []),
-            '--',
-            ...chunk,
-        ];
-        const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
-        if (result.code !== 0) {
-            throw new Error(`nix path-info failed for ${describePaths(chunk)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
-        }
+        const stdout = await nixStdout('nix path-info', [...nix_command_NIX_COMMAND_FEATURES, 'path-info', '--json', ...(options.recursive ? ['--recursive'] : [])], chunk, options);
         let infos;
         try {
-            infos = path_info_parsePathInfoJson(JSON.parse(result.stdout), storeDir);
+            infos = path_info_parsePathInfoJson(JSON.parse(stdout), storeDir);
         }
         catch (error) {
             const message = error instanceof Error ? error.message : String(error);
@@ -31534,7 +31541,7 @@ async function queryRealisations(infos, options = {}) {
     const ask = async (drvs) => {
         let error = '';
         for (const form of [(d) => `${d}^*`, (d) => d]) {
-            const result = await (options.exec ?? nix_command_execFile)(options.nix ?? 'nix', [...FEATURES, 'realisation', 'info', '--json', ...(options.nixArgs ?? []), '--', ...drvs.map(form)], { env: options.env, cwd: options.cwd });
+            const result = await runNix([...FEATURES, 'realisation', 'info', '--json'], drvs.map(form), options);
             if (result.code === 0) {
                 try {
                     return parseRealisations(JSON.parse(result.stdout));
@@ -34449,6 +34456,15 @@ function consumerSnippet(cacheUrl, publicKey) {
 function seconds(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
+/** A folded list of paths (the first 200) with why each is there; nothing when there are none. */
+function pathDetails(report, what, items, reason) {
+    if (items.length === 0)
+        return;
+    report.details(`${items.length} path(s) ${what}`, items
+        .slice(0, 200)
+        .map((item) => `- \`${item.path}\`: ${reason(item)}`)
+        .join('\n'));
+}
 function pushOutputs(summary) {
     return {
         'store-paths': JSON.stringify(summary.roots),
@@ -34524,24 +34540,9 @@ function pushReport(summary, serverUrl) {
         report.heading('Largest uploads', 3);
         report.table(['store path', 'NAR', 'compressed'], largest.map((o) => [`\`${o.path}\``, formatBytes(o.narSize), formatBytes(o.compressedBytes)]));
     }
-    if (summary.notPushed.length > 0) {
-        report.details(`${summary.notPushed.length} path(s) not pushed`, summary.notPushed
-            .slice(0, 200)
-            .map((o) => `- \`${o.path}\`: ${o.reason ?? o.status}`)
-            .join('\n'));
-    }
-    if (summary.filtered.length > 0) {
-        report.details(`${summary.filtered.length} path(s) filtered out`, summary.filtered
-            .slice(0, 200)
-            .map((s) => `- \`${s.path}\`: ${s.reason}`)
-            .join('\n'));
-    }
-    if (summary.upstream.length > 0) {
-        report.details(`${summary.upstream.length} path(s) served upstream`, summary.upstream
-            .slice(0, 200)
-            .map((s) => `- \`${s.path}\`: ${s.reason}`)
-            .join('\n'));
-    }
+    pathDetails(report, 'not pushed', summary.notPushed, (o) => o.reason ?? o.status);
+    pathDetails(report, 'filtered out', summary.filtered, (s) => s.reason);
+    pathDetails(report, 'served upstream', summary.upstream, (s) => s.reason);
     if (summary.warnings.length > 0) {
         report.heading('Warnings', 3);
         report.list(summary.warnings);
@@ -34574,26 +34575,13 @@ function pushReport(summary, serverUrl) {
 async function buildInstallables(installables, options = {}) {
     if (installables.length === 0)
         return [];
-    const exec = options.exec ?? nix_command_execFile;
-    const args = [
-        ...NIX_FLAKE_FEATURES,
-        'build',
-        '--no-link',
-        '--json',
-        ...(options.nixArgs ?? []),
-        '--',
-        ...installables,
-    ];
-    const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
-    if (result.code !== 0) {
-        throw new Error(`nix build failed for ${describePaths(installables)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
-    }
+    const stdout = await nixStdout('nix build', [...NIX_FLAKE_FEATURES, 'build', '--no-link', '--json'], installables, options);
     let parsed;
     try {
-        parsed = JSON.parse(result.stdout);
+        parsed = JSON.parse(stdout);
     }
     catch {
-        throw new Error(`nix build for ${describePaths(installables)} printed no JSON: ${result.stdout.slice(0, 200)}`);
+        throw new Error(`nix build for ${describePaths(installables)} printed no JSON: ${stdout.slice(0, 200)}`);
     }
     if (!Array.isArray(parsed))
         throw new Error('nix build --json did not print a list');
@@ -37649,8 +37637,9 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 ;// CONCATENATED MODULE: ./src/actions/actions-io.ts
 /**
- * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step. Every other
- * module reaches the runner only through these two seams, so the core never imports @actions/core.
+ * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step, and the
+ * OIDC token request (also of the detached uploader, which has no step). Every other module reaches
+ * the runner only through these seams, so the core never imports @actions/core.
  */
 
 /**
@@ -37680,6 +37669,10 @@ class ActionsLogger {
         setSecret(value);
     }
 }
+/** A GitHub OIDC token for `audience`, from the runner's token service. */
+function actionsIdToken(audience) {
+    return getIDToken(audience);
+}
 /** The StepIO of a GitHub Actions step, through @actions/core. */
 function actionsStepIO() {
     return {
@@ -37697,7 +37690,7 @@ function actionsStepIO() {
         saveState: (name, value) => saveState(name, value),
         exportVariable: (name, value) => exportVariable(name, value),
         getState: (name) => getState(name),
-        idToken: (audience) => getIDToken(audience),
+        idToken: actionsIdToken,
     };
 }
 
@@ -37783,18 +37776,15 @@ function readAuth(inputs, logger) {
 }
 /**
  * The niks3 credentials of push and gc, from what `readAuth` decided: the static token (masked), or
- * OIDC tokens for `audience`, minted through the step and refreshed before they expire.
+ * OIDC tokens for `audience` from `mint`, refreshed before they expire. A step mints through its
+ * StepIO (`mintOidcToken`); the detached uploader, which has none, passes its own.
  */
-function niks3TokenSource(auth, io) {
+function niks3TokenSource(auth, logger, mint) {
     if (auth.auth === 'token') {
-        logger_maskSecret(io.logger, auth.token);
+        logger_maskSecret(logger, auth.token);
         return new StaticTokenSource(auth.token ?? '');
     }
-    return new OidcTokenSource({
-        audience: auth.audience,
-        mint: (audience) => mintOidcToken(io, audience),
-        logger: io.logger,
-    });
+    return new OidcTokenSource({ audience: auth.audience, mint, logger });
 }
 /** A GitHub OIDC token for `audience`, with an error that says what to fix when none can be had. */
 async function mintOidcToken(io, audience) {
@@ -38072,14 +38062,20 @@ function readPushInputs(inputs, logger, hasPostStep = true) {
         auth,
         token,
         audience: inputs.optional('audience') ?? serverUrl,
-        maxConcurrentUploads: inputs.integer('max-concurrent-uploads'),
-        compressionLevel: inputs.integer('compression-level'),
-        upstreamFilter: inputs.boolean('upstream-filter'),
-        upstreamCaches: inputs.lines('upstream-caches').map(normaliseBaseUrl),
-        upstreamKeys: inputs.lines('upstream-keys'),
-        include: inputs.lines('include'),
-        exclude: inputs.lines('exclude'),
-        maxPathSize: inputs.size('max-path-size'),
+        tuning: {
+            concurrency: inputs.integer('max-concurrent-uploads'),
+            compressionLevel: inputs.integer('compression-level'),
+            upstream: {
+                enabled: inputs.boolean('upstream-filter'),
+                caches: inputs.lines('upstream-caches').map(normaliseBaseUrl),
+                keyNames: inputs.lines('upstream-keys'),
+            },
+            filter: {
+                include: inputs.lines('include'),
+                exclude: inputs.lines('exclude'),
+                maxPathSize: inputs.size('max-path-size'),
+            },
+        },
         pin: inputs.optional('pin'),
         verify: inputs.boolean('verify'),
         verifyS3: inputs.boolean('verify-s3'),
@@ -38087,19 +38083,6 @@ function readPushInputs(inputs, logger, hasPostStep = true) {
         connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
         onFailure: (inputs.optional('on-failure') ?? 'fail'),
         onFailureGiven: inputs.optional('on-failure') !== undefined,
-    };
-}
-/** The tuning of every push this job makes, from its inputs. */
-function pushTuning(inputs) {
-    return {
-        concurrency: inputs.maxConcurrentUploads,
-        compressionLevel: inputs.compressionLevel,
-        filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
-        upstream: {
-            enabled: inputs.upstreamFilter,
-            caches: inputs.upstreamCaches,
-            keyNames: inputs.upstreamKeys,
-        },
     };
 }
 
@@ -38473,7 +38456,6 @@ function parseJobState(text) {
 
 
 
-
 async function startJobCache(io, inputs, deps) {
     const { logger } = io;
     const { exec } = deps;
@@ -38569,7 +38551,7 @@ async function startJobCache(io, inputs, deps) {
             auth: inputs.auth,
             ...(inputs.token ? { token: inputs.token } : {}),
             audience: inputs.audience,
-            tuning: pushTuning(inputs),
+            tuning: inputs.tuning,
             connectTimeoutMs: inputs.connectTimeoutMs,
             storeDir,
             ...(substituter ? { cacheUrl: substituter } : {}),
@@ -38853,7 +38835,7 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
                 return;
             }
         }
-        const tokenSource = niks3TokenSource(inputs, io);
+        const tokenSource = niks3TokenSource(inputs, logger, (audience) => mintOidcToken(io, audience));
         const client = new Niks3Client({
             serverUrl: inputs.serverUrl,
             tokenSource,
@@ -38876,7 +38858,7 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
         try {
             summary = await pushClosure({
                 roots,
-                ...pushTuning(inputs),
+                ...inputs.tuning,
                 ...(pins ? { pins } : {}),
                 verify: inputs.verify,
                 verifyS3: inputs.verifyS3,
@@ -38923,7 +38905,6 @@ async function run(io = actionsStepIO(), deps = defaultDeps()) {
         throw new Error(message);
     });
 }
-/** A GitHub OIDC token for the audience; a failure names GitHub's token service and the fix. */
 /** No OIDC token in this job: warn with the reason and fix, push nothing, stay green unless told to fail. */
 async function noOidc(io, inputs, reason) {
     const message = `Nothing was pushed: ${reason}`;

@@ -28425,142 +28425,6 @@ function errorMessage(error) {
     return String(error);
 }
 
-;// CONCATENATED MODULE: ./src/core/logger.ts
-/** Every form of a secret that could end up printed: raw, base64, URL-encoded, JSON-escaped. */
-function secretForms(value) {
-    const forms = new Set();
-    if (!value)
-        return [];
-    forms.add(value);
-    forms.add(Buffer.from(value).toString('base64'));
-    forms.add(Buffer.from(value).toString('base64url'));
-    forms.add(encodeURIComponent(value));
-    forms.add(JSON.stringify(value).slice(1, -1));
-    return [...forms].filter((form) => form.length >= 4);
-}
-/** Masks a secret and every derived form of it. */
-function logger_maskSecret(logger, value) {
-    if (!value)
-        return;
-    for (const form of secretForms(value))
-        logger.setSecret(form);
-    // Multi-line secrets: mask each line too (Actions masks per line).
-    for (const line of value.split(/\r?\n/))
-        if (line.trim().length >= 4)
-            logger.setSecret(line.trim());
-}
-/** A logger that records everything, for unit tests and for quiet library use. */
-class MemoryLogger {
-    lines = [];
-    secrets = new Set();
-    debug(message) {
-        this.lines.push(`debug: ${message}`);
-    }
-    info(message) {
-        this.lines.push(message);
-    }
-    warn(message) {
-        this.lines.push(`warning: ${message}`);
-    }
-    error(message) {
-        this.lines.push(`error: ${message}`);
-    }
-    async group(name, fn) {
-        this.lines.push(`## ${name}`);
-        return fn();
-    }
-    setSecret(value) {
-        this.secrets.add(value);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/github/token-source.ts
-/**
- * Bearer tokens for niks3: a static token, or a GitHub OIDC token minted for an audience and
- * minted again shortly before it expires (long pushes outlive the ~5 min tokens).
- */
-
-
-class token_source_StaticTokenSource {
-    kind = 'token';
-    token;
-    constructor(token) {
-        this.token = token;
-    }
-    get() {
-        return Promise.resolve(this.token);
-    }
-    invalidate() { }
-}
-/** The `exp` claim of a JWT in ms, or undefined. The token is not verified (the server does that). */
-function jwtExpiry(token) {
-    const payload = token.split('.')[1];
-    if (!payload)
-        return undefined;
-    try {
-        const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-        return typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-class token_source_OidcTokenSource {
-    kind = 'oidc';
-    token;
-    expiresAt = 0;
-    pending;
-    audience;
-    mint;
-    logger;
-    now;
-    /** Mint again when less than this is left. */
-    refreshMarginMs;
-    constructor(options) {
-        this.audience = options.audience;
-        this.mint = options.mint;
-        this.logger = options.logger;
-        this.now = options.now ?? Date.now;
-        this.refreshMarginMs = options.refreshMarginMs ?? 90_000;
-    }
-    async get() {
-        if (this.token && this.now() < this.expiresAt - this.refreshMarginMs)
-            return this.token;
-        this.pending ??= this.fetchToken().finally(() => {
-            this.pending = undefined;
-        });
-        return this.pending;
-    }
-    invalidate() {
-        this.token = undefined;
-        this.expiresAt = 0;
-    }
-    async fetchToken() {
-        const token = await this.mint(this.audience);
-        logger_maskSecret(this.logger, token);
-        this.token = token;
-        this.expiresAt = jwtExpiry(token) ?? this.now() + 5 * 60_000;
-        this.logger.debug(`minted a GitHub OIDC token for audience ${this.audience}`);
-        return token;
-    }
-}
-/**
- * Why no OIDC token can be had in this job, or undefined when one can. GitHub gives the request
- * variables only to jobs with `permissions: id-token: write`, and never to fork pull requests.
- */
-function oidcUnavailableReason(env = process.env) {
-    if (env['ACTIONS_ID_TOKEN_REQUEST_URL'] && env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'])
-        return undefined;
-    const fork = env['GITHUB_EVENT_NAME'] === 'pull_request' ? ' (pull requests from forks never get one)' : '';
-    return (`no GitHub OIDC token is available in this job${fork}. ` +
-        'Give the job `permissions: { contents: read, id-token: write }`, or use `auth: token` with a niks3 token.');
-}
-function requireOidc(env = process.env) {
-    const reason = oidcUnavailableReason(env);
-    if (reason)
-        throw new ConfigurationError(reason);
-}
-
 ;// CONCATENATED MODULE: ./src/core/settings/values.ts
 /** Parsers for the value syntaxes inputs use: Go durations, byte sizes, booleans, URLs. */
 const GO_UNITS = {
@@ -28897,6 +28761,10 @@ function decoded(body, encoding) {
 
 
 
+/**
+ * The policy of an HttpClient given none, and the base of the remotes' own policies: 408, 429 and
+ * 5xx are worth another try, and a Retry-After is honoured up to a minute.
+ */
 const DEFAULT_RETRY = {
     attempts: 5,
     baseDelayMs: 250,
@@ -31161,8 +31029,8 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 ;// CONCATENATED MODULE: ./src/core/nix/nix-command.ts
 /**
  * Running programs, Nix above all: `execFile` (no shell, output collected, stdin fed), the feature
- * flags every `nix` call needs, the options shared by the Nix commands, and how Nix's own error
- * output is shortened for a message.
+ * flags every `nix` call needs, the options shared by the Nix commands, running one (`runNix`, and
+ * `nixStdout` for one that must succeed), and how Nix's own error output is shortened for a message.
  */
 
 
@@ -31208,6 +31076,22 @@ const execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
 });
 const NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
 const NIX_FLAKE_FEATURES = (/* unused pure expression or super */ null && (['--extra-experimental-features', 'nix-command flakes']));
+/** Runs `nix <args…> <options.nixArgs…> -- <operands…>`; `args` are the feature flags, command and flags. */
+function runNix(args, operands, options) {
+    const argv = [...args, ...(options.nixArgs ?? []), '--', ...operands];
+    return (options.exec ?? execFile)(options.nix ?? 'nix', argv, { env: options.env, cwd: options.cwd });
+}
+/**
+ * `runNix` for a command that must succeed: its stdout, or an Error `<what> failed for <operands>
+ * (exit code N): <the last lines of its stderr>`.
+ */
+async function nixStdout(what, args, operands, options) {
+    const result = await runNix(args, operands, options);
+    if (result.code !== 0) {
+        throw new Error(`${what} failed for ${describePaths(operands)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
+    }
+    return result.stdout;
+}
 /** The last lines of Nix's error output, without its download warnings. */
 function lastLines(text, count = 20) {
     const lines = text
@@ -31366,28 +31250,15 @@ const PATH_INFO_CHUNK = 1000;
  * path came back.
  */
 async function queryPathInfo(paths, options) {
-    const exec = options.exec ?? execFile;
     const storeDir = options.storeDir ?? NIX_STORE_DIR;
     const unique = [...new Set(paths)];
     const byPath = new Map();
     for (let i = 0; i < unique.length; i += PATH_INFO_CHUNK) {
         const chunk = unique.slice(i, i + PATH_INFO_CHUNK);
-        const args = [
-            ...NIX_COMMAND_FEATURES,
-            'path-info',
-            '--json',
-            ...(options.recursive ? ['--recursive'] : []),
-            ...(options.nixArgs ?? []),
-            '--',
-            ...chunk,
-        ];
-        const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
-        if (result.code !== 0) {
-            throw new Error(`nix path-info failed for ${describePaths(chunk)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
-        }
+        const stdout = await nixStdout('nix path-info', [...NIX_COMMAND_FEATURES, 'path-info', '--json', ...(options.recursive ? ['--recursive'] : [])], chunk, options);
         let infos;
         try {
-            infos = parsePathInfoJson(JSON.parse(result.stdout), storeDir);
+            infos = parsePathInfoJson(JSON.parse(stdout), storeDir);
         }
         catch (error) {
             const message = error instanceof Error ? error.message : String(error);
@@ -31487,7 +31358,7 @@ async function queryRealisations(infos, options = {}) {
     const ask = async (drvs) => {
         let error = '';
         for (const form of [(d) => `${d}^*`, (d) => d]) {
-            const result = await (options.exec ?? execFile)(options.nix ?? 'nix', [...FEATURES, 'realisation', 'info', '--json', ...(options.nixArgs ?? []), '--', ...drvs.map(form)], { env: options.env, cwd: options.cwd });
+            const result = await runNix([...FEATURES, 'realisation', 'info', '--json'], drvs.map(form), options);
             if (result.code === 0) {
                 try {
                     return parseRealisations(JSON.parse(result.stdout));
@@ -37492,8 +37363,9 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 ;// CONCATENATED MODULE: ./src/actions/actions-io.ts
 /**
- * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step. Every other
- * module reaches the runner only through these two seams, so the core never imports @actions/core.
+ * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step, and the
+ * OIDC token request (also of the detached uploader, which has no step). Every other module reaches
+ * the runner only through these seams, so the core never imports @actions/core.
  */
 
 /**
@@ -37523,6 +37395,10 @@ class ActionsLogger {
         setSecret(value);
     }
 }
+/** A GitHub OIDC token for `audience`, from the runner's token service. */
+function actionsIdToken(audience) {
+    return getIDToken(audience);
+}
 /** The StepIO of a GitHub Actions step, through @actions/core. */
 function actionsStepIO() {
     return {
@@ -37540,7 +37416,7 @@ function actionsStepIO() {
         saveState: (name, value) => saveState(name, value),
         exportVariable: (name, value) => exportVariable(name, value),
         getState: (name) => getState(name),
-        idToken: (audience) => getIDToken(audience),
+        idToken: actionsIdToken,
     };
 }
 
@@ -37560,6 +37436,55 @@ function actionsStepIO() {
  */
 function actionDeps() {
     return { fetch: nodeFetch, sleep: http_sleep, now: Date.now };
+}
+
+;// CONCATENATED MODULE: ./src/core/logger.ts
+/** Every form of a secret that could end up printed: raw, base64, URL-encoded, JSON-escaped. */
+function secretForms(value) {
+    const forms = new Set();
+    if (!value)
+        return [];
+    forms.add(value);
+    forms.add(Buffer.from(value).toString('base64'));
+    forms.add(Buffer.from(value).toString('base64url'));
+    forms.add(encodeURIComponent(value));
+    forms.add(JSON.stringify(value).slice(1, -1));
+    return [...forms].filter((form) => form.length >= 4);
+}
+/** Masks a secret and every derived form of it. */
+function logger_maskSecret(logger, value) {
+    if (!value)
+        return;
+    for (const form of secretForms(value))
+        logger.setSecret(form);
+    // Multi-line secrets: mask each line too (Actions masks per line).
+    for (const line of value.split(/\r?\n/))
+        if (line.trim().length >= 4)
+            logger.setSecret(line.trim());
+}
+/** A logger that records everything, for unit tests and for quiet library use. */
+class MemoryLogger {
+    lines = [];
+    secrets = new Set();
+    debug(message) {
+        this.lines.push(`debug: ${message}`);
+    }
+    info(message) {
+        this.lines.push(message);
+    }
+    warn(message) {
+        this.lines.push(`warning: ${message}`);
+    }
+    error(message) {
+        this.lines.push(`error: ${message}`);
+    }
+    async group(name, fn) {
+        this.lines.push(`## ${name}`);
+        return fn();
+    }
+    setSecret(value) {
+        this.secrets.add(value);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/core/settings/input-reader.ts
@@ -37779,6 +37704,93 @@ async function writeSummary(io, markdown) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/github/token-source.ts
+/**
+ * Bearer tokens for niks3: a static token, or a GitHub OIDC token minted for an audience and
+ * minted again shortly before it expires (long pushes outlive the ~5 min tokens).
+ */
+
+
+class StaticTokenSource {
+    kind = 'token';
+    token;
+    constructor(token) {
+        this.token = token;
+    }
+    get() {
+        return Promise.resolve(this.token);
+    }
+    invalidate() { }
+}
+/** The `exp` claim of a JWT in ms, or undefined. The token is not verified (the server does that). */
+function jwtExpiry(token) {
+    const payload = token.split('.')[1];
+    if (!payload)
+        return undefined;
+    try {
+        const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+        return typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+class OidcTokenSource {
+    kind = 'oidc';
+    token;
+    expiresAt = 0;
+    pending;
+    audience;
+    mint;
+    logger;
+    now;
+    /** Mint again when less than this is left. */
+    refreshMarginMs;
+    constructor(options) {
+        this.audience = options.audience;
+        this.mint = options.mint;
+        this.logger = options.logger;
+        this.now = options.now ?? Date.now;
+        this.refreshMarginMs = options.refreshMarginMs ?? 90_000;
+    }
+    async get() {
+        if (this.token && this.now() < this.expiresAt - this.refreshMarginMs)
+            return this.token;
+        this.pending ??= this.fetchToken().finally(() => {
+            this.pending = undefined;
+        });
+        return this.pending;
+    }
+    invalidate() {
+        this.token = undefined;
+        this.expiresAt = 0;
+    }
+    async fetchToken() {
+        const token = await this.mint(this.audience);
+        logger_maskSecret(this.logger, token);
+        this.token = token;
+        this.expiresAt = jwtExpiry(token) ?? this.now() + 5 * 60_000;
+        this.logger.debug(`minted a GitHub OIDC token for audience ${this.audience}`);
+        return token;
+    }
+}
+/**
+ * Why no OIDC token can be had in this job, or undefined when one can. GitHub gives the request
+ * variables only to jobs with `permissions: id-token: write`, and never to fork pull requests.
+ */
+function oidcUnavailableReason(env = process.env) {
+    if (env['ACTIONS_ID_TOKEN_REQUEST_URL'] && env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'])
+        return undefined;
+    const fork = env['GITHUB_EVENT_NAME'] === 'pull_request' ? ' (pull requests from forks never get one)' : '';
+    return (`no GitHub OIDC token is available in this job${fork}. ` +
+        'Give the job `permissions: { contents: read, id-token: write }`, or use `auth: token` with a niks3 token.');
+}
+function requireOidc(env = process.env) {
+    const reason = oidcUnavailableReason(env);
+    if (reason)
+        throw new ConfigurationError(reason);
+}
+
 ;// CONCATENATED MODULE: ./src/actions/common-inputs.ts
 /** Inputs shared by several actions, declared once. */
 
@@ -37843,18 +37855,15 @@ function readAuth(inputs, logger) {
 }
 /**
  * The niks3 credentials of push and gc, from what `readAuth` decided: the static token (masked), or
- * OIDC tokens for `audience`, minted through the step and refreshed before they expire.
+ * OIDC tokens for `audience` from `mint`, refreshed before they expire. A step mints through its
+ * StepIO (`mintOidcToken`); the detached uploader, which has none, passes its own.
  */
-function niks3TokenSource(auth, io) {
+function niks3TokenSource(auth, logger, mint) {
     if (auth.auth === 'token') {
-        maskSecret(io.logger, auth.token);
+        logger_maskSecret(logger, auth.token);
         return new StaticTokenSource(auth.token ?? '');
     }
-    return new OidcTokenSource({
-        audience: auth.audience,
-        mint: (audience) => mintOidcToken(io, audience),
-        logger: io.logger,
-    });
+    return new OidcTokenSource({ audience: auth.audience, mint, logger });
 }
 /** A GitHub OIDC token for `audience`, with an error that says what to fix when none can be had. */
 async function mintOidcToken(io, audience) {
@@ -37915,14 +37924,20 @@ function readPushInputs(inputs, logger, hasPostStep = true) {
         auth,
         token,
         audience: inputs.optional('audience') ?? serverUrl,
-        maxConcurrentUploads: inputs.integer('max-concurrent-uploads'),
-        compressionLevel: inputs.integer('compression-level'),
-        upstreamFilter: inputs.boolean('upstream-filter'),
-        upstreamCaches: inputs.lines('upstream-caches').map(normaliseBaseUrl),
-        upstreamKeys: inputs.lines('upstream-keys'),
-        include: inputs.lines('include'),
-        exclude: inputs.lines('exclude'),
-        maxPathSize: inputs.size('max-path-size'),
+        tuning: {
+            concurrency: inputs.integer('max-concurrent-uploads'),
+            compressionLevel: inputs.integer('compression-level'),
+            upstream: {
+                enabled: inputs.boolean('upstream-filter'),
+                caches: inputs.lines('upstream-caches').map(normaliseBaseUrl),
+                keyNames: inputs.lines('upstream-keys'),
+            },
+            filter: {
+                include: inputs.lines('include'),
+                exclude: inputs.lines('exclude'),
+                maxPathSize: inputs.size('max-path-size'),
+            },
+        },
         pin: inputs.optional('pin'),
         verify: inputs.boolean('verify'),
         verifyS3: inputs.boolean('verify-s3'),
@@ -37930,19 +37945,6 @@ function readPushInputs(inputs, logger, hasPostStep = true) {
         connectTimeoutMs: inputs.integer('connect-timeout') * 1000,
         onFailure: (inputs.optional('on-failure') ?? 'fail'),
         onFailureGiven: inputs.optional('on-failure') !== undefined,
-    };
-}
-/** The tuning of every push this job makes, from its inputs. */
-function pushTuning(inputs) {
-    return {
-        concurrency: inputs.maxConcurrentUploads,
-        compressionLevel: inputs.compressionLevel,
-        filter: { include: inputs.include, exclude: inputs.exclude, maxPathSize: inputs.maxPathSize },
-        upstream: {
-            enabled: inputs.upstreamFilter,
-            caches: inputs.upstreamCaches,
-            keyNames: inputs.upstreamKeys,
-        },
     };
 }
 
@@ -38160,8 +38162,6 @@ function parseJobState(text) {
 
 
 
-
-
 function defaultPostDeps() {
     return actionDeps();
 }
@@ -38219,21 +38219,9 @@ async function drainUploader(io, state, deadline, deps) {
     return { waitedMs: now() - started, timedOut: false };
 }
 function makeClient(io, inputs, deps) {
-    let tokenSource;
-    if (inputs.auth === 'oidc') {
-        tokenSource = new token_source_OidcTokenSource({
-            audience: inputs.audience,
-            mint: (audience) => mintOidcToken(io, audience),
-            logger: io.logger,
-        });
-    }
-    else {
-        logger_maskSecret(io.logger, inputs.token);
-        tokenSource = new token_source_StaticTokenSource(inputs.token ?? '');
-    }
     return new Niks3Client({
         serverUrl: inputs.serverUrl,
-        tokenSource,
+        tokenSource: niks3TokenSource(inputs, io.logger, (audience) => mintOidcToken(io, audience)),
         logger: io.logger,
         fetch: deps.fetch,
         sleep: deps.sleep,
@@ -38306,7 +38294,7 @@ async function runPost(io = actionsStepIO(), deps = defaultPostDeps()) {
             try {
                 const pushing = pushClosure({
                     roots,
-                    ...pushTuning(inputs),
+                    ...inputs.tuning,
                     verify: inputs.verify,
                     ...(state.substituter ? { cacheUrl: state.substituter } : {}),
                     connectTimeoutMs: Math.min(inputs.connectTimeoutMs, Math.max(1_000, deadline - now())),

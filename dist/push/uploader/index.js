@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6161:
+/***/ 3344:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28380,6 +28380,6263 @@ __nccwpck_require__.d(__webpack_exports__, {
 });
 
 // UNUSED EXPORTS: batchOutcomes
+
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./src/cli/cli-logger.ts
+/**
+ * The Logger of the CLI: progress on stderr (results go to stdout), secrets redacted from every
+ * line, debug lines only with --verbose / NIX_CACHE_DEBUG=1.
+ */
+class CliLogger {
+    secrets = new Set();
+    depth = 0;
+    out;
+    verbose;
+    constructor(out = process.stderr, verbose = process.env['NIX_CACHE_DEBUG'] === '1') {
+        this.out = out;
+        this.verbose = verbose;
+    }
+    write(prefix, message) {
+        let text = message;
+        for (const secret of this.secrets)
+            text = text.split(secret).join('***');
+        const indent = '  '.repeat(this.depth);
+        for (const line of text.split('\n'))
+            this.out.write(`${indent}${prefix}${line}\n`);
+    }
+    debug(message) {
+        if (this.verbose)
+            this.write('debug: ', message);
+    }
+    info(message) {
+        this.write('', message);
+    }
+    warn(message) {
+        this.write('warning: ', message);
+    }
+    error(message) {
+        this.write('error: ', message);
+    }
+    async group(name, fn) {
+        this.write('', `== ${name}`);
+        this.depth += 1;
+        try {
+            return await fn();
+        }
+        finally {
+            this.depth -= 1;
+        }
+    }
+    setSecret(value) {
+        if (value)
+            this.secrets.add(value);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/errors.ts
+/**
+ * Errors the suite distinguishes. A ConfigurationError is the user's to fix (bad input, missing
+ * secret); its message says how. A RemoteError names the remote, the operation and what to do.
+ */
+class errors_ConfigurationError extends Error {
+    name = 'ConfigurationError';
+}
+class errors_RemoteError extends Error {
+    name = 'RemoteError';
+    remote;
+    operation;
+    status;
+    hint;
+    detail;
+    transient;
+    constructor(info, options) {
+        const what = info.status === undefined ? 'failed' : `answered HTTP ${info.status}`;
+        const detail = info.detail ? `: ${info.detail.trim().slice(0, 500)}` : '';
+        const hint = info.hint ? `. ${info.hint}` : '';
+        super(`${info.remote}: ${info.operation} ${what}${detail}${hint}`, options);
+        this.remote = info.remote;
+        this.operation = info.operation;
+        this.status = info.status;
+        this.hint = info.hint;
+        this.detail = info.detail;
+        this.transient = info.transient ?? false;
+    }
+}
+/** The message of anything thrown, without a stack. */
+function errors_errorMessage(error) {
+    if (error instanceof Error) {
+        const cause = error.cause instanceof Error && !error.message.includes(error.cause.message)
+            ? ` (${error.cause.message})`
+            : '';
+        return `${error.message}${cause}`;
+    }
+    return String(error);
+}
+
+;// CONCATENATED MODULE: ./src/core/logger.ts
+/** Every form of a secret that could end up printed: raw, base64, URL-encoded, JSON-escaped. */
+function secretForms(value) {
+    const forms = new Set();
+    if (!value)
+        return [];
+    forms.add(value);
+    forms.add(Buffer.from(value).toString('base64'));
+    forms.add(Buffer.from(value).toString('base64url'));
+    forms.add(encodeURIComponent(value));
+    forms.add(JSON.stringify(value).slice(1, -1));
+    return [...forms].filter((form) => form.length >= 4);
+}
+/** Masks a secret and every derived form of it. */
+function logger_maskSecret(logger, value) {
+    if (!value)
+        return;
+    for (const form of secretForms(value))
+        logger.setSecret(form);
+    // Multi-line secrets: mask each line too (Actions masks per line).
+    for (const line of value.split(/\r?\n/))
+        if (line.trim().length >= 4)
+            logger.setSecret(line.trim());
+}
+/** A logger that records everything, for unit tests and for quiet library use. */
+class MemoryLogger {
+    lines = [];
+    secrets = new Set();
+    debug(message) {
+        this.lines.push(`debug: ${message}`);
+    }
+    info(message) {
+        this.lines.push(message);
+    }
+    warn(message) {
+        this.lines.push(`warning: ${message}`);
+    }
+    error(message) {
+        this.lines.push(`error: ${message}`);
+    }
+    async group(name, fn) {
+        this.lines.push(`## ${name}`);
+        return fn();
+    }
+    setSecret(value) {
+        this.secrets.add(value);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/settings/values.ts
+/** Parsers for the value syntaxes inputs use: Go durations, byte sizes, booleans, URLs. */
+const GO_UNITS = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    μs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+};
+/**
+ * Parses a Go duration (`time.ParseDuration`, as niks3 parses older-than) into milliseconds.
+ * Returns undefined when the text is not one. Negative durations are refused (niks3 has no use for them).
+ */
+function parseGoDuration(text) {
+    const s = text.trim();
+    if (s === '0')
+        return 0;
+    if (!/^\+?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.test(s))
+        return undefined;
+    let total = 0;
+    for (const match of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
+        total += Number(match[1]) * (GO_UNITS[match[2] ?? ''] ?? NaN);
+    }
+    return Number.isFinite(total) ? total : undefined;
+}
+const SIZE_UNITS = {
+    '': 1,
+    b: 1,
+    k: 1024,
+    kb: 1024,
+    kib: 1024,
+    m: 1024 ** 2,
+    mb: 1024 ** 2,
+    mib: 1024 ** 2,
+    g: 1024 ** 3,
+    gb: 1024 ** 3,
+    gib: 1024 ** 3,
+    t: 1024 ** 4,
+    tb: 1024 ** 4,
+    tib: 1024 ** 4,
+};
+/** Parses a byte size such as `2G`, `500MiB`, `1.5g` or `1048576` (binary units). */
+function parseSize(text) {
+    const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
+    if (!match)
+        return undefined;
+    const unit = SIZE_UNITS[(match[2] ?? '').toLowerCase()];
+    if (unit === undefined)
+        return undefined;
+    return Math.floor(Number(match[1]) * unit);
+}
+/** Human-readable bytes, binary units: 1536 -> "1.5 KiB". */
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit += 1;
+    }
+    return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
+}
+/** YAML 1.2 core booleans, as @actions/core's getBooleanInput accepts them. */
+function parseBoolean(text) {
+    if (['true', 'True', 'TRUE'].includes(text.trim()))
+        return true;
+    if (['false', 'False', 'FALSE'].includes(text.trim()))
+        return false;
+    return undefined;
+}
+/** An absolute http(s) URL with a host, or undefined. Trailing slashes are removed. */
+function parseHttpUrl(text) {
+    try {
+        const url = new URL(text.trim());
+        if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname)
+            return undefined;
+        if (url.username || url.password)
+            return undefined;
+        return url;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The URL without a trailing slash, as every base URL in the suite is kept. */
+function normaliseBaseUrl(url) {
+    return String(url).replace(/\/+$/, '');
+}
+/** Splits a multiline input: trimmed lines, blank lines and `#` comments dropped. */
+function parseLines(text) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line.length > 0 && !line.startsWith('#'));
+}
+
+;// CONCATENATED MODULE: ./src/core/version.ts
+/** The suite's version, sent in every User-Agent as `nix-cache/<version>`. */
+const VERSION = '0.1.0';
+const USER_AGENT = `nix-cache/${VERSION}`;
+
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./src/core/node-http.ts
+/**
+ * HTTP/1.1 requests over node:http(s) with kept-alive connections, and `nodeFetch`, a `fetch` for
+ * the requests the suite makes (a string or URL, a string or byte body, headers, a signal) built
+ * on them.
+ *
+ * Why not the global fetch everywhere: each fetch request costs about three times the CPU of a
+ * node:http one (measured on Node 24: ~0.9 ms against ~0.3 ms per small JSON request), and a push
+ * makes several requests per path; fetch also copies every request body. Connections idle for
+ * more than 4 s are closed (undici's default), earlier when the server announces a shorter
+ * `Keep-Alive: timeout`, so a request rarely meets a connection the server has just dropped.
+ *
+ * `nodeFetch` answers like fetch: network failures reject with `TypeError('fetch failed')` whose
+ * `cause` is the system error, an aborted signal rejects with its reason, gzip/deflate/br/zstd
+ * bodies are decoded, redirects are followed. What it does not do itself it leaves to the global
+ * fetch: a `Request` object, a streamed body, a `redirect` mode other than follow, or a machine
+ * with proxy variables set.
+ */
+
+
+
+const IDLE_SOCKET_MS = 4_000;
+/** A pair of keep-alive agents (http and https) and the one way requests are sent through them. */
+class KeptConnections {
+    http = new external_node_http_.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
+    https = new external_node_https_namespaceObject.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
+    send(url, req) {
+        const secure = url.protocol === 'https:';
+        const request = secure ? external_node_https_namespaceObject.request : external_node_http_.request;
+        const idle = req.idleTimeoutMs;
+        const limit = req.maxBodyBytes ?? Infinity;
+        return new Promise((resolve, reject) => {
+            const outgoing = request(url, {
+                method: req.method,
+                headers: req.headers,
+                agent: secure ? this.https : this.http,
+                ...(idle !== undefined ? { timeout: idle } : {}),
+                ...(req.signal ? { signal: req.signal } : {}),
+            });
+            if (idle !== undefined)
+                outgoing.on('timeout', () => outgoing.destroy(new Error(`no progress for ${Math.round(idle / 1000)} s`)));
+            outgoing.on('error', reject);
+            outgoing.on('response', (res) => {
+                const chunks = [];
+                let kept = 0;
+                res.on('data', (chunk) => {
+                    if (kept >= limit)
+                        return;
+                    const room = limit - kept;
+                    chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+                    kept += Math.min(chunk.length, room);
+                });
+                res.on('error', reject);
+                res.on('end', () => resolve({
+                    status: res.statusCode ?? 0,
+                    statusText: res.statusMessage ?? '',
+                    headers: res.headers,
+                    body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, kept),
+                }));
+            });
+            outgoing.end(req.body);
+        });
+    }
+    /** Drops the idle connections (they never hold the process open; this frees them at once). */
+    close() {
+        this.http.destroy();
+        this.https.destroy();
+    }
+}
+const shared = new KeptConnections();
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+const REDIRECT = new Set([301, 302, 303, 307, 308]);
+const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'];
+function plainBody(body) {
+    return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
+}
+/** Headers of a node:http answer, read without building a `Headers` (which loads fetch's code). */
+class IncomingHeaderReader {
+    headers;
+    constructor(headers) {
+        this.headers = headers;
+    }
+    get(name) {
+        const value = this.headers[name.toLowerCase()];
+        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+    }
+}
+/**
+ * An answer as `nodeFetch` builds it, before (or instead of) a `Response`. A class, so that an
+ * answer is told apart from the global fetch's `Response` without naming `Response`: the first use
+ * of that global loads Node's fetch (about 10 ms of CPU and some MiB), which a push never needs.
+ */
+class FetchedAnswer {
+    status;
+    statusText;
+    headers;
+    /** The decoded body; null for HEAD and the statuses without one. */
+    body;
+    constructor(status, statusText, headers, body) {
+        this.status = status;
+        this.statusText = statusText;
+        this.headers = headers;
+        this.body = body;
+    }
+}
+/** A `fetch` over kept-alive node:http connections (see the module comment for what it covers). */
+const nodeFetch = async (input, init = {}) => {
+    const answer = await fetchFollowing(input, init, 0);
+    if (!(answer instanceof FetchedAnswer))
+        return answer;
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(answer.headers)) {
+        if (Array.isArray(value))
+            for (const item of value)
+                headers.append(name, item);
+        else if (value !== undefined)
+            headers.set(name, value);
+    }
+    return new Response(answer.body, { status: answer.status, statusText: answer.statusText, headers });
+};
+/**
+ * Sends one request with `fetchFn` and reads the whole answer. With `nodeFetch` no `Response` is
+ * built around it (a third of the cost of a small request, and fetch's code is never loaded); any
+ * other fetch (a test's wrapper) is used as it is.
+ */
+async function fetchWhole(fetchFn, input, init) {
+    const answer = fetchFn === nodeFetch ? await fetchFollowing(input, init, 0) : await fetchFn(input, init);
+    if (!(answer instanceof FetchedAnswer)) {
+        const body = init.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await answer.arrayBuffer());
+        return { status: answer.status, headers: answer.headers, body };
+    }
+    return {
+        status: answer.status,
+        headers: new IncomingHeaderReader(answer.headers),
+        body: answer.body ?? Buffer.alloc(0),
+    };
+}
+const MAX_REDIRECTS = 20;
+async function fetchFollowing(input, init, redirects) {
+    if ((typeof input !== 'string' && !(input instanceof URL)) ||
+        !plainBody(init.body) ||
+        (init.redirect !== undefined && init.redirect !== 'follow') ||
+        PROXY_VARIABLES.some((name) => process.env[name]))
+        return globalThis.fetch(input, init);
+    const url = new URL(input);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        return globalThis.fetch(input, init);
+    const method = (init.method ?? 'GET').toUpperCase();
+    const headers = {};
+    const given = init.headers;
+    // A plain record of strings (what the suite's clients pass) is taken as it is; the rest through Headers.
+    if (given &&
+        Object.getPrototypeOf(given) === Object.prototype &&
+        Object.values(given).every((v) => typeof v === 'string'))
+        for (const [name, value] of Object.entries(given))
+            headers[name.toLowerCase()] = value;
+    else if (given !== undefined)
+        new Headers(given).forEach((value, name) => (headers[name] = value));
+    const body = init.body ?? undefined;
+    if (body !== undefined && headers['content-length'] === undefined)
+        headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+    const signal = init.signal ?? undefined;
+    if (signal?.aborted)
+        throw signal.reason;
+    let raw;
+    try {
+        raw = await shared.send(url, { method, headers, body, signal });
+    }
+    catch (error) {
+        if (signal?.aborted)
+            throw signal.reason;
+        throw new TypeError('fetch failed', { cause: error });
+    }
+    const location = raw.headers.location;
+    if (REDIRECT.has(raw.status) && location) {
+        if (redirects >= MAX_REDIRECTS)
+            throw new TypeError('fetch failed', { cause: new Error('too many redirects') });
+        // As fetch: 303, and 301/302 after a POST, become a GET without a body.
+        const toGet = raw.status === 303 || ((raw.status === 301 || raw.status === 302) && method === 'POST');
+        const { body: _dropped, ...rest } = init;
+        const next = toGet ? { ...rest, method: method === 'HEAD' ? 'HEAD' : 'GET' } : init;
+        return fetchFollowing(new URL(location, url), next, redirects + 1);
+    }
+    const encoding = raw.headers['content-encoding'];
+    return new FetchedAnswer(raw.status, raw.statusText, raw.headers, method === 'HEAD' || NULL_BODY.has(raw.status) ? null : decoded(raw.body, encoding ?? null));
+}
+/**
+ * The body as fetch hands it over: content codings undone, the last one applied first (a body that
+ * does not decode is handed over as it came, for the caller to judge).
+ */
+function decoded(body, encoding) {
+    if (!encoding || body.length === 0)
+        return body;
+    let out = body;
+    try {
+        for (const coding of encoding
+            .split(',')
+            .map((c) => c.trim().toLowerCase())
+            .reverse()) {
+            if (coding === 'gzip' || coding === 'x-gzip')
+                out = (0,external_node_zlib_.gunzipSync)(out);
+            else if (coding === 'deflate')
+                out = (0,external_node_zlib_.inflateSync)(out);
+            else if (coding === 'br')
+                out = (0,external_node_zlib_.brotliDecompressSync)(out);
+            else if (coding === 'zstd')
+                out = (0,external_node_zlib_.zstdDecompressSync)(out);
+            else if (coding !== 'identity')
+                return out;
+        }
+    }
+    catch {
+        return body;
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/core/http.ts
+/**
+ * fetch with timeouts, retries and back-off. Each remote module builds its own HttpClient with
+ * the retry policy written next to it; this module knows no API.
+ */
+
+
+
+
+/**
+ * The policy of an HttpClient given none, and the base of the remotes' own policies: 408, 429 and
+ * 5xx are worth another try, and a Retry-After is honoured up to a minute.
+ */
+const DEFAULT_RETRY = {
+    attempts: 5,
+    baseDelayMs: 250,
+    maxDelayMs: 8_000,
+    retryAfterCapMs: 60_000,
+    retryStatuses: [408, 429, 500, 502, 503, 504],
+};
+const http_sleep = (ms, signal) => new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+        return;
+    }
+    const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+    }, ms);
+    const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+});
+/** Parses Retry-After (seconds or an HTTP date) into milliseconds, or undefined. */
+function parseRetryAfter(value, now = Date.now()) {
+    if (!value)
+        return undefined;
+    const trimmed = value.trim();
+    if (/^\d+(\.\d+)?$/.test(trimmed))
+        return Math.round(Number(trimmed) * 1000);
+    const date = Date.parse(trimmed);
+    return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+/** Back-off before attempt number `attempt` (1 = the first retry): full jitter, capped. */
+function backoffDelay(attempt, policy, random = Math.random) {
+    const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+    return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+/**
+ * The one retry loop of the suite: `send` makes one attempt and classifies its outcome (or throws
+ * for a failure that must not be retried); this repeats it with full-jitter back-off, honours the
+ * remote's Retry-After up to the policy's cap, and stops after `attempts` or once the next wait
+ * would pass `deadlineMs`, throwing the last error. Every retry is logged at debug level.
+ */
+async function withRetries(send, options) {
+    const { policy } = options;
+    const now = options.now ?? Date.now;
+    const doSleep = options.sleep ?? http_sleep;
+    const started = now();
+    for (let attempt = 1;; attempt++) {
+        const outcome = await send(attempt);
+        if (outcome.ok)
+            return outcome.value;
+        if (!outcome.retry || attempt >= policy.attempts)
+            throw outcome.error;
+        let delay = backoffDelay(attempt, policy);
+        if (outcome.retryAfterMs !== undefined)
+            delay = Math.max(delay, Math.min(outcome.retryAfterMs, policy.retryAfterCapMs));
+        if (policy.deadlineMs !== undefined && now() - started + delay > policy.deadlineMs)
+            throw outcome.error;
+        options.onRetry?.(outcome.error, delay, attempt);
+        options.logger.debug(`${options.what} will be retried in ${delay} ms (${outcome.error.message})`);
+        await doSleep(delay, options.signal);
+    }
+}
+/** A small JSON-over-HTTP client with the retry policy of one remote. */
+class HttpClient {
+    options;
+    constructor(options) {
+        this.options = options;
+    }
+    url(path, query) {
+        const base = /^https?:\/\//.test(path) ? path : `${normaliseBaseUrl(this.options.baseUrl)}${path}`;
+        const url = new URL(base);
+        for (const [key, value] of Object.entries(query ?? {})) {
+            if (value !== undefined)
+                url.searchParams.set(key, String(value));
+        }
+        return url.toString();
+    }
+    async request(req) {
+        const policy = req.retry ?? this.options.retry ?? DEFAULT_RETRY;
+        const fetchFn = this.options.fetch ?? nodeFetch;
+        const operation = req.operation ?? `${req.method} ${req.path.replace(/\?.*$/, '')}`;
+        const idempotent = req.idempotent ?? ['GET', 'HEAD', 'PUT', 'DELETE'].includes(req.method);
+        const url = this.url(req.path, req.query);
+        const timeoutMs = req.timeoutMs ?? this.options.timeoutMs ?? 30_000;
+        const send = async (attempt) => {
+            const extra = this.options.headers ? await this.options.headers() : {};
+            const headers = {
+                'user-agent': USER_AGENT,
+                accept: 'application/json, text/plain;q=0.9, */*;q=0.5',
+                ...extra,
+                ...req.headers,
+            };
+            let body = req.body;
+            if (req.json !== undefined) {
+                body = JSON.stringify(req.json);
+                headers['content-type'] = 'application/json';
+            }
+            const timeout = AbortSignal.timeout(timeoutMs);
+            const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
+            let response;
+            let text;
+            try {
+                this.options.logger.debug(`${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`);
+                await this.options.rateLimiter?.acquire(signal);
+                const init = {
+                    method: req.method,
+                    headers,
+                    signal,
+                    ...(body !== undefined ? { body } : {}),
+                };
+                const answer = await fetchWhole(fetchFn, url, init);
+                response = answer;
+                text = answer.body.toString('utf8');
+                this.options.rateLimiter?.record(response.status);
+            }
+            catch (error) {
+                if (req.signal?.aborted)
+                    throw error;
+                const networkError = new errors_RemoteError({
+                    remote: this.options.remote,
+                    operation,
+                    detail: timeout.aborted
+                        ? `no answer within ${Math.round(timeoutMs / 1000)} s`
+                        : networkDetail(error),
+                    hint: `check that ${new URL(url).origin} is reachable`,
+                    transient: true,
+                }, { cause: error });
+                // A request that may have taken effect is repeated only when that is safe.
+                return { ok: false, error: networkError, retry: idempotent && req.retryWithoutAnswer !== false };
+            }
+            if ((response.status >= 200 && response.status < 300) || req.accept?.includes(response.status)) {
+                return {
+                    ok: true,
+                    value: {
+                        status: response.status,
+                        headers: response.headers,
+                        text,
+                        json: parseJson(text),
+                        attempts: attempt,
+                    },
+                };
+            }
+            const transient = policy.retryStatuses.includes(response.status);
+            const error = new errors_RemoteError({
+                remote: this.options.remote,
+                operation,
+                status: response.status,
+                detail: errorDetail(text),
+                hint: this.options.hint?.(response.status, operation),
+                transient,
+            });
+            const ambiguous = response.status >= 500 || response.status === 408;
+            return {
+                ok: false,
+                error,
+                retry: transient && (idempotent || !ambiguous),
+                retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+            };
+        };
+        return withRetries(send, {
+            policy,
+            logger: this.options.logger,
+            what: `${this.options.remote}: ${operation}`,
+            sleep: this.options.sleep,
+            signal: req.signal,
+        });
+    }
+}
+function parseJson(text) {
+    if (!text)
+        return undefined;
+    try {
+        return JSON.parse(text);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** A short, printable error detail from a response body (JSON `error`/`message`, or the text). */
+function errorDetail(text) {
+    const json = parseJson(text);
+    if (json && typeof json === 'object') {
+        const record = json;
+        const message = record['message'] ?? record['error'];
+        if (typeof message === 'string')
+            return message;
+    }
+    return plainText(text, 300);
+}
+/** An error body as one short line of text: HTML tags dropped, white space folded, cut at `max`. */
+function plainText(text, max) {
+    return text
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim()
+        .slice(0, max);
+}
+function networkDetail(error) {
+    if (error instanceof Error) {
+        const cause = error.cause;
+        if (cause?.code)
+            return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
+        return error.message;
+    }
+    return String(error);
+}
+/** Drops the query string (presigned URLs carry signatures there) from a URL for logs. */
+function redactUrl(url) {
+    const q = url.indexOf('?');
+    return q === -1 ? url : `${url.slice(0, q)}?…`;
+}
+
+;// CONCATENATED MODULE: ./src/core/niks3/api-types.ts
+/**
+ * The niks3 wire formats (shared/spec/niks3.md §3) and strict readers for the server's answers: a
+ * response that does not have the documented shape is an error naming the route, not a crash later.
+ */
+
+/** Reads a JSON answer, throwing a RemoteError that names the route when the shape is wrong. */
+class ResponseReader {
+    operation;
+    constructor(operation) {
+        this.operation = operation;
+    }
+    fail(what) {
+        throw new errors_RemoteError({
+            remote: 'niks3',
+            operation: this.operation,
+            detail: `unexpected answer: ${what}`,
+            hint: 'check that server-url points at a niks3 server (v1.5.0 or newer)',
+        });
+    }
+    object(value, what = 'the body') {
+        if (!value || typeof value !== 'object' || Array.isArray(value))
+            this.fail(`${what} is not a JSON object`);
+        return value;
+    }
+    string(record, field, optional = false) {
+        const value = record[field];
+        if (value === undefined && optional)
+            return '';
+        if (typeof value !== 'string')
+            this.fail(`"${field}" is not a string`);
+        return value;
+    }
+    number(record, field) {
+        const value = record[field];
+        if (typeof value !== 'number' || !Number.isFinite(value))
+            this.fail(`"${field}" is not a number`);
+        return value;
+    }
+    strings(value, what) {
+        if (value === null || value === undefined)
+            return [];
+        if (!Array.isArray(value) || value.some((entry) => typeof entry !== 'string'))
+            this.fail(`${what} is not a list of strings`);
+        return value;
+    }
+}
+const OBJECT_TYPES = ['narinfo', 'nar', 'listing', 'build_log', 'realisation'];
+function readPendingClosure(json) {
+    const reader = new ResponseReader('POST /api/pending_closures');
+    const body = reader.object(json);
+    const rawId = body['id'];
+    // The server sends a decimal string; accept a number too, to be lenient with forks.
+    const id = typeof rawId === 'number' ? String(rawId) : reader.string(body, 'id');
+    if (!/^\d+$/.test(id))
+        reader.fail(`"id" is not a decimal number`);
+    const startedAt = typeof body['started_at'] === 'string' ? body['started_at'] : '';
+    const pending = new Map();
+    const rawPending = body['pending_objects'] ?? {};
+    for (const [key, value] of Object.entries(reader.object(rawPending, '"pending_objects"'))) {
+        const entry = reader.object(value, `pending object ${key}`);
+        const type = reader.string(entry, 'type', true);
+        const presignedUrl = typeof entry['presigned_url'] === 'string' && entry['presigned_url']
+            ? entry['presigned_url']
+            : undefined;
+        let multipart;
+        if (entry['multipart_info'] !== undefined && entry['multipart_info'] !== null) {
+            const info = reader.object(entry['multipart_info'], `multipart_info of ${key}`);
+            const uploadId = reader.string(info, 'upload_id');
+            const partUrls = reader.strings(info['part_urls'], `part_urls of ${key}`);
+            if (!uploadId || partUrls.length === 0 || partUrls.some((url) => !url))
+                reader.fail(`multipart_info of ${key} is incomplete`);
+            multipart = { uploadId, partUrls };
+        }
+        if (!presignedUrl && !multipart)
+            reader.fail(`pending object ${key} has neither presigned_url nor multipart_info`);
+        pending.set(key, {
+            key,
+            type: (OBJECT_TYPES.includes(type) ? type : 'nar'),
+            ...(presignedUrl ? { presignedUrl } : {}),
+            ...(multipart ? { multipart } : {}),
+        });
+    }
+    return { id, startedAt, pending };
+}
+function readSignatures(json, id) {
+    const reader = new ResponseReader(`POST /api/pending_closures/${id}/sign`);
+    const body = reader.object(json);
+    const result = new Map();
+    for (const [key, value] of Object.entries(reader.object(body['signatures'] ?? {}, '"signatures"'))) {
+        result.set(key, reader.strings(value, `signatures of ${key}`));
+    }
+    return result;
+}
+function readPartUrls(json, start) {
+    const reader = new ResponseReader('POST /api/multipart/request-parts');
+    const body = reader.object(json);
+    const urls = reader.strings(body['part_urls'], '"part_urls"');
+    if (body['start_part_number'] !== start)
+        reader.fail(`"start_part_number" does not echo ${start}`);
+    if (urls.length === 0 || urls.some((url) => !url))
+        reader.fail('"part_urls" is empty or holds an empty URL');
+    return urls;
+}
+function readGcTask(json, operation) {
+    const reader = new ResponseReader(operation);
+    const body = reader.object(json);
+    const state = reader.string(body, 'state');
+    if (!['running', 'succeeded', 'failed'].includes(state))
+        reader.fail(`unknown GC state "${state}"`);
+    return body;
+}
+function readClosure(json) {
+    const reader = new ResponseReader('GET /api/closures/{key}');
+    const body = reader.object(json);
+    return {
+        id: reader.string(body, 'id'),
+        updatedAt: reader.string(body, 'updated_at', true),
+        objects: reader.strings(body['objects'], '"objects"'),
+    };
+}
+/** The answer to `DELETE /api/closures`: 409 a conflict, 200 (v1.4.0) finished, else started. */
+function readGcStart(status, json, text) {
+    if (status === 409) {
+        const body = json && typeof json === 'object' ? json : {};
+        const active = body['active_task'];
+        return {
+            kind: 'conflict',
+            error: typeof body['error'] === 'string'
+                ? body['error']
+                : text.trim() || 'a different garbage collection is already running',
+            activeTask: active && typeof active === 'object' ? readGcTask(active, 'DELETE /api/closures') : undefined,
+        };
+    }
+    if (status === 200) {
+        const body = (json ?? {});
+        const stats = (body['stats'] && typeof body['stats'] === 'object' ? body['stats'] : body);
+        return { kind: 'finished', stats };
+    }
+    return { kind: 'started', task: readGcTask(json, 'DELETE /api/closures') };
+}
+function readPins(json) {
+    const reader = new ResponseReader('GET /api/pins');
+    if (json === null || json === undefined)
+        return [];
+    if (!Array.isArray(json))
+        reader.fail('the body is not a JSON list');
+    return json.map((value, index) => {
+        const entry = reader.object(value, `pin #${index + 1}`);
+        return {
+            name: reader.string(entry, 'name'),
+            storePath: reader.string(entry, 'store_path'),
+            createdAt: reader.string(entry, 'created_at', true),
+            updatedAt: reader.string(entry, 'updated_at', true),
+        };
+    });
+}
+function readCacheConfig(json) {
+    const reader = new ResponseReader('GET /api/cache-config');
+    const body = reader.object(json);
+    const audience = body['oidc_audience'];
+    return {
+        substituterUrl: reader.string(body, 'substituter_url', true),
+        publicKeys: reader.strings(body['public_keys'], '"public_keys"'),
+        ...(typeof audience === 'string' && audience ? { oidcAudience: audience } : {}),
+    };
+}
+function readCacheStats(json) {
+    const reader = new ResponseReader('GET /api/cache-stats');
+    const body = reader.object(json);
+    return { objects: reader.number(body, 'objects'), logicalBytes: reader.number(body, 'logical_bytes') };
+}
+
+;// CONCATENATED MODULE: ./src/core/rate-limiter.ts
+const realSleep = (ms, signal) => new Promise((resolve, reject) => {
+    if (signal?.aborted)
+        return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+    }, { once: true });
+});
+const RATE_MIN = 5;
+const RATE_MAX = 500;
+const BACKOFF = 0.7;
+const RECOVERY = 1.1;
+const RECOVER_AFTER = 10;
+/** Statuses that mean "too many requests" (S3 SlowDown is a 503, niks3 turns it into a 429). */
+const THROTTLE_STATUSES = [429, 503];
+class AdaptiveRateLimiter {
+    rate;
+    /** When the next request may start (ms on `now`): each caller reserves its own slot, in order. */
+    nextFree = 0;
+    successes = 0;
+    now;
+    doSleep;
+    onChange;
+    constructor(options = {}) {
+        this.now = options.now ?? Date.now;
+        this.doSleep = options.sleep ?? realSleep;
+        this.onChange = options.onChange;
+    }
+    /** Requests per second now, or undefined while unlimited. */
+    get currentRate() {
+        return this.rate;
+    }
+    /** Waits for this request's slot (returns at once while unlimited). */
+    async acquire(signal) {
+        if (this.rate === undefined)
+            return;
+        const now = this.now();
+        const start = Math.max(this.nextFree, now);
+        this.nextFree = start + 1000 / this.rate;
+        if (start > now)
+            await this.doSleep(start - now, signal);
+    }
+    /** An answer that was not a throttle. */
+    succeeded() {
+        if (this.rate === undefined)
+            return;
+        this.successes += 1;
+        if (this.successes < RECOVER_AFTER)
+            return;
+        this.successes = 0;
+        this.setRate(Math.min(RATE_MAX, this.rate * RECOVERY));
+    }
+    /** A 429/503 answer. */
+    throttled() {
+        this.successes = 0;
+        if (this.rate === undefined) {
+            this.nextFree = this.now() + 1000 / RATE_MIN;
+            this.setRate(RATE_MIN);
+            return;
+        }
+        this.setRate(Math.max(RATE_MIN, this.rate * BACKOFF));
+    }
+    /** Records the answer of one request by its status. */
+    record(status) {
+        if (THROTTLE_STATUSES.includes(status))
+            this.throttled();
+        else
+            this.succeeded();
+    }
+    setRate(rate) {
+        if (rate === this.rate)
+            return;
+        this.rate = rate;
+        this.onChange?.(rate);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/niks3/niks3-contact.ts
+/**
+ * First contact with a niks3 server that may be cold (Fly auto-stop, Neon suspend): the public
+ * `/api/cache-config` (or `/health` on a server older than v1.5.0), tried again with a growing pause
+ * until the server answers or the time is up, with progress in the log.
+ */
+
+
+/**
+ * Reaches the server, waiting up to `timeoutMs` for a cold one: network errors, 408, 429 and 5xx
+ * are retried with a growing pause, and progress is logged every ~10 s. Returns the cache config
+ * (public, no token needed), or undefined on a pre-1.5.0 server.
+ */
+async function firstContact(server, timeoutMs, options = {}) {
+    const opts = typeof options === 'string' ? { connectTimeoutInput: options } : options;
+    const connectTimeoutInput = opts.connectTimeoutInput ?? 'connect-timeout';
+    const signal = opts.signal;
+    const started = Date.now();
+    let attempts = 0;
+    let lastLog = started;
+    let lastError;
+    let path = '/api/cache-config';
+    for (;;) {
+        attempts += 1;
+        const remaining = timeoutMs - (Date.now() - started);
+        try {
+            const response = await server.http.request({
+                method: 'GET',
+                path,
+                retry: server.attemptRetry,
+                timeoutMs: Math.max(1_000, Math.min(30_000, remaining)),
+                accept: [404],
+                operation: `GET ${path} (first contact)`,
+                ...(signal ? { signal } : {}),
+            });
+            const waitedMs = attempts > 1 ? Date.now() - started : 0;
+            if (waitedMs > 0)
+                server.logger.info(`niks3 answered after ${Math.round(waitedMs / 1000)} s (it was waking up).`);
+            if (response.status === 404) {
+                if (path === '/api/cache-config') {
+                    // Older than v1.5.0: no cache-config; /health tells us the server is up.
+                    path = '/health';
+                    attempts -= 1;
+                    continue;
+                }
+                throw new errors_RemoteError({
+                    remote: 'niks3',
+                    operation: 'GET /health',
+                    status: 404,
+                    hint: `check that ${server.serverUrlInput} points at a niks3 server`,
+                });
+            }
+            if (path === '/health')
+                return { config: undefined, waitedMs, attempts };
+            return { config: readCacheConfig(response.json), waitedMs, attempts };
+        }
+        catch (error) {
+            if (signal?.aborted || !(error instanceof errors_RemoteError) || !error.transient)
+                throw error;
+            lastError = error;
+        }
+        const elapsed = Date.now() - started;
+        if (elapsed >= timeoutMs)
+            break;
+        if (attempts === 1)
+            server.logger.info(`niks3 at ${server.serverUrl} is not answering yet (${lastError.message}); waiting up to ${Math.round(timeoutMs / 1000)} s for it to start.`);
+        else if (Date.now() - lastLog >= 10_000) {
+            lastLog = Date.now();
+            server.logger.info(`still waiting for niks3 (${Math.round(elapsed / 1000)} s so far, attempt ${attempts})…`);
+        }
+        await server.sleep(Math.min(5_000, 500 * 2 ** Math.min(attempts - 1, 4), Math.max(0, timeoutMs - elapsed)), signal);
+    }
+    throw new errors_RemoteError({
+        remote: 'niks3',
+        operation: 'first contact',
+        ...(lastError?.status !== undefined ? { status: lastError.status } : {}),
+        detail: `no answer within ${Math.round(timeoutMs / 1000)} s (${lastError?.message ?? 'no attempt'})`,
+        hint: `check ${server.serverUrlInput} (${server.serverUrl}) and that the server is deployed and running; raise ${connectTimeoutInput} if it starts slowly`,
+        transient: true,
+    }, { cause: lastError });
+}
+
+;// CONCATENATED MODULE: ./src/core/niks3/niks3-client.ts
+/**
+ * The niks3 HTTP API (shared/spec/niks3.md §3), one method per route: upload sessions, multipart,
+ * sign, complete, object probes, GC, pins, cache-config, cache-stats, health. Authentication is a
+ * bearer token from a TokenSource, fetched per attempt; a 401 drops the cached token and tries once
+ * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10). The
+ * answers are read in `api-types.ts`; the patient first contact with a cold server is `niks3-contact.ts`.
+ */
+
+
+
+
+
+
+/** §5.10: 1 try plus up to 5 retries on 408, 429 and 5xx (507 included), back-off doubling from ~100 ms to 30 s. */
+const NIKS3_RETRY = {
+    attempts: 6,
+    baseDelayMs: 200,
+    maxDelayMs: 30_000,
+    retryAfterCapMs: 60_000,
+    retryStatuses: [408, 429, 500, 502, 503, 504, 507],
+};
+/** niks3's `WriteTimeout` (server/server.go): a handler that runs longer cannot answer. */
+const SERVER_WRITE_TIMEOUT_MS = 60_000;
+/** Per-attempt timeout of a session creation: above the server's write timeout. */
+const CREATE_TIMEOUT_MS = SERVER_WRITE_TIMEOUT_MS + 15_000;
+class Niks3Client {
+    serverUrl;
+    /** Protected routes: a bearer token on every attempt. */
+    http;
+    /** Public routes (health, cache-config, cache-stats): never a token, so no OIDC token is minted for them. */
+    publicHttp;
+    tokenSource;
+    logger;
+    doSleep;
+    serverUrlInput;
+    createTimeoutMs;
+    constructor(options) {
+        this.serverUrl = normaliseBaseUrl(options.serverUrl);
+        this.tokenSource = options.tokenSource;
+        this.logger = options.logger;
+        this.doSleep = options.sleep ?? http_sleep;
+        this.serverUrlInput = options.serverUrlInput ?? 'server-url';
+        this.createTimeoutMs = options.createTimeoutMs ?? CREATE_TIMEOUT_MS;
+        const tokenSource = options.tokenSource;
+        const common = {
+            remote: 'niks3',
+            baseUrl: this.serverUrl,
+            logger: options.logger,
+            retry: options.retry ?? NIKS3_RETRY,
+            timeoutMs: options.timeoutMs ?? 60_000,
+            ...(options.fetch ? { fetch: options.fetch } : {}),
+            ...(options.sleep ? { sleep: options.sleep } : {}),
+            hint: (status, operation) => this.hint(status, operation),
+        };
+        this.publicHttp = new HttpClient(common);
+        this.http = new HttpClient({
+            ...common,
+            // Protected routes only: the first contact with a cold server keeps its own patient retries.
+            rateLimiter: new AdaptiveRateLimiter({
+                ...(options.sleep ? { sleep: options.sleep } : {}),
+                onChange: (rate) => this.logger.debug(`niks3: API requests limited to ${rate.toFixed(1)}/s`),
+            }),
+            headers: async () => {
+                if (!tokenSource)
+                    return {};
+                const token = await tokenSource.get();
+                return token ? { authorization: `Bearer ${token}` } : {};
+            },
+        });
+    }
+    // ---- first contact --------------------------------------------------------------------------
+    /**
+     * Reaches the server, waiting up to `timeoutMs` for a cold one (see `firstContact`). `options` is
+     * the name of the timeout input (for hints), or `{ signal, connectTimeoutInput }`.
+     */
+    async connect(timeoutMs, options = {}) {
+        return firstContact({
+            http: this.publicHttp,
+            serverUrl: this.serverUrl,
+            serverUrlInput: this.serverUrlInput,
+            logger: this.logger,
+            sleep: this.doSleep,
+            attemptRetry: { ...NIKS3_RETRY, attempts: 1 },
+        }, timeoutMs, options);
+    }
+    // ---- public routes --------------------------------------------------------------------------
+    /** `GET /health`: true when the server answers 200. Never throws for a non-2xx answer. */
+    async health() {
+        const response = await this.publicHttp.request({
+            method: 'GET',
+            path: '/health',
+            accept: [404, 500, 502, 503, 504],
+            retry: { ...NIKS3_RETRY, attempts: 2 },
+        });
+        return response.status === 200;
+    }
+    /** `GET /api/cache-config[?issuer=]`, or undefined when the server is older than v1.5.0. */
+    async cacheConfig(issuer) {
+        const response = await this.publicHttp.request({
+            method: 'GET',
+            path: '/api/cache-config',
+            ...(issuer ? { query: { issuer } } : {}),
+            accept: [404],
+        });
+        return response.status === 404 ? undefined : readCacheConfig(response.json);
+    }
+    /** `GET /api/cache-stats`, or undefined when the server does not have it (v1.7.0 and older). */
+    async cacheStats() {
+        const response = await this.publicHttp.request({
+            method: 'GET',
+            path: '/api/cache-stats',
+            accept: [404],
+        });
+        return response.status === 404 ? undefined : readCacheStats(response.json);
+    }
+    // ---- upload sessions ------------------------------------------------------------------------
+    /**
+     * `POST /api/pending_closures`: starts a session and says which objects need uploading. A retry
+     * after a lost answer makes a second session; the orphan is harmless (GC removes it, §5.9).
+     * With `retryWithoutAnswer: false`, an attempt that got no answer (the server took longer than
+     * its write timeout, or the connection was cut) throws at once instead of sending the same slow
+     * request again: the caller splits the session (see `openSessions`).
+     */
+    async createPendingClosure(request, options = {}) {
+        const response = await this.authed({
+            method: 'POST',
+            path: '/api/pending_closures',
+            json: request,
+            idempotent: true,
+            timeoutMs: this.createTimeoutMs,
+            ...(options.retryWithoutAnswer === false ? { retryWithoutAnswer: false } : {}),
+        });
+        return readPendingClosure(response.json);
+    }
+    /** `POST /api/pending_closures/{id}/sign`: one list of signatures per narinfo key. */
+    async sign(id, narinfos) {
+        const response = await this.authed({
+            method: 'POST',
+            path: `/api/pending_closures/${encodeURIComponent(id)}/sign`,
+            json: { narinfos },
+            idempotent: true,
+            operation: 'POST /api/pending_closures/{id}/sign',
+        });
+        return readSignatures(response.json, id);
+    }
+    /**
+     * `POST /api/pending_closures/{id}/complete`: commits the session. A 404 on a retry means the
+     * first try went through and its answer was lost, so it counts as done.
+     */
+    async complete(id) {
+        const response = await this.authed({
+            method: 'POST',
+            path: `/api/pending_closures/${encodeURIComponent(id)}/complete`,
+            body: '',
+            headers: { 'content-type': 'application/json' },
+            idempotent: true,
+            accept: [404],
+            operation: 'POST /api/pending_closures/{id}/complete',
+        });
+        if (response.status === 404) {
+            if (response.attempts > 1) {
+                this.logger.debug(`niks3: session ${id} was already completed by an earlier attempt`);
+                return;
+            }
+            throw new errors_RemoteError({
+                remote: 'niks3',
+                operation: `complete upload session ${id}`,
+                status: 404,
+                detail: response.text,
+                hint: 'the session is gone (removed by a GC with a short failed-uploads-older-than?); run the push again',
+            });
+        }
+    }
+    /** `DELETE /api/pending_closures?older-than=`: removes stale sessions (the Go CLI never calls it). */
+    async deletePendingClosures(olderThan = '1h') {
+        await this.authed({
+            method: 'DELETE',
+            path: '/api/pending_closures',
+            query: { 'older-than': olderThan },
+        });
+    }
+    /** `GET /api/closures/{key}`: the object keys of a committed closure, or undefined when unknown. */
+    async getClosure(narinfoKey) {
+        const response = await this.authed({
+            method: 'GET',
+            path: `/api/closures/${encodeURIComponent(narinfoKey)}`,
+            accept: [404],
+            operation: 'GET /api/closures/{key}',
+        });
+        return response.status === 404 ? undefined : readClosure(response.json);
+    }
+    // ---- multipart and objects ------------------------------------------------------------------
+    /**
+     * `POST /api/multipart/request-parts`: more presigned part URLs (fresh ones also replace expired
+     * ones). Returns 'not-found' when the upload is no longer registered (completed or aborted).
+     */
+    async requestParts(objectKey, uploadId, startPartNumber, numParts) {
+        const count = Math.max(1, Math.min(1000, numParts, 10_000 - startPartNumber + 1));
+        const response = await this.authed({
+            method: 'POST',
+            path: '/api/multipart/request-parts',
+            json: {
+                object_key: objectKey,
+                upload_id: uploadId,
+                start_part_number: startPartNumber,
+                num_parts: count,
+            },
+            idempotent: true,
+            accept: [404],
+        });
+        if (response.status === 404)
+            return 'not-found';
+        return readPartUrls(response.json, startPartNumber);
+    }
+    /**
+     * `POST /api/multipart/complete`. Returns 'not-found' when the upload is not registered (a retry
+     * after a lost answer, or another session finished the same NAR): probe with `objectExists`.
+     */
+    async completeMultipart(objectKey, uploadId, parts) {
+        const response = await this.authed({
+            method: 'POST',
+            path: '/api/multipart/complete',
+            json: { object_key: objectKey, upload_id: uploadId, parts },
+            idempotent: true,
+            accept: [404],
+        });
+        return response.status === 404 ? 'not-found' : 'completed';
+    }
+    /** `HEAD /api/objects/{key}` (post-1.7.0): true on 204, false on 404 (also what older servers say). */
+    async objectExists(key) {
+        const response = await this.authed({
+            method: 'HEAD',
+            path: `/api/objects/${key.split('/').map(encodeURIComponent).join('/')}`,
+            accept: [404],
+            operation: 'HEAD /api/objects/{key}',
+        });
+        return response.status >= 200 && response.status < 300;
+    }
+    // ---- GC -------------------------------------------------------------------------------------
+    /**
+     * `DELETE /api/closures`: starts a GC. 202 → `started` (poll `gcStatus()`); 200 from a v1.4.0
+     * server → `finished` with the stats; 409 → `conflict` with the running task.
+     */
+    async startGc(params) {
+        const response = await this.authed({
+            method: 'DELETE',
+            path: '/api/closures',
+            query: {
+                'older-than': params.olderThan,
+                ...(params.failedUploadsOlderThan
+                    ? { 'failed-uploads-older-than': params.failedUploadsOlderThan }
+                    : {}),
+                ...(params.force ? { force: 'true' } : {}),
+            },
+            accept: [409],
+        });
+        return readGcStart(response.status, response.json, response.text);
+    }
+    /** `GET /api/gc/status`: the latest task, or undefined when this server process has run none. */
+    async gcStatus() {
+        const response = await this.authed({ method: 'GET', path: '/api/gc/status', accept: [404] });
+        if (response.status === 404)
+            return undefined;
+        return readGcTask(response.json, 'GET /api/gc/status');
+    }
+    // ---- pins -----------------------------------------------------------------------------------
+    async listPins() {
+        const response = await this.authed({ method: 'GET', path: '/api/pins' });
+        return readPins(response.json ?? []);
+    }
+    /** `POST /api/pins/{name}`: creates or re-points a pin. The store path must be a pushed root. */
+    async putPin(name, storePath) {
+        await this.authed({
+            method: 'POST',
+            path: `/api/pins/${encodeURIComponent(name)}`,
+            json: { store_path: storePath },
+            idempotent: true,
+            operation: 'POST /api/pins/{name}',
+        });
+    }
+    /** `DELETE /api/pins/{name}`: true when deleted, false when there was no such pin. */
+    async deletePin(name) {
+        const response = await this.authed({
+            method: 'DELETE',
+            path: `/api/pins/${encodeURIComponent(name)}`,
+            accept: [404],
+            operation: 'DELETE /api/pins/{name}',
+        });
+        return response.status !== 404;
+    }
+    // ---- plumbing -------------------------------------------------------------------------------
+    /** A protected request: on 401, the cached token is dropped and the request made once more. */
+    async authed(request) {
+        try {
+            return await this.http.request(request);
+        }
+        catch (error) {
+            if (!(error instanceof errors_RemoteError) || error.status !== 401 || !this.tokenSource)
+                throw error;
+            this.logger.debug(`niks3: ${error.operation} answered 401; getting a fresh token and trying once more`);
+            this.tokenSource.invalidate();
+            return this.http.request(request);
+        }
+    }
+    hint(status, operation) {
+        if (status === 401) {
+            if (!this.tokenSource)
+                return 'this route needs a token';
+            return this.tokenSource.kind === 'oidc'
+                ? "the server refused the GitHub OIDC token: check that input 'audience' (default: the server-url) equals the audience of the server's OIDC policy, and that this repository and ref match its subject patterns (deploy's oidc-subjects), or use `auth: token`"
+                : "the server refused the token: check input 'token' (it must be the server's NIKS3_API_TOKEN)";
+        }
+        if (status === 404 && /pins/.test(operation))
+            return 'pins need niks3 v1.7.0 or newer, and only a pushed root can be pinned';
+        if (status === 404 && /gc\/status/.test(operation))
+            return 'async GC needs niks3 v1.5.0 or newer';
+        if (status === 413)
+            return 'the request is larger than the server accepts; push fewer paths at once';
+        if (status === 403 && /sign/.test(operation))
+            return 'the upload session does not hold these narinfos (it was completed or removed); run the push again';
+        if (status === 405 || status === 404)
+            return `check that ${this.serverUrlInput} (${this.serverUrl}) points at a niks3 server`;
+        if (status >= 500)
+            return 'the server failed; its logs (fly logs) say why. A retry later may work';
+        return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/niks3/presigned-upload.ts
+/**
+ * PUTs to the presigned S3/R2 URLs niks3 hands out (shared/spec/niks3.md §4.8, §5.11): URLs used as
+ * given, a buffered body with a known Content-Length, no `x-amz-*` headers, and never the niks3
+ * token (this client sends no Authorization header at all).
+ *
+ * It speaks node:http(s) directly rather than fetch: fetch copies every request body (the Fetch
+ * spec's "copy of the bytes held by the buffer source"), which doubles the memory of each upload
+ * and costs CPU; here the caller's buffer is written to the socket as it is. Connections are kept
+ * alive. Retries follow the API's policy (§5.10): 408, 429, 5xx and network errors, with back-off,
+ * jitter and Retry-After. 403 (expired or refused signature) and 404 (upload aborted or completed)
+ * are answers the caller handles, not errors.
+ */
+
+
+
+
+
+
+const REMOTE = 'cache storage';
+class PresignedUploader {
+    logger;
+    doSleep;
+    retry;
+    timeoutMs;
+    rateLimiter;
+    connections = new KeptConnections();
+    constructor(options) {
+        this.logger = options.logger;
+        this.doSleep = options.sleep ?? http_sleep;
+        this.retry = options.retry ?? NIKS3_RETRY;
+        this.timeoutMs = options.timeoutMs ?? 120_000;
+        this.rateLimiter =
+            options.rateLimiter ??
+                new AdaptiveRateLimiter({
+                    ...(options.sleep ? { sleep: options.sleep } : {}),
+                    onChange: (rate) => this.logger.debug(`${REMOTE}: upload rate limited to ${rate.toFixed(1)} requests/s`),
+                });
+    }
+    async put(url, body, options) {
+        const headers = {
+            'content-type': options.contentType,
+            'content-length': String(body.length),
+            'user-agent': USER_AGENT,
+        };
+        if (options.contentEncoding)
+            headers['content-encoding'] = options.contentEncoding;
+        const operation = `PUT ${options.what}`;
+        return withRetries(async (attempt) => {
+            let response;
+            try {
+                await this.rateLimiter.acquire(options.signal);
+                response = await this.once(url, body, headers, options.signal);
+                this.rateLimiter.record(response.status);
+            }
+            catch (error) {
+                if (options.signal?.aborted)
+                    throw error;
+                const networkError = new errors_RemoteError({
+                    remote: REMOTE,
+                    operation,
+                    detail: networkDetail(error),
+                    hint: `check that ${new URL(url).origin} (the storage niks3 presigns for) is reachable from here`,
+                    transient: true,
+                }, { cause: error });
+                return { ok: false, error: networkError, retry: true };
+            }
+            if (response.status >= 200 && response.status < 300) {
+                const etag = typeof response.headers.etag === 'string'
+                    ? response.headers.etag.replace(/^"+|"+$/g, '') || undefined
+                    : undefined;
+                return { ok: true, value: { kind: 'stored', etag, attempts: attempt } };
+            }
+            if (response.status === 403)
+                return { ok: true, value: { kind: 'expired' } };
+            if (response.status === 404)
+                return { ok: true, value: { kind: 'gone' } };
+            const transient = this.retry.retryStatuses.includes(response.status);
+            const error = new errors_RemoteError({
+                remote: REMOTE,
+                operation,
+                status: response.status,
+                detail: s3ErrorDetail(response.body.toString('utf8')),
+                hint: response.status >= 500
+                    ? 'the object storage behind niks3 (R2/S3) failed; a later retry may work'
+                    : 'the object storage refused the upload; check the server S3 settings (endpoint, bucket, keys)',
+                transient,
+            });
+            const retryAfter = response.headers['retry-after'];
+            return {
+                ok: false,
+                error,
+                retry: transient,
+                retryAfterMs: parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined),
+            };
+        }, {
+            policy: this.retry,
+            logger: this.logger,
+            what: `${REMOTE}: ${operation}`,
+            sleep: this.doSleep,
+            signal: options.signal,
+        });
+    }
+    /** Drops idle keep-alive connections (so a finished push does not hold the process open). */
+    close() {
+        this.connections.close();
+    }
+    once(url, body, headers, signal) {
+        const target = new URL(url);
+        this.logger.debug(`${REMOTE}: PUT ${target.origin}${target.pathname}?… (${body.length} bytes)`);
+        return this.connections.send(target, {
+            method: 'PUT',
+            headers,
+            body,
+            signal,
+            idleTimeoutMs: this.timeoutMs,
+            maxBodyBytes: 65_536,
+        });
+    }
+}
+/** `<Code>` and `<Message>` of an S3 XML error, or the text. */
+function s3ErrorDetail(text) {
+    const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+    const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+    if (code || message)
+        return [code, message].filter(Boolean).join(': ');
+    return text.replace(/\s+/g, ' ').trim().slice(0, 300);
+}
+
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: ./src/core/compress/bunzip2.ts
+/**
+ * An in-process bzip2 decompressor (for Nix's `.bz2` build logs: no child process, no temporary
+ * files). The format, from the outside in:
+ *
+ * - A file is one or more streams (`bzip2 -c a b` and `cat x.bz2 y.bz2` make several); they decode
+ *   to the concatenation of their contents, as `bzip2 -d` does. Anything else after a stream is an
+ *   error (`bzip2 -d` only warns), so a damaged file never yields a silently shortened log.
+ * - A stream: `BZh` and the block size `1`..`9` (x 100 000 bytes), blocks, then the end-of-stream
+ *   magic 0x177245385090, the combined CRC (each block's CRC folded in as `rotl(c, 1) ^ crc`) and
+ *   zero bits to the next byte. Everything after the 4-byte header is a bit stream, most
+ *   significant bit first, with no byte alignment between blocks.
+ * - A block: magic 0x314159265359, its CRC (bzip2's CRC-32: polynomial 0x04c11db7, MSB first, of the
+ *   block's decoded bytes), the obsolete "randomised" flag (rejected here), the 24-bit origin
+ *   pointer of the Burrows-Wheeler transform, a two-level bitmap of the bytes in use, 2..6 Huffman
+ *   tables, the selectors (which table codes each group of 50 symbols; move-to-front coded, each in
+ *   unary), each table's code lengths (a 5-bit start, then per symbol +1/-1 steps until a 0 bit),
+ *   then the Huffman-coded symbols up to end-of-block.
+ * - The symbols are move-to-front indexes, where runs of index 0 are written in bijective base 2
+ *   with the digits RUNA (1) and RUNB (2), least significant first. Undoing the move-to-front gives
+ *   the last column of the sorted rotations; undoing the BWT from the origin pointer gives the
+ *   block, in which every run of 4 equal bytes is followed by a count (0..255) of more of them.
+ *
+ * Written from that description; the output grows in chunks and never past `maxOutput`.
+ */
+const MAX_CODE_LENGTH = 20;
+const GROUP_SIZE = 50;
+const MAX_GROUPS = 6;
+/** The most selectors a 900 000-byte block can use; a few encoders write more, which are unused. */
+const MAX_SELECTORS = 18002;
+/** Codes up to this many bits are decoded with one table look-up, longer ones by walking lengths. */
+const FAST_BITS = 10;
+const FAST_MASK = (1 << FAST_BITS) - 1;
+const CRC_TABLE = new Uint32Array(256);
+for (let i = 0; i < 256; i++) {
+    let c = i << 24;
+    for (let k = 0; k < 8; k++)
+        c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
+    CRC_TABLE[i] = c >>> 0;
+}
+/** One decoder for every call: its block buffer (3.6 MB) costs more to allocate than a small log. */
+let bunzip2_shared;
+/** Decompresses bzip2 data (one or more streams); throws on anything malformed or larger than `maxOutput`. */
+function bunzip2(input, maxOutput) {
+    if (!hasStreamHeader(input, 0))
+        throw new Error('not bzip2 data (no "BZh1".."BZh9" header)');
+    const out = new Output(input.length, maxOutput);
+    const bits = new BitReader(input);
+    const decoder = (bunzip2_shared ??= new BlockDecoder());
+    let streamStart = 0;
+    for (;;) {
+        decodeStream(bits, streamStart, decoder, out);
+        streamStart = bits.alignToByte();
+        if (streamStart >= input.length)
+            break;
+        if (!hasStreamHeader(input, streamStart))
+            throw new Error(`trailing data after the bzip2 stream (at byte ${streamStart})`);
+    }
+    return out.result();
+}
+function hasStreamHeader(input, at) {
+    const level = input[at + 3] ?? 0;
+    return (input[at] === 0x42 && input[at + 1] === 0x5a && input[at + 2] === 0x68 && level >= 0x31 && level <= 0x39);
+}
+function decodeStream(bits, start, decoder, out) {
+    const maxBlock = (bits.data[start + 3] - 0x30) * 100000;
+    bits.skipBytes(4);
+    let combined = 0;
+    for (let block = 1;; block++) {
+        const magicHigh = bits.read(24);
+        const magicLow = bits.read(24);
+        if (magicHigh === 0x177245 && magicLow === 0x385090) {
+            const stored = bits.read32();
+            if (stored !== combined)
+                throw new Error('bzip2 data damaged: combined CRC mismatch');
+            return;
+        }
+        if (magicHigh !== 0x314159 || magicLow !== 0x265359)
+            throw new Error(`bzip2 data damaged: bad block magic (block ${block})`);
+        const storedCrc = bits.read32();
+        const crc = decoder.decode(bits, maxBlock, out, block);
+        if (crc !== storedCrc)
+            throw new Error(`bzip2 data damaged: CRC mismatch in block ${block}`);
+        combined = (((combined << 1) | (combined >>> 31)) ^ crc) >>> 0;
+    }
+}
+/** Bits, most significant first; `buf` holds the next `count` bits in its low bits. */
+class BitReader {
+    pos = 0;
+    buf = 0;
+    count = 0;
+    data;
+    constructor(data) {
+        this.data = data;
+    }
+    /** `n` <= 24 bits. Past the end it reads zeros, then throws once any of them is used. */
+    read(n) {
+        while (this.count < n) {
+            this.buf = (this.buf << 8) | (this.data[this.pos] ?? 0);
+            this.pos++;
+            this.count += 8;
+        }
+        this.count -= n;
+        this.checkEnd();
+        return (this.buf >>> this.count) & ((1 << n) - 1);
+    }
+    read32() {
+        return ((this.read(16) << 16) | this.read(16)) >>> 0;
+    }
+    checkEnd() {
+        if (this.pos > this.data.length && this.pos * 8 - this.count > this.data.length * 8)
+            throw new Error('bzip2 data truncated');
+    }
+    /** Drops the bits left in the current byte; returns the index of the next byte. */
+    alignToByte() {
+        this.pos -= this.count >> 3;
+        this.buf = 0;
+        this.count = 0;
+        return this.pos;
+    }
+    skipBytes(n) {
+        this.alignToByte();
+        this.pos += n;
+    }
+}
+/** The decoded output: grows by doubling, never past `max`. */
+class Output {
+    buf;
+    len = 0;
+    max;
+    constructor(inputLength, max) {
+        this.max = max;
+        // A first guess from the input (logs shrink about 5 times), at most 8 MiB before any is decoded.
+        this.buf = Buffer.alloc(Math.min(max, 8 << 20, Math.max(1 << 12, inputLength * 5)));
+    }
+    /** Room for `n` more bytes, or an error when they would pass the limit. */
+    reserve(n) {
+        const need = this.len + n;
+        if (need <= this.buf.length)
+            return this.buf;
+        if (need > this.max)
+            throw new Error(`bzip2 data decompresses to larger than ${this.max} bytes`);
+        const grown = Buffer.alloc(Math.min(this.max, Math.max(need, this.buf.length * 2)));
+        this.buf.copy(grown, 0, 0, this.len);
+        this.buf = grown;
+        return grown;
+    }
+    result() {
+        if (this.len === this.buf.length)
+            return this.buf;
+        // A copy when much of the buffer is spare, so the caller does not hold on to it.
+        return this.len * 2 > this.buf.length
+            ? this.buf.subarray(0, this.len)
+            : Buffer.from(this.buf.subarray(0, this.len));
+    }
+}
+/** One block's tables and buffers, reused from block to block. */
+class BlockDecoder {
+    tt = new Uint32Array(0);
+    seqToByte = new Uint8Array(256);
+    mtf = new Uint8Array(256);
+    selectors = new Uint8Array(MAX_SELECTORS);
+    lengths = new Uint8Array(258);
+    byteCount = new Int32Array(256);
+    // Per table: the fast look-up (symbol << 5 | length, 0 for longer codes), and for longer codes
+    // the largest code of each length (limit) and the offset from a code to its symbol in perm.
+    fast = Array.from({ length: MAX_GROUPS }, () => new Uint16Array(1 << FAST_BITS));
+    limit = Array.from({ length: MAX_GROUPS }, () => new Int32Array(MAX_CODE_LENGTH + 2));
+    base = Array.from({ length: MAX_GROUPS }, () => new Int32Array(MAX_CODE_LENGTH + 2));
+    perm = Array.from({ length: MAX_GROUPS }, () => new Uint16Array(258));
+    maxLen = new Int32Array(MAX_GROUPS);
+    /** Decodes one block (after its magic and CRC) into `out`; returns the CRC of what it wrote. */
+    decode(bits, maxBlock, out, block) {
+        const damaged = (what) => new Error(`bzip2 data damaged: ${what} in block ${block}`);
+        if (bits.read(1))
+            throw new Error('bzip2 randomised blocks (an obsolete format) are not supported');
+        const origPtr = bits.read(24);
+        // The bytes in use: 16 ranges of 16, each range present in a 16-bit map.
+        const ranges = bits.read(16);
+        let inUse = 0;
+        for (let r = 0; r < 16; r++) {
+            if (!(ranges & (0x8000 >>> r)))
+                continue;
+            const used = bits.read(16);
+            for (let j = 0; j < 16; j++)
+                if (used & (0x8000 >>> j))
+                    this.seqToByte[inUse++] = r * 16 + j;
+        }
+        if (inUse === 0)
+            throw damaged('no bytes in use');
+        const alphaSize = inUse + 2;
+        const groups = bits.read(3);
+        if (groups < 2 || groups > MAX_GROUPS)
+            throw damaged(`${groups} Huffman tables`);
+        const selectorCount = bits.read(15);
+        if (selectorCount < 1)
+            throw damaged('no selectors');
+        const order = [0, 1, 2, 3, 4, 5];
+        for (let i = 0; i < selectorCount; i++) {
+            let j = 0;
+            while (bits.read(1))
+                if (++j >= groups)
+                    throw damaged('bad selector');
+            const group = order[j];
+            for (; j > 0; j--)
+                order[j] = order[j - 1];
+            order[0] = group;
+            if (i < MAX_SELECTORS)
+                this.selectors[i] = group;
+        }
+        const usedSelectors = Math.min(selectorCount, MAX_SELECTORS);
+        for (let g = 0; g < groups; g++) {
+            let len = bits.read(5);
+            for (let s = 0; s < alphaSize; s++) {
+                for (;;) {
+                    if (len < 1 || len > MAX_CODE_LENGTH)
+                        throw damaged('bad code length');
+                    if (!bits.read(1))
+                        break;
+                    len += bits.read(1) ? -1 : 1;
+                }
+                this.lengths[s] = len;
+            }
+            if (!this.buildTable(g, alphaSize))
+                throw damaged('bad Huffman table');
+        }
+        const nblock = this.readSymbols(bits, maxBlock, alphaSize, usedSelectors, damaged);
+        if (origPtr >= nblock)
+            throw damaged('bad BWT origin pointer');
+        return this.unsort(origPtr, nblock, out);
+    }
+    /** Canonical codes from `lengths`: false for an over-full code. */
+    buildTable(g, alphaSize) {
+        const lengths = this.lengths;
+        const fast = this.fast[g];
+        const limit = this.limit[g];
+        const base = this.base[g];
+        const perm = this.perm[g];
+        fast.fill(0);
+        let code = 0;
+        let index = 0;
+        let maxLen = 0;
+        for (let len = 1; len <= MAX_CODE_LENGTH; len++) {
+            base[len] = index - code;
+            for (let s = 0; s < alphaSize; s++) {
+                if (lengths[s] !== len)
+                    continue;
+                perm[index++] = s;
+                if (len <= FAST_BITS) {
+                    const shift = FAST_BITS - len;
+                    fast.fill((s << 5) | len, code << shift, (code + 1) << shift);
+                }
+                code++;
+                maxLen = len;
+            }
+            if (code > 1 << len)
+                return false;
+            limit[len] = code - 1;
+            code <<= 1;
+        }
+        this.maxLen[g] = maxLen;
+        return true;
+    }
+    /**
+     * Huffman symbols -> move-to-front -> bytes in `tt` (low 8 bits), counted in `byteCount`; returns
+     * the block's length. The hot loop keeps the bit reader's state in locals.
+     */
+    readSymbols(bits, maxBlock, alphaSize, selectorCount, damaged) {
+        if (this.tt.length < maxBlock)
+            this.tt = new Uint32Array(maxBlock);
+        const { tt, mtf, byteCount, selectors } = this;
+        const data = bits.data;
+        const end = data.length;
+        for (let i = 0; i < 256; i++)
+            mtf[i] = this.seqToByte[i];
+        byteCount.fill(0);
+        const eob = alphaSize - 1;
+        let { pos, buf, count } = bits;
+        // Bits past the end read as zeros: a truncated block is reported as such, not as damaged.
+        // (The hot loop's state is passed, not captured, so that it stays in registers.)
+        const fail = (what, at, buffered) => {
+            bits.pos = at;
+            bits.count = buffered;
+            bits.checkEnd();
+            return damaged(what);
+        };
+        let nblock = 0;
+        let run = 0;
+        let runWeight = 1;
+        let selector = 0;
+        let left = 0;
+        let g = 0;
+        let fast = this.fast[0];
+        let limit = this.limit[0];
+        let base = this.base[0];
+        let perm = this.perm[0];
+        let maxLen = 0;
+        for (;;) {
+            if (left === 0) {
+                if (pos > end && pos * 8 - count > end * 8)
+                    throw new Error('bzip2 data truncated');
+                if (selector >= selectorCount)
+                    throw fail('more symbols than selectors', pos, count);
+                g = selectors[selector++];
+                fast = this.fast[g];
+                limit = this.limit[g];
+                base = this.base[g];
+                perm = this.perm[g];
+                maxLen = this.maxLen[g];
+                left = GROUP_SIZE;
+            }
+            left--;
+            while (count < 24) {
+                buf = (buf << 8) | (pos < end ? data[pos] : 0);
+                pos++;
+                count += 8;
+            }
+            let sym;
+            const entry = fast[(buf >>> (count - FAST_BITS)) & FAST_MASK];
+            if (entry !== 0) {
+                count -= entry & 31;
+                sym = entry >>> 5;
+            }
+            else {
+                let len = FAST_BITS + 1;
+                let v = (buf >>> (count - len)) & ((1 << len) - 1);
+                while (len <= maxLen && v > limit[len]) {
+                    len++;
+                    v = (buf >>> (count - len)) & ((1 << len) - 1);
+                }
+                if (len > maxLen)
+                    throw fail('bad Huffman code', pos, count);
+                count -= len;
+                sym = perm[base[len] + v];
+            }
+            if (sym <= 1) {
+                // RUNA adds 1 x weight, RUNB 2 x weight; the weight doubles per digit.
+                run += runWeight << sym;
+                runWeight <<= 1;
+                if (nblock + run > maxBlock)
+                    throw fail('block longer than its stream header allows', pos, count);
+                continue;
+            }
+            if (run > 0) {
+                const b = mtf[0];
+                byteCount[b] += run;
+                if (run > 32) {
+                    tt.fill(b, nblock, nblock + run);
+                    nblock += run;
+                }
+                else
+                    for (let k = 0; k < run; k++)
+                        tt[nblock++] = b;
+                run = 0;
+                runWeight = 1;
+            }
+            if (sym === eob)
+                break;
+            if (nblock >= maxBlock)
+                throw fail('block longer than its stream header allows', pos, count);
+            // Move-to-front index sym - 1 to the front.
+            let j = sym - 1;
+            const b = mtf[j];
+            if (j > 16)
+                mtf.copyWithin(1, 0, j);
+            else
+                for (; j > 0; j--)
+                    mtf[j] = mtf[j - 1];
+            mtf[0] = b;
+            byteCount[b]++;
+            tt[nblock++] = b;
+        }
+        bits.pos = pos;
+        bits.buf = buf;
+        bits.count = count;
+        bits.checkEnd();
+        return nblock;
+    }
+    /** Inverse BWT, then the run-length step, into `out`; returns the block's CRC. */
+    unsort(origPtr, nblock, out) {
+        const tt = this.tt;
+        // start[b]: where the rows beginning with byte b start in sorted order.
+        const start = new Int32Array(256);
+        for (let b = 0, sum = 0; b < 256; b++) {
+            start[b] = sum;
+            sum += this.byteCount[b];
+        }
+        for (let i = 0; i < nblock; i++) {
+            const b = tt[i] & 0xff;
+            tt[start[b]++] |= i << 8;
+        }
+        let buf = out.reserve(0);
+        let len = out.len;
+        let crc = 0xffffffff;
+        let pos = tt[origPtr] >>> 8;
+        let last = -1;
+        let same = 0;
+        for (let i = 0; i < nblock; i++) {
+            const entry = tt[pos];
+            const b = entry & 0xff;
+            pos = entry >>> 8;
+            if (same === 4) {
+                // b counts further copies of the run's byte.
+                if (b > 0) {
+                    out.len = len;
+                    buf = out.reserve(b);
+                    buf.fill(last, len, len + b);
+                    for (let k = 0; k < b; k++)
+                        crc = (crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ last) & 0xff];
+                    len += b;
+                }
+                same = 0;
+                last = -1;
+                continue;
+            }
+            if (b === last)
+                same++;
+            else {
+                last = b;
+                same = 1;
+            }
+            if (len === buf.length) {
+                out.len = len;
+                buf = out.reserve(1);
+            }
+            buf[len++] = b;
+            crc = (crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff];
+        }
+        out.len = len;
+        return ~crc >>> 0;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/base32.ts
+/**
+ * Nix's own base-32 ("nix32"): alphabet `0123456789abcdfghijklmnpqrsvwxyz` (no e, o, t, u), characters
+ * emitted from the most significant 5-bit group down, so it is NOT RFC 4648 base32. A 20-byte store
+ * path digest gives 32 characters, a 32-byte sha256 gives 52 (niks3 spec §0.2, §4.1).
+ */
+const NIX_BASE32_ALPHABET = '0123456789abcdfghijklmnpqrsvwxyz';
+const DIGITS = new Int8Array(128).fill(-1);
+for (let i = 0; i < NIX_BASE32_ALPHABET.length; i++)
+    DIGITS[NIX_BASE32_ALPHABET.charCodeAt(i)] = i;
+/** Length of the nix32 text for `byteLength` bytes: ⌊(8·n − 1) / 5⌋ + 1 (0 for no bytes). */
+function nixBase32Length(byteLength) {
+    return byteLength === 0 ? 0 : Math.floor((byteLength * 8 - 1) / 5) + 1;
+}
+function nixBase32Encode(bytes) {
+    const length = nixBase32Length(bytes.length);
+    let out = '';
+    for (let n = length - 1; n >= 0; n--) {
+        const b = n * 5;
+        const i = b >> 3;
+        const j = b & 7;
+        const low = (bytes[i] ?? 0) >> j;
+        const high = i >= bytes.length - 1 ? 0 : (bytes[i + 1] ?? 0) << (8 - j);
+        out += NIX_BASE32_ALPHABET[(low | high) & 0x1f];
+    }
+    return out;
+}
+/** True when `text` is valid nix32 of some whole number of bytes. */
+function isNixBase32(text) {
+    try {
+        nixBase32Decode(text);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Decodes nix32; throws on a character outside the alphabet, an impossible length or stray high bits. */
+function nixBase32Decode(text) {
+    const size = Math.floor((text.length * 5) / 8);
+    if (nixBase32Length(size) !== text.length) {
+        throw new Error(`invalid nix-base32 text: length ${text.length} does not encode a whole number of bytes`);
+    }
+    const out = Buffer.alloc(size);
+    for (let n = 0; n < text.length; n++) {
+        const code = text.charCodeAt(text.length - n - 1);
+        const digit = code < 128 ? (DIGITS[code] ?? -1) : -1;
+        if (digit < 0) {
+            throw new Error(`invalid nix-base32 text: character ${JSON.stringify(text[text.length - n - 1])} is not in the nix-base32 alphabet`);
+        }
+        const b = n * 5;
+        const i = b >> 3;
+        const j = b & 7;
+        out[i] = (out[i] ?? 0) | ((digit << j) & 0xff);
+        const carry = digit >> (8 - j);
+        if (i < size - 1)
+            out[i + 1] = (out[i + 1] ?? 0) | carry;
+        else if (carry)
+            throw new Error('invalid nix-base32 text: it has bits beyond its byte length');
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/store-path.ts
+/**
+ * Store paths: `<storeDir>/<32 nix32 chars>-<name>` (niks3 spec §0.2, §5.2). The hash part keys the
+ * narinfo and the listing; the name follows Nix's rules (`[A-Za-z0-9+._?=-]`, at most 211 chars).
+ */
+
+
+const NIX_STORE_DIR = '/nix/store';
+const STORE_PATH_HASH_LENGTH = 32;
+const MAX_NAME_LENGTH = 211;
+const HASH_RE = new RegExp(`^[${NIX_BASE32_ALPHABET}]{${STORE_PATH_HASH_LENGTH}}$`);
+const NAME_RE = /^[A-Za-z0-9+._?=-]+$/;
+/** A store directory without a trailing slash (`/` stays `/`). */
+function normaliseStoreDir(storeDir) {
+    return storeDir.length > 1 ? storeDir.replace(/\/+$/, '') : storeDir;
+}
+/** Why `baseName` (`<hash>-<name>`) is not a store path base name, or undefined when it is one. */
+function storePathBaseNameProblem(baseName) {
+    const dash = baseName.indexOf('-');
+    if (dash < 0)
+        return 'it has no "-" between hash and name';
+    const hash = baseName.slice(0, dash);
+    const name = baseName.slice(dash + 1);
+    if (!HASH_RE.test(hash))
+        return `its hash part ${JSON.stringify(hash)} is not ${STORE_PATH_HASH_LENGTH} nix-base32 characters`;
+    if (name.length === 0)
+        return 'its name is empty';
+    if (name.length > MAX_NAME_LENGTH)
+        return `its name is longer than ${MAX_NAME_LENGTH} characters`;
+    if (!NAME_RE.test(name))
+        return `its name ${JSON.stringify(name)} has characters Nix does not allow (only A-Z a-z 0-9 + - . _ ? =)`;
+    return undefined;
+}
+/** Parses a full store path; throws ConfigurationError saying what is wrong. */
+function parseStorePath(path, storeDir = NIX_STORE_DIR) {
+    const dir = normaliseStoreDir(storeDir);
+    const prefix = `${dir}/`;
+    if (!path.startsWith(prefix)) {
+        throw new ConfigurationError(`${JSON.stringify(path)} is not a store path: it does not start with ${prefix}`);
+    }
+    const baseName = path.slice(prefix.length);
+    if (baseName.includes('/')) {
+        throw new ConfigurationError(`${JSON.stringify(path)} is not a store path: it points inside one (use ${prefix}${baseName.split('/')[0]})`);
+    }
+    const problem = storePathBaseNameProblem(baseName);
+    if (problem)
+        throw new ConfigurationError(`${JSON.stringify(path)} is not a store path: ${problem}`);
+    const dash = baseName.indexOf('-');
+    return { path, hash: baseName.slice(0, dash), name: baseName.slice(dash + 1) };
+}
+function isStorePath(path, storeDir = NIX_STORE_DIR) {
+    try {
+        parseStorePath(path, storeDir);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** The 32-character hash part of a full store path or a base name. */
+function storePathHash(pathOrBaseName) {
+    const base = store_path_storePathBaseName(pathOrBaseName);
+    const problem = storePathBaseNameProblem(base);
+    if (problem)
+        throw new errors_ConfigurationError(`${JSON.stringify(pathOrBaseName)} is not a store path: ${problem}`);
+    return base.slice(0, STORE_PATH_HASH_LENGTH);
+}
+/** `/nix/store/abc-foo` -> `abc-foo` (a base name is returned as it is). */
+function store_path_storePathBaseName(pathOrBaseName) {
+    const slash = pathOrBaseName.lastIndexOf('/');
+    return slash < 0 ? pathOrBaseName : pathOrBaseName.slice(slash + 1);
+}
+/** A base name (or a full path, returned unchanged) as a full path under `storeDir`. */
+function toFullStorePath(pathOrBaseName, storeDir = NIX_STORE_DIR) {
+    return pathOrBaseName.startsWith('/') ? pathOrBaseName : `${normaliseStoreDir(storeDir)}/${pathOrBaseName}`;
+}
+/**
+ * The top-level store path that contains `path` (`/nix/store/x-foo/bin/hello` -> `/nix/store/x-foo`),
+ * or undefined when `path` is not inside the store.
+ */
+function topLevelStorePath(path, storeDir = NIX_STORE_DIR) {
+    const prefix = `${normaliseStoreDir(storeDir)}/`;
+    if (!path.startsWith(prefix))
+        return undefined;
+    const first = path.slice(prefix.length).split('/')[0] ?? '';
+    return first ? `${prefix}${first}` : undefined;
+}
+/** Byte-wise comparison of two strings' UTF-8 encodings (Go's and Nix's sort order). */
+function compareBytes(a, b) {
+    return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/nar-hash.ts
+/**
+ * NAR hashes (sha256 of the uncompressed NAR) in every textual form Nix prints: SRI `sha256-<base64>`
+ * (Nix 2.8 path-info), `sha256:<nix32>` (narinfo, the form signed in fingerprints), `sha256:<base64>`
+ * (newer Nix's JSON v1), `sha256:<hex>`, and the bare digests. See niks3 spec §4.1, §4.2, §5.2.
+ */
+
+const SHA256_BYTES = 32;
+const NIX32_LENGTH = 52;
+const HEX_LENGTH = 64;
+function decodeDigest(body, original) {
+    let digest;
+    if (body.length === NIX32_LENGTH) {
+        digest = nixBase32Decode(body);
+    }
+    else if (body.length === HEX_LENGTH && /^[0-9a-fA-F]+$/.test(body)) {
+        digest = Buffer.from(body, 'hex');
+    }
+    else if ((body.length === 44 || body.length === 43) && /^[A-Za-z0-9+/]+={0,1}$/.test(body)) {
+        digest = Buffer.from(body, 'base64');
+    }
+    if (!digest || digest.length !== SHA256_BYTES) {
+        throw new Error(`invalid NAR hash ${JSON.stringify(original)}: expected sha256 as SRI (sha256-<base64>), sha256:<nix32>, sha256:<base64> or sha256:<hex>`);
+    }
+    return digest;
+}
+/** Parses a sha256 NAR hash in any of the forms above into its 32-byte digest. */
+function nar_hash_parseNarHash(text) {
+    const trimmed = text.trim();
+    let body = trimmed;
+    if (trimmed.startsWith('sha256-') || trimmed.startsWith('sha256:'))
+        body = trimmed.slice(7);
+    else if (/^[a-z0-9]+[-:]/.test(trimmed)) {
+        throw new Error(`invalid NAR hash ${JSON.stringify(text)}: only sha256 is supported`);
+    }
+    try {
+        return decodeDigest(body, text);
+    }
+    catch (error) {
+        if (error instanceof Error && error.message.startsWith('invalid NAR hash'))
+            throw error;
+        throw new Error(`invalid NAR hash ${JSON.stringify(text)}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+}
+/** `sha256:<nix32>`: the narinfo `NarHash` form and the one signed in fingerprints. */
+function formatNarHash(digest) {
+    if (digest.length !== SHA256_BYTES)
+        throw new Error(`a NAR hash is a 32-byte sha256 digest, got ${digest.length} bytes`);
+    return `sha256:${nixBase32Encode(digest)}`;
+}
+/** SRI form `sha256-<base64>`, as Nix 2.8 prints it in path-info. */
+function formatNarHashSri(digest) {
+    if (digest.length !== SHA256_BYTES)
+        throw new Error(`a NAR hash is a 32-byte sha256 digest, got ${digest.length} bytes`);
+    return `sha256-${Buffer.from(digest).toString('base64')}`;
+}
+/** The nix32 text alone (52 characters), as used in the NAR object key. */
+function narHashNix32(digest) {
+    return formatNarHash(digest).slice(7);
+}
+/** Normalises any accepted form to `sha256:<nix32>`. */
+function normaliseNarHash(text) {
+    return formatNarHash(nar_hash_parseNarHash(text));
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/object-keys.ts
+/**
+ * Cache bucket keys and the headers each object is PUT with (niks3 spec §4.1, §4.8), and the
+ * server's upload-key patterns so clients can check a key before sending it.
+ */
+
+
+/** `<hash32>.narinfo` for a store path hash (or a full path / base name). */
+function narInfoKey(hashOrPath) {
+    return `${hashOf(hashOrPath)}.narinfo`;
+}
+/** `<hash32>.ls` for a store path hash (or a full path / base name). */
+function listingKey(hashOrPath) {
+    return `${hashOf(hashOrPath)}.ls`;
+}
+/** `nar/<nix32 of the uncompressed NAR's sha256>.nar.zst`; the NAR hash may be in any accepted form. */
+function narKey(narHash, extension = '.nar.zst') {
+    const digest = typeof narHash === 'string' ? nar_hash_parseNarHash(narHash) : narHash;
+    return `nar/${narHashNix32(digest)}${extension}`;
+}
+/** `log/<drv base name>` for a deriver path or base name. */
+function buildLogKey(deriver) {
+    return `log/${storePathBaseName(deriver)}`;
+}
+/** `realisations/<id>.doi`, e.g. id `sha256:<hex>!out`. */
+function realisationKey(id) {
+    return `realisations/${id}.doi`;
+}
+function hashOf(hashOrPath) {
+    return /^[0-9a-df-np-sv-z]{32}$/.test(hashOrPath) ? hashOrPath : storePathHash(hashOrPath);
+}
+/** The server's validation patterns for upload keys (HEAD, v1.6.0+). */
+const OBJECT_KEY_PATTERNS = {
+    narinfo: /^[0-9a-df-np-sv-z]{32}\.narinfo$/,
+    nar: /^nar\/[0-9a-df-np-sv-z]{52}\.nar(\.zst|\.xz|\.bz2)?$/,
+    listing: /^[0-9a-df-np-sv-z]{32}\.ls$/,
+    build_log: /^log\/[A-Za-z0-9+._?=-]+\.drv$/,
+    realisation: /^realisations\/[a-z0-9]+:[A-Za-z0-9+/=]+![A-Za-z0-9+._?=-]+\.doi$/,
+};
+/** The object type the server would give `key`, or undefined when it would refuse the key. */
+function objectTypeOfKey(key) {
+    if (!key || key.startsWith('/') || key.startsWith('../') || key.endsWith('/..') || key.includes('/../'))
+        return undefined;
+    for (const [type, pattern] of Object.entries(OBJECT_KEY_PATTERNS)) {
+        if (pattern.test(key))
+            return type;
+    }
+    return undefined;
+}
+/** Content-Type / Content-Encoding of each object type's PUT (§4.8). Every body is zstd-compressed. */
+const OBJECT_HEADERS = {
+    nar: { contentType: 'application/octet-stream' },
+    narinfo: { contentType: 'text/x-nix-narinfo', contentEncoding: 'zstd' },
+    listing: { contentType: 'application/octet-stream', contentEncoding: 'zstd' },
+    build_log: { contentType: 'text/plain; charset=utf-8', contentEncoding: 'zstd' },
+    realisation: { contentType: 'application/octet-stream', contentEncoding: 'zstd' },
+};
+/** The headers for a PUT of `type` as a plain record (only the ones that apply). */
+function objectPutHeaders(type) {
+    const h = OBJECT_HEADERS[type];
+    return h.contentEncoding
+        ? { 'Content-Type': h.contentType, 'Content-Encoding': h.contentEncoding }
+        : { 'Content-Type': h.contentType };
+}
+
+;// CONCATENATED MODULE: ./src/core/push/build-log.ts
+/**
+ * Build logs (shared/spec/niks3.md §4.6): for a path with a deriver, the local log under
+ * `<parent of the store dir>/var/log/nix/drvs/<2 chars>/<rest of the drv name>`, plain or `.bz2`.
+ * Sent "when cheap": only logs that exist and are not huge; `.bz2` logs (Nix's default) are
+ * decompressed in-process by `core/compress/bunzip2.ts`, as niks3's own client does: no `bzip2`
+ * process, no temporary files (a fork costs more CPU than a small log's upload, and so do the
+ * inodes of links and decompressed copies). A log that cannot be read only warns; logs never
+ * fail a push.
+ */
+
+
+
+
+
+
+
+/** Logs larger than this (on disk) are not sent. */
+const MAX_BUILD_LOG_BYTES = 64 * 1024 * 1024;
+/** A finder for logs under the Nix state dir next to `storeDir` (`/nix/store` -> `/nix/var/log/nix/drvs`). */
+function localBuildLogFinder(storeDir, logDir) {
+    const base = logDir ?? (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(normaliseStoreDir(storeDir)), 'var', 'log', 'nix', 'drvs');
+    return (deriver) => {
+        const name = store_path_storePathBaseName(deriver);
+        const key = `log/${name}`;
+        if (name.length < 3 || !OBJECT_KEY_PATTERNS.build_log.test(key))
+            return undefined;
+        const plain = (0,external_node_path_namespaceObject.join)(base, name.slice(0, 2), name.slice(2));
+        for (const [file, bzip2] of [
+            [plain, false],
+            [`${plain}.bz2`, true],
+        ]) {
+            try {
+                const st = (0,external_node_fs_namespaceObject.statSync)(file);
+                if (st.isFile() && st.size <= MAX_BUILD_LOG_BYTES)
+                    return { key, file, bzip2 };
+            }
+            catch {
+                // not there
+            }
+        }
+        return undefined;
+    };
+}
+/** Largest decompressed log that is sent. */
+const MAX_DECOMPRESSED_LOG_BYTES = 256 * 1024 * 1024;
+/**
+ * The log text: a plain log as it is, a `.bz2` one decompressed in this process. Rejects when it
+ * cannot be read, is not bzip2 or is too large.
+ */
+async function readBuildLog(log) {
+    if (!log.bzip2)
+        return (0,promises_namespaceObject.readFile)(log.file);
+    try {
+        return bunzip2(await (0,promises_namespaceObject.readFile)(log.file), MAX_DECOMPRESSED_LOG_BYTES);
+    }
+    catch (error) {
+        throw new Error(`bzip2 could not decompress ${log.file}: ${errors_errorMessage(error)}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/narinfo.ts
+/**
+ * The narinfo text (niks3 spec §4.2): written by the client, signed by the server. Field order and
+ * the `References: ` line with a trailing space when empty follow the Go client exactly.
+ */
+
+
+
+
+function checkLineValue(field, value) {
+    if (/[\r\n]/.test(value))
+        throw new Error(`narinfo field ${field} must not contain a line break`);
+    return value;
+}
+/**
+ * Renders the narinfo text exactly as the niks3 client writes it: StorePath, URL, Compression,
+ * [FileHash, FileSize], NarHash, NarSize, References (sorted, base names), [Deriver], Sig lines
+ * (sorted), [CA]; every line ends with `\n`.
+ */
+function renderNarInfo(info) {
+    const refs = info.references.map(store_path_storePathBaseName).sort(compareBytes);
+    const lines = [
+        `StorePath: ${checkLineValue('StorePath', info.storePath)}`,
+        `URL: ${checkLineValue('URL', info.url)}`,
+        `Compression: ${checkLineValue('Compression', info.compression)}`,
+    ];
+    if (info.fileHash !== undefined)
+        lines.push(`FileHash: ${checkLineValue('FileHash', info.fileHash)}`);
+    if (info.fileSize !== undefined)
+        lines.push(`FileSize: ${info.fileSize}`);
+    lines.push(`NarHash: ${checkLineValue('NarHash', info.narHash)}`);
+    lines.push(`NarSize: ${info.narSize}`);
+    lines.push(`References: ${refs.map((r) => checkLineValue('References', r)).join(' ')}`);
+    if (info.deriver)
+        lines.push(`Deriver: ${checkLineValue('Deriver', store_path_storePathBaseName(info.deriver))}`);
+    for (const sig of [...info.sigs].sort())
+        lines.push(`Sig: ${checkLineValue('Sig', sig)}`);
+    if (info.ca)
+        lines.push(`CA: ${checkLineValue('CA', info.ca)}`);
+    return `${lines.join('\n')}\n`;
+}
+/** Parses narinfo text (Nix's rules: unknown fields ignored, Compression defaults to bzip2). */
+function parseNarInfo(text) {
+    const fields = new Map();
+    const sigs = [];
+    for (const [index, raw] of text.split('\n').entries()) {
+        const line = raw.replace(/\r$/, '');
+        if (line === '')
+            continue;
+        const colon = line.indexOf(':');
+        if (colon <= 0)
+            throw new Error(`corrupt narinfo: line ${index + 1} is not "Key: value"`);
+        const key = line.slice(0, colon);
+        const value = line.slice(colon + 1).replace(/^ /, '');
+        if (key === 'Sig')
+            sigs.push(value);
+        else
+            fields.set(key, value);
+    }
+    const required = (key) => {
+        const value = fields.get(key);
+        if (value === undefined || value === '')
+            throw new Error(`corrupt narinfo: the ${key} field is missing`);
+        return value;
+    };
+    const integer = (key, value) => {
+        if (!/^\d+$/.test(value))
+            throw new Error(`corrupt narinfo: ${key} ${JSON.stringify(value)} is not a non-negative integer`);
+        return Number(value);
+    };
+    const references = (fields.get('References') ?? '').split(' ').filter((r) => r !== '');
+    const deriver = fields.get('Deriver');
+    const info = {
+        storePath: required('StorePath'),
+        url: required('URL'),
+        compression: fields.get('Compression') || 'bzip2',
+        narHash: required('NarHash'),
+        narSize: integer('NarSize', required('NarSize')),
+        references,
+        sigs,
+    };
+    const fileHash = fields.get('FileHash');
+    if (fileHash)
+        info.fileHash = fileHash;
+    const fileSize = fields.get('FileSize');
+    if (fileSize)
+        info.fileSize = integer('FileSize', fileSize);
+    if (deriver && deriver !== 'unknown-deriver')
+        info.deriver = deriver;
+    const ca = fields.get('CA');
+    if (ca)
+        info.ca = ca;
+    return info;
+}
+/**
+ * The narinfo the niks3 client writes for a path (§4.2, §5.6): URL = NAR key, zstd, NarHash as
+ * `sha256:<nix32>`, references as base names, deriver and CA when known, the server's signatures.
+ * Signatures path-info reported are NOT included (as in the Go client).
+ */
+function narInfoFromPathInfo(info, sigs = []) {
+    const result = {
+        storePath: info.path,
+        url: narKey(info.narHash),
+        compression: 'zstd',
+        narHash: formatNarHash(info.narHash),
+        narSize: info.narSize,
+        references: info.references.map(store_path_storePathBaseName).sort(compareBytes),
+        sigs: [...sigs].sort(),
+    };
+    if (info.deriver)
+        result.deriver = store_path_storePathBaseName(info.deriver);
+    if (info.ca)
+        result.ca = info.ca;
+    return result;
+}
+/** The narinfo's NAR hash as a digest (any accepted form). */
+function narInfoDigest(info) {
+    return parseNarHash(info.narHash);
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/core/nix/signing-key.ts
+/**
+ * Ed25519 signing of narinfos the way Nix and niks3 do it (niks3 spec §1.3, §4.3). Secret keys are
+ * `name:base64` of a 64-byte key (seed then public key, what `nix key generate-secret` writes) or of
+ * a 32-byte seed. Error messages never contain key material; callers mask the key text themselves.
+ */
+
+
+
+
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const privateKeys = new WeakMap();
+function privateKeyOf(key) {
+    let object = privateKeys.get(key.seed);
+    if (!object) {
+        object = createPrivateKey({
+            key: Buffer.concat([PKCS8_ED25519_PREFIX, key.seed]),
+            format: 'der',
+            type: 'pkcs8',
+        });
+        privateKeys.set(key.seed, object);
+    }
+    return object;
+}
+function rawPublicKey(privateKey) {
+    const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+    return Buffer.from(spki.subarray(spki.length - 32));
+}
+function decodeBase64Strict(text) {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.replace(/=+$/, '').length % 4 === 1)
+        return undefined;
+    return Buffer.from(text, 'base64');
+}
+/** Splits `name:value` trimming both parts; `what` names the thing in errors. */
+function splitNamed(text, what) {
+    const trimmed = text.trim();
+    const colon = trimmed.indexOf(':');
+    if (colon < 0)
+        throw new Error(`the ${what} is not of the form name:base64 (no ":" found)`);
+    const name = trimmed.slice(0, colon).trim();
+    const value = trimmed.slice(colon + 1).trim();
+    if (!name)
+        throw new Error(`the ${what} has an empty name before ":"`);
+    if (!value)
+        throw new Error(`the ${what} "${name}" has nothing after ":"`);
+    return { name, value };
+}
+/**
+ * Parses a secret key file's text. Accepts the 64-byte form (checks that its public half belongs to
+ * the seed) and the 32-byte seed form. Never puts key material into an error message.
+ */
+function parseSecretKey(text) {
+    const { name, value } = splitNamed(text, 'signing key');
+    const bytes = decodeBase64Strict(value);
+    if (!bytes)
+        throw new Error(`the signing key "${name}" is not valid base64 after "${name}:"`);
+    if (bytes.length !== 32 && bytes.length !== 64) {
+        throw new Error(`the signing key "${name}" decodes to ${bytes.length} bytes; an Ed25519 secret key is 64 bytes (nix key generate-secret) or a 32-byte seed`);
+    }
+    const seed = Buffer.from(bytes.subarray(0, 32));
+    const key = { name, seed, publicKey: '' };
+    let pub;
+    try {
+        pub = rawPublicKey(privateKeyOf(key));
+    }
+    catch {
+        throw new Error(`the signing key "${name}" is not a usable Ed25519 key`);
+    }
+    if (bytes.length === 64 && !pub.equals(bytes.subarray(32))) {
+        throw new Error(`the signing key "${name}" is damaged: its second half is not the public key of its first half`);
+    }
+    const parsed = { name, seed, publicKey: `${name}:${pub.toString('base64')}` };
+    return parsed;
+}
+/**
+ * Masks a secret key text and every form derived from it that could be printed: the whole text, its
+ * base64 part, and the seed alone in padded/unpadded base64 and hex. Safe on unparsable text.
+ */
+function maskSecretKey(logger, text) {
+    const full = logger; // maskSecret only calls setSecret
+    const trimmed = text.trim();
+    maskSecret(full, trimmed);
+    const colon = trimmed.indexOf(':');
+    const value = colon >= 0 ? trimmed.slice(colon + 1).trim() : trimmed;
+    maskSecret(full, value);
+    const bytes = decodeBase64Strict(value);
+    if (bytes && bytes.length >= 32) {
+        const seed = bytes.subarray(0, 32);
+        for (const form of [
+            seed.toString('base64'),
+            seed.toString('base64').replace(/=+$/, ''),
+            seed.toString('hex'),
+            seed.toString('base64url'),
+        ])
+            maskSecret(full, form);
+    }
+}
+/** A fresh key pair in Nix's text forms (`nix key generate-secret` / `convert-secret-to-public`). */
+function generateSecretKey(name) {
+    if (!name || name.includes(':') || name.trim() !== name)
+        throw new Error('a signing key name must be non-empty, without ":" or surrounding spaces');
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
+    const seed = Buffer.from(pkcs8.subarray(pkcs8.length - 32));
+    const pub = rawPublicKey(privateKey);
+    return {
+        secretKeyText: `${name}:${Buffer.concat([seed, pub]).toString('base64')}`,
+        publicKey: `${name}:${pub.toString('base64')}`,
+    };
+}
+/** The public key (`name:base64`) for a secret key text. */
+function publicKeyOf(secretKeyText) {
+    return parseSecretKey(secretKeyText).publicKey;
+}
+/**
+ * `1;<storePath>;<sha256:nix32>;<narSize>;<refs sorted byte-wise, joined by ",">` (§4.3). The NAR
+ * hash may be given in any accepted form and is normalised; references must be full store paths.
+ */
+function fingerprint(storePath, narHash, narSize, references) {
+    if (!storePath.startsWith('/'))
+        throw new Error(`fingerprint: store path ${JSON.stringify(storePath)} is not a full path`);
+    if (!Number.isSafeInteger(narSize) || narSize < 0)
+        throw new Error(`fingerprint: NAR size ${narSize} is not a non-negative integer`);
+    for (const ref of references) {
+        if (!ref.startsWith('/'))
+            throw new Error(`fingerprint: reference ${JSON.stringify(ref)} of ${storePath} is not a full store path`);
+    }
+    const refs = [...references].sort(compareBytes).join(',');
+    return `1;${storePath};${normaliseNarHash(narHash)};${narSize};${refs}`;
+}
+/** `<keyname>:<padded base64 of the 64-byte Ed25519 signature of the fingerprint's UTF-8 bytes>`. */
+function signFingerprint(key, fp) {
+    const signature = sign(null, Buffer.from(fp, 'utf8'), privateKeyOf(key));
+    return `${key.name}:${signature.toString('base64')}`;
+}
+/** Parses `name:base64` of a 32-byte Ed25519 public key. */
+function parsePublicKey(text) {
+    const { name, value } = splitNamed(text, 'public key');
+    const key = decodeBase64Strict(value);
+    if (!key || key.length !== 32)
+        throw new Error(`the public key "${name}" is not the base64 of 32 bytes`);
+    return { name, key };
+}
+/**
+ * True when `sig` (`name:base64`) is a valid signature of `fp` by `publicKey` (`name:base64`) and the
+ * names match, as Nix checks against `trusted-public-keys`.
+ */
+function verifySignature(publicKey, fp, sig) {
+    const pub = publicKeyObject(publicKey);
+    if (!pub)
+        return false;
+    const colon = sig.indexOf(':');
+    if (colon < 0 || sig.slice(0, colon) !== pub.name)
+        return false;
+    const raw = decodeBase64Strict(sig.slice(colon + 1));
+    if (!raw || raw.length !== 64)
+        return false;
+    return (0,external_node_crypto_.verify)(null, Buffer.from(fp, 'utf8'), pub.key, raw);
+}
+/** Parsed keys by their `name:base64` text (null: not a key): a verify of many narinfos parses each once. */
+const publicKeyObjects = new Map();
+function publicKeyObject(publicKey) {
+    let known = publicKeyObjects.get(publicKey);
+    if (known === undefined) {
+        try {
+            const { name, key } = parsePublicKey(publicKey);
+            const der = Buffer.concat([SPKI_ED25519_PREFIX, key]);
+            known = { name, key: (0,external_node_crypto_.createPublicKey)({ key: der, format: 'der', type: 'spki' }) };
+        }
+        catch {
+            known = null;
+        }
+        publicKeyObjects.set(publicKey, known);
+    }
+    return known;
+}
+
+;// CONCATENATED MODULE: ./src/core/push/worker-pool.ts
+class WorkerPool {
+    stopped = false;
+    stopReason;
+    stop(reason) {
+        if (!this.stopped) {
+            this.stopped = true;
+            this.stopReason = reason;
+        }
+    }
+    get isStopped() {
+        return this.stopped;
+    }
+    get reason() {
+        return this.stopReason;
+    }
+    async run(items, concurrency, task) {
+        const outcomes = new Array(items.length);
+        let next = 0;
+        const worker = async () => {
+            for (;;) {
+                const index = next++;
+                if (index >= items.length)
+                    return;
+                const item = items[index];
+                if (this.stopped) {
+                    outcomes[index] = { item, skipped: true };
+                    continue;
+                }
+                try {
+                    await task(item);
+                    outcomes[index] = { item };
+                }
+                catch (error) {
+                    outcomes[index] = { item, error };
+                }
+            }
+        };
+        const workers = Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, () => worker());
+        await Promise.all(workers);
+        return outcomes;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/cache-verify.ts
+/**
+ * Checks a push from the reader's side: each root's narinfo is fetched from the public cache URL
+ * (what Nix substituters use), must name the right store path, and must carry a signature that one
+ * of the server's public keys verifies. Catches a wrong `cache-url`, a bucket that is not public,
+ * and a server signing with a key other than the one announced.
+ */
+
+
+
+
+
+
+
+
+
+
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+async function verifyAtPublicUrl(roots, options) {
+    const verified = [];
+    const problems = [];
+    const missingNars = [];
+    const base = normaliseBaseUrl(options.cacheUrl);
+    const fetchFn = options.fetch ?? nodeFetch;
+    const doSleep = options.sleep ?? http_sleep;
+    const attempts = options.attempts ?? 3;
+    const check = async (root) => {
+        const url = `${base}/${narInfoKey(root)}`;
+        let lastProblem = '';
+        const expectedNar = options.narKeys?.get(root);
+        for (let attempt = 1; attempt <= attempts; attempt++) {
+            if (attempt > 1)
+                await doSleep(1000);
+            // The NAR probe runs alongside the narinfo fetch when the NAR key is known.
+            const narProbe = expectedNar ? publicObjectExists(base, expectedNar, { fetch: fetchFn }) : undefined;
+            let body;
+            try {
+                const response = await fetchWhole(fetchFn, url, {
+                    headers: { 'user-agent': USER_AGENT },
+                    signal: AbortSignal.timeout(15_000),
+                });
+                body = response.body;
+                if (response.status === 404) {
+                    lastProblem = `${url} answered 404: check cache-url (or the server's --cache-url) and that the bucket is publicly readable`;
+                    continue;
+                }
+                if (response.status !== 200) {
+                    lastProblem = `${url} answered HTTP ${response.status}: check that the public cache URL (cache-url, or the server's --cache-url) serves the bucket, then re-run`;
+                    continue;
+                }
+            }
+            catch (error) {
+                lastProblem = `${url} could not be fetched: ${networkDetail(error)}: check that the public cache URL (cache-url, or the server's --cache-url) is reachable from here, then re-run`;
+                continue;
+            }
+            const checked = checkNarinfo(root, body, options);
+            if (typeof checked === 'string') {
+                problems.push(`${url}: ${checked}`);
+                return;
+            }
+            // The NAR too: a narinfo whose NAR is gone makes every substitution of the root fail.
+            const narServed = narProbe && checked.url === expectedNar
+                ? await narProbe
+                : await publicObjectExists(base, checked.url, { fetch: fetchFn });
+            if (!narServed) {
+                missingNars.push(root);
+                problems.push(`${base}/${checked.url} (the NAR of ${root}) is not served although its narinfo is: the bucket lost it; push with verify-s3: true to upload it again`);
+                return;
+            }
+            verified.push(root);
+            return;
+        }
+        problems.push(lastProblem);
+    };
+    await new WorkerPool().run(roots, 32, check);
+    return { verified, problems, missingNars };
+}
+/** The parsed narinfo when it is right, else the problem. */
+function checkNarinfo(root, body, options) {
+    let text;
+    try {
+        text = (body.subarray(0, 4).equals(ZSTD_MAGIC) ? (0,external_node_zlib_.zstdDecompressSync)(body) : body).toString('utf8');
+    }
+    catch {
+        return 'the narinfo is not valid zstd';
+    }
+    let info;
+    try {
+        info = parseNarInfo(text);
+    }
+    catch (error) {
+        return error instanceof Error ? error.message : String(error);
+    }
+    if (info.storePath !== root)
+        return `the narinfo is for ${info.storePath}, not ${root}`;
+    if (options.publicKeys.length === 0)
+        return info;
+    const fp = fingerprint(info.storePath, info.narHash, info.narSize, info.references.map((ref) => toFullStorePath(ref, options.storeDir)));
+    const good = info.sigs.some((sig) => options.publicKeys.some((key) => verifySignature(key, fp, sig)));
+    if (good)
+        return info;
+    return info.sigs.length === 0
+        ? 'the narinfo has no signature'
+        : `no signature verifies with the server's public key(s) ${options.publicKeys.join(', ')}`;
+}
+/**
+ * Whether the object `key` is readable at the public cache URL (a HEAD that answers 2xx). niks3
+ * v1.7.0 has no `HEAD /api/objects`, so this is how a push learns that a NAR whose multipart
+ * complete lost its answer was stored after all. Network errors and other statuses count as absent.
+ */
+async function publicObjectExists(cacheUrl, key, options = {}) {
+    const fetchFn = options.fetch ?? nodeFetch;
+    const url = `${cacheUrl.replace(/\/+$/, '')}/${key.split('/').map(encodeURIComponent).join('/')}`;
+    try {
+        const response = await fetchWhole(fetchFn, url, {
+            method: 'HEAD',
+            headers: { 'user-agent': USER_AGENT },
+            signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+        });
+        return response.status >= 200 && response.status < 300;
+    }
+    catch {
+        return false;
+    }
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./src/core/nix/nix-command.ts
+/**
+ * Running programs, Nix above all: `execFile` (no shell, output collected, stdin fed), the feature
+ * flags every `nix` call needs, the options shared by the Nix commands, running one (`runNix`, and
+ * `nixStdout` for one that must succeed), and how Nix's own error output is shortened for a message.
+ */
+
+
+/** Runs a program without a shell and collects its output. Rejects only when it cannot be started. */
+const nix_command_execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
+    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+    });
+    const out = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    const err = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    let stdout = '';
+    let stderr = '';
+    let failed = false;
+    child.stdout?.on('data', (chunk) => {
+        stdout += out.write(chunk);
+    });
+    child.stderr?.on('data', (chunk) => {
+        stderr += err.write(chunk);
+    });
+    child.on('error', (error) => {
+        failed = true;
+        const hint = error.code === 'ENOENT' ? ` (is ${cmd} installed and on PATH?)` : '';
+        reject(new Error(`could not run ${cmd}: ${error.message}${hint}`, { cause: error }));
+    });
+    child.on('close', (code, signal) => {
+        if (failed)
+            return;
+        stdout += out.end();
+        stderr += err.end();
+        resolve({
+            code: code ?? (signal ? 128 : 1),
+            stdout,
+            stderr: signal && code === null ? `${stderr}killed by ${signal}\n` : stderr,
+        });
+    });
+    if (opts.input !== undefined && child.stdin) {
+        child.stdin.on('error', () => { }); // a child that exits without reading stdin
+        child.stdin.end(opts.input);
+    }
+});
+const nix_command_NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
+const NIX_FLAKE_FEATURES = (/* unused pure expression or super */ null && (['--extra-experimental-features', 'nix-command flakes']));
+/** Runs `nix <args…> <options.nixArgs…> -- <operands…>`; `args` are the feature flags, command and flags. */
+function runNix(args, operands, options) {
+    const argv = [...args, ...(options.nixArgs ?? []), '--', ...operands];
+    return (options.exec ?? nix_command_execFile)(options.nix ?? 'nix', argv, { env: options.env, cwd: options.cwd });
+}
+/**
+ * `runNix` for a command that must succeed: its stdout, or an Error `<what> failed for <operands>
+ * (exit code N): <the last lines of its stderr>`.
+ */
+async function nixStdout(what, args, operands, options) {
+    const result = await runNix(args, operands, options);
+    if (result.code !== 0) {
+        throw new Error(`${what} failed for ${describePaths(operands)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
+    }
+    return result.stdout;
+}
+/** The last lines of Nix's error output, without its download warnings. */
+function lastLines(text, count = 20) {
+    const lines = text
+        .split('\n')
+        .map((l) => l.trimEnd())
+        .filter((l) => l !== '' && !/^warning: (error: )?unable to download '/.test(l));
+    return lines.slice(-count).join('\n');
+}
+/** Up to three paths, then a count. */
+function describePaths(paths) {
+    if (paths.length <= 3)
+        return paths.join(', ');
+    return `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more`;
+}
+/** A JSON object (not null, not an array). */
+function isObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/path-info.ts
+/**
+ * Asking Nix about store paths (niks3 spec §5.2): `nix path-info --json` in every shape Nix and Lix
+ * print (2.8's array with SRI hashes, newer object keyed by path, JSON v2 with structured hashes and
+ * base names), parsed into PathInfo. Child processes run without a shell (nix-command.ts).
+ */
+
+
+
+
+/** `{algorithm, format, hash}` (Nix 2.33+ JSON v2) -> algorithm and digest bytes. */
+function decodeStructuredHash(value, where) {
+    const algorithm = value.algorithm;
+    const format = value.format;
+    const hash = value.hash;
+    if (typeof algorithm !== 'string' || typeof hash !== 'string')
+        throw new Error(`${where}: a structured hash needs string "algorithm" and "hash"`);
+    let digest;
+    switch (format) {
+        case 'base64':
+        case undefined:
+            digest = Buffer.from(hash, 'base64');
+            break;
+        case 'nix32':
+        case 'base32':
+            digest = nixBase32Decode(hash);
+            break;
+        case 'base16':
+            digest = Buffer.from(hash, 'hex');
+            break;
+        case 'sri': {
+            const dash = hash.indexOf('-');
+            digest = Buffer.from(dash >= 0 ? hash.slice(dash + 1) : hash, 'base64');
+            break;
+        }
+        default:
+            throw new Error(`${where}: unknown hash format ${JSON.stringify(format)}`);
+    }
+    return { algorithm, digest };
+}
+function parseNarHashField(value, where) {
+    if (typeof value === 'string')
+        return nar_hash_parseNarHash(value);
+    if (isObject(value)) {
+        const { algorithm, digest } = decodeStructuredHash(value, where);
+        if (algorithm !== 'sha256' || digest.length !== 32)
+            throw new Error(`${where}: narHash must be a sha256 digest, got ${algorithm} of ${digest.length} bytes`);
+        return digest;
+    }
+    throw new Error(`${where}: narHash is missing or not a string/object`);
+}
+const CA_METHOD_PREFIX = {
+    text: 'text:',
+    flat: 'fixed:',
+    nar: 'fixed:r:',
+    git: 'fixed:git:',
+};
+function parseCaField(value, where) {
+    if (value === undefined || value === null || value === '')
+        return undefined;
+    if (typeof value === 'string')
+        return value;
+    if (isObject(value)) {
+        const method = value.method;
+        const prefix = typeof method === 'string' ? CA_METHOD_PREFIX[method] : undefined;
+        if (!prefix)
+            throw new Error(`${where}: unknown content-address method ${JSON.stringify(method)}`);
+        if (typeof value.hash === 'string')
+            return `${prefix}${value.hash}`;
+        if (!isObject(value.hash))
+            throw new Error(`${where}: content address without a hash`);
+        const { algorithm, digest } = decodeStructuredHash(value.hash, where);
+        return `${prefix}${algorithm}:${nixBase32Encode(digest)}`;
+    }
+    throw new Error(`${where}: ca is neither a string nor an object`);
+}
+function parseOne(pathHint, raw, storeDir) {
+    const rawPath = isObject(raw) && typeof raw.path === 'string' ? raw.path : pathHint;
+    if (rawPath === undefined)
+        throw new Error('nix path-info JSON: an entry has no "path"');
+    const itemStoreDir = isObject(raw) && typeof raw.storeDir === 'string' ? raw.storeDir : storeDir;
+    const path = toFullStorePath(rawPath, itemStoreDir);
+    if (raw === null || (isObject(raw) && raw.valid === false)) {
+        throw new Error(`path '${path}' is not valid: it is not in the Nix store (build or substitute it first)`);
+    }
+    if (!isObject(raw))
+        throw new Error(`nix path-info JSON: the entry for ${path} is not an object`);
+    const where = `nix path-info JSON for ${path}`;
+    const narSize = raw.narSize;
+    if (typeof narSize !== 'number' || !Number.isSafeInteger(narSize) || narSize < 0)
+        throw new Error(`${where}: narSize is not a non-negative integer`);
+    const refs = raw.references ?? [];
+    if (!Array.isArray(refs) || refs.some((r) => typeof r !== 'string'))
+        throw new Error(`${where}: references is not a list of strings`);
+    const sigs = raw.signatures ?? raw.sigs ?? [];
+    if (!Array.isArray(sigs) || sigs.some((s) => typeof s !== 'string'))
+        throw new Error(`${where}: signatures is not a list of strings`);
+    const deriver = raw.deriver;
+    if (deriver !== undefined && deriver !== null && typeof deriver !== 'string')
+        throw new Error(`${where}: deriver is not a string`);
+    const info = {
+        path,
+        narHash: parseNarHashField(raw.narHash, where),
+        narSize,
+        references: refs.map((r) => toFullStorePath(r, itemStoreDir)).sort(compareBytes),
+        signatures: [...sigs],
+    };
+    if (typeof deriver === 'string' && deriver !== '' && deriver !== 'unknown-deriver')
+        info.deriver = toFullStorePath(deriver, itemStoreDir);
+    const ca = parseCaField(raw.ca, where);
+    if (ca)
+        info.ca = ca;
+    if (typeof raw.registrationTime === 'number')
+        info.registrationTime = raw.registrationTime;
+    return info;
+}
+/**
+ * Parses `nix path-info --json` output in any known shape: an array of entries with `path` (Nix 2.8
+ * and Lix), or an object keyed by full path or base name (newer Nix; JSON v2 with `version`,
+ * structured hashes/CA and base names). Base names are made full with the entry's `storeDir` or
+ * `storeDir`. An invalid path (`valid: false` or `null`) is an error naming it.
+ */
+function path_info_parsePathInfoJson(json, storeDir = NIX_STORE_DIR) {
+    const value = typeof json === 'string' ? JSON.parse(json) : json;
+    if (Array.isArray(value))
+        return value.map((item) => parseOne(undefined, item, storeDir));
+    if (isObject(value))
+        return Object.entries(value).map(([key, item]) => parseOne(key, item, storeDir));
+    throw new Error('nix path-info JSON is neither an array nor an object');
+}
+// ---------------------------------------------------------------------------------------------
+// Running nix
+const PATH_INFO_CHUNK = 1000;
+/**
+ * `nix path-info --json [--recursive] -- paths…`, in chunks of 1000 paths, merged and de-duplicated
+ * in Nix's order. Fails with an Error naming the paths and Nix's stderr; checks that every asked
+ * path came back.
+ */
+async function queryPathInfo(paths, options) {
+    const storeDir = options.storeDir ?? NIX_STORE_DIR;
+    const unique = [...new Set(paths)];
+    const byPath = new Map();
+    for (let i = 0; i < unique.length; i += PATH_INFO_CHUNK) {
+        const chunk = unique.slice(i, i + PATH_INFO_CHUNK);
+        const stdout = await nixStdout('nix path-info', [...nix_command_NIX_COMMAND_FEATURES, 'path-info', '--json', ...(options.recursive ? ['--recursive'] : [])], chunk, options);
+        let infos;
+        try {
+            infos = path_info_parsePathInfoJson(JSON.parse(stdout), storeDir);
+        }
+        catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            throw new Error(`nix path-info for ${describePaths(chunk)}: ${message}`, { cause: error });
+        }
+        for (const info of infos)
+            if (!byPath.has(info.path))
+                byPath.set(info.path, info);
+        for (const path of chunk) {
+            if (!byPath.has(path))
+                throw new Error(`nix path-info did not report ${path}; is it a valid store path?`);
+        }
+    }
+    return [...byPath.values()];
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/realisations.ts
+/**
+ * Realisations of content-addressed derivations (niks3 spec §4.7): which output of which derivation
+ * is which store path. Nix reads `realisations/<id>.doi` from a cache to substitute the output of a
+ * floating content-addressed derivation (`__contentAddressed = true`) before it knows the output's
+ * path; without it Nix builds the derivation again, although its output is in the cache.
+ *
+ * Only floating CA outputs have realisations: their derivation (the deriver) names the output with an
+ * empty path. Fixed-output derivations (fetchers) carry a `ca` too but have none, and
+ * `nix realisation info` fails for them, so the deriver file is read first (no process for them).
+ * Nix is asked with `<drv>^*` (Nix 2.13+), then with the plain `<drv>` (Nix 2.4–2.12 read that as
+ * "its outputs"); a Nix without `nix realisation` (older than 2.4) reports none, and the paths are
+ * pushed without them.
+ */
+
+
+
+
+/** Derivers per `nix realisation info` call (keeps the argument list well under ARG_MAX). */
+const REALISATION_CHUNK = 500;
+const FEATURES = ['--extra-experimental-features', 'nix-command ca-derivations'];
+/** The object key of a realisation (`realisations/<id>.doi`). */
+function realisationObjectKey(realisation) {
+    return realisationKey(realisation.id);
+}
+/**
+ * The body niks3's own client stores (before zstd): JSON with `id`, `outPath`, then `signatures`
+ * and `dependentRealisations` only when not empty, the form Nix's `Realisation::fromJSON` reads.
+ */
+function realisationBody(realisation) {
+    return JSON.stringify({
+        id: realisation.id,
+        outPath: realisation.outPath,
+        ...(realisation.signatures.length > 0 ? { signatures: [...realisation.signatures] } : {}),
+        ...(Object.keys(realisation.dependentRealisations).length > 0
+            ? { dependentRealisations: { ...realisation.dependentRealisations } }
+            : {}),
+    });
+}
+/**
+ * Whether the derivation file names an output without a path (a floating content-addressed
+ * output). An unreadable file is "no": Nix could not report on it either.
+ */
+function hasFloatingOutput(drvFile) {
+    let head;
+    try {
+        const fd = (0,external_node_fs_namespaceObject.openSync)(drvFile, 'r');
+        try {
+            const buffer = Buffer.alloc(64 * 1024);
+            head = buffer.toString('utf8', 0, (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, buffer.length, 0));
+        }
+        finally {
+            (0,external_node_fs_namespaceObject.closeSync)(fd);
+        }
+    }
+    catch {
+        return false;
+    }
+    // ATerm: Derive([("out","","r:sha256",""),…],…) — an output is (name, path, hashAlgo, hash).
+    const outputs = /^Derive\(\[((?:\("[^"]*","[^"]*","[^"]*","[^"]*"\),?)*)\]/.exec(head)?.[1];
+    if (outputs === undefined)
+        return false;
+    return /\("[^"]*","","[^"]*",""\)/.test(outputs);
+}
+/** The realisations Nix has for the floating content-addressed outputs among `infos`. */
+async function queryRealisations(infos, options = {}) {
+    const storeDir = options.storeDir ?? NIX_STORE_DIR;
+    const isFloating = options.isFloating ?? hasFloatingOutput;
+    const wanted = new Set();
+    const derivers = new Set();
+    for (const info of infos) {
+        if (!info.ca || !info.deriver || !isFloating(info.deriver))
+            continue;
+        wanted.add(info.path);
+        derivers.add(info.deriver);
+    }
+    const byPath = new Map();
+    const failed = [];
+    if (derivers.size === 0)
+        return { byPath, failed };
+    const ask = async (drvs) => {
+        let error = '';
+        for (const form of [(d) => `${d}^*`, (d) => d]) {
+            const result = await runNix([...FEATURES, 'realisation', 'info', '--json'], drvs.map(form), options);
+            if (result.code === 0) {
+                try {
+                    return parseRealisations(JSON.parse(result.stdout));
+                }
+                catch (parseError) {
+                    return `nix realisation info printed JSON it does not understand: ${parseError instanceof Error ? parseError.message : String(parseError)}`;
+                }
+            }
+            error = lastLines(result.stderr, 1) || `exit code ${result.code}`;
+        }
+        return error;
+    };
+    const list = [...derivers];
+    for (let i = 0; i < list.length; i += REALISATION_CHUNK) {
+        const chunk = list.slice(i, i + REALISATION_CHUNK);
+        let answers = [];
+        const whole = await ask(chunk);
+        if (typeof whole !== 'string')
+            answers = whole;
+        else if (chunk.length === 1)
+            failed.push({ deriver: chunk[0], error: whole });
+        else {
+            // One deriver Nix cannot report on (say, an output substituted without its realisation) fails
+            // the whole call: ask for each one alone.
+            for (const deriver of chunk) {
+                const one = await ask([deriver]);
+                if (typeof one === 'string')
+                    failed.push({ deriver, error: one });
+                else
+                    answers.push(...one);
+            }
+        }
+        for (const realisation of answers) {
+            const path = toFullStorePath(realisation.outPath, storeDir);
+            if (!wanted.has(path))
+                continue;
+            const known = byPath.get(path) ?? [];
+            if (!known.some((r) => r.id === realisation.id))
+                byPath.set(path, [...known, realisation]);
+        }
+    }
+    return { byPath, failed };
+}
+/** `nix realisation info --json` output: realisations, and `{opaquePath}` entries (skipped). */
+function parseRealisations(json) {
+    if (!Array.isArray(json))
+        throw new Error('not a JSON array');
+    const realisations = [];
+    for (const entry of json) {
+        if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.outPath !== 'string')
+            continue;
+        if (!OBJECT_KEY_PATTERNS.realisation.test(realisationKey(entry.id)))
+            throw new Error(`the realisation id ${JSON.stringify(entry.id)} is not of the form <algo>:<hash>!<output>`);
+        const signatures = Array.isArray(entry.signatures)
+            ? entry.signatures.filter((s) => typeof s === 'string')
+            : [];
+        const dependent = {};
+        if (isObject(entry.dependentRealisations))
+            for (const [id, path] of Object.entries(entry.dependentRealisations))
+                if (typeof path === 'string')
+                    dependent[id] = path;
+        realisations.push({
+            id: entry.id,
+            outPath: entry.outPath,
+            signatures,
+            dependentRealisations: dependent,
+        });
+    }
+    return realisations;
+}
+/** One line for a warning: which derivers Nix could not report on, and why. */
+function describeFailedRealisations(failed) {
+    const first = failed[0]?.error ?? '';
+    return `${describePaths(failed.map((f) => f.deriver))}: ${first}`;
+}
+
+;// CONCATENATED MODULE: ./src/core/push/local-closure.ts
+/**
+ * The closure of a push's roots in the local store: the path infos from `nix path-info --recursive`
+ * and the realisations of its floating content-addressed outputs.
+ */
+
+
+
+
+async function localClosure(roots, storeDir, deps, warnings) {
+    const { logger } = deps;
+    const result = await queryClosure(roots, deps.exec, storeDir);
+    const total = result.reduce((sum, info) => sum + info.narSize, 0);
+    logger.info(`${result.length} store path(s) in the closure of ${roots.length} root(s), ${formatBytes(total)} of NAR.`);
+    const found = await (deps.queryRealisations ?? queryRealisations)(result, {
+        ...(deps.exec ? { exec: deps.exec } : {}),
+        ...(storeDir ? { storeDir } : {}),
+    });
+    reportRealisations(found, logger, warnings);
+    return { infos: result, realisations: found.byPath };
+}
+async function queryClosure(roots, exec, storeDir) {
+    try {
+        return await queryPathInfo([...roots], {
+            recursive: true,
+            ...(exec ? { exec } : {}),
+            ...(storeDir ? { storeDir } : {}),
+        });
+    }
+    catch (error) {
+        throw new errors_ConfigurationError(`${errors_errorMessage(error)}. Check input 'paths' / 'installables': every path must be valid in the local Nix store.`);
+    }
+}
+/**
+ * Says how many realisations go up; warns when Nix could not report some (a Nix older than 2.4
+ * has no `nix realisation`): those outputs are pushed without, so Nix substitutes them by store
+ * path, but a build of their derivation elsewhere does not find them in the cache and builds again.
+ */
+function reportRealisations(found, logger, warnings) {
+    const count = [...found.byPath.values()].reduce((sum, list) => sum + list.length, 0);
+    if (count > 0)
+        logger.info(`${count} realisation(s) of content-addressed derivation outputs to push with their paths.`);
+    if (found.failed.length > 0) {
+        const warning = `Nix reported no realisation for the outputs of ${found.failed.length} content-addressed derivation(s) (${describeFailedRealisations(found.failed)}); they are pushed without: Nix substitutes them by store path, but a build of the derivation elsewhere does not find them in the cache.`;
+        warnings.push(warning);
+        logger.warn(warning);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/glob.ts
+/**
+ * Shell-style globs, the one implementation for every pattern input (push `include`/`exclude`, gc
+ * `keep-pins`): `*` is any run of characters, `?` one character, `[abc]` / `[!abc]` a class; the
+ * whole string must match, case-sensitively.
+ */
+function globToRegExp(pattern) {
+    let out = '';
+    for (let i = 0; i < pattern.length; i++) {
+        const c = pattern[i];
+        if (c === '*')
+            out += '.*';
+        else if (c === '?')
+            out += '.';
+        else if (c === '[') {
+            const end = pattern.indexOf(']', i + 2);
+            if (end < 0) {
+                out += '\\[';
+                continue;
+            }
+            let body = pattern.slice(i + 1, end);
+            const negate = body.startsWith('!') || body.startsWith('^');
+            if (negate)
+                body = body.slice(1);
+            out += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
+            i = end;
+        }
+        else
+            out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    }
+    return new RegExp(`^${out}$`);
+}
+
+;// CONCATENATED MODULE: ./src/core/push/path-filter.ts
+/**
+ * The user's own filters on the closure: `include` / `exclude` glob patterns on store path names and
+ * `max-path-size`. A pattern matches a path when it matches its base name (`<hash>-<name>`) or its
+ * name alone; `*` is any run of characters, `?` one character, `[abc]` / `[!abc]` a class.
+ */
+
+
+class PathFilter {
+    include;
+    exclude;
+    maxPathSize;
+    includeText;
+    constructor(options) {
+        this.include = options.include.map(globToRegExp);
+        this.exclude = options.exclude.map((pattern) => ({ pattern, re: globToRegExp(pattern) }));
+        this.maxPathSize = options.maxPathSize;
+        this.includeText = options.include.join(', ');
+    }
+    get active() {
+        return this.include.length > 0 || this.exclude.length > 0 || this.maxPathSize > 0;
+    }
+    /** `baseName` is `<hash>-<name>`, `name` the part after the first dash. */
+    verdict(baseName, name, narSize) {
+        const matches = (re) => re.test(baseName) || re.test(name);
+        if (this.include.length > 0 && !this.include.some(matches))
+            return `not matched by include (${this.includeText})`;
+        const excluded = this.exclude.find(({ re }) => matches(re));
+        if (excluded)
+            return `matched by exclude (${excluded.pattern})`;
+        if (this.maxPathSize > 0 && narSize > this.maxPathSize) {
+            return `NAR of ${formatBytes(narSize)} is over max-path-size (${formatBytes(this.maxPathSize)})`;
+        }
+        return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-plan.ts
+
+
+
+/**
+ * Store paths per upload session. niks3 answers a create only within its 60 s write timeout, and
+ * its work grows with the objects (presigned URLs, a multipart upload per large NAR, waits for
+ * objects GC is deleting); a larger session is split (`splitSession`).
+ */
+const MAX_SESSION_PATHS = 2000;
+function plannedPath(info, findBuildLog, realisations) {
+    const baseName = store_path_storePathBaseName(info.path);
+    const hash = baseName.slice(0, 32);
+    const buildLog = info.deriver && findBuildLog ? findBuildLog(info.deriver) : undefined;
+    return {
+        info,
+        path: info.path,
+        hash,
+        baseName,
+        narinfoKey: narInfoKey(hash),
+        narKey: narKey(info.narHash),
+        listingKey: listingKey(hash),
+        ...(buildLog ? { buildLog } : {}),
+        ...(realisations && realisations.length > 0
+            ? {
+                realisations: realisations.map((r) => ({ key: realisationObjectKey(r), body: realisationBody(r) })),
+            }
+            : {}),
+    };
+}
+/** Splits the closure by the user's filters (applied first, without any request). */
+function applyFilter(infos, filter) {
+    const kept = [];
+    const filtered = [];
+    for (const info of infos) {
+        const baseName = store_path_storePathBaseName(info.path);
+        const reason = filter?.verdict(baseName, baseName.slice(33), info.narSize);
+        if (reason)
+            filtered.push({ path: info.path, narSize: info.narSize, reason });
+        else
+            kept.push(info);
+    }
+    return { kept, filtered };
+}
+function planPush(input) {
+    const closure = new Map();
+    for (const info of input.infos)
+        closure.set(info.path, plannedPath(info, input.findBuildLog, input.realisations?.get(info.path)));
+    for (const root of input.roots) {
+        if (!closure.has(root))
+            throw new Error(`internal: root ${root} is missing from the path-info of its closure`);
+    }
+    const { filtered } = applyFilter(input.infos, input.filter);
+    const filteredSet = new Set(filtered.map((f) => f.path));
+    const upstream = [];
+    for (const [path, reason] of input.upstream ?? []) {
+        const planned = closure.get(path);
+        if (planned && !filteredSet.has(path))
+            upstream.push({ path, narSize: planned.info.narSize, reason });
+    }
+    const upstreamSet = new Set(upstream.map((u) => u.path));
+    const push = new Map();
+    for (const [path, planned] of closure)
+        if (!filteredSet.has(path) && !upstreamSet.has(path))
+            push.set(path, planned);
+    const roots = [...new Set(input.roots)];
+    const max = input.maxSessionPaths ?? MAX_SESSION_PATHS;
+    const sessions = planSessions(roots, closure, push).flatMap((session) => splitSession(session, closure, max));
+    return {
+        roots,
+        closure,
+        push,
+        upstream: upstream.sort((a, b) => compareBytes(a.path, b.path)),
+        filtered: filtered.sort((a, b) => compareBytes(a.path, b.path)),
+        sessions,
+    };
+}
+/** Pushed paths reachable from `start` through pushed paths only (start first, then depth-first). */
+function reachablePushed(start, closure, push) {
+    const seen = new Set([start]);
+    const order = [];
+    const stack = [start];
+    while (stack.length > 0) {
+        const path = stack.pop();
+        order.push(path);
+        for (const ref of closure.get(path)?.info.references ?? []) {
+            if (!seen.has(ref) && push.has(ref)) {
+                seen.add(ref);
+                stack.push(ref);
+            }
+        }
+    }
+    return order;
+}
+/**
+ * Splits a session of more than `maxPaths` members into shares of at most `maxPaths`: the members
+ * in dependency order (references first), cut into runs. Every share has the root's narinfo as its
+ * closure key, so everything stays reachable from the one GC root; the root's own share (first in
+ * the result, holding the root) registers that narinfo, the others are parts.
+ */
+function splitSession(session, closure, maxPaths) {
+    const max = Math.max(1, Math.floor(maxPaths));
+    if (session.members.length <= max)
+        return [session];
+    if (session.part) {
+        // A part does not hold its root: any cut of it is parts again.
+        const parts = [];
+        for (let i = 0; i < session.members.length; i += max)
+            parts.push({ ...session, members: session.members.slice(i, i + max) });
+        return parts;
+    }
+    const members = new Set(session.members);
+    const order = dependencyOrder(session.root, members, closure);
+    const runs = [];
+    for (let i = 0; i < order.length; i += max)
+        runs.push(order.slice(i, i + max));
+    const last = runs.pop(); // ends with the root
+    const holder = {
+        root: session.root,
+        closureKey: session.closureKey,
+        members: [session.root, ...last.filter((path) => path !== session.root)],
+        derived: session.derived,
+    };
+    return [
+        holder,
+        ...runs.map((run) => ({
+            root: session.root,
+            closureKey: session.closureKey,
+            members: run,
+            derived: true,
+            part: true,
+        })),
+    ];
+}
+/** `members` in post-order from `root` (each path after the members it references; root last). */
+function dependencyOrder(root, members, closure) {
+    const order = [];
+    const seen = new Set([root]);
+    const stack = [
+        { path: root, refs: closure.get(root)?.info.references ?? [], next: 0 },
+    ];
+    while (stack.length > 0) {
+        const top = stack[stack.length - 1];
+        if (top.next < top.refs.length) {
+            const ref = top.refs[top.next++];
+            if (!seen.has(ref) && members.has(ref)) {
+                seen.add(ref);
+                stack.push({ path: ref, refs: closure.get(ref)?.info.references ?? [], next: 0 });
+            }
+            continue;
+        }
+        stack.pop();
+        order.push(top.path);
+    }
+    // Members reachable only through paths outside this session (none for a planned session).
+    for (const member of members)
+        if (!seen.has(member))
+            order.unshift(member);
+    return order;
+}
+function planSessions(roots, closure, push) {
+    const sessions = [];
+    const covered = new Set();
+    const addSession = (root, derived) => {
+        const members = reachablePushed(root, closure, push);
+        for (const member of members)
+            covered.add(member);
+        sessions.push({ root, closureKey: push.get(root).narinfoKey, members, derived });
+    };
+    for (const root of roots)
+        if (push.has(root))
+            addSession(root, false);
+    // Pushed paths not reachable from a pushed root (they hang below a skipped path): the topmost
+    // of them become roots of their own sessions.
+    for (;;) {
+        const uncovered = [...push.keys()].filter((path) => !covered.has(path));
+        if (uncovered.length === 0)
+            break;
+        const uncoveredSet = new Set(uncovered);
+        const hasUncoveredParent = new Set();
+        for (const path of uncovered) {
+            for (const ref of closure.get(path)?.info.references ?? [])
+                if (ref !== path && uncoveredSet.has(ref))
+                    hasUncoveredParent.add(ref);
+        }
+        const tops = uncovered.filter((path) => !hasUncoveredParent.has(path)).sort(compareBytes);
+        if (tops.length === 0)
+            throw new Error('internal: the closure has a reference cycle');
+        for (const top of tops)
+            if (!covered.has(top))
+                addSession(top, true);
+    }
+    return sessions;
+}
+/**
+ * The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing, build
+ * log, realisations), NAR, listing, log, realisations. The log is in the narinfo's refs because
+ * niks3's GC marks only what the closures reach through refs: a log nothing refers to is deleted
+ * after the grace period. The realisations are in them as in niks3's own client.
+ */
+function pathObjects(planned) {
+    const refs = [];
+    for (const ref of planned.info.references) {
+        if (ref === planned.path)
+            continue;
+        refs.push(narInfoKey(ref));
+    }
+    refs.push(planned.narKey, planned.listingKey);
+    if (planned.buildLog)
+        refs.push(planned.buildLog.key);
+    for (const realisation of planned.realisations ?? [])
+        refs.push(realisation.key);
+    const objects = [
+        { key: planned.narinfoKey, type: 'narinfo', refs },
+        { key: planned.narKey, type: 'nar', refs: [], nar_size: planned.info.narSize },
+        { key: planned.listingKey, type: 'listing', refs: [] },
+    ];
+    if (planned.buildLog)
+        objects.push({ key: planned.buildLog.key, type: 'build_log', refs: [] });
+    for (const realisation of planned.realisations ?? [])
+        objects.push({ key: realisation.key, type: 'realisation', refs: [] });
+    return objects;
+}
+/** Every object of a session's members, without duplicate keys. */
+function sessionObjects(session, plan) {
+    const byKey = new Map();
+    for (const member of session.members) {
+        const planned = plan.push.get(member);
+        if (!planned)
+            continue;
+        for (const object of pathObjects(planned))
+            byKey.set(object.key, object);
+    }
+    return [...byKey.values()];
+}
+
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: ./src/core/push/byte-budget.ts
+/**
+ * A counting semaphore over bytes: every upload buffer (a whole small NAR, one part of a large one)
+ * is taken from one budget before it is filled, so the memory a push holds stays bounded whatever
+ * the closure looks like. A request larger than the whole budget is clamped to it (it then runs
+ * alone), so nothing can wait forever.
+ */
+class ByteBudget {
+    total;
+    available;
+    waiters = [];
+    constructor(total) {
+        this.total = Math.max(1, Math.floor(total));
+        this.available = this.total;
+    }
+    /**
+     * Waits until `bytes` are free, takes them, and returns the function that gives them back.
+     * `release(keep)` gives back all but `keep` bytes (a small NAR keeps only its compressed size
+     * once its uncompressed buffer is done with); a later `release()` gives back the rest.
+     */
+    async acquire(bytes) {
+        const amount = Math.max(1, Math.min(this.total, Math.ceil(bytes)));
+        if (this.waiters.length === 0 && this.available >= amount) {
+            this.available -= amount;
+        }
+        else {
+            await new Promise((resolve) => this.waiters.push({ bytes: amount, resolve }));
+        }
+        let held = amount;
+        return (keep = 0) => {
+            const back = held - Math.max(0, Math.min(held, Math.ceil(keep)));
+            if (back <= 0)
+                return;
+            held -= back;
+            this.available += back;
+            this.wake();
+        };
+    }
+    get inUse() {
+        return this.total - this.available;
+    }
+    wake() {
+        // First come, first served: a large request at the head is not starved by small ones.
+        while (this.waiters.length > 0) {
+            const head = this.waiters[0];
+            if (!head || head.bytes > this.available)
+                return;
+            this.waiters.shift();
+            this.available -= head.bytes;
+            head.resolve();
+        }
+    }
+}
+
+;// CONCATENATED MODULE: external "node:stream/promises"
+const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: ./src/core/nix/nar-listing.ts
+function compareUtf8(a, b) {
+    return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+function renderEntry(entry) {
+    switch (entry.type) {
+        case 'regular': {
+            let out = `{"type":"regular","size":${entry.size}`;
+            if (entry.executable)
+                out += ',"executable":true';
+            if (entry.narOffset !== undefined)
+                out += `,"narOffset":${entry.narOffset}`;
+            return `${out}}`;
+        }
+        case 'symlink':
+            return `{"type":"symlink","target":${JSON.stringify(entry.target)}}`;
+        case 'directory': {
+            const names = Object.keys(entry.entries).sort(compareUtf8);
+            const parts = names.map((name) => `${JSON.stringify(name)}:${renderEntry(entry.entries[name])}`);
+            return `{"type":"directory","entries":{${parts.join(',')}}}`;
+        }
+    }
+}
+/**
+ * The `.ls` JSON text as the Go client writes it: fields in the order type, size, executable,
+ * narOffset / entries / target, directory entries sorted by name bytes (JSON.stringify would put
+ * integer-like names such as "10" first). No trailing newline.
+ */
+function renderNarListing(listing) {
+    return `{"version":1,"root":${renderEntry(listing.root)}}`;
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/nar-fs.ts
+/**
+ * The filesystem steps both NAR writers share: byte-sorted directory entries, lstat, readlink and
+ * whole-file reads, each failing with a message that names the path and what could not be done.
+ */
+
+/** A path for messages, quoted. */
+function describe(path) {
+    return JSON.stringify(path.toString('utf8'));
+}
+/** A filesystem error of the NAR walk, naming the action and the path. */
+function wrapFsError(error, action, path) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new Error(`NAR serialisation: cannot ${action} ${describe(path)}: ${message}`, { cause: error });
+}
+/** The entries of a directory as raw names, sorted byte-wise (the NAR order). */
+function sortedNames(path) {
+    let names;
+    try {
+        names = (0,external_node_fs_namespaceObject.readdirSync)(path, { encoding: 'buffer' });
+    }
+    catch (error) {
+        throw wrapFsError(error, 'list the directory', path);
+    }
+    return names.sort((a, b) => Buffer.compare(a, b));
+}
+/** A symlink's target as raw bytes. */
+function readLink(path) {
+    try {
+        return (0,external_node_fs_namespaceObject.readlinkSync)(path, { encoding: 'buffer' });
+    }
+    catch (error) {
+        throw wrapFsError(error, 'read the symlink', path);
+    }
+}
+/** lstat that names the path when it fails. */
+function lstatPath(path) {
+    try {
+        return (0,external_node_fs_namespaceObject.lstatSync)(path);
+    }
+    catch (error) {
+        throw wrapFsError(error, 'stat', path);
+    }
+}
+/** Reads the whole file (`size` bytes) synchronously into `target` at `offset`. */
+function readFileInto(path, target, offset, size) {
+    let fd;
+    try {
+        fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
+    }
+    catch (error) {
+        throw wrapFsError(error, 'open', path);
+    }
+    try {
+        let got = 0;
+        while (got < size) {
+            const n = (0,external_node_fs_namespaceObject.readSync)(fd, target, offset + got, size - got, got);
+            if (n === 0)
+                throw new Error(`NAR serialisation: ${describe(path)} shrank while being read (expected ${size} bytes, got ${got})`);
+            got += n;
+        }
+    }
+    catch (error) {
+        if (error instanceof Error && error.message.startsWith('NAR serialisation'))
+            throw error;
+        throw wrapFsError(error, 'read', path);
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
+}
+
+;// CONCATENATED MODULE: external "node:timers/promises"
+const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+;// CONCATENATED MODULE: ./src/core/nix/nar-writer.ts
+
+
+
+
+/**
+ * Files up to this size are read with one synchronous read (from the page cache that is well under
+ * a millisecond; an async open/read/close costs three thread-pool round trips and promises).
+ */
+const SMALL_FILE_BYTES = 1024 * 1024;
+const LARGE_CHUNK_BYTES = 1024 * 1024;
+const FLUSH_BYTES = 128 * 1024;
+const TIME_SLICE_MS = 5;
+function encodeString(value) {
+    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    const padded = (bytes.length + 7) & ~7;
+    const out = Buffer.alloc(8 + padded);
+    out.writeBigUInt64LE(BigInt(bytes.length), 0);
+    bytes.copy(out, 8);
+    return out;
+}
+const T = {
+    magic: encodeString('nix-archive-1'),
+    open: encodeString('('),
+    close: encodeString(')'),
+    type: encodeString('type'),
+    regular: encodeString('regular'),
+    executable: encodeString('executable'),
+    empty: encodeString(''),
+    contents: encodeString('contents'),
+    directory: encodeString('directory'),
+    entry: encodeString('entry'),
+    name: encodeString('name'),
+    node: encodeString('node'),
+    symlink: encodeString('symlink'),
+    target: encodeString('target'),
+};
+const ZEROS = Buffer.alloc(8);
+const SLASH = Buffer.from('/');
+function u64(n) {
+    const out = Buffer.allocUnsafe(8);
+    out.writeBigUInt64LE(BigInt(n), 0);
+    return out;
+}
+function padding(length) {
+    return (8 - (length % 8)) % 8;
+}
+function joinPath(dir, name) {
+    return Buffer.concat([dir, SLASH, name]);
+}
+/** The serialiser: batches small writes, tracks the NAR position, yields chunks. */
+class NarWriter {
+    position = 0;
+    parts = [];
+    pending = 0;
+    options;
+    sliceStart = performance.now();
+    chunkBuffer;
+    constructor(options) {
+        this.options = options;
+    }
+    /** Gives the event loop a turn when the synchronous work of this slice took long enough. */
+    async breathe() {
+        const now = performance.now();
+        if (now - this.sliceStart < TIME_SLICE_MS)
+            return;
+        await (0,external_node_timers_promises_namespaceObject.setImmediate)();
+        this.sliceStart = performance.now();
+    }
+    push(chunk) {
+        this.position += chunk.length;
+        if (this.options.contents) {
+            this.parts.push(chunk);
+            this.pending += chunk.length;
+        }
+    }
+    /**
+     * Takes the batched bytes when there are enough of them (or any, with force). Runs of small
+     * pieces (headers, small files) are joined; a piece of FLUSH_BYTES or more (a file read whole)
+     * goes out as it is rather than being copied.
+     */
+    take(force = false) {
+        if (this.pending === 0 || (!force && this.pending < FLUSH_BYTES))
+            return undefined;
+        const out = [];
+        let run = [];
+        let runBytes = 0;
+        const flush = () => {
+            if (run.length === 0)
+                return;
+            out.push(run.length === 1 ? run[0] : Buffer.concat(run, runBytes));
+            run = [];
+            runBytes = 0;
+        };
+        for (const part of this.parts) {
+            if (part.length >= FLUSH_BYTES) {
+                flush();
+                out.push(part);
+            }
+            else {
+                run.push(part);
+                runBytes += part.length;
+            }
+        }
+        flush();
+        this.parts = [];
+        this.pending = 0;
+        return out;
+    }
+    /** Any node: directories and large files need the generator, everything else is synchronous. */
+    async *node(path, st) {
+        if (st.isDirectory()) {
+            this.push(T.open);
+            this.push(T.type);
+            const entry = yield* this.directory(path);
+            this.push(T.close);
+            return entry;
+        }
+        if (st.isFile() && this.options.contents && st.size > SMALL_FILE_BYTES)
+            return yield* this.largeFile(path, st);
+        return this.leaf(path, st);
+    }
+    /** A symlink, a small regular file, or any regular file when contents are not read. */
+    leaf(path, st) {
+        this.push(T.open);
+        this.push(T.type);
+        let entry;
+        if (st.isFile()) {
+            const { executable, narOffset } = this.regularHeader(st);
+            const size = st.size;
+            if (!this.options.contents) {
+                this.position += size;
+            }
+            else if (size > 0) {
+                this.push(readSmallFile(path, size));
+            }
+            const pad = padding(size);
+            if (pad)
+                this.push(ZEROS.subarray(0, pad));
+            if (this.options.listing)
+                entry = regularEntry(size, executable, narOffset);
+        }
+        else if (st.isSymbolicLink()) {
+            const target = readLink(path);
+            this.push(T.symlink);
+            this.push(T.target);
+            this.push(encodeString(target));
+            if (this.options.listing)
+                entry = { type: 'symlink', target: target.toString('utf8') };
+        }
+        else {
+            throw new Error(`NAR serialisation: ${describe(path)} is neither a regular file, a directory nor a symlink`);
+        }
+        this.push(T.close);
+        return entry;
+    }
+    regularHeader(st) {
+        this.push(T.regular);
+        const executable = (st.mode & 0o100) !== 0;
+        if (executable) {
+            this.push(T.executable);
+            this.push(T.empty);
+        }
+        this.push(T.contents);
+        this.push(u64(st.size));
+        return { executable, narOffset: this.position };
+    }
+    async *largeFile(path, st) {
+        this.push(T.open);
+        this.push(T.type);
+        const { executable, narOffset } = this.regularHeader(st);
+        const size = st.size;
+        const batched = this.take(true);
+        if (batched)
+            yield* batched;
+        let handle;
+        try {
+            handle = await (0,promises_namespaceObject.open)(path, 'r');
+        }
+        catch (error) {
+            throw wrapFsError(error, 'open', path);
+        }
+        try {
+            let done = 0;
+            while (done < size) {
+                const want = Math.min(LARGE_CHUNK_BYTES, size - done);
+                let buffer;
+                if (this.options.reuseChunks) {
+                    this.chunkBuffer ??= Buffer.allocUnsafe(LARGE_CHUNK_BYTES);
+                    buffer = this.chunkBuffer.subarray(0, want);
+                }
+                else
+                    buffer = Buffer.allocUnsafe(want);
+                let got = 0;
+                while (got < want) {
+                    let bytesRead;
+                    try {
+                        ({ bytesRead } = await handle.read(buffer, got, want - got, done + got));
+                    }
+                    catch (error) {
+                        throw wrapFsError(error, 'read', path);
+                    }
+                    if (bytesRead === 0)
+                        throw new Error(`NAR serialisation: ${describe(path)} shrank while being read (expected ${size} bytes, got ${done + got})`);
+                    got += bytesRead;
+                }
+                done += want;
+                this.position += want;
+                yield buffer;
+            }
+        }
+        finally {
+            await handle.close();
+        }
+        this.sliceStart = performance.now();
+        const pad = padding(size);
+        if (pad)
+            this.push(ZEROS.subarray(0, pad));
+        this.push(T.close);
+        return this.options.listing ? regularEntry(size, executable, narOffset) : undefined;
+    }
+    async *directory(path) {
+        this.push(T.directory);
+        const names = sortedNames(path);
+        const entries = this.options.listing
+            ? Object.create(null)
+            : undefined;
+        for (const name of names) {
+            const child = joinPath(path, name);
+            const st = lstatPath(child);
+            this.push(T.entry);
+            this.push(T.open);
+            this.push(T.name);
+            this.push(encodeString(name));
+            this.push(T.node);
+            const entry = st.isDirectory() || (st.isFile() && this.options.contents && st.size > SMALL_FILE_BYTES)
+                ? yield* this.node(child, st)
+                : this.leaf(child, st);
+            this.push(T.close);
+            if (entries && entry)
+                entries[name.toString('utf8')] = entry;
+            const chunk = this.take();
+            if (chunk) {
+                yield* chunk;
+                this.sliceStart = performance.now();
+            }
+            else {
+                await this.breathe();
+            }
+        }
+        return entries ? { type: 'directory', entries } : undefined;
+    }
+}
+function regularEntry(size, executable, narOffset) {
+    const entry = { type: 'regular', size };
+    if (executable)
+        entry.executable = true;
+    entry.narOffset = narOffset;
+    return entry;
+}
+/** Reads exactly `size` bytes of a small file synchronously. */
+function readSmallFile(path, size) {
+    const data = Buffer.allocUnsafe(size);
+    readFileInto(path, data, 0, size);
+    return data;
+}
+async function* serialise(root, options, done) {
+    const path = Buffer.from(root, 'utf8');
+    const writer = new NarWriter(options);
+    const st = lstatPath(path);
+    writer.push(T.magic);
+    const entry = yield* writer.node(path, st);
+    const rest = writer.take(true);
+    if (rest)
+        yield* rest;
+    done(entry, writer.position);
+}
+/** Streams the NAR of `path` (a store path or any file/dir/symlink). */
+function narStream(path) {
+    return Readable.from(serialise(path, { listing: false, contents: true }, () => { }), { objectMode: false });
+}
+/**
+ * One pass that yields both the NAR stream and its `.ls` listing (with `narOffset`s). The listing
+ * settles when the stream has been read to its end; it rejects if the stream fails or is destroyed
+ * early. (Its rejection is pre-handled, so ignoring the listing never crashes the process.)
+ */
+function narStreamWithListing(path) {
+    const { chunks, listing } = walkWithListing(path, false);
+    return { stream: Readable.from(chunks, { objectMode: false }), listing };
+}
+/**
+ * The NAR of `path` as an async iterable of chunks, and its `.ls` listing, for a consumer that is
+ * done with each chunk (hashed, handed to zstd and consumed) before it asks for the next: large files
+ * are then read into one reused buffer, so a NAR of any size allocates one read buffer, not one per
+ * MiB. The listing settles at the end; it rejects if the walk fails or stops early.
+ */
+function narChunksWithListing(path) {
+    return walkWithListing(path, true);
+}
+function walkWithListing(path, reuseChunks) {
+    let resolve;
+    let reject;
+    const listing = new Promise((res, rej) => {
+        resolve = res;
+        reject = rej;
+    });
+    listing.catch(() => { });
+    let settled = false;
+    async function* run() {
+        try {
+            yield* serialise(path, { listing: true, contents: true, reuseChunks }, (root) => {
+                settled = true;
+                resolve({ version: 1, root: root });
+            });
+        }
+        catch (error) {
+            settled = true;
+            reject(error instanceof Error ? error : new Error(String(error)));
+            throw error;
+        }
+        finally {
+            if (!settled)
+                reject(new Error(`the NAR stream of ${path} was closed before its end, so its listing is incomplete`));
+        }
+    }
+    return { chunks: run(), listing };
+}
+/**
+ * The listing of `path` and its NAR size, by walking the tree without reading file contents
+ * (the deduplicated-NAR case of §4.5). The offsets are computed exactly, so they match the NAR.
+ */
+async function narListing(path, options = {}) {
+    let result;
+    for await (const _ of serialise(path, { listing: true, contents: false }, (root, size) => {
+        result = { listing: { version: 1, root: root }, narSize: size };
+    })) {
+        // nothing is yielded without contents
+    }
+    if (!result)
+        throw new Error(`NAR listing of ${path} did not complete`);
+    if (options.offsets === false)
+        stripOffsets(result.listing.root);
+    return result;
+}
+function stripOffsets(entry) {
+    if (entry.type === 'regular')
+        delete entry.narOffset;
+    else if (entry.type === 'directory')
+        for (const child of Object.values(entry.entries))
+            stripOffsets(child);
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/nar-mismatch.ts
+/**
+ * A NAR whose bytes differ from what Nix reported in path-info (shared/spec/niks3.md §4.4): the path
+ * is not pushed (a NAR that differs by one byte makes a cache Nix rejects), and a retry would not
+ * help. Thrown where the difference is found: the NAR writers and the NAR verifier.
+ */
+
+class NarMismatchError extends Error {
+    name = 'NarMismatchError';
+    /** `got`: what was found instead ("sha256-…, 123 bytes", "more than 120 bytes"). */
+    constructor(expected, got) {
+        super(`the NAR serialised for ${expected.path ?? 'the path'} does not match Nix's path-info (expected ${formatNarHash(expected.narHash)}, ${expected.narSize} bytes; got ${got}). ` +
+            'The store path may be corrupt: run `nix-store --verify-path` on it, or `nix store repair`.');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/nix/nar-buffer.ts
+
+
+const enc = (text) => {
+    const bytes = Buffer.from(text, 'utf8');
+    const out = Buffer.alloc(8 + ((bytes.length + 7) & ~7));
+    out.writeUInt32LE(bytes.length, 0);
+    bytes.copy(out, 8);
+    return out;
+};
+const MAGIC = enc('nix-archive-1');
+const OPEN_TYPE = Buffer.concat([enc('('), enc('type')]);
+const CLOSE = enc(')');
+const REGULAR = enc('regular');
+const EXECUTABLE = Buffer.concat([enc('executable'), enc('')]);
+const CONTENTS = enc('contents');
+const DIRECTORY = enc('directory');
+const ENTRY_NAME = Buffer.concat([enc('entry'), enc('('), enc('name')]);
+const NODE = enc('node');
+const SYMLINK_TARGET = Buffer.concat([enc('symlink'), enc('target')]);
+class Overflow extends Error {
+}
+class BufferWriter {
+    pos = 0;
+    buf;
+    constructor(buf) {
+        this.buf = buf;
+    }
+    /** Room for `n` more bytes, or Overflow. */
+    room(n) {
+        if (this.pos + n > this.buf.length)
+            throw new Overflow();
+    }
+    token(bytes) {
+        this.room(bytes.length);
+        bytes.copy(this.buf, this.pos);
+        this.pos += bytes.length;
+    }
+    u64(n) {
+        this.room(8);
+        this.buf.writeUInt32LE(n % 0x1_0000_0000, this.pos);
+        this.buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.pos + 4);
+        this.pos += 8;
+    }
+    /** Zero padding to the next multiple of 8 after `length` bytes of a string or file. */
+    pad(length) {
+        const pad = (8 - (length % 8)) % 8;
+        if (pad === 0)
+            return;
+        this.room(pad);
+        this.buf.fill(0, this.pos, this.pos + pad);
+        this.pos += pad;
+    }
+    bytes(value) {
+        this.u64(value.length);
+        this.room(value.length);
+        value.copy(this.buf, this.pos);
+        this.pos += value.length;
+        this.pad(value.length);
+    }
+    /** Reads the file (`size` bytes) straight into its place in the NAR. */
+    file(path, size) {
+        this.room(size);
+        readFileInto(path, this.buf, this.pos, size);
+        this.pos += size;
+        this.pad(size);
+    }
+}
+function node(w, path, st) {
+    w.token(OPEN_TYPE);
+    let entry;
+    if (st.isDirectory()) {
+        w.token(DIRECTORY);
+        const names = sortedNames(path);
+        const entries = Object.create(null);
+        for (const name of names) {
+            const child = Buffer.concat([path, nar_buffer_SLASH, name]);
+            const childSt = lstatPath(child);
+            w.token(ENTRY_NAME);
+            w.bytes(name);
+            w.token(NODE);
+            entries[name.toString('utf8')] = node(w, child, childSt);
+            w.token(CLOSE);
+        }
+        entry = { type: 'directory', entries };
+    }
+    else if (st.isFile()) {
+        w.token(REGULAR);
+        const executable = (st.mode & 0o100) !== 0;
+        if (executable)
+            w.token(EXECUTABLE);
+        w.token(CONTENTS);
+        const size = st.size;
+        w.u64(size);
+        const regular = { type: 'regular', size };
+        if (executable)
+            regular.executable = true;
+        regular.narOffset = w.pos;
+        if (size > 0)
+            w.file(path, size);
+        entry = regular;
+    }
+    else if (st.isSymbolicLink()) {
+        const target = readLink(path);
+        w.token(SYMLINK_TARGET);
+        w.bytes(target);
+        entry = { type: 'symlink', target: target.toString('utf8') };
+    }
+    else {
+        throw new Error(`NAR serialisation: ${describe(path)} is neither a regular file, a directory nor a symlink`);
+    }
+    w.token(CLOSE);
+    return entry;
+}
+const nar_buffer_SLASH = Buffer.from('/');
+/**
+ * The NAR of `path` in exactly `expected.narSize` bytes (the start of `into` when given and large
+ * enough, else a new buffer), and its listing. Throws NarMismatchError when the tree's NAR is not
+ * that long (the caller checks the hash).
+ */
+function narToBuffer(path, expected, into) {
+    const { narSize } = expected;
+    const target = into && into.length >= narSize ? into.subarray(0, narSize) : Buffer.allocUnsafe(narSize);
+    const root = Buffer.from(path, 'utf8');
+    const w = new BufferWriter(target);
+    const st = lstatPath(root);
+    try {
+        w.token(MAGIC);
+        const entry = node(w, root, st);
+        if (w.pos !== narSize)
+            throw new NarMismatchError(expected, `${w.pos} bytes`);
+        return { nar: w.buf, listing: { version: 1, root: entry } };
+    }
+    catch (error) {
+        if (error instanceof Overflow)
+            throw new NarMismatchError(expected, `more than ${narSize} bytes`);
+        throw error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/multipart-sink.ts
+/**
+ * The multipart side of a large NAR's upload (shared/spec/niks3.md §3.5, §3.6, §5.5): the compressed
+ * stream cut into fixed-size parts, each PUT to its presigned part URL (more URLs asked for when
+ * they run out, a fresh one after a 403), at most one part in flight, and the upload completed only
+ * by `finish()`, which the caller runs once the NAR checked out.
+ */
+
+
+
+const MAX_PARTS = 10_000;
+/**
+ * Part buffers of finished uploads, reused by the next large NARs: without them every large NAR
+ * allocates two fresh parts, and each such allocation counts towards the garbage collector's next
+ * full collection. A few are kept (the number of large NARs a push streams at once is small).
+ */
+const sparePartBuffers = [];
+const SPARE_PART_BUFFERS = 2;
+function partBuffer(size) {
+    const index = sparePartBuffers.findIndex((buffer) => buffer.length === size);
+    return index === -1 ? Buffer.allocUnsafe(size) : sparePartBuffers.splice(index, 1)[0];
+}
+function keepPartBuffer(buffer) {
+    if (buffer && buffer.length > 0 && sparePartBuffers.length < SPARE_PART_BUFFERS)
+        sparePartBuffers.push(buffer);
+}
+/** Thrown into the pipeline to stop reading once another session has stored the same NAR. */
+class SupersededUpload extends Error {
+    name = 'SupersededUpload';
+}
+/**
+ * Cuts the compressed stream into fixed-size parts (R2 wants equal non-final parts). A full part is
+ * sent while the next one fills (two buffers, at most one part in flight per NAR, parts in order);
+ * the final, partial part waits for `finish()`, which runs only after the NAR checked out.
+ */
+class PartSink {
+    planned;
+    key;
+    uploadId;
+    partUrls;
+    partSize;
+    ctx;
+    buffer;
+    spare;
+    filled = 0;
+    nextPart = 1;
+    inFlight;
+    done = [];
+    bytes = 0;
+    superseded = false;
+    constructor(planned, key, multipart, partSize, ctx) {
+        this.planned = planned;
+        this.key = key;
+        this.uploadId = multipart.uploadId;
+        this.partUrls = [...multipart.partUrls];
+        this.partSize = partSize;
+        this.ctx = ctx;
+        this.buffer = partBuffer(partSize);
+    }
+    get partsDone() {
+        return this.done.length;
+    }
+    writable() {
+        return new external_node_stream_.Writable({
+            highWaterMark: 1024 * 1024,
+            write: (chunk, _encoding, callback) => {
+                this.accept(chunk).then(() => callback(), (error) => callback(error instanceof Error ? error : new Error(String(error))));
+            },
+        });
+    }
+    async accept(chunk) {
+        if (this.superseded)
+            throw new SupersededUpload(`${this.key} was stored by another upload session`);
+        let offset = 0;
+        while (offset < chunk.length) {
+            const take = Math.min(chunk.length - offset, this.partSize - this.filled);
+            chunk.copy(this.buffer, this.filled, offset, offset + take);
+            this.filled += take;
+            offset += take;
+            if (this.filled === this.partSize) {
+                await this.dispatch();
+                if (this.superseded)
+                    throw new SupersededUpload(`${this.key} was stored by another upload session`);
+            }
+        }
+    }
+    /** Waits for the part in flight, then starts sending the filled buffer and fills the other one. */
+    async dispatch(last = false) {
+        await this.inFlight;
+        this.inFlight = undefined;
+        if (this.superseded)
+            return;
+        const body = this.buffer.subarray(0, this.filled);
+        const partNumber = this.nextPart++;
+        const sent = this.buffer;
+        this.buffer = this.spare ?? (last ? Buffer.alloc(0) : partBuffer(this.partSize));
+        this.spare = undefined;
+        this.filled = 0;
+        const flight = this.sendPart(partNumber, body).then(() => {
+            this.spare = sent;
+        });
+        flight.catch(() => { }); // observed by the next dispatch(), finish() or settle()
+        this.inFlight = flight;
+    }
+    /** Waits for the part in flight, ignoring its outcome (the push is failing anyway). */
+    async settle() {
+        await this.inFlight?.catch(() => { });
+    }
+    /** Sends the last part (if any bytes are left) and completes the upload. */
+    async finish() {
+        if (!this.superseded && (this.filled > 0 || this.nextPart === 1))
+            await this.dispatch(true);
+        await this.inFlight;
+        this.inFlight = undefined;
+        // Nothing is in flight now: both buffers go back for the next large NAR.
+        keepPartBuffer(this.buffer);
+        keepPartBuffer(this.spare);
+        this.buffer = Buffer.alloc(0);
+        this.spare = undefined;
+        if (this.superseded)
+            return;
+        const result = await this.ctx.client.completeMultipart(this.key, this.uploadId, this.done);
+        if (result === 'not-found')
+            await this.probeSuperseded('multipart complete');
+    }
+    async sendPart(partNumber, body) {
+        if (partNumber > MAX_PARTS)
+            throw new Error(`${this.planned.path}: the NAR needs more than ${MAX_PARTS} parts`);
+        let refreshed = false;
+        for (;;) {
+            const url = await this.partUrl(partNumber);
+            if (url === undefined)
+                return;
+            const outcome = await this.ctx.uploader.put(url, body, {
+                contentType: OBJECT_HEADERS.nar.contentType,
+                what: `${this.key} part ${partNumber}`,
+                signal: this.ctx.signal,
+            });
+            if (outcome.kind === 'stored') {
+                if (!outcome.etag) {
+                    throw new errors_RemoteError({
+                        remote: 'cache storage',
+                        operation: `PUT ${this.key} part ${partNumber}`,
+                        detail: 'the answer had no ETag header',
+                        hint: 'the storage must expose ETag (for R2 CORS: ExposeHeaders ETag)',
+                    });
+                }
+                this.done.push({ part_number: partNumber, etag: outcome.etag });
+                this.bytes += body.length;
+                this.ctx.onUploaded(body.length);
+                return;
+            }
+            if (outcome.kind === 'gone') {
+                await this.probeSuperseded(`part ${partNumber}`);
+                return;
+            }
+            // 403: the part URL expired; ask for fresh ones from this part on, once.
+            if (refreshed) {
+                throw new errors_RemoteError({
+                    remote: 'cache storage',
+                    operation: `PUT ${this.key} part ${partNumber}`,
+                    status: 403,
+                    detail: 'refused, also with a fresh part URL',
+                    hint: 'check the clock of this machine and the S3 credentials of the server',
+                });
+            }
+            refreshed = true;
+            const fresh = await this.ctx.client.requestParts(this.key, this.uploadId, partNumber, 100);
+            if (fresh === 'not-found') {
+                await this.probeSuperseded(`part ${partNumber}`);
+                return;
+            }
+            this.partUrls.length = partNumber - 1;
+            this.partUrls.push(...fresh);
+        }
+    }
+    /** The URL of a part, asking the server for the next 100 when they run out. */
+    async partUrl(partNumber) {
+        if (partNumber > this.partUrls.length) {
+            const fresh = await this.ctx.client.requestParts(this.key, this.uploadId, this.partUrls.length + 1, 100);
+            if (fresh === 'not-found') {
+                await this.probeSuperseded(`part ${partNumber}`);
+                return undefined;
+            }
+            this.partUrls.push(...fresh);
+        }
+        return this.partUrls[partNumber - 1];
+    }
+    /** After a 404 the upload is gone: fine if another session stored the NAR, fatal otherwise. */
+    async probeSuperseded(what) {
+        const stored = this.ctx.objectStored ?? ((key) => this.ctx.client.objectExists(key));
+        if (await stored(this.key)) {
+            this.superseded = true;
+            return;
+        }
+        throw new errors_RemoteError({
+            remote: 'niks3',
+            operation: `multipart upload of ${this.key} (${what})`,
+            status: 404,
+            detail: 'the upload was aborted and the object does not exist',
+            hint: 'the upload session was removed (a GC with a short failed-uploads-older-than?); run the push again',
+        });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/compress/zstd-once.ts
+/**
+ * One-shot zstd for whole objects (small NARs, listings, logs, narinfos), with one compression
+ * context per level kept for the whole process and one reused output buffer.
+ *
+ * Why not `zstdCompressSync` per object: each call builds a new context (its tables are fresh
+ * memory, faulted in page by page) and returns a slice of a new output buffer of the size asked
+ * for, so a push of 200 paths allocated about its whole NAR size again in buffers the garbage
+ * collector had to find. Here the frame is written into one scratch buffer of zstd's worst-case
+ * size and copied into a buffer of exactly the compressed size: the same bytes as
+ * `zstdCompressSync` (one `ZSTD_e_end` call, so zstd knows the source size), a fraction of the
+ * allocations.
+ *
+ * The context is driven through the stream's native handle, which node:zlib itself uses for its
+ * synchronous calls but does not document. When that handle is missing or misbehaves (another Node
+ * version), or zstd reports an error, the object is compressed with `zstdCompressSync` instead and
+ * the context is dropped, so a change in Node costs speed, never correctness.
+ */
+
+/** zstd's worst case for `n` input bytes (ZSTD_COMPRESSBOUND), with a little slack. */
+function compressBound(n) {
+    return n + (n >> 8) + (n < 131_072 ? (131_072 - n) >> 11 : 0) + 1024;
+}
+function zstdLevelParams(level) {
+    return { params: { [external_node_zlib_.constants.ZSTD_c_compressionLevel]: level } };
+}
+const contexts = new Map();
+let scratch;
+/** Scratch buffers up to this size are kept between calls (a small NAR's worst case). */
+const SCRATCH_KEPT = 11 * 1024 * 1024;
+function contextFor(level) {
+    const known = contexts.get(level);
+    if (known !== undefined)
+        return known ?? undefined;
+    let context = null;
+    try {
+        const stream = (0,external_node_zlib_.createZstdCompress)(zstdLevelParams(level));
+        const inner = stream;
+        const handle = inner._handle;
+        const state = inner._writeState;
+        if (handle &&
+            typeof handle.writeSync === 'function' &&
+            state instanceof Uint32Array &&
+            state.length >= 2) {
+            const made = { stream, handle: handle, state, error: undefined };
+            stream.on('error', (error) => {
+                made.error = error;
+            });
+            context = made;
+        }
+        else {
+            stream.close();
+        }
+    }
+    catch {
+        context = null;
+    }
+    contexts.set(level, context);
+    return context ?? undefined;
+}
+function drop(level, context) {
+    contexts.set(level, null);
+    try {
+        context.stream.close();
+    }
+    catch {
+        // already gone
+    }
+}
+/** The zstd frame of `data` at `level`, in a buffer of exactly its size. */
+function zstdOnce(data, level) {
+    const input = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const context = contextFor(level);
+    if (context) {
+        const bound = compressBound(input.length);
+        const out = scratch && scratch.length >= bound ? scratch : Buffer.allocUnsafe(bound);
+        try {
+            context.handle.writeSync(external_node_zlib_.constants.ZSTD_e_end, input, 0, input.length, out, 0, out.length);
+            const [outLeft, inLeft] = context.state;
+            // Done when zstd took all input and had room to spare: with ZSTD_e_end, output left over
+            // means the frame is complete.
+            if (context.error === undefined && inLeft === 0 && outLeft > 0) {
+                const size = out.length - outLeft;
+                const body = Buffer.allocUnsafe(size);
+                out.copy(body, 0, 0, size);
+                if (out.length <= SCRATCH_KEPT && out !== scratch)
+                    scratch = out;
+                return body;
+            }
+        }
+        catch {
+            // fall through: the one-call API below
+        }
+        drop(level, context);
+    }
+    return (0,external_node_zlib_.zstdCompressSync)(input, { ...zstdLevelParams(level), chunkSize: compressBound(input.length) });
+}
+
+;// CONCATENATED MODULE: ./src/core/push/nar-upload.ts
+/**
+ * One store path's NAR on its way to the cache (shared/spec/niks3.md §4.4, §5.5, §5.11): serialised
+ * from the filesystem, sha256-hashed and counted on the way (a NAR that differs from Nix's path-info
+ * is never uploaded: a single PUT is not sent, a multipart upload is never completed), compressed
+ * with zstd from node:zlib, and sent either as one presigned PUT (buffered, known length) or as
+ * fixed-size parts of a multipart upload, asking for more part URLs when they run out. The `.ls`
+ * listing produced in the same pass follows.
+ *
+ * Memory: every buffer comes out of the push's ByteBudget first (a small NAR's whole compressed
+ * form; two parts of a large one: the one being filled and the one being sent). CPU: serialising
+ * and compressing holds one of a few `cpuSlots` (about the number of cores), so many uploads can be
+ * in flight without as many zstd contexts and read buffers alive at once.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
+const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+/** §5.5: 10 MiB parts, unless 9000 of them would not hold the NAR; then multiples of 16 MiB. */
+function partSizeFor(narSize) {
+    const needed = Math.ceil(narSize / 9000);
+    if (needed <= DEFAULT_PART_SIZE)
+        return DEFAULT_PART_SIZE;
+    const sixteen = 16 * 1024 * 1024;
+    return Math.min(MAX_PART_SIZE, Math.ceil(needed / sixteen) * sixteen);
+}
+
+/** A streaming zstd compressor with large output chunks (fewer callbacks and allocations than the 16 KiB default). */
+function zstdStream(level) {
+    return (0,external_node_zlib_.createZstdCompress)({ ...zstdLevelParams(level), chunkSize: 256 * 1024 });
+}
+/**
+ * Uploads the NAR (when `nar` is pending) and then the listing (when `listing` is pending). With
+ * only the listing pending (the NAR is shared with another path), the listing is built by walking
+ * the tree without reading file contents.
+ */
+async function uploadNarAndListing(planned, nar, listing, ctx) {
+    let result = {
+        narStored: false,
+        superseded: false,
+        listingStored: false,
+        compressedBytes: 0,
+        parts: 0,
+    };
+    let listingDoc;
+    if (nar) {
+        const upload = await uploadNar(planned, nar, ctx);
+        result = { ...result, ...upload.result };
+        listingDoc = upload.listing;
+    }
+    if (listing && !result.superseded) {
+        listingDoc ??= (await narListing(planned.path)).listing;
+        const body = zstdOnce(renderNarListing(listingDoc), 3);
+        await putSmall(planned, listing, body, ctx);
+        result = { ...result, listingStored: true };
+    }
+    return result;
+}
+/** PUTs a small, already compressed object to its presigned URL, refreshing the URL once on 403. */
+async function putSmall(planned, target, body, ctx) {
+    const headers = OBJECT_HEADERS[target.type];
+    let url = target.presignedUrl;
+    if (!url)
+        throw new errors_RemoteError({
+            remote: 'niks3',
+            operation: `upload ${target.key}`,
+            detail: 'the server gave no presigned URL for it',
+        });
+    for (let round = 0; round < 2; round++) {
+        const outcome = await ctx.uploader.put(url, body, {
+            contentType: headers.contentType,
+            ...(headers.contentEncoding ? { contentEncoding: headers.contentEncoding } : {}),
+            what: target.key,
+            signal: ctx.signal,
+        });
+        if (outcome.kind === 'stored') {
+            ctx.onUploaded(body.length);
+            return 'stored';
+        }
+        if (outcome.kind === 'gone') {
+            throw new errors_RemoteError({
+                remote: 'cache storage',
+                operation: `PUT ${target.key}`,
+                status: 404,
+                hint: 'the bucket behind niks3 seems to be missing; check the server S3 settings',
+            });
+        }
+        if (round === 1)
+            break;
+        const fresh = await ctx.refreshUrl(planned, target.key);
+        if (fresh === undefined)
+            return 'not-needed';
+        url = fresh;
+    }
+    throw new errors_RemoteError({
+        remote: 'cache storage',
+        operation: `PUT ${target.key}`,
+        status: 403,
+        detail: 'the presigned URL was refused, also after asking the server for a new one',
+        hint: 'check the clock of this machine and the S3 credentials of the server',
+    });
+}
+async function uploadNar(planned, target, ctx) {
+    const { info } = planned;
+    if (!target.multipart) {
+        // Small NAR (≤ 10 MiB): compress into one buffer, check the hash, then one PUT.
+        const release = await ctx.budget.acquire(info.narSize + compressBound(info.narSize));
+        try {
+            const { body, listing } = await withSlot(ctx, () => compressWhole(planned, ctx));
+            release(body.length);
+            const stored = await putSmall(planned, target, body, ctx);
+            return {
+                result: {
+                    narStored: true,
+                    superseded: stored === 'not-needed',
+                    compressedBytes: stored === 'stored' ? body.length : 0,
+                    parts: 1,
+                },
+                listing,
+            };
+        }
+        finally {
+            release();
+        }
+    }
+    const partSize = ctx.partSize ?? partSizeFor(info.narSize);
+    const release = await ctx.budget.acquire(2 * partSize);
+    try {
+        return await withSlot(ctx, async () => {
+            const sink = new PartSink(planned, target.key, target.multipart, partSize, ctx);
+            const listing = await streamNar(planned, ctx, sink);
+            // Unless superseded, the NAR checked out here (streamNar fails otherwise): send the last part
+            // and complete the upload.
+            if (!sink.superseded)
+                await sink.finish();
+            return {
+                result: {
+                    narStored: true,
+                    superseded: sink.superseded,
+                    compressedBytes: sink.superseded ? 0 : sink.bytes,
+                    parts: sink.partsDone,
+                },
+                listing: sink.superseded ? undefined : listing,
+            };
+        });
+    }
+    finally {
+        release();
+    }
+}
+/**
+ * Streams a large NAR into the part sink: each chunk is hashed and counted, then written to zstd,
+ * and the next chunk is read only once zstd has consumed this one (so the NAR writer reuses one read
+ * buffer). The compressed side flows into the sink with back-pressure. Resolves with the listing
+ * when the NAR matched Nix's path-info; throws NarMismatchError (the final part is never sent then)
+ * or the sink's error. Returns early, without a listing, when another session stored the NAR.
+ */
+async function streamNar(planned, ctx, sink) {
+    const { info } = planned;
+    const expected = { narHash: info.narHash, narSize: info.narSize, path: info.path };
+    const source = narChunksWithListing(info.path);
+    const zstd = zstdStream(ctx.compressionLevel);
+    const drained = (0,external_node_stream_promises_namespaceObject.pipeline)(zstd, sink.writable(), { signal: ctx.signal });
+    drained.catch(() => { }); // awaited below, or superseded by the error that stopped the input
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    let size = 0;
+    try {
+        for await (const chunk of source.chunks) {
+            size += chunk.length;
+            if (size > info.narSize)
+                throw new NarMismatchError(expected, `more than ${info.narSize} bytes`);
+            hash.update(chunk);
+            ctx.onNarBytes(chunk.length);
+            await new Promise((resolve, reject) => {
+                zstd.write(chunk, (error) => (error ? reject(error) : resolve()));
+            });
+        }
+        const digest = hash.digest();
+        if (size !== info.narSize || !digest.equals(info.narHash))
+            throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${size} bytes`);
+        zstd.end();
+        await drained;
+    }
+    catch (error) {
+        if (sink.superseded || error instanceof SupersededUpload) {
+            await source.chunks.return(undefined);
+            return undefined;
+        }
+        zstd.destroy();
+        await source.chunks.return(undefined);
+        await sink.settle();
+        // The sink's own failure (a part PUT that failed) tells more than the aborted write.
+        const sinkError = await drained.then(() => undefined, (reason) => reason);
+        throw error instanceof NarMismatchError || sinkError === undefined || isAbortLike(sinkError)
+            ? error
+            : sinkError;
+    }
+    return source.listing;
+}
+function isAbortLike(error) {
+    return (error instanceof Error &&
+        (error.name === 'AbortError' || error.code === 'ERR_STREAM_PREMATURE_CLOSE'));
+}
+async function withSlot(ctx, fn) {
+    const release = await ctx.cpuSlots.acquire(1);
+    try {
+        return await fn();
+    }
+    finally {
+        release();
+    }
+}
+/**
+ * A small NAR, whole: serialised straight into one buffer of exactly `narSize` bytes (files read
+ * into their place), hashed in one call, then compressed in one call (no stream machinery per
+ * chunk: most paths are small).
+ */
+async function compressWhole(planned, ctx) {
+    const { info } = planned;
+    const expected = { narHash: info.narHash, narSize: info.narSize, path: info.path };
+    const scratch = narScratch.pop();
+    const own = scratch && scratch.length >= info.narSize ? scratch : undefined;
+    let nar;
+    try {
+        const serialised = narToBuffer(info.path, expected, own);
+        nar = serialised.nar;
+        const digest = (0,external_node_crypto_.createHash)('sha256').update(nar).digest();
+        if (!digest.equals(info.narHash))
+            throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${nar.length} bytes`);
+        ctx.onNarBytes(nar.length);
+        if (ctx.signal.aborted)
+            throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
+        // One call on this thread (measured on Node 24: about 40 % less CPU than the same on the
+        // thread pool), with a kept context and output buffer (zstd-once.ts).
+        const body = zstdOnce(nar, ctx.compressionLevel);
+        return { body, listing: serialised.listing };
+    }
+    finally {
+        // The buffer goes back for the next small NAR: ours, or the new one when it was larger.
+        const fresh = !own && nar && nar.length >= SCRATCH_MIN && nar.length <= SCRATCH_MAX ? nar : undefined;
+        const back = fresh ?? scratch;
+        if (back)
+            narScratch.push(back);
+    }
+}
+/**
+ * NAR buffers of finished small NARs, reused by the next ones (each is filled, hashed and handed to
+ * zstd while its path holds a CPU slot, so at most cpuSlots of them are in use): most of a push's
+ * bytes then need no fresh allocation, and the garbage collector has little to do.
+ */
+const narScratch = [];
+const SCRATCH_MIN = 256 * 1024;
+const SCRATCH_MAX = DEFAULT_PART_SIZE + 1024 * 1024;
+
+;// CONCATENATED MODULE: ./src/core/push/push-sessions.ts
+/**
+ * The upload sessions of a push plan (shared/spec/niks3.md §3.1, §5.4): opening them (what the
+ * server says is missing), which planned paths our cache lacks, and the sign request of a path.
+ */
+
+
+
+
+
+/** Sessions created, signed or completed at once. */
+const SESSION_CONCURRENCY = 8;
+/** First pause before the halves of a session whose creation got no answer (doubles per split). */
+const SPLIT_BACKOFF_MS = 2_000;
+/**
+ * Opens the plan's upload sessions, a few at a time (a push of many roots is many sessions). Merged
+ * later in plan order, so a later session's URL wins for a key pending in several, as in the Go client.
+ *
+ * A creation that gets no answer (niks3 took longer than its 60 s write timeout, or the connection
+ * was cut) is not sent again as it is: the same request would be as slow and leave one more orphan
+ * session each time. After a pause (the server may still be working on it), the session is split in
+ * two (`splitSession`) and each half is created, down to one path, which is retried as any request.
+ */
+async function openSessions(plan, client, logger, verifyS3 = false, sleep = http_sleep) {
+    const open = async (session, depth) => {
+        try {
+            const closure = await client.createPendingClosure({
+                closure: session.closureKey,
+                objects: sessionObjects(session, plan),
+                ...(verifyS3 ? { verify_s3: true } : {}),
+            }, { retryWithoutAnswer: session.members.length <= 1 });
+            return [{ plan: session, closure }];
+        }
+        catch (error) {
+            if (!gotNoAnswer(error) || session.members.length <= 1)
+                throw error;
+            const halves = splitSession(session, plan.closure, Math.ceil(session.members.length / 2));
+            const pause = SPLIT_BACKOFF_MS * 2 ** depth;
+            logger.warn(`creating the upload session for ${session.root} (${session.members.length} paths) got no answer (${errors_errorMessage(error)}); ` +
+                `its session, if the server made one, is left for the server's GC. In ${Math.round(pause / 1000)} s: ${halves.length} smaller sessions.`);
+            await sleep(pause);
+            const opened = [];
+            for (const half of halves)
+                opened.push(...(await open(half, depth + 1)));
+            return opened;
+        }
+    };
+    const created = new Array(plan.sessions.length);
+    const indexes = plan.sessions.map((_, index) => index);
+    const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
+        created[index] = await open(plan.sessions[index], 0);
+    });
+    const failed = outcomes.find((outcome) => outcome.error !== undefined);
+    if (failed)
+        throw failed.error;
+    const opened = created.flatMap((sessions) => sessions ?? []);
+    // One line per session with something to upload; the cached ones (all of a re-push) in one line.
+    let cached = 0;
+    for (const { plan: session, closure } of opened) {
+        if (closure.pending.size === 0)
+            cached++;
+        else
+            logger.info(`session ${closure.id} for ${session.root}${session.part ? ` (a part, ${session.members.length} paths)` : ''}: ${closure.pending.size} object(s) to upload`);
+    }
+    if (cached > 0)
+        logger.info(`${cached} session(s) with nothing to upload (all their objects are cached)`);
+    return opened;
+}
+/** A request that got no answer at all: a timeout or a cut connection, not an HTTP status. */
+function gotNoAnswer(error) {
+    return error instanceof errors_RemoteError && error.status === undefined && error.transient;
+}
+/** The planned paths that have an object pending in some opened session (our cache lacks them). */
+function pathsLacking(plan, opened) {
+    const pending = new Set();
+    for (const session of opened)
+        for (const key of session.closure.pending.keys())
+            pending.add(key);
+    return [...plan.push.values()].filter((planned) => [planned.narinfoKey, planned.narKey, planned.listingKey].some((key) => pending.has(key)));
+}
+/** The sign request entry of one path (§3.2, §5.6). */
+function signEntry(planned) {
+    const { info } = planned;
+    return {
+        store_path: info.path,
+        url: planned.narKey,
+        compression: 'zstd',
+        nar_hash: formatNarHash(info.narHash),
+        nar_size: info.narSize,
+        references: [...info.references],
+        ...(info.deriver ? { deriver: info.deriver } : {}),
+        ...(info.signatures.length > 0 ? { signatures: [...info.signatures] } : {}),
+        ...(info.ca ? { ca: info.ca } : {}),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-complete.ts
+/**
+ * The end of a push run (shared/spec/niks3.md §5.7): `complete` for each session whose objects were
+ * all stored, and for a session left open, a session of its own for each fully stored sub-closure,
+ * so what is in the bucket is registered (v1.7.0 keeps nothing of an open session).
+ */
+
+
+
+
+function sessionProblem(ledger, index) {
+    const { closure } = ledger.opened[index];
+    const missing = [...closure.pending.keys()].filter((key) => !ledger.satisfied.has(key) && !ledger.waived.has(key));
+    if (missing.length === 0)
+        return undefined;
+    return `${missing.length} of its objects were not stored (e.g. ${missing[0] ?? ''})`;
+}
+/**
+ * Completes the sessions whose objects were all stored. The parts of a split session come after
+ * the share that holds their root: a part completed without it would register objects no GC root
+ * reaches. A part whose root's share stays open stays open too (`registerStored` takes it up).
+ */
+async function completeSessions(ledger, deps) {
+    const outcomes = new Array(ledger.opened.length);
+    const indexes = ledger.opened.map((_, index) => index);
+    const isPart = (index) => ledger.opened[index].plan.part === true;
+    await completeWave(ledger, deps, indexes.filter((index) => !isPart(index)), outcomes);
+    const holderDone = new Set(indexes
+        .filter((index) => !isPart(index) && outcomes[index]?.completed)
+        .map((index) => ledger.opened[index].plan.closureKey));
+    const parts = indexes.filter(isPart);
+    for (const index of parts) {
+        const { plan, closure } = ledger.opened[index];
+        if (holderDone.has(plan.closureKey))
+            continue;
+        const reason = `a part of the session of ${plan.root}, which was not completed`;
+        outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: true, reason };
+        deps.logger.info(`session ${closure.id} is left open: ${reason}`);
+    }
+    await completeWave(ledger, deps, parts.filter((index) => holderDone.has(ledger.opened[index].plan.closureKey)), outcomes);
+    ledger.sessionOutcomes.push(...outcomes);
+}
+async function completeWave(ledger, deps, indexes, outcomes) {
+    await new WorkerPool().run([...indexes], SESSION_CONCURRENCY, async (index) => {
+        const { plan, closure } = ledger.opened[index];
+        const leftOpen = (reason) => ({
+            root: plan.root,
+            id: closure.id,
+            completed: false,
+            derived: plan.derived,
+            reason,
+        });
+        const problem = sessionProblem(ledger, index);
+        if (problem || ledger.apiDown) {
+            const reason = problem ?? `not attempted: ${ledger.apiDown ?? ''}`;
+            outcomes[index] = leftOpen(reason);
+            deps.logger.info(`session ${closure.id} for ${plan.root} is left open: ${reason}`);
+            return;
+        }
+        try {
+            await deps.client.complete(closure.id);
+            outcomes[index] = { root: plan.root, id: closure.id, completed: true, derived: plan.derived };
+        }
+        catch (error) {
+            const reason = errors_errorMessage(error);
+            outcomes[index] = leftOpen(reason);
+            deps.logger.error(`completing session ${closure.id} for ${plan.root} failed: ${reason}`);
+            if (error instanceof errors_RemoteError && error.transient)
+                ledger.apiDown ??= error.message;
+        }
+    });
+}
+/**
+ * niks3 v1.7.0 registers nothing of a session that stays open: its GC deletes those objects after
+ * `failed-uploads-older-than`, although their narinfos are served. So each fully stored
+ * sub-closure of an open session gets a session of its own (its topmost stored paths as roots),
+ * completed at once: everything in it is in the bucket already, so nothing is uploaded. What
+ * cannot be registered is reported as stored but not registered.
+ */
+async function registerStored(ledger, deps) {
+    const { plan } = ledger;
+    const registered = new Set();
+    for (const [index, outcome] of ledger.sessionOutcomes.entries())
+        if (outcome.completed)
+            for (const member of ledger.opened[index].plan.members)
+                registered.add(member);
+    const memo = new Map();
+    const stored = (path) => {
+        const planned = plan.push.get(path);
+        // Narinfos written by this run (cached paths are registered already).
+        return (ledger.merged.has(planned.narinfoKey) &&
+            ledger.satisfied.has(planned.narinfoKey) &&
+            ledger.closureStored(path, memo));
+    };
+    const tops = new Set();
+    for (const [index, outcome] of ledger.sessionOutcomes.entries()) {
+        if (outcome.completed)
+            continue;
+        const members = ledger.opened[index].plan.members.filter((member) => !registered.has(member) && stored(member));
+        const referenced = new Set();
+        for (const member of members)
+            for (const ref of plan.push.get(member).info.references)
+                if (ref !== member)
+                    referenced.add(ref);
+        for (const member of members)
+            if (!referenced.has(member))
+                tops.add(member);
+    }
+    if (tops.size === 0)
+        return;
+    const unregistered = [];
+    await new WorkerPool().run([...tops], SESSION_CONCURRENCY, async (top) => {
+        const session = {
+            root: top,
+            closureKey: plan.push.get(top).narinfoKey,
+            members: reachablePushed(top, plan.closure, plan.push),
+            derived: true,
+        };
+        try {
+            // The share holding the root first, then its parts (see completeSessions).
+            const ids = [];
+            for (const share of splitSession(session, plan.closure, deps.maxSessionPaths)) {
+                const closure = await deps.client.createPendingClosure({
+                    closure: share.closureKey,
+                    objects: sessionObjects(share, plan),
+                });
+                await deps.client.complete(closure.id);
+                ids.push(closure.id);
+            }
+            ledger.sessionOutcomes.push({ root: top, id: ids.join(','), completed: true, derived: true });
+            deps.logger.info(`registered ${top} and what it references (session ${ids.join(', ')}): fully stored`);
+        }
+        catch (error) {
+            unregistered.push(top);
+            deps.logger.error(`registering ${top} failed: ${errors_errorMessage(error)}`);
+        }
+    });
+    if (unregistered.length > 0) {
+        const warning = `${unregistered.length} fully stored path(s) are stored, not registered (their upload session stayed open), so niks3's GC deletes them after failed-uploads-older-than: ${unregistered.slice(0, 5).join(', ')}${unregistered.length > 5 ? ', …' : ''}; run the push again`;
+        ledger.warnings.push(warning);
+        deps.logger.warn(warning);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-ledger.ts
+function realisationKeys(planned) {
+    return (planned.realisations ?? []).map((realisation) => realisation.key);
+}
+class PushLedger {
+    plan;
+    opened = [];
+    merged = new Map();
+    /** Keys that are in the bucket now (stored by us, or found stored by another session). */
+    satisfied = new Set();
+    /** Pending keys we chose not to upload (a listing of a superseded NAR, a log that failed). */
+    waived = new Set();
+    failures = new Map();
+    notAttempted = new Set();
+    compressed = new Map();
+    warnings = [];
+    sessionOutcomes = [];
+    /** A transient API failure that outlived every retry: no more session requests are made. */
+    apiDown;
+    constructor(plan) {
+        this.plan = plan;
+    }
+    adopt(opened) {
+        for (const [index, session] of opened.entries()) {
+            this.opened.push(session);
+            for (const [key, object] of session.closure.pending)
+                this.merged.set(key, { object, session: index });
+        }
+    }
+    pendingObject(key) {
+        return key === undefined ? undefined : this.merged.get(key)?.object;
+    }
+    /** Whether a path and every pushed path it references are stored (memoised, cycle-safe). */
+    closureStored(path, memo) {
+        const known = memo.get(path);
+        if (known !== undefined)
+            return known;
+        memo.set(path, true); // self-references
+        const planned = this.plan.push.get(path);
+        let ok = true;
+        if (planned) {
+            if (this.failures.has(path) || this.notAttempted.has(path))
+                ok = false;
+            for (const key of [planned.narKey, planned.listingKey, ...realisationKeys(planned)]) {
+                if (this.merged.has(key) && !this.satisfied.has(key) && !this.waived.has(key))
+                    ok = false;
+            }
+            for (const ref of planned.info.references)
+                if (ok && ref !== path && !this.closureStored(ref, memo))
+                    ok = false;
+        }
+        memo.set(path, ok);
+        return ok;
+    }
+    /** The outcome of every planned path. */
+    pathOutcomes() {
+        const paths = new Map();
+        const memo = new Map();
+        for (const planned of this.plan.push.values()) {
+            const base = {
+                path: planned.path,
+                narSize: planned.info.narSize,
+                compressedBytes: this.compressed.get(planned.path) ?? 0,
+            };
+            const failure = this.failures.get(planned.path);
+            let outcome;
+            if (failure)
+                outcome = { ...base, status: 'failed', reason: failure };
+            else if (this.notAttempted.has(planned.path)) {
+                outcome = { ...base, status: 'not-attempted', reason: 'not attempted (the push stopped early)' };
+            }
+            else if (!this.merged.has(planned.narinfoKey))
+                outcome = { ...base, status: 'cached' };
+            else if (this.satisfied.has(planned.narinfoKey))
+                outcome = { ...base, status: 'uploaded' };
+            else if (this.opened.length < this.plan.sessions.length)
+                outcome = { ...base, status: 'not-attempted', reason: 'no upload session' };
+            else {
+                const blocker = planned.info.references.find((ref) => ref !== planned.path && this.plan.push.has(ref) && !this.closureStored(ref, memo));
+                outcome = {
+                    ...base,
+                    status: 'withheld',
+                    reason: blocker ? `its reference ${blocker} was not pushed` : 'not all of its objects were stored',
+                };
+            }
+            paths.set(planned.path, outcome);
+        }
+        return paths;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-progress.ts
+
+class PushProgress {
+    pathsTotal = 0;
+    pathsDone = 0;
+    narBytesTotal = 0;
+    narBytesRead = 0;
+    uploadedBytes = 0;
+    logger;
+    intervalMs;
+    now;
+    timer;
+    started = 0;
+    phase = '';
+    constructor(logger, options = {}) {
+        this.logger = logger;
+        this.intervalMs = options.intervalMs ?? 10_000;
+        this.now = options.now ?? Date.now;
+    }
+    start(phase, pathsTotal, narBytesTotal) {
+        this.stop();
+        this.phase = phase;
+        this.pathsTotal = pathsTotal;
+        this.pathsDone = 0;
+        this.narBytesTotal = narBytesTotal;
+        this.narBytesRead = 0;
+        this.started = this.now();
+        this.timer = setInterval(() => this.report(), this.intervalMs);
+        this.timer.unref();
+    }
+    report() {
+        const seconds = Math.max(0.001, (this.now() - this.started) / 1000);
+        const rate = formatBytes(Math.round(this.narBytesRead / seconds));
+        const nar = this.narBytesTotal > 0
+            ? `, ${formatBytes(this.narBytesRead)} of ${formatBytes(this.narBytesTotal)} NAR read (${rate}/s)`
+            : '';
+        this.logger.info(`${this.phase}: ${this.pathsDone} of ${this.pathsTotal} done${nar}, ${formatBytes(this.uploadedBytes)} stored so far`);
+    }
+    stop() {
+        if (this.timer)
+            clearInterval(this.timer);
+        this.timer = undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-run.ts
+/**
+ * Runs a PushPlan against niks3 (shared/spec/niks3.md §5.4–§5.7):
+ *
+ *  1. one upload session per planned root; the server says what is missing;
+ *  2. NARs (streamed, verified, zstd, single PUT or multipart), listings and build logs, many at once,
+ *     largest first, within a memory budget;
+ *  3. narinfos signed by the server and PUT **last**, only for paths whose NAR is stored and whose
+ *     pushed references all made it (so every narinfo in the cache has a substitutable closure);
+ *  4. `complete` for each session whose objects were all stored. A session with a failure is left
+ *     open: completing it would register objects that are not in the bucket; its fully stored
+ *     sub-closures are then registered through sessions of their own (v1.7.0 keeps nothing of an
+ *     open session).
+ *
+ * A path that fails does not stop the others; a transient failure that outlived every retry (the
+ * server or the storage stopped answering) stops new work, and the result says what was and was
+ * not pushed.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+const SIGN_CHUNK = 500;
+async function runPush(plan, deps) {
+    return new PushRun(plan, deps).run();
+}
+class PushRun {
+    plan;
+    deps;
+    logger;
+    ledger;
+    pool = new WorkerPool();
+    narinfoPool = new WorkerPool();
+    progress;
+    abort = new AbortController();
+    uploadedBytes = 0;
+    logsUploaded = 0;
+    transientFailures = 0;
+    currentPool = this.pool;
+    constructor(plan, deps) {
+        this.plan = plan;
+        this.deps = deps;
+        this.ledger = new PushLedger(plan);
+        this.logger = deps.logger;
+        this.progress = new PushProgress(deps.logger, deps.progressIntervalMs !== undefined ? { intervalMs: deps.progressIntervalMs } : {});
+        deps.signal?.addEventListener('abort', () => this.abort.abort(deps.signal?.reason), { once: true });
+    }
+    async run() {
+        try {
+            if (this.deps.opened)
+                this.ledger.adopt(this.deps.opened);
+            else
+                await this.logger.group('Upload sessions', () => this.openSessions());
+            const work = this.pathsWithWork();
+            const cachedCount = this.plan.push.size - work.length;
+            this.logger.info(`Uploading ${work.length} path${work.length === 1 ? '' : 's'} to ${new URL(this.deps.client.serverUrl).host} (${cachedCount} already cached).`);
+            if (work.length > 0)
+                await this.logger.group('Uploads', () => this.uploadAll(work));
+            const writable = this.writableNarinfos();
+            if (writable.length > 0)
+                await this.logger.group('Narinfos', () => this.signAndWriteNarinfos(writable));
+            await this.logger.group('Complete', () => completeSessions(this.ledger, this.completeDeps()));
+            if (this.ledger.sessionOutcomes.some((outcome) => !outcome.completed))
+                await this.logger.group('Register stored paths', () => registerStored(this.ledger, this.completeDeps()));
+        }
+        finally {
+            this.progress.stop();
+        }
+        return this.result();
+    }
+    // ---- 1. sessions ----------------------------------------------------------------------------
+    async openSessions() {
+        this.ledger.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true, ...(this.deps.sleep ? [this.deps.sleep] : [])));
+    }
+    /** Paths with something to upload, largest NAR first (keeps the tail of the pool short). */
+    pathsWithWork() {
+        const work = [];
+        for (const planned of this.plan.push.values()) {
+            const keys = [
+                planned.narinfoKey,
+                planned.narKey,
+                planned.listingKey,
+                planned.buildLog?.key,
+                ...realisationKeys(planned),
+            ];
+            if (keys.some((key) => key !== undefined && this.ledger.merged.has(key)))
+                work.push(planned);
+        }
+        return work.sort((a, b) => b.info.narSize - a.info.narSize);
+    }
+    // ---- 2. uploads -----------------------------------------------------------------------------
+    uploadContext() {
+        const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
+        const budget = new ByteBudget(this.deps.memoryBudget ??
+            Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 48 * 1024 * 1024)));
+        const cpuSlots = new ByteBudget(this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, (0,external_node_os_namespaceObject.availableParallelism)() + 2)));
+        return {
+            client: this.deps.client,
+            uploader: this.deps.uploader,
+            budget,
+            cpuSlots,
+            compressionLevel: this.deps.compressionLevel,
+            signal: this.abort.signal,
+            ...(this.deps.partSize ? { partSize: this.deps.partSize } : {}),
+            onNarBytes: (bytes) => (this.progress.narBytesRead += bytes),
+            onUploaded: (bytes) => {
+                this.uploadedBytes += bytes;
+                this.progress.uploadedBytes += bytes;
+            },
+            refreshUrl: (planned, key) => this.refreshUrl(planned, key),
+            ...(this.deps.objectStored ? { objectStored: this.deps.objectStored } : {}),
+        };
+    }
+    async uploadAll(work) {
+        const ctx = this.uploadContext();
+        const narBytes = work.reduce((sum, p) => sum + (this.ledger.merged.has(p.narKey) ? p.info.narSize : 0), 0);
+        // Build logs go last, each its own task (read and, for `.bz2`, decompressed when its turn comes).
+        const logs = work.filter((planned) => planned.buildLog && this.ledger.merged.has(planned.buildLog.key));
+        const tasks = [
+            ...work.map((planned) => ({ planned, log: false })),
+            ...logs.map((planned) => ({ planned, log: true })),
+        ];
+        this.progress.start('uploading', work.length, narBytes);
+        // Paths with identical contents share one NAR object: the first uploads it, the others wait.
+        const narJobs = new Map();
+        try {
+            const outcomes = await this.pool.run(tasks, this.deps.concurrency, async ({ planned, log }) => {
+                if (log) {
+                    await this.uploadLog(planned, ctx);
+                    return;
+                }
+                try {
+                    await this.uploadPath(planned, ctx, narJobs);
+                }
+                finally {
+                    this.progress.pathsDone += 1;
+                }
+            });
+            for (const outcome of outcomes) {
+                if (outcome.item.log)
+                    continue;
+                if (outcome.skipped)
+                    this.ledger.notAttempted.add(outcome.item.planned.path);
+                else if (outcome.error !== undefined)
+                    this.recordFailure(outcome.item.planned, outcome.error);
+            }
+        }
+        finally {
+            this.progress.stop();
+        }
+    }
+    async uploadPath(planned, ctx, narJobs) {
+        const nar = this.ledger.pendingObject(planned.narKey);
+        const listing = this.ledger.pendingObject(planned.listingKey);
+        if (nar || listing)
+            await this.uploadNarOf(planned, nar, listing, ctx, narJobs);
+        // Realisations before the narinfo, like every other object of the path; a failure fails the path.
+        for (const realisation of planned.realisations ?? []) {
+            const target = this.ledger.pendingObject(realisation.key);
+            if (!target || this.ledger.satisfied.has(realisation.key))
+                continue;
+            await putSmall(planned, target, zstdOnce(realisation.body, this.deps.compressionLevel), ctx);
+            this.ledger.satisfied.add(realisation.key);
+        }
+    }
+    async uploadNarOf(planned, nar, listing, ctx, narJobs) {
+        let result;
+        const running = narJobs.get(planned.narKey);
+        if (nar && !running) {
+            const job = uploadNarAndListing(planned, nar, listing, ctx);
+            narJobs.set(planned.narKey, job);
+            result = await job;
+        }
+        else {
+            if (running)
+                await running;
+            result = await uploadNarAndListing(planned, undefined, listing, ctx);
+        }
+        if (nar)
+            this.ledger.satisfied.add(planned.narKey);
+        if (result.compressedBytes > 0)
+            this.ledger.compressed.set(planned.path, result.compressedBytes);
+        if (listing)
+            (result.listingStored ? this.ledger.satisfied : this.ledger.waived).add(planned.listingKey);
+    }
+    /** A build log is best effort: a failure only warns, and its key is waived. */
+    async uploadLog(planned, ctx) {
+        const log = this.ledger.pendingObject(planned.buildLog?.key);
+        if (!log || !planned.buildLog || this.ledger.satisfied.has(log.key) || this.ledger.waived.has(log.key))
+            return;
+        try {
+            const text = await readBuildLog(planned.buildLog);
+            await putSmall(planned, log, zstdOnce(text, this.deps.compressionLevel), ctx);
+            this.ledger.satisfied.add(log.key);
+            this.logsUploaded += 1;
+        }
+        catch (error) {
+            this.ledger.waived.add(log.key);
+            this.logger.warn(`the build log of ${planned.path} was not uploaded: ${errors_errorMessage(error)}`);
+        }
+    }
+    recordFailure(planned, error) {
+        const message = error instanceof NarMismatchError ? error.message : errors_errorMessage(error);
+        this.ledger.failures.set(planned.path, message);
+        this.logger.error(`${planned.path}: ${message}`);
+        // A failure that outlived every retry: on a network error (nothing answers), or the third such
+        // failure, start no new uploads; the server or the storage is down.
+        if (error instanceof errors_RemoteError && error.transient) {
+            this.transientFailures += 1;
+            if (error.status === undefined || this.transientFailures >= 3)
+                this.currentPool.stop(error.message);
+        }
+    }
+    /** A fresh presigned URL for one object after a 403 (a new session just for that path). */
+    async refreshUrl(planned, key) {
+        this.logger.info(`the upload URL of ${key} was refused (expired?); asking niks3 for a new one`);
+        const closure = await this.deps.client.createPendingClosure({
+            closure: planned.narinfoKey,
+            objects: pathObjects(planned),
+        });
+        const fresh = closure.pending.get(key);
+        if (!fresh)
+            return undefined;
+        if (!fresh.presignedUrl)
+            throw new Error(`internal: a fresh URL for ${key} came as a multipart upload`);
+        return fresh.presignedUrl;
+    }
+    // ---- 3. narinfos ----------------------------------------------------------------------------
+    writableNarinfos() {
+        const memo = new Map();
+        const writable = [];
+        for (const planned of this.plan.push.values()) {
+            if (!this.ledger.merged.has(planned.narinfoKey))
+                continue;
+            if (this.ledger.closureStored(planned.path, memo))
+                writable.push(planned);
+        }
+        return writable;
+    }
+    async signAndWriteNarinfos(writable) {
+        // Sign each narinfo in the session whose URL we use for it (the key is pending there).
+        const bySession = new Map();
+        for (const planned of writable) {
+            const session = this.ledger.merged.get(planned.narinfoKey).session;
+            bySession.set(session, [...(bySession.get(session) ?? []), planned]);
+        }
+        const signatures = new Map();
+        const requests = [];
+        for (const [index, paths] of bySession) {
+            const { closure } = this.ledger.opened[index];
+            for (let i = 0; i < paths.length; i += SIGN_CHUNK)
+                requests.push({ id: closure.id, chunk: paths.slice(i, i + SIGN_CHUNK) });
+        }
+        await new WorkerPool().run(requests, SESSION_CONCURRENCY, async ({ id, chunk }) => {
+            if (this.ledger.apiDown) {
+                for (const planned of chunk)
+                    this.ledger.notAttempted.add(planned.path);
+                return;
+            }
+            const entries = {};
+            for (const planned of chunk)
+                entries[planned.narinfoKey] = signEntry(planned);
+            try {
+                const answer = await this.deps.client.sign(id, entries);
+                for (const planned of chunk)
+                    signatures.set(planned.path, answer.get(planned.narinfoKey) ?? []);
+            }
+            catch (error) {
+                for (const planned of chunk)
+                    this.ledger.failures.set(planned.path, `signing failed: ${errors_errorMessage(error)}`);
+                if (error instanceof errors_RemoteError && error.transient)
+                    this.ledger.apiDown ??= error.message;
+            }
+        });
+        const toWrite = writable.filter((planned) => signatures.has(planned.path));
+        if (toWrite.length > 0 && toWrite.every((planned) => (signatures.get(planned.path) ?? []).length === 0)) {
+            const warning = 'niks3 returned no signatures (the server has no signing key): the narinfos are unsigned, and Nix with signature checking on will refuse them.';
+            this.ledger.warnings.push(warning);
+            this.logger.warn(warning);
+        }
+        const ctx = this.uploadContext();
+        this.progress.start('writing narinfos', toWrite.length, 0);
+        this.currentPool = this.narinfoPool;
+        // References first, in waves: a narinfo is written only after the narinfos of the paths it
+        // references (those of this run) are stored, so a cancelled job, or a narinfo that could not be
+        // signed or written, never leaves a narinfo whose closure Nix cannot substitute. A path whose
+        // reference never got its narinfo is withheld (result() names the reference).
+        const ofThisRun = new Set(writable.map((planned) => planned.path));
+        const refsStored = (planned) => planned.info.references.every((ref) => ref === planned.path ||
+            !ofThisRun.has(ref) ||
+            this.ledger.satisfied.has(this.plan.push.get(ref).narinfoKey));
+        let remaining = toWrite;
+        for (;;) {
+            const wave = remaining.filter(refsStored);
+            if (wave.length === 0)
+                break;
+            remaining = remaining.filter((planned) => !wave.includes(planned));
+            const outcomes = await this.narinfoPool.run(wave, this.deps.concurrency, async (planned) => {
+                try {
+                    const target = this.ledger.pendingObject(planned.narinfoKey);
+                    const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
+                    await putSmall(planned, target, zstdOnce(text, 3), ctx);
+                    this.ledger.satisfied.add(planned.narinfoKey);
+                }
+                finally {
+                    this.progress.pathsDone += 1;
+                }
+            });
+            for (const outcome of outcomes) {
+                if (outcome.skipped)
+                    this.ledger.notAttempted.add(outcome.item.path);
+                else if (outcome.error !== undefined)
+                    this.recordFailure(outcome.item, outcome.error);
+            }
+        }
+        if (this.narinfoPool.isStopped)
+            for (const planned of remaining)
+                this.ledger.notAttempted.add(planned.path);
+        this.progress.stop();
+    }
+    // ---- 4. complete ----------------------------------------------------------------------------
+    completeDeps() {
+        return {
+            client: this.deps.client,
+            logger: this.logger,
+            maxSessionPaths: this.deps.maxSessionPaths ?? MAX_SESSION_PATHS,
+        };
+    }
+    // ---- result ---------------------------------------------------------------------------------
+    result() {
+        const paths = this.ledger.pathOutcomes();
+        const stoppedBecause = this.pool.reason ?? this.narinfoPool.reason ?? this.ledger.apiDown;
+        return {
+            paths,
+            sessions: this.ledger.sessionOutcomes,
+            uploadedBytes: this.uploadedBytes,
+            logsUploaded: this.logsUploaded,
+            warnings: this.ledger.warnings,
+            ...(stoppedBecause ? { stoppedBecause } : {}),
+        };
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-verify.ts
+
+/** At most this many roots of a run that uploaded nothing for them are verified (a random few). */
+const CACHED_ROOTS_VERIFIED = 8;
+/**
+ * The roots to check at the public URL: every root this run uploaded something for, and of the
+ * roots that were cached already (the server answered that nothing was missing) a random few, so
+ * a re-push of a large cached closure makes no requests per root beyond its session, while a
+ * bucket that lost objects is still found within a few runs (`verify-s3` checks them all).
+ */
+function rootsToVerify(plan, completed, outcomes) {
+    const uploaded = new Set(outcomes.filter((o) => o.status === 'uploaded').map((o) => o.path));
+    const members = new Map(plan.sessions.map((session) => [session.root, session.members]));
+    const fresh = new Set();
+    const cached = [];
+    for (const root of completed) {
+        if ((members.get(root) ?? [root]).some((path) => uploaded.has(path)))
+            fresh.add(root);
+        else
+            cached.push(root);
+    }
+    for (let i = cached.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [cached[i], cached[j]] = [cached[j], cached[i]];
+    }
+    const sampled = new Set(cached.slice(0, CACHED_ROOTS_VERIFIED));
+    return completed.filter((root) => fresh.has(root) || sampled.has(root));
+}
+/** Checks `toVerify` at the public URL; undefined when there is no URL to check at. */
+async function verifyRoots(plan, toVerify, options) {
+    const { cacheUrl, logger, warnings, completed, ...check } = options;
+    if (!cacheUrl) {
+        const warning = 'not verified: the server announces no public cache URL; set `cache-url` to check the push from the reader side.';
+        warnings.push(warning);
+        logger.warn(warning);
+        return undefined;
+    }
+    return logger.group('Verify', async () => {
+        const result = await verifyAtPublicUrl(toVerify, {
+            ...check,
+            cacheUrl,
+            narKeys: new Map(toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? ''])),
+        });
+        const unchecked = completed - toVerify.length;
+        logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}` +
+            (unchecked > 0
+                ? ` (${unchecked} other root(s) were cached already and are not checked this time; verify-s3 has the server check them all)`
+                : ''));
+        return result;
+    });
+}
+/** The first check, with its missing NARs replaced by the second check of those roots. */
+function mergeReverified(first, again) {
+    const missing = new Set(first.missingNars);
+    return {
+        verified: [...first.verified, ...(again?.verified ?? [])],
+        problems: [
+            ...first.problems.filter((p) => ![...missing].some((root) => p.includes(`(the NAR of ${root})`))),
+            ...(again?.problems ?? []),
+        ],
+        missingNars: again?.missingNars ?? [],
+    };
+}
+
+;// CONCATENATED MODULE: ./src/core/push/upstream-filter.ts
+/**
+ * Which closure members an upstream cache already serves, so they need not be pushed. Two steps:
+ *
+ * - `signedUpstream`: a path signed by one of the upstream key names is skipped without a request.
+ * - `askUpstream`: for the others, a HEAD of `<upstream>/<hash>.narinfo`, many at once. The push asks
+ *   only about paths that our own cache lacks (the pending-closure answer settles the rest), so a
+ *   re-push of a cached closure asks upstream nothing.
+ *
+ * The first request to each upstream is a probe with a short timeout (default 1 s); the others wait
+ * for it. An upstream that refuses connections, does not resolve or never answers therefore costs
+ * one short timeout for the whole push, with one warning, and is not asked again: paths it may serve
+ * are pushed. Once the probe answered, the remaining HEADs get the longer per-request timeout.
+ */
+
+
+
+
+
+const UPSTREAM_PROBE_TIMEOUT_MS = 1_000;
+/** Paths signed by one of the upstream key names: no request needed. */
+function signedUpstream(candidates, keyNames) {
+    const verdicts = new Map();
+    const names = new Set(keyNames);
+    for (const candidate of candidates) {
+        const signer = candidate.signatures
+            .map((sig) => sig.slice(0, sig.indexOf(':')))
+            .find((name) => names.has(name));
+        if (signer)
+            verdicts.set(candidate.path, `signed by ${signer}`);
+    }
+    return verdicts;
+}
+async function askUpstream(candidates, options) {
+    const verdicts = new Map();
+    const caches = options.caches.map(normaliseBaseUrl);
+    if (candidates.length === 0 || caches.length === 0)
+        return verdicts;
+    const fetchFn = options.fetch ?? nodeFetch;
+    const probeTimeoutMs = options.probeTimeoutMs ?? UPSTREAM_PROBE_TIMEOUT_MS;
+    const timeoutMs = options.timeoutMs ?? 5_000;
+    const down = new Set();
+    /** Per upstream: the probe (its first request); settles true when the upstream is usable. */
+    const probes = new Map();
+    const markDown = (cache, why) => {
+        if (down.has(cache))
+            return;
+        down.add(cache);
+        options.logger.warn(`upstream cache ${cache} could not be asked (${why}); paths it may serve are pushed anyway.`);
+    };
+    const head = async (cache, hash, limitMs) => {
+        try {
+            const response = await fetchFn(`${cache}/${hash}.narinfo`, {
+                method: 'HEAD',
+                headers: { 'user-agent': USER_AGENT },
+                signal: AbortSignal.timeout(limitMs),
+            });
+            if (response.status >= 200 && response.status < 300)
+                return 'served';
+            // 404 (and 403 from a bucket without list rights) = not there. Anything else: unusable.
+            if ([403, 404, 410].includes(response.status))
+                return 'absent';
+            markDown(cache, `it answered HTTP ${response.status}`);
+        }
+        catch (error) {
+            const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+            markDown(cache, timedOut ? `no answer within ${formatSeconds(limitMs)}` : networkDetail(error));
+        }
+        return 'down';
+    };
+    const askOne = async (cache, hash) => {
+        const probe = probes.get(cache);
+        if (!probe) {
+            let settle = () => { };
+            probes.set(cache, new Promise((resolve) => (settle = resolve)));
+            const answer = await head(cache, hash, probeTimeoutMs);
+            settle(answer !== 'down');
+            return answer;
+        }
+        if (!(await probe) || down.has(cache))
+            return 'down';
+        return head(cache, hash, timeoutMs);
+    };
+    const ask = async (candidate) => {
+        for (const cache of caches) {
+            if (down.has(cache))
+                continue;
+            if ((await askOne(cache, candidate.hash)) === 'served') {
+                verdicts.set(candidate.path, `served by ${cache}`);
+                return;
+            }
+        }
+    };
+    await new WorkerPool().run(candidates, options.concurrency ?? 32, ask);
+    return verdicts;
+}
+function formatSeconds(ms) {
+    return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
+}
+
+;// CONCATENATED MODULE: ./src/core/push/push-closure.ts
+/**
+ * A whole push, from root store paths to a verified cache: the closure from `nix path-info`, the
+ * user's filters, the upstream filter, the plan, first contact with a possibly cold server (started
+ * early, so a waking server overlaps with the local work), the uploads, pins, and the check at the
+ * public URL. Returns a PushSummary; never throws for a failed upload (the summary says what was and
+ * was not pushed), only for configuration problems and failures before anything was uploaded.
+ */
+
+
+
+
+
+
+
+
+
+
+
+async function pushClosure(request, deps) {
+    const now = deps.now ?? Date.now;
+    const started = now();
+    const { logger } = deps;
+    const warnings = [];
+    // First contact runs while Nix computes the closure: a cold server (Fly auto-stop, Neon suspend)
+    // wakes up in the meantime.
+    const contactAbort = new AbortController();
+    const contactPromise = deps.client.connect(request.connectTimeoutMs, { signal: contactAbort.signal });
+    contactPromise.catch(() => { });
+    let plan;
+    let realisations;
+    try {
+        const closure = await logger.group('Closure', () => localClosure(request.roots, request.storeDir, deps, warnings));
+        const infos = closure.infos;
+        realisations = closure.realisations;
+        plan = await logger.group('Filters', () => makePlan(request, infos, deps, realisations));
+    }
+    catch (error) {
+        contactAbort.abort(new Error('the push stopped before contacting the server'));
+        throw error;
+    }
+    const base = {
+        roots: plan.roots,
+        closureSize: plan.closure.size,
+        considered: plan.push.size,
+        upstream: plan.upstream,
+        filtered: plan.filtered,
+    };
+    if (plan.push.size === 0) {
+        contactAbort.abort(new Error('nothing to push'));
+        logger.info('Nothing to push: every path of the closure is served upstream or filtered out.');
+        return {
+            ...base,
+            uploaded: [],
+            cached: [],
+            notPushed: [],
+            narBytes: 0,
+            compressedNarBytes: 0,
+            uploadedBytes: 0,
+            logsUploaded: 0,
+            durationMs: now() - started,
+            uploadMs: 0,
+            waitedMs: 0,
+            cacheUrl: request.cacheUrl,
+            publicKeys: [],
+            pinned: [],
+            verify: undefined,
+            warnings,
+            problems: [],
+            ok: true,
+        };
+    }
+    const contact = await logger.group('Server', async () => {
+        const result = await contactPromise;
+        logger.info(result.config
+            ? `niks3 at ${deps.client.serverUrl}: public keys ${result.config.publicKeys.join(', ') || '(none)'}; cache URL ${result.config.substituterUrl || '(not announced)'}`
+            : `niks3 at ${deps.client.serverUrl} is older than v1.5.0 (no /api/cache-config)`);
+        return result;
+    });
+    const publicKeys = contact.config?.publicKeys ?? [];
+    const cacheUrl = request.cacheUrl ??
+        (contact.config?.substituterUrl ? normaliseBaseUrl(contact.config.substituterUrl) : undefined);
+    if (publicKeys.length === 0 && contact.config) {
+        const warning = 'the server announces no public key: it has no signing key, so the narinfos it serves are unsigned.';
+        warnings.push(warning);
+        logger.warn(warning);
+    }
+    // Our cache answers first: only the paths it lacks are asked upstream, so a re-push of a cached
+    // closure makes no upstream request.
+    let opened;
+    if (request.upstream.enabled && request.upstream.caches.length > 0) {
+        const first = await logger.group('Upload sessions', () => openSessions(plan, deps.client, logger, request.verifyS3 === true, ...(deps.sleep ? [deps.sleep] : [])));
+        const lacking = pathsLacking(plan, first);
+        const served = await logger.group('Upstream', async () => {
+            const verdicts = await askUpstream(lacking.map((planned) => upstreamCandidate(planned.info)), {
+                caches: request.upstream.caches,
+                logger,
+                ...(deps.fetch ? { fetch: deps.fetch } : {}),
+            });
+            logger.info(`${lacking.length} path(s) missing from this cache were asked upstream (${request.upstream.caches.join(', ')}); ${verdicts.size} served there, not pushed.`);
+            return verdicts;
+        });
+        if (served.size === 0)
+            opened = first;
+        else {
+            // The sessions above register the upstream paths too: plan again without them. The first
+            // sessions stay open, uncommitted, and the server's GC removes them (failed-uploads-older-than);
+            // nothing of them is ever visible.
+            plan = replan(plan, request, deps, new Map([...signedVerdicts(plan), ...served]), realisations);
+            logger.info(`${first.length} session(s) opened before the upstream answer are left for the server's GC; ${plan.sessions.length} new session(s).`);
+            base.considered = plan.push.size;
+            base.upstream = plan.upstream;
+        }
+    }
+    const uploadStarted = now();
+    const run = await runPush(plan, {
+        client: deps.client,
+        uploader: deps.uploader,
+        logger,
+        concurrency: request.concurrency,
+        compressionLevel: request.compressionLevel,
+        ...(deps.memoryBudget !== undefined ? { memoryBudget: deps.memoryBudget } : {}),
+        ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
+        ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
+        ...(opened ? { opened } : {}),
+        ...(request.verifyS3 ? { verifyS3: true } : {}),
+        ...(deps.sleep ? { sleep: deps.sleep } : {}),
+        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
+        // niks3 v1.7.0 answers 404 to every HEAD /api/objects: also look at the public URL.
+        objectStored: async (key) => (await deps.client.objectExists(key)) ||
+            (cacheUrl !== undefined &&
+                (await publicObjectExists(cacheUrl, key, deps.fetch ? { fetch: deps.fetch } : {}))),
+    });
+    const uploadMs = now() - uploadStarted;
+    warnings.push(...run.warnings);
+    const outcomes = [...run.paths.values()];
+    const uploaded = outcomes.filter((o) => o.status === 'uploaded');
+    const cached = outcomes.filter((o) => o.status === 'cached');
+    const notPushed = outcomes.filter((o) => o.status === 'failed' || o.status === 'withheld' || o.status === 'not-attempted');
+    const problems = [];
+    if (notPushed.length > 0)
+        problems.push(describeNotPushed(notPushed, plan.push.size, run.stoppedBecause));
+    const unfinishedSessions = run.sessions.filter((s) => !s.completed);
+    if (notPushed.length === 0 && unfinishedSessions.length > 0) {
+        problems.push(`${unfinishedSessions.length} upload session(s) could not be completed: ${unfinishedSessions.map((s) => `${s.root} (${s.reason ?? 'unknown'})`).join('; ')}`);
+    }
+    const completedRoots = new Set(run.sessions.filter((s) => s.completed && !s.derived).map((s) => s.root));
+    const pinned = [];
+    if (request.pins && request.pins.length > 0) {
+        await logger.group('Pins', async () => {
+            for (const [index, root] of plan.roots.entries()) {
+                const name = request.pins?.[index];
+                if (!name)
+                    continue;
+                if (!completedRoots.has(root)) {
+                    if (plan.push.has(root))
+                        problems.push(`pin ${name} was not set: ${root} was not pushed`);
+                    else
+                        logger.info(`pin ${name} not set: ${root} is not pushed to this cache (upstream or filtered)`);
+                    continue;
+                }
+                try {
+                    await deps.client.putPin(name, root);
+                    pinned.push({ name, path: root });
+                    logger.info(`pinned ${root} as ${name}`);
+                }
+                catch (error) {
+                    problems.push(`pin ${name} -> ${root} failed: ${errors_errorMessage(error)}`);
+                }
+            }
+        });
+    }
+    let verify;
+    const toVerify = rootsToVerify(plan, plan.roots.filter((root) => completedRoots.has(root)), outcomes);
+    if (request.verify && toVerify.length > 0) {
+        verify = await verifyRoots(plan, toVerify, {
+            cacheUrl,
+            publicKeys,
+            logger,
+            warnings,
+            completed: completedRoots.size,
+            ...(deps.fetch ? { fetch: deps.fetch } : {}),
+            ...(deps.sleep ? { sleep: deps.sleep } : {}),
+            ...(request.storeDir ? { storeDir: request.storeDir } : {}),
+        });
+    }
+    // A root whose narinfo is served but whose NAR is not: the database calls the NAR stored, the
+    // bucket lost it. Push those roots again with verify_s3, so the server checks the bucket.
+    let again;
+    if (verify && verify.missingNars.length > 0 && !request.verifyS3) {
+        logger.warn(`${verify.missingNars.length} root NAR(s) missing at the public URL: pushing them again with verify_s3 (the server checks the bucket)`);
+        const { pins: _pins, ...withoutPins } = request;
+        again = await pushClosure({ ...withoutPins, roots: verify.missingNars, verifyS3: true }, { ...deps, now });
+        verify = mergeReverified(verify, again.verify);
+        problems.push(...again.problems.filter((p) => !p.startsWith('verify: ')));
+        warnings.push(...again.warnings);
+    }
+    for (const problem of verify?.problems ?? [])
+        problems.push(`verify: ${problem}`);
+    const reuploaded = new Set(again?.uploaded.map((o) => o.path));
+    if (again)
+        uploaded.push(...again.uploaded);
+    return {
+        ...base,
+        uploaded,
+        cached: cached.filter((o) => !reuploaded.has(o.path)),
+        notPushed,
+        narBytes: uploaded.reduce((sum, o) => sum + o.narSize, 0),
+        compressedNarBytes: uploaded.reduce((sum, o) => sum + o.compressedBytes, 0),
+        uploadedBytes: run.uploadedBytes + (again?.uploadedBytes ?? 0),
+        logsUploaded: run.logsUploaded + (again?.logsUploaded ?? 0),
+        durationMs: now() - started,
+        uploadMs,
+        waitedMs: contact.waitedMs,
+        cacheUrl,
+        publicKeys,
+        pinned,
+        verify,
+        warnings,
+        problems,
+        ok: problems.length === 0,
+    };
+}
+/** The plan before any request: the user's filters, and upstream by signature (no request needed). */
+async function makePlan(request, infos, deps, realisations) {
+    const { logger } = deps;
+    const filter = new PathFilter(request.filter);
+    const { kept, filtered } = applyFilter(infos, filter);
+    if (filtered.length > 0)
+        logger.info(`${filtered.length} path(s) left out by include/exclude/max-path-size.`);
+    const upstream = request.upstream.enabled
+        ? signedUpstream(kept.map(upstreamCandidate), request.upstream.keyNames)
+        : new Map();
+    if (upstream.size > 0)
+        logger.info(`${upstream.size} path(s) are signed by an upstream key and are not pushed.`);
+    const plan = planPush({
+        roots: request.roots,
+        infos,
+        filter,
+        upstream,
+        findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
+        realisations,
+        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
+    });
+    logger.info(`${plan.push.size} path(s) to send in ${plan.sessions.length} upload session(s).`);
+    return Promise.resolve(plan);
+}
+/** The same closure planned again with more upstream verdicts. */
+function replan(plan, request, deps, upstream, realisations) {
+    return planPush({
+        roots: request.roots,
+        infos: [...plan.closure.values()].map((planned) => planned.info),
+        filter: new PathFilter(request.filter),
+        upstream,
+        findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
+        realisations,
+        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
+    });
+}
+function signedVerdicts(plan) {
+    return new Map(plan.upstream.map((skipped) => [skipped.path, skipped.reason]));
+}
+function upstreamCandidate(info) {
+    const base = info.path.slice(info.path.lastIndexOf('/') + 1);
+    return { path: info.path, hash: base.slice(0, 32), signatures: info.signatures };
+}
+function describeNotPushed(notPushed, considered, stoppedBecause) {
+    const pushedCount = considered - notPushed.length;
+    const lines = notPushed.slice(0, 10).map((o) => `${o.path}: ${o.reason ?? o.status}`);
+    const more = notPushed.length > 10 ? `\n  … and ${notPushed.length - 10} more` : '';
+    const stop = stoppedBecause ? ` The push stopped early: ${stoppedBecause}.` : '';
+    return (`${notPushed.length} of ${considered} path(s) were NOT pushed (${pushedCount} are in the cache).${stop} ` +
+        `No narinfo was written for any path that is not pushed, so Nix will not try to substitute them. Run the push again to finish it.\n  ` +
+        lines.join('\n  ') +
+        more);
+}
+
+;// CONCATENATED MODULE: ./src/core/push/watch/job-dir.ts
+/**
+ * The files of one job-wide push (watch, scan and pull-only modes), all in one private directory
+ * under RUNNER_TEMP that the main step creates (mode 0700):
+ *
+ * - `queue/`: the post-build hook drops one file per finished build (line 1 the `.drv`, line 2 the
+ *   output paths); a name starting with `.` is still being written.
+ * - `post-build-hook`: the hook (a shell script without any secret).
+ * - `nix.conf`: the settings the rest of the job reads through `NIX_USER_CONF_FILES`.
+ * - `ready`: written by the uploader once it has read its settings (token included) from its stdin,
+ *   a pipe from the main step: the token is never on disk, in argv, in the environment or a log.
+ * - `uploader.log`: everything the uploader printed (secrets redacted).
+ * - `events.jsonl`: one JSON line per path the uploader handled (see UploaderEvent).
+ * - `uploader-done.json`: written by the uploader when it exits (what it could not push).
+ * - `stop`: written by the post step; the uploader then drains the queue and exits.
+ * - `baseline.json`: the store's entries when the main step ran (scan, and what the job pulled).
+ */
+
+function jobDir(root) {
+    return {
+        root,
+        queue: (0,external_node_path_namespaceObject.join)(root, 'queue'),
+        hook: (0,external_node_path_namespaceObject.join)(root, 'post-build-hook'),
+        nixConf: (0,external_node_path_namespaceObject.join)(root, 'nix.conf'),
+        ready: (0,external_node_path_namespaceObject.join)(root, 'ready'),
+        uploaderLog: (0,external_node_path_namespaceObject.join)(root, 'uploader.log'),
+        events: (0,external_node_path_namespaceObject.join)(root, 'events.jsonl'),
+        done: (0,external_node_path_namespaceObject.join)(root, 'uploader-done.json'),
+        stop: (0,external_node_path_namespaceObject.join)(root, 'stop'),
+        baseline: (0,external_node_path_namespaceObject.join)(root, 'baseline.json'),
+    };
+}
+function parseEvents(text) {
+    const events = [];
+    for (const line of text.split('\n')) {
+        if (!line.trim())
+            continue;
+        try {
+            events.push(JSON.parse(line));
+        }
+        catch {
+            // a line cut short by a kill: ignored
+        }
+    }
+    return events;
+}
+
+;// CONCATENATED MODULE: ./src/core/push/watch/hook-script.ts
+/**
+ * The Nix post-build hook of watch mode. Nix runs it after every local build, synchronously: the
+ * build loop waits while it runs, and a hook that fails stops all further builds. So it only drops
+ * the build's `.drv` and output paths into the queue directory (a write and a rename) and exits 0,
+ * whatever happens; the background uploader does the pushing. It holds no secret.
+ *
+ * Nix 2.8.0 passes an empty `OUT_PATHS` (NixOS/nix#6446); `DRV_PATH` is always set, so the hook
+ * records both and the uploader takes the outputs from the `.drv` when `OUT_PATHS` is empty.
+ * A post-build hook the user had already configured still runs, after ours, with its own exit code.
+ */
+function shellQuote(text) {
+    return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+function renderHookScript(options) {
+    const last = options.previousHook ? `exec ${shellQuote(options.previousHook)}` : 'exit 0';
+    return [
+        '#!/bin/sh',
+        '# nix-cache push (watch mode): queues the outputs of this build for the background uploader.',
+        '# Never fails the build and never waits for the network.',
+        `queue=${shellQuote(options.queueDir)}`,
+        'name="${DRV_PATH##*/}.$$"',
+        `( umask 022; printf '%s\\n%s\\n' "$DRV_PATH" "$OUT_PATHS" > "$queue/.$name" && ${shellQuote(options.mv)} -f "$queue/.$name" "$queue/$name" ) >/dev/null 2>&1`,
+        last,
+        '',
+    ].join('\n');
+}
+/** One queue file: the `.drv` (may be empty) and the output paths Nix reported (may be empty). */
+function parseQueueFile(text) {
+    const [drv = '', outs = ''] = text.split('\n');
+    return {
+        drv: drv.trim() || undefined,
+        outputs: outs.split(/\s+/).filter((path) => path.startsWith('/')),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/core/push/watch/store-scan.ts
+/**
+ * What appeared in the store during the job. The main step records the store directory's entries
+ * (a directory read: fast on any store size); the post step reads it again and keeps, of the new
+ * entries, the store paths Nix registers as valid: a path still being built, a lock (`.lock`), a
+ * `--check` output (`.check`), a derivation (`.drv`) and Nix's own `.links` are never candidates.
+ *
+ * A candidate is pushed only when this job could have made it:
+ * - it is "ultimate" (built or added on this machine): a substituted path came from a cache that
+ *   already serves it (ours: counted as pulled from the cache; another: not ours to re-publish);
+ * - it was registered after the main step ran;
+ * - on a store this user writes itself (single-user), it is owned by this user: a path owned by
+ *   another uid was added by another user. Through a daemon every path is owned by root; there
+ *   another local user could only add paths the daemon built itself or content-addressed files
+ *   (`nix-store --add`), so on a shared machine narrow the push with `include`/`exclude`.
+ */
+
+
+
+const SKIPPED_SUFFIXES = (/* unused pure expression or super */ null && (['.drv', '.lock', '.check', '.chroot', '.tmp']));
+async function storeEntries(storeDir) {
+    return (await readdir(storeDir)).filter((name) => !name.startsWith('.'));
+}
+/** New entries that could be store paths we push (no `.drv`, `.lock`, `.check`…). */
+function newCandidates(before, after, storeDir) {
+    return after
+        .filter((name) => !before.has(name))
+        .filter((name) => /^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/.test(name))
+        .filter((name) => !SKIPPED_SUFFIXES.some((suffix) => name.endsWith(suffix)))
+        .map((name) => `${storeDir}/${name}`);
+}
+/** The valid ones among `paths` (no substitution is tried: `nix-store --check-validity`). */
+async function validPaths(paths, exec = nix_command_execFile) {
+    const invalid = new Set();
+    for (let i = 0; i < paths.length; i += 1000) {
+        const chunk = paths.slice(i, i + 1000);
+        const result = await exec('nix-store', ['--check-validity', '--print-invalid', ...chunk]);
+        if (result.code !== 0)
+            throw new Error(`nix-store --check-validity failed: ${result.stderr.trim()}`);
+        for (const line of result.stdout.split('\n'))
+            if (line.trim())
+                invalid.add(line.trim());
+    }
+    return paths.filter((path) => !invalid.has(path));
+}
+/** `nix path-info --json` of valid paths, with the `ultimate` flag that PathInfo leaves out. */
+async function scanPathInfo(paths, options = {}) {
+    const exec = options.exec ?? execFile;
+    const out = [];
+    for (let i = 0; i < paths.length; i += 1000) {
+        const chunk = paths.slice(i, i + 1000);
+        const result = await exec('nix', [...NIX_COMMAND_FEATURES, 'path-info', '--json', '--', ...chunk]);
+        if (result.code !== 0)
+            throw new Error(`nix path-info failed: ${result.stderr.trim()}`);
+        const raw = JSON.parse(result.stdout);
+        const entries = Array.isArray(raw)
+            ? raw
+            : Object.entries(raw).map(([path, value]) => ({
+                path,
+                ...value,
+            }));
+        const live = entries.filter((entry) => entry && entry['valid'] !== false);
+        const infos = parsePathInfoJson(live, options.storeDir);
+        infos.forEach((info, index) => out.push({ info, ultimate: live[index]?.['ultimate'] === true }));
+    }
+    return out;
+}
+async function classify(scanned, options) {
+    const made = [];
+    const pulled = [];
+    const skipped = [];
+    for (const { info, ultimate } of scanned) {
+        const ours = info.signatures.some((sig) => options.ourKeyNames.includes(sig.slice(0, sig.indexOf(':'))));
+        if (!ultimate) {
+            if (ours)
+                pulled.push(info);
+            else
+                skipped.push({ path: info.path, reason: 'substituted from another cache' });
+            continue;
+        }
+        if (info.registrationTime !== undefined && info.registrationTime + 1 < options.sinceSeconds) {
+            skipped.push({ path: info.path, reason: 'registered before the push step ran' });
+            continue;
+        }
+        if (options.checkOwner && options.uid !== undefined) {
+            const owner = await lstat(info.path).then((stat) => stat.uid, () => undefined);
+            if (owner !== undefined && owner !== options.uid) {
+                skipped.push({ path: info.path, reason: `owned by uid ${owner}: added by another user` });
+                continue;
+            }
+        }
+        made.push(info);
+    }
+    return { made, pulled, skipped };
+}
+/** The paths of `infos` that no other path of `infos` refers to: the roots of their closures. */
+function topPaths(infos) {
+    const referenced = new Set();
+    for (const info of infos)
+        for (const ref of info.references)
+            if (ref !== info.path)
+                referenced.add(ref);
+    return infos.map((info) => info.path).filter((path) => !referenced.has(path));
+}
+
+;// CONCATENATED MODULE: ./src/core/push/watch/uploader-loop.ts
+/**
+ * The background uploader's loop (watch mode): takes the builds the post-build hook queued, pushes
+ * each batch's closures as they arrive, and records what happened to every path. A batch that
+ * fails (server down, token refused) is tried again with a growing pause; when the post step asks
+ * it to stop, it pushes what is still queued, tries the failures once more, writes what it could
+ * not push, and exits. It never touches the build: the hook only drops files.
+ */
+
+
+
+
+
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+async function runUploaderLoop(options) {
+    const { dir, logger } = options;
+    const exec = options.exec ?? nix_command_execFile;
+    const now = options.now ?? Date.now;
+    const pollMs = options.pollMs ?? 200;
+    const maxAttempts = options.maxAttempts ?? 6;
+    const started = now();
+    const retries = new Map();
+    const handled = new Set();
+    let uploadedBytes = 0;
+    const record = async (phase, outcomes) => {
+        const at = now();
+        const lines = outcomes.map((o) => JSON.stringify({ at, phase, ...o })).join('\n');
+        if (lines)
+            await (0,promises_namespaceObject.appendFile)(dir.events, `${lines}\n`);
+    };
+    const takeQueue = async () => {
+        let names;
+        try {
+            names = (await (0,promises_namespaceObject.readdir)(dir.queue)).filter((name) => !name.startsWith('.')).sort();
+        }
+        catch {
+            return [];
+        }
+        const roots = [];
+        for (const name of names) {
+            const file = (0,external_node_path_namespaceObject.join)(dir.queue, name);
+            let text;
+            try {
+                text = await (0,promises_namespaceObject.readFile)(file, 'utf8');
+            }
+            catch {
+                continue;
+            }
+            const { drv, outputs } = parseQueueFile(text);
+            let paths = outputs;
+            if (paths.length === 0 && drv) {
+                // Nix 2.8.0 sets OUT_PATHS to '' (NixOS/nix#6446): the outputs come from the derivation.
+                const query = await exec('nix-store', ['--query', '--outputs', drv]);
+                paths = query.code === 0 ? query.stdout.split('\n').filter((p) => p.startsWith('/')) : [];
+                if (paths.length > 0)
+                    paths = await validPaths(paths, exec).catch(() => paths);
+            }
+            logger.info(`build finished: ${drv ?? '(no derivation)'} -> ${paths.join(' ') || '(no outputs)'}`);
+            for (const path of paths)
+                if (!handled.has(path))
+                    roots.push(path);
+            await (0,promises_namespaceObject.rm)(file, { force: true });
+        }
+        return roots;
+    };
+    const push = async (roots, phase, final) => {
+        if (roots.length === 0)
+            return;
+        logger.info(`pushing ${roots.length} build output(s)…`);
+        try {
+            const result = await options.pushBatch(roots, final);
+            uploadedBytes += result.uploadedBytes;
+            const failed = result.outcomes.filter((o) => o.status === 'failed');
+            await record(phase, result.outcomes.filter((o) => o.status !== 'failed'));
+            for (const o of result.outcomes) {
+                if (o.status === 'failed')
+                    continue;
+                handled.add(o.path);
+                retries.delete(o.path);
+                logger.info(`${o.status}: ${o.path}${o.reason ? ` (${o.reason})` : ''}`);
+            }
+            // A root whose closure failed is retried as a whole.
+            const failedRoots = roots.filter((root) => !handled.has(root) || failed.some((f) => f.path === root));
+            for (const root of failedRoots) {
+                const reason = failed.find((f) => f.path === root)?.reason ?? failed[0]?.reason ?? 'not pushed';
+                schedule(root, reason, final);
+            }
+            if (failed.length > 0)
+                await record(phase, failed);
+        }
+        catch (error) {
+            const reason = errors_errorMessage(error);
+            logger.warn(`push of ${roots.length} build output(s) failed, will retry: ${reason}`);
+            for (const root of roots)
+                schedule(root, reason, final);
+        }
+    };
+    const schedule = (root, reason, final) => {
+        const entry = retries.get(root) ?? { path: root, attempts: 0, notBefore: 0, reason };
+        entry.attempts += 1;
+        entry.reason = reason;
+        entry.notBefore = now() + Math.min(30_000, 1_000 * 2 ** (entry.attempts - 1));
+        if (final)
+            entry.attempts = Number.MAX_SAFE_INTEGER;
+        retries.set(root, entry);
+    };
+    const stopRequested = async () => (0,promises_namespaceObject.stat)(dir.stop).then(() => true, () => false);
+    logger.info(`uploader started (pid ${process.pid}), watching ${dir.queue}`);
+    for (;;) {
+        const stopping = await stopRequested();
+        const phase = stopping ? 'drain' : 'build';
+        const roots = await takeQueue();
+        const due = [...retries.values()]
+            .filter((r) => stopping ? r.attempts !== Number.MAX_SAFE_INTEGER : r.notBefore <= now() && r.attempts < maxAttempts)
+            .map((r) => r.path);
+        const batch = [...new Set([...roots, ...due])];
+        if (stopping) {
+            logger.info(`stop requested: draining ${batch.length} build output(s)`);
+            await push(batch, phase, true);
+            break;
+        }
+        if (batch.length > 0)
+            await push(batch, phase, false);
+        else
+            await sleep(pollMs);
+        const dirGone = await (0,promises_namespaceObject.stat)(dir.root).then(() => false, () => true);
+        if (dirGone) {
+            logger.warn(`${dir.root} is gone (the job ended without a post step): exiting`);
+            return {
+                at: now(),
+                failed: [...retries.values()].map((r) => ({ path: r.path, reason: r.reason })),
+                uploadedBytes,
+            };
+        }
+        if (options.maxLifetimeMs !== undefined && now() - started > options.maxLifetimeMs) {
+            logger.warn('no post step asked to stop within the job time limit: exiting');
+            break;
+        }
+    }
+    const done = {
+        at: now(),
+        failed: [...retries.values()].map((r) => ({ path: r.path, reason: r.reason })),
+        uploadedBytes,
+    };
+    await (0,promises_namespaceObject.writeFile)(dir.done, JSON.stringify(done));
+    logger.info(`uploader done: ${done.failed.length} build output(s) not pushed`);
+    return done;
+}
 
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
@@ -28774,7 +35031,7 @@ function isHttps(requestUrl) {
     const parsedUrl = new URL(requestUrl);
     return parsedUrl.protocol === 'https:';
 }
-class HttpClient {
+class lib_HttpClient {
     constructor(userAgent, handlers, requestOptions) {
         this._ignoreSslError = false;
         this._allowRedirects = true;
@@ -29445,7 +35702,7 @@ class OidcClient {
             allowRetries: allowRetry,
             maxRetries: maxRetry
         };
-        return new HttpClient('actions/oidc-client', [new BearerCredentialHandler(OidcClient.getRequestToken())], requestOptions);
+        return new lib_HttpClient('actions/oidc-client', [new BearerCredentialHandler(OidcClient.getRequestToken())], requestOptions);
     }
     static getRequestToken() {
         const token = process.env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'];
@@ -31328,148 +37585,63 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./src/cli/cli-logger.ts
+;// CONCATENATED MODULE: ./src/actions/actions-io.ts
 /**
- * The Logger of the CLI: progress on stderr (results go to stdout), secrets redacted from every
- * line, debug lines only with --verbose / NIX_CACHE_DEBUG=1.
+ * The one adapter to @actions/core: the Logger and the StepIO of a GitHub Actions step, and the
+ * OIDC token request (also of the detached uploader, which has no step). Every other module reaches
+ * the runner only through these seams, so the core never imports @actions/core.
  */
-class CliLogger {
-    secrets = new Set();
-    depth = 0;
-    out;
-    verbose;
-    constructor(out = process.stderr, verbose = process.env['NIX_CACHE_DEBUG'] === '1') {
-        this.out = out;
-        this.verbose = verbose;
-    }
-    write(prefix, message) {
-        let text = message;
-        for (const secret of this.secrets)
-            text = text.split(secret).join('***');
-        const indent = '  '.repeat(this.depth);
-        for (const line of text.split('\n'))
-            this.out.write(`${indent}${prefix}${line}\n`);
-    }
+
+/**
+ * The Logger of an action step: workflow commands through @actions/core. Debug lines are written
+ * only when the run has debug logging on (`RUNNER_DEBUG=1`): otherwise the runner drops them, and
+ * a push would spend a write per request on lines nobody sees.
+ */
+class ActionsLogger {
+    debugging = core.isDebug();
     debug(message) {
-        if (this.verbose)
-            this.write('debug: ', message);
+        if (this.debugging)
+            core.debug(message);
     }
     info(message) {
-        this.write('', message);
+        core.info(message);
     }
     warn(message) {
-        this.write('warning: ', message);
+        core.warning(message);
     }
     error(message) {
-        this.write('error: ', message);
+        core.error(message);
     }
-    async group(name, fn) {
-        this.write('', `== ${name}`);
-        this.depth += 1;
-        try {
-            return await fn();
-        }
-        finally {
-            this.depth -= 1;
-        }
+    group(name, fn) {
+        return core.group(name, fn);
     }
     setSecret(value) {
-        if (value)
-            this.secrets.add(value);
+        core.setSecret(value);
     }
 }
-
-;// CONCATENATED MODULE: ./src/core/errors.ts
-/**
- * Errors the suite distinguishes. A ConfigurationError is the user's to fix (bad input, missing
- * secret); its message says how. A RemoteError names the remote, the operation and what to do.
- */
-class errors_ConfigurationError extends Error {
-    name = 'ConfigurationError';
+/** A GitHub OIDC token for `audience`, from the runner's token service. */
+function actionsIdToken(audience) {
+    return getIDToken(audience);
 }
-class RemoteError extends Error {
-    name = 'RemoteError';
-    remote;
-    operation;
-    status;
-    hint;
-    detail;
-    transient;
-    constructor(info, options) {
-        const what = info.status === undefined ? 'failed' : `answered HTTP ${info.status}`;
-        const detail = info.detail ? `: ${info.detail.trim().slice(0, 500)}` : '';
-        const hint = info.hint ? `. ${info.hint}` : '';
-        super(`${info.remote}: ${info.operation} ${what}${detail}${hint}`, options);
-        this.remote = info.remote;
-        this.operation = info.operation;
-        this.status = info.status;
-        this.hint = info.hint;
-        this.detail = info.detail;
-        this.transient = info.transient ?? false;
-    }
-}
-/** The message of anything thrown, without a stack. */
-function errorMessage(error) {
-    if (error instanceof Error) {
-        const cause = error.cause instanceof Error && !error.message.includes(error.cause.message)
-            ? ` (${error.cause.message})`
-            : '';
-        return `${error.message}${cause}`;
-    }
-    return String(error);
-}
-
-;// CONCATENATED MODULE: ./src/core/logger.ts
-/** Every form of a secret that could end up printed: raw, base64, URL-encoded, JSON-escaped. */
-function secretForms(value) {
-    const forms = new Set();
-    if (!value)
-        return [];
-    forms.add(value);
-    forms.add(Buffer.from(value).toString('base64'));
-    forms.add(Buffer.from(value).toString('base64url'));
-    forms.add(encodeURIComponent(value));
-    forms.add(JSON.stringify(value).slice(1, -1));
-    return [...forms].filter((form) => form.length >= 4);
-}
-/** Masks a secret and every derived form of it. */
-function logger_maskSecret(logger, value) {
-    if (!value)
-        return;
-    for (const form of secretForms(value))
-        logger.setSecret(form);
-    // Multi-line secrets: mask each line too (Actions masks per line).
-    for (const line of value.split(/\r?\n/))
-        if (line.trim().length >= 4)
-            logger.setSecret(line.trim());
-}
-/** A logger that records everything, for unit tests and for quiet library use. */
-class MemoryLogger {
-    lines = [];
-    secrets = new Set();
-    debug(message) {
-        this.lines.push(`debug: ${message}`);
-    }
-    info(message) {
-        this.lines.push(message);
-    }
-    warn(message) {
-        this.lines.push(`warning: ${message}`);
-    }
-    error(message) {
-        this.lines.push(`error: ${message}`);
-    }
-    async group(name, fn) {
-        this.lines.push(`## ${name}`);
-        return fn();
-    }
-    setSecret(value) {
-        this.secrets.add(value);
-    }
+/** The StepIO of a GitHub Actions step, through @actions/core. */
+function actionsStepIO() {
+    return {
+        logger: new ActionsLogger(),
+        env: process.env,
+        hasPostStep: true,
+        input: (name) => core.getInput(name),
+        setOutput: (name, value) => core.setOutput(name, value),
+        summary: async (markdown) => {
+            if (!process.env['GITHUB_STEP_SUMMARY'])
+                return;
+            await core.summary.addRaw(markdown, true).write();
+        },
+        fail: (message) => core.setFailed(message),
+        saveState: (name, value) => core.saveState(name, value),
+        exportVariable: (name, value) => core.exportVariable(name, value),
+        getState: (name) => core.getState(name),
+        idToken: actionsIdToken,
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/core/github/token-source.ts
@@ -31559,6110 +37731,112 @@ function requireOidc(env = process.env) {
         throw new ConfigurationError(reason);
 }
 
-;// CONCATENATED MODULE: ./src/core/settings/values.ts
-/** Parsers for the value syntaxes inputs use: Go durations, byte sizes, booleans, URLs. */
-const GO_UNITS = {
-    ns: 1e-6,
-    us: 1e-3,
-    µs: 1e-3,
-    μs: 1e-3,
-    ms: 1,
-    s: 1000,
-    m: 60_000,
-    h: 3_600_000,
+;// CONCATENATED MODULE: ./src/actions/common-inputs.ts
+/** Inputs shared by several actions, declared once. */
+
+
+
+const SERVER_URL = {
+    name: 'server-url',
+    description: 'The niks3 write/admin URL, e.g. the `server-url` output of deploy (`https://<app>.fly.dev`).',
+    type: 'url',
+    required: true,
+    example: 'https://my-cache.fly.dev',
 };
+const AUTH = {
+    name: 'auth',
+    description: 'How to authenticate to niks3: `oidc` (a GitHub OIDC token for `audience`, re-minted before it expires; needs `permissions: id-token: write`) or `token` (the static niks3 token in `token`).',
+    type: 'enum',
+    values: ['oidc', 'token'],
+    // No default in action.yml: a runner passes declared defaults, and then "only `token` was given"
+    // could not be told apart from an explicit `auth: oidc`.
+    defaultText: '`oidc`, or `token` when only `token` is given',
+};
+const TOKEN = {
+    name: 'token',
+    description: 'The niks3 API token, for `auth: token`. Never put it on a command line; pass it from a secret.',
+    type: 'string',
+    secret: true,
+};
+const AUDIENCE = {
+    name: 'audience',
+    description: 'Audience of the GitHub OIDC token; must equal the audience in the server OIDC policy.',
+    type: 'string',
+    defaultText: 'the server-url',
+};
+const CONNECT_TIMEOUT = {
+    name: 'connect-timeout',
+    description: 'Seconds to keep retrying while the server wakes up (Fly auto-stop, Neon suspend) before the first request is given up.',
+    type: 'integer',
+    default: '120',
+    min: 1,
+    max: 3600,
+};
+const MODE = {
+    name: 'mode',
+    description: '`plan` reads and lists the changes only; `apply` converges; `destroy` removes (needs `confirm`).',
+    type: 'enum',
+    values: ['apply', 'plan', 'destroy'],
+    default: 'apply',
+};
+/** The `auth` of push and gc: `oidc` unless only `token` is given; `token` needs a token. */
+function readAuth(inputs, logger) {
+    const token = inputs.optional('token');
+    const given = inputs.optional('auth');
+    let auth = given ?? 'oidc';
+    if (token && given === undefined) {
+        logger.info("Input 'token' is set and 'auth' is not: authenticating with the token (`auth: token`).");
+        auth = 'token';
+    }
+    if (auth === 'token' && !token) {
+        throw new ConfigurationError("Input 'token' is required with `auth: token`: pass the niks3 API token from a secret (`token: ${{ secrets.NIKS3_API_TOKEN }}`), or use `auth: oidc` with `permissions: id-token: write`.");
+    }
+    return { auth, token };
+}
 /**
- * Parses a Go duration (`time.ParseDuration`, as niks3 parses older-than) into milliseconds.
- * Returns undefined when the text is not one. Negative durations are refused (niks3 has no use for them).
+ * The niks3 credentials of push and gc, from what `readAuth` decided: the static token (masked), or
+ * OIDC tokens for `audience` from `mint`, refreshed before they expire. A step mints through its
+ * StepIO (`mintOidcToken`); the detached uploader, which has none, passes its own.
  */
-function parseGoDuration(text) {
-    const s = text.trim();
-    if (s === '0')
-        return 0;
-    if (!/^\+?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.test(s))
-        return undefined;
-    let total = 0;
-    for (const match of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-        total += Number(match[1]) * (GO_UNITS[match[2] ?? ''] ?? NaN);
+function niks3TokenSource(auth, logger, mint) {
+    if (auth.auth === 'token') {
+        logger_maskSecret(logger, auth.token);
+        return new StaticTokenSource(auth.token ?? '');
     }
-    return Number.isFinite(total) ? total : undefined;
+    return new OidcTokenSource({ audience: auth.audience, mint, logger });
 }
-const SIZE_UNITS = {
-    '': 1,
-    b: 1,
-    k: 1024,
-    kb: 1024,
-    kib: 1024,
-    m: 1024 ** 2,
-    mb: 1024 ** 2,
-    mib: 1024 ** 2,
-    g: 1024 ** 3,
-    gb: 1024 ** 3,
-    gib: 1024 ** 3,
-    t: 1024 ** 4,
-    tb: 1024 ** 4,
-    tib: 1024 ** 4,
-};
-/** Parses a byte size such as `2G`, `500MiB`, `1.5g` or `1048576` (binary units). */
-function parseSize(text) {
-    const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
-    if (!match)
-        return undefined;
-    const unit = SIZE_UNITS[(match[2] ?? '').toLowerCase()];
-    if (unit === undefined)
-        return undefined;
-    return Math.floor(Number(match[1]) * unit);
-}
-/** Human-readable bytes, binary units: 1536 -> "1.5 KiB". */
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit += 1;
-    }
-    return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}
-/** YAML 1.2 core booleans, as @actions/core's getBooleanInput accepts them. */
-function parseBoolean(text) {
-    if (['true', 'True', 'TRUE'].includes(text.trim()))
-        return true;
-    if (['false', 'False', 'FALSE'].includes(text.trim()))
-        return false;
-    return undefined;
-}
-/** An absolute http(s) URL with a host, or undefined. Trailing slashes are removed. */
-function parseHttpUrl(text) {
+/** A GitHub OIDC token for `audience`, with an error that says what to fix when none can be had. */
+async function mintOidcToken(io, audience) {
     try {
-        const url = new URL(text.trim());
-        if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname)
-            return undefined;
-        if (url.username || url.password)
-            return undefined;
-        return url;
-    }
-    catch {
-        return undefined;
-    }
-}
-/** The URL without a trailing slash, as every base URL in the suite is kept. */
-function normaliseBaseUrl(url) {
-    return String(url).replace(/\/+$/, '');
-}
-/** Splits a multiline input: trimmed lines, blank lines and `#` comments dropped. */
-function parseLines(text) {
-    return text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line.length > 0 && !line.startsWith('#'));
-}
-
-;// CONCATENATED MODULE: ./src/core/version.ts
-/** The suite's version, sent in every User-Agent as `nix-cache/<version>`. */
-const VERSION = '0.1.0';
-const USER_AGENT = `nix-cache/${VERSION}`;
-
-// EXTERNAL MODULE: external "node:http"
-var external_node_http_ = __nccwpck_require__(7067);
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
-;// CONCATENATED MODULE: ./src/core/node-http.ts
-/**
- * HTTP/1.1 requests over node:http(s) with kept-alive connections, and `nodeFetch`, a `fetch` for
- * the requests the suite makes (a string or URL, a string or byte body, headers, a signal) built
- * on them.
- *
- * Why not the global fetch everywhere: each fetch request costs about three times the CPU of a
- * node:http one (measured on Node 24: ~0.9 ms against ~0.3 ms per small JSON request), and a push
- * makes several requests per path; fetch also copies every request body. Connections idle for
- * more than 4 s are closed (undici's default), earlier when the server announces a shorter
- * `Keep-Alive: timeout`, so a request rarely meets a connection the server has just dropped.
- *
- * `nodeFetch` answers like fetch: network failures reject with `TypeError('fetch failed')` whose
- * `cause` is the system error, an aborted signal rejects with its reason, gzip/deflate/br/zstd
- * bodies are decoded, redirects are followed. What it does not do itself it leaves to the global
- * fetch: a `Request` object, a streamed body, a `redirect` mode other than follow, or a machine
- * with proxy variables set.
- */
-
-
-
-const IDLE_SOCKET_MS = 4_000;
-/** A pair of keep-alive agents (http and https) and the one way requests are sent through them. */
-class KeptConnections {
-    http = new external_node_http_.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
-    https = new external_node_https_namespaceObject.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
-    send(url, req) {
-        const secure = url.protocol === 'https:';
-        const request = secure ? external_node_https_namespaceObject.request : external_node_http_.request;
-        const idle = req.idleTimeoutMs;
-        const limit = req.maxBodyBytes ?? Infinity;
-        return new Promise((resolve, reject) => {
-            const outgoing = request(url, {
-                method: req.method,
-                headers: req.headers,
-                agent: secure ? this.https : this.http,
-                ...(idle !== undefined ? { timeout: idle } : {}),
-                ...(req.signal ? { signal: req.signal } : {}),
-            });
-            if (idle !== undefined)
-                outgoing.on('timeout', () => outgoing.destroy(new Error(`no progress for ${Math.round(idle / 1000)} s`)));
-            outgoing.on('error', reject);
-            outgoing.on('response', (res) => {
-                const chunks = [];
-                let kept = 0;
-                res.on('data', (chunk) => {
-                    if (kept >= limit)
-                        return;
-                    const room = limit - kept;
-                    chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-                    kept += Math.min(chunk.length, room);
-                });
-                res.on('error', reject);
-                res.on('end', () => resolve({
-                    status: res.statusCode ?? 0,
-                    statusText: res.statusMessage ?? '',
-                    headers: res.headers,
-                    body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, kept),
-                }));
-            });
-            outgoing.end(req.body);
-        });
-    }
-    /** Drops the idle connections (they never hold the process open; this frees them at once). */
-    close() {
-        this.http.destroy();
-        this.https.destroy();
-    }
-}
-const shared = new KeptConnections();
-const NULL_BODY = new Set([101, 103, 204, 205, 304]);
-const REDIRECT = new Set([301, 302, 303, 307, 308]);
-const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'];
-function plainBody(body) {
-    return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
-}
-/** Headers of a node:http answer, read without building a `Headers` (which loads fetch's code). */
-class IncomingHeaderReader {
-    headers;
-    constructor(headers) {
-        this.headers = headers;
-    }
-    get(name) {
-        const value = this.headers[name.toLowerCase()];
-        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
-    }
-}
-/**
- * An answer as `nodeFetch` builds it, before (or instead of) a `Response`. A class, so that an
- * answer is told apart from the global fetch's `Response` without naming `Response`: the first use
- * of that global loads Node's fetch (about 10 ms of CPU and some MiB), which a push never needs.
- */
-class FetchedAnswer {
-    status;
-    statusText;
-    headers;
-    /** The decoded body; null for HEAD and the statuses without one. */
-    body;
-    constructor(status, statusText, headers, body) {
-        this.status = status;
-        this.statusText = statusText;
-        this.headers = headers;
-        this.body = body;
-    }
-}
-/** A `fetch` over kept-alive node:http connections (see the module comment for what it covers). */
-const nodeFetch = async (input, init = {}) => {
-    const answer = await fetchFollowing(input, init, 0);
-    if (!(answer instanceof FetchedAnswer))
-        return answer;
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(answer.headers)) {
-        if (Array.isArray(value))
-            for (const item of value)
-                headers.append(name, item);
-        else if (value !== undefined)
-            headers.set(name, value);
-    }
-    return new Response(answer.body, { status: answer.status, statusText: answer.statusText, headers });
-};
-/**
- * Sends one request with `fetchFn` and reads the whole answer. With `nodeFetch` no `Response` is
- * built around it (a third of the cost of a small request, and fetch's code is never loaded); any
- * other fetch (a test's wrapper) is used as it is.
- */
-async function fetchWhole(fetchFn, input, init) {
-    const answer = fetchFn === nodeFetch ? await fetchFollowing(input, init, 0) : await fetchFn(input, init);
-    if (!(answer instanceof FetchedAnswer)) {
-        const body = init.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await answer.arrayBuffer());
-        return { status: answer.status, headers: answer.headers, body };
-    }
-    return {
-        status: answer.status,
-        headers: new IncomingHeaderReader(answer.headers),
-        body: answer.body ?? Buffer.alloc(0),
-    };
-}
-const MAX_REDIRECTS = 20;
-async function fetchFollowing(input, init, redirects) {
-    if ((typeof input !== 'string' && !(input instanceof URL)) ||
-        !plainBody(init.body) ||
-        (init.redirect !== undefined && init.redirect !== 'follow') ||
-        PROXY_VARIABLES.some((name) => process.env[name]))
-        return globalThis.fetch(input, init);
-    const url = new URL(input);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-        return globalThis.fetch(input, init);
-    const method = (init.method ?? 'GET').toUpperCase();
-    const headers = {};
-    const given = init.headers;
-    // A plain record of strings (what the suite's clients pass) is taken as it is; the rest through Headers.
-    if (given &&
-        Object.getPrototypeOf(given) === Object.prototype &&
-        Object.values(given).every((v) => typeof v === 'string'))
-        for (const [name, value] of Object.entries(given))
-            headers[name.toLowerCase()] = value;
-    else if (given !== undefined)
-        new Headers(given).forEach((value, name) => (headers[name] = value));
-    const body = init.body ?? undefined;
-    if (body !== undefined && headers['content-length'] === undefined)
-        headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.length);
-    const signal = init.signal ?? undefined;
-    if (signal?.aborted)
-        throw signal.reason;
-    let raw;
-    try {
-        raw = await shared.send(url, { method, headers, body, signal });
+        return await io.idToken(audience);
     }
     catch (error) {
-        if (signal?.aborted)
-            throw signal.reason;
-        throw new TypeError('fetch failed', { cause: error });
-    }
-    const location = raw.headers.location;
-    if (REDIRECT.has(raw.status) && location) {
-        if (redirects >= MAX_REDIRECTS)
-            throw new TypeError('fetch failed', { cause: new Error('too many redirects') });
-        // As fetch: 303, and 301/302 after a POST, become a GET without a body.
-        const toGet = raw.status === 303 || ((raw.status === 301 || raw.status === 302) && method === 'POST');
-        const { body: _dropped, ...rest } = init;
-        const next = toGet ? { ...rest, method: method === 'HEAD' ? 'HEAD' : 'GET' } : init;
-        return fetchFollowing(new URL(location, url), next, redirects + 1);
-    }
-    const encoding = raw.headers['content-encoding'];
-    return new FetchedAnswer(raw.status, raw.statusText, raw.headers, method === 'HEAD' || NULL_BODY.has(raw.status) ? null : decoded(raw.body, encoding ?? null));
-}
-/**
- * The body as fetch hands it over: content codings undone, the last one applied first (a body that
- * does not decode is handed over as it came, for the caller to judge).
- */
-function decoded(body, encoding) {
-    if (!encoding || body.length === 0)
-        return body;
-    let out = body;
-    try {
-        for (const coding of encoding
-            .split(',')
-            .map((c) => c.trim().toLowerCase())
-            .reverse()) {
-            if (coding === 'gzip' || coding === 'x-gzip')
-                out = (0,external_node_zlib_.gunzipSync)(out);
-            else if (coding === 'deflate')
-                out = (0,external_node_zlib_.inflateSync)(out);
-            else if (coding === 'br')
-                out = (0,external_node_zlib_.brotliDecompressSync)(out);
-            else if (coding === 'zstd')
-                out = (0,external_node_zlib_.zstdDecompressSync)(out);
-            else if (coding !== 'identity')
-                return out;
-        }
-    }
-    catch {
-        return body;
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/core/http.ts
-/**
- * fetch with timeouts, retries and back-off. Each remote module builds its own HttpClient with
- * the retry policy written next to it; this module knows no API.
- */
-
-
-
-
-const DEFAULT_RETRY = {
-    attempts: 5,
-    baseDelayMs: 250,
-    maxDelayMs: 8_000,
-    retryAfterCapMs: 60_000,
-    retryStatuses: [408, 429, 500, 502, 503, 504],
-};
-const http_sleep = (ms, signal) => new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-        return;
-    }
-    const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-    }, ms);
-    const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-});
-/** Parses Retry-After (seconds or an HTTP date) into milliseconds, or undefined. */
-function parseRetryAfter(value, now = Date.now()) {
-    if (!value)
-        return undefined;
-    const trimmed = value.trim();
-    if (/^\d+(\.\d+)?$/.test(trimmed))
-        return Math.round(Number(trimmed) * 1000);
-    const date = Date.parse(trimmed);
-    return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-/** Back-off before attempt number `attempt` (1 = the first retry): full jitter, capped. */
-function backoffDelay(attempt, policy, random = Math.random) {
-    const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-    return Math.round(ceiling / 2 + (random() * ceiling) / 2);
-}
-/**
- * The one retry loop of the suite: `send` makes one attempt and classifies its outcome (or throws
- * for a failure that must not be retried); this repeats it with full-jitter back-off, honours the
- * remote's Retry-After up to the policy's cap, and stops after `attempts` or once the next wait
- * would pass `deadlineMs`, throwing the last error. Every retry is logged at debug level.
- */
-async function withRetries(send, options) {
-    const { policy } = options;
-    const now = options.now ?? Date.now;
-    const doSleep = options.sleep ?? http_sleep;
-    const started = now();
-    for (let attempt = 1;; attempt++) {
-        const outcome = await send(attempt);
-        if (outcome.ok)
-            return outcome.value;
-        if (!outcome.retry || attempt >= policy.attempts)
-            throw outcome.error;
-        let delay = backoffDelay(attempt, policy);
-        if (outcome.retryAfterMs !== undefined)
-            delay = Math.max(delay, Math.min(outcome.retryAfterMs, policy.retryAfterCapMs));
-        if (policy.deadlineMs !== undefined && now() - started + delay > policy.deadlineMs)
-            throw outcome.error;
-        options.onRetry?.(outcome.error, delay, attempt);
-        options.logger.debug(`${options.what} will be retried in ${delay} ms (${outcome.error.message})`);
-        await doSleep(delay, options.signal);
-    }
-}
-/** A small JSON-over-HTTP client with the retry policy of one remote. */
-class http_HttpClient {
-    options;
-    constructor(options) {
-        this.options = options;
-    }
-    url(path, query) {
-        const base = /^https?:\/\//.test(path) ? path : `${normaliseBaseUrl(this.options.baseUrl)}${path}`;
-        const url = new URL(base);
-        for (const [key, value] of Object.entries(query ?? {})) {
-            if (value !== undefined)
-                url.searchParams.set(key, String(value));
-        }
-        return url.toString();
-    }
-    async request(req) {
-        const policy = req.retry ?? this.options.retry ?? DEFAULT_RETRY;
-        const fetchFn = this.options.fetch ?? nodeFetch;
-        const operation = req.operation ?? `${req.method} ${req.path.replace(/\?.*$/, '')}`;
-        const idempotent = req.idempotent ?? ['GET', 'HEAD', 'PUT', 'DELETE'].includes(req.method);
-        const url = this.url(req.path, req.query);
-        const timeoutMs = req.timeoutMs ?? this.options.timeoutMs ?? 30_000;
-        const send = async (attempt) => {
-            const extra = this.options.headers ? await this.options.headers() : {};
-            const headers = {
-                'user-agent': USER_AGENT,
-                accept: 'application/json, text/plain;q=0.9, */*;q=0.5',
-                ...extra,
-                ...req.headers,
-            };
-            let body = req.body;
-            if (req.json !== undefined) {
-                body = JSON.stringify(req.json);
-                headers['content-type'] = 'application/json';
-            }
-            const timeout = AbortSignal.timeout(timeoutMs);
-            const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
-            let response;
-            let text;
-            try {
-                this.options.logger.debug(`${this.options.remote}: ${req.method} ${redactUrl(url)} (attempt ${attempt})`);
-                await this.options.rateLimiter?.acquire(signal);
-                const init = {
-                    method: req.method,
-                    headers,
-                    signal,
-                    ...(body !== undefined ? { body } : {}),
-                };
-                const answer = await fetchWhole(fetchFn, url, init);
-                response = answer;
-                text = answer.body.toString('utf8');
-                this.options.rateLimiter?.record(response.status);
-            }
-            catch (error) {
-                if (req.signal?.aborted)
-                    throw error;
-                const networkError = new RemoteError({
-                    remote: this.options.remote,
-                    operation,
-                    detail: timeout.aborted
-                        ? `no answer within ${Math.round(timeoutMs / 1000)} s`
-                        : networkDetail(error),
-                    hint: `check that ${new URL(url).origin} is reachable`,
-                    transient: true,
-                }, { cause: error });
-                // A request that may have taken effect is repeated only when that is safe.
-                return { ok: false, error: networkError, retry: idempotent && req.retryWithoutAnswer !== false };
-            }
-            if ((response.status >= 200 && response.status < 300) || req.accept?.includes(response.status)) {
-                return {
-                    ok: true,
-                    value: {
-                        status: response.status,
-                        headers: response.headers,
-                        text,
-                        json: parseJson(text),
-                        attempts: attempt,
-                    },
-                };
-            }
-            const transient = policy.retryStatuses.includes(response.status);
-            const error = new RemoteError({
-                remote: this.options.remote,
-                operation,
-                status: response.status,
-                detail: errorDetail(text),
-                hint: this.options.hint?.(response.status, operation),
-                transient,
-            });
-            const ambiguous = response.status >= 500 || response.status === 408;
-            return {
-                ok: false,
-                error,
-                retry: transient && (idempotent || !ambiguous),
-                retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
-            };
-        };
-        return withRetries(send, {
-            policy,
-            logger: this.options.logger,
-            what: `${this.options.remote}: ${operation}`,
-            sleep: this.options.sleep,
-            signal: req.signal,
-        });
-    }
-}
-function parseJson(text) {
-    if (!text)
-        return undefined;
-    try {
-        return JSON.parse(text);
-    }
-    catch {
-        return undefined;
-    }
-}
-/** A short, printable error detail from a response body (JSON `error`/`message`, or the text). */
-function errorDetail(text) {
-    const json = parseJson(text);
-    if (json && typeof json === 'object') {
-        const record = json;
-        const message = record['message'] ?? record['error'];
-        if (typeof message === 'string')
-            return message;
-    }
-    return plainText(text, 300);
-}
-/** An error body as one short line of text: HTML tags dropped, white space folded, cut at `max`. */
-function plainText(text, max) {
-    return text
-        .replace(/<[^>]+>/g, ' ')
-        .replace(/\s+/g, ' ')
-        .trim()
-        .slice(0, max);
-}
-function networkDetail(error) {
-    if (error instanceof Error) {
-        const cause = error.cause;
-        if (cause?.code)
-            return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
-        return error.message;
-    }
-    return String(error);
-}
-/** Drops the query string (presigned URLs carry signatures there) from a URL for logs. */
-function redactUrl(url) {
-    const q = url.indexOf('?');
-    return q === -1 ? url : `${url.slice(0, q)}?…`;
-}
-
-;// CONCATENATED MODULE: ./src/core/niks3/api-types.ts
-/**
- * The niks3 wire formats (shared/spec/niks3.md §3) and strict readers for the server's answers: a
- * response that does not have the documented shape is an error naming the route, not a crash later.
- */
-
-/** Reads a JSON answer, throwing a RemoteError that names the route when the shape is wrong. */
-class ResponseReader {
-    operation;
-    constructor(operation) {
-        this.operation = operation;
-    }
-    fail(what) {
         throw new RemoteError({
-            remote: 'niks3',
-            operation: this.operation,
-            detail: `unexpected answer: ${what}`,
-            hint: 'check that server-url points at a niks3 server (v1.5.0 or newer)',
-        });
+            remote: 'GitHub OIDC token service',
+            operation: `mint a token for audience ${audience}`,
+            detail: errorMessage(error),
+            hint: 'the job needs `permissions: id-token: write`; if it has it, re-run the job (the token service may be failing)',
+            transient: true,
+        }, { cause: error });
     }
-    object(value, what = 'the body') {
-        if (!value || typeof value !== 'object' || Array.isArray(value))
-            this.fail(`${what} is not a JSON object`);
-        return value;
-    }
-    string(record, field, optional = false) {
-        const value = record[field];
-        if (value === undefined && optional)
-            return '';
-        if (typeof value !== 'string')
-            this.fail(`"${field}" is not a string`);
-        return value;
-    }
-    number(record, field) {
-        const value = record[field];
-        if (typeof value !== 'number' || !Number.isFinite(value))
-            this.fail(`"${field}" is not a number`);
-        return value;
-    }
-    strings(value, what) {
-        if (value === null || value === undefined)
-            return [];
-        if (!Array.isArray(value) || value.some((entry) => typeof entry !== 'string'))
-            this.fail(`${what} is not a list of strings`);
-        return value;
-    }
-}
-const OBJECT_TYPES = ['narinfo', 'nar', 'listing', 'build_log', 'realisation'];
-function readPendingClosure(json) {
-    const reader = new ResponseReader('POST /api/pending_closures');
-    const body = reader.object(json);
-    const rawId = body['id'];
-    // The server sends a decimal string; accept a number too, to be lenient with forks.
-    const id = typeof rawId === 'number' ? String(rawId) : reader.string(body, 'id');
-    if (!/^\d+$/.test(id))
-        reader.fail(`"id" is not a decimal number`);
-    const startedAt = typeof body['started_at'] === 'string' ? body['started_at'] : '';
-    const pending = new Map();
-    const rawPending = body['pending_objects'] ?? {};
-    for (const [key, value] of Object.entries(reader.object(rawPending, '"pending_objects"'))) {
-        const entry = reader.object(value, `pending object ${key}`);
-        const type = reader.string(entry, 'type', true);
-        const presignedUrl = typeof entry['presigned_url'] === 'string' && entry['presigned_url']
-            ? entry['presigned_url']
-            : undefined;
-        let multipart;
-        if (entry['multipart_info'] !== undefined && entry['multipart_info'] !== null) {
-            const info = reader.object(entry['multipart_info'], `multipart_info of ${key}`);
-            const uploadId = reader.string(info, 'upload_id');
-            const partUrls = reader.strings(info['part_urls'], `part_urls of ${key}`);
-            if (!uploadId || partUrls.length === 0 || partUrls.some((url) => !url))
-                reader.fail(`multipart_info of ${key} is incomplete`);
-            multipart = { uploadId, partUrls };
-        }
-        if (!presignedUrl && !multipart)
-            reader.fail(`pending object ${key} has neither presigned_url nor multipart_info`);
-        pending.set(key, {
-            key,
-            type: (OBJECT_TYPES.includes(type) ? type : 'nar'),
-            ...(presignedUrl ? { presignedUrl } : {}),
-            ...(multipart ? { multipart } : {}),
-        });
-    }
-    return { id, startedAt, pending };
-}
-function readSignatures(json, id) {
-    const reader = new ResponseReader(`POST /api/pending_closures/${id}/sign`);
-    const body = reader.object(json);
-    const result = new Map();
-    for (const [key, value] of Object.entries(reader.object(body['signatures'] ?? {}, '"signatures"'))) {
-        result.set(key, reader.strings(value, `signatures of ${key}`));
-    }
-    return result;
-}
-function readPartUrls(json, start) {
-    const reader = new ResponseReader('POST /api/multipart/request-parts');
-    const body = reader.object(json);
-    const urls = reader.strings(body['part_urls'], '"part_urls"');
-    if (body['start_part_number'] !== start)
-        reader.fail(`"start_part_number" does not echo ${start}`);
-    if (urls.length === 0 || urls.some((url) => !url))
-        reader.fail('"part_urls" is empty or holds an empty URL');
-    return urls;
-}
-function readGcTask(json, operation) {
-    const reader = new ResponseReader(operation);
-    const body = reader.object(json);
-    const state = reader.string(body, 'state');
-    if (!['running', 'succeeded', 'failed'].includes(state))
-        reader.fail(`unknown GC state "${state}"`);
-    return body;
-}
-function readClosure(json) {
-    const reader = new ResponseReader('GET /api/closures/{key}');
-    const body = reader.object(json);
-    return {
-        id: reader.string(body, 'id'),
-        updatedAt: reader.string(body, 'updated_at', true),
-        objects: reader.strings(body['objects'], '"objects"'),
-    };
-}
-/** The answer to `DELETE /api/closures`: 409 a conflict, 200 (v1.4.0) finished, else started. */
-function readGcStart(status, json, text) {
-    if (status === 409) {
-        const body = json && typeof json === 'object' ? json : {};
-        const active = body['active_task'];
-        return {
-            kind: 'conflict',
-            error: typeof body['error'] === 'string'
-                ? body['error']
-                : text.trim() || 'a different garbage collection is already running',
-            activeTask: active && typeof active === 'object' ? readGcTask(active, 'DELETE /api/closures') : undefined,
-        };
-    }
-    if (status === 200) {
-        const body = (json ?? {});
-        const stats = (body['stats'] && typeof body['stats'] === 'object' ? body['stats'] : body);
-        return { kind: 'finished', stats };
-    }
-    return { kind: 'started', task: readGcTask(json, 'DELETE /api/closures') };
-}
-function readPins(json) {
-    const reader = new ResponseReader('GET /api/pins');
-    if (json === null || json === undefined)
-        return [];
-    if (!Array.isArray(json))
-        reader.fail('the body is not a JSON list');
-    return json.map((value, index) => {
-        const entry = reader.object(value, `pin #${index + 1}`);
-        return {
-            name: reader.string(entry, 'name'),
-            storePath: reader.string(entry, 'store_path'),
-            createdAt: reader.string(entry, 'created_at', true),
-            updatedAt: reader.string(entry, 'updated_at', true),
-        };
-    });
-}
-function readCacheConfig(json) {
-    const reader = new ResponseReader('GET /api/cache-config');
-    const body = reader.object(json);
-    const audience = body['oidc_audience'];
-    return {
-        substituterUrl: reader.string(body, 'substituter_url', true),
-        publicKeys: reader.strings(body['public_keys'], '"public_keys"'),
-        ...(typeof audience === 'string' && audience ? { oidcAudience: audience } : {}),
-    };
-}
-function readCacheStats(json) {
-    const reader = new ResponseReader('GET /api/cache-stats');
-    const body = reader.object(json);
-    return { objects: reader.number(body, 'objects'), logicalBytes: reader.number(body, 'logical_bytes') };
-}
-
-;// CONCATENATED MODULE: ./src/core/rate-limiter.ts
-const realSleep = (ms, signal) => new Promise((resolve, reject) => {
-    if (signal?.aborted)
-        return reject(signal.reason);
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-    }, { once: true });
-});
-const RATE_MIN = 5;
-const RATE_MAX = 500;
-const BACKOFF = 0.7;
-const RECOVERY = 1.1;
-const RECOVER_AFTER = 10;
-/** Statuses that mean "too many requests" (S3 SlowDown is a 503, niks3 turns it into a 429). */
-const THROTTLE_STATUSES = [429, 503];
-class AdaptiveRateLimiter {
-    rate;
-    /** When the next request may start (ms on `now`): each caller reserves its own slot, in order. */
-    nextFree = 0;
-    successes = 0;
-    now;
-    doSleep;
-    onChange;
-    constructor(options = {}) {
-        this.now = options.now ?? Date.now;
-        this.doSleep = options.sleep ?? realSleep;
-        this.onChange = options.onChange;
-    }
-    /** Requests per second now, or undefined while unlimited. */
-    get currentRate() {
-        return this.rate;
-    }
-    /** Waits for this request's slot (returns at once while unlimited). */
-    async acquire(signal) {
-        if (this.rate === undefined)
-            return;
-        const now = this.now();
-        const start = Math.max(this.nextFree, now);
-        this.nextFree = start + 1000 / this.rate;
-        if (start > now)
-            await this.doSleep(start - now, signal);
-    }
-    /** An answer that was not a throttle. */
-    succeeded() {
-        if (this.rate === undefined)
-            return;
-        this.successes += 1;
-        if (this.successes < RECOVER_AFTER)
-            return;
-        this.successes = 0;
-        this.setRate(Math.min(RATE_MAX, this.rate * RECOVERY));
-    }
-    /** A 429/503 answer. */
-    throttled() {
-        this.successes = 0;
-        if (this.rate === undefined) {
-            this.nextFree = this.now() + 1000 / RATE_MIN;
-            this.setRate(RATE_MIN);
-            return;
-        }
-        this.setRate(Math.max(RATE_MIN, this.rate * BACKOFF));
-    }
-    /** Records the answer of one request by its status. */
-    record(status) {
-        if (THROTTLE_STATUSES.includes(status))
-            this.throttled();
-        else
-            this.succeeded();
-    }
-    setRate(rate) {
-        if (rate === this.rate)
-            return;
-        this.rate = rate;
-        this.onChange?.(rate);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/niks3/niks3-contact.ts
-/**
- * First contact with a niks3 server that may be cold (Fly auto-stop, Neon suspend): the public
- * `/api/cache-config` (or `/health` on a server older than v1.5.0), tried again with a growing pause
- * until the server answers or the time is up, with progress in the log.
- */
-
-
-/**
- * Reaches the server, waiting up to `timeoutMs` for a cold one: network errors, 408, 429 and 5xx
- * are retried with a growing pause, and progress is logged every ~10 s. Returns the cache config
- * (public, no token needed), or undefined on a pre-1.5.0 server.
- */
-async function firstContact(server, timeoutMs, options = {}) {
-    const opts = typeof options === 'string' ? { connectTimeoutInput: options } : options;
-    const connectTimeoutInput = opts.connectTimeoutInput ?? 'connect-timeout';
-    const signal = opts.signal;
-    const started = Date.now();
-    let attempts = 0;
-    let lastLog = started;
-    let lastError;
-    let path = '/api/cache-config';
-    for (;;) {
-        attempts += 1;
-        const remaining = timeoutMs - (Date.now() - started);
-        try {
-            const response = await server.http.request({
-                method: 'GET',
-                path,
-                retry: server.attemptRetry,
-                timeoutMs: Math.max(1_000, Math.min(30_000, remaining)),
-                accept: [404],
-                operation: `GET ${path} (first contact)`,
-                ...(signal ? { signal } : {}),
-            });
-            const waitedMs = attempts > 1 ? Date.now() - started : 0;
-            if (waitedMs > 0)
-                server.logger.info(`niks3 answered after ${Math.round(waitedMs / 1000)} s (it was waking up).`);
-            if (response.status === 404) {
-                if (path === '/api/cache-config') {
-                    // Older than v1.5.0: no cache-config; /health tells us the server is up.
-                    path = '/health';
-                    attempts -= 1;
-                    continue;
-                }
-                throw new RemoteError({
-                    remote: 'niks3',
-                    operation: 'GET /health',
-                    status: 404,
-                    hint: `check that ${server.serverUrlInput} points at a niks3 server`,
-                });
-            }
-            if (path === '/health')
-                return { config: undefined, waitedMs, attempts };
-            return { config: readCacheConfig(response.json), waitedMs, attempts };
-        }
-        catch (error) {
-            if (signal?.aborted || !(error instanceof RemoteError) || !error.transient)
-                throw error;
-            lastError = error;
-        }
-        const elapsed = Date.now() - started;
-        if (elapsed >= timeoutMs)
-            break;
-        if (attempts === 1)
-            server.logger.info(`niks3 at ${server.serverUrl} is not answering yet (${lastError.message}); waiting up to ${Math.round(timeoutMs / 1000)} s for it to start.`);
-        else if (Date.now() - lastLog >= 10_000) {
-            lastLog = Date.now();
-            server.logger.info(`still waiting for niks3 (${Math.round(elapsed / 1000)} s so far, attempt ${attempts})…`);
-        }
-        await server.sleep(Math.min(5_000, 500 * 2 ** Math.min(attempts - 1, 4), Math.max(0, timeoutMs - elapsed)), signal);
-    }
-    throw new RemoteError({
-        remote: 'niks3',
-        operation: 'first contact',
-        ...(lastError?.status !== undefined ? { status: lastError.status } : {}),
-        detail: `no answer within ${Math.round(timeoutMs / 1000)} s (${lastError?.message ?? 'no attempt'})`,
-        hint: `check ${server.serverUrlInput} (${server.serverUrl}) and that the server is deployed and running; raise ${connectTimeoutInput} if it starts slowly`,
-        transient: true,
-    }, { cause: lastError });
-}
-
-;// CONCATENATED MODULE: ./src/core/niks3/niks3-client.ts
-/**
- * The niks3 HTTP API (shared/spec/niks3.md §3), one method per route: upload sessions, multipart,
- * sign, complete, object probes, GC, pins, cache-config, cache-stats, health. Authentication is a
- * bearer token from a TokenSource, fetched per attempt; a 401 drops the cached token and tries once
- * more (an OIDC token may have expired mid-push). The retry policy is the Go client's (§5.10). The
- * answers are read in `api-types.ts`; the patient first contact with a cold server is `niks3-contact.ts`.
- */
-
-
-
-
-
-
-/** §5.10: 1 try plus up to 5 retries on 408, 429 and 5xx (507 included), back-off doubling from ~100 ms to 30 s. */
-const NIKS3_RETRY = {
-    attempts: 6,
-    baseDelayMs: 200,
-    maxDelayMs: 30_000,
-    retryAfterCapMs: 60_000,
-    retryStatuses: [408, 429, 500, 502, 503, 504, 507],
-};
-/** niks3's `WriteTimeout` (server/server.go): a handler that runs longer cannot answer. */
-const SERVER_WRITE_TIMEOUT_MS = 60_000;
-/** Per-attempt timeout of a session creation: above the server's write timeout. */
-const CREATE_TIMEOUT_MS = SERVER_WRITE_TIMEOUT_MS + 15_000;
-class Niks3Client {
-    serverUrl;
-    /** Protected routes: a bearer token on every attempt. */
-    http;
-    /** Public routes (health, cache-config, cache-stats): never a token, so no OIDC token is minted for them. */
-    publicHttp;
-    tokenSource;
-    logger;
-    doSleep;
-    serverUrlInput;
-    createTimeoutMs;
-    constructor(options) {
-        this.serverUrl = normaliseBaseUrl(options.serverUrl);
-        this.tokenSource = options.tokenSource;
-        this.logger = options.logger;
-        this.doSleep = options.sleep ?? http_sleep;
-        this.serverUrlInput = options.serverUrlInput ?? 'server-url';
-        this.createTimeoutMs = options.createTimeoutMs ?? CREATE_TIMEOUT_MS;
-        const tokenSource = options.tokenSource;
-        const common = {
-            remote: 'niks3',
-            baseUrl: this.serverUrl,
-            logger: options.logger,
-            retry: options.retry ?? NIKS3_RETRY,
-            timeoutMs: options.timeoutMs ?? 60_000,
-            ...(options.fetch ? { fetch: options.fetch } : {}),
-            ...(options.sleep ? { sleep: options.sleep } : {}),
-            hint: (status, operation) => this.hint(status, operation),
-        };
-        this.publicHttp = new http_HttpClient(common);
-        this.http = new http_HttpClient({
-            ...common,
-            // Protected routes only: the first contact with a cold server keeps its own patient retries.
-            rateLimiter: new AdaptiveRateLimiter({
-                ...(options.sleep ? { sleep: options.sleep } : {}),
-                onChange: (rate) => this.logger.debug(`niks3: API requests limited to ${rate.toFixed(1)}/s`),
-            }),
-            headers: async () => {
-                if (!tokenSource)
-                    return {};
-                const token = await tokenSource.get();
-                return token ? { authorization: `Bearer ${token}` } : {};
-            },
-        });
-    }
-    // ---- first contact --------------------------------------------------------------------------
-    /**
-     * Reaches the server, waiting up to `timeoutMs` for a cold one (see `firstContact`). `options` is
-     * the name of the timeout input (for hints), or `{ signal, connectTimeoutInput }`.
-     */
-    async connect(timeoutMs, options = {}) {
-        return firstContact({
-            http: this.publicHttp,
-            serverUrl: this.serverUrl,
-            serverUrlInput: this.serverUrlInput,
-            logger: this.logger,
-            sleep: this.doSleep,
-            attemptRetry: { ...NIKS3_RETRY, attempts: 1 },
-        }, timeoutMs, options);
-    }
-    // ---- public routes --------------------------------------------------------------------------
-    /** `GET /health`: true when the server answers 200. Never throws for a non-2xx answer. */
-    async health() {
-        const response = await this.publicHttp.request({
-            method: 'GET',
-            path: '/health',
-            accept: [404, 500, 502, 503, 504],
-            retry: { ...NIKS3_RETRY, attempts: 2 },
-        });
-        return response.status === 200;
-    }
-    /** `GET /api/cache-config[?issuer=]`, or undefined when the server is older than v1.5.0. */
-    async cacheConfig(issuer) {
-        const response = await this.publicHttp.request({
-            method: 'GET',
-            path: '/api/cache-config',
-            ...(issuer ? { query: { issuer } } : {}),
-            accept: [404],
-        });
-        return response.status === 404 ? undefined : readCacheConfig(response.json);
-    }
-    /** `GET /api/cache-stats`, or undefined when the server does not have it (v1.7.0 and older). */
-    async cacheStats() {
-        const response = await this.publicHttp.request({
-            method: 'GET',
-            path: '/api/cache-stats',
-            accept: [404],
-        });
-        return response.status === 404 ? undefined : readCacheStats(response.json);
-    }
-    // ---- upload sessions ------------------------------------------------------------------------
-    /**
-     * `POST /api/pending_closures`: starts a session and says which objects need uploading. A retry
-     * after a lost answer makes a second session; the orphan is harmless (GC removes it, §5.9).
-     * With `retryWithoutAnswer: false`, an attempt that got no answer (the server took longer than
-     * its write timeout, or the connection was cut) throws at once instead of sending the same slow
-     * request again: the caller splits the session (see `openSessions`).
-     */
-    async createPendingClosure(request, options = {}) {
-        const response = await this.authed({
-            method: 'POST',
-            path: '/api/pending_closures',
-            json: request,
-            idempotent: true,
-            timeoutMs: this.createTimeoutMs,
-            ...(options.retryWithoutAnswer === false ? { retryWithoutAnswer: false } : {}),
-        });
-        return readPendingClosure(response.json);
-    }
-    /** `POST /api/pending_closures/{id}/sign`: one list of signatures per narinfo key. */
-    async sign(id, narinfos) {
-        const response = await this.authed({
-            method: 'POST',
-            path: `/api/pending_closures/${encodeURIComponent(id)}/sign`,
-            json: { narinfos },
-            idempotent: true,
-            operation: 'POST /api/pending_closures/{id}/sign',
-        });
-        return readSignatures(response.json, id);
-    }
-    /**
-     * `POST /api/pending_closures/{id}/complete`: commits the session. A 404 on a retry means the
-     * first try went through and its answer was lost, so it counts as done.
-     */
-    async complete(id) {
-        const response = await this.authed({
-            method: 'POST',
-            path: `/api/pending_closures/${encodeURIComponent(id)}/complete`,
-            body: '',
-            headers: { 'content-type': 'application/json' },
-            idempotent: true,
-            accept: [404],
-            operation: 'POST /api/pending_closures/{id}/complete',
-        });
-        if (response.status === 404) {
-            if (response.attempts > 1) {
-                this.logger.debug(`niks3: session ${id} was already completed by an earlier attempt`);
-                return;
-            }
-            throw new RemoteError({
-                remote: 'niks3',
-                operation: `complete upload session ${id}`,
-                status: 404,
-                detail: response.text,
-                hint: 'the session is gone (removed by a GC with a short failed-uploads-older-than?); run the push again',
-            });
-        }
-    }
-    /** `DELETE /api/pending_closures?older-than=`: removes stale sessions (the Go CLI never calls it). */
-    async deletePendingClosures(olderThan = '1h') {
-        await this.authed({
-            method: 'DELETE',
-            path: '/api/pending_closures',
-            query: { 'older-than': olderThan },
-        });
-    }
-    /** `GET /api/closures/{key}`: the object keys of a committed closure, or undefined when unknown. */
-    async getClosure(narinfoKey) {
-        const response = await this.authed({
-            method: 'GET',
-            path: `/api/closures/${encodeURIComponent(narinfoKey)}`,
-            accept: [404],
-            operation: 'GET /api/closures/{key}',
-        });
-        return response.status === 404 ? undefined : readClosure(response.json);
-    }
-    // ---- multipart and objects ------------------------------------------------------------------
-    /**
-     * `POST /api/multipart/request-parts`: more presigned part URLs (fresh ones also replace expired
-     * ones). Returns 'not-found' when the upload is no longer registered (completed or aborted).
-     */
-    async requestParts(objectKey, uploadId, startPartNumber, numParts) {
-        const count = Math.max(1, Math.min(1000, numParts, 10_000 - startPartNumber + 1));
-        const response = await this.authed({
-            method: 'POST',
-            path: '/api/multipart/request-parts',
-            json: {
-                object_key: objectKey,
-                upload_id: uploadId,
-                start_part_number: startPartNumber,
-                num_parts: count,
-            },
-            idempotent: true,
-            accept: [404],
-        });
-        if (response.status === 404)
-            return 'not-found';
-        return readPartUrls(response.json, startPartNumber);
-    }
-    /**
-     * `POST /api/multipart/complete`. Returns 'not-found' when the upload is not registered (a retry
-     * after a lost answer, or another session finished the same NAR): probe with `objectExists`.
-     */
-    async completeMultipart(objectKey, uploadId, parts) {
-        const response = await this.authed({
-            method: 'POST',
-            path: '/api/multipart/complete',
-            json: { object_key: objectKey, upload_id: uploadId, parts },
-            idempotent: true,
-            accept: [404],
-        });
-        return response.status === 404 ? 'not-found' : 'completed';
-    }
-    /** `HEAD /api/objects/{key}` (post-1.7.0): true on 204, false on 404 (also what older servers say). */
-    async objectExists(key) {
-        const response = await this.authed({
-            method: 'HEAD',
-            path: `/api/objects/${key.split('/').map(encodeURIComponent).join('/')}`,
-            accept: [404],
-            operation: 'HEAD /api/objects/{key}',
-        });
-        return response.status >= 200 && response.status < 300;
-    }
-    // ---- GC -------------------------------------------------------------------------------------
-    /**
-     * `DELETE /api/closures`: starts a GC. 202 → `started` (poll `gcStatus()`); 200 from a v1.4.0
-     * server → `finished` with the stats; 409 → `conflict` with the running task.
-     */
-    async startGc(params) {
-        const response = await this.authed({
-            method: 'DELETE',
-            path: '/api/closures',
-            query: {
-                'older-than': params.olderThan,
-                ...(params.failedUploadsOlderThan
-                    ? { 'failed-uploads-older-than': params.failedUploadsOlderThan }
-                    : {}),
-                ...(params.force ? { force: 'true' } : {}),
-            },
-            accept: [409],
-        });
-        return readGcStart(response.status, response.json, response.text);
-    }
-    /** `GET /api/gc/status`: the latest task, or undefined when this server process has run none. */
-    async gcStatus() {
-        const response = await this.authed({ method: 'GET', path: '/api/gc/status', accept: [404] });
-        if (response.status === 404)
-            return undefined;
-        return readGcTask(response.json, 'GET /api/gc/status');
-    }
-    // ---- pins -----------------------------------------------------------------------------------
-    async listPins() {
-        const response = await this.authed({ method: 'GET', path: '/api/pins' });
-        return readPins(response.json ?? []);
-    }
-    /** `POST /api/pins/{name}`: creates or re-points a pin. The store path must be a pushed root. */
-    async putPin(name, storePath) {
-        await this.authed({
-            method: 'POST',
-            path: `/api/pins/${encodeURIComponent(name)}`,
-            json: { store_path: storePath },
-            idempotent: true,
-            operation: 'POST /api/pins/{name}',
-        });
-    }
-    /** `DELETE /api/pins/{name}`: true when deleted, false when there was no such pin. */
-    async deletePin(name) {
-        const response = await this.authed({
-            method: 'DELETE',
-            path: `/api/pins/${encodeURIComponent(name)}`,
-            accept: [404],
-            operation: 'DELETE /api/pins/{name}',
-        });
-        return response.status !== 404;
-    }
-    // ---- plumbing -------------------------------------------------------------------------------
-    /** A protected request: on 401, the cached token is dropped and the request made once more. */
-    async authed(request) {
-        try {
-            return await this.http.request(request);
-        }
-        catch (error) {
-            if (!(error instanceof RemoteError) || error.status !== 401 || !this.tokenSource)
-                throw error;
-            this.logger.debug(`niks3: ${error.operation} answered 401; getting a fresh token and trying once more`);
-            this.tokenSource.invalidate();
-            return this.http.request(request);
-        }
-    }
-    hint(status, operation) {
-        if (status === 401) {
-            if (!this.tokenSource)
-                return 'this route needs a token';
-            return this.tokenSource.kind === 'oidc'
-                ? "the server refused the GitHub OIDC token: check that input 'audience' (default: the server-url) equals the audience of the server's OIDC policy, and that this repository and ref match its subject patterns (deploy's oidc-subjects), or use `auth: token`"
-                : "the server refused the token: check input 'token' (it must be the server's NIKS3_API_TOKEN)";
-        }
-        if (status === 404 && /pins/.test(operation))
-            return 'pins need niks3 v1.7.0 or newer, and only a pushed root can be pinned';
-        if (status === 404 && /gc\/status/.test(operation))
-            return 'async GC needs niks3 v1.5.0 or newer';
-        if (status === 413)
-            return 'the request is larger than the server accepts; push fewer paths at once';
-        if (status === 403 && /sign/.test(operation))
-            return 'the upload session does not hold these narinfos (it was completed or removed); run the push again';
-        if (status === 405 || status === 404)
-            return `check that ${this.serverUrlInput} (${this.serverUrl}) points at a niks3 server`;
-        if (status >= 500)
-            return 'the server failed; its logs (fly logs) say why. A retry later may work';
-        return undefined;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/niks3/presigned-upload.ts
-/**
- * PUTs to the presigned S3/R2 URLs niks3 hands out (shared/spec/niks3.md §4.8, §5.11): URLs used as
- * given, a buffered body with a known Content-Length, no `x-amz-*` headers, and never the niks3
- * token (this client sends no Authorization header at all).
- *
- * It speaks node:http(s) directly rather than fetch: fetch copies every request body (the Fetch
- * spec's "copy of the bytes held by the buffer source"), which doubles the memory of each upload
- * and costs CPU; here the caller's buffer is written to the socket as it is. Connections are kept
- * alive. Retries follow the API's policy (§5.10): 408, 429, 5xx and network errors, with back-off,
- * jitter and Retry-After. 403 (expired or refused signature) and 404 (upload aborted or completed)
- * are answers the caller handles, not errors.
- */
-
-
-
-
-
-
-const REMOTE = 'cache storage';
-class PresignedUploader {
-    logger;
-    doSleep;
-    retry;
-    timeoutMs;
-    rateLimiter;
-    connections = new KeptConnections();
-    constructor(options) {
-        this.logger = options.logger;
-        this.doSleep = options.sleep ?? http_sleep;
-        this.retry = options.retry ?? NIKS3_RETRY;
-        this.timeoutMs = options.timeoutMs ?? 120_000;
-        this.rateLimiter =
-            options.rateLimiter ??
-                new AdaptiveRateLimiter({
-                    ...(options.sleep ? { sleep: options.sleep } : {}),
-                    onChange: (rate) => this.logger.debug(`${REMOTE}: upload rate limited to ${rate.toFixed(1)} requests/s`),
-                });
-    }
-    async put(url, body, options) {
-        const headers = {
-            'content-type': options.contentType,
-            'content-length': String(body.length),
-            'user-agent': USER_AGENT,
-        };
-        if (options.contentEncoding)
-            headers['content-encoding'] = options.contentEncoding;
-        const operation = `PUT ${options.what}`;
-        return withRetries(async (attempt) => {
-            let response;
-            try {
-                await this.rateLimiter.acquire(options.signal);
-                response = await this.once(url, body, headers, options.signal);
-                this.rateLimiter.record(response.status);
-            }
-            catch (error) {
-                if (options.signal?.aborted)
-                    throw error;
-                const networkError = new RemoteError({
-                    remote: REMOTE,
-                    operation,
-                    detail: networkDetail(error),
-                    hint: `check that ${new URL(url).origin} (the storage niks3 presigns for) is reachable from here`,
-                    transient: true,
-                }, { cause: error });
-                return { ok: false, error: networkError, retry: true };
-            }
-            if (response.status >= 200 && response.status < 300) {
-                const etag = typeof response.headers.etag === 'string'
-                    ? response.headers.etag.replace(/^"+|"+$/g, '') || undefined
-                    : undefined;
-                return { ok: true, value: { kind: 'stored', etag, attempts: attempt } };
-            }
-            if (response.status === 403)
-                return { ok: true, value: { kind: 'expired' } };
-            if (response.status === 404)
-                return { ok: true, value: { kind: 'gone' } };
-            const transient = this.retry.retryStatuses.includes(response.status);
-            const error = new RemoteError({
-                remote: REMOTE,
-                operation,
-                status: response.status,
-                detail: s3ErrorDetail(response.body.toString('utf8')),
-                hint: response.status >= 500
-                    ? 'the object storage behind niks3 (R2/S3) failed; a later retry may work'
-                    : 'the object storage refused the upload; check the server S3 settings (endpoint, bucket, keys)',
-                transient,
-            });
-            const retryAfter = response.headers['retry-after'];
-            return {
-                ok: false,
-                error,
-                retry: transient,
-                retryAfterMs: parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined),
-            };
-        }, {
-            policy: this.retry,
-            logger: this.logger,
-            what: `${REMOTE}: ${operation}`,
-            sleep: this.doSleep,
-            signal: options.signal,
-        });
-    }
-    /** Drops idle keep-alive connections (so a finished push does not hold the process open). */
-    close() {
-        this.connections.close();
-    }
-    once(url, body, headers, signal) {
-        const target = new URL(url);
-        this.logger.debug(`${REMOTE}: PUT ${target.origin}${target.pathname}?… (${body.length} bytes)`);
-        return this.connections.send(target, {
-            method: 'PUT',
-            headers,
-            body,
-            signal,
-            idleTimeoutMs: this.timeoutMs,
-            maxBodyBytes: 65_536,
-        });
-    }
-}
-/** `<Code>` and `<Message>` of an S3 XML error, or the text. */
-function s3ErrorDetail(text) {
-    const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
-    const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
-    if (code || message)
-        return [code, message].filter(Boolean).join(': ');
-    return text.replace(/\s+/g, ' ').trim().slice(0, 300);
-}
-
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: ./src/core/compress/bunzip2.ts
-/**
- * An in-process bzip2 decompressor (for Nix's `.bz2` build logs: no child process, no temporary
- * files). The format, from the outside in:
- *
- * - A file is one or more streams (`bzip2 -c a b` and `cat x.bz2 y.bz2` make several); they decode
- *   to the concatenation of their contents, as `bzip2 -d` does. Anything else after a stream is an
- *   error (`bzip2 -d` only warns), so a damaged file never yields a silently shortened log.
- * - A stream: `BZh` and the block size `1`..`9` (x 100 000 bytes), blocks, then the end-of-stream
- *   magic 0x177245385090, the combined CRC (each block's CRC folded in as `rotl(c, 1) ^ crc`) and
- *   zero bits to the next byte. Everything after the 4-byte header is a bit stream, most
- *   significant bit first, with no byte alignment between blocks.
- * - A block: magic 0x314159265359, its CRC (bzip2's CRC-32: polynomial 0x04c11db7, MSB first, of the
- *   block's decoded bytes), the obsolete "randomised" flag (rejected here), the 24-bit origin
- *   pointer of the Burrows-Wheeler transform, a two-level bitmap of the bytes in use, 2..6 Huffman
- *   tables, the selectors (which table codes each group of 50 symbols; move-to-front coded, each in
- *   unary), each table's code lengths (a 5-bit start, then per symbol +1/-1 steps until a 0 bit),
- *   then the Huffman-coded symbols up to end-of-block.
- * - The symbols are move-to-front indexes, where runs of index 0 are written in bijective base 2
- *   with the digits RUNA (1) and RUNB (2), least significant first. Undoing the move-to-front gives
- *   the last column of the sorted rotations; undoing the BWT from the origin pointer gives the
- *   block, in which every run of 4 equal bytes is followed by a count (0..255) of more of them.
- *
- * Written from that description; the output grows in chunks and never past `maxOutput`.
- */
-const MAX_CODE_LENGTH = 20;
-const GROUP_SIZE = 50;
-const MAX_GROUPS = 6;
-/** The most selectors a 900 000-byte block can use; a few encoders write more, which are unused. */
-const MAX_SELECTORS = 18002;
-/** Codes up to this many bits are decoded with one table look-up, longer ones by walking lengths. */
-const FAST_BITS = 10;
-const FAST_MASK = (1 << FAST_BITS) - 1;
-const CRC_TABLE = new Uint32Array(256);
-for (let i = 0; i < 256; i++) {
-    let c = i << 24;
-    for (let k = 0; k < 8; k++)
-        c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
-    CRC_TABLE[i] = c >>> 0;
-}
-/** One decoder for every call: its block buffer (3.6 MB) costs more to allocate than a small log. */
-let bunzip2_shared;
-/** Decompresses bzip2 data (one or more streams); throws on anything malformed or larger than `maxOutput`. */
-function bunzip2(input, maxOutput) {
-    if (!hasStreamHeader(input, 0))
-        throw new Error('not bzip2 data (no "BZh1".."BZh9" header)');
-    const out = new Output(input.length, maxOutput);
-    const bits = new BitReader(input);
-    const decoder = (bunzip2_shared ??= new BlockDecoder());
-    let streamStart = 0;
-    for (;;) {
-        decodeStream(bits, streamStart, decoder, out);
-        streamStart = bits.alignToByte();
-        if (streamStart >= input.length)
-            break;
-        if (!hasStreamHeader(input, streamStart))
-            throw new Error(`trailing data after the bzip2 stream (at byte ${streamStart})`);
-    }
-    return out.result();
-}
-function hasStreamHeader(input, at) {
-    const level = input[at + 3] ?? 0;
-    return (input[at] === 0x42 && input[at + 1] === 0x5a && input[at + 2] === 0x68 && level >= 0x31 && level <= 0x39);
-}
-function decodeStream(bits, start, decoder, out) {
-    const maxBlock = (bits.data[start + 3] - 0x30) * 100000;
-    bits.skipBytes(4);
-    let combined = 0;
-    for (let block = 1;; block++) {
-        const magicHigh = bits.read(24);
-        const magicLow = bits.read(24);
-        if (magicHigh === 0x177245 && magicLow === 0x385090) {
-            const stored = bits.read32();
-            if (stored !== combined)
-                throw new Error('bzip2 data damaged: combined CRC mismatch');
-            return;
-        }
-        if (magicHigh !== 0x314159 || magicLow !== 0x265359)
-            throw new Error(`bzip2 data damaged: bad block magic (block ${block})`);
-        const storedCrc = bits.read32();
-        const crc = decoder.decode(bits, maxBlock, out, block);
-        if (crc !== storedCrc)
-            throw new Error(`bzip2 data damaged: CRC mismatch in block ${block}`);
-        combined = (((combined << 1) | (combined >>> 31)) ^ crc) >>> 0;
-    }
-}
-/** Bits, most significant first; `buf` holds the next `count` bits in its low bits. */
-class BitReader {
-    pos = 0;
-    buf = 0;
-    count = 0;
-    data;
-    constructor(data) {
-        this.data = data;
-    }
-    /** `n` <= 24 bits. Past the end it reads zeros, then throws once any of them is used. */
-    read(n) {
-        while (this.count < n) {
-            this.buf = (this.buf << 8) | (this.data[this.pos] ?? 0);
-            this.pos++;
-            this.count += 8;
-        }
-        this.count -= n;
-        this.checkEnd();
-        return (this.buf >>> this.count) & ((1 << n) - 1);
-    }
-    read32() {
-        return ((this.read(16) << 16) | this.read(16)) >>> 0;
-    }
-    checkEnd() {
-        if (this.pos > this.data.length && this.pos * 8 - this.count > this.data.length * 8)
-            throw new Error('bzip2 data truncated');
-    }
-    /** Drops the bits left in the current byte; returns the index of the next byte. */
-    alignToByte() {
-        this.pos -= this.count >> 3;
-        this.buf = 0;
-        this.count = 0;
-        return this.pos;
-    }
-    skipBytes(n) {
-        this.alignToByte();
-        this.pos += n;
-    }
-}
-/** The decoded output: grows by doubling, never past `max`. */
-class Output {
-    buf;
-    len = 0;
-    max;
-    constructor(inputLength, max) {
-        this.max = max;
-        // A first guess from the input (logs shrink about 5 times), at most 8 MiB before any is decoded.
-        this.buf = Buffer.alloc(Math.min(max, 8 << 20, Math.max(1 << 12, inputLength * 5)));
-    }
-    /** Room for `n` more bytes, or an error when they would pass the limit. */
-    reserve(n) {
-        const need = this.len + n;
-        if (need <= this.buf.length)
-            return this.buf;
-        if (need > this.max)
-            throw new Error(`bzip2 data decompresses to larger than ${this.max} bytes`);
-        const grown = Buffer.alloc(Math.min(this.max, Math.max(need, this.buf.length * 2)));
-        this.buf.copy(grown, 0, 0, this.len);
-        this.buf = grown;
-        return grown;
-    }
-    result() {
-        if (this.len === this.buf.length)
-            return this.buf;
-        // A copy when much of the buffer is spare, so the caller does not hold on to it.
-        return this.len * 2 > this.buf.length
-            ? this.buf.subarray(0, this.len)
-            : Buffer.from(this.buf.subarray(0, this.len));
-    }
-}
-/** One block's tables and buffers, reused from block to block. */
-class BlockDecoder {
-    tt = new Uint32Array(0);
-    seqToByte = new Uint8Array(256);
-    mtf = new Uint8Array(256);
-    selectors = new Uint8Array(MAX_SELECTORS);
-    lengths = new Uint8Array(258);
-    byteCount = new Int32Array(256);
-    // Per table: the fast look-up (symbol << 5 | length, 0 for longer codes), and for longer codes
-    // the largest code of each length (limit) and the offset from a code to its symbol in perm.
-    fast = Array.from({ length: MAX_GROUPS }, () => new Uint16Array(1 << FAST_BITS));
-    limit = Array.from({ length: MAX_GROUPS }, () => new Int32Array(MAX_CODE_LENGTH + 2));
-    base = Array.from({ length: MAX_GROUPS }, () => new Int32Array(MAX_CODE_LENGTH + 2));
-    perm = Array.from({ length: MAX_GROUPS }, () => new Uint16Array(258));
-    maxLen = new Int32Array(MAX_GROUPS);
-    /** Decodes one block (after its magic and CRC) into `out`; returns the CRC of what it wrote. */
-    decode(bits, maxBlock, out, block) {
-        const damaged = (what) => new Error(`bzip2 data damaged: ${what} in block ${block}`);
-        if (bits.read(1))
-            throw new Error('bzip2 randomised blocks (an obsolete format) are not supported');
-        const origPtr = bits.read(24);
-        // The bytes in use: 16 ranges of 16, each range present in a 16-bit map.
-        const ranges = bits.read(16);
-        let inUse = 0;
-        for (let r = 0; r < 16; r++) {
-            if (!(ranges & (0x8000 >>> r)))
-                continue;
-            const used = bits.read(16);
-            for (let j = 0; j < 16; j++)
-                if (used & (0x8000 >>> j))
-                    this.seqToByte[inUse++] = r * 16 + j;
-        }
-        if (inUse === 0)
-            throw damaged('no bytes in use');
-        const alphaSize = inUse + 2;
-        const groups = bits.read(3);
-        if (groups < 2 || groups > MAX_GROUPS)
-            throw damaged(`${groups} Huffman tables`);
-        const selectorCount = bits.read(15);
-        if (selectorCount < 1)
-            throw damaged('no selectors');
-        const order = [0, 1, 2, 3, 4, 5];
-        for (let i = 0; i < selectorCount; i++) {
-            let j = 0;
-            while (bits.read(1))
-                if (++j >= groups)
-                    throw damaged('bad selector');
-            const group = order[j];
-            for (; j > 0; j--)
-                order[j] = order[j - 1];
-            order[0] = group;
-            if (i < MAX_SELECTORS)
-                this.selectors[i] = group;
-        }
-        const usedSelectors = Math.min(selectorCount, MAX_SELECTORS);
-        for (let g = 0; g < groups; g++) {
-            let len = bits.read(5);
-            for (let s = 0; s < alphaSize; s++) {
-                for (;;) {
-                    if (len < 1 || len > MAX_CODE_LENGTH)
-                        throw damaged('bad code length');
-                    if (!bits.read(1))
-                        break;
-                    len += bits.read(1) ? -1 : 1;
-                }
-                this.lengths[s] = len;
-            }
-            if (!this.buildTable(g, alphaSize))
-                throw damaged('bad Huffman table');
-        }
-        const nblock = this.readSymbols(bits, maxBlock, alphaSize, usedSelectors, damaged);
-        if (origPtr >= nblock)
-            throw damaged('bad BWT origin pointer');
-        return this.unsort(origPtr, nblock, out);
-    }
-    /** Canonical codes from `lengths`: false for an over-full code. */
-    buildTable(g, alphaSize) {
-        const lengths = this.lengths;
-        const fast = this.fast[g];
-        const limit = this.limit[g];
-        const base = this.base[g];
-        const perm = this.perm[g];
-        fast.fill(0);
-        let code = 0;
-        let index = 0;
-        let maxLen = 0;
-        for (let len = 1; len <= MAX_CODE_LENGTH; len++) {
-            base[len] = index - code;
-            for (let s = 0; s < alphaSize; s++) {
-                if (lengths[s] !== len)
-                    continue;
-                perm[index++] = s;
-                if (len <= FAST_BITS) {
-                    const shift = FAST_BITS - len;
-                    fast.fill((s << 5) | len, code << shift, (code + 1) << shift);
-                }
-                code++;
-                maxLen = len;
-            }
-            if (code > 1 << len)
-                return false;
-            limit[len] = code - 1;
-            code <<= 1;
-        }
-        this.maxLen[g] = maxLen;
-        return true;
-    }
-    /**
-     * Huffman symbols -> move-to-front -> bytes in `tt` (low 8 bits), counted in `byteCount`; returns
-     * the block's length. The hot loop keeps the bit reader's state in locals.
-     */
-    readSymbols(bits, maxBlock, alphaSize, selectorCount, damaged) {
-        if (this.tt.length < maxBlock)
-            this.tt = new Uint32Array(maxBlock);
-        const { tt, mtf, byteCount, selectors } = this;
-        const data = bits.data;
-        const end = data.length;
-        for (let i = 0; i < 256; i++)
-            mtf[i] = this.seqToByte[i];
-        byteCount.fill(0);
-        const eob = alphaSize - 1;
-        let { pos, buf, count } = bits;
-        // Bits past the end read as zeros: a truncated block is reported as such, not as damaged.
-        // (The hot loop's state is passed, not captured, so that it stays in registers.)
-        const fail = (what, at, buffered) => {
-            bits.pos = at;
-            bits.count = buffered;
-            bits.checkEnd();
-            return damaged(what);
-        };
-        let nblock = 0;
-        let run = 0;
-        let runWeight = 1;
-        let selector = 0;
-        let left = 0;
-        let g = 0;
-        let fast = this.fast[0];
-        let limit = this.limit[0];
-        let base = this.base[0];
-        let perm = this.perm[0];
-        let maxLen = 0;
-        for (;;) {
-            if (left === 0) {
-                if (pos > end && pos * 8 - count > end * 8)
-                    throw new Error('bzip2 data truncated');
-                if (selector >= selectorCount)
-                    throw fail('more symbols than selectors', pos, count);
-                g = selectors[selector++];
-                fast = this.fast[g];
-                limit = this.limit[g];
-                base = this.base[g];
-                perm = this.perm[g];
-                maxLen = this.maxLen[g];
-                left = GROUP_SIZE;
-            }
-            left--;
-            while (count < 24) {
-                buf = (buf << 8) | (pos < end ? data[pos] : 0);
-                pos++;
-                count += 8;
-            }
-            let sym;
-            const entry = fast[(buf >>> (count - FAST_BITS)) & FAST_MASK];
-            if (entry !== 0) {
-                count -= entry & 31;
-                sym = entry >>> 5;
-            }
-            else {
-                let len = FAST_BITS + 1;
-                let v = (buf >>> (count - len)) & ((1 << len) - 1);
-                while (len <= maxLen && v > limit[len]) {
-                    len++;
-                    v = (buf >>> (count - len)) & ((1 << len) - 1);
-                }
-                if (len > maxLen)
-                    throw fail('bad Huffman code', pos, count);
-                count -= len;
-                sym = perm[base[len] + v];
-            }
-            if (sym <= 1) {
-                // RUNA adds 1 x weight, RUNB 2 x weight; the weight doubles per digit.
-                run += runWeight << sym;
-                runWeight <<= 1;
-                if (nblock + run > maxBlock)
-                    throw fail('block longer than its stream header allows', pos, count);
-                continue;
-            }
-            if (run > 0) {
-                const b = mtf[0];
-                byteCount[b] += run;
-                if (run > 32) {
-                    tt.fill(b, nblock, nblock + run);
-                    nblock += run;
-                }
-                else
-                    for (let k = 0; k < run; k++)
-                        tt[nblock++] = b;
-                run = 0;
-                runWeight = 1;
-            }
-            if (sym === eob)
-                break;
-            if (nblock >= maxBlock)
-                throw fail('block longer than its stream header allows', pos, count);
-            // Move-to-front index sym - 1 to the front.
-            let j = sym - 1;
-            const b = mtf[j];
-            if (j > 16)
-                mtf.copyWithin(1, 0, j);
-            else
-                for (; j > 0; j--)
-                    mtf[j] = mtf[j - 1];
-            mtf[0] = b;
-            byteCount[b]++;
-            tt[nblock++] = b;
-        }
-        bits.pos = pos;
-        bits.buf = buf;
-        bits.count = count;
-        bits.checkEnd();
-        return nblock;
-    }
-    /** Inverse BWT, then the run-length step, into `out`; returns the block's CRC. */
-    unsort(origPtr, nblock, out) {
-        const tt = this.tt;
-        // start[b]: where the rows beginning with byte b start in sorted order.
-        const start = new Int32Array(256);
-        for (let b = 0, sum = 0; b < 256; b++) {
-            start[b] = sum;
-            sum += this.byteCount[b];
-        }
-        for (let i = 0; i < nblock; i++) {
-            const b = tt[i] & 0xff;
-            tt[start[b]++] |= i << 8;
-        }
-        let buf = out.reserve(0);
-        let len = out.len;
-        let crc = 0xffffffff;
-        let pos = tt[origPtr] >>> 8;
-        let last = -1;
-        let same = 0;
-        for (let i = 0; i < nblock; i++) {
-            const entry = tt[pos];
-            const b = entry & 0xff;
-            pos = entry >>> 8;
-            if (same === 4) {
-                // b counts further copies of the run's byte.
-                if (b > 0) {
-                    out.len = len;
-                    buf = out.reserve(b);
-                    buf.fill(last, len, len + b);
-                    for (let k = 0; k < b; k++)
-                        crc = (crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ last) & 0xff];
-                    len += b;
-                }
-                same = 0;
-                last = -1;
-                continue;
-            }
-            if (b === last)
-                same++;
-            else {
-                last = b;
-                same = 1;
-            }
-            if (len === buf.length) {
-                out.len = len;
-                buf = out.reserve(1);
-            }
-            buf[len++] = b;
-            crc = (crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff];
-        }
-        out.len = len;
-        return ~crc >>> 0;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/nix/base32.ts
-/**
- * Nix's own base-32 ("nix32"): alphabet `0123456789abcdfghijklmnpqrsvwxyz` (no e, o, t, u), characters
- * emitted from the most significant 5-bit group down, so it is NOT RFC 4648 base32. A 20-byte store
- * path digest gives 32 characters, a 32-byte sha256 gives 52 (niks3 spec §0.2, §4.1).
- */
-const NIX_BASE32_ALPHABET = '0123456789abcdfghijklmnpqrsvwxyz';
-const DIGITS = new Int8Array(128).fill(-1);
-for (let i = 0; i < NIX_BASE32_ALPHABET.length; i++)
-    DIGITS[NIX_BASE32_ALPHABET.charCodeAt(i)] = i;
-/** Length of the nix32 text for `byteLength` bytes: ⌊(8·n − 1) / 5⌋ + 1 (0 for no bytes). */
-function nixBase32Length(byteLength) {
-    return byteLength === 0 ? 0 : Math.floor((byteLength * 8 - 1) / 5) + 1;
-}
-function nixBase32Encode(bytes) {
-    const length = nixBase32Length(bytes.length);
-    let out = '';
-    for (let n = length - 1; n >= 0; n--) {
-        const b = n * 5;
-        const i = b >> 3;
-        const j = b & 7;
-        const low = (bytes[i] ?? 0) >> j;
-        const high = i >= bytes.length - 1 ? 0 : (bytes[i + 1] ?? 0) << (8 - j);
-        out += NIX_BASE32_ALPHABET[(low | high) & 0x1f];
-    }
-    return out;
-}
-/** True when `text` is valid nix32 of some whole number of bytes. */
-function isNixBase32(text) {
-    try {
-        nixBase32Decode(text);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-/** Decodes nix32; throws on a character outside the alphabet, an impossible length or stray high bits. */
-function nixBase32Decode(text) {
-    const size = Math.floor((text.length * 5) / 8);
-    if (nixBase32Length(size) !== text.length) {
-        throw new Error(`invalid nix-base32 text: length ${text.length} does not encode a whole number of bytes`);
-    }
-    const out = Buffer.alloc(size);
-    for (let n = 0; n < text.length; n++) {
-        const code = text.charCodeAt(text.length - n - 1);
-        const digit = code < 128 ? (DIGITS[code] ?? -1) : -1;
-        if (digit < 0) {
-            throw new Error(`invalid nix-base32 text: character ${JSON.stringify(text[text.length - n - 1])} is not in the nix-base32 alphabet`);
-        }
-        const b = n * 5;
-        const i = b >> 3;
-        const j = b & 7;
-        out[i] = (out[i] ?? 0) | ((digit << j) & 0xff);
-        const carry = digit >> (8 - j);
-        if (i < size - 1)
-            out[i + 1] = (out[i + 1] ?? 0) | carry;
-        else if (carry)
-            throw new Error('invalid nix-base32 text: it has bits beyond its byte length');
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/core/nix/store-path.ts
-/**
- * Store paths: `<storeDir>/<32 nix32 chars>-<name>` (niks3 spec §0.2, §5.2). The hash part keys the
- * narinfo and the listing; the name follows Nix's rules (`[A-Za-z0-9+._?=-]`, at most 211 chars).
- */
-
-
-const NIX_STORE_DIR = '/nix/store';
-const STORE_PATH_HASH_LENGTH = 32;
-const MAX_NAME_LENGTH = 211;
-const HASH_RE = new RegExp(`^[${NIX_BASE32_ALPHABET}]{${STORE_PATH_HASH_LENGTH}}$`);
-const NAME_RE = /^[A-Za-z0-9+._?=-]+$/;
-/** A store directory without a trailing slash (`/` stays `/`). */
-function normaliseStoreDir(storeDir) {
-    return storeDir.length > 1 ? storeDir.replace(/\/+$/, '') : storeDir;
-}
-/** Why `baseName` (`<hash>-<name>`) is not a store path base name, or undefined when it is one. */
-function storePathBaseNameProblem(baseName) {
-    const dash = baseName.indexOf('-');
-    if (dash < 0)
-        return 'it has no "-" between hash and name';
-    const hash = baseName.slice(0, dash);
-    const name = baseName.slice(dash + 1);
-    if (!HASH_RE.test(hash))
-        return `its hash part ${JSON.stringify(hash)} is not ${STORE_PATH_HASH_LENGTH} nix-base32 characters`;
-    if (name.length === 0)
-        return 'its name is empty';
-    if (name.length > MAX_NAME_LENGTH)
-        return `its name is longer than ${MAX_NAME_LENGTH} characters`;
-    if (!NAME_RE.test(name))
-        return `its name ${JSON.stringify(name)} has characters Nix does not allow (only A-Z a-z 0-9 + - . _ ? =)`;
-    return undefined;
-}
-/** Parses a full store path; throws ConfigurationError saying what is wrong. */
-function parseStorePath(path, storeDir = NIX_STORE_DIR) {
-    const dir = normaliseStoreDir(storeDir);
-    const prefix = `${dir}/`;
-    if (!path.startsWith(prefix)) {
-        throw new ConfigurationError(`${JSON.stringify(path)} is not a store path: it does not start with ${prefix}`);
-    }
-    const baseName = path.slice(prefix.length);
-    if (baseName.includes('/')) {
-        throw new ConfigurationError(`${JSON.stringify(path)} is not a store path: it points inside one (use ${prefix}${baseName.split('/')[0]})`);
-    }
-    const problem = storePathBaseNameProblem(baseName);
-    if (problem)
-        throw new ConfigurationError(`${JSON.stringify(path)} is not a store path: ${problem}`);
-    const dash = baseName.indexOf('-');
-    return { path, hash: baseName.slice(0, dash), name: baseName.slice(dash + 1) };
-}
-function isStorePath(path, storeDir = NIX_STORE_DIR) {
-    try {
-        parseStorePath(path, storeDir);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-/** The 32-character hash part of a full store path or a base name. */
-function storePathHash(pathOrBaseName) {
-    const base = store_path_storePathBaseName(pathOrBaseName);
-    const problem = storePathBaseNameProblem(base);
-    if (problem)
-        throw new errors_ConfigurationError(`${JSON.stringify(pathOrBaseName)} is not a store path: ${problem}`);
-    return base.slice(0, STORE_PATH_HASH_LENGTH);
-}
-/** `/nix/store/abc-foo` -> `abc-foo` (a base name is returned as it is). */
-function store_path_storePathBaseName(pathOrBaseName) {
-    const slash = pathOrBaseName.lastIndexOf('/');
-    return slash < 0 ? pathOrBaseName : pathOrBaseName.slice(slash + 1);
-}
-/** A base name (or a full path, returned unchanged) as a full path under `storeDir`. */
-function toFullStorePath(pathOrBaseName, storeDir = NIX_STORE_DIR) {
-    return pathOrBaseName.startsWith('/') ? pathOrBaseName : `${normaliseStoreDir(storeDir)}/${pathOrBaseName}`;
-}
-/**
- * The top-level store path that contains `path` (`/nix/store/x-foo/bin/hello` -> `/nix/store/x-foo`),
- * or undefined when `path` is not inside the store.
- */
-function topLevelStorePath(path, storeDir = NIX_STORE_DIR) {
-    const prefix = `${normaliseStoreDir(storeDir)}/`;
-    if (!path.startsWith(prefix))
-        return undefined;
-    const first = path.slice(prefix.length).split('/')[0] ?? '';
-    return first ? `${prefix}${first}` : undefined;
-}
-/** Byte-wise comparison of two strings' UTF-8 encodings (Go's and Nix's sort order). */
-function compareBytes(a, b) {
-    return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-;// CONCATENATED MODULE: ./src/core/nix/nar-hash.ts
-/**
- * NAR hashes (sha256 of the uncompressed NAR) in every textual form Nix prints: SRI `sha256-<base64>`
- * (Nix 2.8 path-info), `sha256:<nix32>` (narinfo, the form signed in fingerprints), `sha256:<base64>`
- * (newer Nix's JSON v1), `sha256:<hex>`, and the bare digests. See niks3 spec §4.1, §4.2, §5.2.
- */
-
-const SHA256_BYTES = 32;
-const NIX32_LENGTH = 52;
-const HEX_LENGTH = 64;
-function decodeDigest(body, original) {
-    let digest;
-    if (body.length === NIX32_LENGTH) {
-        digest = nixBase32Decode(body);
-    }
-    else if (body.length === HEX_LENGTH && /^[0-9a-fA-F]+$/.test(body)) {
-        digest = Buffer.from(body, 'hex');
-    }
-    else if ((body.length === 44 || body.length === 43) && /^[A-Za-z0-9+/]+={0,1}$/.test(body)) {
-        digest = Buffer.from(body, 'base64');
-    }
-    if (!digest || digest.length !== SHA256_BYTES) {
-        throw new Error(`invalid NAR hash ${JSON.stringify(original)}: expected sha256 as SRI (sha256-<base64>), sha256:<nix32>, sha256:<base64> or sha256:<hex>`);
-    }
-    return digest;
-}
-/** Parses a sha256 NAR hash in any of the forms above into its 32-byte digest. */
-function nar_hash_parseNarHash(text) {
-    const trimmed = text.trim();
-    let body = trimmed;
-    if (trimmed.startsWith('sha256-') || trimmed.startsWith('sha256:'))
-        body = trimmed.slice(7);
-    else if (/^[a-z0-9]+[-:]/.test(trimmed)) {
-        throw new Error(`invalid NAR hash ${JSON.stringify(text)}: only sha256 is supported`);
-    }
-    try {
-        return decodeDigest(body, text);
-    }
-    catch (error) {
-        if (error instanceof Error && error.message.startsWith('invalid NAR hash'))
-            throw error;
-        throw new Error(`invalid NAR hash ${JSON.stringify(text)}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-}
-/** `sha256:<nix32>`: the narinfo `NarHash` form and the one signed in fingerprints. */
-function formatNarHash(digest) {
-    if (digest.length !== SHA256_BYTES)
-        throw new Error(`a NAR hash is a 32-byte sha256 digest, got ${digest.length} bytes`);
-    return `sha256:${nixBase32Encode(digest)}`;
-}
-/** SRI form `sha256-<base64>`, as Nix 2.8 prints it in path-info. */
-function formatNarHashSri(digest) {
-    if (digest.length !== SHA256_BYTES)
-        throw new Error(`a NAR hash is a 32-byte sha256 digest, got ${digest.length} bytes`);
-    return `sha256-${Buffer.from(digest).toString('base64')}`;
-}
-/** The nix32 text alone (52 characters), as used in the NAR object key. */
-function narHashNix32(digest) {
-    return formatNarHash(digest).slice(7);
-}
-/** Normalises any accepted form to `sha256:<nix32>`. */
-function normaliseNarHash(text) {
-    return formatNarHash(nar_hash_parseNarHash(text));
-}
-
-;// CONCATENATED MODULE: ./src/core/nix/object-keys.ts
-/**
- * Cache bucket keys and the headers each object is PUT with (niks3 spec §4.1, §4.8), and the
- * server's upload-key patterns so clients can check a key before sending it.
- */
-
-
-/** `<hash32>.narinfo` for a store path hash (or a full path / base name). */
-function narInfoKey(hashOrPath) {
-    return `${hashOf(hashOrPath)}.narinfo`;
-}
-/** `<hash32>.ls` for a store path hash (or a full path / base name). */
-function listingKey(hashOrPath) {
-    return `${hashOf(hashOrPath)}.ls`;
-}
-/** `nar/<nix32 of the uncompressed NAR's sha256>.nar.zst`; the NAR hash may be in any accepted form. */
-function narKey(narHash, extension = '.nar.zst') {
-    const digest = typeof narHash === 'string' ? nar_hash_parseNarHash(narHash) : narHash;
-    return `nar/${narHashNix32(digest)}${extension}`;
-}
-/** `log/<drv base name>` for a deriver path or base name. */
-function buildLogKey(deriver) {
-    return `log/${storePathBaseName(deriver)}`;
-}
-/** `realisations/<id>.doi`, e.g. id `sha256:<hex>!out`. */
-function realisationKey(id) {
-    return `realisations/${id}.doi`;
-}
-function hashOf(hashOrPath) {
-    return /^[0-9a-df-np-sv-z]{32}$/.test(hashOrPath) ? hashOrPath : storePathHash(hashOrPath);
-}
-/** The server's validation patterns for upload keys (HEAD, v1.6.0+). */
-const OBJECT_KEY_PATTERNS = {
-    narinfo: /^[0-9a-df-np-sv-z]{32}\.narinfo$/,
-    nar: /^nar\/[0-9a-df-np-sv-z]{52}\.nar(\.zst|\.xz|\.bz2)?$/,
-    listing: /^[0-9a-df-np-sv-z]{32}\.ls$/,
-    build_log: /^log\/[A-Za-z0-9+._?=-]+\.drv$/,
-    realisation: /^realisations\/[a-z0-9]+:[A-Za-z0-9+/=]+![A-Za-z0-9+._?=-]+\.doi$/,
-};
-/** The object type the server would give `key`, or undefined when it would refuse the key. */
-function objectTypeOfKey(key) {
-    if (!key || key.startsWith('/') || key.startsWith('../') || key.endsWith('/..') || key.includes('/../'))
-        return undefined;
-    for (const [type, pattern] of Object.entries(OBJECT_KEY_PATTERNS)) {
-        if (pattern.test(key))
-            return type;
-    }
-    return undefined;
-}
-/** Content-Type / Content-Encoding of each object type's PUT (§4.8). Every body is zstd-compressed. */
-const OBJECT_HEADERS = {
-    nar: { contentType: 'application/octet-stream' },
-    narinfo: { contentType: 'text/x-nix-narinfo', contentEncoding: 'zstd' },
-    listing: { contentType: 'application/octet-stream', contentEncoding: 'zstd' },
-    build_log: { contentType: 'text/plain; charset=utf-8', contentEncoding: 'zstd' },
-    realisation: { contentType: 'application/octet-stream', contentEncoding: 'zstd' },
-};
-/** The headers for a PUT of `type` as a plain record (only the ones that apply). */
-function objectPutHeaders(type) {
-    const h = OBJECT_HEADERS[type];
-    return h.contentEncoding
-        ? { 'Content-Type': h.contentType, 'Content-Encoding': h.contentEncoding }
-        : { 'Content-Type': h.contentType };
-}
-
-;// CONCATENATED MODULE: ./src/core/push/build-log.ts
-/**
- * Build logs (shared/spec/niks3.md §4.6): for a path with a deriver, the local log under
- * `<parent of the store dir>/var/log/nix/drvs/<2 chars>/<rest of the drv name>`, plain or `.bz2`.
- * Sent "when cheap": only logs that exist and are not huge; `.bz2` logs (Nix's default) are
- * decompressed in-process by `core/compress/bunzip2.ts`, as niks3's own client does: no `bzip2`
- * process, no temporary files (a fork costs more CPU than a small log's upload, and so do the
- * inodes of links and decompressed copies). A log that cannot be read only warns; logs never
- * fail a push.
- */
-
-
-
-
-
-
-
-/** Logs larger than this (on disk) are not sent. */
-const MAX_BUILD_LOG_BYTES = 64 * 1024 * 1024;
-/** A finder for logs under the Nix state dir next to `storeDir` (`/nix/store` -> `/nix/var/log/nix/drvs`). */
-function localBuildLogFinder(storeDir, logDir) {
-    const base = logDir ?? (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(normaliseStoreDir(storeDir)), 'var', 'log', 'nix', 'drvs');
-    return (deriver) => {
-        const name = store_path_storePathBaseName(deriver);
-        const key = `log/${name}`;
-        if (name.length < 3 || !OBJECT_KEY_PATTERNS.build_log.test(key))
-            return undefined;
-        const plain = (0,external_node_path_namespaceObject.join)(base, name.slice(0, 2), name.slice(2));
-        for (const [file, bzip2] of [
-            [plain, false],
-            [`${plain}.bz2`, true],
-        ]) {
-            try {
-                const st = (0,external_node_fs_namespaceObject.statSync)(file);
-                if (st.isFile() && st.size <= MAX_BUILD_LOG_BYTES)
-                    return { key, file, bzip2 };
-            }
-            catch {
-                // not there
-            }
-        }
-        return undefined;
-    };
-}
-/** Largest decompressed log that is sent. */
-const MAX_DECOMPRESSED_LOG_BYTES = 256 * 1024 * 1024;
-/**
- * The log text: a plain log as it is, a `.bz2` one decompressed in this process. Rejects when it
- * cannot be read, is not bzip2 or is too large.
- */
-async function readBuildLog(log) {
-    if (!log.bzip2)
-        return (0,promises_namespaceObject.readFile)(log.file);
-    try {
-        return bunzip2(await (0,promises_namespaceObject.readFile)(log.file), MAX_DECOMPRESSED_LOG_BYTES);
-    }
-    catch (error) {
-        throw new Error(`bzip2 could not decompress ${log.file}: ${errorMessage(error)}`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/nix/narinfo.ts
-/**
- * The narinfo text (niks3 spec §4.2): written by the client, signed by the server. Field order and
- * the `References: ` line with a trailing space when empty follow the Go client exactly.
- */
-
-
-
-
-function checkLineValue(field, value) {
-    if (/[\r\n]/.test(value))
-        throw new Error(`narinfo field ${field} must not contain a line break`);
-    return value;
-}
-/**
- * Renders the narinfo text exactly as the niks3 client writes it: StorePath, URL, Compression,
- * [FileHash, FileSize], NarHash, NarSize, References (sorted, base names), [Deriver], Sig lines
- * (sorted), [CA]; every line ends with `\n`.
- */
-function renderNarInfo(info) {
-    const refs = info.references.map(store_path_storePathBaseName).sort(compareBytes);
-    const lines = [
-        `StorePath: ${checkLineValue('StorePath', info.storePath)}`,
-        `URL: ${checkLineValue('URL', info.url)}`,
-        `Compression: ${checkLineValue('Compression', info.compression)}`,
-    ];
-    if (info.fileHash !== undefined)
-        lines.push(`FileHash: ${checkLineValue('FileHash', info.fileHash)}`);
-    if (info.fileSize !== undefined)
-        lines.push(`FileSize: ${info.fileSize}`);
-    lines.push(`NarHash: ${checkLineValue('NarHash', info.narHash)}`);
-    lines.push(`NarSize: ${info.narSize}`);
-    lines.push(`References: ${refs.map((r) => checkLineValue('References', r)).join(' ')}`);
-    if (info.deriver)
-        lines.push(`Deriver: ${checkLineValue('Deriver', store_path_storePathBaseName(info.deriver))}`);
-    for (const sig of [...info.sigs].sort())
-        lines.push(`Sig: ${checkLineValue('Sig', sig)}`);
-    if (info.ca)
-        lines.push(`CA: ${checkLineValue('CA', info.ca)}`);
-    return `${lines.join('\n')}\n`;
-}
-/** Parses narinfo text (Nix's rules: unknown fields ignored, Compression defaults to bzip2). */
-function parseNarInfo(text) {
-    const fields = new Map();
-    const sigs = [];
-    for (const [index, raw] of text.split('\n').entries()) {
-        const line = raw.replace(/\r$/, '');
-        if (line === '')
-            continue;
-        const colon = line.indexOf(':');
-        if (colon <= 0)
-            throw new Error(`corrupt narinfo: line ${index + 1} is not "Key: value"`);
-        const key = line.slice(0, colon);
-        const value = line.slice(colon + 1).replace(/^ /, '');
-        if (key === 'Sig')
-            sigs.push(value);
-        else
-            fields.set(key, value);
-    }
-    const required = (key) => {
-        const value = fields.get(key);
-        if (value === undefined || value === '')
-            throw new Error(`corrupt narinfo: the ${key} field is missing`);
-        return value;
-    };
-    const integer = (key, value) => {
-        if (!/^\d+$/.test(value))
-            throw new Error(`corrupt narinfo: ${key} ${JSON.stringify(value)} is not a non-negative integer`);
-        return Number(value);
-    };
-    const references = (fields.get('References') ?? '').split(' ').filter((r) => r !== '');
-    const deriver = fields.get('Deriver');
-    const info = {
-        storePath: required('StorePath'),
-        url: required('URL'),
-        compression: fields.get('Compression') || 'bzip2',
-        narHash: required('NarHash'),
-        narSize: integer('NarSize', required('NarSize')),
-        references,
-        sigs,
-    };
-    const fileHash = fields.get('FileHash');
-    if (fileHash)
-        info.fileHash = fileHash;
-    const fileSize = fields.get('FileSize');
-    if (fileSize)
-        info.fileSize = integer('FileSize', fileSize);
-    if (deriver && deriver !== 'unknown-deriver')
-        info.deriver = deriver;
-    const ca = fields.get('CA');
-    if (ca)
-        info.ca = ca;
-    return info;
-}
-/**
- * The narinfo the niks3 client writes for a path (§4.2, §5.6): URL = NAR key, zstd, NarHash as
- * `sha256:<nix32>`, references as base names, deriver and CA when known, the server's signatures.
- * Signatures path-info reported are NOT included (as in the Go client).
- */
-function narInfoFromPathInfo(info, sigs = []) {
-    const result = {
-        storePath: info.path,
-        url: narKey(info.narHash),
-        compression: 'zstd',
-        narHash: formatNarHash(info.narHash),
-        narSize: info.narSize,
-        references: info.references.map(store_path_storePathBaseName).sort(compareBytes),
-        sigs: [...sigs].sort(),
-    };
-    if (info.deriver)
-        result.deriver = store_path_storePathBaseName(info.deriver);
-    if (info.ca)
-        result.ca = info.ca;
-    return result;
-}
-/** The narinfo's NAR hash as a digest (any accepted form). */
-function narInfoDigest(info) {
-    return parseNarHash(info.narHash);
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/core/nix/signing-key.ts
-/**
- * Ed25519 signing of narinfos the way Nix and niks3 do it (niks3 spec §1.3, §4.3). Secret keys are
- * `name:base64` of a 64-byte key (seed then public key, what `nix key generate-secret` writes) or of
- * a 32-byte seed. Error messages never contain key material; callers mask the key text themselves.
- */
-
-
-
-
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-const privateKeys = new WeakMap();
-function privateKeyOf(key) {
-    let object = privateKeys.get(key.seed);
-    if (!object) {
-        object = createPrivateKey({
-            key: Buffer.concat([PKCS8_ED25519_PREFIX, key.seed]),
-            format: 'der',
-            type: 'pkcs8',
-        });
-        privateKeys.set(key.seed, object);
-    }
-    return object;
-}
-function rawPublicKey(privateKey) {
-    const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
-    return Buffer.from(spki.subarray(spki.length - 32));
-}
-function decodeBase64Strict(text) {
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.replace(/=+$/, '').length % 4 === 1)
-        return undefined;
-    return Buffer.from(text, 'base64');
-}
-/** Splits `name:value` trimming both parts; `what` names the thing in errors. */
-function splitNamed(text, what) {
-    const trimmed = text.trim();
-    const colon = trimmed.indexOf(':');
-    if (colon < 0)
-        throw new Error(`the ${what} is not of the form name:base64 (no ":" found)`);
-    const name = trimmed.slice(0, colon).trim();
-    const value = trimmed.slice(colon + 1).trim();
-    if (!name)
-        throw new Error(`the ${what} has an empty name before ":"`);
-    if (!value)
-        throw new Error(`the ${what} "${name}" has nothing after ":"`);
-    return { name, value };
-}
-/**
- * Parses a secret key file's text. Accepts the 64-byte form (checks that its public half belongs to
- * the seed) and the 32-byte seed form. Never puts key material into an error message.
- */
-function parseSecretKey(text) {
-    const { name, value } = splitNamed(text, 'signing key');
-    const bytes = decodeBase64Strict(value);
-    if (!bytes)
-        throw new Error(`the signing key "${name}" is not valid base64 after "${name}:"`);
-    if (bytes.length !== 32 && bytes.length !== 64) {
-        throw new Error(`the signing key "${name}" decodes to ${bytes.length} bytes; an Ed25519 secret key is 64 bytes (nix key generate-secret) or a 32-byte seed`);
-    }
-    const seed = Buffer.from(bytes.subarray(0, 32));
-    const key = { name, seed, publicKey: '' };
-    let pub;
-    try {
-        pub = rawPublicKey(privateKeyOf(key));
-    }
-    catch {
-        throw new Error(`the signing key "${name}" is not a usable Ed25519 key`);
-    }
-    if (bytes.length === 64 && !pub.equals(bytes.subarray(32))) {
-        throw new Error(`the signing key "${name}" is damaged: its second half is not the public key of its first half`);
-    }
-    const parsed = { name, seed, publicKey: `${name}:${pub.toString('base64')}` };
-    return parsed;
-}
-/**
- * Masks a secret key text and every form derived from it that could be printed: the whole text, its
- * base64 part, and the seed alone in padded/unpadded base64 and hex. Safe on unparsable text.
- */
-function maskSecretKey(logger, text) {
-    const full = logger; // maskSecret only calls setSecret
-    const trimmed = text.trim();
-    maskSecret(full, trimmed);
-    const colon = trimmed.indexOf(':');
-    const value = colon >= 0 ? trimmed.slice(colon + 1).trim() : trimmed;
-    maskSecret(full, value);
-    const bytes = decodeBase64Strict(value);
-    if (bytes && bytes.length >= 32) {
-        const seed = bytes.subarray(0, 32);
-        for (const form of [
-            seed.toString('base64'),
-            seed.toString('base64').replace(/=+$/, ''),
-            seed.toString('hex'),
-            seed.toString('base64url'),
-        ])
-            maskSecret(full, form);
-    }
-}
-/** A fresh key pair in Nix's text forms (`nix key generate-secret` / `convert-secret-to-public`). */
-function generateSecretKey(name) {
-    if (!name || name.includes(':') || name.trim() !== name)
-        throw new Error('a signing key name must be non-empty, without ":" or surrounding spaces');
-    const { privateKey } = generateKeyPairSync('ed25519');
-    const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
-    const seed = Buffer.from(pkcs8.subarray(pkcs8.length - 32));
-    const pub = rawPublicKey(privateKey);
-    return {
-        secretKeyText: `${name}:${Buffer.concat([seed, pub]).toString('base64')}`,
-        publicKey: `${name}:${pub.toString('base64')}`,
-    };
-}
-/** The public key (`name:base64`) for a secret key text. */
-function publicKeyOf(secretKeyText) {
-    return parseSecretKey(secretKeyText).publicKey;
-}
-/**
- * `1;<storePath>;<sha256:nix32>;<narSize>;<refs sorted byte-wise, joined by ",">` (§4.3). The NAR
- * hash may be given in any accepted form and is normalised; references must be full store paths.
- */
-function fingerprint(storePath, narHash, narSize, references) {
-    if (!storePath.startsWith('/'))
-        throw new Error(`fingerprint: store path ${JSON.stringify(storePath)} is not a full path`);
-    if (!Number.isSafeInteger(narSize) || narSize < 0)
-        throw new Error(`fingerprint: NAR size ${narSize} is not a non-negative integer`);
-    for (const ref of references) {
-        if (!ref.startsWith('/'))
-            throw new Error(`fingerprint: reference ${JSON.stringify(ref)} of ${storePath} is not a full store path`);
-    }
-    const refs = [...references].sort(compareBytes).join(',');
-    return `1;${storePath};${normaliseNarHash(narHash)};${narSize};${refs}`;
-}
-/** `<keyname>:<padded base64 of the 64-byte Ed25519 signature of the fingerprint's UTF-8 bytes>`. */
-function signFingerprint(key, fp) {
-    const signature = sign(null, Buffer.from(fp, 'utf8'), privateKeyOf(key));
-    return `${key.name}:${signature.toString('base64')}`;
-}
-/** Parses `name:base64` of a 32-byte Ed25519 public key. */
-function parsePublicKey(text) {
-    const { name, value } = splitNamed(text, 'public key');
-    const key = decodeBase64Strict(value);
-    if (!key || key.length !== 32)
-        throw new Error(`the public key "${name}" is not the base64 of 32 bytes`);
-    return { name, key };
-}
-/**
- * True when `sig` (`name:base64`) is a valid signature of `fp` by `publicKey` (`name:base64`) and the
- * names match, as Nix checks against `trusted-public-keys`.
- */
-function verifySignature(publicKey, fp, sig) {
-    const pub = publicKeyObject(publicKey);
-    if (!pub)
-        return false;
-    const colon = sig.indexOf(':');
-    if (colon < 0 || sig.slice(0, colon) !== pub.name)
-        return false;
-    const raw = decodeBase64Strict(sig.slice(colon + 1));
-    if (!raw || raw.length !== 64)
-        return false;
-    return (0,external_node_crypto_.verify)(null, Buffer.from(fp, 'utf8'), pub.key, raw);
-}
-/** Parsed keys by their `name:base64` text (null: not a key): a verify of many narinfos parses each once. */
-const publicKeyObjects = new Map();
-function publicKeyObject(publicKey) {
-    let known = publicKeyObjects.get(publicKey);
-    if (known === undefined) {
-        try {
-            const { name, key } = parsePublicKey(publicKey);
-            const der = Buffer.concat([SPKI_ED25519_PREFIX, key]);
-            known = { name, key: (0,external_node_crypto_.createPublicKey)({ key: der, format: 'der', type: 'spki' }) };
-        }
-        catch {
-            known = null;
-        }
-        publicKeyObjects.set(publicKey, known);
-    }
-    return known;
-}
-
-;// CONCATENATED MODULE: ./src/core/push/worker-pool.ts
-class WorkerPool {
-    stopped = false;
-    stopReason;
-    stop(reason) {
-        if (!this.stopped) {
-            this.stopped = true;
-            this.stopReason = reason;
-        }
-    }
-    get isStopped() {
-        return this.stopped;
-    }
-    get reason() {
-        return this.stopReason;
-    }
-    async run(items, concurrency, task) {
-        const outcomes = new Array(items.length);
-        let next = 0;
-        const worker = async () => {
-            for (;;) {
-                const index = next++;
-                if (index >= items.length)
-                    return;
-                const item = items[index];
-                if (this.stopped) {
-                    outcomes[index] = { item, skipped: true };
-                    continue;
-                }
-                try {
-                    await task(item);
-                    outcomes[index] = { item };
-                }
-                catch (error) {
-                    outcomes[index] = { item, error };
-                }
-            }
-        };
-        const workers = Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, () => worker());
-        await Promise.all(workers);
-        return outcomes;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/push/cache-verify.ts
-/**
- * Checks a push from the reader's side: each root's narinfo is fetched from the public cache URL
- * (what Nix substituters use), must name the right store path, and must carry a signature that one
- * of the server's public keys verifies. Catches a wrong `cache-url`, a bucket that is not public,
- * and a server signing with a key other than the one announced.
- */
-
-
-
-
-
-
-
-
-
-
-const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
-async function verifyAtPublicUrl(roots, options) {
-    const verified = [];
-    const problems = [];
-    const missingNars = [];
-    const base = normaliseBaseUrl(options.cacheUrl);
-    const fetchFn = options.fetch ?? nodeFetch;
-    const doSleep = options.sleep ?? http_sleep;
-    const attempts = options.attempts ?? 3;
-    const check = async (root) => {
-        const url = `${base}/${narInfoKey(root)}`;
-        let lastProblem = '';
-        const expectedNar = options.narKeys?.get(root);
-        for (let attempt = 1; attempt <= attempts; attempt++) {
-            if (attempt > 1)
-                await doSleep(1000);
-            // The NAR probe runs alongside the narinfo fetch when the NAR key is known.
-            const narProbe = expectedNar ? publicObjectExists(base, expectedNar, { fetch: fetchFn }) : undefined;
-            let body;
-            try {
-                const response = await fetchWhole(fetchFn, url, {
-                    headers: { 'user-agent': USER_AGENT },
-                    signal: AbortSignal.timeout(15_000),
-                });
-                body = response.body;
-                if (response.status === 404) {
-                    lastProblem = `${url} answered 404: check cache-url (or the server's --cache-url) and that the bucket is publicly readable`;
-                    continue;
-                }
-                if (response.status !== 200) {
-                    lastProblem = `${url} answered HTTP ${response.status}: check that the public cache URL (cache-url, or the server's --cache-url) serves the bucket, then re-run`;
-                    continue;
-                }
-            }
-            catch (error) {
-                lastProblem = `${url} could not be fetched: ${networkDetail(error)}: check that the public cache URL (cache-url, or the server's --cache-url) is reachable from here, then re-run`;
-                continue;
-            }
-            const checked = checkNarinfo(root, body, options);
-            if (typeof checked === 'string') {
-                problems.push(`${url}: ${checked}`);
-                return;
-            }
-            // The NAR too: a narinfo whose NAR is gone makes every substitution of the root fail.
-            const narServed = narProbe && checked.url === expectedNar
-                ? await narProbe
-                : await publicObjectExists(base, checked.url, { fetch: fetchFn });
-            if (!narServed) {
-                missingNars.push(root);
-                problems.push(`${base}/${checked.url} (the NAR of ${root}) is not served although its narinfo is: the bucket lost it; push with verify-s3: true to upload it again`);
-                return;
-            }
-            verified.push(root);
-            return;
-        }
-        problems.push(lastProblem);
-    };
-    await new WorkerPool().run(roots, 32, check);
-    return { verified, problems, missingNars };
-}
-/** The parsed narinfo when it is right, else the problem. */
-function checkNarinfo(root, body, options) {
-    let text;
-    try {
-        text = (body.subarray(0, 4).equals(ZSTD_MAGIC) ? (0,external_node_zlib_.zstdDecompressSync)(body) : body).toString('utf8');
-    }
-    catch {
-        return 'the narinfo is not valid zstd';
-    }
-    let info;
-    try {
-        info = parseNarInfo(text);
-    }
-    catch (error) {
-        return error instanceof Error ? error.message : String(error);
-    }
-    if (info.storePath !== root)
-        return `the narinfo is for ${info.storePath}, not ${root}`;
-    if (options.publicKeys.length === 0)
-        return info;
-    const fp = fingerprint(info.storePath, info.narHash, info.narSize, info.references.map((ref) => toFullStorePath(ref, options.storeDir)));
-    const good = info.sigs.some((sig) => options.publicKeys.some((key) => verifySignature(key, fp, sig)));
-    if (good)
-        return info;
-    return info.sigs.length === 0
-        ? 'the narinfo has no signature'
-        : `no signature verifies with the server's public key(s) ${options.publicKeys.join(', ')}`;
-}
-/**
- * Whether the object `key` is readable at the public cache URL (a HEAD that answers 2xx). niks3
- * v1.7.0 has no `HEAD /api/objects`, so this is how a push learns that a NAR whose multipart
- * complete lost its answer was stored after all. Network errors and other statuses count as absent.
- */
-async function publicObjectExists(cacheUrl, key, options = {}) {
-    const fetchFn = options.fetch ?? nodeFetch;
-    const url = `${cacheUrl.replace(/\/+$/, '')}/${key.split('/').map(encodeURIComponent).join('/')}`;
-    try {
-        const response = await fetchWhole(fetchFn, url, {
-            method: 'HEAD',
-            headers: { 'user-agent': USER_AGENT },
-            signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
-        });
-        return response.status >= 200 && response.status < 300;
-    }
-    catch {
-        return false;
-    }
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-;// CONCATENATED MODULE: ./src/core/nix/nix-command.ts
-/**
- * Running programs, Nix above all: `execFile` (no shell, output collected, stdin fed), the feature
- * flags every `nix` call needs, the options shared by the Nix commands, and how Nix's own error
- * output is shortened for a message.
- */
-
-
-/** Runs a program without a shell and collects its output. Rejects only when it cannot be started. */
-const nix_command_execFile = (cmd, args, opts = {}) => new Promise((resolve, reject) => {
-    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, {
-        env: opts.env ?? process.env,
-        cwd: opts.cwd,
-        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        windowsHide: true,
-    });
-    const out = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    const err = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    let stdout = '';
-    let stderr = '';
-    let failed = false;
-    child.stdout?.on('data', (chunk) => {
-        stdout += out.write(chunk);
-    });
-    child.stderr?.on('data', (chunk) => {
-        stderr += err.write(chunk);
-    });
-    child.on('error', (error) => {
-        failed = true;
-        const hint = error.code === 'ENOENT' ? ` (is ${cmd} installed and on PATH?)` : '';
-        reject(new Error(`could not run ${cmd}: ${error.message}${hint}`, { cause: error }));
-    });
-    child.on('close', (code, signal) => {
-        if (failed)
-            return;
-        stdout += out.end();
-        stderr += err.end();
-        resolve({
-            code: code ?? (signal ? 128 : 1),
-            stdout,
-            stderr: signal && code === null ? `${stderr}killed by ${signal}\n` : stderr,
-        });
-    });
-    if (opts.input !== undefined && child.stdin) {
-        child.stdin.on('error', () => { }); // a child that exits without reading stdin
-        child.stdin.end(opts.input);
-    }
-});
-const nix_command_NIX_COMMAND_FEATURES = ['--extra-experimental-features', 'nix-command'];
-const NIX_FLAKE_FEATURES = (/* unused pure expression or super */ null && (['--extra-experimental-features', 'nix-command flakes']));
-/** The last lines of Nix's error output, without its download warnings. */
-function lastLines(text, count = 20) {
-    const lines = text
-        .split('\n')
-        .map((l) => l.trimEnd())
-        .filter((l) => l !== '' && !/^warning: (error: )?unable to download '/.test(l));
-    return lines.slice(-count).join('\n');
-}
-/** Up to three paths, then a count. */
-function describePaths(paths) {
-    if (paths.length <= 3)
-        return paths.join(', ');
-    return `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more`;
-}
-/** A JSON object (not null, not an array). */
-function isObject(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-;// CONCATENATED MODULE: ./src/core/nix/path-info.ts
-/**
- * Asking Nix about store paths (niks3 spec §5.2): `nix path-info --json` in every shape Nix and Lix
- * print (2.8's array with SRI hashes, newer object keyed by path, JSON v2 with structured hashes and
- * base names), parsed into PathInfo. Child processes run without a shell (nix-command.ts).
- */
-
-
-
-
-/** `{algorithm, format, hash}` (Nix 2.33+ JSON v2) -> algorithm and digest bytes. */
-function decodeStructuredHash(value, where) {
-    const algorithm = value.algorithm;
-    const format = value.format;
-    const hash = value.hash;
-    if (typeof algorithm !== 'string' || typeof hash !== 'string')
-        throw new Error(`${where}: a structured hash needs string "algorithm" and "hash"`);
-    let digest;
-    switch (format) {
-        case 'base64':
-        case undefined:
-            digest = Buffer.from(hash, 'base64');
-            break;
-        case 'nix32':
-        case 'base32':
-            digest = nixBase32Decode(hash);
-            break;
-        case 'base16':
-            digest = Buffer.from(hash, 'hex');
-            break;
-        case 'sri': {
-            const dash = hash.indexOf('-');
-            digest = Buffer.from(dash >= 0 ? hash.slice(dash + 1) : hash, 'base64');
-            break;
-        }
-        default:
-            throw new Error(`${where}: unknown hash format ${JSON.stringify(format)}`);
-    }
-    return { algorithm, digest };
-}
-function parseNarHashField(value, where) {
-    if (typeof value === 'string')
-        return nar_hash_parseNarHash(value);
-    if (isObject(value)) {
-        const { algorithm, digest } = decodeStructuredHash(value, where);
-        if (algorithm !== 'sha256' || digest.length !== 32)
-            throw new Error(`${where}: narHash must be a sha256 digest, got ${algorithm} of ${digest.length} bytes`);
-        return digest;
-    }
-    throw new Error(`${where}: narHash is missing or not a string/object`);
-}
-const CA_METHOD_PREFIX = {
-    text: 'text:',
-    flat: 'fixed:',
-    nar: 'fixed:r:',
-    git: 'fixed:git:',
-};
-function parseCaField(value, where) {
-    if (value === undefined || value === null || value === '')
-        return undefined;
-    if (typeof value === 'string')
-        return value;
-    if (isObject(value)) {
-        const method = value.method;
-        const prefix = typeof method === 'string' ? CA_METHOD_PREFIX[method] : undefined;
-        if (!prefix)
-            throw new Error(`${where}: unknown content-address method ${JSON.stringify(method)}`);
-        if (typeof value.hash === 'string')
-            return `${prefix}${value.hash}`;
-        if (!isObject(value.hash))
-            throw new Error(`${where}: content address without a hash`);
-        const { algorithm, digest } = decodeStructuredHash(value.hash, where);
-        return `${prefix}${algorithm}:${nixBase32Encode(digest)}`;
-    }
-    throw new Error(`${where}: ca is neither a string nor an object`);
-}
-function parseOne(pathHint, raw, storeDir) {
-    const rawPath = isObject(raw) && typeof raw.path === 'string' ? raw.path : pathHint;
-    if (rawPath === undefined)
-        throw new Error('nix path-info JSON: an entry has no "path"');
-    const itemStoreDir = isObject(raw) && typeof raw.storeDir === 'string' ? raw.storeDir : storeDir;
-    const path = toFullStorePath(rawPath, itemStoreDir);
-    if (raw === null || (isObject(raw) && raw.valid === false)) {
-        throw new Error(`path '${path}' is not valid: it is not in the Nix store (build or substitute it first)`);
-    }
-    if (!isObject(raw))
-        throw new Error(`nix path-info JSON: the entry for ${path} is not an object`);
-    const where = `nix path-info JSON for ${path}`;
-    const narSize = raw.narSize;
-    if (typeof narSize !== 'number' || !Number.isSafeInteger(narSize) || narSize < 0)
-        throw new Error(`${where}: narSize is not a non-negative integer`);
-    const refs = raw.references ?? [];
-    if (!Array.isArray(refs) || refs.some((r) => typeof r !== 'string'))
-        throw new Error(`${where}: references is not a list of strings`);
-    const sigs = raw.signatures ?? raw.sigs ?? [];
-    if (!Array.isArray(sigs) || sigs.some((s) => typeof s !== 'string'))
-        throw new Error(`${where}: signatures is not a list of strings`);
-    const deriver = raw.deriver;
-    if (deriver !== undefined && deriver !== null && typeof deriver !== 'string')
-        throw new Error(`${where}: deriver is not a string`);
-    const info = {
-        path,
-        narHash: parseNarHashField(raw.narHash, where),
-        narSize,
-        references: refs.map((r) => toFullStorePath(r, itemStoreDir)).sort(compareBytes),
-        signatures: [...sigs],
-    };
-    if (typeof deriver === 'string' && deriver !== '' && deriver !== 'unknown-deriver')
-        info.deriver = toFullStorePath(deriver, itemStoreDir);
-    const ca = parseCaField(raw.ca, where);
-    if (ca)
-        info.ca = ca;
-    if (typeof raw.registrationTime === 'number')
-        info.registrationTime = raw.registrationTime;
-    return info;
-}
-/**
- * Parses `nix path-info --json` output in any known shape: an array of entries with `path` (Nix 2.8
- * and Lix), or an object keyed by full path or base name (newer Nix; JSON v2 with `version`,
- * structured hashes/CA and base names). Base names are made full with the entry's `storeDir` or
- * `storeDir`. An invalid path (`valid: false` or `null`) is an error naming it.
- */
-function path_info_parsePathInfoJson(json, storeDir = NIX_STORE_DIR) {
-    const value = typeof json === 'string' ? JSON.parse(json) : json;
-    if (Array.isArray(value))
-        return value.map((item) => parseOne(undefined, item, storeDir));
-    if (isObject(value))
-        return Object.entries(value).map(([key, item]) => parseOne(key, item, storeDir));
-    throw new Error('nix path-info JSON is neither an array nor an object');
-}
-// ---------------------------------------------------------------------------------------------
-// Running nix
-const PATH_INFO_CHUNK = 1000;
-/**
- * `nix path-info --json [--recursive] -- paths…`, in chunks of 1000 paths, merged and de-duplicated
- * in Nix's order. Fails with an Error naming the paths and Nix's stderr; checks that every asked
- * path came back.
- */
-async function queryPathInfo(paths, options) {
-    const exec = options.exec ?? nix_command_execFile;
-    const storeDir = options.storeDir ?? NIX_STORE_DIR;
-    const unique = [...new Set(paths)];
-    const byPath = new Map();
-    for (let i = 0; i < unique.length; i += PATH_INFO_CHUNK) {
-        const chunk = unique.slice(i, i + PATH_INFO_CHUNK);
-        const args = [
-            ...nix_command_NIX_COMMAND_FEATURES,
-            'path-info',
-            '--json',
-            ...(options.recursive ? ['--recursive'] : []),
-            ...(options.nixArgs ?? []),
-            '--',
-            ...chunk,
-        ];
-        const result = await exec(options.nix ?? 'nix', args, { env: options.env, cwd: options.cwd });
-        if (result.code !== 0) {
-            throw new Error(`nix path-info failed for ${describePaths(chunk)} (exit code ${result.code}): ${lastLines(result.stderr) || 'no error output'}`);
-        }
-        let infos;
-        try {
-            infos = path_info_parsePathInfoJson(JSON.parse(result.stdout), storeDir);
-        }
-        catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            throw new Error(`nix path-info for ${describePaths(chunk)}: ${message}`, { cause: error });
-        }
-        for (const info of infos)
-            if (!byPath.has(info.path))
-                byPath.set(info.path, info);
-        for (const path of chunk) {
-            if (!byPath.has(path))
-                throw new Error(`nix path-info did not report ${path}; is it a valid store path?`);
-        }
-    }
-    return [...byPath.values()];
-}
-
-;// CONCATENATED MODULE: ./src/core/nix/realisations.ts
-/**
- * Realisations of content-addressed derivations (niks3 spec §4.7): which output of which derivation
- * is which store path. Nix reads `realisations/<id>.doi` from a cache to substitute the output of a
- * floating content-addressed derivation (`__contentAddressed = true`) before it knows the output's
- * path; without it Nix builds the derivation again, although its output is in the cache.
- *
- * Only floating CA outputs have realisations: their derivation (the deriver) names the output with an
- * empty path. Fixed-output derivations (fetchers) carry a `ca` too but have none, and
- * `nix realisation info` fails for them, so the deriver file is read first (no process for them).
- * Nix is asked with `<drv>^*` (Nix 2.13+), then with the plain `<drv>` (Nix 2.4–2.12 read that as
- * "its outputs"); a Nix without `nix realisation` (older than 2.4) reports none, and the paths are
- * pushed without them.
- */
-
-
-
-
-/** Derivers per `nix realisation info` call (keeps the argument list well under ARG_MAX). */
-const REALISATION_CHUNK = 500;
-const FEATURES = ['--extra-experimental-features', 'nix-command ca-derivations'];
-/** The object key of a realisation (`realisations/<id>.doi`). */
-function realisationObjectKey(realisation) {
-    return realisationKey(realisation.id);
-}
-/**
- * The body niks3's own client stores (before zstd): JSON with `id`, `outPath`, then `signatures`
- * and `dependentRealisations` only when not empty, the form Nix's `Realisation::fromJSON` reads.
- */
-function realisationBody(realisation) {
-    return JSON.stringify({
-        id: realisation.id,
-        outPath: realisation.outPath,
-        ...(realisation.signatures.length > 0 ? { signatures: [...realisation.signatures] } : {}),
-        ...(Object.keys(realisation.dependentRealisations).length > 0
-            ? { dependentRealisations: { ...realisation.dependentRealisations } }
-            : {}),
-    });
-}
-/**
- * Whether the derivation file names an output without a path (a floating content-addressed
- * output). An unreadable file is "no": Nix could not report on it either.
- */
-function hasFloatingOutput(drvFile) {
-    let head;
-    try {
-        const fd = (0,external_node_fs_namespaceObject.openSync)(drvFile, 'r');
-        try {
-            const buffer = Buffer.alloc(64 * 1024);
-            head = buffer.toString('utf8', 0, (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, buffer.length, 0));
-        }
-        finally {
-            (0,external_node_fs_namespaceObject.closeSync)(fd);
-        }
-    }
-    catch {
-        return false;
-    }
-    // ATerm: Derive([("out","","r:sha256",""),…],…) — an output is (name, path, hashAlgo, hash).
-    const outputs = /^Derive\(\[((?:\("[^"]*","[^"]*","[^"]*","[^"]*"\),?)*)\]/.exec(head)?.[1];
-    if (outputs === undefined)
-        return false;
-    return /\("[^"]*","","[^"]*",""\)/.test(outputs);
-}
-/** The realisations Nix has for the floating content-addressed outputs among `infos`. */
-async function queryRealisations(infos, options = {}) {
-    const storeDir = options.storeDir ?? NIX_STORE_DIR;
-    const isFloating = options.isFloating ?? hasFloatingOutput;
-    const wanted = new Set();
-    const derivers = new Set();
-    for (const info of infos) {
-        if (!info.ca || !info.deriver || !isFloating(info.deriver))
-            continue;
-        wanted.add(info.path);
-        derivers.add(info.deriver);
-    }
-    const byPath = new Map();
-    const failed = [];
-    if (derivers.size === 0)
-        return { byPath, failed };
-    const ask = async (drvs) => {
-        let error = '';
-        for (const form of [(d) => `${d}^*`, (d) => d]) {
-            const result = await (options.exec ?? nix_command_execFile)(options.nix ?? 'nix', [...FEATURES, 'realisation', 'info', '--json', ...(options.nixArgs ?? []), '--', ...drvs.map(form)], { env: options.env, cwd: options.cwd });
-            if (result.code === 0) {
-                try {
-                    return parseRealisations(JSON.parse(result.stdout));
-                }
-                catch (parseError) {
-                    return `nix realisation info printed JSON it does not understand: ${parseError instanceof Error ? parseError.message : String(parseError)}`;
-                }
-            }
-            error = lastLines(result.stderr, 1) || `exit code ${result.code}`;
-        }
-        return error;
-    };
-    const list = [...derivers];
-    for (let i = 0; i < list.length; i += REALISATION_CHUNK) {
-        const chunk = list.slice(i, i + REALISATION_CHUNK);
-        let answers = [];
-        const whole = await ask(chunk);
-        if (typeof whole !== 'string')
-            answers = whole;
-        else if (chunk.length === 1)
-            failed.push({ deriver: chunk[0], error: whole });
-        else {
-            // One deriver Nix cannot report on (say, an output substituted without its realisation) fails
-            // the whole call: ask for each one alone.
-            for (const deriver of chunk) {
-                const one = await ask([deriver]);
-                if (typeof one === 'string')
-                    failed.push({ deriver, error: one });
-                else
-                    answers.push(...one);
-            }
-        }
-        for (const realisation of answers) {
-            const path = toFullStorePath(realisation.outPath, storeDir);
-            if (!wanted.has(path))
-                continue;
-            const known = byPath.get(path) ?? [];
-            if (!known.some((r) => r.id === realisation.id))
-                byPath.set(path, [...known, realisation]);
-        }
-    }
-    return { byPath, failed };
-}
-/** `nix realisation info --json` output: realisations, and `{opaquePath}` entries (skipped). */
-function parseRealisations(json) {
-    if (!Array.isArray(json))
-        throw new Error('not a JSON array');
-    const realisations = [];
-    for (const entry of json) {
-        if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.outPath !== 'string')
-            continue;
-        if (!OBJECT_KEY_PATTERNS.realisation.test(realisationKey(entry.id)))
-            throw new Error(`the realisation id ${JSON.stringify(entry.id)} is not of the form <algo>:<hash>!<output>`);
-        const signatures = Array.isArray(entry.signatures)
-            ? entry.signatures.filter((s) => typeof s === 'string')
-            : [];
-        const dependent = {};
-        if (isObject(entry.dependentRealisations))
-            for (const [id, path] of Object.entries(entry.dependentRealisations))
-                if (typeof path === 'string')
-                    dependent[id] = path;
-        realisations.push({
-            id: entry.id,
-            outPath: entry.outPath,
-            signatures,
-            dependentRealisations: dependent,
-        });
-    }
-    return realisations;
-}
-/** One line for a warning: which derivers Nix could not report on, and why. */
-function describeFailedRealisations(failed) {
-    const first = failed[0]?.error ?? '';
-    return `${describePaths(failed.map((f) => f.deriver))}: ${first}`;
-}
-
-;// CONCATENATED MODULE: ./src/core/push/local-closure.ts
-/**
- * The closure of a push's roots in the local store: the path infos from `nix path-info --recursive`
- * and the realisations of its floating content-addressed outputs.
- */
-
-
-
-
-async function localClosure(roots, storeDir, deps, warnings) {
-    const { logger } = deps;
-    const result = await queryClosure(roots, deps.exec, storeDir);
-    const total = result.reduce((sum, info) => sum + info.narSize, 0);
-    logger.info(`${result.length} store path(s) in the closure of ${roots.length} root(s), ${formatBytes(total)} of NAR.`);
-    const found = await (deps.queryRealisations ?? queryRealisations)(result, {
-        ...(deps.exec ? { exec: deps.exec } : {}),
-        ...(storeDir ? { storeDir } : {}),
-    });
-    reportRealisations(found, logger, warnings);
-    return { infos: result, realisations: found.byPath };
-}
-async function queryClosure(roots, exec, storeDir) {
-    try {
-        return await queryPathInfo([...roots], {
-            recursive: true,
-            ...(exec ? { exec } : {}),
-            ...(storeDir ? { storeDir } : {}),
-        });
-    }
-    catch (error) {
-        throw new errors_ConfigurationError(`${errorMessage(error)}. Check input 'paths' / 'installables': every path must be valid in the local Nix store.`);
-    }
-}
-/**
- * Says how many realisations go up; warns when Nix could not report some (a Nix older than 2.4
- * has no `nix realisation`): those outputs are pushed without, so Nix substitutes them by store
- * path, but a build of their derivation elsewhere does not find them in the cache and builds again.
- */
-function reportRealisations(found, logger, warnings) {
-    const count = [...found.byPath.values()].reduce((sum, list) => sum + list.length, 0);
-    if (count > 0)
-        logger.info(`${count} realisation(s) of content-addressed derivation outputs to push with their paths.`);
-    if (found.failed.length > 0) {
-        const warning = `Nix reported no realisation for the outputs of ${found.failed.length} content-addressed derivation(s) (${describeFailedRealisations(found.failed)}); they are pushed without: Nix substitutes them by store path, but a build of the derivation elsewhere does not find them in the cache.`;
-        warnings.push(warning);
-        logger.warn(warning);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/glob.ts
-/**
- * Shell-style globs, the one implementation for every pattern input (push `include`/`exclude`, gc
- * `keep-pins`): `*` is any run of characters, `?` one character, `[abc]` / `[!abc]` a class; the
- * whole string must match, case-sensitively.
- */
-function globToRegExp(pattern) {
-    let out = '';
-    for (let i = 0; i < pattern.length; i++) {
-        const c = pattern[i];
-        if (c === '*')
-            out += '.*';
-        else if (c === '?')
-            out += '.';
-        else if (c === '[') {
-            const end = pattern.indexOf(']', i + 2);
-            if (end < 0) {
-                out += '\\[';
-                continue;
-            }
-            let body = pattern.slice(i + 1, end);
-            const negate = body.startsWith('!') || body.startsWith('^');
-            if (negate)
-                body = body.slice(1);
-            out += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
-            i = end;
-        }
-        else
-            out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    }
-    return new RegExp(`^${out}$`);
-}
-
-;// CONCATENATED MODULE: ./src/core/push/path-filter.ts
-/**
- * The user's own filters on the closure: `include` / `exclude` glob patterns on store path names and
- * `max-path-size`. A pattern matches a path when it matches its base name (`<hash>-<name>`) or its
- * name alone; `*` is any run of characters, `?` one character, `[abc]` / `[!abc]` a class.
- */
-
-
-class PathFilter {
-    include;
-    exclude;
-    maxPathSize;
-    includeText;
-    constructor(options) {
-        this.include = options.include.map(globToRegExp);
-        this.exclude = options.exclude.map((pattern) => ({ pattern, re: globToRegExp(pattern) }));
-        this.maxPathSize = options.maxPathSize;
-        this.includeText = options.include.join(', ');
-    }
-    get active() {
-        return this.include.length > 0 || this.exclude.length > 0 || this.maxPathSize > 0;
-    }
-    /** `baseName` is `<hash>-<name>`, `name` the part after the first dash. */
-    verdict(baseName, name, narSize) {
-        const matches = (re) => re.test(baseName) || re.test(name);
-        if (this.include.length > 0 && !this.include.some(matches))
-            return `not matched by include (${this.includeText})`;
-        const excluded = this.exclude.find(({ re }) => matches(re));
-        if (excluded)
-            return `matched by exclude (${excluded.pattern})`;
-        if (this.maxPathSize > 0 && narSize > this.maxPathSize) {
-            return `NAR of ${formatBytes(narSize)} is over max-path-size (${formatBytes(this.maxPathSize)})`;
-        }
-        return undefined;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/push/push-plan.ts
-
-
-
-/**
- * Store paths per upload session. niks3 answers a create only within its 60 s write timeout, and
- * its work grows with the objects (presigned URLs, a multipart upload per large NAR, waits for
- * objects GC is deleting); a larger session is split (`splitSession`).
- */
-const MAX_SESSION_PATHS = 2000;
-function plannedPath(info, findBuildLog, realisations) {
-    const baseName = store_path_storePathBaseName(info.path);
-    const hash = baseName.slice(0, 32);
-    const buildLog = info.deriver && findBuildLog ? findBuildLog(info.deriver) : undefined;
-    return {
-        info,
-        path: info.path,
-        hash,
-        baseName,
-        narinfoKey: narInfoKey(hash),
-        narKey: narKey(info.narHash),
-        listingKey: listingKey(hash),
-        ...(buildLog ? { buildLog } : {}),
-        ...(realisations && realisations.length > 0
-            ? {
-                realisations: realisations.map((r) => ({ key: realisationObjectKey(r), body: realisationBody(r) })),
-            }
-            : {}),
-    };
-}
-/** Splits the closure by the user's filters (applied first, without any request). */
-function applyFilter(infos, filter) {
-    const kept = [];
-    const filtered = [];
-    for (const info of infos) {
-        const baseName = store_path_storePathBaseName(info.path);
-        const reason = filter?.verdict(baseName, baseName.slice(33), info.narSize);
-        if (reason)
-            filtered.push({ path: info.path, narSize: info.narSize, reason });
-        else
-            kept.push(info);
-    }
-    return { kept, filtered };
-}
-function planPush(input) {
-    const closure = new Map();
-    for (const info of input.infos)
-        closure.set(info.path, plannedPath(info, input.findBuildLog, input.realisations?.get(info.path)));
-    for (const root of input.roots) {
-        if (!closure.has(root))
-            throw new Error(`internal: root ${root} is missing from the path-info of its closure`);
-    }
-    const { filtered } = applyFilter(input.infos, input.filter);
-    const filteredSet = new Set(filtered.map((f) => f.path));
-    const upstream = [];
-    for (const [path, reason] of input.upstream ?? []) {
-        const planned = closure.get(path);
-        if (planned && !filteredSet.has(path))
-            upstream.push({ path, narSize: planned.info.narSize, reason });
-    }
-    const upstreamSet = new Set(upstream.map((u) => u.path));
-    const push = new Map();
-    for (const [path, planned] of closure)
-        if (!filteredSet.has(path) && !upstreamSet.has(path))
-            push.set(path, planned);
-    const roots = [...new Set(input.roots)];
-    const max = input.maxSessionPaths ?? MAX_SESSION_PATHS;
-    const sessions = planSessions(roots, closure, push).flatMap((session) => splitSession(session, closure, max));
-    return {
-        roots,
-        closure,
-        push,
-        upstream: upstream.sort((a, b) => compareBytes(a.path, b.path)),
-        filtered: filtered.sort((a, b) => compareBytes(a.path, b.path)),
-        sessions,
-    };
-}
-/** Pushed paths reachable from `start` through pushed paths only (start first, then depth-first). */
-function reachablePushed(start, closure, push) {
-    const seen = new Set([start]);
-    const order = [];
-    const stack = [start];
-    while (stack.length > 0) {
-        const path = stack.pop();
-        order.push(path);
-        for (const ref of closure.get(path)?.info.references ?? []) {
-            if (!seen.has(ref) && push.has(ref)) {
-                seen.add(ref);
-                stack.push(ref);
-            }
-        }
-    }
-    return order;
-}
-/**
- * Splits a session of more than `maxPaths` members into shares of at most `maxPaths`: the members
- * in dependency order (references first), cut into runs. Every share has the root's narinfo as its
- * closure key, so everything stays reachable from the one GC root; the root's own share (first in
- * the result, holding the root) registers that narinfo, the others are parts.
- */
-function splitSession(session, closure, maxPaths) {
-    const max = Math.max(1, Math.floor(maxPaths));
-    if (session.members.length <= max)
-        return [session];
-    if (session.part) {
-        // A part does not hold its root: any cut of it is parts again.
-        const parts = [];
-        for (let i = 0; i < session.members.length; i += max)
-            parts.push({ ...session, members: session.members.slice(i, i + max) });
-        return parts;
-    }
-    const members = new Set(session.members);
-    const order = dependencyOrder(session.root, members, closure);
-    const runs = [];
-    for (let i = 0; i < order.length; i += max)
-        runs.push(order.slice(i, i + max));
-    const last = runs.pop(); // ends with the root
-    const holder = {
-        root: session.root,
-        closureKey: session.closureKey,
-        members: [session.root, ...last.filter((path) => path !== session.root)],
-        derived: session.derived,
-    };
-    return [
-        holder,
-        ...runs.map((run) => ({
-            root: session.root,
-            closureKey: session.closureKey,
-            members: run,
-            derived: true,
-            part: true,
-        })),
-    ];
-}
-/** `members` in post-order from `root` (each path after the members it references; root last). */
-function dependencyOrder(root, members, closure) {
-    const order = [];
-    const seen = new Set([root]);
-    const stack = [
-        { path: root, refs: closure.get(root)?.info.references ?? [], next: 0 },
-    ];
-    while (stack.length > 0) {
-        const top = stack[stack.length - 1];
-        if (top.next < top.refs.length) {
-            const ref = top.refs[top.next++];
-            if (!seen.has(ref) && members.has(ref)) {
-                seen.add(ref);
-                stack.push({ path: ref, refs: closure.get(ref)?.info.references ?? [], next: 0 });
-            }
-            continue;
-        }
-        stack.pop();
-        order.push(top.path);
-    }
-    // Members reachable only through paths outside this session (none for a planned session).
-    for (const member of members)
-        if (!seen.has(member))
-            order.unshift(member);
-    return order;
-}
-function planSessions(roots, closure, push) {
-    const sessions = [];
-    const covered = new Set();
-    const addSession = (root, derived) => {
-        const members = reachablePushed(root, closure, push);
-        for (const member of members)
-            covered.add(member);
-        sessions.push({ root, closureKey: push.get(root).narinfoKey, members, derived });
-    };
-    for (const root of roots)
-        if (push.has(root))
-            addSession(root, false);
-    // Pushed paths not reachable from a pushed root (they hang below a skipped path): the topmost
-    // of them become roots of their own sessions.
-    for (;;) {
-        const uncovered = [...push.keys()].filter((path) => !covered.has(path));
-        if (uncovered.length === 0)
-            break;
-        const uncoveredSet = new Set(uncovered);
-        const hasUncoveredParent = new Set();
-        for (const path of uncovered) {
-            for (const ref of closure.get(path)?.info.references ?? [])
-                if (ref !== path && uncoveredSet.has(ref))
-                    hasUncoveredParent.add(ref);
-        }
-        const tops = uncovered.filter((path) => !hasUncoveredParent.has(path)).sort(compareBytes);
-        if (tops.length === 0)
-            throw new Error('internal: the closure has a reference cycle');
-        for (const top of tops)
-            if (!covered.has(top))
-                addSession(top, true);
-    }
-    return sessions;
-}
-/**
- * The objects one path registers (§5.3): narinfo (refs: references' narinfos, NAR, listing, build
- * log, realisations), NAR, listing, log, realisations. The log is in the narinfo's refs because
- * niks3's GC marks only what the closures reach through refs: a log nothing refers to is deleted
- * after the grace period. The realisations are in them as in niks3's own client.
- */
-function pathObjects(planned) {
-    const refs = [];
-    for (const ref of planned.info.references) {
-        if (ref === planned.path)
-            continue;
-        refs.push(narInfoKey(ref));
-    }
-    refs.push(planned.narKey, planned.listingKey);
-    if (planned.buildLog)
-        refs.push(planned.buildLog.key);
-    for (const realisation of planned.realisations ?? [])
-        refs.push(realisation.key);
-    const objects = [
-        { key: planned.narinfoKey, type: 'narinfo', refs },
-        { key: planned.narKey, type: 'nar', refs: [], nar_size: planned.info.narSize },
-        { key: planned.listingKey, type: 'listing', refs: [] },
-    ];
-    if (planned.buildLog)
-        objects.push({ key: planned.buildLog.key, type: 'build_log', refs: [] });
-    for (const realisation of planned.realisations ?? [])
-        objects.push({ key: realisation.key, type: 'realisation', refs: [] });
-    return objects;
-}
-/** Every object of a session's members, without duplicate keys. */
-function sessionObjects(session, plan) {
-    const byKey = new Map();
-    for (const member of session.members) {
-        const planned = plan.push.get(member);
-        if (!planned)
-            continue;
-        for (const object of pathObjects(planned))
-            byKey.set(object.key, object);
-    }
-    return [...byKey.values()];
-}
-
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./src/core/push/byte-budget.ts
-/**
- * A counting semaphore over bytes: every upload buffer (a whole small NAR, one part of a large one)
- * is taken from one budget before it is filled, so the memory a push holds stays bounded whatever
- * the closure looks like. A request larger than the whole budget is clamped to it (it then runs
- * alone), so nothing can wait forever.
- */
-class ByteBudget {
-    total;
-    available;
-    waiters = [];
-    constructor(total) {
-        this.total = Math.max(1, Math.floor(total));
-        this.available = this.total;
-    }
-    /**
-     * Waits until `bytes` are free, takes them, and returns the function that gives them back.
-     * `release(keep)` gives back all but `keep` bytes (a small NAR keeps only its compressed size
-     * once its uncompressed buffer is done with); a later `release()` gives back the rest.
-     */
-    async acquire(bytes) {
-        const amount = Math.max(1, Math.min(this.total, Math.ceil(bytes)));
-        if (this.waiters.length === 0 && this.available >= amount) {
-            this.available -= amount;
-        }
-        else {
-            await new Promise((resolve) => this.waiters.push({ bytes: amount, resolve }));
-        }
-        let held = amount;
-        return (keep = 0) => {
-            const back = held - Math.max(0, Math.min(held, Math.ceil(keep)));
-            if (back <= 0)
-                return;
-            held -= back;
-            this.available += back;
-            this.wake();
-        };
-    }
-    get inUse() {
-        return this.total - this.available;
-    }
-    wake() {
-        // First come, first served: a large request at the head is not starved by small ones.
-        while (this.waiters.length > 0) {
-            const head = this.waiters[0];
-            if (!head || head.bytes > this.available)
-                return;
-            this.waiters.shift();
-            this.available -= head.bytes;
-            head.resolve();
-        }
-    }
-}
-
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./src/core/nix/nar-listing.ts
-function compareUtf8(a, b) {
-    return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-function renderEntry(entry) {
-    switch (entry.type) {
-        case 'regular': {
-            let out = `{"type":"regular","size":${entry.size}`;
-            if (entry.executable)
-                out += ',"executable":true';
-            if (entry.narOffset !== undefined)
-                out += `,"narOffset":${entry.narOffset}`;
-            return `${out}}`;
-        }
-        case 'symlink':
-            return `{"type":"symlink","target":${JSON.stringify(entry.target)}}`;
-        case 'directory': {
-            const names = Object.keys(entry.entries).sort(compareUtf8);
-            const parts = names.map((name) => `${JSON.stringify(name)}:${renderEntry(entry.entries[name])}`);
-            return `{"type":"directory","entries":{${parts.join(',')}}}`;
-        }
-    }
-}
-/**
- * The `.ls` JSON text as the Go client writes it: fields in the order type, size, executable,
- * narOffset / entries / target, directory entries sorted by name bytes (JSON.stringify would put
- * integer-like names such as "10" first). No trailing newline.
- */
-function renderNarListing(listing) {
-    return `{"version":1,"root":${renderEntry(listing.root)}}`;
-}
-
-;// CONCATENATED MODULE: ./src/core/nix/nar-fs.ts
-/**
- * The filesystem steps both NAR writers share: byte-sorted directory entries, lstat, readlink and
- * whole-file reads, each failing with a message that names the path and what could not be done.
- */
-
-/** A path for messages, quoted. */
-function describe(path) {
-    return JSON.stringify(path.toString('utf8'));
-}
-/** A filesystem error of the NAR walk, naming the action and the path. */
-function wrapFsError(error, action, path) {
-    const message = error instanceof Error ? error.message : String(error);
-    return new Error(`NAR serialisation: cannot ${action} ${describe(path)}: ${message}`, { cause: error });
-}
-/** The entries of a directory as raw names, sorted byte-wise (the NAR order). */
-function sortedNames(path) {
-    let names;
-    try {
-        names = (0,external_node_fs_namespaceObject.readdirSync)(path, { encoding: 'buffer' });
-    }
-    catch (error) {
-        throw wrapFsError(error, 'list the directory', path);
-    }
-    return names.sort((a, b) => Buffer.compare(a, b));
-}
-/** A symlink's target as raw bytes. */
-function readLink(path) {
-    try {
-        return (0,external_node_fs_namespaceObject.readlinkSync)(path, { encoding: 'buffer' });
-    }
-    catch (error) {
-        throw wrapFsError(error, 'read the symlink', path);
-    }
-}
-/** lstat that names the path when it fails. */
-function lstatPath(path) {
-    try {
-        return (0,external_node_fs_namespaceObject.lstatSync)(path);
-    }
-    catch (error) {
-        throw wrapFsError(error, 'stat', path);
-    }
-}
-/** Reads the whole file (`size` bytes) synchronously into `target` at `offset`. */
-function readFileInto(path, target, offset, size) {
-    let fd;
-    try {
-        fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
-    }
-    catch (error) {
-        throw wrapFsError(error, 'open', path);
-    }
-    try {
-        let got = 0;
-        while (got < size) {
-            const n = (0,external_node_fs_namespaceObject.readSync)(fd, target, offset + got, size - got, got);
-            if (n === 0)
-                throw new Error(`NAR serialisation: ${describe(path)} shrank while being read (expected ${size} bytes, got ${got})`);
-            got += n;
-        }
-    }
-    catch (error) {
-        if (error instanceof Error && error.message.startsWith('NAR serialisation'))
-            throw error;
-        throw wrapFsError(error, 'read', path);
-    }
-    finally {
-        (0,external_node_fs_namespaceObject.closeSync)(fd);
-    }
-}
-
-;// CONCATENATED MODULE: external "node:timers/promises"
-const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
-;// CONCATENATED MODULE: ./src/core/nix/nar-writer.ts
-
-
-
-
-/**
- * Files up to this size are read with one synchronous read (from the page cache that is well under
- * a millisecond; an async open/read/close costs three thread-pool round trips and promises).
- */
-const SMALL_FILE_BYTES = 1024 * 1024;
-const LARGE_CHUNK_BYTES = 1024 * 1024;
-const FLUSH_BYTES = 128 * 1024;
-const TIME_SLICE_MS = 5;
-function encodeString(value) {
-    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-    const padded = (bytes.length + 7) & ~7;
-    const out = Buffer.alloc(8 + padded);
-    out.writeBigUInt64LE(BigInt(bytes.length), 0);
-    bytes.copy(out, 8);
-    return out;
-}
-const T = {
-    magic: encodeString('nix-archive-1'),
-    open: encodeString('('),
-    close: encodeString(')'),
-    type: encodeString('type'),
-    regular: encodeString('regular'),
-    executable: encodeString('executable'),
-    empty: encodeString(''),
-    contents: encodeString('contents'),
-    directory: encodeString('directory'),
-    entry: encodeString('entry'),
-    name: encodeString('name'),
-    node: encodeString('node'),
-    symlink: encodeString('symlink'),
-    target: encodeString('target'),
-};
-const ZEROS = Buffer.alloc(8);
-const SLASH = Buffer.from('/');
-function u64(n) {
-    const out = Buffer.allocUnsafe(8);
-    out.writeBigUInt64LE(BigInt(n), 0);
-    return out;
-}
-function padding(length) {
-    return (8 - (length % 8)) % 8;
-}
-function joinPath(dir, name) {
-    return Buffer.concat([dir, SLASH, name]);
-}
-/** The serialiser: batches small writes, tracks the NAR position, yields chunks. */
-class NarWriter {
-    position = 0;
-    parts = [];
-    pending = 0;
-    options;
-    sliceStart = performance.now();
-    chunkBuffer;
-    constructor(options) {
-        this.options = options;
-    }
-    /** Gives the event loop a turn when the synchronous work of this slice took long enough. */
-    async breathe() {
-        const now = performance.now();
-        if (now - this.sliceStart < TIME_SLICE_MS)
-            return;
-        await (0,external_node_timers_promises_namespaceObject.setImmediate)();
-        this.sliceStart = performance.now();
-    }
-    push(chunk) {
-        this.position += chunk.length;
-        if (this.options.contents) {
-            this.parts.push(chunk);
-            this.pending += chunk.length;
-        }
-    }
-    /**
-     * Takes the batched bytes when there are enough of them (or any, with force). Runs of small
-     * pieces (headers, small files) are joined; a piece of FLUSH_BYTES or more (a file read whole)
-     * goes out as it is rather than being copied.
-     */
-    take(force = false) {
-        if (this.pending === 0 || (!force && this.pending < FLUSH_BYTES))
-            return undefined;
-        const out = [];
-        let run = [];
-        let runBytes = 0;
-        const flush = () => {
-            if (run.length === 0)
-                return;
-            out.push(run.length === 1 ? run[0] : Buffer.concat(run, runBytes));
-            run = [];
-            runBytes = 0;
-        };
-        for (const part of this.parts) {
-            if (part.length >= FLUSH_BYTES) {
-                flush();
-                out.push(part);
-            }
-            else {
-                run.push(part);
-                runBytes += part.length;
-            }
-        }
-        flush();
-        this.parts = [];
-        this.pending = 0;
-        return out;
-    }
-    /** Any node: directories and large files need the generator, everything else is synchronous. */
-    async *node(path, st) {
-        if (st.isDirectory()) {
-            this.push(T.open);
-            this.push(T.type);
-            const entry = yield* this.directory(path);
-            this.push(T.close);
-            return entry;
-        }
-        if (st.isFile() && this.options.contents && st.size > SMALL_FILE_BYTES)
-            return yield* this.largeFile(path, st);
-        return this.leaf(path, st);
-    }
-    /** A symlink, a small regular file, or any regular file when contents are not read. */
-    leaf(path, st) {
-        this.push(T.open);
-        this.push(T.type);
-        let entry;
-        if (st.isFile()) {
-            const { executable, narOffset } = this.regularHeader(st);
-            const size = st.size;
-            if (!this.options.contents) {
-                this.position += size;
-            }
-            else if (size > 0) {
-                this.push(readSmallFile(path, size));
-            }
-            const pad = padding(size);
-            if (pad)
-                this.push(ZEROS.subarray(0, pad));
-            if (this.options.listing)
-                entry = regularEntry(size, executable, narOffset);
-        }
-        else if (st.isSymbolicLink()) {
-            const target = readLink(path);
-            this.push(T.symlink);
-            this.push(T.target);
-            this.push(encodeString(target));
-            if (this.options.listing)
-                entry = { type: 'symlink', target: target.toString('utf8') };
-        }
-        else {
-            throw new Error(`NAR serialisation: ${describe(path)} is neither a regular file, a directory nor a symlink`);
-        }
-        this.push(T.close);
-        return entry;
-    }
-    regularHeader(st) {
-        this.push(T.regular);
-        const executable = (st.mode & 0o100) !== 0;
-        if (executable) {
-            this.push(T.executable);
-            this.push(T.empty);
-        }
-        this.push(T.contents);
-        this.push(u64(st.size));
-        return { executable, narOffset: this.position };
-    }
-    async *largeFile(path, st) {
-        this.push(T.open);
-        this.push(T.type);
-        const { executable, narOffset } = this.regularHeader(st);
-        const size = st.size;
-        const batched = this.take(true);
-        if (batched)
-            yield* batched;
-        let handle;
-        try {
-            handle = await (0,promises_namespaceObject.open)(path, 'r');
-        }
-        catch (error) {
-            throw wrapFsError(error, 'open', path);
-        }
-        try {
-            let done = 0;
-            while (done < size) {
-                const want = Math.min(LARGE_CHUNK_BYTES, size - done);
-                let buffer;
-                if (this.options.reuseChunks) {
-                    this.chunkBuffer ??= Buffer.allocUnsafe(LARGE_CHUNK_BYTES);
-                    buffer = this.chunkBuffer.subarray(0, want);
-                }
-                else
-                    buffer = Buffer.allocUnsafe(want);
-                let got = 0;
-                while (got < want) {
-                    let bytesRead;
-                    try {
-                        ({ bytesRead } = await handle.read(buffer, got, want - got, done + got));
-                    }
-                    catch (error) {
-                        throw wrapFsError(error, 'read', path);
-                    }
-                    if (bytesRead === 0)
-                        throw new Error(`NAR serialisation: ${describe(path)} shrank while being read (expected ${size} bytes, got ${done + got})`);
-                    got += bytesRead;
-                }
-                done += want;
-                this.position += want;
-                yield buffer;
-            }
-        }
-        finally {
-            await handle.close();
-        }
-        this.sliceStart = performance.now();
-        const pad = padding(size);
-        if (pad)
-            this.push(ZEROS.subarray(0, pad));
-        this.push(T.close);
-        return this.options.listing ? regularEntry(size, executable, narOffset) : undefined;
-    }
-    async *directory(path) {
-        this.push(T.directory);
-        const names = sortedNames(path);
-        const entries = this.options.listing
-            ? Object.create(null)
-            : undefined;
-        for (const name of names) {
-            const child = joinPath(path, name);
-            const st = lstatPath(child);
-            this.push(T.entry);
-            this.push(T.open);
-            this.push(T.name);
-            this.push(encodeString(name));
-            this.push(T.node);
-            const entry = st.isDirectory() || (st.isFile() && this.options.contents && st.size > SMALL_FILE_BYTES)
-                ? yield* this.node(child, st)
-                : this.leaf(child, st);
-            this.push(T.close);
-            if (entries && entry)
-                entries[name.toString('utf8')] = entry;
-            const chunk = this.take();
-            if (chunk) {
-                yield* chunk;
-                this.sliceStart = performance.now();
-            }
-            else {
-                await this.breathe();
-            }
-        }
-        return entries ? { type: 'directory', entries } : undefined;
-    }
-}
-function regularEntry(size, executable, narOffset) {
-    const entry = { type: 'regular', size };
-    if (executable)
-        entry.executable = true;
-    entry.narOffset = narOffset;
-    return entry;
-}
-/** Reads exactly `size` bytes of a small file synchronously. */
-function readSmallFile(path, size) {
-    const data = Buffer.allocUnsafe(size);
-    readFileInto(path, data, 0, size);
-    return data;
-}
-async function* serialise(root, options, done) {
-    const path = Buffer.from(root, 'utf8');
-    const writer = new NarWriter(options);
-    const st = lstatPath(path);
-    writer.push(T.magic);
-    const entry = yield* writer.node(path, st);
-    const rest = writer.take(true);
-    if (rest)
-        yield* rest;
-    done(entry, writer.position);
-}
-/** Streams the NAR of `path` (a store path or any file/dir/symlink). */
-function narStream(path) {
-    return Readable.from(serialise(path, { listing: false, contents: true }, () => { }), { objectMode: false });
-}
-/**
- * One pass that yields both the NAR stream and its `.ls` listing (with `narOffset`s). The listing
- * settles when the stream has been read to its end; it rejects if the stream fails or is destroyed
- * early. (Its rejection is pre-handled, so ignoring the listing never crashes the process.)
- */
-function narStreamWithListing(path) {
-    const { chunks, listing } = walkWithListing(path, false);
-    return { stream: Readable.from(chunks, { objectMode: false }), listing };
-}
-/**
- * The NAR of `path` as an async iterable of chunks, and its `.ls` listing, for a consumer that is
- * done with each chunk (hashed, handed to zstd and consumed) before it asks for the next: large files
- * are then read into one reused buffer, so a NAR of any size allocates one read buffer, not one per
- * MiB. The listing settles at the end; it rejects if the walk fails or stops early.
- */
-function narChunksWithListing(path) {
-    return walkWithListing(path, true);
-}
-function walkWithListing(path, reuseChunks) {
-    let resolve;
-    let reject;
-    const listing = new Promise((res, rej) => {
-        resolve = res;
-        reject = rej;
-    });
-    listing.catch(() => { });
-    let settled = false;
-    async function* run() {
-        try {
-            yield* serialise(path, { listing: true, contents: true, reuseChunks }, (root) => {
-                settled = true;
-                resolve({ version: 1, root: root });
-            });
-        }
-        catch (error) {
-            settled = true;
-            reject(error instanceof Error ? error : new Error(String(error)));
-            throw error;
-        }
-        finally {
-            if (!settled)
-                reject(new Error(`the NAR stream of ${path} was closed before its end, so its listing is incomplete`));
-        }
-    }
-    return { chunks: run(), listing };
-}
-/**
- * The listing of `path` and its NAR size, by walking the tree without reading file contents
- * (the deduplicated-NAR case of §4.5). The offsets are computed exactly, so they match the NAR.
- */
-async function narListing(path, options = {}) {
-    let result;
-    for await (const _ of serialise(path, { listing: true, contents: false }, (root, size) => {
-        result = { listing: { version: 1, root: root }, narSize: size };
-    })) {
-        // nothing is yielded without contents
-    }
-    if (!result)
-        throw new Error(`NAR listing of ${path} did not complete`);
-    if (options.offsets === false)
-        stripOffsets(result.listing.root);
-    return result;
-}
-function stripOffsets(entry) {
-    if (entry.type === 'regular')
-        delete entry.narOffset;
-    else if (entry.type === 'directory')
-        for (const child of Object.values(entry.entries))
-            stripOffsets(child);
-}
-
-;// CONCATENATED MODULE: ./src/core/nix/nar-mismatch.ts
-/**
- * A NAR whose bytes differ from what Nix reported in path-info (shared/spec/niks3.md §4.4): the path
- * is not pushed (a NAR that differs by one byte makes a cache Nix rejects), and a retry would not
- * help. Thrown where the difference is found: the NAR writers and the NAR verifier.
- */
-
-class NarMismatchError extends Error {
-    name = 'NarMismatchError';
-    /** `got`: what was found instead ("sha256-…, 123 bytes", "more than 120 bytes"). */
-    constructor(expected, got) {
-        super(`the NAR serialised for ${expected.path ?? 'the path'} does not match Nix's path-info (expected ${formatNarHash(expected.narHash)}, ${expected.narSize} bytes; got ${got}). ` +
-            'The store path may be corrupt: run `nix-store --verify-path` on it, or `nix store repair`.');
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/nix/nar-buffer.ts
-
-
-const enc = (text) => {
-    const bytes = Buffer.from(text, 'utf8');
-    const out = Buffer.alloc(8 + ((bytes.length + 7) & ~7));
-    out.writeUInt32LE(bytes.length, 0);
-    bytes.copy(out, 8);
-    return out;
-};
-const MAGIC = enc('nix-archive-1');
-const OPEN_TYPE = Buffer.concat([enc('('), enc('type')]);
-const CLOSE = enc(')');
-const REGULAR = enc('regular');
-const EXECUTABLE = Buffer.concat([enc('executable'), enc('')]);
-const CONTENTS = enc('contents');
-const DIRECTORY = enc('directory');
-const ENTRY_NAME = Buffer.concat([enc('entry'), enc('('), enc('name')]);
-const NODE = enc('node');
-const SYMLINK_TARGET = Buffer.concat([enc('symlink'), enc('target')]);
-class Overflow extends Error {
-}
-class BufferWriter {
-    pos = 0;
-    buf;
-    constructor(buf) {
-        this.buf = buf;
-    }
-    /** Room for `n` more bytes, or Overflow. */
-    room(n) {
-        if (this.pos + n > this.buf.length)
-            throw new Overflow();
-    }
-    token(bytes) {
-        this.room(bytes.length);
-        bytes.copy(this.buf, this.pos);
-        this.pos += bytes.length;
-    }
-    u64(n) {
-        this.room(8);
-        this.buf.writeUInt32LE(n % 0x1_0000_0000, this.pos);
-        this.buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.pos + 4);
-        this.pos += 8;
-    }
-    /** Zero padding to the next multiple of 8 after `length` bytes of a string or file. */
-    pad(length) {
-        const pad = (8 - (length % 8)) % 8;
-        if (pad === 0)
-            return;
-        this.room(pad);
-        this.buf.fill(0, this.pos, this.pos + pad);
-        this.pos += pad;
-    }
-    bytes(value) {
-        this.u64(value.length);
-        this.room(value.length);
-        value.copy(this.buf, this.pos);
-        this.pos += value.length;
-        this.pad(value.length);
-    }
-    /** Reads the file (`size` bytes) straight into its place in the NAR. */
-    file(path, size) {
-        this.room(size);
-        readFileInto(path, this.buf, this.pos, size);
-        this.pos += size;
-        this.pad(size);
-    }
-}
-function node(w, path, st) {
-    w.token(OPEN_TYPE);
-    let entry;
-    if (st.isDirectory()) {
-        w.token(DIRECTORY);
-        const names = sortedNames(path);
-        const entries = Object.create(null);
-        for (const name of names) {
-            const child = Buffer.concat([path, nar_buffer_SLASH, name]);
-            const childSt = lstatPath(child);
-            w.token(ENTRY_NAME);
-            w.bytes(name);
-            w.token(NODE);
-            entries[name.toString('utf8')] = node(w, child, childSt);
-            w.token(CLOSE);
-        }
-        entry = { type: 'directory', entries };
-    }
-    else if (st.isFile()) {
-        w.token(REGULAR);
-        const executable = (st.mode & 0o100) !== 0;
-        if (executable)
-            w.token(EXECUTABLE);
-        w.token(CONTENTS);
-        const size = st.size;
-        w.u64(size);
-        const regular = { type: 'regular', size };
-        if (executable)
-            regular.executable = true;
-        regular.narOffset = w.pos;
-        if (size > 0)
-            w.file(path, size);
-        entry = regular;
-    }
-    else if (st.isSymbolicLink()) {
-        const target = readLink(path);
-        w.token(SYMLINK_TARGET);
-        w.bytes(target);
-        entry = { type: 'symlink', target: target.toString('utf8') };
-    }
-    else {
-        throw new Error(`NAR serialisation: ${describe(path)} is neither a regular file, a directory nor a symlink`);
-    }
-    w.token(CLOSE);
-    return entry;
-}
-const nar_buffer_SLASH = Buffer.from('/');
-/**
- * The NAR of `path` in exactly `expected.narSize` bytes (the start of `into` when given and large
- * enough, else a new buffer), and its listing. Throws NarMismatchError when the tree's NAR is not
- * that long (the caller checks the hash).
- */
-function narToBuffer(path, expected, into) {
-    const { narSize } = expected;
-    const target = into && into.length >= narSize ? into.subarray(0, narSize) : Buffer.allocUnsafe(narSize);
-    const root = Buffer.from(path, 'utf8');
-    const w = new BufferWriter(target);
-    const st = lstatPath(root);
-    try {
-        w.token(MAGIC);
-        const entry = node(w, root, st);
-        if (w.pos !== narSize)
-            throw new NarMismatchError(expected, `${w.pos} bytes`);
-        return { nar: w.buf, listing: { version: 1, root: entry } };
-    }
-    catch (error) {
-        if (error instanceof Overflow)
-            throw new NarMismatchError(expected, `more than ${narSize} bytes`);
-        throw error;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/push/multipart-sink.ts
-/**
- * The multipart side of a large NAR's upload (shared/spec/niks3.md §3.5, §3.6, §5.5): the compressed
- * stream cut into fixed-size parts, each PUT to its presigned part URL (more URLs asked for when
- * they run out, a fresh one after a 403), at most one part in flight, and the upload completed only
- * by `finish()`, which the caller runs once the NAR checked out.
- */
-
-
-
-const MAX_PARTS = 10_000;
-/**
- * Part buffers of finished uploads, reused by the next large NARs: without them every large NAR
- * allocates two fresh parts, and each such allocation counts towards the garbage collector's next
- * full collection. A few are kept (the number of large NARs a push streams at once is small).
- */
-const sparePartBuffers = [];
-const SPARE_PART_BUFFERS = 2;
-function partBuffer(size) {
-    const index = sparePartBuffers.findIndex((buffer) => buffer.length === size);
-    return index === -1 ? Buffer.allocUnsafe(size) : sparePartBuffers.splice(index, 1)[0];
-}
-function keepPartBuffer(buffer) {
-    if (buffer && buffer.length > 0 && sparePartBuffers.length < SPARE_PART_BUFFERS)
-        sparePartBuffers.push(buffer);
-}
-/** Thrown into the pipeline to stop reading once another session has stored the same NAR. */
-class SupersededUpload extends Error {
-    name = 'SupersededUpload';
-}
-/**
- * Cuts the compressed stream into fixed-size parts (R2 wants equal non-final parts). A full part is
- * sent while the next one fills (two buffers, at most one part in flight per NAR, parts in order);
- * the final, partial part waits for `finish()`, which runs only after the NAR checked out.
- */
-class PartSink {
-    planned;
-    key;
-    uploadId;
-    partUrls;
-    partSize;
-    ctx;
-    buffer;
-    spare;
-    filled = 0;
-    nextPart = 1;
-    inFlight;
-    done = [];
-    bytes = 0;
-    superseded = false;
-    constructor(planned, key, multipart, partSize, ctx) {
-        this.planned = planned;
-        this.key = key;
-        this.uploadId = multipart.uploadId;
-        this.partUrls = [...multipart.partUrls];
-        this.partSize = partSize;
-        this.ctx = ctx;
-        this.buffer = partBuffer(partSize);
-    }
-    get partsDone() {
-        return this.done.length;
-    }
-    writable() {
-        return new external_node_stream_.Writable({
-            highWaterMark: 1024 * 1024,
-            write: (chunk, _encoding, callback) => {
-                this.accept(chunk).then(() => callback(), (error) => callback(error instanceof Error ? error : new Error(String(error))));
-            },
-        });
-    }
-    async accept(chunk) {
-        if (this.superseded)
-            throw new SupersededUpload(`${this.key} was stored by another upload session`);
-        let offset = 0;
-        while (offset < chunk.length) {
-            const take = Math.min(chunk.length - offset, this.partSize - this.filled);
-            chunk.copy(this.buffer, this.filled, offset, offset + take);
-            this.filled += take;
-            offset += take;
-            if (this.filled === this.partSize) {
-                await this.dispatch();
-                if (this.superseded)
-                    throw new SupersededUpload(`${this.key} was stored by another upload session`);
-            }
-        }
-    }
-    /** Waits for the part in flight, then starts sending the filled buffer and fills the other one. */
-    async dispatch(last = false) {
-        await this.inFlight;
-        this.inFlight = undefined;
-        if (this.superseded)
-            return;
-        const body = this.buffer.subarray(0, this.filled);
-        const partNumber = this.nextPart++;
-        const sent = this.buffer;
-        this.buffer = this.spare ?? (last ? Buffer.alloc(0) : partBuffer(this.partSize));
-        this.spare = undefined;
-        this.filled = 0;
-        const flight = this.sendPart(partNumber, body).then(() => {
-            this.spare = sent;
-        });
-        flight.catch(() => { }); // observed by the next dispatch(), finish() or settle()
-        this.inFlight = flight;
-    }
-    /** Waits for the part in flight, ignoring its outcome (the push is failing anyway). */
-    async settle() {
-        await this.inFlight?.catch(() => { });
-    }
-    /** Sends the last part (if any bytes are left) and completes the upload. */
-    async finish() {
-        if (!this.superseded && (this.filled > 0 || this.nextPart === 1))
-            await this.dispatch(true);
-        await this.inFlight;
-        this.inFlight = undefined;
-        // Nothing is in flight now: both buffers go back for the next large NAR.
-        keepPartBuffer(this.buffer);
-        keepPartBuffer(this.spare);
-        this.buffer = Buffer.alloc(0);
-        this.spare = undefined;
-        if (this.superseded)
-            return;
-        const result = await this.ctx.client.completeMultipart(this.key, this.uploadId, this.done);
-        if (result === 'not-found')
-            await this.probeSuperseded('multipart complete');
-    }
-    async sendPart(partNumber, body) {
-        if (partNumber > MAX_PARTS)
-            throw new Error(`${this.planned.path}: the NAR needs more than ${MAX_PARTS} parts`);
-        let refreshed = false;
-        for (;;) {
-            const url = await this.partUrl(partNumber);
-            if (url === undefined)
-                return;
-            const outcome = await this.ctx.uploader.put(url, body, {
-                contentType: OBJECT_HEADERS.nar.contentType,
-                what: `${this.key} part ${partNumber}`,
-                signal: this.ctx.signal,
-            });
-            if (outcome.kind === 'stored') {
-                if (!outcome.etag) {
-                    throw new RemoteError({
-                        remote: 'cache storage',
-                        operation: `PUT ${this.key} part ${partNumber}`,
-                        detail: 'the answer had no ETag header',
-                        hint: 'the storage must expose ETag (for R2 CORS: ExposeHeaders ETag)',
-                    });
-                }
-                this.done.push({ part_number: partNumber, etag: outcome.etag });
-                this.bytes += body.length;
-                this.ctx.onUploaded(body.length);
-                return;
-            }
-            if (outcome.kind === 'gone') {
-                await this.probeSuperseded(`part ${partNumber}`);
-                return;
-            }
-            // 403: the part URL expired; ask for fresh ones from this part on, once.
-            if (refreshed) {
-                throw new RemoteError({
-                    remote: 'cache storage',
-                    operation: `PUT ${this.key} part ${partNumber}`,
-                    status: 403,
-                    detail: 'refused, also with a fresh part URL',
-                    hint: 'check the clock of this machine and the S3 credentials of the server',
-                });
-            }
-            refreshed = true;
-            const fresh = await this.ctx.client.requestParts(this.key, this.uploadId, partNumber, 100);
-            if (fresh === 'not-found') {
-                await this.probeSuperseded(`part ${partNumber}`);
-                return;
-            }
-            this.partUrls.length = partNumber - 1;
-            this.partUrls.push(...fresh);
-        }
-    }
-    /** The URL of a part, asking the server for the next 100 when they run out. */
-    async partUrl(partNumber) {
-        if (partNumber > this.partUrls.length) {
-            const fresh = await this.ctx.client.requestParts(this.key, this.uploadId, this.partUrls.length + 1, 100);
-            if (fresh === 'not-found') {
-                await this.probeSuperseded(`part ${partNumber}`);
-                return undefined;
-            }
-            this.partUrls.push(...fresh);
-        }
-        return this.partUrls[partNumber - 1];
-    }
-    /** After a 404 the upload is gone: fine if another session stored the NAR, fatal otherwise. */
-    async probeSuperseded(what) {
-        const stored = this.ctx.objectStored ?? ((key) => this.ctx.client.objectExists(key));
-        if (await stored(this.key)) {
-            this.superseded = true;
-            return;
-        }
-        throw new RemoteError({
-            remote: 'niks3',
-            operation: `multipart upload of ${this.key} (${what})`,
-            status: 404,
-            detail: 'the upload was aborted and the object does not exist',
-            hint: 'the upload session was removed (a GC with a short failed-uploads-older-than?); run the push again',
-        });
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/compress/zstd-once.ts
-/**
- * One-shot zstd for whole objects (small NARs, listings, logs, narinfos), with one compression
- * context per level kept for the whole process and one reused output buffer.
- *
- * Why not `zstdCompressSync` per object: each call builds a new context (its tables are fresh
- * memory, faulted in page by page) and returns a slice of a new output buffer of the size asked
- * for, so a push of 200 paths allocated about its whole NAR size again in buffers the garbage
- * collector had to find. Here the frame is written into one scratch buffer of zstd's worst-case
- * size and copied into a buffer of exactly the compressed size: the same bytes as
- * `zstdCompressSync` (one `ZSTD_e_end` call, so zstd knows the source size), a fraction of the
- * allocations.
- *
- * The context is driven through the stream's native handle, which node:zlib itself uses for its
- * synchronous calls but does not document. When that handle is missing or misbehaves (another Node
- * version), or zstd reports an error, the object is compressed with `zstdCompressSync` instead and
- * the context is dropped, so a change in Node costs speed, never correctness.
- */
-
-/** zstd's worst case for `n` input bytes (ZSTD_COMPRESSBOUND), with a little slack. */
-function compressBound(n) {
-    return n + (n >> 8) + (n < 131_072 ? (131_072 - n) >> 11 : 0) + 1024;
-}
-function zstdLevelParams(level) {
-    return { params: { [external_node_zlib_.constants.ZSTD_c_compressionLevel]: level } };
-}
-const contexts = new Map();
-let scratch;
-/** Scratch buffers up to this size are kept between calls (a small NAR's worst case). */
-const SCRATCH_KEPT = 11 * 1024 * 1024;
-function contextFor(level) {
-    const known = contexts.get(level);
-    if (known !== undefined)
-        return known ?? undefined;
-    let context = null;
-    try {
-        const stream = (0,external_node_zlib_.createZstdCompress)(zstdLevelParams(level));
-        const inner = stream;
-        const handle = inner._handle;
-        const state = inner._writeState;
-        if (handle &&
-            typeof handle.writeSync === 'function' &&
-            state instanceof Uint32Array &&
-            state.length >= 2) {
-            const made = { stream, handle: handle, state, error: undefined };
-            stream.on('error', (error) => {
-                made.error = error;
-            });
-            context = made;
-        }
-        else {
-            stream.close();
-        }
-    }
-    catch {
-        context = null;
-    }
-    contexts.set(level, context);
-    return context ?? undefined;
-}
-function drop(level, context) {
-    contexts.set(level, null);
-    try {
-        context.stream.close();
-    }
-    catch {
-        // already gone
-    }
-}
-/** The zstd frame of `data` at `level`, in a buffer of exactly its size. */
-function zstdOnce(data, level) {
-    const input = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    const context = contextFor(level);
-    if (context) {
-        const bound = compressBound(input.length);
-        const out = scratch && scratch.length >= bound ? scratch : Buffer.allocUnsafe(bound);
-        try {
-            context.handle.writeSync(external_node_zlib_.constants.ZSTD_e_end, input, 0, input.length, out, 0, out.length);
-            const [outLeft, inLeft] = context.state;
-            // Done when zstd took all input and had room to spare: with ZSTD_e_end, output left over
-            // means the frame is complete.
-            if (context.error === undefined && inLeft === 0 && outLeft > 0) {
-                const size = out.length - outLeft;
-                const body = Buffer.allocUnsafe(size);
-                out.copy(body, 0, 0, size);
-                if (out.length <= SCRATCH_KEPT && out !== scratch)
-                    scratch = out;
-                return body;
-            }
-        }
-        catch {
-            // fall through: the one-call API below
-        }
-        drop(level, context);
-    }
-    return (0,external_node_zlib_.zstdCompressSync)(input, { ...zstdLevelParams(level), chunkSize: compressBound(input.length) });
-}
-
-;// CONCATENATED MODULE: ./src/core/push/nar-upload.ts
-/**
- * One store path's NAR on its way to the cache (shared/spec/niks3.md §4.4, §5.5, §5.11): serialised
- * from the filesystem, sha256-hashed and counted on the way (a NAR that differs from Nix's path-info
- * is never uploaded: a single PUT is not sent, a multipart upload is never completed), compressed
- * with zstd from node:zlib, and sent either as one presigned PUT (buffered, known length) or as
- * fixed-size parts of a multipart upload, asking for more part URLs when they run out. The `.ls`
- * listing produced in the same pass follows.
- *
- * Memory: every buffer comes out of the push's ByteBudget first (a small NAR's whole compressed
- * form; two parts of a large one: the one being filled and the one being sent). CPU: serialising
- * and compressing holds one of a few `cpuSlots` (about the number of cores), so many uploads can be
- * in flight without as many zstd contexts and read buffers alive at once.
- */
-
-
-
-
-
-
-
-
-
-
-
-
-const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
-const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
-/** §5.5: 10 MiB parts, unless 9000 of them would not hold the NAR; then multiples of 16 MiB. */
-function partSizeFor(narSize) {
-    const needed = Math.ceil(narSize / 9000);
-    if (needed <= DEFAULT_PART_SIZE)
-        return DEFAULT_PART_SIZE;
-    const sixteen = 16 * 1024 * 1024;
-    return Math.min(MAX_PART_SIZE, Math.ceil(needed / sixteen) * sixteen);
-}
-
-/** A streaming zstd compressor with large output chunks (fewer callbacks and allocations than the 16 KiB default). */
-function zstdStream(level) {
-    return (0,external_node_zlib_.createZstdCompress)({ ...zstdLevelParams(level), chunkSize: 256 * 1024 });
-}
-/**
- * Uploads the NAR (when `nar` is pending) and then the listing (when `listing` is pending). With
- * only the listing pending (the NAR is shared with another path), the listing is built by walking
- * the tree without reading file contents.
- */
-async function uploadNarAndListing(planned, nar, listing, ctx) {
-    let result = {
-        narStored: false,
-        superseded: false,
-        listingStored: false,
-        compressedBytes: 0,
-        parts: 0,
-    };
-    let listingDoc;
-    if (nar) {
-        const upload = await uploadNar(planned, nar, ctx);
-        result = { ...result, ...upload.result };
-        listingDoc = upload.listing;
-    }
-    if (listing && !result.superseded) {
-        listingDoc ??= (await narListing(planned.path)).listing;
-        const body = zstdOnce(renderNarListing(listingDoc), 3);
-        await putSmall(planned, listing, body, ctx);
-        result = { ...result, listingStored: true };
-    }
-    return result;
-}
-/** PUTs a small, already compressed object to its presigned URL, refreshing the URL once on 403. */
-async function putSmall(planned, target, body, ctx) {
-    const headers = OBJECT_HEADERS[target.type];
-    let url = target.presignedUrl;
-    if (!url)
-        throw new RemoteError({
-            remote: 'niks3',
-            operation: `upload ${target.key}`,
-            detail: 'the server gave no presigned URL for it',
-        });
-    for (let round = 0; round < 2; round++) {
-        const outcome = await ctx.uploader.put(url, body, {
-            contentType: headers.contentType,
-            ...(headers.contentEncoding ? { contentEncoding: headers.contentEncoding } : {}),
-            what: target.key,
-            signal: ctx.signal,
-        });
-        if (outcome.kind === 'stored') {
-            ctx.onUploaded(body.length);
-            return 'stored';
-        }
-        if (outcome.kind === 'gone') {
-            throw new RemoteError({
-                remote: 'cache storage',
-                operation: `PUT ${target.key}`,
-                status: 404,
-                hint: 'the bucket behind niks3 seems to be missing; check the server S3 settings',
-            });
-        }
-        if (round === 1)
-            break;
-        const fresh = await ctx.refreshUrl(planned, target.key);
-        if (fresh === undefined)
-            return 'not-needed';
-        url = fresh;
-    }
-    throw new RemoteError({
-        remote: 'cache storage',
-        operation: `PUT ${target.key}`,
-        status: 403,
-        detail: 'the presigned URL was refused, also after asking the server for a new one',
-        hint: 'check the clock of this machine and the S3 credentials of the server',
-    });
-}
-async function uploadNar(planned, target, ctx) {
-    const { info } = planned;
-    if (!target.multipart) {
-        // Small NAR (≤ 10 MiB): compress into one buffer, check the hash, then one PUT.
-        const release = await ctx.budget.acquire(info.narSize + compressBound(info.narSize));
-        try {
-            const { body, listing } = await withSlot(ctx, () => compressWhole(planned, ctx));
-            release(body.length);
-            const stored = await putSmall(planned, target, body, ctx);
-            return {
-                result: {
-                    narStored: true,
-                    superseded: stored === 'not-needed',
-                    compressedBytes: stored === 'stored' ? body.length : 0,
-                    parts: 1,
-                },
-                listing,
-            };
-        }
-        finally {
-            release();
-        }
-    }
-    const partSize = ctx.partSize ?? partSizeFor(info.narSize);
-    const release = await ctx.budget.acquire(2 * partSize);
-    try {
-        return await withSlot(ctx, async () => {
-            const sink = new PartSink(planned, target.key, target.multipart, partSize, ctx);
-            const listing = await streamNar(planned, ctx, sink);
-            // Unless superseded, the NAR checked out here (streamNar fails otherwise): send the last part
-            // and complete the upload.
-            if (!sink.superseded)
-                await sink.finish();
-            return {
-                result: {
-                    narStored: true,
-                    superseded: sink.superseded,
-                    compressedBytes: sink.superseded ? 0 : sink.bytes,
-                    parts: sink.partsDone,
-                },
-                listing: sink.superseded ? undefined : listing,
-            };
-        });
-    }
-    finally {
-        release();
-    }
-}
-/**
- * Streams a large NAR into the part sink: each chunk is hashed and counted, then written to zstd,
- * and the next chunk is read only once zstd has consumed this one (so the NAR writer reuses one read
- * buffer). The compressed side flows into the sink with back-pressure. Resolves with the listing
- * when the NAR matched Nix's path-info; throws NarMismatchError (the final part is never sent then)
- * or the sink's error. Returns early, without a listing, when another session stored the NAR.
- */
-async function streamNar(planned, ctx, sink) {
-    const { info } = planned;
-    const expected = { narHash: info.narHash, narSize: info.narSize, path: info.path };
-    const source = narChunksWithListing(info.path);
-    const zstd = zstdStream(ctx.compressionLevel);
-    const drained = (0,external_node_stream_promises_namespaceObject.pipeline)(zstd, sink.writable(), { signal: ctx.signal });
-    drained.catch(() => { }); // awaited below, or superseded by the error that stopped the input
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    let size = 0;
-    try {
-        for await (const chunk of source.chunks) {
-            size += chunk.length;
-            if (size > info.narSize)
-                throw new NarMismatchError(expected, `more than ${info.narSize} bytes`);
-            hash.update(chunk);
-            ctx.onNarBytes(chunk.length);
-            await new Promise((resolve, reject) => {
-                zstd.write(chunk, (error) => (error ? reject(error) : resolve()));
-            });
-        }
-        const digest = hash.digest();
-        if (size !== info.narSize || !digest.equals(info.narHash))
-            throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${size} bytes`);
-        zstd.end();
-        await drained;
-    }
-    catch (error) {
-        if (sink.superseded || error instanceof SupersededUpload) {
-            await source.chunks.return(undefined);
-            return undefined;
-        }
-        zstd.destroy();
-        await source.chunks.return(undefined);
-        await sink.settle();
-        // The sink's own failure (a part PUT that failed) tells more than the aborted write.
-        const sinkError = await drained.then(() => undefined, (reason) => reason);
-        throw error instanceof NarMismatchError || sinkError === undefined || isAbortLike(sinkError)
-            ? error
-            : sinkError;
-    }
-    return source.listing;
-}
-function isAbortLike(error) {
-    return (error instanceof Error &&
-        (error.name === 'AbortError' || error.code === 'ERR_STREAM_PREMATURE_CLOSE'));
-}
-async function withSlot(ctx, fn) {
-    const release = await ctx.cpuSlots.acquire(1);
-    try {
-        return await fn();
-    }
-    finally {
-        release();
-    }
-}
-/**
- * A small NAR, whole: serialised straight into one buffer of exactly `narSize` bytes (files read
- * into their place), hashed in one call, then compressed in one call (no stream machinery per
- * chunk: most paths are small).
- */
-async function compressWhole(planned, ctx) {
-    const { info } = planned;
-    const expected = { narHash: info.narHash, narSize: info.narSize, path: info.path };
-    const scratch = narScratch.pop();
-    const own = scratch && scratch.length >= info.narSize ? scratch : undefined;
-    let nar;
-    try {
-        const serialised = narToBuffer(info.path, expected, own);
-        nar = serialised.nar;
-        const digest = (0,external_node_crypto_.createHash)('sha256').update(nar).digest();
-        if (!digest.equals(info.narHash))
-            throw new NarMismatchError(expected, `${formatNarHash(digest)}, ${nar.length} bytes`);
-        ctx.onNarBytes(nar.length);
-        if (ctx.signal.aborted)
-            throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
-        // One call on this thread (measured on Node 24: about 40 % less CPU than the same on the
-        // thread pool), with a kept context and output buffer (zstd-once.ts).
-        const body = zstdOnce(nar, ctx.compressionLevel);
-        return { body, listing: serialised.listing };
-    }
-    finally {
-        // The buffer goes back for the next small NAR: ours, or the new one when it was larger.
-        const fresh = !own && nar && nar.length >= SCRATCH_MIN && nar.length <= SCRATCH_MAX ? nar : undefined;
-        const back = fresh ?? scratch;
-        if (back)
-            narScratch.push(back);
-    }
-}
-/**
- * NAR buffers of finished small NARs, reused by the next ones (each is filled, hashed and handed to
- * zstd while its path holds a CPU slot, so at most cpuSlots of them are in use): most of a push's
- * bytes then need no fresh allocation, and the garbage collector has little to do.
- */
-const narScratch = [];
-const SCRATCH_MIN = 256 * 1024;
-const SCRATCH_MAX = DEFAULT_PART_SIZE + 1024 * 1024;
-
-;// CONCATENATED MODULE: ./src/core/push/push-sessions.ts
-/**
- * The upload sessions of a push plan (shared/spec/niks3.md §3.1, §5.4): opening them (what the
- * server says is missing), which planned paths our cache lacks, and the sign request of a path.
- */
-
-
-
-
-
-/** Sessions created, signed or completed at once. */
-const SESSION_CONCURRENCY = 8;
-/** First pause before the halves of a session whose creation got no answer (doubles per split). */
-const SPLIT_BACKOFF_MS = 2_000;
-/**
- * Opens the plan's upload sessions, a few at a time (a push of many roots is many sessions). Merged
- * later in plan order, so a later session's URL wins for a key pending in several, as in the Go client.
- *
- * A creation that gets no answer (niks3 took longer than its 60 s write timeout, or the connection
- * was cut) is not sent again as it is: the same request would be as slow and leave one more orphan
- * session each time. After a pause (the server may still be working on it), the session is split in
- * two (`splitSession`) and each half is created, down to one path, which is retried as any request.
- */
-async function openSessions(plan, client, logger, verifyS3 = false, sleep = http_sleep) {
-    const open = async (session, depth) => {
-        try {
-            const closure = await client.createPendingClosure({
-                closure: session.closureKey,
-                objects: sessionObjects(session, plan),
-                ...(verifyS3 ? { verify_s3: true } : {}),
-            }, { retryWithoutAnswer: session.members.length <= 1 });
-            return [{ plan: session, closure }];
-        }
-        catch (error) {
-            if (!gotNoAnswer(error) || session.members.length <= 1)
-                throw error;
-            const halves = splitSession(session, plan.closure, Math.ceil(session.members.length / 2));
-            const pause = SPLIT_BACKOFF_MS * 2 ** depth;
-            logger.warn(`creating the upload session for ${session.root} (${session.members.length} paths) got no answer (${errorMessage(error)}); ` +
-                `its session, if the server made one, is left for the server's GC. In ${Math.round(pause / 1000)} s: ${halves.length} smaller sessions.`);
-            await sleep(pause);
-            const opened = [];
-            for (const half of halves)
-                opened.push(...(await open(half, depth + 1)));
-            return opened;
-        }
-    };
-    const created = new Array(plan.sessions.length);
-    const indexes = plan.sessions.map((_, index) => index);
-    const outcomes = await new WorkerPool().run(indexes, SESSION_CONCURRENCY, async (index) => {
-        created[index] = await open(plan.sessions[index], 0);
-    });
-    const failed = outcomes.find((outcome) => outcome.error !== undefined);
-    if (failed)
-        throw failed.error;
-    const opened = created.flatMap((sessions) => sessions ?? []);
-    // One line per session with something to upload; the cached ones (all of a re-push) in one line.
-    let cached = 0;
-    for (const { plan: session, closure } of opened) {
-        if (closure.pending.size === 0)
-            cached++;
-        else
-            logger.info(`session ${closure.id} for ${session.root}${session.part ? ` (a part, ${session.members.length} paths)` : ''}: ${closure.pending.size} object(s) to upload`);
-    }
-    if (cached > 0)
-        logger.info(`${cached} session(s) with nothing to upload (all their objects are cached)`);
-    return opened;
-}
-/** A request that got no answer at all: a timeout or a cut connection, not an HTTP status. */
-function gotNoAnswer(error) {
-    return error instanceof RemoteError && error.status === undefined && error.transient;
-}
-/** The planned paths that have an object pending in some opened session (our cache lacks them). */
-function pathsLacking(plan, opened) {
-    const pending = new Set();
-    for (const session of opened)
-        for (const key of session.closure.pending.keys())
-            pending.add(key);
-    return [...plan.push.values()].filter((planned) => [planned.narinfoKey, planned.narKey, planned.listingKey].some((key) => pending.has(key)));
-}
-/** The sign request entry of one path (§3.2, §5.6). */
-function signEntry(planned) {
-    const { info } = planned;
-    return {
-        store_path: info.path,
-        url: planned.narKey,
-        compression: 'zstd',
-        nar_hash: formatNarHash(info.narHash),
-        nar_size: info.narSize,
-        references: [...info.references],
-        ...(info.deriver ? { deriver: info.deriver } : {}),
-        ...(info.signatures.length > 0 ? { signatures: [...info.signatures] } : {}),
-        ...(info.ca ? { ca: info.ca } : {}),
-    };
-}
-
-;// CONCATENATED MODULE: ./src/core/push/push-complete.ts
-/**
- * The end of a push run (shared/spec/niks3.md §5.7): `complete` for each session whose objects were
- * all stored, and for a session left open, a session of its own for each fully stored sub-closure,
- * so what is in the bucket is registered (v1.7.0 keeps nothing of an open session).
- */
-
-
-
-
-function sessionProblem(ledger, index) {
-    const { closure } = ledger.opened[index];
-    const missing = [...closure.pending.keys()].filter((key) => !ledger.satisfied.has(key) && !ledger.waived.has(key));
-    if (missing.length === 0)
-        return undefined;
-    return `${missing.length} of its objects were not stored (e.g. ${missing[0] ?? ''})`;
-}
-/**
- * Completes the sessions whose objects were all stored. The parts of a split session come after
- * the share that holds their root: a part completed without it would register objects no GC root
- * reaches. A part whose root's share stays open stays open too (`registerStored` takes it up).
- */
-async function completeSessions(ledger, deps) {
-    const outcomes = new Array(ledger.opened.length);
-    const indexes = ledger.opened.map((_, index) => index);
-    const isPart = (index) => ledger.opened[index].plan.part === true;
-    await completeWave(ledger, deps, indexes.filter((index) => !isPart(index)), outcomes);
-    const holderDone = new Set(indexes
-        .filter((index) => !isPart(index) && outcomes[index]?.completed)
-        .map((index) => ledger.opened[index].plan.closureKey));
-    const parts = indexes.filter(isPart);
-    for (const index of parts) {
-        const { plan, closure } = ledger.opened[index];
-        if (holderDone.has(plan.closureKey))
-            continue;
-        const reason = `a part of the session of ${plan.root}, which was not completed`;
-        outcomes[index] = { root: plan.root, id: closure.id, completed: false, derived: true, reason };
-        deps.logger.info(`session ${closure.id} is left open: ${reason}`);
-    }
-    await completeWave(ledger, deps, parts.filter((index) => holderDone.has(ledger.opened[index].plan.closureKey)), outcomes);
-    ledger.sessionOutcomes.push(...outcomes);
-}
-async function completeWave(ledger, deps, indexes, outcomes) {
-    await new WorkerPool().run([...indexes], SESSION_CONCURRENCY, async (index) => {
-        const { plan, closure } = ledger.opened[index];
-        const leftOpen = (reason) => ({
-            root: plan.root,
-            id: closure.id,
-            completed: false,
-            derived: plan.derived,
-            reason,
-        });
-        const problem = sessionProblem(ledger, index);
-        if (problem || ledger.apiDown) {
-            const reason = problem ?? `not attempted: ${ledger.apiDown ?? ''}`;
-            outcomes[index] = leftOpen(reason);
-            deps.logger.info(`session ${closure.id} for ${plan.root} is left open: ${reason}`);
-            return;
-        }
-        try {
-            await deps.client.complete(closure.id);
-            outcomes[index] = { root: plan.root, id: closure.id, completed: true, derived: plan.derived };
-        }
-        catch (error) {
-            const reason = errorMessage(error);
-            outcomes[index] = leftOpen(reason);
-            deps.logger.error(`completing session ${closure.id} for ${plan.root} failed: ${reason}`);
-            if (error instanceof RemoteError && error.transient)
-                ledger.apiDown ??= error.message;
-        }
-    });
-}
-/**
- * niks3 v1.7.0 registers nothing of a session that stays open: its GC deletes those objects after
- * `failed-uploads-older-than`, although their narinfos are served. So each fully stored
- * sub-closure of an open session gets a session of its own (its topmost stored paths as roots),
- * completed at once: everything in it is in the bucket already, so nothing is uploaded. What
- * cannot be registered is reported as stored but not registered.
- */
-async function registerStored(ledger, deps) {
-    const { plan } = ledger;
-    const registered = new Set();
-    for (const [index, outcome] of ledger.sessionOutcomes.entries())
-        if (outcome.completed)
-            for (const member of ledger.opened[index].plan.members)
-                registered.add(member);
-    const memo = new Map();
-    const stored = (path) => {
-        const planned = plan.push.get(path);
-        // Narinfos written by this run (cached paths are registered already).
-        return (ledger.merged.has(planned.narinfoKey) &&
-            ledger.satisfied.has(planned.narinfoKey) &&
-            ledger.closureStored(path, memo));
-    };
-    const tops = new Set();
-    for (const [index, outcome] of ledger.sessionOutcomes.entries()) {
-        if (outcome.completed)
-            continue;
-        const members = ledger.opened[index].plan.members.filter((member) => !registered.has(member) && stored(member));
-        const referenced = new Set();
-        for (const member of members)
-            for (const ref of plan.push.get(member).info.references)
-                if (ref !== member)
-                    referenced.add(ref);
-        for (const member of members)
-            if (!referenced.has(member))
-                tops.add(member);
-    }
-    if (tops.size === 0)
-        return;
-    const unregistered = [];
-    await new WorkerPool().run([...tops], SESSION_CONCURRENCY, async (top) => {
-        const session = {
-            root: top,
-            closureKey: plan.push.get(top).narinfoKey,
-            members: reachablePushed(top, plan.closure, plan.push),
-            derived: true,
-        };
-        try {
-            // The share holding the root first, then its parts (see completeSessions).
-            const ids = [];
-            for (const share of splitSession(session, plan.closure, deps.maxSessionPaths)) {
-                const closure = await deps.client.createPendingClosure({
-                    closure: share.closureKey,
-                    objects: sessionObjects(share, plan),
-                });
-                await deps.client.complete(closure.id);
-                ids.push(closure.id);
-            }
-            ledger.sessionOutcomes.push({ root: top, id: ids.join(','), completed: true, derived: true });
-            deps.logger.info(`registered ${top} and what it references (session ${ids.join(', ')}): fully stored`);
-        }
-        catch (error) {
-            unregistered.push(top);
-            deps.logger.error(`registering ${top} failed: ${errorMessage(error)}`);
-        }
-    });
-    if (unregistered.length > 0) {
-        const warning = `${unregistered.length} fully stored path(s) are stored, not registered (their upload session stayed open), so niks3's GC deletes them after failed-uploads-older-than: ${unregistered.slice(0, 5).join(', ')}${unregistered.length > 5 ? ', …' : ''}; run the push again`;
-        ledger.warnings.push(warning);
-        deps.logger.warn(warning);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/push/push-ledger.ts
-function realisationKeys(planned) {
-    return (planned.realisations ?? []).map((realisation) => realisation.key);
-}
-class PushLedger {
-    plan;
-    opened = [];
-    merged = new Map();
-    /** Keys that are in the bucket now (stored by us, or found stored by another session). */
-    satisfied = new Set();
-    /** Pending keys we chose not to upload (a listing of a superseded NAR, a log that failed). */
-    waived = new Set();
-    failures = new Map();
-    notAttempted = new Set();
-    compressed = new Map();
-    warnings = [];
-    sessionOutcomes = [];
-    /** A transient API failure that outlived every retry: no more session requests are made. */
-    apiDown;
-    constructor(plan) {
-        this.plan = plan;
-    }
-    adopt(opened) {
-        for (const [index, session] of opened.entries()) {
-            this.opened.push(session);
-            for (const [key, object] of session.closure.pending)
-                this.merged.set(key, { object, session: index });
-        }
-    }
-    pendingObject(key) {
-        return key === undefined ? undefined : this.merged.get(key)?.object;
-    }
-    /** Whether a path and every pushed path it references are stored (memoised, cycle-safe). */
-    closureStored(path, memo) {
-        const known = memo.get(path);
-        if (known !== undefined)
-            return known;
-        memo.set(path, true); // self-references
-        const planned = this.plan.push.get(path);
-        let ok = true;
-        if (planned) {
-            if (this.failures.has(path) || this.notAttempted.has(path))
-                ok = false;
-            for (const key of [planned.narKey, planned.listingKey, ...realisationKeys(planned)]) {
-                if (this.merged.has(key) && !this.satisfied.has(key) && !this.waived.has(key))
-                    ok = false;
-            }
-            for (const ref of planned.info.references)
-                if (ok && ref !== path && !this.closureStored(ref, memo))
-                    ok = false;
-        }
-        memo.set(path, ok);
-        return ok;
-    }
-    /** The outcome of every planned path. */
-    pathOutcomes() {
-        const paths = new Map();
-        const memo = new Map();
-        for (const planned of this.plan.push.values()) {
-            const base = {
-                path: planned.path,
-                narSize: planned.info.narSize,
-                compressedBytes: this.compressed.get(planned.path) ?? 0,
-            };
-            const failure = this.failures.get(planned.path);
-            let outcome;
-            if (failure)
-                outcome = { ...base, status: 'failed', reason: failure };
-            else if (this.notAttempted.has(planned.path)) {
-                outcome = { ...base, status: 'not-attempted', reason: 'not attempted (the push stopped early)' };
-            }
-            else if (!this.merged.has(planned.narinfoKey))
-                outcome = { ...base, status: 'cached' };
-            else if (this.satisfied.has(planned.narinfoKey))
-                outcome = { ...base, status: 'uploaded' };
-            else if (this.opened.length < this.plan.sessions.length)
-                outcome = { ...base, status: 'not-attempted', reason: 'no upload session' };
-            else {
-                const blocker = planned.info.references.find((ref) => ref !== planned.path && this.plan.push.has(ref) && !this.closureStored(ref, memo));
-                outcome = {
-                    ...base,
-                    status: 'withheld',
-                    reason: blocker ? `its reference ${blocker} was not pushed` : 'not all of its objects were stored',
-                };
-            }
-            paths.set(planned.path, outcome);
-        }
-        return paths;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/push/push-progress.ts
-
-class PushProgress {
-    pathsTotal = 0;
-    pathsDone = 0;
-    narBytesTotal = 0;
-    narBytesRead = 0;
-    uploadedBytes = 0;
-    logger;
-    intervalMs;
-    now;
-    timer;
-    started = 0;
-    phase = '';
-    constructor(logger, options = {}) {
-        this.logger = logger;
-        this.intervalMs = options.intervalMs ?? 10_000;
-        this.now = options.now ?? Date.now;
-    }
-    start(phase, pathsTotal, narBytesTotal) {
-        this.stop();
-        this.phase = phase;
-        this.pathsTotal = pathsTotal;
-        this.pathsDone = 0;
-        this.narBytesTotal = narBytesTotal;
-        this.narBytesRead = 0;
-        this.started = this.now();
-        this.timer = setInterval(() => this.report(), this.intervalMs);
-        this.timer.unref();
-    }
-    report() {
-        const seconds = Math.max(0.001, (this.now() - this.started) / 1000);
-        const rate = formatBytes(Math.round(this.narBytesRead / seconds));
-        const nar = this.narBytesTotal > 0
-            ? `, ${formatBytes(this.narBytesRead)} of ${formatBytes(this.narBytesTotal)} NAR read (${rate}/s)`
-            : '';
-        this.logger.info(`${this.phase}: ${this.pathsDone} of ${this.pathsTotal} done${nar}, ${formatBytes(this.uploadedBytes)} stored so far`);
-    }
-    stop() {
-        if (this.timer)
-            clearInterval(this.timer);
-        this.timer = undefined;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/push/push-run.ts
-/**
- * Runs a PushPlan against niks3 (shared/spec/niks3.md §5.4–§5.7):
- *
- *  1. one upload session per planned root; the server says what is missing;
- *  2. NARs (streamed, verified, zstd, single PUT or multipart), listings and build logs, many at once,
- *     largest first, within a memory budget;
- *  3. narinfos signed by the server and PUT **last**, only for paths whose NAR is stored and whose
- *     pushed references all made it (so every narinfo in the cache has a substitutable closure);
- *  4. `complete` for each session whose objects were all stored. A session with a failure is left
- *     open: completing it would register objects that are not in the bucket; its fully stored
- *     sub-closures are then registered through sessions of their own (v1.7.0 keeps nothing of an
- *     open session).
- *
- * A path that fails does not stop the others; a transient failure that outlived every retry (the
- * server or the storage stopped answering) stops new work, and the result says what was and was
- * not pushed.
- */
-
-
-
-
-
-
-
-
-
-
-
-
-
-const SIGN_CHUNK = 500;
-async function runPush(plan, deps) {
-    return new PushRun(plan, deps).run();
-}
-class PushRun {
-    plan;
-    deps;
-    logger;
-    ledger;
-    pool = new WorkerPool();
-    narinfoPool = new WorkerPool();
-    progress;
-    abort = new AbortController();
-    uploadedBytes = 0;
-    logsUploaded = 0;
-    transientFailures = 0;
-    currentPool = this.pool;
-    constructor(plan, deps) {
-        this.plan = plan;
-        this.deps = deps;
-        this.ledger = new PushLedger(plan);
-        this.logger = deps.logger;
-        this.progress = new PushProgress(deps.logger, deps.progressIntervalMs !== undefined ? { intervalMs: deps.progressIntervalMs } : {});
-        deps.signal?.addEventListener('abort', () => this.abort.abort(deps.signal?.reason), { once: true });
-    }
-    async run() {
-        try {
-            if (this.deps.opened)
-                this.ledger.adopt(this.deps.opened);
-            else
-                await this.logger.group('Upload sessions', () => this.openSessions());
-            const work = this.pathsWithWork();
-            const cachedCount = this.plan.push.size - work.length;
-            this.logger.info(`Uploading ${work.length} path${work.length === 1 ? '' : 's'} to ${new URL(this.deps.client.serverUrl).host} (${cachedCount} already cached).`);
-            if (work.length > 0)
-                await this.logger.group('Uploads', () => this.uploadAll(work));
-            const writable = this.writableNarinfos();
-            if (writable.length > 0)
-                await this.logger.group('Narinfos', () => this.signAndWriteNarinfos(writable));
-            await this.logger.group('Complete', () => completeSessions(this.ledger, this.completeDeps()));
-            if (this.ledger.sessionOutcomes.some((outcome) => !outcome.completed))
-                await this.logger.group('Register stored paths', () => registerStored(this.ledger, this.completeDeps()));
-        }
-        finally {
-            this.progress.stop();
-        }
-        return this.result();
-    }
-    // ---- 1. sessions ----------------------------------------------------------------------------
-    async openSessions() {
-        this.ledger.adopt(await openSessions(this.plan, this.deps.client, this.logger, this.deps.verifyS3 === true, ...(this.deps.sleep ? [this.deps.sleep] : [])));
-    }
-    /** Paths with something to upload, largest NAR first (keeps the tail of the pool short). */
-    pathsWithWork() {
-        const work = [];
-        for (const planned of this.plan.push.values()) {
-            const keys = [
-                planned.narinfoKey,
-                planned.narKey,
-                planned.listingKey,
-                planned.buildLog?.key,
-                ...realisationKeys(planned),
-            ];
-            if (keys.some((key) => key !== undefined && this.ledger.merged.has(key)))
-                work.push(planned);
-        }
-        return work.sort((a, b) => b.info.narSize - a.info.narSize);
-    }
-    // ---- 2. uploads -----------------------------------------------------------------------------
-    uploadContext() {
-        const partSize = this.deps.partSize ?? 10 * 1024 * 1024;
-        const budget = new ByteBudget(this.deps.memoryBudget ??
-            Math.max(2 * partSize, Math.min(this.deps.concurrency * partSize, 48 * 1024 * 1024)));
-        const cpuSlots = new ByteBudget(this.deps.cpuSlots ?? Math.max(2, Math.min(this.deps.concurrency, (0,external_node_os_namespaceObject.availableParallelism)() + 2)));
-        return {
-            client: this.deps.client,
-            uploader: this.deps.uploader,
-            budget,
-            cpuSlots,
-            compressionLevel: this.deps.compressionLevel,
-            signal: this.abort.signal,
-            ...(this.deps.partSize ? { partSize: this.deps.partSize } : {}),
-            onNarBytes: (bytes) => (this.progress.narBytesRead += bytes),
-            onUploaded: (bytes) => {
-                this.uploadedBytes += bytes;
-                this.progress.uploadedBytes += bytes;
-            },
-            refreshUrl: (planned, key) => this.refreshUrl(planned, key),
-            ...(this.deps.objectStored ? { objectStored: this.deps.objectStored } : {}),
-        };
-    }
-    async uploadAll(work) {
-        const ctx = this.uploadContext();
-        const narBytes = work.reduce((sum, p) => sum + (this.ledger.merged.has(p.narKey) ? p.info.narSize : 0), 0);
-        // Build logs go last, each its own task (read and, for `.bz2`, decompressed when its turn comes).
-        const logs = work.filter((planned) => planned.buildLog && this.ledger.merged.has(planned.buildLog.key));
-        const tasks = [
-            ...work.map((planned) => ({ planned, log: false })),
-            ...logs.map((planned) => ({ planned, log: true })),
-        ];
-        this.progress.start('uploading', work.length, narBytes);
-        // Paths with identical contents share one NAR object: the first uploads it, the others wait.
-        const narJobs = new Map();
-        try {
-            const outcomes = await this.pool.run(tasks, this.deps.concurrency, async ({ planned, log }) => {
-                if (log) {
-                    await this.uploadLog(planned, ctx);
-                    return;
-                }
-                try {
-                    await this.uploadPath(planned, ctx, narJobs);
-                }
-                finally {
-                    this.progress.pathsDone += 1;
-                }
-            });
-            for (const outcome of outcomes) {
-                if (outcome.item.log)
-                    continue;
-                if (outcome.skipped)
-                    this.ledger.notAttempted.add(outcome.item.planned.path);
-                else if (outcome.error !== undefined)
-                    this.recordFailure(outcome.item.planned, outcome.error);
-            }
-        }
-        finally {
-            this.progress.stop();
-        }
-    }
-    async uploadPath(planned, ctx, narJobs) {
-        const nar = this.ledger.pendingObject(planned.narKey);
-        const listing = this.ledger.pendingObject(planned.listingKey);
-        if (nar || listing)
-            await this.uploadNarOf(planned, nar, listing, ctx, narJobs);
-        // Realisations before the narinfo, like every other object of the path; a failure fails the path.
-        for (const realisation of planned.realisations ?? []) {
-            const target = this.ledger.pendingObject(realisation.key);
-            if (!target || this.ledger.satisfied.has(realisation.key))
-                continue;
-            await putSmall(planned, target, zstdOnce(realisation.body, this.deps.compressionLevel), ctx);
-            this.ledger.satisfied.add(realisation.key);
-        }
-    }
-    async uploadNarOf(planned, nar, listing, ctx, narJobs) {
-        let result;
-        const running = narJobs.get(planned.narKey);
-        if (nar && !running) {
-            const job = uploadNarAndListing(planned, nar, listing, ctx);
-            narJobs.set(planned.narKey, job);
-            result = await job;
-        }
-        else {
-            if (running)
-                await running;
-            result = await uploadNarAndListing(planned, undefined, listing, ctx);
-        }
-        if (nar)
-            this.ledger.satisfied.add(planned.narKey);
-        if (result.compressedBytes > 0)
-            this.ledger.compressed.set(planned.path, result.compressedBytes);
-        if (listing)
-            (result.listingStored ? this.ledger.satisfied : this.ledger.waived).add(planned.listingKey);
-    }
-    /** A build log is best effort: a failure only warns, and its key is waived. */
-    async uploadLog(planned, ctx) {
-        const log = this.ledger.pendingObject(planned.buildLog?.key);
-        if (!log || !planned.buildLog || this.ledger.satisfied.has(log.key) || this.ledger.waived.has(log.key))
-            return;
-        try {
-            const text = await readBuildLog(planned.buildLog);
-            await putSmall(planned, log, zstdOnce(text, this.deps.compressionLevel), ctx);
-            this.ledger.satisfied.add(log.key);
-            this.logsUploaded += 1;
-        }
-        catch (error) {
-            this.ledger.waived.add(log.key);
-            this.logger.warn(`the build log of ${planned.path} was not uploaded: ${errorMessage(error)}`);
-        }
-    }
-    recordFailure(planned, error) {
-        const message = error instanceof NarMismatchError ? error.message : errorMessage(error);
-        this.ledger.failures.set(planned.path, message);
-        this.logger.error(`${planned.path}: ${message}`);
-        // A failure that outlived every retry: on a network error (nothing answers), or the third such
-        // failure, start no new uploads; the server or the storage is down.
-        if (error instanceof RemoteError && error.transient) {
-            this.transientFailures += 1;
-            if (error.status === undefined || this.transientFailures >= 3)
-                this.currentPool.stop(error.message);
-        }
-    }
-    /** A fresh presigned URL for one object after a 403 (a new session just for that path). */
-    async refreshUrl(planned, key) {
-        this.logger.info(`the upload URL of ${key} was refused (expired?); asking niks3 for a new one`);
-        const closure = await this.deps.client.createPendingClosure({
-            closure: planned.narinfoKey,
-            objects: pathObjects(planned),
-        });
-        const fresh = closure.pending.get(key);
-        if (!fresh)
-            return undefined;
-        if (!fresh.presignedUrl)
-            throw new Error(`internal: a fresh URL for ${key} came as a multipart upload`);
-        return fresh.presignedUrl;
-    }
-    // ---- 3. narinfos ----------------------------------------------------------------------------
-    writableNarinfos() {
-        const memo = new Map();
-        const writable = [];
-        for (const planned of this.plan.push.values()) {
-            if (!this.ledger.merged.has(planned.narinfoKey))
-                continue;
-            if (this.ledger.closureStored(planned.path, memo))
-                writable.push(planned);
-        }
-        return writable;
-    }
-    async signAndWriteNarinfos(writable) {
-        // Sign each narinfo in the session whose URL we use for it (the key is pending there).
-        const bySession = new Map();
-        for (const planned of writable) {
-            const session = this.ledger.merged.get(planned.narinfoKey).session;
-            bySession.set(session, [...(bySession.get(session) ?? []), planned]);
-        }
-        const signatures = new Map();
-        const requests = [];
-        for (const [index, paths] of bySession) {
-            const { closure } = this.ledger.opened[index];
-            for (let i = 0; i < paths.length; i += SIGN_CHUNK)
-                requests.push({ id: closure.id, chunk: paths.slice(i, i + SIGN_CHUNK) });
-        }
-        await new WorkerPool().run(requests, SESSION_CONCURRENCY, async ({ id, chunk }) => {
-            if (this.ledger.apiDown) {
-                for (const planned of chunk)
-                    this.ledger.notAttempted.add(planned.path);
-                return;
-            }
-            const entries = {};
-            for (const planned of chunk)
-                entries[planned.narinfoKey] = signEntry(planned);
-            try {
-                const answer = await this.deps.client.sign(id, entries);
-                for (const planned of chunk)
-                    signatures.set(planned.path, answer.get(planned.narinfoKey) ?? []);
-            }
-            catch (error) {
-                for (const planned of chunk)
-                    this.ledger.failures.set(planned.path, `signing failed: ${errorMessage(error)}`);
-                if (error instanceof RemoteError && error.transient)
-                    this.ledger.apiDown ??= error.message;
-            }
-        });
-        const toWrite = writable.filter((planned) => signatures.has(planned.path));
-        if (toWrite.length > 0 && toWrite.every((planned) => (signatures.get(planned.path) ?? []).length === 0)) {
-            const warning = 'niks3 returned no signatures (the server has no signing key): the narinfos are unsigned, and Nix with signature checking on will refuse them.';
-            this.ledger.warnings.push(warning);
-            this.logger.warn(warning);
-        }
-        const ctx = this.uploadContext();
-        this.progress.start('writing narinfos', toWrite.length, 0);
-        this.currentPool = this.narinfoPool;
-        // References first, in waves: a narinfo is written only after the narinfos of the paths it
-        // references (those of this run) are stored, so a cancelled job, or a narinfo that could not be
-        // signed or written, never leaves a narinfo whose closure Nix cannot substitute. A path whose
-        // reference never got its narinfo is withheld (result() names the reference).
-        const ofThisRun = new Set(writable.map((planned) => planned.path));
-        const refsStored = (planned) => planned.info.references.every((ref) => ref === planned.path ||
-            !ofThisRun.has(ref) ||
-            this.ledger.satisfied.has(this.plan.push.get(ref).narinfoKey));
-        let remaining = toWrite;
-        for (;;) {
-            const wave = remaining.filter(refsStored);
-            if (wave.length === 0)
-                break;
-            remaining = remaining.filter((planned) => !wave.includes(planned));
-            const outcomes = await this.narinfoPool.run(wave, this.deps.concurrency, async (planned) => {
-                try {
-                    const target = this.ledger.pendingObject(planned.narinfoKey);
-                    const text = renderNarInfo(narInfoFromPathInfo(planned.info, signatures.get(planned.path) ?? []));
-                    await putSmall(planned, target, zstdOnce(text, 3), ctx);
-                    this.ledger.satisfied.add(planned.narinfoKey);
-                }
-                finally {
-                    this.progress.pathsDone += 1;
-                }
-            });
-            for (const outcome of outcomes) {
-                if (outcome.skipped)
-                    this.ledger.notAttempted.add(outcome.item.path);
-                else if (outcome.error !== undefined)
-                    this.recordFailure(outcome.item, outcome.error);
-            }
-        }
-        if (this.narinfoPool.isStopped)
-            for (const planned of remaining)
-                this.ledger.notAttempted.add(planned.path);
-        this.progress.stop();
-    }
-    // ---- 4. complete ----------------------------------------------------------------------------
-    completeDeps() {
-        return {
-            client: this.deps.client,
-            logger: this.logger,
-            maxSessionPaths: this.deps.maxSessionPaths ?? MAX_SESSION_PATHS,
-        };
-    }
-    // ---- result ---------------------------------------------------------------------------------
-    result() {
-        const paths = this.ledger.pathOutcomes();
-        const stoppedBecause = this.pool.reason ?? this.narinfoPool.reason ?? this.ledger.apiDown;
-        return {
-            paths,
-            sessions: this.ledger.sessionOutcomes,
-            uploadedBytes: this.uploadedBytes,
-            logsUploaded: this.logsUploaded,
-            warnings: this.ledger.warnings,
-            ...(stoppedBecause ? { stoppedBecause } : {}),
-        };
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/push/push-verify.ts
-
-/** At most this many roots of a run that uploaded nothing for them are verified (a random few). */
-const CACHED_ROOTS_VERIFIED = 8;
-/**
- * The roots to check at the public URL: every root this run uploaded something for, and of the
- * roots that were cached already (the server answered that nothing was missing) a random few, so
- * a re-push of a large cached closure makes no requests per root beyond its session, while a
- * bucket that lost objects is still found within a few runs (`verify-s3` checks them all).
- */
-function rootsToVerify(plan, completed, outcomes) {
-    const uploaded = new Set(outcomes.filter((o) => o.status === 'uploaded').map((o) => o.path));
-    const members = new Map(plan.sessions.map((session) => [session.root, session.members]));
-    const fresh = new Set();
-    const cached = [];
-    for (const root of completed) {
-        if ((members.get(root) ?? [root]).some((path) => uploaded.has(path)))
-            fresh.add(root);
-        else
-            cached.push(root);
-    }
-    for (let i = cached.length - 1; i > 0; i--) {
-        const j = Math.floor(Math.random() * (i + 1));
-        [cached[i], cached[j]] = [cached[j], cached[i]];
-    }
-    const sampled = new Set(cached.slice(0, CACHED_ROOTS_VERIFIED));
-    return completed.filter((root) => fresh.has(root) || sampled.has(root));
-}
-/** Checks `toVerify` at the public URL; undefined when there is no URL to check at. */
-async function verifyRoots(plan, toVerify, options) {
-    const { cacheUrl, logger, warnings, completed, ...check } = options;
-    if (!cacheUrl) {
-        const warning = 'not verified: the server announces no public cache URL; set `cache-url` to check the push from the reader side.';
-        warnings.push(warning);
-        logger.warn(warning);
-        return undefined;
-    }
-    return logger.group('Verify', async () => {
-        const result = await verifyAtPublicUrl(toVerify, {
-            ...check,
-            cacheUrl,
-            narKeys: new Map(toVerify.map((root) => [root, (plan.push.get(root) ?? plan.closure.get(root))?.narKey ?? ''])),
-        });
-        const unchecked = completed - toVerify.length;
-        logger.info(`${result.verified.length} of ${toVerify.length} root narinfo(s) verified at ${cacheUrl}` +
-            (unchecked > 0
-                ? ` (${unchecked} other root(s) were cached already and are not checked this time; verify-s3 has the server check them all)`
-                : ''));
-        return result;
-    });
-}
-/** The first check, with its missing NARs replaced by the second check of those roots. */
-function mergeReverified(first, again) {
-    const missing = new Set(first.missingNars);
-    return {
-        verified: [...first.verified, ...(again?.verified ?? [])],
-        problems: [
-            ...first.problems.filter((p) => ![...missing].some((root) => p.includes(`(the NAR of ${root})`))),
-            ...(again?.problems ?? []),
-        ],
-        missingNars: again?.missingNars ?? [],
-    };
-}
-
-;// CONCATENATED MODULE: ./src/core/push/upstream-filter.ts
-/**
- * Which closure members an upstream cache already serves, so they need not be pushed. Two steps:
- *
- * - `signedUpstream`: a path signed by one of the upstream key names is skipped without a request.
- * - `askUpstream`: for the others, a HEAD of `<upstream>/<hash>.narinfo`, many at once. The push asks
- *   only about paths that our own cache lacks (the pending-closure answer settles the rest), so a
- *   re-push of a cached closure asks upstream nothing.
- *
- * The first request to each upstream is a probe with a short timeout (default 1 s); the others wait
- * for it. An upstream that refuses connections, does not resolve or never answers therefore costs
- * one short timeout for the whole push, with one warning, and is not asked again: paths it may serve
- * are pushed. Once the probe answered, the remaining HEADs get the longer per-request timeout.
- */
-
-
-
-
-
-const UPSTREAM_PROBE_TIMEOUT_MS = 1_000;
-/** Paths signed by one of the upstream key names: no request needed. */
-function signedUpstream(candidates, keyNames) {
-    const verdicts = new Map();
-    const names = new Set(keyNames);
-    for (const candidate of candidates) {
-        const signer = candidate.signatures
-            .map((sig) => sig.slice(0, sig.indexOf(':')))
-            .find((name) => names.has(name));
-        if (signer)
-            verdicts.set(candidate.path, `signed by ${signer}`);
-    }
-    return verdicts;
-}
-async function askUpstream(candidates, options) {
-    const verdicts = new Map();
-    const caches = options.caches.map(normaliseBaseUrl);
-    if (candidates.length === 0 || caches.length === 0)
-        return verdicts;
-    const fetchFn = options.fetch ?? nodeFetch;
-    const probeTimeoutMs = options.probeTimeoutMs ?? UPSTREAM_PROBE_TIMEOUT_MS;
-    const timeoutMs = options.timeoutMs ?? 5_000;
-    const down = new Set();
-    /** Per upstream: the probe (its first request); settles true when the upstream is usable. */
-    const probes = new Map();
-    const markDown = (cache, why) => {
-        if (down.has(cache))
-            return;
-        down.add(cache);
-        options.logger.warn(`upstream cache ${cache} could not be asked (${why}); paths it may serve are pushed anyway.`);
-    };
-    const head = async (cache, hash, limitMs) => {
-        try {
-            const response = await fetchFn(`${cache}/${hash}.narinfo`, {
-                method: 'HEAD',
-                headers: { 'user-agent': USER_AGENT },
-                signal: AbortSignal.timeout(limitMs),
-            });
-            if (response.status >= 200 && response.status < 300)
-                return 'served';
-            // 404 (and 403 from a bucket without list rights) = not there. Anything else: unusable.
-            if ([403, 404, 410].includes(response.status))
-                return 'absent';
-            markDown(cache, `it answered HTTP ${response.status}`);
-        }
-        catch (error) {
-            const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-            markDown(cache, timedOut ? `no answer within ${formatSeconds(limitMs)}` : networkDetail(error));
-        }
-        return 'down';
-    };
-    const askOne = async (cache, hash) => {
-        const probe = probes.get(cache);
-        if (!probe) {
-            let settle = () => { };
-            probes.set(cache, new Promise((resolve) => (settle = resolve)));
-            const answer = await head(cache, hash, probeTimeoutMs);
-            settle(answer !== 'down');
-            return answer;
-        }
-        if (!(await probe) || down.has(cache))
-            return 'down';
-        return head(cache, hash, timeoutMs);
-    };
-    const ask = async (candidate) => {
-        for (const cache of caches) {
-            if (down.has(cache))
-                continue;
-            if ((await askOne(cache, candidate.hash)) === 'served') {
-                verdicts.set(candidate.path, `served by ${cache}`);
-                return;
-            }
-        }
-    };
-    await new WorkerPool().run(candidates, options.concurrency ?? 32, ask);
-    return verdicts;
-}
-function formatSeconds(ms) {
-    return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
-}
-
-;// CONCATENATED MODULE: ./src/core/push/push-closure.ts
-/**
- * A whole push, from root store paths to a verified cache: the closure from `nix path-info`, the
- * user's filters, the upstream filter, the plan, first contact with a possibly cold server (started
- * early, so a waking server overlaps with the local work), the uploads, pins, and the check at the
- * public URL. Returns a PushSummary; never throws for a failed upload (the summary says what was and
- * was not pushed), only for configuration problems and failures before anything was uploaded.
- */
-
-
-
-
-
-
-
-
-
-
-
-async function pushClosure(request, deps) {
-    const now = deps.now ?? Date.now;
-    const started = now();
-    const { logger } = deps;
-    const warnings = [];
-    // First contact runs while Nix computes the closure: a cold server (Fly auto-stop, Neon suspend)
-    // wakes up in the meantime.
-    const contactAbort = new AbortController();
-    const contactPromise = deps.client.connect(request.connectTimeoutMs, { signal: contactAbort.signal });
-    contactPromise.catch(() => { });
-    let plan;
-    let realisations;
-    try {
-        const closure = await logger.group('Closure', () => localClosure(request.roots, request.storeDir, deps, warnings));
-        const infos = closure.infos;
-        realisations = closure.realisations;
-        plan = await logger.group('Filters', () => makePlan(request, infos, deps, realisations));
-    }
-    catch (error) {
-        contactAbort.abort(new Error('the push stopped before contacting the server'));
-        throw error;
-    }
-    const base = {
-        roots: plan.roots,
-        closureSize: plan.closure.size,
-        considered: plan.push.size,
-        upstream: plan.upstream,
-        filtered: plan.filtered,
-    };
-    if (plan.push.size === 0) {
-        contactAbort.abort(new Error('nothing to push'));
-        logger.info('Nothing to push: every path of the closure is served upstream or filtered out.');
-        return {
-            ...base,
-            uploaded: [],
-            cached: [],
-            notPushed: [],
-            narBytes: 0,
-            compressedNarBytes: 0,
-            uploadedBytes: 0,
-            logsUploaded: 0,
-            durationMs: now() - started,
-            uploadMs: 0,
-            waitedMs: 0,
-            cacheUrl: request.cacheUrl,
-            publicKeys: [],
-            pinned: [],
-            verify: undefined,
-            warnings,
-            problems: [],
-            ok: true,
-        };
-    }
-    const contact = await logger.group('Server', async () => {
-        const result = await contactPromise;
-        logger.info(result.config
-            ? `niks3 at ${deps.client.serverUrl}: public keys ${result.config.publicKeys.join(', ') || '(none)'}; cache URL ${result.config.substituterUrl || '(not announced)'}`
-            : `niks3 at ${deps.client.serverUrl} is older than v1.5.0 (no /api/cache-config)`);
-        return result;
-    });
-    const publicKeys = contact.config?.publicKeys ?? [];
-    const cacheUrl = request.cacheUrl ??
-        (contact.config?.substituterUrl ? normaliseBaseUrl(contact.config.substituterUrl) : undefined);
-    if (publicKeys.length === 0 && contact.config) {
-        const warning = 'the server announces no public key: it has no signing key, so the narinfos it serves are unsigned.';
-        warnings.push(warning);
-        logger.warn(warning);
-    }
-    // Our cache answers first: only the paths it lacks are asked upstream, so a re-push of a cached
-    // closure makes no upstream request.
-    let opened;
-    if (request.upstream.enabled && request.upstream.caches.length > 0) {
-        const first = await logger.group('Upload sessions', () => openSessions(plan, deps.client, logger, request.verifyS3 === true, ...(deps.sleep ? [deps.sleep] : [])));
-        const lacking = pathsLacking(plan, first);
-        const served = await logger.group('Upstream', async () => {
-            const verdicts = await askUpstream(lacking.map((planned) => upstreamCandidate(planned.info)), {
-                caches: request.upstream.caches,
-                logger,
-                ...(deps.fetch ? { fetch: deps.fetch } : {}),
-            });
-            logger.info(`${lacking.length} path(s) missing from this cache were asked upstream (${request.upstream.caches.join(', ')}); ${verdicts.size} served there, not pushed.`);
-            return verdicts;
-        });
-        if (served.size === 0)
-            opened = first;
-        else {
-            // The sessions above register the upstream paths too: plan again without them. The first
-            // sessions stay open, uncommitted, and the server's GC removes them (failed-uploads-older-than);
-            // nothing of them is ever visible.
-            plan = replan(plan, request, deps, new Map([...signedVerdicts(plan), ...served]), realisations);
-            logger.info(`${first.length} session(s) opened before the upstream answer are left for the server's GC; ${plan.sessions.length} new session(s).`);
-            base.considered = plan.push.size;
-            base.upstream = plan.upstream;
-        }
-    }
-    const uploadStarted = now();
-    const run = await runPush(plan, {
-        client: deps.client,
-        uploader: deps.uploader,
-        logger,
-        concurrency: request.concurrency,
-        compressionLevel: request.compressionLevel,
-        ...(deps.memoryBudget !== undefined ? { memoryBudget: deps.memoryBudget } : {}),
-        ...(deps.partSize !== undefined ? { partSize: deps.partSize } : {}),
-        ...(deps.progressIntervalMs !== undefined ? { progressIntervalMs: deps.progressIntervalMs } : {}),
-        ...(opened ? { opened } : {}),
-        ...(request.verifyS3 ? { verifyS3: true } : {}),
-        ...(deps.sleep ? { sleep: deps.sleep } : {}),
-        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
-        // niks3 v1.7.0 answers 404 to every HEAD /api/objects: also look at the public URL.
-        objectStored: async (key) => (await deps.client.objectExists(key)) ||
-            (cacheUrl !== undefined &&
-                (await publicObjectExists(cacheUrl, key, deps.fetch ? { fetch: deps.fetch } : {}))),
-    });
-    const uploadMs = now() - uploadStarted;
-    warnings.push(...run.warnings);
-    const outcomes = [...run.paths.values()];
-    const uploaded = outcomes.filter((o) => o.status === 'uploaded');
-    const cached = outcomes.filter((o) => o.status === 'cached');
-    const notPushed = outcomes.filter((o) => o.status === 'failed' || o.status === 'withheld' || o.status === 'not-attempted');
-    const problems = [];
-    if (notPushed.length > 0)
-        problems.push(describeNotPushed(notPushed, plan.push.size, run.stoppedBecause));
-    const unfinishedSessions = run.sessions.filter((s) => !s.completed);
-    if (notPushed.length === 0 && unfinishedSessions.length > 0) {
-        problems.push(`${unfinishedSessions.length} upload session(s) could not be completed: ${unfinishedSessions.map((s) => `${s.root} (${s.reason ?? 'unknown'})`).join('; ')}`);
-    }
-    const completedRoots = new Set(run.sessions.filter((s) => s.completed && !s.derived).map((s) => s.root));
-    const pinned = [];
-    if (request.pins && request.pins.length > 0) {
-        await logger.group('Pins', async () => {
-            for (const [index, root] of plan.roots.entries()) {
-                const name = request.pins?.[index];
-                if (!name)
-                    continue;
-                if (!completedRoots.has(root)) {
-                    if (plan.push.has(root))
-                        problems.push(`pin ${name} was not set: ${root} was not pushed`);
-                    else
-                        logger.info(`pin ${name} not set: ${root} is not pushed to this cache (upstream or filtered)`);
-                    continue;
-                }
-                try {
-                    await deps.client.putPin(name, root);
-                    pinned.push({ name, path: root });
-                    logger.info(`pinned ${root} as ${name}`);
-                }
-                catch (error) {
-                    problems.push(`pin ${name} -> ${root} failed: ${errorMessage(error)}`);
-                }
-            }
-        });
-    }
-    let verify;
-    const toVerify = rootsToVerify(plan, plan.roots.filter((root) => completedRoots.has(root)), outcomes);
-    if (request.verify && toVerify.length > 0) {
-        verify = await verifyRoots(plan, toVerify, {
-            cacheUrl,
-            publicKeys,
-            logger,
-            warnings,
-            completed: completedRoots.size,
-            ...(deps.fetch ? { fetch: deps.fetch } : {}),
-            ...(deps.sleep ? { sleep: deps.sleep } : {}),
-            ...(request.storeDir ? { storeDir: request.storeDir } : {}),
-        });
-    }
-    // A root whose narinfo is served but whose NAR is not: the database calls the NAR stored, the
-    // bucket lost it. Push those roots again with verify_s3, so the server checks the bucket.
-    let again;
-    if (verify && verify.missingNars.length > 0 && !request.verifyS3) {
-        logger.warn(`${verify.missingNars.length} root NAR(s) missing at the public URL: pushing them again with verify_s3 (the server checks the bucket)`);
-        const { pins: _pins, ...withoutPins } = request;
-        again = await pushClosure({ ...withoutPins, roots: verify.missingNars, verifyS3: true }, { ...deps, now });
-        verify = mergeReverified(verify, again.verify);
-        problems.push(...again.problems.filter((p) => !p.startsWith('verify: ')));
-        warnings.push(...again.warnings);
-    }
-    for (const problem of verify?.problems ?? [])
-        problems.push(`verify: ${problem}`);
-    const reuploaded = new Set(again?.uploaded.map((o) => o.path));
-    if (again)
-        uploaded.push(...again.uploaded);
-    return {
-        ...base,
-        uploaded,
-        cached: cached.filter((o) => !reuploaded.has(o.path)),
-        notPushed,
-        narBytes: uploaded.reduce((sum, o) => sum + o.narSize, 0),
-        compressedNarBytes: uploaded.reduce((sum, o) => sum + o.compressedBytes, 0),
-        uploadedBytes: run.uploadedBytes + (again?.uploadedBytes ?? 0),
-        logsUploaded: run.logsUploaded + (again?.logsUploaded ?? 0),
-        durationMs: now() - started,
-        uploadMs,
-        waitedMs: contact.waitedMs,
-        cacheUrl,
-        publicKeys,
-        pinned,
-        verify,
-        warnings,
-        problems,
-        ok: problems.length === 0,
-    };
-}
-/** The plan before any request: the user's filters, and upstream by signature (no request needed). */
-async function makePlan(request, infos, deps, realisations) {
-    const { logger } = deps;
-    const filter = new PathFilter(request.filter);
-    const { kept, filtered } = applyFilter(infos, filter);
-    if (filtered.length > 0)
-        logger.info(`${filtered.length} path(s) left out by include/exclude/max-path-size.`);
-    const upstream = request.upstream.enabled
-        ? signedUpstream(kept.map(upstreamCandidate), request.upstream.keyNames)
-        : new Map();
-    if (upstream.size > 0)
-        logger.info(`${upstream.size} path(s) are signed by an upstream key and are not pushed.`);
-    const plan = planPush({
-        roots: request.roots,
-        infos,
-        filter,
-        upstream,
-        findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
-        realisations,
-        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
-    });
-    logger.info(`${plan.push.size} path(s) to send in ${plan.sessions.length} upload session(s).`);
-    return Promise.resolve(plan);
-}
-/** The same closure planned again with more upstream verdicts. */
-function replan(plan, request, deps, upstream, realisations) {
-    return planPush({
-        roots: request.roots,
-        infos: [...plan.closure.values()].map((planned) => planned.info),
-        filter: new PathFilter(request.filter),
-        upstream,
-        findBuildLog: deps.findBuildLog ?? localBuildLogFinder(request.storeDir ?? '/nix/store'),
-        realisations,
-        ...(deps.maxSessionPaths !== undefined ? { maxSessionPaths: deps.maxSessionPaths } : {}),
-    });
-}
-function signedVerdicts(plan) {
-    return new Map(plan.upstream.map((skipped) => [skipped.path, skipped.reason]));
 }
-function upstreamCandidate(info) {
-    const base = info.path.slice(info.path.lastIndexOf('/') + 1);
-    return { path: info.path, hash: base.slice(0, 32), signatures: info.signatures };
-}
-function describeNotPushed(notPushed, considered, stoppedBecause) {
-    const pushedCount = considered - notPushed.length;
-    const lines = notPushed.slice(0, 10).map((o) => `${o.path}: ${o.reason ?? o.status}`);
-    const more = notPushed.length > 10 ? `\n  … and ${notPushed.length - 10} more` : '';
-    const stop = stoppedBecause ? ` The push stopped early: ${stoppedBecause}.` : '';
-    return (`${notPushed.length} of ${considered} path(s) were NOT pushed (${pushedCount} are in the cache).${stop} ` +
-        `No narinfo was written for any path that is not pushed, so Nix will not try to substitute them. Run the push again to finish it.\n  ` +
-        lines.join('\n  ') +
-        more);
-}
-
-;// CONCATENATED MODULE: ./src/core/push/watch/job-dir.ts
-/**
- * The files of one job-wide push (watch, scan and pull-only modes), all in one private directory
- * under RUNNER_TEMP that the main step creates (mode 0700):
- *
- * - `queue/`: the post-build hook drops one file per finished build (line 1 the `.drv`, line 2 the
- *   output paths); a name starting with `.` is still being written.
- * - `post-build-hook`: the hook (a shell script without any secret).
- * - `nix.conf`: the settings the rest of the job reads through `NIX_USER_CONF_FILES`.
- * - `ready`: written by the uploader once it has read its settings (token included) from its stdin,
- *   a pipe from the main step: the token is never on disk, in argv, in the environment or a log.
- * - `uploader.log`: everything the uploader printed (secrets redacted).
- * - `events.jsonl`: one JSON line per path the uploader handled (see UploaderEvent).
- * - `uploader-done.json`: written by the uploader when it exits (what it could not push).
- * - `stop`: written by the post step; the uploader then drains the queue and exits.
- * - `baseline.json`: the store's entries when the main step ran (scan, and what the job pulled).
- */
-
-function jobDir(root) {
-    return {
-        root,
-        queue: (0,external_node_path_namespaceObject.join)(root, 'queue'),
-        hook: (0,external_node_path_namespaceObject.join)(root, 'post-build-hook'),
-        nixConf: (0,external_node_path_namespaceObject.join)(root, 'nix.conf'),
-        ready: (0,external_node_path_namespaceObject.join)(root, 'ready'),
-        uploaderLog: (0,external_node_path_namespaceObject.join)(root, 'uploader.log'),
-        events: (0,external_node_path_namespaceObject.join)(root, 'events.jsonl'),
-        done: (0,external_node_path_namespaceObject.join)(root, 'uploader-done.json'),
-        stop: (0,external_node_path_namespaceObject.join)(root, 'stop'),
-        baseline: (0,external_node_path_namespaceObject.join)(root, 'baseline.json'),
-    };
-}
-function parseEvents(text) {
-    const events = [];
-    for (const line of text.split('\n')) {
-        if (!line.trim())
-            continue;
-        try {
-            events.push(JSON.parse(line));
-        }
-        catch {
-            // a line cut short by a kill: ignored
-        }
-    }
-    return events;
-}
-
-;// CONCATENATED MODULE: ./src/core/push/watch/hook-script.ts
-/**
- * The Nix post-build hook of watch mode. Nix runs it after every local build, synchronously: the
- * build loop waits while it runs, and a hook that fails stops all further builds. So it only drops
- * the build's `.drv` and output paths into the queue directory (a write and a rename) and exits 0,
- * whatever happens; the background uploader does the pushing. It holds no secret.
- *
- * Nix 2.8.0 passes an empty `OUT_PATHS` (NixOS/nix#6446); `DRV_PATH` is always set, so the hook
- * records both and the uploader takes the outputs from the `.drv` when `OUT_PATHS` is empty.
- * A post-build hook the user had already configured still runs, after ours, with its own exit code.
- */
-function shellQuote(text) {
-    return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-function renderHookScript(options) {
-    const last = options.previousHook ? `exec ${shellQuote(options.previousHook)}` : 'exit 0';
-    return [
-        '#!/bin/sh',
-        '# nix-cache push (watch mode): queues the outputs of this build for the background uploader.',
-        '# Never fails the build and never waits for the network.',
-        `queue=${shellQuote(options.queueDir)}`,
-        'name="${DRV_PATH##*/}.$$"',
-        `( umask 022; printf '%s\\n%s\\n' "$DRV_PATH" "$OUT_PATHS" > "$queue/.$name" && ${shellQuote(options.mv)} -f "$queue/.$name" "$queue/$name" ) >/dev/null 2>&1`,
-        last,
-        '',
-    ].join('\n');
-}
-/** One queue file: the `.drv` (may be empty) and the output paths Nix reported (may be empty). */
-function parseQueueFile(text) {
-    const [drv = '', outs = ''] = text.split('\n');
-    return {
-        drv: drv.trim() || undefined,
-        outputs: outs.split(/\s+/).filter((path) => path.startsWith('/')),
-    };
-}
 
-;// CONCATENATED MODULE: ./src/core/push/watch/store-scan.ts
+;// CONCATENATED MODULE: ./src/actions/deps.ts
 /**
- * What appeared in the store during the job. The main step records the store directory's entries
- * (a directory read: fast on any store size); the post step reads it again and keeps, of the new
- * entries, the store paths Nix registers as valid: a path still being built, a lock (`.lock`), a
- * `--check` output (`.check`), a derivation (`.drv`) and Nix's own `.links` are never candidates.
- *
- * A candidate is pushed only when this job could have made it:
- * - it is "ultimate" (built or added on this machine): a substituted path came from a cache that
- *   already serves it (ours: counted as pulled from the cache; another: not ours to re-publish);
- * - it was registered after the main step ran;
- * - on a store this user writes itself (single-user), it is owned by this user: a path owned by
- *   another uid was added by another user. Through a daemon every path is owned by root; there
- *   another local user could only add paths the daemon built itself or content-addressed files
- *   (`nix-store --add`), so on a shared machine narrow the push with `include`/`exclude`.
+ * The primitives every action takes from the outside world, under the same names in all five
+ * `run(io, deps)`. Each action's deps type extends `ActionDeps` with its own fields; its remote
+ * clients are built inside `run` from these primitives and the URLs of its inputs, so a test points
+ * the real clients at the stand-ins and replaces only a primitive or a knob.
  */
-
 
 
-const SKIPPED_SUFFIXES = (/* unused pure expression or super */ null && (['.drv', '.lock', '.check', '.chroot', '.tmp']));
-async function storeEntries(storeDir) {
-    return (await readdir(storeDir)).filter((name) => !name.startsWith('.'));
-}
-/** New entries that could be store paths we push (no `.drv`, `.lock`, `.check`…). */
-function newCandidates(before, after, storeDir) {
-    return after
-        .filter((name) => !before.has(name))
-        .filter((name) => /^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/.test(name))
-        .filter((name) => !SKIPPED_SUFFIXES.some((suffix) => name.endsWith(suffix)))
-        .map((name) => `${storeDir}/${name}`);
-}
-/** The valid ones among `paths` (no substitution is tried: `nix-store --check-validity`). */
-async function validPaths(paths, exec = nix_command_execFile) {
-    const invalid = new Set();
-    for (let i = 0; i < paths.length; i += 1000) {
-        const chunk = paths.slice(i, i + 1000);
-        const result = await exec('nix-store', ['--check-validity', '--print-invalid', ...chunk]);
-        if (result.code !== 0)
-            throw new Error(`nix-store --check-validity failed: ${result.stderr.trim()}`);
-        for (const line of result.stdout.split('\n'))
-            if (line.trim())
-                invalid.add(line.trim());
-    }
-    return paths.filter((path) => !invalid.has(path));
-}
-/** `nix path-info --json` of valid paths, with the `ultimate` flag that PathInfo leaves out. */
-async function scanPathInfo(paths, options = {}) {
-    const exec = options.exec ?? execFile;
-    const out = [];
-    for (let i = 0; i < paths.length; i += 1000) {
-        const chunk = paths.slice(i, i + 1000);
-        const result = await exec('nix', [...NIX_COMMAND_FEATURES, 'path-info', '--json', '--', ...chunk]);
-        if (result.code !== 0)
-            throw new Error(`nix path-info failed: ${result.stderr.trim()}`);
-        const raw = JSON.parse(result.stdout);
-        const entries = Array.isArray(raw)
-            ? raw
-            : Object.entries(raw).map(([path, value]) => ({
-                path,
-                ...value,
-            }));
-        const live = entries.filter((entry) => entry && entry['valid'] !== false);
-        const infos = parsePathInfoJson(live, options.storeDir);
-        infos.forEach((info, index) => out.push({ info, ultimate: live[index]?.['ultimate'] === true }));
-    }
-    return out;
-}
-async function classify(scanned, options) {
-    const made = [];
-    const pulled = [];
-    const skipped = [];
-    for (const { info, ultimate } of scanned) {
-        const ours = info.signatures.some((sig) => options.ourKeyNames.includes(sig.slice(0, sig.indexOf(':'))));
-        if (!ultimate) {
-            if (ours)
-                pulled.push(info);
-            else
-                skipped.push({ path: info.path, reason: 'substituted from another cache' });
-            continue;
-        }
-        if (info.registrationTime !== undefined && info.registrationTime + 1 < options.sinceSeconds) {
-            skipped.push({ path: info.path, reason: 'registered before the push step ran' });
-            continue;
-        }
-        if (options.checkOwner && options.uid !== undefined) {
-            const owner = await lstat(info.path).then((stat) => stat.uid, () => undefined);
-            if (owner !== undefined && owner !== options.uid) {
-                skipped.push({ path: info.path, reason: `owned by uid ${owner}: added by another user` });
-                continue;
-            }
-        }
-        made.push(info);
-    }
-    return { made, pulled, skipped };
-}
-/** The paths of `infos` that no other path of `infos` refers to: the roots of their closures. */
-function topPaths(infos) {
-    const referenced = new Set();
-    for (const info of infos)
-        for (const ref of info.references)
-            if (ref !== info.path)
-                referenced.add(ref);
-    return infos.map((info) => info.path).filter((path) => !referenced.has(path));
-}
-
-;// CONCATENATED MODULE: ./src/core/push/watch/uploader-loop.ts
 /**
- * The background uploader's loop (watch mode): takes the builds the post-build hook queued, pushes
- * each batch's closures as they arrive, and records what happened to every path. A batch that
- * fails (server down, token refused) is tried again with a growing pause; when the post step asks
- * it to stop, it pushes what is still queued, tries the failures once more, writes what it could
- * not push, and exits. It never touches the build: the hook only drops files.
+ * The real primitives: `nodeFetch` (fetch over kept-alive node:http connections, a third of the
+ * global fetch's CPU per request; it hands what it does not cover to the global fetch), a timer,
+ * `Date.now`.
  */
-
-
-
-
-
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-async function runUploaderLoop(options) {
-    const { dir, logger } = options;
-    const exec = options.exec ?? nix_command_execFile;
-    const now = options.now ?? Date.now;
-    const pollMs = options.pollMs ?? 200;
-    const maxAttempts = options.maxAttempts ?? 6;
-    const started = now();
-    const retries = new Map();
-    const handled = new Set();
-    let uploadedBytes = 0;
-    const record = async (phase, outcomes) => {
-        const at = now();
-        const lines = outcomes.map((o) => JSON.stringify({ at, phase, ...o })).join('\n');
-        if (lines)
-            await (0,promises_namespaceObject.appendFile)(dir.events, `${lines}\n`);
-    };
-    const takeQueue = async () => {
-        let names;
-        try {
-            names = (await (0,promises_namespaceObject.readdir)(dir.queue)).filter((name) => !name.startsWith('.')).sort();
-        }
-        catch {
-            return [];
-        }
-        const roots = [];
-        for (const name of names) {
-            const file = (0,external_node_path_namespaceObject.join)(dir.queue, name);
-            let text;
-            try {
-                text = await (0,promises_namespaceObject.readFile)(file, 'utf8');
-            }
-            catch {
-                continue;
-            }
-            const { drv, outputs } = parseQueueFile(text);
-            let paths = outputs;
-            if (paths.length === 0 && drv) {
-                // Nix 2.8.0 sets OUT_PATHS to '' (NixOS/nix#6446): the outputs come from the derivation.
-                const query = await exec('nix-store', ['--query', '--outputs', drv]);
-                paths = query.code === 0 ? query.stdout.split('\n').filter((p) => p.startsWith('/')) : [];
-                if (paths.length > 0)
-                    paths = await validPaths(paths, exec).catch(() => paths);
-            }
-            logger.info(`build finished: ${drv ?? '(no derivation)'} -> ${paths.join(' ') || '(no outputs)'}`);
-            for (const path of paths)
-                if (!handled.has(path))
-                    roots.push(path);
-            await (0,promises_namespaceObject.rm)(file, { force: true });
-        }
-        return roots;
-    };
-    const push = async (roots, phase, final) => {
-        if (roots.length === 0)
-            return;
-        logger.info(`pushing ${roots.length} build output(s)…`);
-        try {
-            const result = await options.pushBatch(roots, final);
-            uploadedBytes += result.uploadedBytes;
-            const failed = result.outcomes.filter((o) => o.status === 'failed');
-            await record(phase, result.outcomes.filter((o) => o.status !== 'failed'));
-            for (const o of result.outcomes) {
-                if (o.status === 'failed')
-                    continue;
-                handled.add(o.path);
-                retries.delete(o.path);
-                logger.info(`${o.status}: ${o.path}${o.reason ? ` (${o.reason})` : ''}`);
-            }
-            // A root whose closure failed is retried as a whole.
-            const failedRoots = roots.filter((root) => !handled.has(root) || failed.some((f) => f.path === root));
-            for (const root of failedRoots) {
-                const reason = failed.find((f) => f.path === root)?.reason ?? failed[0]?.reason ?? 'not pushed';
-                schedule(root, reason, final);
-            }
-            if (failed.length > 0)
-                await record(phase, failed);
-        }
-        catch (error) {
-            const reason = errorMessage(error);
-            logger.warn(`push of ${roots.length} build output(s) failed, will retry: ${reason}`);
-            for (const root of roots)
-                schedule(root, reason, final);
-        }
-    };
-    const schedule = (root, reason, final) => {
-        const entry = retries.get(root) ?? { path: root, attempts: 0, notBefore: 0, reason };
-        entry.attempts += 1;
-        entry.reason = reason;
-        entry.notBefore = now() + Math.min(30_000, 1_000 * 2 ** (entry.attempts - 1));
-        if (final)
-            entry.attempts = Number.MAX_SAFE_INTEGER;
-        retries.set(root, entry);
-    };
-    const stopRequested = async () => (0,promises_namespaceObject.stat)(dir.stop).then(() => true, () => false);
-    logger.info(`uploader started (pid ${process.pid}), watching ${dir.queue}`);
-    for (;;) {
-        const stopping = await stopRequested();
-        const phase = stopping ? 'drain' : 'build';
-        const roots = await takeQueue();
-        const due = [...retries.values()]
-            .filter((r) => stopping ? r.attempts !== Number.MAX_SAFE_INTEGER : r.notBefore <= now() && r.attempts < maxAttempts)
-            .map((r) => r.path);
-        const batch = [...new Set([...roots, ...due])];
-        if (stopping) {
-            logger.info(`stop requested: draining ${batch.length} build output(s)`);
-            await push(batch, phase, true);
-            break;
-        }
-        if (batch.length > 0)
-            await push(batch, phase, false);
-        else
-            await sleep(pollMs);
-        const dirGone = await (0,promises_namespaceObject.stat)(dir.root).then(() => false, () => true);
-        if (dirGone) {
-            logger.warn(`${dir.root} is gone (the job ended without a post step): exiting`);
-            return {
-                at: now(),
-                failed: [...retries.values()].map((r) => ({ path: r.path, reason: r.reason })),
-                uploadedBytes,
-            };
-        }
-        if (options.maxLifetimeMs !== undefined && now() - started > options.maxLifetimeMs) {
-            logger.warn('no post step asked to stop within the job time limit: exiting');
-            break;
-        }
-    }
-    const done = {
-        at: now(),
-        failed: [...retries.values()].map((r) => ({ path: r.path, reason: r.reason })),
-        uploadedBytes,
-    };
-    await (0,promises_namespaceObject.writeFile)(dir.done, JSON.stringify(done));
-    logger.info(`uploader done: ${done.failed.length} build output(s) not pushed`);
-    return done;
+function actionDeps() {
+    return { fetch: nodeFetch, sleep: http_sleep, now: Date.now };
 }
 
 ;// CONCATENATED MODULE: ./src/actions/push/uploader-main.ts
@@ -37671,6 +37845,7 @@ async function runUploaderLoop(options) {
  * process group and its output in `uploader.log`. Its settings (token included) come from its
  * stdin, a pipe from the main step; the token is never on disk, in its argv, environment or log.
  */
+
 
 
 
@@ -37722,7 +37897,7 @@ function batchOutcomes(summary) {
     ];
     return { outcomes, uploadedBytes: summary.uploadedBytes };
 }
-async function runUploader(root = process.argv[2] ?? '') {
+async function runUploader(root = process.argv[2] ?? '', deps = actionDeps()) {
     const logger = new CliLogger(timestamped(process.stderr), true);
     const dir = jobDir(root);
     let config;
@@ -37733,27 +37908,28 @@ async function runUploader(root = process.argv[2] ?? '') {
         config = JSON.parse(Buffer.concat(chunks).toString('utf8'));
     }
     catch (error) {
-        logger.error(`cannot read the settings from stdin: ${errorMessage(error)}`);
+        logger.error(`cannot read the settings from stdin: ${errors_errorMessage(error)}`);
         process.exitCode = 1;
         return;
     }
     logger_maskSecret(logger, config.token);
     await (0,promises_namespaceObject.writeFile)(dir.ready, String(process.pid));
-    const tokenSource = config.auth === 'token'
-        ? new StaticTokenSource(config.token ?? '')
-        : new OidcTokenSource({
-            audience: config.audience,
-            mint: (audience) => getIDToken(audience),
-            logger,
-        });
-    const client = new Niks3Client({ serverUrl: config.serverUrl, tokenSource, logger });
-    const uploader = new PresignedUploader({ logger });
+    // No StepIO here: the token comes straight from the runner's token service.
+    const client = new Niks3Client({
+        serverUrl: config.serverUrl,
+        tokenSource: niks3TokenSource(config, logger, actionsIdToken),
+        logger,
+        fetch: deps.fetch,
+        sleep: deps.sleep,
+    });
+    const uploader = new PresignedUploader({ logger, sleep: deps.sleep });
     try {
         await runUploaderLoop({
             dir,
             logger,
             // The job is at most 6 h (hosted runners); an uploader left behind then exits.
             maxLifetimeMs: 6.5 * 60 * 60 * 1000,
+            now: deps.now,
             pushBatch: async (roots, final) => {
                 const summary = await pushClosure({
                     roots,
@@ -37763,13 +37939,21 @@ async function runUploader(root = process.argv[2] ?? '') {
                     // A server that is down is retried by the loop: do not sit in one batch for long.
                     connectTimeoutMs: final ? config.connectTimeoutMs : Math.min(config.connectTimeoutMs, 15_000),
                     storeDir: config.storeDir,
-                }, { client, uploader, logger, progressIntervalMs: 30_000 });
+                }, {
+                    client,
+                    uploader,
+                    logger,
+                    fetch: deps.fetch,
+                    sleep: deps.sleep,
+                    now: deps.now,
+                    progressIntervalMs: 30_000,
+                });
                 return batchOutcomes(summary);
             },
         });
     }
     catch (error) {
-        logger.error(`uploader stopped: ${errorMessage(error)}`);
+        logger.error(`uploader stopped: ${errors_errorMessage(error)}`);
         process.exitCode = 1;
     }
     finally {
@@ -37784,7 +37968,7 @@ async function runUploader(root = process.argv[2] ?? '') {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6161);
+/* harmony import */ var _uploader_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3344);
 
 await (0,_uploader_main_js__WEBPACK_IMPORTED_MODULE_0__/* .runUploader */ .S)();
 
